@@ -1,0 +1,1 @@
+"""The domain: tenants, clocks, clients, users, profiles, tokens and their lifecycle. No HTTP."""

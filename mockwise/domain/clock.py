@@ -1,0 +1,99 @@
+"""A tenant's simulated clock: the system clock plus an offset, or frozen at an instant.
+
+Expiry everywhere follows the tenant's clock, so a test moves time instead of sleeping.
+Instants are POSIX seconds (floats, UTC); `iso_millis` and `iso_nanos` render them as Wise does.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+
+class Clock:
+    """Time for one tenant. Starts at the system time; `advance`, `set`, `freeze` move it."""
+
+    __slots__ = ("_frozen_at", "_lock", "_offset", "_source")
+
+    def __init__(self, source: Callable[[], float] = time.time) -> None:
+        self._source = source
+        self._offset = 0.0
+        self._frozen_at: float | None = None
+        self._lock = threading.Lock()
+
+    def now(self) -> float:
+        frozen = self._frozen_at
+        return frozen if frozen is not None else self._source() + self._offset
+
+    @property
+    def frozen(self) -> bool:
+        return self._frozen_at is not None
+
+    @property
+    def offset(self) -> float:
+        """Seconds this clock runs ahead of the system clock (negative: behind)."""
+        return self.now() - self._source()
+
+    def advance(self, seconds: float) -> float:
+        """Move time forward (or back, for skew tests) by `seconds`; returns the new instant."""
+        with self._lock:
+            if self._frozen_at is not None:
+                self._frozen_at += seconds
+            else:
+                self._offset += seconds
+            return self.now()
+
+    def set(self, instant: float | datetime) -> float:
+        """Jump to an absolute instant; a frozen clock stays frozen there."""
+        at = to_timestamp(instant)
+        with self._lock:
+            if self._frozen_at is not None:
+                self._frozen_at = at
+            else:
+                self._offset = at - self._source()
+            return at
+
+    def freeze(self) -> float:
+        with self._lock:
+            if self._frozen_at is None:
+                self._frozen_at = self._source() + self._offset
+            return self._frozen_at
+
+    def unfreeze(self) -> float:
+        """Let time run again from the frozen instant (no jump)."""
+        with self._lock:
+            if self._frozen_at is not None:
+                self._offset = self._frozen_at - self._source()
+                self._frozen_at = None
+            return self.now()
+
+    def reset(self) -> None:
+        with self._lock:
+            self._offset = 0.0
+            self._frozen_at = None
+
+
+def to_timestamp(instant: float | datetime) -> float:
+    if isinstance(instant, datetime):
+        if instant.tzinfo is None:
+            raise ValueError("a naive datetime is ambiguous; give a timezone (UTC)")
+        return instant.timestamp()
+    return float(instant)
+
+
+def iso_millis(instant: float) -> str:
+    """`2025-04-11T03:43:28.148Z`: the format of `expires_at` (reference §2.3)."""
+    moment = datetime.fromtimestamp(instant, UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def iso_nanos(instant: float) -> str:
+    """`2023-12-06T18:28:14.206824830Z`: `created_at` carries up to nanoseconds (reference §2.3)."""
+    moment = datetime.fromtimestamp(instant, UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond:06d}000Z"
+
+
+def iso_seconds(instant: float) -> str:
+    return datetime.fromtimestamp(instant, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -1,0 +1,117 @@
+"""Every choice mockwise makes where Wise is silent, in one place.
+
+Confirmed Wise behaviour (tagged [C] in the reference) is not configurable: it is simply what the
+sandbox does. Where Wise is silent or its sources disagree, the sandbox behaves like Spring
+Security OAuth2 (reference §2.7) and the choice lives here, named, documented and switchable per
+tenant, so a user who learns the real answer can change it: `Fidelity(refresh_token_rotation=True)`.
+
+"§" numbers refer to `reference/wise-auth-surface.md`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, Literal
+
+#: Access tokens (client-credentials and user) live 12 hours [C] §2.4.
+ACCESS_TOKEN_LIFETIME = 12 * 3600
+#: Refresh tokens: "up to 20 years"; `refresh_token_expires_in: 628639555` in the docs [C] §2.4.
+REFRESH_TOKEN_LIFETIME = 628_639_556
+#: Authorization codes: 30 minutes, single use [C] §2.4.
+AUTHORIZATION_CODE_LIFETIME = 30 * 60
+#: Claim-account codes: 5 minutes [C] §2.4.
+CLAIM_ACCOUNT_CODE_LIFETIME = 5 * 60
+#: Personal API tokens: "lifetime of the token is 10 years" [C] §2.4 (old docs).
+PERSONAL_TOKEN_LIFETIME = 10 * 365 * 24 * 3600
+#: Registration codes are chosen by the partner, at least 32 characters [C] §4.
+REGISTRATION_CODE_MIN_LENGTH = 32
+#: `scope` is always "transfers" [C] §2.3.
+SCOPE = "transfers"
+
+#: EU/EEA and UK countries, where PSD2 bars personal tokens from statements and funding [C] §5.1.
+PSD2_COUNTRIES = frozenset(
+    "AT BE BG HR CY CZ DK EE FI FR DE GR HU IE IT LV LT LU MT NL PL PT RO SK SI ES SE IS LI NO GB".split()
+)
+
+TokenFormat = Literal["uuid", "jwe"]
+ResponseFields = Literal["current", "legacy"]
+
+
+@dataclass(frozen=True, slots=True)
+class Fidelity:
+    """The sandbox's answers to questions Wise's documentation leaves open (reference §13)."""
+
+    registration_code_failure_status: int = 401
+    """Status of `invalid_grant` / "Invalid user credentials." on the registration_code grant.
+    The API reference says 401, the guides (and seed 003) say 400 [C, sources disagree] §2.6."""
+
+    refresh_token_rotation: bool = False
+    """Whether a refresh returns a new refresh token (killing the old one). Wise is silent [?] §2.5;
+    Spring's default `reuseRefreshToken=true` returns the same value."""
+
+    client_credentials_reuse: bool = False
+    """Whether a second client_credentials call while a token is valid returns that same token with a
+    smaller `expires_in` (Spring's default token store) instead of a fresh one. Unconfirmed [I] §2.5;
+    off by default because Wise's advice of "a token per worker" implies tokens are independent."""
+
+    client_auth_in_body: bool = False
+    """Accept `client_id`/`client_secret` as form fields instead of HTTP Basic. Wise documents Basic
+    for every grant [C] §2.1; Spring's `allowFormAuthenticationForClients` is off by default."""
+
+    token_params_from_query: bool = False
+    """Read grant parameters from the query string too (Spring does [I] §2.1). Off: Wise documents
+    a form body, and a secret or code in a URL ends up in logs."""
+
+    echo_token_in_invalid_token: bool = False
+    """Put the rejected token itself in `error_description` (older sandbox behaviour [O] §10) instead
+    of "Invalid token" [C]."""
+
+    client_credentials_token_format: TokenFormat = "uuid"
+    """"uuid", or "jwe": long five-part tokens like the encrypted JWTs Wise migrates client-credentials
+    tokens to by 7 Jan 2027 [C] §2.4, to catch clients that assume a UUID."""
+
+    token_response_fields: ResponseFields = "current"
+    """"current" (with `expires_at`, `refresh_token_expires_*`) or "legacy": the pre-2023 shape with
+    only `access_token`, `token_type`, `refresh_token`, `expires_in`, `scope` [C] §2.3."""
+
+    link_per_profile: bool = True
+    """A user's tokens are kept per (client, user, profile): re-linking one profile replaces that
+    profile's refresh token only. Wise is silent on profiles here [?] §2.5, §3."""
+
+    bound_token_lists_only_its_profile: bool = True
+    """A token from the authorize page is bound to one profile [C] §3; whether it still *lists* the
+    user's other profiles is unknown [?] §11. True: lists show only the bound profile."""
+
+    client_credentials_on_user_endpoints: Literal[401, 403] = 403
+    """What a client-credentials token gets on an endpoint that needs a user (`/v1/me`...) [?] §11."""
+
+    refresh_survives_reclaim: bool = True
+    """A reclaimed account's registration code stops working [C] §4; Wise does not say its refresh
+    tokens die too [?]. True: they keep working until revoked."""
+
+    def replace(self, **changes: Any) -> Fidelity:
+        return dataclasses.replace(self, **changes)
+
+    def as_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def field_docs(cls) -> dict[str, str]:
+        """Each setting's documentation, for the control plane and the docs."""
+        import ast
+        import inspect
+
+        source = inspect.getsource(cls)
+        tree = ast.parse(source)
+        docs: dict[str, str] = {}
+        body = tree.body[0].body  # type: ignore[attr-defined]
+        for node, after in zip(body, body[1:], strict=False):
+            if (
+                isinstance(node, ast.AnnAssign)
+                and isinstance(node.target, ast.Name)
+                and isinstance(after, ast.Expr)
+                and isinstance(after.value, ast.Constant)
+            ):
+                docs[node.target.id] = " ".join(str(after.value.value).split())
+        return docs

@@ -1,0 +1,319 @@
+"""Wise's token lifecycle: the four grants, authorization codes, bearer checks and revocation.
+
+The rules, with their sources in the reference (§) and the seeds:
+
+- client_credentials: a 12 h token, never a refresh token (seed 002, §2.2);
+- registration_code / authorization_code: a user access token (12 h) and a refresh token (~20 y);
+  a new original grant replaces the link's old refresh token, while the last access token minted
+  from it lives on until it expires or is replaced (§2.5);
+- refresh_token: a new access token, and the previous one dies at once (seed 003);
+- authorization codes: single use, 30 minutes, bound to client, redirect URI, user and profile
+  (§3); a reused code revokes what it issued (RFC 6749 §4.1.2);
+- registration codes work again and again until the user reclaims the account, then
+  `invalid_grant` / "Invalid user credentials." (§4, seed 003).
+"""
+
+from __future__ import annotations
+
+import secrets
+import string
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from mockwise.domain.clock import Clock
+from mockwise.domain.directory import Directory
+from mockwise.domain.fidelity import (
+    ACCESS_TOKEN_LIFETIME,
+    AUTHORIZATION_CODE_LIFETIME,
+    PERSONAL_TOKEN_LIFETIME,
+    REFRESH_TOKEN_LIFETIME,
+    Fidelity,
+)
+from mockwise.domain.model import ApiClient, Profile, User
+from mockwise.domain.tokens import (
+    EndReason,
+    Link,
+    Token,
+    TokenKind,
+    TokenState,
+    TokenStore,
+    new_token_value,
+    token_key,
+    uuid_token,
+)
+from mockwise.errors import OAuthError, invalid_grant
+
+INVALID_USER_CREDENTIALS = "Invalid user credentials."  # [C] §2.6, seed 003
+CODE_ALPHABET = string.ascii_letters + string.digits  # codes look like "G2s8EJ" (§2.4)
+
+
+@dataclass(slots=True)
+class Issued:
+    """What a successful grant hands out. Values exist only here, on their way to the client."""
+
+    access_value: str
+    access: Token
+    refresh_value: str | None = None
+    refresh: Token | None = None
+
+
+@dataclass(slots=True, eq=False)
+class AuthorizationCode:
+    key: str
+    client_id: str
+    redirect_uri: str
+    user_id: int
+    profile_id: int | None
+    issued_at: float
+    expires_at: float
+    used_at: float | None = None
+    link: Link | None = None
+
+
+LinkKey = tuple[str, int, int | None]
+
+
+class TokenService:
+    def __init__(
+        self,
+        clock: Clock,
+        directory: Directory,
+        store: TokenStore,
+        fidelity: Callable[[], Fidelity],
+    ) -> None:
+        self.clock = clock
+        self.directory = directory
+        self.store = store
+        self._fidelity = fidelity
+        self.codes: dict[str, AuthorizationCode] = {}
+        self.links: dict[LinkKey, Link] = {}  # the current link of each (client, user, profile)
+        self._next_link = 1
+        self._latest_cc: dict[str, tuple[str, Token]] = {}  # only with Fidelity.client_credentials_reuse
+
+    @property
+    def fidelity(self) -> Fidelity:
+        return self._fidelity()
+
+    # Issuing ---------------------------------------------------------------------------------
+
+    def _mint(
+        self, kind: TokenKind, lifetime: float, now: float, **fields: object
+    ) -> tuple[str, Token]:
+        value = new_token_value(kind, self.fidelity.client_credentials_token_format)
+        token = Token(token_key(value), kind, issued_at=now, expires_at=now + lifetime, **fields)  # type: ignore[arg-type]
+        self.store.add(token)
+        self.store.collect(now, budget=2)  # amortised collection of long-expired tokens
+        return value, token
+
+    def client_credentials(self, client: ApiClient) -> Issued:
+        now = self.clock.now()
+        if self.fidelity.client_credentials_reuse:
+            latest = self._latest_cc.get(client.client_id)
+            if latest is not None and latest[1].state(now) is TokenState.VALID:
+                return Issued(*latest)
+        value, token = self._mint(
+            TokenKind.CLIENT_CREDENTIALS,
+            ACCESS_TOKEN_LIFETIME,
+            now,
+            client_id=client.client_id,
+            grant_type="client_credentials",
+        )
+        if self.fidelity.client_credentials_reuse:
+            self._latest_cc[client.client_id] = (value, token)
+        return Issued(value, token)
+
+    def registration_code(self, client: ApiClient, email: str, registration_code: str) -> Issued:
+        user = self.directory.by_signup_email(email)
+        if (
+            user is None
+            or user.created_by_client != client.client_id
+            or user.reclaimed
+            or not self.directory.secrets.matches(registration_code, user.registration_code_digest)
+        ):
+            raise invalid_grant(INVALID_USER_CREDENTIALS, status=self.fidelity.registration_code_failure_status)
+        return self._new_link(client, user, None, "registration_code")
+
+    def authorization_code(self, client: ApiClient, code: str, redirect_uri: str | None) -> Issued:
+        now = self.clock.now()
+        found = self.codes.get(token_key(code))
+        if found is None:
+            raise invalid_grant(f"Invalid authorization code: {code[:64]}")
+        if found.used_at is not None:
+            if found.link is not None:  # RFC 6749 §4.1.2: revoke what the code issued
+                self._end_link(found.link, EndReason.CODE_REUSED, now, everything=True)
+            raise invalid_grant(f"Invalid authorization code: {code[:64]}")
+        # Spring consumes the code before any other check, so a failed exchange burns it.
+        found.used_at = now
+        if now >= found.expires_at:
+            raise invalid_grant(f"Invalid authorization code: {code[:64]}")
+        if found.client_id != client.client_id:
+            raise OAuthError("invalid_client", "Client ID mismatch", status=401)
+        if redirect_uri != found.redirect_uri:
+            raise invalid_grant("Redirect URI mismatch.")
+        user = self.directory.user(found.user_id)
+        issued = self._new_link(client, user, found.profile_id, "authorization_code", code_key=found.key)
+        assert issued.access.link is not None
+        found.link = issued.access.link
+        return issued
+
+    def refresh(self, client: ApiClient, refresh_value: str) -> Issued:
+        now = self.clock.now()
+        shown = refresh_value[:64]
+        token = self.store.find(refresh_value)
+        if token is None or token.kind is not TokenKind.REFRESH or token.link is None:
+            raise invalid_grant(f"Invalid refresh token: {shown}")
+        if token.client_id != client.client_id:
+            raise invalid_grant(f"Wrong client for this refresh token: {client.client_id}")
+        state = token.state(now)
+        if state is TokenState.EXPIRED:
+            raise invalid_grant(f"Invalid refresh token (expired): {shown}")
+        if state is not TokenState.VALID:
+            raise invalid_grant(f"Invalid refresh token: {shown}")
+        link = token.link
+        if link.access is not None and link.access.end_reason is None:
+            self._end(link.access, EndReason.REFRESHED, now)  # seed 003: the previous token dies now
+        access_value, access = self._mint(
+            TokenKind.USER,
+            ACCESS_TOKEN_LIFETIME,
+            now,
+            client_id=client.client_id,
+            user_id=link.user_id,
+            profile_id=link.profile_id,
+            grant_type="refresh_token",
+            link=link,
+        )
+        link.access = access
+        link.history.append(access)
+        if not self.fidelity.refresh_token_rotation:
+            return Issued(access_value, access, refresh_value, token)
+        self._end(token, EndReason.ROTATED, now)
+        new_value, new_refresh = self._mint(
+            TokenKind.REFRESH,
+            token.expires_at - now,  # a rotated refresh token keeps the original horizon
+            now,
+            client_id=client.client_id,
+            user_id=link.user_id,
+            profile_id=link.profile_id,
+            grant_type="refresh_token",
+            link=link,
+        )
+        link.refresh = new_refresh
+        link.history.append(new_refresh)
+        return Issued(access_value, access, new_value, new_refresh)
+
+    def _new_link(
+        self, client: ApiClient, user: User, profile_id: int | None, grant_type: str, code_key: str | None = None
+    ) -> Issued:
+        now = self.clock.now()
+        key: LinkKey = (client.client_id, user.id, profile_id if self.fidelity.link_per_profile else None)
+        old = self.links.get(key)
+        if old is not None and old.refresh.end_reason is None:
+            self._end(old.refresh, EndReason.REGRANTED, now)  # §2.5; its last access token lives on
+        common: dict[str, object] = {
+            "client_id": client.client_id,
+            "user_id": user.id,
+            "profile_id": profile_id,
+            "grant_type": grant_type,
+        }
+        refresh_value, refresh = self._mint(TokenKind.REFRESH, REFRESH_TOKEN_LIFETIME, now, **common)
+        access_value, access = self._mint(TokenKind.USER, ACCESS_TOKEN_LIFETIME, now, **common)
+        link = Link(
+            id=self._next_link,
+            client_id=client.client_id,
+            user_id=user.id,
+            profile_id=profile_id,
+            grant_type=grant_type,
+            refresh=refresh,
+            access=access,
+            code_key=code_key,
+            history=[refresh, access],
+        )
+        self._next_link += 1
+        refresh.link = access.link = link
+        self.links[key] = link
+        return Issued(access_value, access, refresh_value, refresh)
+
+    # Authorization codes ---------------------------------------------------------------------
+
+    def issue_code(self, client: ApiClient, redirect_uri: str, user: User, profile: Profile | None) -> str:
+        """The code the authorize page puts in the redirect (§3): 30 min, single use."""
+        now = self.clock.now()
+        while True:
+            code = "".join(secrets.choice(CODE_ALPHABET) for _ in range(6))
+            key = token_key(code)
+            if key not in self.codes:
+                break
+        self._forget_expired_codes(now)
+        self.codes[key] = AuthorizationCode(
+            key=key,
+            client_id=client.client_id,
+            redirect_uri=redirect_uri,
+            user_id=user.id,
+            profile_id=profile.id if profile is not None else None,
+            issued_at=now,
+            expires_at=now + AUTHORIZATION_CODE_LIFETIME,
+        )
+        return code
+
+    def _forget_expired_codes(self, now: float) -> None:
+        # Used codes are kept while they could still be replayed, so reuse can revoke (RFC 6749).
+        if len(self.codes) < 1024:
+            return
+        horizon = now - self.store.retention
+        for key in [k for k, c in self.codes.items() if c.expires_at < horizon]:
+            del self.codes[key]
+
+    # Personal tokens -------------------------------------------------------------------------
+
+    def personal_token(self, user: User, value: str | None = None) -> str:
+        now = self.clock.now()
+        value = value or uuid_token()
+        token = Token(
+            token_key(value),
+            TokenKind.PERSONAL,
+            issued_at=now,
+            expires_at=now + PERSONAL_TOKEN_LIFETIME,
+            user_id=user.id,
+        )
+        self.store.add(token)
+        return value
+
+    # Bearer checks ---------------------------------------------------------------------------
+
+    def lookup(self, value: str) -> tuple[Token | None, TokenState]:
+        """The token a request presents and its state right now (for the check and the journal)."""
+        token = self.store.find(value)
+        if token is None:
+            return None, TokenState.UNKNOWN
+        return token, token.state(self.clock.now())
+
+    # Revocation ------------------------------------------------------------------------------
+
+    def revoke(self, reason: EndReason, which: Callable[[Token], bool]) -> list[Token]:
+        """End every live token matching `which`; returns them (for the journal and the caller)."""
+        now = self.clock.now()
+        ended = []
+        for token in self.store:
+            if token.end_reason is None and now < token.expires_at and which(token):
+                self._end(token, reason, now)
+                ended.append(token)
+        if self.fidelity.client_credentials_reuse:
+            self._latest_cc = {k: v for k, v in self._latest_cc.items() if v[1].end_reason is None}
+        return ended
+
+    def _end_link(self, link: Link, reason: EndReason, now: float, everything: bool = False) -> None:
+        tokens: Iterable[Token] = link.history if everything else (link.refresh, link.access)
+        for token in tokens:
+            if token is not None and token.end_reason is None and now < token.expires_at:
+                self._end(token, reason, now)
+
+    @staticmethod
+    def _end(token: Token, reason: EndReason, now: float) -> None:
+        token.end_reason = reason
+        token.ended_at = now
+
+    def clear(self) -> None:
+        self.store.clear()
+        self.codes.clear()
+        self.links.clear()
+        self._latest_cc.clear()

@@ -1,0 +1,115 @@
+"""The sandbox: a set of isolated tenants, and the routes from credentials to tenants.
+
+A request finds its tenant from the credentials it carries (a client id, a bearer token), so
+client code needs no special URL: client ids and token hashes are unique across the sandbox.
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+from typing import Any
+
+from mockwise.domain.fidelity import Fidelity
+from mockwise.domain.journal import Journal
+from mockwise.domain.model import Secrets
+from mockwise.domain.seed import Credentials, SeedData, apply_seed, load_seed
+from mockwise.domain.tenant import Tenant
+from mockwise.domain.tokens import Token, token_key
+
+DEFAULT_TENANT = "default"
+
+
+class Sandbox:
+    """All tenants of one mockwise instance (one server, or one in-process app)."""
+
+    def __init__(self, fidelity: Fidelity | None = None, seed: SeedData | None = None) -> None:
+        self.fidelity = fidelity or Fidelity()
+        self.seed = seed if seed is not None else load_seed()
+        self.secrets = Secrets()
+        self.tenants: dict[str, Tenant] = {}
+        self.unrouted = Journal()  # requests whose credentials name no tenant
+        self._clients: dict[str, Tenant] = {}
+        self._tokens: dict[str, Tenant] = {}
+        self._lock = threading.Lock()
+
+    # Tenants ---------------------------------------------------------------------------------
+
+    def create_tenant(
+        self,
+        tenant_id: str | None = None,
+        *,
+        seed: SeedData | None | bool = True,
+        fidelity: Fidelity | None = None,
+        fixed: bool = False,
+    ) -> tuple[Tenant, Credentials]:
+        """A new tenant, seeded with `seed` (default: the sandbox's seed; False: empty).
+
+        Returns the tenant and its credentials (secrets in clear, this once)."""
+        tenant_id = tenant_id or secrets.token_hex(4)
+        if not _valid_id(tenant_id):
+            raise ValueError("a tenant id is 1-64 letters, digits, '-' or '_'")
+        with self._lock:
+            if tenant_id in self.tenants:
+                raise ValueError(f"tenant {tenant_id!r} already exists")
+            tenant = Tenant(tenant_id, self, fidelity or self.fidelity, self.secrets)
+            self.tenants[tenant_id] = tenant
+        data = self.seed if seed is True else (seed or {})
+        try:
+            creds = apply_seed(tenant, data, fixed=fixed)
+        except Exception:
+            self.delete_tenant(tenant_id)
+            raise
+        return tenant, creds
+
+    def tenant(self, tenant_id: str) -> Tenant:
+        try:
+            return self.tenants[tenant_id]
+        except KeyError:
+            raise LookupError(f"no tenant {tenant_id!r}") from None
+
+    def delete_tenant(self, tenant_id: str) -> None:
+        with self._lock:
+            tenant = self.tenants.pop(tenant_id, None)
+        if tenant is None:
+            raise LookupError(f"no tenant {tenant_id!r}")
+        tenant.close()
+
+    def reset(self) -> None:
+        """Reset every tenant to its seeded state."""
+        for tenant in list(self.tenants.values()):
+            tenant.reset()
+        self.unrouted.clear()
+
+    # Routing from credentials to tenants -----------------------------------------------------
+
+    def tenant_for_client(self, client_id: str) -> Tenant | None:
+        return self._clients.get(client_id)
+
+    def find_token(self, value: str) -> tuple[Tenant | None, Token | None]:
+        key = token_key(value)
+        tenant = self._tokens.get(key)
+        if tenant is None:
+            return None, None
+        return tenant, tenant.store.get(key)
+
+    def _bind_client(self, client_id: str, tenant: Tenant) -> None:
+        owner = self._clients.setdefault(client_id, tenant)
+        if owner is not tenant:
+            raise ValueError(f"client id {client_id!r} is taken by tenant {owner.id!r}")
+
+    def _unbind_client(self, client_id: str) -> None:
+        self._clients.pop(client_id, None)
+
+    def _bind_token(self, key: str, tenant: Tenant) -> None:
+        self._tokens[key] = tenant
+
+    def _unbind_token(self, key: str) -> None:
+        self._tokens.pop(key, None)
+
+    def describe(self) -> dict[str, Any]:
+        return {"tenants": sorted(self.tenants)}
+
+
+def _valid_id(value: str) -> bool:
+    return 0 < len(value) <= 64 and all(c.isascii() and (c.isalnum() or c in "-_") for c in value)

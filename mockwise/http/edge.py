@@ -1,0 +1,131 @@
+"""The edge every data-plane request passes: Wise's cross-cutting headers and the journal.
+
+- every response carries `x-trace-id`; a sane `X-External-Correlation-Id` is echoed (§12);
+- a CalVer prefix (`/2026Q3/oauth/token`) is routed like the plain path (§1);
+- a declared body larger than the limit is refused before it is read (413, Wise-style JSON);
+- each request becomes one journal entry, filed under the tenant its credentials name.
+
+A pure ASGI middleware (not BaseHTTPMiddleware): it sits on every request, so it stays lean.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from typing import TYPE_CHECKING
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from mockwise.domain.journal import Entry
+from mockwise.domain.tokens import Token, TokenState
+from mockwise.errors import SpringError
+from mockwise.http.responses import wise_response
+
+if TYPE_CHECKING:
+    from mockwise.domain.sandbox import Sandbox
+    from mockwise.domain.tenant import Tenant
+
+CALVER = re.compile(r"^/(\d{4}Q[1-4])(?=/)")
+CONTROL_PREFIX = "/_mockwise"
+DEFAULT_MAX_BODY = 64 * 1024  # OAuth and JSON bodies here are tiny; refuse floods early
+
+
+class Exchange:
+    """One request in flight: its journal entry and, once known, its tenant."""
+
+    __slots__ = ("entry", "tenant")
+
+    def __init__(self, entry: Entry) -> None:
+        self.entry = entry
+        self.tenant: Tenant | None = None
+
+    async def admit(self, tenant: Tenant, *, client_id: str | None = None, grant_type: str | None = None) -> None:
+        """The request's credentials named `tenant`: file it there, at the tenant's time."""
+        self.tenant = tenant
+        entry = self.entry
+        entry.at = tenant.clock.now()
+        if client_id is not None:
+            entry.client_id = client_id
+        if grant_type is not None:
+            entry.grant_type = grant_type
+
+    def presented(self, token: Token | None, state: TokenState) -> None:
+        entry = self.entry
+        entry.token_state = state.value
+        if token is not None:
+            entry.token = token.id
+            entry.token_kind = token.kind.value
+            entry.token_cause = token.end_reason.value if token.end_reason else None
+            entry.client_id = entry.client_id or token.client_id
+            entry.user_id = token.user_id
+
+
+def exchange_of(scope: Scope) -> Exchange:
+    ex: Exchange = scope["mockwise"]
+    return ex
+
+
+class Edge:
+    def __init__(self, app: ASGIApp, sandbox: Sandbox, max_body: int = DEFAULT_MAX_BODY) -> None:
+        self.app = app
+        self.sandbox = sandbox
+        self.max_body = max_body
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path: str = scope["path"]
+        if path.startswith(CONTROL_PREFIX):
+            await self.app(scope, receive, send)
+            return
+        version = CALVER.match(path)
+        if version is not None:
+            scope = dict(scope)
+            scope["path"] = path[version.end() :]
+            scope["raw_path"] = scope["path"].encode()
+            scope["wise_version"] = version.group(1)
+
+        trace_id = os.urandom(16).hex()
+        extra: list[tuple[bytes, bytes]] = [(b"x-trace-id", trace_id.encode())]
+        declared = 0
+        for name, value in scope["headers"]:
+            if name == b"x-external-correlation-id":
+                if 0 < len(value) <= 36 and value.isascii() and value.replace(b"-", b"").isalnum():
+                    extra.append((b"x-external-correlation-id", value))
+            elif name == b"content-length":
+                declared = int(value) if value.isdigit() else 0
+
+        wall = time.time()
+        entry = Entry(at=wall, wall=wall, method=scope["method"], path=path, trace_id=trace_id)
+        exchange = Exchange(entry)
+        scope["mockwise"] = exchange
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                entry.status = message["status"]
+                message["headers"] = [*message.get("headers", ()), *extra]
+            await send(message)
+
+        try:
+            if declared > self.max_body:
+                await _too_large(path, wall, send_with_headers)
+                entry.error = "payload_too_large"
+            else:
+                await self.app(scope, receive, send_with_headers)
+        except BaseException:
+            entry.status = entry.status or 500
+            raise
+        finally:
+            journal = exchange.tenant.journal if exchange.tenant is not None else self.sandbox.unrouted
+            journal.record(entry)
+
+
+async def _too_large(path: str, now: float, send: Send) -> None:
+    error = SpringError(413, "Request body too large")
+    await wise_response(error, path, now)({"type": "http"}, _no_receive, send)
+
+
+async def _no_receive() -> Message:  # pragma: no cover - a response never reads the request
+    return {"type": "http.disconnect"}

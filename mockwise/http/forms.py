@@ -1,0 +1,111 @@
+"""Request bodies: bounded reads, OAuth form parameters and JSON objects.
+
+The token endpoint takes `application/x-www-form-urlencoded` (with or without `;charset=UTF-8`),
+and `multipart/form-data` too, since Wise's own reference backend sends that (reference §2.1).
+A JSON body is not a form: its parameters are not read, as on Spring (so "Missing grant type").
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncGenerator
+from typing import Any
+from urllib.parse import parse_qsl
+
+from starlette.datastructures import UploadFile
+from starlette.formparsers import MultiPartException, MultiPartParser
+from starlette.requests import Request
+
+from mockwise.errors import FieldError, SpringError, ValidationError, invalid_request
+
+MAX_FIELDS = 100
+MAX_BODY = 64 * 1024
+
+
+async def read_body(request: Request, limit: int = MAX_BODY) -> bytes:
+    """The whole body, refusing (413) once it grows past `limit` (chunked bodies included)."""
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise SpringError(413, "Request body too large")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def form_params(request: Request) -> dict[str, str]:
+    """OAuth parameters from a form body; the first value of a repeated name wins (as on Spring)."""
+    content_type = request.headers.get("content-type", "").lower()
+    body = await read_body(request)
+    pairs: list[tuple[str, str]]
+    if content_type.startswith("application/x-www-form-urlencoded"):
+        try:
+            pairs = parse_qsl(
+                body.decode("latin-1"),
+                keep_blank_values=True,
+                encoding="utf-8",
+                errors="replace",
+                max_num_fields=MAX_FIELDS,
+            )
+        except ValueError:
+            raise invalid_request("Too many parameters") from None
+    elif content_type.startswith("multipart/form-data"):
+        pairs = await _multipart(request, body)
+    else:
+        pairs = []
+    params: dict[str, str] = {}
+    for name, value in pairs:
+        params.setdefault(name, value)
+    return params
+
+
+async def _multipart(request: Request, body: bytes) -> list[tuple[str, str]]:
+    async def stream() -> AsyncGenerator[bytes, None]:
+        yield body
+
+    parser = MultiPartParser(request.headers, stream(), max_files=0, max_fields=MAX_FIELDS)
+    try:
+        form = await parser.parse()
+    except MultiPartException as exc:
+        raise invalid_request(f"Malformed multipart body: {exc.message}") from None
+    except Exception:  # python-multipart raises its own errors on broken boundaries
+        raise invalid_request("Malformed multipart body") from None
+    pairs: list[tuple[str, str]] = []
+    for name, value in form.multi_items():
+        if isinstance(value, UploadFile):
+            await value.close()
+            continue
+        pairs.append((name, value))
+    return pairs
+
+
+async def json_object(request: Request) -> dict[str, Any]:
+    """A JSON object body, or a Spring-style 400 saying why not (as Spring's message converter)."""
+    body = await read_body(request)
+    try:
+        data = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise SpringError(400, f"JSON parse error: {exc}") from None
+    except RecursionError:
+        raise SpringError(400, "JSON parse error: nesting too deep") from None
+    if not isinstance(data, dict):
+        raise SpringError(400, "JSON parse error: expected a JSON object")
+    return data
+
+
+def string_field(data: dict[str, Any], name: str, errors: list[FieldError]) -> str | None:
+    """A required string field; records NotNull when absent (Wise's validation shape, §4)."""
+    value = data.get(name)
+    if value is None:
+        errors.append(FieldError("NotNull", "must not be null", name))
+        return None
+    if not isinstance(value, str):
+        errors.append(FieldError("TypeMismatch", "must be a string", name, [name]))
+        return None
+    return value
+
+
+def require_valid(errors: list[FieldError], status: int = 400) -> None:
+    if errors:
+        raise ValidationError(errors, status)

@@ -1,0 +1,63 @@
+"""The identity and profile endpoints clients call first (reference §11).
+
+`GET /v1/me`, `GET /v1/users/{id}`, legacy `GET /v1/profiles[/{id}]` (lower-case `type`, `details`)
+and `GET /v2/profiles[/{id}]` (upper-case `type`, flat fields). User and personal tokens only; a
+token from the authorize page reaches only the profile it was granted for (§3).
+"""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from mockwise.errors import forbidden
+from mockwise.http.auth import bearer
+from mockwise.http.render import me as render_me
+from mockwise.http.render import profile_v1, profile_v2
+from mockwise.http.responses import WiseJSON
+
+
+async def me(request: Request) -> Response:
+    caller = await bearer(request)
+    user = caller.user()
+    return WiseJSON(render_me(user, caller.tenant.directory.profiles_of(user)))
+
+
+async def user_by_id(request: Request) -> Response:
+    caller = await bearer(request)
+    user = caller.user()
+    if request.path_params["user_id"] != user.id:
+        raise forbidden("You are not authorized to access this user")
+    return WiseJSON(render_me(user, caller.tenant.directory.profiles_of(user)))
+
+
+async def profiles_v1(request: Request) -> Response:
+    caller = await bearer(request)
+    return WiseJSON([profile_v1(p) for p in caller.profiles()])
+
+
+async def profile_v1_by_id(request: Request) -> Response:
+    caller = await bearer(request)
+    return WiseJSON(profile_v1(caller.profile(request.path_params["profile_id"])))
+
+
+async def profiles_v2(request: Request) -> Response:
+    caller = await bearer(request)
+    user = caller.user()
+    return WiseJSON([profile_v2(p, user) for p in caller.profiles()])
+
+
+async def profile_v2_by_id(request: Request) -> Response:
+    caller = await bearer(request)
+    return WiseJSON(profile_v2(caller.profile(request.path_params["profile_id"]), caller.user()))
+
+
+routes = [
+    Route("/v1/me", me, methods=["GET"]),
+    Route("/v1/users/{user_id:int}", user_by_id, methods=["GET"]),
+    Route("/v1/profiles", profiles_v1, methods=["GET"]),
+    Route("/v1/profiles/{profile_id:int}", profile_v1_by_id, methods=["GET"]),
+    Route("/v2/profiles", profiles_v2, methods=["GET"]),
+    Route("/v2/profiles/{profile_id:int}", profile_v2_by_id, methods=["GET"]),
+]

@@ -1,0 +1,85 @@
+"""User creation over API (reference §4): `POST /v1/user/signup/registration_code` and
+`POST /v1/users/exists`, both with the partner's client-credentials token."""
+
+from __future__ import annotations
+
+import re
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from mockwise.domain.fidelity import REGISTRATION_CODE_MIN_LENGTH
+from mockwise.errors import FieldError, ValidationError
+from mockwise.http.auth import bearer
+from mockwise.http.forms import json_object, require_valid, string_field
+from mockwise.http.render import new_user
+from mockwise.http.responses import WiseJSON
+
+# [C] §4: the languages user creation accepts; EN when absent.
+LANGUAGES = ("EN", "US", "PT", "ES", "FR", "DE", "IT", "JA", "RU", "PL", "HU", "TR", "RO", "NL", "HK")
+EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s.]+(\.[^@\s.]+)+$")
+MAX_INT = 2147483647
+
+
+async def signup(request: Request) -> Response:
+    caller = await bearer(request)
+    client = caller.require_partner()
+    data = await json_object(request)
+
+    errors: list[FieldError] = []
+    email = string_field(data, "email", errors)
+    code = string_field(data, "registrationCode", errors)
+    if code is not None and len(code) < REGISTRATION_CODE_MIN_LENGTH:
+        errors.append(
+            FieldError(
+                "Size",
+                f"size must be between {REGISTRATION_CODE_MIN_LENGTH} and {MAX_INT}",
+                "registrationCode",
+                [str(MAX_INT), str(REGISTRATION_CODE_MIN_LENGTH)],
+            )
+        )
+    language = data.get("language", "EN")
+    if not isinstance(language, str) or language.upper() not in LANGUAGES:
+        errors.append(FieldError("NotValid", f"must be one of {', '.join(LANGUAGES)}", "language", ["language"]))
+    if "sendAuthorizationCodeAsEmail" in data and not isinstance(data["sendAuthorizationCodeAsEmail"], bool):
+        errors.append(FieldError("TypeMismatch", "must be a boolean", "sendAuthorizationCodeAsEmail"))
+    require_valid(errors)
+    assert email is not None and code is not None and isinstance(language, str)
+    if len(email) > 254 or not EMAIL.match(email):
+        # [C] §4: a bad e-mail is a 422 with code ERROR.
+        raise ValidationError([FieldError("ERROR", "Please provide a valid email", "email", ["email", email])], 422)
+
+    tenant = caller.tenant
+    with tenant.lock:
+        if tenant.directory.by_email(email) is not None:
+            raise ValidationError(
+                [
+                    FieldError(
+                        "NOT_UNIQUE",
+                        "You're already a member. Please login",
+                        "email",
+                        ["email", "class com.transferwise.fx.api.ApiRegisterCommand", email],
+                    )
+                ],
+                409,
+            )
+        user = tenant.create_user_over_api(client, email, code, language.upper())
+    return WiseJSON(new_user(user))  # 200, not 201 (§4)
+
+
+async def exists(request: Request) -> Response:
+    caller = await bearer(request)
+    caller.require_partner()
+    data = await json_object(request)
+    errors: list[FieldError] = []
+    email = string_field(data, "email", errors)
+    require_valid(errors)
+    assert email is not None
+    return WiseJSON({"exists": caller.tenant.directory.by_email(email) is not None})
+
+
+routes = [
+    Route("/v1/user/signup/registration_code", signup, methods=["POST"]),
+    Route("/v1/users/exists", exists, methods=["POST"]),
+]
