@@ -28,7 +28,17 @@ _EXPORTS = {
     "create_app": "mockwise.http.app",
 }
 
-__all__ = sorted(_EXPORTS)
+__all__ = [
+    "Clock",
+    "Credentials",
+    "EndReason",
+    "Fidelity",
+    "Sandbox",
+    "Tenant",
+    "TokenKind",
+    "TokenState",
+    "create_app",
+]
 
 if TYPE_CHECKING:
     from mockwise.domain.clock import Clock

@@ -11,6 +11,7 @@ tenant, so a user who learns the real answer can change it: `Fidelity(refresh_to
 from __future__ import annotations
 
 import dataclasses
+import itertools
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -30,9 +31,12 @@ REGISTRATION_CODE_MIN_LENGTH = 32
 SCOPE = "transfers"
 
 #: EU/EEA and UK countries, where PSD2 bars personal tokens from statements and funding [C] §5.1.
-PSD2_COUNTRIES = frozenset(
-    "AT BE BG HR CY CZ DK EE FI FR DE GR HU IE IT LV LT LU MT NL PL PT RO SK SI ES SE IS LI NO GB".split()
-)
+PSD2_COUNTRIES = frozenset({
+    "AT", "BE", "BG", "HR", "CY", "CZ", "DK", "EE", "FI", "FR", "DE", "GR", "HU", "IE",  # EU
+    "IT", "LV", "LT", "LU", "MT", "NL", "PL", "PT", "RO", "SK", "SI", "ES", "SE",  # EU
+    "IS", "LI", "NO",  # EEA
+    "GB",
+})  # fmt: skip
 
 TokenFormat = Literal["uuid", "jwe"]
 ResponseFields = Literal["current", "legacy"]
@@ -106,7 +110,7 @@ class Fidelity:
         tree = ast.parse(source)
         docs: dict[str, str] = {}
         body = tree.body[0].body  # type: ignore[attr-defined]
-        for node, after in zip(body, body[1:], strict=False):
+        for node, after in itertools.pairwise(body):
             if (
                 isinstance(node, ast.AnnAssign)
                 and isinstance(node.target, ast.Name)

@@ -96,9 +96,7 @@ class TokenService:
 
     # Issuing ---------------------------------------------------------------------------------
 
-    def _mint(
-        self, kind: TokenKind, lifetime: float, now: float, **fields: object
-    ) -> tuple[str, Token]:
+    def _mint(self, kind: TokenKind, lifetime: float, now: float, **fields: object) -> tuple[str, Token]:
         value = new_token_value(kind, self.fidelity.client_credentials_token_format)
         token = Token(token_key(value), kind, issued_at=now, expires_at=now + lifetime, **fields)  # type: ignore[arg-type]
         self.store.add(token)
@@ -130,7 +128,9 @@ class TokenService:
             or user.reclaimed
             or not self.directory.secrets.matches(registration_code, user.registration_code_digest)
         ):
-            raise invalid_grant(INVALID_USER_CREDENTIALS, status=self.fidelity.registration_code_failure_status)
+            raise invalid_grant(
+                INVALID_USER_CREDENTIALS, status=self.fidelity.registration_code_failure_status
+            )
         return self._new_link(client, user, None, "registration_code")
 
     def authorization_code(self, client: ApiClient, code: str, redirect_uri: str | None) -> Issued:
@@ -202,7 +202,12 @@ class TokenService:
         return Issued(access_value, access, new_value, new_refresh)
 
     def _new_link(
-        self, client: ApiClient, user: User, profile_id: int | None, grant_type: str, code_key: str | None = None
+        self,
+        client: ApiClient,
+        user: User,
+        profile_id: int | None,
+        grant_type: str,
+        code_key: str | None = None,
     ) -> Issued:
         now = self.clock.now()
         key: LinkKey = (client.client_id, user.id, profile_id if self.fidelity.link_per_profile else None)
@@ -302,7 +307,7 @@ class TokenService:
         return ended
 
     def _end_link(self, link: Link, reason: EndReason, now: float, everything: bool = False) -> None:
-        tokens: Iterable[Token] = link.history if everything else (link.refresh, link.access)
+        tokens: Iterable[Token | None] = link.history if everything else (link.refresh, link.access)
         for token in tokens:
             if token is not None and token.end_reason is None and now < token.expires_at:
                 self._end(token, reason, now)

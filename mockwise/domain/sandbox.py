@@ -39,7 +39,7 @@ class Sandbox:
         self,
         tenant_id: str | None = None,
         *,
-        seed: SeedData | None | bool = True,
+        seed: SeedData | bool | None = True,
         fidelity: Fidelity | None = None,
         fixed: bool = False,
     ) -> tuple[Tenant, Credentials]:

@@ -56,13 +56,17 @@ class Tenant:
         self.lock = threading.RLock()
         self.journal = Journal()
         self._sandbox = sandbox
-        self.directory = Directory(secrets, bind_client=lambda client_id: sandbox._bind_client(client_id, self))
+        self.directory = Directory(
+            secrets, bind_client=lambda client_id: sandbox._bind_client(client_id, self)
+        )
         self.store = TokenStore(bind=lambda key: sandbox._bind_token(key, self), unbind=sandbox._unbind_token)
         self.tokens = TokenService(self.clock, self.directory, self.store, lambda: self.fidelity)
         self._pristine: tuple[Directory, list[Token]] | None = None
 
     def __repr__(self) -> str:
-        return f"<Tenant {self.id!r}: {len(self.directory.clients)} clients, {len(self.directory.users)} users>"
+        return (
+            f"<Tenant {self.id!r}: {len(self.directory.clients)} clients, {len(self.directory.users)} users>"
+        )
 
     # Seeding ---------------------------------------------------------------------------------
 
@@ -108,7 +112,9 @@ class Tenant:
                 two_factor=two_factor,
             )
 
-    def add_profile(self, user: UserRef, type: ProfileType | str = ProfileType.PERSONAL, **fields: Any) -> Profile:
+    def add_profile(
+        self, user: UserRef, type: ProfileType | str = ProfileType.PERSONAL, **fields: Any
+    ) -> Profile:
         with self.lock:
             if "date_of_birth" in fields:
                 fields["date_of_birth"] = _date(fields["date_of_birth"])
@@ -175,7 +181,9 @@ class Tenant:
         uid = self.user(user).id
         return self._revoke(
             EndReason.USER_REVOKED_ACCESS,
-            lambda t: t.user_id == uid and t.kind is not TokenKind.PERSONAL and client_id in (None, t.client_id),
+            lambda t: (
+                t.user_id == uid and t.kind is not TokenKind.PERSONAL and client_id in (None, t.client_id)
+            ),
         )
 
     def enable_enhanced_security(self, user: UserRef) -> list[Token]:

@@ -58,7 +58,11 @@ async def authenticate_client(
         raise bad_client_credentials()
     await exchange_of(request.scope).admit(tenant, client_id=client_id, grant_type=grant_type)
     client = tenant.directory.clients.get(client_id)
-    if client is None or client.secret_revoked or not tenant.directory.secrets.matches(secret, client.secret_digest):
+    if (
+        client is None
+        or client.secret_revoked
+        or not tenant.directory.secrets.matches(secret, client.secret_digest)
+    ):
         raise bad_client_credentials()
     return tenant, client
 

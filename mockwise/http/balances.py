@@ -20,8 +20,7 @@ from mockwise.http.forms import json_object
 from mockwise.http.responses import WiseJSON
 
 PSD2_REFUSAL = (
-    "Personal API tokens cannot {action} for customers in the EU/UK (PSD2); "
-    "use OAuth user tokens instead"
+    "Personal API tokens cannot {action} for customers in the EU/UK (PSD2); use OAuth user tokens instead"
 )
 
 
@@ -40,7 +39,11 @@ def _interval(request: Request, name: str, default: datetime) -> datetime:
         parsed = datetime.fromisoformat(raw.replace("Z", "+00:00"))
     except ValueError:
         raise ValidationError(
-            [FieldError("INVALID", "must be an ISO-8601 instant such as 2026-01-01T00:00:00.000Z", name, [name])]
+            [
+                FieldError(
+                    "INVALID", "must be an ISO-8601 instant such as 2026-01-01T00:00:00.000Z", name, [name]
+                )
+            ]
         ) from None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
@@ -99,11 +102,21 @@ async def statement(request: Request) -> Response:
 
 def _holder(profile: Profile) -> dict[str, object]:
     a = profile.address
-    address = {"addressFirstLine": a.first_line, "city": a.city, "postCode": a.post_code, "stateCode": a.state or None,
-               "countryName": a.country}  # fmt: skip
+    address = {
+        "addressFirstLine": a.first_line,
+        "city": a.city,
+        "postCode": a.post_code,
+        "stateCode": a.state or None,
+        "countryName": a.country,
+    }
     if profile.type.value == "business":
         return {"type": "BUSINESS", "address": address, "businessName": profile.business_name}
-    return {"type": "PERSONAL", "address": address, "firstName": profile.first_name, "lastName": profile.last_name}
+    return {
+        "type": "PERSONAL",
+        "address": address,
+        "firstName": profile.first_name,
+        "lastName": profile.last_name,
+    }
 
 
 async def fund_transfer(request: Request) -> Response:
@@ -131,5 +144,7 @@ routes = [
         statement,
         methods=["GET"],
     ),
-    Route("/v3/profiles/{profile_id:int}/transfers/{transfer_id:int}/payments", fund_transfer, methods=["POST"]),
+    Route(
+        "/v3/profiles/{profile_id:int}/transfers/{transfer_id:int}/payments", fund_transfer, methods=["POST"]
+    ),
 ]

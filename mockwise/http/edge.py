@@ -1,7 +1,8 @@
 """The edge every data-plane request passes: Wise's cross-cutting headers and the journal.
 
 - every response carries `x-trace-id`; a sane `X-External-Correlation-Id` is echoed (§12);
-- a CalVer prefix (`/2026Q3/oauth/token`) is routed like the plain path (§1);
+- a CalVer prefix (`/2026Q3/oauth/token`) is routed like the plain path (§1), and so is a trailing
+  slash (`/oauth/authorize/` is how Wise writes it);
 - a declared body larger than the limit is refused before it is read (413, Wise-style JSON);
 - each request becomes one journal entry, filed under the tenant its credentials name.
 
@@ -40,7 +41,9 @@ class Exchange:
         self.entry = entry
         self.tenant: Tenant | None = None
 
-    async def admit(self, tenant: Tenant, *, client_id: str | None = None, grant_type: str | None = None) -> None:
+    async def admit(
+        self, tenant: Tenant, *, client_id: str | None = None, grant_type: str | None = None
+    ) -> None:
         """The request's credentials named `tenant`: file it there, at the tenant's time."""
         self.tenant = tenant
         entry = self.entry
@@ -77,15 +80,21 @@ class Edge:
             await self.app(scope, receive, send)
             return
         path: str = scope["path"]
-        if path.startswith(CONTROL_PREFIX):
+        routed = path
+        version = CALVER.match(routed)
+        if version is not None:
+            routed = routed[version.end() :]
+        if len(routed) > 1 and routed.endswith("/"):  # Spring matches `/oauth/token/` as `/oauth/token`
+            routed = routed.rstrip("/") or "/"
+        if routed != path:
+            scope = dict(scope)
+            scope["path"] = routed
+            scope["raw_path"] = routed.encode()
+            if version is not None:
+                scope["wise_version"] = version.group(1)
+        if routed.startswith(CONTROL_PREFIX):
             await self.app(scope, receive, send)
             return
-        version = CALVER.match(path)
-        if version is not None:
-            scope = dict(scope)
-            scope["path"] = path[version.end() :]
-            scope["raw_path"] = scope["path"].encode()
-            scope["wise_version"] = version.group(1)
 
         trace_id = os.urandom(16).hex()
         extra: list[tuple[bytes, bytes]] = [(b"x-trace-id", trace_id.encode())]

@@ -41,14 +41,18 @@ async def signup(request: Request) -> Response:
         )
     language = data.get("language", "EN")
     if not isinstance(language, str) or language.upper() not in LANGUAGES:
-        errors.append(FieldError("NotValid", f"must be one of {', '.join(LANGUAGES)}", "language", ["language"]))
+        errors.append(
+            FieldError("NotValid", f"must be one of {', '.join(LANGUAGES)}", "language", ["language"])
+        )
     if "sendAuthorizationCodeAsEmail" in data and not isinstance(data["sendAuthorizationCodeAsEmail"], bool):
         errors.append(FieldError("TypeMismatch", "must be a boolean", "sendAuthorizationCodeAsEmail"))
     require_valid(errors)
     assert email is not None and code is not None and isinstance(language, str)
     if len(email) > 254 or not EMAIL.match(email):
         # [C] §4: a bad e-mail is a 422 with code ERROR.
-        raise ValidationError([FieldError("ERROR", "Please provide a valid email", "email", ["email", email])], 422)
+        raise ValidationError(
+            [FieldError("ERROR", "Please provide a valid email", "email", ["email", email])], 422
+        )
 
     tenant = caller.tenant
     with tenant.lock:

@@ -121,13 +121,18 @@ GRANTS: dict[str, Grant] = {
 async def _method_not_allowed(request: Request) -> Response:
     # Spring's TokenEndpoint answers other methods with an OAuth-shaped 405.
     return WiseJSON(
-        {"error": "method_not_allowed", "error_description": f"Request method '{request.method}' not supported"},
+        {
+            "error": "method_not_allowed",
+            "error_description": f"Request method '{request.method}' not supported",
+        },
         405,
         headers={"Allow": "POST"},
     )
 
 
-def _route_all(endpoint: Callable[[Request], Awaitable[Response]]) -> Callable[[Request], Awaitable[Response]]:
+def _route_all(
+    endpoint: Callable[[Request], Awaitable[Response]],
+) -> Callable[[Request], Awaitable[Response]]:
     async def dispatch(request: Request) -> Response:
         if request.method != "POST":
             return await _method_not_allowed(request)

@@ -1,0 +1,43 @@
+"""Fixtures shared by mockwise's own tests: an in-memory sandbox, a tenant, and an in-process
+HTTP client talking to the ASGI app (no sockets)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from mockwise.domain.sandbox import Sandbox
+from mockwise.domain.seed import Credentials
+from mockwise.domain.tenant import Tenant
+from mockwise.http.app import create_app
+from mockwise.inprocess import SyncASGITransport
+
+API = "https://api.wise-sandbox.com"
+
+
+@pytest.fixture
+def sandbox() -> Sandbox:
+    return Sandbox()
+
+
+@pytest.fixture
+def seeded(sandbox: Sandbox) -> tuple[Tenant, Credentials]:
+    return sandbox.create_tenant()
+
+
+@pytest.fixture
+def tenant(seeded: tuple[Tenant, Credentials]) -> Tenant:
+    return seeded[0]
+
+
+@pytest.fixture
+def creds(seeded: tuple[Tenant, Credentials]) -> Credentials:
+    return seeded[1]
+
+
+@pytest.fixture
+def api(sandbox: Sandbox) -> Iterator[httpx.Client]:
+    with httpx.Client(transport=SyncASGITransport(create_app(sandbox)), base_url=API) as client:
+        yield client

@@ -1,0 +1,5 @@
+import sys
+
+from mockwise.cli import main
+
+sys.exit(main())

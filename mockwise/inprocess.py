@@ -1,0 +1,57 @@
+"""In-process transports: talk to the sandbox's ASGI app with httpx and no sockets.
+
+    import httpx
+    from mockwise.inprocess import SyncASGITransport
+
+    client = httpx.Client(transport=SyncASGITransport(app), base_url="https://api.wise-sandbox.com")
+
+`httpx.ASGITransport` serves async clients; `SyncASGITransport` serves sync `httpx.Client`s by
+running the app on one shared background event loop, so it also works from code that is itself
+running inside an event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from typing import Any
+
+import httpx
+from starlette.types import ASGIApp
+
+_loop: asyncio.AbstractEventLoop | None = None
+_loop_lock = threading.Lock()
+
+
+def _background_loop() -> asyncio.AbstractEventLoop:
+    global _loop
+    with _loop_lock:
+        if _loop is None or _loop.is_closed():
+            loop = asyncio.new_event_loop()
+            threading.Thread(target=loop.run_forever, name="mockwise-inprocess", daemon=True).start()
+            _loop = loop
+        return _loop
+
+
+class SyncASGITransport(httpx.BaseTransport):
+    """A sync httpx transport that calls an ASGI app in-process."""
+
+    def __init__(
+        self, app: ASGIApp, *, client: tuple[str, int] = ("127.0.0.1", 50000), **options: Any
+    ) -> None:
+        self._transport = httpx.ASGITransport(app=app, client=client, **options)
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        body = request.read()
+        forwarded = httpx.Request(
+            request.method, request.url, headers=request.headers, content=body, extensions=request.extensions
+        )
+        future = asyncio.run_coroutine_threadsafe(self._send(forwarded), _background_loop())
+        return future.result()
+
+    async def _send(self, request: httpx.Request) -> httpx.Response:
+        response = await self._transport.handle_async_request(request)
+        content = await response.aread()
+        return httpx.Response(
+            response.status_code, headers=response.headers, content=content, request=request
+        )

@@ -1,0 +1,85 @@
+"""The standalone server: a default tenant seeded from `fixtures/`, served on real sockets, and
+`sandbox.json` written into the state directory once it is ready."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TextIO
+
+from mockwise.domain.sandbox import DEFAULT_TENANT, Sandbox
+from mockwise.domain.seed import Credentials, load_seed
+from mockwise.http.app import create_app
+from mockwise.server import Listener, Runner
+
+
+@dataclass
+class ServeOptions:
+    host: str = "127.0.0.1"
+    port: int = 8000
+    state_dir: Path = Path(".mockwise")
+    seed: Path | None = None
+    log_level: str = "warning"
+
+
+class Standalone:
+    def __init__(self, options: ServeOptions) -> None:
+        self.options = options
+        self.sandbox = Sandbox(seed=load_seed(options.seed))
+        self.tenant, self.credentials = self.sandbox.create_tenant(DEFAULT_TENANT, fixed=True)
+        self.app = create_app(self.sandbox)
+        self.api = Listener("api", options.host, options.port)
+        self.runner = Runner(self.app, [self.api], log_level=options.log_level)
+
+    @property
+    def sandbox_json(self) -> Path:
+        return self.options.state_dir / "sandbox.json"
+
+    def document(self) -> dict[str, Any]:
+        """What a client needs to talk to this sandbox; the same shape the control plane returns."""
+        return describe(self.api.url, self.credentials)
+
+    def write_state(self) -> None:
+        self.options.state_dir.mkdir(parents=True, exist_ok=True)
+        tmp = self.sandbox_json.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(self.document(), indent=2) + "\n", encoding="utf-8")
+        os.chmod(tmp, 0o600)  # it holds the sandbox's client secret and passwords
+        tmp.replace(self.sandbox_json)
+
+    def on_ready(self, out: TextIO = sys.stdout) -> None:
+        self.write_state()
+        print(summary(self.document(), self.sandbox_json), file=out, flush=True)
+
+    def serve(self) -> None:
+        self.runner.run(self.on_ready)
+        print("mockwise stopped.", flush=True)
+
+
+def describe(api_url: str, credentials: Credentials) -> dict[str, Any]:
+    return {
+        "api_url": api_url,
+        "control_url": f"{api_url}/_mockwise",
+        "tenant": credentials.tenant,
+        **{k: v for k, v in credentials.as_json().items() if k != "tenant"},
+    }
+
+
+def summary(doc: dict[str, Any], state_file: Path) -> str:
+    client = doc["clients"][0]
+    lines = [
+        "mockwise: a Wise sandbox is running (plain HTTP, for local use)",
+        f"  API            {doc['api_url']}",
+        f"  control plane  {doc['control_url']}/",
+        f"  credentials    {state_file}",
+        f"  partner        client_id={client['client_id']}  client_secret={client['client_secret']}",
+        "",
+        "Get a client-credentials token:",
+        f"  curl -s -u '{client['client_id']}:{client['client_secret']}' "
+        f"-d grant_type=client_credentials {doc['api_url']}/oauth/token",
+        "",
+        "Press Ctrl-C to stop.",
+    ]
+    return "\n".join(lines)

@@ -1,0 +1,71 @@
+from datetime import UTC, datetime
+
+import pytest
+
+from mockwise.domain.clock import Clock, iso_millis, iso_nanos
+
+
+class FakeTime:
+    def __init__(self, now: float) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_follows_the_system_clock_plus_an_offset() -> None:
+    source = FakeTime(1000.0)
+    clock = Clock(source)
+    assert clock.now() == 1000.0
+    source.now = 1005.0
+    assert clock.now() == 1005.0
+    clock.advance(3600)
+    assert clock.now() == 4605.0
+    assert clock.offset == 3600
+
+
+def test_freeze_holds_time_and_advance_still_moves_it() -> None:
+    source = FakeTime(1000.0)
+    clock = Clock(source)
+    clock.freeze()
+    source.now = 2000.0
+    assert clock.now() == 1000.0
+    assert clock.advance(60) == 1060.0
+    assert clock.frozen
+
+
+def test_unfreeze_resumes_without_a_jump() -> None:
+    source = FakeTime(1000.0)
+    clock = Clock(source)
+    clock.freeze()
+    clock.advance(10)
+    clock.unfreeze()
+    assert clock.now() == 1010.0
+    source.now = 1001.0
+    assert clock.now() == 1011.0
+
+
+def test_set_jumps_to_an_instant_and_rejects_naive_datetimes() -> None:
+    clock = Clock(FakeTime(0.0))
+    at = datetime(2030, 1, 1, tzinfo=UTC)
+    clock.set(at)
+    assert clock.now() == at.timestamp()
+    with pytest.raises(ValueError, match="naive"):
+        clock.set(datetime(2030, 1, 1))
+
+
+def test_reset_returns_to_system_time() -> None:
+    clock = Clock(FakeTime(5.0))
+    clock.advance(100)
+    clock.freeze()
+    clock.reset()
+    assert clock.now() == 5.0 and not clock.frozen
+
+
+def test_wise_timestamp_formats() -> None:
+    instant = datetime(2025, 4, 11, 3, 43, 28, 148000, tzinfo=UTC).timestamp()
+    assert iso_millis(instant) == "2025-04-11T03:43:28.148Z"
+    assert iso_nanos(instant).startswith("2025-04-11T03:43:28.148")
+    assert iso_nanos(instant).endswith("000Z") and len(iso_nanos(instant)) == len(
+        "2023-12-06T18:28:14.206824830Z"
+    )
