@@ -1,4 +1,4 @@
-"""Transport: serving the ASGI app on real sockets with uvicorn.
+"""Transport: serving the ASGI app on real sockets with uvicorn (httptools).
 
 One `Runner` serves the app on one or more listeners (Wise has an API host and an mTLS host) in
 one event loop, in the foreground (`mockwise serve`) or in a background thread (the pytest plugin).
@@ -18,6 +18,46 @@ from dataclasses import dataclass, field
 
 import uvicorn
 from starlette.types import ASGIApp
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+ABORT = "mockwise.abort"  # scope["extensions"] key: close the connection without a response
+
+
+class WiseProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol, plus two ASGI extensions the sandbox needs:
+
+    - `tls` (the ASGI TLS extension, which uvicorn does not provide): the client certificate chain
+      as PEM, read once per connection, so the app can bind a certificate to a client (mTLS);
+    - `mockwise.abort`: drop the connection without answering (the connection-reset fault).
+    """
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._tls: dict[str, object] | None = None
+        ssl_object = transport.get_extra_info("ssl_object")
+        if ssl_object is not None:
+            der = ssl_object.getpeercert(binary_form=True)
+            cipher = ssl_object.cipher()
+            self._tls = {
+                "server_cert": None,
+                "client_cert_chain": [ssl.DER_cert_to_PEM_cert(der)] if der else [],
+                "client_cert_name": None,
+                "client_cert_error": None,
+                "tls_version": ssl_object.version(),
+                "cipher_suite": cipher[0] if cipher else None,
+            }
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        extensions: dict[str, object] = {ABORT: self._abort}
+        if self._tls is not None:
+            extensions["tls"] = self._tls
+        self.scope["extensions"] = extensions  # type: ignore[typeddict-item]
+
+    def _abort(self) -> None:
+        if self.cycle is not None:
+            self.cycle.disconnected = True  # so uvicorn does not answer 500 for us
+        self.transport.abort()
 
 
 @dataclass
@@ -79,6 +119,7 @@ class Runner:
             )
             config.load()
             config.ssl = listener.ssl
+            config.http_protocol_class = WiseProtocol
             if configure is not None:
                 configure(config, listener)
             self.servers.append(_Server(config))
@@ -104,6 +145,11 @@ class Runner:
             on_ready()
         await asyncio.gather(*tasks)
 
+    def _run_loop(self, on_ready: Callable[[], None] | None) -> None:
+        # uvloop when installed (uvicorn's choice), for speed
+        with asyncio.Runner(loop_factory=self.servers[0].config.get_loop_factory()) as runner:
+            runner.run(self.serve(on_ready))
+
     def stop(self) -> None:
         for server in self.servers:
             server.should_exit = True
@@ -119,7 +165,7 @@ class Runner:
 
         previous = {sig: signal.signal(sig, handle) for sig in (signal.SIGINT, signal.SIGTERM)}
         try:
-            asyncio.run(self.serve(on_ready))
+            self._run_loop(on_ready)
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
@@ -128,7 +174,7 @@ class Runner:
         """Serve from a daemon thread; returns once every listener accepts connections."""
         ready = threading.Event()
         self._thread = threading.Thread(
-            target=lambda: asyncio.run(self.serve(ready.set)), name="mockwise-server", daemon=True
+            target=self._run_loop, args=(ready.set,), name="mockwise-server", daemon=True
         )
         self._thread.start()
         if not ready.wait(timeout):

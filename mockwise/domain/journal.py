@@ -9,7 +9,7 @@ from __future__ import annotations
 import itertools
 from collections import deque
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 DEFAULT_CAPACITY = 10_000
@@ -44,6 +44,38 @@ class Entry:
         return data
 
 
+FIELDS = frozenset(f.name for f in fields(Entry))
+
+
+def _unversioned(path: str) -> str:
+    # `/2026Q3/oauth/token` → `/oauth/token`
+    if len(path) > 7 and path[5] == "Q" and path[1:5].isdigit() and path[7] == "/":
+        return path[7:]
+    return path
+
+
+def describe(entry: Entry) -> str:
+    """One journal entry as a readable line, for assertion messages and the dashboard."""
+    parts = [f"#{entry.seq}", entry.method, entry.path, "->", str(entry.status)]
+    if entry.error:
+        parts.append(entry.error)
+    if entry.grant_type:
+        parts.append(f"grant={entry.grant_type}")
+    if entry.client_id:
+        parts.append(f"client={entry.client_id}")
+    if entry.token:
+        state = entry.token_state or "?"
+        cause = f" ({entry.token_cause})" if entry.token_cause else ""
+        parts.append(f"token={entry.token_kind}:{entry.token} {state}{cause}")
+    elif entry.token_state:
+        parts.append(f"token {entry.token_state}")
+    if entry.issued:
+        parts.append(f"issued={entry.issued}")
+    if entry.fault:
+        parts.append(f"fault={entry.fault}")
+    return " ".join(parts)
+
+
 class Journal:
     def __init__(self, capacity: int = DEFAULT_CAPACITY) -> None:
         self._entries: deque[Entry] = deque(maxlen=capacity)
@@ -64,6 +96,42 @@ class Journal:
     def clear(self) -> None:
         self._entries.clear()
         self.dropped = 0
+
+    def select(self, *, since: int = 0, **match: Any) -> list[Entry]:
+        """Entries after sequence number `since` whose fields equal every given value
+        (`None` values are ignored), e.g. `select(path="/oauth/token", grant_type="refresh_token")`.
+        `path` also matches the path without a CalVer prefix."""
+        unknown = set(match) - FIELDS
+        if unknown:
+            raise ValueError(f"unknown journal field(s): {', '.join(sorted(unknown))}")
+        wanted = {k: v for k, v in match.items() if v is not None}
+        path = wanted.pop("path", None)
+        return [
+            e
+            for e in self._entries
+            if e.seq > since
+            and (path is None or e.path == path or _unversioned(e.path) == path)
+            and all(getattr(e, k) == v for k, v in wanted.items())
+        ]
+
+    def assert_request_made(self, times: int | None = None, **match: Any) -> list[Entry]:
+        """Assert that requests matching `match` were made (exactly `times` times when given);
+        on failure, the message lists what was made instead, with token states and causes."""
+        found = self.select(**match)
+        if (times is None and found) or (times is not None and len(found) == times):
+            return found
+        wanted = ", ".join(f"{k}={v!r}" for k, v in match.items() if v is not None) or "any request"
+        expected = "at least once" if times is None else f"{times} time(s)"
+        near = [e for e in self._entries if "path" not in match or _unversioned(e.path) == match["path"]]
+        lines = [f"expected {wanted} {expected}, found {len(found)}."]
+        lines.append("Requests to that path:" if "path" in match else "All requests:")
+        lines += [f"  {describe(e)}" for e in (near or list(self._entries))[-25:]] or ["  (none)"]
+        if self.dropped:
+            lines.append(f"  ({self.dropped} older entries were dropped from the journal)")
+        raise AssertionError("\n".join(lines))
+
+    def assert_no_request(self, **match: Any) -> None:
+        self.assert_request_made(times=0, **match)
 
     def __iter__(self) -> Iterator[Entry]:
         return iter(list(self._entries))

@@ -14,19 +14,25 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import BaseRoute, Mount, Router
 
 from mockwise.domain.sandbox import Sandbox
 from mockwise.errors import SpringError, WiseError
-from mockwise.http import balances, identity, signup, token
+from mockwise.http import balances, control, identity, signup, token
 from mockwise.http.edge import Edge, exchange_of
 from mockwise.http.forms import MAX_BODY
 from mockwise.http.responses import wise_response
 
+DATA_PLANE: list[BaseRoute] = [*token.routes, *identity.routes, *signup.routes, *balances.routes]
+CONTROL_TENANT_ROUTES: list[BaseRoute] = []  # per-tenant control routes other surfaces contribute
 
-def create_app(sandbox: Sandbox | None = None) -> Starlette:
+
+def create_app(sandbox: Sandbox | None = None, *, admin_token: str | None = None) -> Starlette:
+    """The whole sandbox as one ASGI app: the Wise data plane and the `/_mockwise` control plane."""
     sandbox = sandbox if sandbox is not None else Sandbox()
+    control_plane = control.ControlGuard(Router(control.control_routes(CONTROL_TENANT_ROUTES)), admin_token)
     app = Starlette(
-        routes=[*token.routes, *identity.routes, *signup.routes, *balances.routes],
+        routes=[*DATA_PLANE, Mount(control.PREFIX, app=control_plane)],
         middleware=[Middleware(Edge, sandbox=sandbox, max_body=MAX_BODY)],
         exception_handlers={WiseError: _wise_error, HTTPException: _http_error, Exception: _server_error},
     )

@@ -1,0 +1,104 @@
+"""The control plane under `/_mockwise/`: everything the Python API does, over HTTP, per tenant.
+
+Tests in other processes and languages drive the sandbox from here: tenants, seeding, the clock,
+revocation scenarios, faults and the journal. JSON in and out; errors are
+`{"error": "<code>", "message": "<why>"}`. Loopback callers are always served; others only with the
+admin token (`--admin-token` / `MOCKWISE_ADMIN_TOKEN`) as `Authorization: Bearer <token>`.
+
+Each endpoint's docstring is its OpenAPI operation (YAML), collected into `/_mockwise/openapi.json`.
+Surfaces outside this package contribute per-tenant routes through `control_routes(extra)`.
+"""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+from collections.abc import Sequence
+
+from starlette.routing import BaseRoute, Mount, Route, Router
+from starlette.types import Receive, Scope, Send
+
+from mockwise.http.control import clock, journal, scenarios, tenants
+from mockwise.http.control.common import PREFIX
+from mockwise.http.responses import WiseJSON
+
+__all__ = ["PREFIX", "ControlGuard", "control_routes", "is_loopback"]
+
+
+def tenant_routes() -> list[BaseRoute]:
+    return [
+        Route("/reset", tenants.reset_tenant, methods=["POST"]),
+        Route("/fidelity", tenants.get_fidelity, methods=["GET"]),
+        Route("/fidelity", tenants.patch_fidelity, methods=["PATCH"]),
+        Route("/clients", tenants.add_client, methods=["POST"]),
+        Route("/users", tenants.add_user, methods=["POST"]),
+        Route("/users/{user_id:int}/profiles", tenants.add_profile, methods=["POST"]),
+        Route("/users/{user_id:int}/personal-tokens", tenants.add_personal_token, methods=["POST"]),
+        Route("/clock", clock.get_clock, methods=["GET"]),
+        Route("/clock/advance", clock.advance_clock, methods=["POST"]),
+        Route("/clock/set", clock.set_clock, methods=["POST"]),
+        Route("/clock/freeze", clock.freeze_clock, methods=["POST"]),
+        Route("/clock/unfreeze", clock.unfreeze_clock, methods=["POST"]),
+        Route("/scenarios/{scenario}", scenarios.run_scenario, methods=["POST"]),
+        Route("/tokens", journal.list_tokens, methods=["GET"]),
+        Route("/journal", journal.get_journal, methods=["GET"]),
+        Route("/journal", journal.clear_journal, methods=["DELETE"]),
+    ]
+
+
+def control_routes(extra_tenant_routes: Sequence[BaseRoute] = ()) -> list[BaseRoute]:
+    """Everything under `/_mockwise`. Surfaces add per-tenant routes (mounted under
+    `/tenants/{tenant}`) through `extra_tenant_routes`."""
+    return [
+        Route("/tenants", tenants.list_tenants, methods=["GET"]),
+        Route("/tenants", tenants.create_tenant, methods=["POST"]),
+        Route("/reset", tenants.reset_all, methods=["POST"]),
+        Route("/tenants/{tenant}", tenants.get_tenant, methods=["GET"]),
+        Route("/tenants/{tenant}", tenants.delete_tenant, methods=["DELETE"]),
+        Mount("/tenants/{tenant}", routes=[*tenant_routes(), *extra_tenant_routes]),
+    ]
+
+
+class ControlGuard:
+    """Serve the control plane to loopback callers, and to others presenting the admin token."""
+
+    def __init__(self, app: Router, admin_token: str | None = None) -> None:
+        self.app = app
+        self.admin_token = admin_token
+
+    @property
+    def routes(self) -> list[BaseRoute]:  # for the OpenAPI generator, which walks mounts
+        return self.app.routes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and not self._allowed(scope):
+            message = (
+                "the control plane answers loopback callers only; start mockwise with --admin-token"
+                if self.admin_token is None
+                else "the control plane needs the admin token: Authorization: Bearer <token>"
+            )
+            await WiseJSON({"error": "forbidden", "message": message}, 403)(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+    def _allowed(self, scope: Scope) -> bool:
+        client = scope.get("client")
+        if client is not None and is_loopback(client[0]):
+            return True
+        if self.admin_token is None:
+            return False
+        for name, value in scope["headers"]:
+            if name == b"authorization":
+                presented = value.removeprefix(b"Bearer ").strip()
+                return hmac.compare_digest(presented, self.admin_token.encode())
+        return False
+
+
+def is_loopback(host: str) -> bool:
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return address.is_loopback

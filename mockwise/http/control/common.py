@@ -1,0 +1,181 @@
+"""Shared pieces of the control plane: JSON errors, request helpers, rendering without secrets."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from mockwise.domain.clock import iso_millis
+from mockwise.domain.model import Profile, User
+from mockwise.domain.sandbox import Sandbox
+from mockwise.domain.seed import SeedError
+from mockwise.domain.tenant import Tenant
+from mockwise.domain.tokens import Token
+from mockwise.http.responses import WiseJSON
+
+JSON = dict[str, Any]
+PREFIX = "/_mockwise"
+
+
+class ControlError(Exception):
+    def __init__(self, status: int, error: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.error, self.message = status, error, message
+
+
+def control_error_response(exc: ControlError) -> Response:
+    return WiseJSON({"error": exc.error, "message": exc.message}, exc.status)
+
+
+Endpoint = Callable[[Request], Awaitable[Response]]
+
+
+def endpoint(handler: Endpoint) -> Endpoint:
+    """Turn domain refusals into control-plane JSON errors, keeping the handler's docstring."""
+
+    async def wrapped(request: Request) -> Response:
+        try:
+            return await handler(request)
+        except ControlError as exc:
+            return control_error_response(exc)
+        except LookupError as exc:
+            return control_error_response(ControlError(404, "not_found", _message(exc)))
+        except (SeedError, ValueError, TypeError) as exc:
+            return control_error_response(ControlError(400, "invalid_request", _message(exc)))
+
+    wrapped.__doc__ = handler.__doc__
+    wrapped.__name__ = handler.__name__
+    return wrapped
+
+
+def _message(exc: Exception) -> str:
+    return str(exc.args[0]) if exc.args else type(exc).__name__
+
+
+# Request helpers ---------------------------------------------------------------------------------
+
+
+def sandbox_of(request: Request) -> Sandbox:
+    sandbox: Sandbox = request.app.state.sandbox
+    return sandbox
+
+
+def tenant_of(request: Request) -> Tenant:
+    return sandbox_of(request).tenant(request.path_params["tenant"])
+
+
+async def body_of(request: Request) -> JSON:
+    raw = await request.body()
+    if not raw.strip():
+        return {}
+    try:
+        data = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ControlError(400, "invalid_json", f"the body is not JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise ControlError(400, "invalid_json", "the body must be a JSON object")
+    return data
+
+
+def field(
+    data: JSON, name: str, kind: type | tuple[type, ...], default: Any = ..., *, required: bool = False
+) -> Any:
+    value = data.get(name, default)
+    if value is ... or (required and value is None):
+        raise ControlError(400, "invalid_request", f"missing {name!r}")
+    if value is not None and value is not default and not isinstance(value, kind):
+        names = " or ".join(k.__name__ for k in (kind if isinstance(kind, tuple) else (kind,)))
+        raise ControlError(400, "invalid_request", f"{name!r} must be {names}")
+    if isinstance(value, bool) and kind in (int, float, (int, float)):
+        raise ControlError(400, "invalid_request", f"{name!r} must be a number")
+    return value
+
+
+def user_ref(data: JSON, name: str = "user") -> int | str:
+    value = field(data, name, (int, str), required=True)
+    if isinstance(value, bool):
+        raise ControlError(400, "invalid_request", f"{name!r} is a user id or an e-mail")
+    return value  # type: ignore[no-any-return]
+
+
+# Rendering (never secrets) -----------------------------------------------------------------------
+
+
+def clock_json(tenant: Tenant) -> JSON:
+    now = tenant.clock.now()
+    return {
+        "now": iso_millis(now),
+        "epoch": now,
+        "frozen": tenant.clock.frozen,
+        "offset": tenant.clock.offset,
+    }
+
+
+def profile_json(profile: Profile) -> JSON:
+    return {
+        "id": profile.id,
+        "type": profile.type.value,
+        "name": profile.full_name,
+        "date_of_birth": profile.date_of_birth.isoformat() if profile.date_of_birth else None,
+        "balances": [{"id": b.id, "currency": b.currency, "amount": b.amount} for b in profile.balances],
+    }
+
+
+def user_json(tenant: Tenant, user: User) -> JSON:
+    return {
+        "id": user.id,
+        "email": user.email,
+        "country": user.country,
+        "date_of_birth": user.date_of_birth.isoformat() if user.date_of_birth else None,
+        "created_over_api": user.created_over_api,
+        "created_by_client": user.created_by_client,
+        "reclaimed": user.reclaimed,
+        "enhanced_security": user.enhanced_security,
+        "two_factor": user.two_factor,
+        "profiles": [profile_json(p) for p in tenant.directory.profiles_of(user)],
+    }
+
+
+def token_json(token: Token, now: float) -> JSON:
+    return {
+        "id": token.id,
+        "kind": token.kind.value,
+        "state": token.state(now).value,
+        "cause": token.end_reason.value if token.end_reason else None,
+        "client_id": token.client_id,
+        "user_id": token.user_id,
+        "profile_id": token.profile_id,
+        "grant_type": token.grant_type,
+        "link": token.link.id if token.link else None,
+        "issued_at": iso_millis(token.issued_at),
+        "expires_at": iso_millis(token.expires_at),
+        "ended_at": iso_millis(token.ended_at) if token.ended_at else None,
+        "remaining_seconds": max(0, int(token.expires_at - now)),
+    }
+
+
+def tenant_json(tenant: Tenant) -> JSON:
+    now = tenant.clock.now()
+    tokens = list(tenant.store)
+    return {
+        "id": tenant.id,
+        "clock": clock_json(tenant),
+        "clients": [
+            {
+                "client_id": c.client_id,
+                "name": c.name,
+                "redirect_uris": list(c.redirect_uris),
+                "mtls_enforced": c.mtls_enforced,
+                "secret_revoked": c.secret_revoked,
+            }
+            for c in tenant.directory.clients.values()
+        ],
+        "users": [user_json(tenant, u) for u in tenant.directory.users.values()],
+        "tokens": {"total": len(tokens), "live": sum(t.state(now).value == "valid" for t in tokens)},
+        "journal": {"entries": len(tenant.journal), "dropped": tenant.journal.dropped},
+        "fidelity": tenant.fidelity.as_dict(),
+    }

@@ -1,0 +1,316 @@
+"""Tenants, their fidelity settings, and seeding them with clients, users and profiles."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from mockwise.domain.fidelity import Fidelity
+from mockwise.domain.model import Address, Profile, User
+from mockwise.domain.tenant import Tenant
+from mockwise.http.control.common import (
+    JSON,
+    PREFIX,
+    ControlError,
+    body_of,
+    endpoint,
+    field,
+    profile_json,
+    sandbox_of,
+    tenant_json,
+    tenant_of,
+    user_json,
+)
+from mockwise.http.responses import WiseJSON
+
+
+@endpoint
+async def list_tenants(request: Request) -> Response:
+    """
+    summary: List tenants
+    tags: [tenants]
+    responses:
+      200: {description: "Every tenant, described without secrets."}
+    """
+    return WiseJSON({"tenants": [tenant_json(t) for t in sandbox_of(request).tenants.values()]})
+
+
+@endpoint
+async def create_tenant(request: Request) -> Response:
+    """
+    summary: Create a tenant
+    description: >
+      A new isolated tenant, seeded with the default fixtures unless `seed` is given (`false` for an
+      empty tenant). The answer carries the seeded credentials in clear, this once, in the shape
+      of `sandbox.json`.
+    tags: [tenants]
+    requestBody:
+      content:
+        application/json:
+          schema:
+            type: object
+            properties:
+              id: {type: string, description: "1-64 letters, digits, '-' or '_' (default: random)"}
+              seed: {description: "a seed document like fixtures/default.json, or false"}
+              fidelity: {type: object, description: "Fidelity settings for this tenant"}
+    responses:
+      201: {description: "The tenant's id, URLs and credentials."}
+      400: {description: "Bad id, seed or fidelity."}
+      409: {description: "A tenant with that id exists."}
+    """
+    data = await body_of(request)
+    sandbox = sandbox_of(request)
+    tenant_id = field(data, "id", str, None)
+    if tenant_id is not None and tenant_id in sandbox.tenants:
+        raise ControlError(409, "conflict", f"tenant {tenant_id!r} already exists")
+    seed = data.get("seed", True)
+    if not isinstance(seed, bool | dict):
+        raise ControlError(400, "invalid_request", "'seed' is a seed object, or false for an empty tenant")
+    fidelity = _fidelity(sandbox.fidelity, field(data, "fidelity", dict, {}))
+    tenant, creds = sandbox.create_tenant(tenant_id, seed=seed, fidelity=fidelity)
+    base = str(request.base_url).rstrip("/")
+    return WiseJSON(
+        {"api_url": base, "control_url": f"{base}{PREFIX}/tenants/{tenant.id}", **creds.as_json()}, 201
+    )
+
+
+@endpoint
+async def get_tenant(request: Request) -> Response:
+    """
+    summary: Describe a tenant (no secrets)
+    tags: [tenants]
+    responses:
+      200: {description: "Clients, users, profiles, token counts, clock, fidelity."}
+      404: {description: "No such tenant."}
+    """
+    return WiseJSON(tenant_json(tenant_of(request)))
+
+
+@endpoint
+async def delete_tenant(request: Request) -> Response:
+    """
+    summary: Delete a tenant and everything in it
+    tags: [tenants]
+    responses:
+      204: {description: "Deleted."}
+      404: {description: "No such tenant."}
+    """
+    sandbox_of(request).delete_tenant(request.path_params["tenant"])
+    return Response(status_code=204)
+
+
+@endpoint
+async def reset_tenant(request: Request) -> Response:
+    """
+    summary: Reset a tenant to its seeded state
+    description: Tokens, codes, faults and journal are cleared, the clock returns to system time.
+    tags: [tenants]
+    responses:
+      200: {description: "The tenant, as now."}
+    """
+    tenant = tenant_of(request)
+    tenant.reset()
+    return WiseJSON(tenant_json(tenant))
+
+
+@endpoint
+async def reset_all(request: Request) -> Response:
+    """
+    summary: Reset every tenant to its seeded state
+    tags: [tenants]
+    responses:
+      200: {description: "The ids of the tenants reset."}
+    """
+    sandbox = sandbox_of(request)
+    sandbox.reset()
+    return WiseJSON({"reset": sorted(sandbox.tenants)})
+
+
+def _fidelity(base: Fidelity, changes: JSON) -> Fidelity:
+    known = set(base.as_dict())
+    unknown = set(changes) - known
+    if unknown:
+        raise ControlError(
+            400, "invalid_request", f"unknown fidelity setting(s): {', '.join(sorted(unknown))}"
+        )
+    for name, value in changes.items():
+        current = getattr(base, name)
+        if type(value) is not type(current):
+            raise ControlError(400, "invalid_request", f"fidelity {name!r} must be {type(current).__name__}")
+    return base.replace(**changes)
+
+
+@endpoint
+async def get_fidelity(request: Request) -> Response:
+    """
+    summary: The tenant's answers to questions Wise leaves open
+    tags: [tenants]
+    responses:
+      200: {description: "Each setting's value and documentation."}
+    """
+    tenant = tenant_of(request)
+    docs = Fidelity.field_docs()
+    return WiseJSON(
+        {
+            name: {"value": value, "doc": docs.get(name, "")}
+            for name, value in tenant.fidelity.as_dict().items()
+        }
+    )
+
+
+@endpoint
+async def patch_fidelity(request: Request) -> Response:
+    """
+    summary: Change fidelity settings for this tenant
+    tags: [tenants]
+    requestBody:
+      content:
+        application/json:
+          schema: {type: object, example: {refresh_token_rotation: true}}
+    responses:
+      200: {description: "The settings now in force."}
+      400: {description: "Unknown setting or wrong type."}
+    """
+    tenant = tenant_of(request)
+    tenant.fidelity = _fidelity(tenant.fidelity, await body_of(request))
+    return WiseJSON(tenant.fidelity.as_dict())
+
+
+# Seeding -----------------------------------------------------------------------------------------
+
+
+@endpoint
+async def add_client(request: Request) -> Response:
+    """
+    summary: Add an API client (a partner)
+    tags: [seeding]
+    requestBody:
+      content:
+        application/json:
+          schema:
+            type: object
+            properties:
+              client_id: {type: string}
+              client_secret: {type: string}
+              name: {type: string}
+              redirect_uris: {type: array, items: {type: string}}
+              mtls_enforced: {type: boolean}
+    responses:
+      201: {description: "The client's credentials (the secret in clear, this once)."}
+    """
+    tenant = tenant_of(request)
+    data = await body_of(request)
+    uris = field(data, "redirect_uris", list, [])
+    if not all(isinstance(u, str) for u in uris):
+        raise ControlError(400, "invalid_request", "'redirect_uris' must be a list of strings")
+    made = tenant.add_client(
+        field(data, "client_id", str, None),
+        field(data, "client_secret", str, None),
+        name=field(data, "name", str, ""),
+        redirect_uris=uris,
+        mtls_enforced=field(data, "mtls_enforced", bool, False),
+    )
+    return WiseJSON(made.as_json(), 201)
+
+
+@endpoint
+async def add_user(request: Request) -> Response:
+    """
+    summary: Add a Wise user (an existing Wise customer), optionally with profiles
+    tags: [seeding]
+    requestBody:
+      content:
+        application/json:
+          schema:
+            type: object
+            required: [email]
+            properties:
+              email: {type: string}
+              password: {type: string}
+              date_of_birth: {type: string, format: date}
+              country: {type: string, description: "ISO 3166-1 alpha-2; EU/UK users get PSD2 limits"}
+              first_name: {type: string}
+              last_name: {type: string}
+              phone_number: {type: string}
+              two_factor: {type: boolean}
+              profiles: {type: array, items: {type: object}}
+    responses:
+      201: {description: "The user."}
+      400: {description: "Bad field, or the e-mail is taken."}
+    """
+    tenant = tenant_of(request)
+    data = await body_of(request)
+    user = tenant.add_user(
+        field(data, "email", str, required=True),
+        field(data, "password", str, None),
+        date_of_birth=field(data, "date_of_birth", str, None),
+        country=field(data, "country", str, "GB"),
+        first_name=field(data, "first_name", str, ""),
+        last_name=field(data, "last_name", str, ""),
+        phone_number=field(data, "phone_number", str, ""),
+        two_factor=field(data, "two_factor", bool, True),
+    )
+    for spec in field(data, "profiles", list, []):
+        _add_profile(tenant, user, spec)
+    return WiseJSON(user_json(tenant, user), 201)
+
+
+def _add_profile(tenant: Tenant, user: User, spec: Any) -> Profile:
+    if not isinstance(spec, dict):
+        raise ControlError(400, "invalid_request", "a profile is an object")
+    spec = dict(spec)
+    kind = spec.pop("type", "personal")
+    address = spec.pop("address", None)
+    balances = spec.pop("balances", [])
+    if address is not None and not isinstance(address, dict):
+        raise ControlError(400, "invalid_request", "'address' is an object")
+    if not isinstance(balances, list) or not all(
+        isinstance(b, dict) and isinstance(b.get("currency"), str) for b in balances
+    ):
+        raise ControlError(400, "invalid_request", "'balances' is a list of {currency, amount}")
+    return tenant.add_profile(
+        user,
+        kind,
+        address=Address(**address) if address else None,
+        balances=[(b["currency"], float(b.get("amount", 0))) for b in balances],
+        **spec,
+    )
+
+
+@endpoint
+async def add_profile(request: Request) -> Response:
+    """
+    summary: Add a personal or business profile to a user
+    tags: [seeding]
+    requestBody:
+      content:
+        application/json:
+          schema:
+            type: object
+            properties:
+              type: {type: string, enum: [personal, business]}
+              business_name: {type: string}
+              address: {type: object}
+              balances: {type: array, items: {type: object}}
+    responses:
+      201: {description: "The profile."}
+    """
+    tenant = tenant_of(request)
+    user = tenant.user(int(request.path_params["user_id"]))
+    profile = _add_profile(tenant, user, await body_of(request))
+    return WiseJSON(profile_json(profile), 201)
+
+
+@endpoint
+async def add_personal_token(request: Request) -> Response:
+    """
+    summary: Create a personal API token for a user (as on wise.com)
+    tags: [seeding]
+    responses:
+      201: {description: "The token (in clear, this once)."}
+    """
+    tenant = tenant_of(request)
+    user = tenant.user(int(request.path_params["user_id"]))
+    return WiseJSON({"token": tenant.add_personal_token(user), "user_id": user.id}, 201)
