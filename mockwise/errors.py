@@ -167,6 +167,24 @@ class RateLimited(WiseError):
         return None
 
 
+class RawResponse(WiseError):
+    """A response that is not Wise JSON at all: a gateway's HTML page, a truncated body (faults)."""
+
+    def __init__(self, status: int, content: bytes, media_type: str, code: str) -> None:
+        super().__init__()
+        self.status = status
+        self.content = content
+        self.media_type = media_type
+        self.code = code
+
+    def body(self, path: str, now: float) -> None:
+        return None
+
+
+class DropConnection(Exception):
+    """Close the connection without answering (the connection-reset fault)."""
+
+
 def spring_timestamp(now: float) -> str:
     """`2017-02-02T13:07:39.644+0000`, Spring Boot's error timestamp (§10)."""
     moment = datetime.fromtimestamp(now, UTC)

@@ -5,9 +5,10 @@
 
     client = httpx.Client(transport=SyncASGITransport(app), base_url="https://api.wise-sandbox.com")
 
-`httpx.ASGITransport` serves async clients; `SyncASGITransport` serves sync `httpx.Client`s by
-running the app on one shared background event loop, so it also works from code that is itself
-running inside an event loop.
+`ASGITransport` serves async clients; `SyncASGITransport` serves sync `httpx.Client`s by running
+the app on one shared background event loop, so it also works from code that is itself running
+inside an event loop. Both turn the connection-reset fault into `httpx.RemoteProtocolError`, as a
+real socket would.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from typing import Any
 
 import httpx
 from starlette.types import ASGIApp
+
+from mockwise.errors import DropConnection
 
 _loop: asyncio.AbstractEventLoop | None = None
 _loop_lock = threading.Lock()
@@ -33,13 +36,25 @@ def _background_loop() -> asyncio.AbstractEventLoop:
         return _loop
 
 
+class ASGITransport(httpx.ASGITransport):
+    """`httpx.ASGITransport` that behaves like a socket when the sandbox drops a connection."""
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        try:
+            return await super().handle_async_request(request)
+        except DropConnection:
+            raise httpx.RemoteProtocolError(
+                "Server disconnected without sending a response.", request=request
+            ) from None
+
+
 class SyncASGITransport(httpx.BaseTransport):
     """A sync httpx transport that calls an ASGI app in-process."""
 
     def __init__(
         self, app: ASGIApp, *, client: tuple[str, int] = ("127.0.0.1", 50000), **options: Any
     ) -> None:
-        self._transport = httpx.ASGITransport(app=app, client=client, **options)
+        self._transport = ASGITransport(app=app, client=client, **options)
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         body = request.read()

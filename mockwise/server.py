@@ -20,7 +20,7 @@ import uvicorn
 from starlette.types import ASGIApp
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-ABORT = "mockwise.abort"  # scope["extensions"] key: close the connection without a response
+from mockwise.http.edge import ABORT
 
 
 class WiseProtocol(HttpToolsProtocol):

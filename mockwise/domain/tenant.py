@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from mockwise.domain.clock import Clock
 from mockwise.domain.directory import Directory
+from mockwise.domain.faults import Faults
 from mockwise.domain.fidelity import Fidelity
 from mockwise.domain.grants import TokenService
 from mockwise.domain.journal import Journal
@@ -55,6 +56,7 @@ class Tenant:
         self.clock = Clock()
         self.lock = threading.RLock()
         self.journal = Journal()
+        self.faults = Faults()
         self._sandbox = sandbox
         self.directory = Directory(
             secrets, bind_client=lambda client_id: sandbox._bind_client(client_id, self)
@@ -255,10 +257,11 @@ class Tenant:
             self._pristine = copy.deepcopy((self.directory, personal))
 
     def reset(self) -> None:
-        """Back to the state right after seeding: tokens, codes, journal and clock cleared."""
+        """Back to the state right after seeding: tokens, codes, faults, journal and clock cleared."""
         with self.lock:
             self.tokens.clear()
             self.journal.clear()
+            self.faults.clear()
             self.clock.reset()
             if self._pristine is None:
                 return

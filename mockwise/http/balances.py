@@ -49,6 +49,22 @@ def _interval(request: Request, name: str, default: datetime) -> datetime:
 
 
 async def statement(request: Request) -> Response:
+    """
+    summary: A balance statement (PSD2-limited for personal tokens)
+    tags: [balances]
+    security: [{bearerAuth: []}]
+    parameters:
+      - {name: currency, in: query, schema: {type: string}}
+      - {name: intervalStart, in: query, schema: {type: string, format: date-time}}
+      - {name: intervalEnd, in: query, schema: {type: string, format: date-time}}
+      - {name: type, in: query, schema: {type: string, enum: [COMPACT, FLAT]}}
+    responses:
+      200: {description: "The statement."}
+      400: {$ref: "#/components/responses/ValidationErrors"}
+      401: {$ref: "#/components/responses/OAuthError"}
+      403: {$ref: "#/components/responses/SpringError"}
+      404: {$ref: "#/components/responses/SpringError"}
+    """
     caller = await bearer(request)
     profile = caller.profile(request.path_params["profile_id"])
     refuse_psd2(caller, "view balance statements")
@@ -120,6 +136,21 @@ def _holder(profile: Profile) -> dict[str, object]:
 
 
 async def fund_transfer(request: Request) -> Response:
+    """
+    summary: Fund a transfer from the balance (PSD2-limited for personal tokens)
+    tags: [balances]
+    security: [{bearerAuth: []}]
+    requestBody:
+      required: true
+      content:
+        application/json:
+          schema: {type: object, required: [type], properties: {type: {type: string, enum: [BALANCE]}}}
+    responses:
+      201: {description: "The payment, COMPLETED."}
+      400: {$ref: "#/components/responses/ValidationErrors"}
+      401: {$ref: "#/components/responses/OAuthError"}
+      403: {$ref: "#/components/responses/SpringError"}
+    """
     caller = await bearer(request)
     caller.profile(request.path_params["profile_id"])
     refuse_psd2(caller, "fund transfers")

@@ -11,6 +11,7 @@ A pure ASGI middleware (not BaseHTTPMiddleware): it sits on every request, so it
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import time
@@ -18,15 +19,17 @@ from typing import TYPE_CHECKING
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from mockwise.domain.faults import FaultKind
 from mockwise.domain.journal import Entry
 from mockwise.domain.tokens import Token, TokenState
-from mockwise.errors import SpringError
+from mockwise.errors import DropConnection, SpringError
 from mockwise.http.responses import wise_response
 
 if TYPE_CHECKING:
     from mockwise.domain.sandbox import Sandbox
     from mockwise.domain.tenant import Tenant
 
+ABORT = "mockwise.abort"  # the transport's hook to drop a connection (see mockwise/server.py)
 CALVER = re.compile(r"^/(\d{4}Q[1-4])(?=/)")
 CONTROL_PREFIX = "/_mockwise"
 DEFAULT_MAX_BODY = 64 * 1024  # OAuth and JSON bodies here are tiny; refuse floods early
@@ -35,16 +38,18 @@ DEFAULT_MAX_BODY = 64 * 1024  # OAuth and JSON bodies here are tiny; refuse floo
 class Exchange:
     """One request in flight: its journal entry and, once known, its tenant."""
 
-    __slots__ = ("entry", "tenant")
+    __slots__ = ("entry", "route", "tenant")
 
-    def __init__(self, entry: Entry) -> None:
+    def __init__(self, entry: Entry, route: str) -> None:
         self.entry = entry
+        self.route = route  # the path as routed: no CalVer prefix, no trailing slash
         self.tenant: Tenant | None = None
 
     async def admit(
         self, tenant: Tenant, *, client_id: str | None = None, grant_type: str | None = None
     ) -> None:
-        """The request's credentials named `tenant`: file it there, at the tenant's time."""
+        """The request's credentials named `tenant`: file it there, at the tenant's time, and
+        apply the tenant's faults (a fault answers instead of the route, or delays it)."""
         self.tenant = tenant
         entry = self.entry
         entry.at = tenant.clock.now()
@@ -52,6 +57,15 @@ class Exchange:
             entry.client_id = client_id
         if grant_type is not None:
             entry.grant_type = grant_type
+        if tenant.faults:
+            with tenant.lock:
+                fault = tenant.faults.take(self.route, entry.method, entry.grant_type, entry.client_id)
+            if fault is not None:
+                entry.fault = fault.label
+                if fault.kind is FaultKind.DELAY:
+                    await asyncio.sleep(fault.seconds)
+                else:
+                    raise fault.error()
 
     def presented(self, token: Token | None, state: TokenState) -> None:
         entry = self.entry
@@ -80,6 +94,9 @@ class Edge:
             await self.app(scope, receive, send)
             return
         path: str = scope["path"]
+        if path.startswith(CONTROL_PREFIX):
+            await self.app(scope, receive, send)
+            return
         routed = path
         version = CALVER.match(routed)
         if version is not None:
@@ -92,9 +109,6 @@ class Edge:
             scope["raw_path"] = routed.encode()
             if version is not None:
                 scope["wise_version"] = version.group(1)
-        if routed.startswith(CONTROL_PREFIX):
-            await self.app(scope, receive, send)
-            return
 
         trace_id = os.urandom(16).hex()
         extra: list[tuple[bytes, bytes]] = [(b"x-trace-id", trace_id.encode())]
@@ -108,7 +122,7 @@ class Edge:
 
         wall = time.time()
         entry = Entry(at=wall, wall=wall, method=scope["method"], path=path, trace_id=trace_id)
-        exchange = Exchange(entry)
+        exchange = Exchange(entry, routed)
         scope["mockwise"] = exchange
 
         async def send_with_headers(message: Message) -> None:
@@ -123,6 +137,12 @@ class Edge:
                 entry.error = "payload_too_large"
             else:
                 await self.app(scope, receive, send_with_headers)
+        except DropConnection:
+            entry.error = "connection_reset"
+            abort = scope.get("extensions", {}).get(ABORT)
+            if abort is None:
+                raise  # in-process: the transport turns this into a disconnect error
+            abort()
         except BaseException:
             entry.status = entry.status or 500
             raise

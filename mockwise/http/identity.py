@@ -19,12 +19,30 @@ from mockwise.http.responses import WiseJSON
 
 
 async def me(request: Request) -> Response:
+    """
+    summary: The user a user or personal token acts for
+    tags: [identity]
+    security: [{bearerAuth: []}]
+    responses:
+      200: {description: "The user; `name` and `details` are null for users created over API."}
+      401: {$ref: "#/components/responses/OAuthError"}
+      403: {$ref: "#/components/responses/SpringError"}
+    """
     caller = await bearer(request)
     user = caller.user()
     return WiseJSON(render_me(user, caller.tenant.directory.profiles_of(user)))
 
 
 async def user_by_id(request: Request) -> Response:
+    """
+    summary: A user by id (only the token's own user)
+    tags: [identity]
+    security: [{bearerAuth: []}]
+    responses:
+      200: {description: "The user, as /v1/me."}
+      401: {$ref: "#/components/responses/OAuthError"}
+      403: {$ref: "#/components/responses/SpringError"}
+    """
     caller = await bearer(request)
     user = caller.user()
     if request.path_params["user_id"] != user.id:
@@ -33,22 +51,54 @@ async def user_by_id(request: Request) -> Response:
 
 
 async def profiles_v1(request: Request) -> Response:
+    """
+    summary: The user's profiles, legacy shape (lower-case type, details)
+    tags: [profiles]
+    security: [{bearerAuth: []}]
+    responses:
+      200: {description: "Profiles the token may reach."}
+      401: {$ref: "#/components/responses/OAuthError"}
+    """
     caller = await bearer(request)
     return WiseJSON([profile_v1(p) for p in caller.profiles()])
 
 
 async def profile_v1_by_id(request: Request) -> Response:
+    """
+    summary: One profile, legacy shape
+    tags: [profiles]
+    security: [{bearerAuth: []}]
+    responses:
+      200: {description: "The profile."}
+      403: {$ref: "#/components/responses/SpringError"}
+    """
     caller = await bearer(request)
     return WiseJSON(profile_v1(caller.profile(request.path_params["profile_id"])))
 
 
 async def profiles_v2(request: Request) -> Response:
+    """
+    summary: The user's profiles (upper-case type, flat fields, publicId)
+    tags: [profiles]
+    security: [{bearerAuth: []}]
+    responses:
+      200: {description: "Profiles the token may reach."}
+      401: {$ref: "#/components/responses/OAuthError"}
+    """
     caller = await bearer(request)
     user = caller.user()
     return WiseJSON([profile_v2(p, user) for p in caller.profiles()])
 
 
 async def profile_v2_by_id(request: Request) -> Response:
+    """
+    summary: One profile
+    tags: [profiles]
+    security: [{bearerAuth: []}]
+    responses:
+      200: {description: "The profile."}
+      403: {$ref: "#/components/responses/SpringError"}
+    """
     caller = await bearer(request)
     return WiseJSON(profile_v2(caller.profile(request.path_params["profile_id"]), caller.user()))
 

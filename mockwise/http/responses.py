@@ -7,7 +7,7 @@ from typing import Any
 
 from starlette.responses import Response
 
-from mockwise.errors import WiseError
+from mockwise.errors import RawResponse, WiseError
 
 
 class WiseJSON(Response):
@@ -20,6 +20,8 @@ class WiseJSON(Response):
 
 
 def wise_response(error: WiseError, path: str, now: float) -> Response:
+    if isinstance(error, RawResponse):
+        return Response(error.content, error.status, headers=error.headers, media_type=error.media_type)
     body = error.body(path, now)
     if body is None:  # 429 per the docs example: empty body, JSON content type (§9)
         return Response(b"", error.status, headers=error.headers, media_type="application/json")

@@ -23,6 +23,30 @@ MAX_INT = 2147483647
 
 
 async def signup(request: Request) -> Response:
+    """
+    summary: Create a user over API, with a registration code the partner chose
+    tags: [users]
+    security: [{bearerAuth: []}]
+    requestBody:
+      required: true
+      content:
+        application/json:
+          schema:
+            type: object
+            required: [email, registrationCode]
+            properties:
+              email: {type: string}
+              registrationCode: {type: string, minLength: 32}
+              language: {type: string, enum: [EN, US, PT, ES, FR, DE, IT, JA, RU, PL, HU, TR, RO, NL, HK]}
+              sendAuthorizationCodeAsEmail: {type: boolean}
+    responses:
+      200: {description: "The new user: {id, name: null, email, active: true, details: null}."}
+      400: {$ref: "#/components/responses/ValidationErrors"}
+      401: {$ref: "#/components/responses/OAuthError"}
+      403: {$ref: "#/components/responses/SpringError"}
+      409: {$ref: "#/components/responses/ValidationErrors"}
+      422: {$ref: "#/components/responses/ValidationErrors"}
+    """
     caller = await bearer(request)
     client = caller.require_partner()
     data = await json_object(request)
@@ -73,6 +97,21 @@ async def signup(request: Request) -> Response:
 
 
 async def exists(request: Request) -> Response:
+    """
+    summary: Whether a Wise user with this e-mail exists
+    tags: [users]
+    security: [{bearerAuth: []}]
+    requestBody:
+      required: true
+      content:
+        application/json:
+          schema: {type: object, required: [email], properties: {email: {type: string}}}
+    responses:
+      200: {description: "{exists: true|false}"}
+      400: {$ref: "#/components/responses/ValidationErrors"}
+      401: {$ref: "#/components/responses/OAuthError"}
+      403: {$ref: "#/components/responses/SpringError"}
+    """
     caller = await bearer(request)
     caller.require_partner()
     data = await json_object(request)

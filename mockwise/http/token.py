@@ -7,7 +7,7 @@ the grant's own parameters, so the same mistakes give the same answers as on Wis
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -33,6 +33,39 @@ Grant = Callable[[Tenant, ApiClient, Params], Issued]
 
 
 async def token(request: Request) -> Response:
+    """
+    summary: Get a token (client_credentials, registration_code, authorization_code, refresh_token)
+    description: >
+      HTTP Basic client authentication for every grant; a form body (urlencoded or multipart).
+      Errors are `{"error", "error_description"}` as on Spring Security OAuth2 (reference §2.6).
+    tags: [oauth]
+    security: [{basicAuth: []}]
+    requestBody:
+      required: true
+      content:
+        application/x-www-form-urlencoded:
+          schema:
+            type: object
+            required: [grant_type]
+            properties:
+              grant_type:
+                type: string
+                enum: [client_credentials, registration_code, authorization_code, refresh_token]
+              client_id: {type: string}
+              email: {type: string}
+              registration_code: {type: string}
+              code: {type: string}
+              redirect_uri: {type: string}
+              refresh_token: {type: string}
+    responses:
+      200:
+        description: A client-credentials token, or user tokens (with a refresh token).
+        content:
+          application/json:
+            schema: {$ref: "#/components/schemas/TokenResponse"}
+      400: {$ref: "#/components/responses/OAuthError"}
+      401: {$ref: "#/components/responses/OAuthError"}
+    """
     exchange = exchange_of(request.scope)
     params = await form_params(request)
     exchange.entry.params = tuple(params)
@@ -118,7 +151,7 @@ GRANTS: dict[str, Grant] = {
 }
 
 
-async def _method_not_allowed(request: Request) -> Response:
+async def method_not_allowed(request: Request) -> Response:
     # Spring's TokenEndpoint answers other methods with an OAuth-shaped 405.
     return WiseJSON(
         {
@@ -130,16 +163,12 @@ async def _method_not_allowed(request: Request) -> Response:
     )
 
 
-def _route_all(
-    endpoint: Callable[[Request], Awaitable[Response]],
-) -> Callable[[Request], Awaitable[Response]]:
-    async def dispatch(request: Request) -> Response:
-        if request.method != "POST":
-            return await _method_not_allowed(request)
-        return await endpoint(request)
-
-    return dispatch
-
-
-METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "HEAD"]
-routes = [Route("/oauth/token", _route_all(token), methods=METHODS, name="token")]
+routes = [
+    Route("/oauth/token", token, methods=["POST"], name="token"),
+    Route(
+        "/oauth/token",
+        method_not_allowed,
+        methods=["GET", "PUT", "PATCH", "DELETE", "OPTIONS"],
+        include_in_schema=False,
+    ),
+]

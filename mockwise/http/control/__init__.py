@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from starlette.routing import BaseRoute, Mount, Route, Router
 from starlette.types import Receive, Scope, Send
 
-from mockwise.http.control import clock, journal, scenarios, tenants
+from mockwise.http.control import clock, dashboard, faults, journal, scenarios, tenants
 from mockwise.http.control.common import PREFIX
 from mockwise.http.responses import WiseJSON
 
@@ -27,6 +27,7 @@ __all__ = ["PREFIX", "ControlGuard", "control_routes", "is_loopback"]
 
 def tenant_routes() -> list[BaseRoute]:
     return [
+        Route("/dashboard", dashboard.tenant_page, methods=["GET"]),
         Route("/reset", tenants.reset_tenant, methods=["POST"]),
         Route("/fidelity", tenants.get_fidelity, methods=["GET"]),
         Route("/fidelity", tenants.patch_fidelity, methods=["PATCH"]),
@@ -40,6 +41,10 @@ def tenant_routes() -> list[BaseRoute]:
         Route("/clock/freeze", clock.freeze_clock, methods=["POST"]),
         Route("/clock/unfreeze", clock.unfreeze_clock, methods=["POST"]),
         Route("/scenarios/{scenario}", scenarios.run_scenario, methods=["POST"]),
+        Route("/faults", faults.list_faults, methods=["GET"]),
+        Route("/faults", faults.add_fault, methods=["POST"]),
+        Route("/faults", faults.clear_faults, methods=["DELETE"]),
+        Route("/faults/{fault_id}", faults.remove_fault, methods=["DELETE"]),
         Route("/tokens", journal.list_tokens, methods=["GET"]),
         Route("/journal", journal.get_journal, methods=["GET"]),
         Route("/journal", journal.clear_journal, methods=["DELETE"]),
@@ -50,6 +55,9 @@ def control_routes(extra_tenant_routes: Sequence[BaseRoute] = ()) -> list[BaseRo
     """Everything under `/_mockwise`. Surfaces add per-tenant routes (mounted under
     `/tenants/{tenant}`) through `extra_tenant_routes`."""
     return [
+        Route("/", dashboard.index, methods=["GET"]),
+        Route("/openapi.json", dashboard.openapi_json, methods=["GET"]),
+        Route("/docs", dashboard.docs_page, methods=["GET"]),
         Route("/tenants", tenants.list_tenants, methods=["GET"]),
         Route("/tenants", tenants.create_tenant, methods=["POST"]),
         Route("/reset", tenants.reset_all, methods=["POST"]),
