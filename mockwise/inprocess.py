@@ -18,9 +18,10 @@ import threading
 from typing import Any
 
 import httpx
-from starlette.types import ASGIApp
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from mockwise.errors import DropConnection
+from mockwise.http.edge import ABORT
 
 _loop: asyncio.AbstractEventLoop | None = None
 _loop_lock = threading.Lock()
@@ -36,8 +37,29 @@ def _background_loop() -> asyncio.AbstractEventLoop:
         return _loop
 
 
+def _abortable(app: ASGIApp) -> ASGIApp:
+    """Give the app the `mockwise.abort` extension a real socket gets from `WiseProtocol`."""
+
+    async def wrapped(scope: Scope, receive: Receive, send: Send) -> None:
+        aborted = False
+
+        def abort() -> None:
+            nonlocal aborted
+            aborted = True
+
+        scope = {**scope, "extensions": {**scope.get("extensions", {}), ABORT: abort}}
+        await app(scope, receive, send)
+        if aborted:
+            raise DropConnection()
+
+    return wrapped
+
+
 class ASGITransport(httpx.ASGITransport):
     """`httpx.ASGITransport` that behaves like a socket when the sandbox drops a connection."""
+
+    def __init__(self, app: ASGIApp, **options: Any) -> None:
+        super().__init__(app=_abortable(app), **options)
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         try:
@@ -67,6 +89,7 @@ class SyncASGITransport(httpx.BaseTransport):
     async def _send(self, request: httpx.Request) -> httpx.Response:
         response = await self._transport.handle_async_request(request)
         content = await response.aread()
+        # a stream (not `content=`), so the client reads and closes it like any response
         return httpx.Response(
-            response.status_code, headers=response.headers, content=content, request=request
+            response.status_code, headers=response.headers, stream=httpx.ByteStream(content), request=request
         )

@@ -141,7 +141,7 @@ class Edge:
             entry.error = "connection_reset"
             abort = scope.get("extensions", {}).get(ABORT)
             if abort is None:
-                raise  # in-process: the transport turns this into a disconnect error
+                raise  # a server without the extension: it will close the connection its own way
             abort()
         except BaseException:
             entry.status = entry.status or 500
