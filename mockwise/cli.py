@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -25,13 +26,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     serve.add_argument(
         "--log-level", default="warning", choices=["critical", "error", "warning", "info", "debug"]
     )
+    serve.add_argument(
+        "--admin-token",
+        default=os.environ.get("MOCKWISE_ADMIN_TOKEN"),
+        help="lets non-loopback callers use the control plane (default: $MOCKWISE_ADMIN_TOKEN)",
+    )
 
     args = parser.parse_args(argv)
     if args.command == "serve":
         from mockwise.standalone import ServeOptions, Standalone
 
         options = ServeOptions(
-            host=args.host, port=args.port, state_dir=args.state_dir, seed=args.seed, log_level=args.log_level
+            host=args.host,
+            port=args.port,
+            state_dir=args.state_dir,
+            seed=args.seed,
+            log_level=args.log_level,
+            admin_token=args.admin_token,
         )
         try:
             server = Standalone(options)

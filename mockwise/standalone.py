@@ -13,6 +13,7 @@ from typing import Any, TextIO
 from mockwise.domain.sandbox import DEFAULT_TENANT, Sandbox
 from mockwise.domain.seed import Credentials, load_seed
 from mockwise.http.app import create_app
+from mockwise.http.control import is_loopback
 from mockwise.server import Listener, Runner
 
 
@@ -23,6 +24,7 @@ class ServeOptions:
     state_dir: Path = Path(".mockwise")
     seed: Path | None = None
     log_level: str = "warning"
+    admin_token: str | None = None
 
 
 class Standalone:
@@ -30,7 +32,7 @@ class Standalone:
         self.options = options
         self.sandbox = Sandbox(seed=load_seed(options.seed))
         self.tenant, self.credentials = self.sandbox.create_tenant(DEFAULT_TENANT, fixed=True)
-        self.app = create_app(self.sandbox)
+        self.app = create_app(self.sandbox, admin_token=options.admin_token)
         self.api = Listener("api", options.host, options.port)
         self.runner = Runner(self.app, [self.api], log_level=options.log_level)
 
@@ -52,6 +54,13 @@ class Standalone:
     def on_ready(self, out: TextIO = sys.stdout) -> None:
         self.write_state()
         print(summary(self.document(), self.sandbox_json), file=out, flush=True)
+        if not is_loopback(self.options.host) and self.options.admin_token is None:
+            print(
+                f"note: listening on {self.options.host}; the control plane still answers loopback callers"
+                " only (give --admin-token to open it to others)",
+                file=out,
+                flush=True,
+            )
 
     def serve(self) -> None:
         self.runner.run(self.on_ready)
