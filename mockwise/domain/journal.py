@@ -35,12 +35,14 @@ class Entry:
     fault: str | None = None
     cert: str | None = None  # SHA-256 fingerprint of the client certificate
     params: tuple[str, ...] = ()  # names of the form parameters sent (never their values)
+    query: tuple[str, ...] = ()  # names of the query-string parameters (never their values)
     basic_auth: bool = False
     trace_id: str = ""
 
     def as_json(self) -> dict[str, Any]:
         data = asdict(self)
         data["params"] = list(self.params)
+        data["query"] = list(self.query)
         return data
 
 

@@ -16,6 +16,7 @@ import os
 import re
 import time
 from typing import TYPE_CHECKING
+from urllib.parse import parse_qsl
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -122,6 +123,10 @@ class Edge:
 
         wall = time.time()
         entry = Entry(at=wall, wall=wall, method=scope["method"], path=path, trace_id=trace_id)
+        if scope["query_string"]:
+            entry.query = tuple(
+                dict.fromkeys(k for k, _ in parse_qsl(scope["query_string"].decode("latin-1")))
+            )
         exchange = Exchange(entry, routed)
         scope["mockwise"] = exchange
 

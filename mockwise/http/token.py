@@ -16,6 +16,7 @@ from starlette.routing import Route
 from mockwise.domain.grants import Issued
 from mockwise.domain.model import ApiClient
 from mockwise.domain.tenant import Tenant
+from mockwise.domain.tokens import token_key
 from mockwise.errors import (
     OAuthError,
     invalid_request,
@@ -23,7 +24,7 @@ from mockwise.errors import (
     unsupported_grant_type,
 )
 from mockwise.http.auth import authenticate_client, basic_credentials, sandbox_of
-from mockwise.http.edge import exchange_of
+from mockwise.http.edge import Exchange, exchange_of
 from mockwise.http.forms import form_params
 from mockwise.http.render import token_response
 from mockwise.http.responses import WiseJSON
@@ -91,8 +92,7 @@ async def token(request: Request) -> Response:
     if named is not None and named != client.client_id:
         raise OAuthError("invalid_client", "Given client ID does not match authenticated client", 401)
 
-    if grant_type == "refresh_token" and params.get("refresh_token"):
-        exchange.presented(*tenant.tokens.lookup(params["refresh_token"]))
+    _note_subject(exchange, tenant, grant_type, params)
     with tenant.lock:
         issued = grant(tenant, client, params)
         now = tenant.clock.now()
@@ -102,6 +102,18 @@ async def token(request: Request) -> Response:
         token_response(issued, now, tenant.fidelity),
         headers={"Cache-Control": "no-store", "Pragma": "no-cache"},
     )
+
+
+def _note_subject(exchange: Exchange, tenant: Tenant, grant_type: str, params: Params) -> None:
+    """Journal what a grant request is about (by identity, never by value), even if it fails."""
+    entry = exchange.entry
+    if grant_type == "refresh_token" and params.get("refresh_token"):
+        exchange.presented(*tenant.tokens.lookup(params["refresh_token"]))
+    elif grant_type == "authorization_code" and params.get("code"):
+        entry.token, entry.token_kind = token_key(params["code"])[:16], "authorization_code"
+    elif grant_type == "registration_code" and params.get("email"):
+        user = tenant.directory.by_signup_email(params["email"])
+        entry.user_id = user.id if user is not None else None
 
 
 def _body_credentials(request: Request, params: Params) -> tuple[str, str] | None:
