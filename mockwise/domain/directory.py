@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from datetime import date
 
 from mockwise.domain.model import Address, ApiClient, Balance, Profile, ProfileType, Secrets, User
@@ -14,14 +14,13 @@ FIRST_BALANCE_ID = 200_001
 
 
 class Directory:
-    def __init__(self, secrets: Secrets, bind_client: Callable[[str], None]) -> None:
+    def __init__(self, secrets: Secrets) -> None:
         self.secrets = secrets
         self.clients: dict[str, ApiClient] = {}
         self.users: dict[int, User] = {}
         self.profiles: dict[int, Profile] = {}
         self._by_email: dict[str, User] = {}
         self._by_signup_email: dict[str, User] = {}
-        self._bind_client = bind_client
         self._next_user = FIRST_USER_ID
         self._next_profile = FIRST_PROFILE_ID
         self._next_balance = FIRST_BALANCE_ID
@@ -45,7 +44,6 @@ class Directory:
             redirect_uris=tuple(redirect_uris),
             mtls_enforced=mtls_enforced,
         )
-        self._bind_client(client_id)
         self.clients[client_id] = client
         return client
 

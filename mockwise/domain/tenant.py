@@ -12,7 +12,7 @@ Every operation here is also reachable over HTTP through the control plane.
 
 from __future__ import annotations
 
-import copy
+import pickle
 import secrets
 import threading
 from collections.abc import Callable, Iterable
@@ -58,12 +58,10 @@ class Tenant:
         self.journal = Journal()
         self.faults = Faults()
         self._sandbox = sandbox
-        self.directory = Directory(
-            secrets, bind_client=lambda client_id: sandbox._bind_client(client_id, self)
-        )
+        self.directory = Directory(secrets)
         self.store = TokenStore(bind=lambda key: sandbox._bind_token(key, self), unbind=sandbox._unbind_token)
         self.tokens = TokenService(self.clock, self.directory, self.store, lambda: self.fidelity)
-        self._pristine: tuple[Directory, list[Token]] | None = None
+        self._pristine: bytes | None = None
 
     def __repr__(self) -> str:
         return (
@@ -84,6 +82,9 @@ class Tenant:
         client_id = client_id or f"partner-{secrets.token_hex(6)}"
         client_secret = client_secret or secrets.token_urlsafe(24)
         with self.lock:
+            if client_id in self.directory.clients:
+                raise ValueError(f"client {client_id!r} already exists")
+            self._sandbox._bind_client(client_id, self)  # unique across the sandbox: it routes requests
             client = self.directory.add_client(
                 client_id, client_secret, name=name, redirect_uris=redirect_uris, mtls_enforced=mtls_enforced
             )
@@ -254,7 +255,7 @@ class Tenant:
         """Remember the directory and personal tokens as they are now; `reset()` returns to them."""
         with self.lock:
             personal = [t for t in self.store if t.kind is TokenKind.PERSONAL]
-            self._pristine = copy.deepcopy((self.directory, personal))
+            self._pristine = pickle.dumps((self.directory, personal), protocol=pickle.HIGHEST_PROTOCOL)
 
     def reset(self) -> None:
         """Back to the state right after seeding: tokens, codes, faults, journal and clock cleared."""
@@ -267,8 +268,7 @@ class Tenant:
                 return
             for client_id in self.directory.clients:
                 self._sandbox._unbind_client(client_id)
-            directory, personal = copy.deepcopy(self._pristine)
-            directory._bind_client = lambda client_id: self._sandbox._bind_client(client_id, self)
+            directory, personal = pickle.loads(self._pristine)  # noqa: S301 - our own bytes
             for client_id in directory.clients:
                 self._sandbox._bind_client(client_id, self)
             self.directory = self.tokens.directory = directory
