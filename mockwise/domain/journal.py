@@ -56,6 +56,24 @@ def _unversioned(path: str) -> str:
     return path
 
 
+def expect_requests(
+    entries: list[Entry], found: list[Entry], times: int | None, match: dict[str, Any], dropped: int = 0
+) -> list[Entry]:
+    """`found` (the entries matching `match`) must number `times` (at least one when None)."""
+    if (times is None and found) or (times is not None and len(found) == times):
+        return found
+    wanted = ", ".join(f"{k}={v!r}" for k, v in match.items() if v is not None) or "any request"
+    expected = "at least once" if times is None else f"{times} time(s)"
+    path = match.get("path")
+    near = [e for e in entries if path is None or _unversioned(e.path) == path]
+    lines = [f"expected {wanted} {expected}, found {len(found)}."]
+    lines.append("Requests to that path:" if path is not None else "All requests:")
+    lines += [f"  {describe(e)}" for e in (near or entries)[-25:]] or ["  (none)"]
+    if dropped:
+        lines.append(f"  ({dropped} older entries were dropped from the journal)")
+    raise AssertionError("\n".join(lines))
+
+
 def describe(entry: Entry) -> str:
     """One journal entry as a readable line, for assertion messages and the dashboard."""
     parts = [f"#{entry.seq}", entry.method, entry.path, "->", str(entry.status)]
@@ -119,18 +137,7 @@ class Journal:
     def assert_request_made(self, times: int | None = None, **match: Any) -> list[Entry]:
         """Assert that requests matching `match` were made (exactly `times` times when given);
         on failure, the message lists what was made instead, with token states and causes."""
-        found = self.select(**match)
-        if (times is None and found) or (times is not None and len(found) == times):
-            return found
-        wanted = ", ".join(f"{k}={v!r}" for k, v in match.items() if v is not None) or "any request"
-        expected = "at least once" if times is None else f"{times} time(s)"
-        near = [e for e in self._entries if "path" not in match or _unversioned(e.path) == match["path"]]
-        lines = [f"expected {wanted} {expected}, found {len(found)}."]
-        lines.append("Requests to that path:" if "path" in match else "All requests:")
-        lines += [f"  {describe(e)}" for e in (near or list(self._entries))[-25:]] or ["  (none)"]
-        if self.dropped:
-            lines.append(f"  ({self.dropped} older entries were dropped from the journal)")
-        raise AssertionError("\n".join(lines))
+        return expect_requests(list(self._entries), self.select(**match), times, match, self.dropped)
 
     def assert_no_request(self, **match: Any) -> None:
         self.assert_request_made(times=0, **match)

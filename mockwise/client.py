@@ -1,0 +1,265 @@
+"""A Python client for the control plane, for a sandbox in this process or a server elsewhere.
+
+    from mockwise.client import SandboxClient
+
+    sandbox = SandboxClient("http://127.0.0.1:8000")          # or transport=SyncASGITransport(app)
+    tenant = sandbox.create_tenant()
+    tenant.clock.advance(12 * 3600)
+    tenant.journal.assert_request_made(path="/oauth/token", grant_type="refresh_token", times=1)
+
+The pytest plugin and the contract harness drive every sandbox through this, so the same tests run
+against an in-process app and against `mockwise serve`.
+"""
+
+from __future__ import annotations
+
+import ssl
+from typing import Any
+
+import httpx
+
+from mockwise.domain.journal import FIELDS, Entry, expect_requests
+
+JSON = dict[str, Any]
+
+
+class ControlPlaneError(RuntimeError):
+    def __init__(self, response: httpx.Response) -> None:
+        try:
+            body = response.json()
+            message = f"{body.get('error')}: {body.get('message')}"
+        except ValueError:
+            message = response.text[:200]
+        super().__init__(
+            f"{response.request.method} {response.request.url.path} -> {response.status_code} {message}"
+        )
+        self.status = response.status_code
+
+
+class SandboxClient:
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        transport: httpx.BaseTransport | None = None,
+        admin_token: str | None = None,
+        verify: ssl.SSLContext | bool = True,
+        timeout: float = 30.0,
+    ) -> None:
+        headers = {"Authorization": f"Bearer {admin_token}"} if admin_token else {}
+        self.base_url = base_url.rstrip("/")
+        self.http = httpx.Client(
+            base_url=f"{self.base_url}/_mockwise",
+            transport=transport,
+            headers=headers,
+            verify=verify,
+            timeout=timeout,
+        )
+
+    def call(self, method: str, path: str, body: JSON | None = None, params: JSON | None = None) -> Any:
+        query = {k: v for k, v in (params or {}).items() if v is not None}
+        response = self.http.request(method, path, json=body, params=query)
+        if response.status_code >= 400:
+            raise ControlPlaneError(response)
+        return response.json() if response.content else None
+
+    def create_tenant(
+        self, tenant_id: str | None = None, *, seed: JSON | bool = True, fidelity: JSON | None = None
+    ) -> TenantClient:
+        body: JSON = {"seed": seed}
+        if tenant_id is not None:
+            body["id"] = tenant_id
+        if fidelity:
+            body["fidelity"] = fidelity
+        created = self.call("POST", "/tenants", body)
+        return TenantClient(self, created["tenant"], created)
+
+    def tenant(self, tenant_id: str) -> TenantClient:
+        return TenantClient(self, tenant_id)
+
+    def tenants(self) -> list[JSON]:
+        tenants: list[JSON] = self.call("GET", "/tenants")["tenants"]
+        return tenants
+
+    def reset(self) -> None:
+        self.call("POST", "/reset")
+
+    def close(self) -> None:
+        self.http.close()
+
+    def __enter__(self) -> SandboxClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class TenantClient:
+    """One tenant: its credentials (when created here), clock, scenarios, faults and journal."""
+
+    def __init__(self, sandbox: SandboxClient, tenant_id: str, credentials: JSON | None = None) -> None:
+        self.sandbox = sandbox
+        self.id = tenant_id
+        self.credentials: JSON = credentials or {}
+        self.prefix = f"/tenants/{tenant_id}"
+        self.clock = ClockClient(self)
+        self.faults = FaultsClient(self)
+        self.journal = JournalClient(self)
+
+    def call(self, method: str, path: str = "", body: JSON | None = None, params: JSON | None = None) -> Any:
+        return self.sandbox.call(method, self.prefix + path, body, params)
+
+    # What the tenant was seeded with (secrets in clear; only when created by this client)
+
+    @property
+    def client(self) -> JSON:
+        client: JSON = self.credentials["clients"][0]
+        return client
+
+    @property
+    def users(self) -> list[JSON]:
+        users: list[JSON] = self.credentials.get("users", [])
+        return users
+
+    def user(self, email: str) -> JSON:
+        return next(u for u in self.users if u["email"] == email)
+
+    @property
+    def personal_tokens(self) -> list[JSON]:
+        tokens: list[JSON] = self.credentials.get("personal_tokens", [])
+        return tokens
+
+    # State
+
+    def describe(self) -> JSON:
+        described: JSON = self.call("GET")
+        return described
+
+    def tokens(self, state: str | None = None) -> list[JSON]:
+        tokens: list[JSON] = self.call("GET", "/tokens", params={"state": state})["tokens"]
+        return tokens
+
+    def fidelity(self, **changes: Any) -> JSON:
+        settings: JSON = (
+            self.call("PATCH", "/fidelity", changes) if changes else self.call("GET", "/fidelity")
+        )
+        return settings
+
+    def reset(self) -> None:
+        self.call("POST", "/reset")
+
+    def delete(self) -> None:
+        self.call("DELETE")
+
+    # Seeding
+
+    def add_client(self, **spec: Any) -> JSON:
+        made: JSON = self.call("POST", "/clients", spec)
+        return made
+
+    def add_user(self, email: str, **spec: Any) -> JSON:
+        made: JSON = self.call("POST", "/users", {"email": email, **spec})
+        return made
+
+    def add_personal_token(self, user_id: int) -> str:
+        return str(self.call("POST", f"/users/{user_id}/personal-tokens")["token"])
+
+    # Scenarios (seed 003, reference §2.5); `user` is an id or an e-mail
+
+    def scenario(self, name: str, **body: Any) -> JSON:
+        outcome: JSON = self.call("POST", f"/scenarios/{name}", body)
+        return outcome
+
+    def revoke_access(self, user: int | str, client_id: str | None = None) -> JSON:
+        return self.scenario("revoke-access", user=user, client_id=client_id)
+
+    def enable_enhanced_security(self, user: int | str) -> JSON:
+        return self.scenario("enhanced-security", user=user)
+
+    def breach(self, client_id: str) -> JSON:
+        return self.scenario("breach", client_id=client_id)
+
+    def change_email(self, user: int | str, email: str) -> JSON:
+        return self.scenario("change-email", user=user, email=email)
+
+    def rotate_secret(self, client_id: str, client_secret: str | None = None) -> str:
+        return str(
+            self.scenario("rotate-secret", client_id=client_id, client_secret=client_secret)["client_secret"]
+        )
+
+    def revoke_secret(self, client_id: str) -> JSON:
+        return self.scenario("revoke-secret", client_id=client_id)
+
+    def reclaim(self, user: int | str) -> JSON:
+        return self.scenario("reclaim", user=user)
+
+
+class ClockClient:
+    def __init__(self, tenant: TenantClient) -> None:
+        self._tenant = tenant
+
+    def now(self) -> float:
+        return float(self._tenant.call("GET", "/clock")["epoch"])
+
+    def advance(self, seconds: float) -> float:
+        return float(self._tenant.call("POST", "/clock/advance", {"seconds": seconds})["epoch"])
+
+    def set(self, at: float | str) -> float:
+        return float(self._tenant.call("POST", "/clock/set", {"at": at})["epoch"])
+
+    def freeze(self) -> float:
+        return float(self._tenant.call("POST", "/clock/freeze")["epoch"])
+
+    def unfreeze(self) -> float:
+        return float(self._tenant.call("POST", "/clock/unfreeze")["epoch"])
+
+
+class FaultsClient:
+    def __init__(self, tenant: TenantClient) -> None:
+        self._tenant = tenant
+
+    def add(self, kind: str, **scope: Any) -> JSON:
+        """Arm a fault: `faults.add("rate_limited", path="/oauth/token", times=2, retry_after=1)`."""
+        fault: JSON = self._tenant.call("POST", "/faults", {"kind": kind, **scope})
+        return fault
+
+    def list(self) -> list[JSON]:
+        faults: list[JSON] = self._tenant.call("GET", "/faults")["faults"]
+        return faults
+
+    def remove(self, fault_id: str) -> None:
+        self._tenant.call("DELETE", f"/faults/{fault_id}")
+
+    def clear(self) -> None:
+        self._tenant.call("DELETE", "/faults")
+
+
+class JournalClient:
+    def __init__(self, tenant: TenantClient) -> None:
+        self._tenant = tenant
+
+    def entries(self, since: int = 0, **match: Any) -> list[Entry]:
+        """Journal entries (after sequence number `since`) whose fields equal `match`."""
+        data = self._tenant.call("GET", "/journal", params={"since": since or None, **match})
+        return [_entry(row) for row in data["entries"]]
+
+    def assert_request_made(self, times: int | None = None, **match: Any) -> list[Entry]:
+        """Like `Journal.assert_request_made`: fails with the requests that matter, their token
+        states and causes."""
+        data = self._tenant.call("GET", "/journal")
+        everything = [_entry(row) for row in data["entries"]]
+        found = self.entries(**match)
+        return expect_requests(everything, found, times, match, data["dropped"])
+
+    def assert_no_request(self, **match: Any) -> None:
+        self.assert_request_made(times=0, **match)
+
+    def clear(self) -> None:
+        self._tenant.call("DELETE", "/journal")
+
+
+def _entry(row: JSON) -> Entry:
+    fields = {k: v for k, v in row.items() if k in FIELDS}
+    fields["params"] = tuple(fields.get("params", ()))
+    fields["query"] = tuple(fields.get("query", ()))
+    return Entry(**fields)
