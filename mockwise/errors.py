@@ -23,6 +23,7 @@ class WiseError(Exception):
 
     status: int = 400
     code: str = "error"  # short name for the journal: "invalid_grant", "NotNull", "Forbidden"...
+    reason: str | None = None
 
     def __init__(self, headers: dict[str, str] | None = None) -> None:
         super().__init__()
@@ -39,12 +40,18 @@ class OAuthError(WiseError):
     """`{"error", "error_description"}`: Spring Security OAuth2's shape, which Wise uses (§2.6, §10)."""
 
     def __init__(
-        self, error: str, description: str, status: int = 400, headers: dict[str, str] | None = None
+        self,
+        error: str,
+        description: str,
+        status: int = 400,
+        headers: dict[str, str] | None = None,
+        reason: str | None = None,
     ) -> None:
         super().__init__(headers)
         self.code = error
         self.description = description
         self.status = status
+        self.reason = reason  # why, in one word, for the journal (the description may echo a token)
 
     def body(self, path: str, now: float) -> JSON:
         return {"error": self.code, "error_description": self.description}
@@ -88,8 +95,8 @@ def invalid_request(description: str) -> OAuthError:
     return OAuthError("invalid_request", description)
 
 
-def invalid_grant(description: str, status: int = 400) -> OAuthError:
-    return OAuthError("invalid_grant", description, status=status)
+def invalid_grant(description: str, status: int = 400, reason: str | None = None) -> OAuthError:
+    return OAuthError("invalid_grant", description, status=status, reason=reason)
 
 
 def unsupported_grant_type(grant_type: str) -> OAuthError:

@@ -132,7 +132,7 @@ class Fault:
             page = GATEWAY_PAGE.format(status=status, phrase=phrase).encode()
             return RawResponse(status, page, "text/html", "gateway_html")
         if kind is FaultKind.INVALID_GRANT:
-            return invalid_grant("Invalid refresh token")
+            return invalid_grant("Invalid refresh token", reason="fault")
         if kind is FaultKind.INVALID_TOKEN:
             return invalid_token()
         raise AssertionError(kind)

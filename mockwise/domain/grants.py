@@ -129,7 +129,9 @@ class TokenService:
             or not self.directory.secrets.matches(registration_code, user.registration_code_digest)
         ):
             raise invalid_grant(
-                INVALID_USER_CREDENTIALS, status=self.fidelity.registration_code_failure_status
+                INVALID_USER_CREDENTIALS,
+                status=self.fidelity.registration_code_failure_status,
+                reason="reclaimed" if user is not None and user.reclaimed else "user_credentials",
             )
         return self._new_link(client, user, None, "registration_code")
 
@@ -137,19 +139,19 @@ class TokenService:
         now = self.clock.now()
         found = self.codes.get(token_key(code))
         if found is None:
-            raise invalid_grant(f"Invalid authorization code: {code[:64]}")
+            raise invalid_grant(f"Invalid authorization code: {code[:64]}", reason="code_unknown")
         if found.used_at is not None:
             if found.link is not None:  # RFC 6749 §4.1.2: revoke what the code issued
                 self._end_link(found.link, EndReason.CODE_REUSED, now, everything=True)
-            raise invalid_grant(f"Invalid authorization code: {code[:64]}")
+            raise invalid_grant(f"Invalid authorization code: {code[:64]}", reason="code_reused")
         # Spring consumes the code before any other check, so a failed exchange burns it.
         found.used_at = now
         if now >= found.expires_at:
-            raise invalid_grant(f"Invalid authorization code: {code[:64]}")
+            raise invalid_grant(f"Invalid authorization code: {code[:64]}", reason="code_expired")
         if found.client_id != client.client_id:
-            raise OAuthError("invalid_client", "Client ID mismatch", status=401)
+            raise OAuthError("invalid_client", "Client ID mismatch", status=401, reason="code_wrong_client")
         if redirect_uri != found.redirect_uri:
-            raise invalid_grant("Redirect URI mismatch.")
+            raise invalid_grant("Redirect URI mismatch.", reason="redirect_uri_mismatch")
         user = self.directory.user(found.user_id)
         issued = self._new_link(client, user, found.profile_id, "authorization_code", code_key=found.key)
         assert issued.access.link is not None
@@ -161,14 +163,17 @@ class TokenService:
         shown = refresh_value[:64]
         token = self.store.find(refresh_value)
         if token is None or token.kind is not TokenKind.REFRESH or token.link is None:
-            raise invalid_grant(f"Invalid refresh token: {shown}")
+            raise invalid_grant(f"Invalid refresh token: {shown}", reason="refresh_token_unknown")
         if token.client_id != client.client_id:
-            raise invalid_grant(f"Wrong client for this refresh token: {client.client_id}")
+            raise invalid_grant(
+                f"Wrong client for this refresh token: {client.client_id}",
+                reason="refresh_token_wrong_client",
+            )
         state = token.state(now)
         if state is TokenState.EXPIRED:
-            raise invalid_grant(f"Invalid refresh token (expired): {shown}")
+            raise invalid_grant(f"Invalid refresh token (expired): {shown}", reason="refresh_token_expired")
         if state is not TokenState.VALID:
-            raise invalid_grant(f"Invalid refresh token: {shown}")
+            raise invalid_grant(f"Invalid refresh token: {shown}", reason=f"refresh_token_{state.value}")
         link = token.link
         if link.access is not None and link.access.end_reason is None:
             self._end(link.access, EndReason.REFRESHED, now)  # seed 003: the previous token dies now

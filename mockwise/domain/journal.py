@@ -24,6 +24,7 @@ class Entry:
     path: str = ""
     status: int = 0
     error: str | None = None  # the Wise error code answered, if any ("invalid_grant", "NotNull"...)
+    reason: str | None = None  # why, in one word ("redirect_uri_mismatch", "refresh_token_revoked"...)
     grant_type: str | None = None
     client_id: str | None = None
     user_id: int | None = None
@@ -78,7 +79,7 @@ def describe(entry: Entry) -> str:
     """One journal entry as a readable line, for assertion messages and the dashboard."""
     parts = [f"#{entry.seq}", entry.method, entry.path, "->", str(entry.status)]
     if entry.error:
-        parts.append(entry.error)
+        parts.append(entry.error + (f" ({entry.reason})" if entry.reason else ""))
     if entry.grant_type:
         parts.append(f"grant={entry.grant_type}")
     if entry.client_id:

@@ -44,6 +44,7 @@ def _render(request: Request, error: WiseError) -> Response:
     exchange = exchange_of(request.scope) if "mockwise" in request.scope else None
     if exchange is not None:
         exchange.entry.error = error.code
+        exchange.entry.reason = error.reason
         now = exchange.tenant.clock.now() if exchange.tenant is not None else time.time()
         path = exchange.entry.path
     else:

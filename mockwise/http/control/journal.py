@@ -36,6 +36,7 @@ JOURNAL_FILTERS = {
     "client_id",
     "status",
     "error",
+    "reason",
     "token",
     "token_state",
     "user_id",
