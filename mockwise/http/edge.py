@@ -130,16 +130,29 @@ class Edge:
         exchange = Exchange(entry, routed)
         scope["mockwise"] = exchange
 
+        committed = False
+
+        def commit() -> None:
+            # Once per request, before the last byte leaves: a client that has its answer can read
+            # the journal entry about it at once.
+            nonlocal committed
+            if not committed:
+                committed = True
+                journal = exchange.tenant.journal if exchange.tenant is not None else self.sandbox.unrouted
+                journal.record(entry)
+
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 entry.status = message["status"]
                 message["headers"] = [*message.get("headers", ()), *extra]
+            elif message["type"] == "http.response.body" and not message.get("more_body", False):
+                commit()
             await send(message)
 
         try:
             if declared > self.max_body:
-                await _too_large(path, wall, send_with_headers)
                 entry.error = "payload_too_large"
+                await _too_large(path, wall, send_with_headers)
             else:
                 await self.app(scope, receive, send_with_headers)
         except DropConnection:
@@ -147,13 +160,13 @@ class Edge:
             abort = scope.get("extensions", {}).get(ABORT)
             if abort is None:
                 raise  # a server without the extension: it will close the connection its own way
+            commit()
             abort()
         except BaseException:
             entry.status = entry.status or 500
             raise
         finally:
-            journal = exchange.tenant.journal if exchange.tenant is not None else self.sandbox.unrouted
-            journal.record(entry)
+            commit()
 
 
 async def _too_large(path: str, now: float, send: Send) -> None:

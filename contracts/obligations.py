@@ -1,0 +1,201 @@
+"""The obligations catalog: what a Wise client must do, each judged from the sandbox's journal and
+the outcomes the client reports.
+
+Every obligation has an id, a one-line statement, its source (a seed file or a section of the
+reference), a severity, the strictness profiles it belongs to, and how it is checked. The checks
+themselves live in `contracts.judge`, one method per obligation. `python -m contracts.obligations`
+prints the catalog as Markdown.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import asdict, dataclass
+from typing import Literal
+
+Severity = Literal["critical", "major", "minor"]
+PROFILES = ("wise", "strict")  # "wise": what Wise documents; "strict": adds good practice beyond it
+
+
+@dataclass(frozen=True)
+class Obligation:
+    id: str
+    statement: str
+    source: str
+    severity: Severity
+    check: str
+    profiles: tuple[str, ...] = PROFILES
+
+    def as_json(self) -> dict[str, object]:
+        return asdict(self)
+
+
+CATALOG: tuple[Obligation, ...] = (
+    Obligation(
+        "AUTH-BASIC",
+        "Every token request authenticates the client with HTTP Basic and sends its parameters as a form.",
+        "seed 002; reference §2.1",
+        "critical",
+        "each /oauth/token request carries Basic credentials and a form body with grant_type",
+    ),
+    Obligation(
+        "GRANT-PARAMS",
+        "Each grant sends the parameters Wise requires (client_id, email, registration_code, code, "
+        "redirect_uri, refresh_token).",
+        "reference §2.2",
+        "major",
+        "the form's parameter names include the grant's required ones",
+    ),
+    Obligation(
+        "SECRET-NOT-IN-URL",
+        "The client secret, codes and tokens never travel in a URL.",
+        "seed 000 (the client secret is highly sensitive); RFC 6749 §2.3.1",
+        "critical",
+        "no request has client_secret, code, refresh_token, registration_code or password in its query",
+    ),
+    Obligation(
+        "CC-REUSE",
+        "The client-credentials token is reused until it is close to expiry, not fetched per call.",
+        "seed 002 (a token per worker, renewed before it expires)",
+        "major",
+        "no new client-credentials token while this client holds one per worker with more than an hour left",
+    ),
+    Obligation(
+        "CC-NO-EXPIRED",
+        "A client-credentials token is renewed before it expires, never sent after its expiry.",
+        "seed 002 (track the lifetime and retrieve a new token before the token expires)",
+        "major",
+        "no API call presents a client-credentials token past the expiry the client was told (expires_in, on its clock)",
+    ),
+    Obligation(
+        "USER-NO-EXPIRED",
+        "A user access token is refreshed before it expires, never sent after its known expiry.",
+        "seed 003 (request a new access token whenever the previous one is close to expiring)",
+        "major",
+        "no API call presents a user token past the expiry the client was told (expires_in, on its clock)",
+    ),
+    Obligation(
+        "USER-NO-STALE",
+        "A user access token is never sent after a refresh replaced it, even under concurrency.",
+        "seed 003 (a refresh invalidates the previous access token; use central storage)",
+        "critical",
+        "no API call presents a user token the sandbox recorded as superseded by a refresh",
+    ),
+    Obligation(
+        "INVALID-GRANT-STOP",
+        "After invalid_grant the client never sends that refresh token (or dead registration code) again.",
+        "seed 003; reference §2.5",
+        "critical",
+        "no refresh_token grant reuses a refresh token answered invalid_grant; no registration_code grant "
+        "for a user whose code was answered invalid_grant",
+    ),
+    Obligation(
+        "REGCODE-FALLBACK",
+        "For a user created over API, a dead refresh token is replaced through the stored registration code.",
+        "seed 003 (store the registration code; it works until the user reclaims the account)",
+        "major",
+        "a created, unreclaimed user is never reported as needing a re-link",
+    ),
+    Obligation(
+        "RELINK-REPORTED",
+        "When a user's tokens are gone for good, the client reports 're-link needed'.",
+        "seed 003 (send the user through the linking flow again)",
+        "major",
+        "an operation for a user with no usable refresh token or registration code answers relink_needed",
+    ),
+    Obligation(
+        "RETRY-AFTER",
+        "After a 429, the client waits at least Retry-After before trying again.",
+        "reference §9",
+        "major",
+        "within one operation, no request follows a 429 sooner than its Retry-After",
+    ),
+    Obligation(
+        "RETRY-BOUNDED",
+        "Transient failures (5xx, resets, gateway pages, bad bodies) are retried a bounded number of times, "
+        "with a pause.",
+        "reference §9 (exponential backoff)",
+        "major",
+        "within one operation, at most 4 attempts of one request after a transient failure, 50 ms or more apart",
+    ),
+    Obligation(
+        "NO-RETRY-INVALID-CLIENT",
+        "Refused client credentials are not retried.",
+        "reference §2.6",
+        "major",
+        "within one operation, no token request follows one answered 401 for the client's credentials",
+    ),
+    Obligation(
+        "REDIRECT-EXACT",
+        "The authorize URL and the code exchange use exactly the registered redirect_uri.",
+        "reference §3 (must equal the registered value, query string included)",
+        "critical",
+        "the authorize URL names our client_id and the registered redirect_uri; no exchange is refused "
+        "for a redirect_uri mismatch",
+    ),
+    Obligation(
+        "STATE-CHECKED",
+        "The client sends an unguessable state and refuses a redirect back whose state it did not issue.",
+        "RFC 6749 §10.12; reference §3",
+        "critical",
+        "state has 16+ characters and is never reused; a tampered redirect ends in state_mismatch without "
+        "exchanging the code",
+    ),
+    Obligation(
+        "CODE-ONCE",
+        "An authorization code is exchanged at most once.",
+        "reference §2.4 (codes are single use)",
+        "major",
+        "no code appears in two authorization_code grants",
+    ),
+    Obligation(
+        "DOB-CHECK",
+        "After linking, the client checks the profile's date of birth and refuses a mismatch.",
+        "seed 004 (actions after linking an account)",
+        "critical",
+        "a link whose profile's date of birth differs from the partner's record ends in dob_mismatch",
+    ),
+    Obligation(
+        "WORKS",
+        "When the sandbox is healthy, the business operation succeeds.",
+        "the purpose of the integration",
+        "major",
+        "an operation with no fault and live credentials answers ok",
+    ),
+    Obligation(
+        "REFRESH-EARLY",
+        "User tokens are refreshed with some margin (a minute or more) before expiry, not at the last second.",
+        "reference §2.5 (Wise suggests refreshing hours early)",
+        "minor",
+        "no API call presents a user token with less than 60 seconds left on the client's clock",
+        profiles=("strict",),
+    ),
+)
+
+BY_ID = {o.id: o for o in CATALOG}
+
+
+def catalog(profile: str = "wise") -> tuple[Obligation, ...]:
+    if profile not in PROFILES:
+        raise ValueError(f"unknown strictness profile {profile!r}; one of {', '.join(PROFILES)}")
+    return tuple(o for o in CATALOG if profile in o.profiles)
+
+
+def markdown(profile: str | None = None) -> str:
+    rows = [
+        "| Id | Obligation | Source | Severity | Profiles | Checked by |",
+        "|---|---|---|---|---|---|",
+    ]
+    for o in CATALOG if profile is None else catalog(profile):
+        rows.append(
+            f"| `{o.id}` | {o.statement} | {o.source} | {o.severity} | {', '.join(o.profiles)} | {o.check} |"
+        )
+    return "\n".join(rows)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    if sys.argv[1:] == ["--json"]:
+        print(json.dumps([o.as_json() for o in CATALOG], indent=2))
+    else:
+        print(markdown())

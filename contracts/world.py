@@ -1,0 +1,402 @@
+"""One run of the suites: a fresh tenant, the client under test, and every move either can make.
+
+The state machine (`contracts.machine`) draws moves; `mockwise replay` reads them from a scenario
+file; both call the methods of `World`, and after each one the judge reads what the sandbox saw.
+Every move is written to `World.story`, which is what a counterexample shows and what a scenario
+file replays.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qs, urlencode, urlparse
+
+from contracts.adapter import ClientConfig, NewUser, Outcome, WiseClient
+from contracts.clocks import ClientClock, NoClock
+from contracts.judge import ACCESS_LIFETIME, Judge, Operation
+from mockwise.client import SandboxClient, TenantClient
+from mockwise.domain.journal import Entry
+
+ClientFactory = Callable[[ClientConfig, ClientClock], WiseClient]
+RETRY_AFTER = 1  # seconds: a 429's Retry-After in the suites; real time, so kept short
+DELAY = 0.05  # seconds: the delay fault, and the overlap forced on racing refreshes
+LINKABLE = {"alex": "alex.morgan@example.com", "lena": "lena.fischer@example.com"}
+
+
+@dataclass
+class UserModel:
+    key: str
+    kind: str  # "created" or "linked"
+    email: str
+    user_id: int | None = None
+    held: bool = False  # the client answered ok for this user (and has not asked for a re-link since)
+    registration_code_alive: bool = False
+
+
+@dataclass
+class Step:
+    number: int
+    action: str
+    args: dict[str, Any] = field(default_factory=dict)
+    outcome: str | None = None
+
+    def line(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.args.items())
+        result = f"  -> {self.outcome}" if self.outcome is not None else ""
+        return f"{self.number:>3}. {self.action}({args}){result}"
+
+    def as_json(self) -> dict[str, Any]:
+        return {"action": self.action, "args": self.args, "outcome": self.outcome}
+
+
+class World:
+    def __init__(
+        self,
+        control: SandboxClient,
+        endpoints: dict[str, str],
+        make_client: ClientFactory,
+        clock: ClientClock | None = None,
+        *,
+        profile: str = "wise",
+        fidelity: dict[str, Any] | None = None,
+        approve: Callable[[TenantClient, str, str, int | None], str | None] | None = None,
+    ) -> None:
+        # The sandbox is lenient where the judge is strict (client credentials in a form body are
+        # accepted), so one bug shows up as one broken obligation rather than a cascade.
+        settings = {"client_auth_in_body": True, **(fidelity or {})}
+        self.tenant = control.create_tenant(fidelity=settings)
+        self.tenant.clock.freeze()
+        client = self.tenant.client
+        self.config = ClientConfig(
+            api_url=endpoints["api_url"],
+            mtls_api_url=endpoints.get("mtls_api_url", ""),
+            authorize_url=endpoints["authorize_url"],
+            client_id=client["client_id"],
+            client_secret=client["client_secret"],
+            redirect_uri=client["redirect_uris"][0],
+            ca_cert=endpoints.get("ca_cert", ""),
+            client_cert=endpoints.get("client_cert", ""),
+            client_key=endpoints.get("client_key", ""),
+        )
+        self.clock: ClientClock = clock or NoClock()
+        self.clock.start()
+        self.client = make_client(self.config, self.clock)
+        self.judge = Judge(self.config.client_id, self.config.redirect_uri, profile, retry_after=RETRY_AFTER)
+        self.approve = approve
+        self.users: dict[str, UserModel] = {}
+        self.story: list[Step] = []
+        self.pending_secret: str | None = None
+        self._cursor = 0
+        self._counter = 0
+        self._people = {u["email"]: u for u in self.tenant.users}
+
+    def close(self) -> None:
+        try:
+            self.client.close()
+        finally:
+            self.clock.stop()
+
+    # Bookkeeping ------------------------------------------------------------------------------
+
+    def _step(self, action: str, **args: Any) -> Step:
+        step = Step(len(self.story) + 1, action, args)
+        self.story.append(step)
+        self.judge.step = step.number
+        return step
+
+    def _new_entries(self) -> list[Entry]:
+        entries = self.tenant.journal.entries(since=self._cursor)
+        if entries:
+            self._cursor = entries[-1].seq
+        self.judge.observe(entries)
+        return entries
+
+    def _refresh_token_alive(self, user_id: int | None) -> bool:
+        if user_id is None:
+            return False
+        return any(
+            t["kind"] == "refresh" and t["user_id"] == user_id and t["client_id"] == self.config.client_id
+            for t in self.tenant.tokens(state="valid")
+        )
+
+    def _note_ended(self) -> None:
+        self.judge.tokens_ended(t["id"] for t in self.tenant.tokens(state="revoked"))
+
+    def _run(self, step: Step, op: Operation, call: Callable[[], Outcome]) -> Outcome:
+        outcome = _guarded(call)
+        step.outcome = str(outcome)
+        op.outcome = outcome
+        op.entries = self._new_entries()
+        return outcome
+
+    # Client moves -------------------------------------------------------------------------------
+
+    def partner_call(self) -> Outcome:
+        step = self._step("partner_call")
+        op = Operation("partner_call", step.number, expect={"works": self.pending_secret is None})
+        outcome = self._run(step, op, self.client.partner_call)
+        self.judge.judge(op)
+        return outcome
+
+    def partner_calls_concurrently(self, workers: int) -> list[Outcome]:
+        step = self._step("partner_calls_concurrently", workers=workers)
+        self.judge.workers(workers)
+        calls = [self.client.partner_call] * workers
+        return self._concurrently(step, "partner_call", [None] * workers, calls, {"works": self.pending_secret is None})
+
+    def create_user(self) -> str | None:
+        self._counter += 1
+        key = f"c{self._counter}"
+        user = NewUser(key, f"customer{self._counter}@example.com", f"registration-code-of-customer-{self._counter:04d}")
+        step = self._step("create_user", key=key)
+        op = Operation("create_user", step.number, key, expect={"works": self.pending_secret is None})
+        outcome = self._run(step, op, lambda: self.client.create_user(user))
+        self.judge.judge(op)
+        created = next((u for u in self.tenant.describe()["users"] if u["email"] == user.email), None)
+        if created is None:
+            return None
+        self.users[key] = UserModel(
+            key, "created", user.email, created["id"], held=outcome.status == "ok", registration_code_alive=True
+        )
+        return key
+
+    def link_user(self, person: str, tamper_state: bool = False, wrong_dob: bool = False) -> str | None:
+        """The customer links their Wise account: the client builds the authorize URL, the customer
+        logs in and approves, and the suite brings the redirect back (perhaps tampered)."""
+        self._counter += 1
+        key = f"l{self._counter}"
+        email = LINKABLE[person]
+        seeded = self._people[email]
+        dob = "1970-01-01" if wrong_dob else seeded["date_of_birth"]
+        step = self._step("start_link", key=key, person=person, date_of_birth=dob)
+        url = _guarded_url(lambda: self.client.start_link(key, dob))
+        op = Operation("start_link", step.number, key, url=url, entries=self._new_entries())
+        step.outcome = url
+        self.judge.judge(op)
+        personal = next(p["id"] for p in seeded["profiles"] if p["type"] == "personal")
+        callback = self.approve(self.tenant, url, email, personal) if self.approve is not None else None
+        if callback is None:
+            return None  # the authorize page refused to redirect (REDIRECT-EXACT says why)
+        if tamper_state:
+            callback = _with_state(callback, "tampered-" + "x" * 24)
+        finish = self._step("finish_link", key=key, tampered=tamper_state)
+        expect = {"tampered": tamper_state, "wrong_dob": wrong_dob, "works": self.pending_secret is None}
+        op = Operation("finish_link", finish.number, key, expect=expect)
+        outcome = self._run(finish, op, lambda: self.client.finish_link(key, callback))
+        self.judge.judge(op)
+        if outcome.status != "ok" or tamper_state or wrong_dob:
+            return None
+        self.users[key] = UserModel(key, "linked", email, seeded["id"], held=True)
+        return key
+
+    def user_call(self, key: str) -> Outcome:
+        model = self.users[key]
+        step = self._step("user_call", user=key)
+        alive = self._refresh_token_alive(model.user_id)
+        op = Operation("user_call", step.number, key)
+        outcome = self._run(step, op, lambda: self.client.user_call(key))
+        op.expect = self._expect(model, alive, op.entries)
+        self.judge.judge(op)
+        self._learn(model, outcome)
+        return outcome
+
+    def user_calls_concurrently(self, key: str, workers: int, near_expiry: bool = True) -> list[Outcome]:
+        """Several workers act for one user at once. Near expiry, every worker sees the token due
+        for renewal; a short delay on refreshes makes racing refreshes overlap, as in production."""
+        model = self.users[key]
+        if near_expiry:
+            self._to_renewal_point(model.user_id)
+            self.tenant.faults.add("delay", grant_type="refresh_token", seconds=DELAY, times=workers)
+        step = self._step("user_calls_concurrently", user=key, workers=workers, near_expiry=near_expiry)
+        alive = self._refresh_token_alive(model.user_id)
+        outcomes = self._concurrently(
+            step, "user_call", [key] * workers, [lambda: self.client.user_call(key)] * workers, None, model, alive
+        )
+        self.tenant.faults.clear()
+        for outcome in outcomes:
+            self._learn(model, outcome)
+        return outcomes
+
+    def _to_renewal_point(self, user_id: int | None) -> None:
+        """Move both clocks to 100 s before the user's newest access token expires."""
+        latest = max(
+            (i for i in self.judge.issued.values() if i.kind == "user" and i.user_id == user_id),
+            key=lambda i: i.at,
+            default=None,
+        )
+        if latest is None:
+            return
+        delta = latest.at + ACCESS_LIFETIME - 100 - self.tenant.clock.now()
+        if delta > 0:
+            self._move_clocks(delta, both=True)
+
+    def _concurrently(
+        self,
+        step: Step,
+        name: str,
+        users: list[str | None],
+        calls: list[Callable[[], Outcome]],
+        expect: dict[str, Any] | None,
+        model: UserModel | None = None,
+        alive: bool = False,
+    ) -> list[Outcome]:
+        barrier = threading.Barrier(len(calls))
+
+        def run(call: Callable[[], Outcome]) -> Outcome:
+            barrier.wait(timeout=10)
+            return _guarded(call)
+
+        with ThreadPoolExecutor(len(calls)) as pool:
+            outcomes = list(pool.map(run, calls))
+        step.outcome = ", ".join(str(o) for o in outcomes)
+        entries = self._new_entries()
+        for user, outcome in zip(users, outcomes, strict=True):
+            op = Operation(name, step.number, user, outcome, entries=entries, concurrent=True)
+            op.expect = expect if expect is not None else self._expect(model, alive, entries) if model else {}
+            self.judge.judge(op)
+        return outcomes
+
+    def _expect(self, model: UserModel | None, refresh_alive: bool, entries: list[Entry]) -> dict[str, Any]:
+        if model is None or not model.held:
+            return {}
+        faulted_grant = model.kind == "linked" and any(
+            e.reason == "fault" and e.grant_type == "refresh_token" for e in entries
+        )
+        usable = (refresh_alive or model.registration_code_alive) and not faulted_grant
+        return {
+            "works": usable and self.pending_secret is None,
+            "relink": not usable,
+            "registration_code_alive": model.kind == "created" and model.registration_code_alive,
+        }
+
+    @staticmethod
+    def _learn(model: UserModel, outcome: Outcome) -> None:
+        if outcome.status == "relink_needed":
+            model.held = False
+        elif outcome.status == "ok":
+            model.held = True
+
+    # Server moves -------------------------------------------------------------------------------
+
+    def advance(self, seconds: float, both: bool = True) -> None:
+        self._step("advance", seconds=seconds, both=both)
+        self._move_clocks(seconds, both)
+
+    def advance_to_expiry(self, offset: float, both: bool = True) -> None:
+        """Move to `offset` seconds around the expiry of the newest access token issued."""
+        latest = max(self.judge.issued.values(), key=lambda i: i.at, default=None)
+        step = self._step("advance_to_expiry", offset=offset, both=both)
+        if latest is None:
+            step.outcome = "no token yet"
+            return
+        delta = latest.at + ACCESS_LIFETIME + offset - self.tenant.clock.now()
+        if delta > 0:
+            self._move_clocks(delta, both)
+        step.outcome = f"moved {max(delta, 0):.0f} s"
+
+    def _move_clocks(self, seconds: float, both: bool) -> None:
+        self.tenant.clock.advance(seconds)
+        if both and getattr(self.clock, "movable", False):
+            self.clock.shift(seconds)
+        else:
+            self.judge.sandbox_clock_moved(seconds)
+
+    def revoke(self, cause: str, key: str | None = None) -> None:
+        """A token dies early, as on Wise: revoke-access, enhanced-security, breach, change-email."""
+        step = self._step("revoke", cause=cause, user=key)
+        model = self.users.get(key) if key is not None else None
+        if cause == "breach":
+            self.tenant.breach(self.config.client_id)
+        elif model is not None and cause == "revoke-access":
+            self.tenant.revoke_access(model.email, self.config.client_id)
+        elif model is not None and cause == "enhanced-security":
+            self.tenant.enable_enhanced_security(model.email)
+        elif model is not None and cause == "change-email":
+            new_email = f"changed.{step.number}.{model.email}"
+            self.tenant.change_email(model.email, new_email)
+            model.email = new_email
+            model.registration_code_alive = False  # the user took the account over
+        self._note_ended()
+
+    def reclaim(self, key: str) -> None:
+        self._step("reclaim", user=key)
+        model = self.users[key]
+        self.tenant.reclaim(model.email)
+        model.registration_code_alive = False
+
+    def rotate_secret(self, deploy: bool) -> None:
+        """A new client secret; the partner deploys it at once, or later (`deploy_secret`)."""
+        self._step("rotate_secret", deploy=deploy)
+        secret = self.tenant.rotate_secret(self.config.client_id)
+        self._note_ended()
+        if deploy:
+            self.client.update_client_secret(secret)
+        else:
+            self.pending_secret = secret
+
+    def deploy_secret(self) -> None:
+        self._step("deploy_secret")
+        if self.pending_secret is not None:
+            self.client.update_client_secret(self.pending_secret)
+            self.pending_secret = None
+
+    def fault(self, kind: str, path: str | None = None) -> None:
+        """Arm one fault for the next matching request."""
+        self._step("fault", kind=kind, path=path)
+        scope: dict[str, Any] = {"times": 1}
+        if path is not None and kind not in ("invalid_grant", "invalid_token"):
+            scope["path"] = path
+        if kind == "rate_limited":
+            scope["retry_after"] = RETRY_AFTER
+        elif kind == "delay":
+            scope["seconds"] = DELAY
+        elif kind == "server_error":
+            scope["status"] = 503
+        self.tenant.faults.add(kind, **scope)
+
+    # Replay -------------------------------------------------------------------------------------
+
+    def replay(self, steps: list[dict[str, Any]]) -> None:
+        """Run the moves of a scenario file (`Step.as_json()` items) in order."""
+        for item in steps:
+            action, args = item["action"], dict(item.get("args", {}))
+            if action == "start_link":
+                self.link_user(args["person"], wrong_dob=args["date_of_birth"] == "1970-01-01")
+            elif action in ("finish_link",):
+                continue  # part of start_link's move
+            elif action == "create_user":
+                self.create_user()
+            elif action in ("user_call", "user_calls_concurrently", "reclaim"):
+                method = getattr(self, action)
+                method(args.pop("user"), **args)
+            elif action == "revoke":
+                self.revoke(args["cause"], args.get("user"))
+            else:
+                getattr(self, action)(**args)
+
+
+def _guarded(call: Callable[[], Outcome]) -> Outcome:
+    """A client that raises instead of reporting is judged on what it reported: an error."""
+    try:
+        outcome = call()
+    except Exception as exc:
+        return Outcome("error", "exception", {"exception": f"{type(exc).__name__}: {exc}"[:300]})
+    return outcome if isinstance(outcome, Outcome) else Outcome.from_json(outcome)
+
+
+def _guarded_url(call: Callable[[], str]) -> str:
+    try:
+        return str(call())
+    except Exception as exc:
+        return f"about:blank#start_link-raised-{type(exc).__name__}"
+
+
+def _with_state(url: str, state: str) -> str:
+    parts = urlparse(url)
+    query = {k: v[0] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
+    query["state"] = state
+    return parts._replace(query=urlencode(query)).geturl()
