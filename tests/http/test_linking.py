@@ -319,3 +319,15 @@ def test_the_scripted_user_claims_and_uses_emailed_links(
     code = tenant.link(tenant.linking.mailbox[-1].link, password=PASSWORD)  # e-mail pre-filled
     assert len(code) == 6 and "?" not in code
     assert tenant.link(tenant.linking.mailbox[-1].link, password=PASSWORD, approve=False) == ""
+
+
+def test_control_docstrings_are_openapi_yaml() -> None:
+    import inspect
+
+    import yaml
+
+    from mockwise.http import linking
+
+    for route in linking.routes:
+        operation = yaml.safe_load(inspect.getdoc(route.endpoint) or "")
+        assert {"summary", "tags", "responses"} <= set(operation), route.path
