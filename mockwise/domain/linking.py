@@ -286,11 +286,15 @@ class Linking:
         return self._now() + self._tenant.fidelity.login_session_lifetime
 
     def _sweep(self) -> None:
+        """Keep at most MAX_SESSIONS: expired ones go first, then the oldest (pages opened and
+        never used, e.g. by crawlers or property tests)."""
         if len(self.sessions) < MAX_SESSIONS:
             return
         now = self._now()
         for key in [k for k, s in self.sessions.items() if s.expires_at <= now]:
             del self.sessions[key]
+        while len(self.sessions) >= MAX_SESSIONS:
+            del self.sessions[next(iter(self.sessions))]
 
     # Steps -------------------------------------------------------------------------------------
 
@@ -515,6 +519,8 @@ class Linking:
             code = str(uuid.uuid4())  # Wise's example is a UUID [C] DOCS claim-account
             if len(self.claims) >= MAX_SESSIONS:
                 self.claims = {k: c for k, c in self.claims.items() if c.expires_at > now}
+                while len(self.claims) >= MAX_SESSIONS:
+                    del self.claims[next(iter(self.claims))]
             self.claims[token_key(code)] = ClaimCode(
                 token_key(code), user.id, client_id, now + CLAIM_ACCOUNT_CODE_LIFETIME
             )

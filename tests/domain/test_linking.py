@@ -99,3 +99,12 @@ def test_the_mailbox_is_bounded_and_old_links_stop_working(tenant: Tenant, creds
 def test_no_mail_for_a_client_without_a_redirect_uri(tenant: Tenant) -> None:
     client = tenant.add_client(name="No Redirect")
     assert tenant.linking.send_authorization_email(tenant.client(client.client_id), tenant.user(ALEX)) is None
+
+
+def test_unused_sessions_are_bounded(tenant: Tenant, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("mockwise.domain.linking.MAX_SESSIONS", 10)
+    _, cookie = tenant.linking.open_session(None)
+    for _ in range(30):
+        tenant.linking.open_session(None)
+    assert len(tenant.linking.sessions) <= 10
+    assert tenant.linking.session(cookie) is None  # the oldest went first
