@@ -189,7 +189,76 @@ class Flow:
         return page("declined.html", client_name=name, link_back=outcome.link_back, details=self.details())
 
 
-async def authorize(request: Request) -> Response:
+async def authorize_page(request: Request) -> Response:
+    """
+    summary: The authorize page (account linking)
+    description: >
+      Wise's OAuth authorize page (reference §3): the user logs in, passes 2FA (code 111111), chooses
+      a profile and approves or denies. `response_type` is accepted and ignored. An unknown client or
+      a `redirect_uri` that is not exactly one the client registered (query string included) gets
+      an error page, never a redirect.
+    tags: [linking]
+    parameters:
+      - {name: client_id, in: query, required: true, schema: {type: string}}
+      - {name: redirect_uri, in: query, required: true, schema: {type: string}}
+      - {name: state, in: query, required: false, schema: {type: string}}
+      - {name: claim_account_code, in: query, required: false, schema: {type: string}}
+      - {name: response_type, in: query, required: false, schema: {type: string}}
+    responses:
+      200:
+        description: "The step the browser is at (login, 2FA, profile, consent), as HTML."
+        content: {text/html: {}}
+      400:
+        description: "An error page: unknown client, unregistered redirect_uri, bad claim code."
+        content: {text/html: {}}
+    """
+    return await _authorize(request)
+
+
+async def authorize_form(request: Request) -> Response:
+    """
+    summary: A form posted from the authorize page
+    description: >
+      Each step's form (`action`: login, two_factor, claim, create_profile, choose_profile, approve,
+      deny, logout) with the session's CSRF token. Approve redirects to `redirect_uri` with `code`,
+      `state` (when sent) and `profileId`; deny with `error=access_denied`.
+    tags: [linking]
+    parameters:
+      - {name: client_id, in: query, required: true, schema: {type: string}}
+      - {name: redirect_uri, in: query, required: true, schema: {type: string}}
+      - {name: state, in: query, required: false, schema: {type: string}}
+      - {name: claim_account_code, in: query, required: false, schema: {type: string}}
+    requestBody:
+      content:
+        application/x-www-form-urlencoded:
+          schema:
+            type: object
+            properties:
+              csrf: {type: string}
+              action: {type: string}
+              email: {type: string}
+              password: {type: string}
+              otp: {type: string}
+              profile_id: {type: string}
+    responses:
+      200:
+        description: "The next step, or the code page of the e-mail flow, as HTML."
+        content: {text/html: {}}
+      302: {description: "Back to the registered redirect_uri with a code, or with error=access_denied."}
+      400:
+        description: "The step refused its input (shown on the page), or the link is unusable."
+        content: {text/html: {}, application/json: {}}
+      403:
+        description: "Missing or wrong CSRF token, or no live session: a page to start again."
+        content: {text/html: {}}
+      413:
+        description: "The form is too large."
+        content: {application/json: {}}
+    """
+    return await _authorize(request)
+
+
+async def _authorize(request: Request) -> Response:
     exchange = exchange_of(request.scope)
     params = first_params(request.scope.get("query_string", b"").decode("latin-1"))
     exchange.entry.params = tuple(params)
@@ -274,4 +343,7 @@ def _int(value: str | None) -> int | None:
     return int(value)
 
 
-routes = [Route("/oauth/authorize", authorize, methods=["GET", "POST"], name="authorize")]
+routes = [
+    Route("/oauth/authorize", authorize_page, methods=["GET"], name="authorize"),
+    Route("/oauth/authorize", authorize_form, methods=["POST"], name="authorize_form"),
+]

@@ -15,6 +15,31 @@ from mockwise.http.responses import WiseJSON
 
 
 async def claim_account(request: Request) -> Response:
+    """
+    summary: A claim-account code for a user the partner created (valid 5 minutes)
+    tags: [users]
+    security: [{bearerAuth: []}]
+    requestBody:
+      required: true
+      content:
+        application/json:
+          schema:
+            type: object
+            required: [registrationCode]
+            properties: {registrationCode: {type: string}}
+    responses:
+      200:
+        description: "{claimAccountCode}: pass it to the authorize page as claim_account_code."
+        content:
+          application/json:
+            schema:
+              type: object
+              required: [claimAccountCode]
+              properties: {claimAccountCode: {type: string}}
+      400: {description: "Missing or wrong registration code, or the account is already claimed."}
+      401: {description: "No, or an invalid, bearer token."}
+      403: {description: "Not a user token of the partner."}
+    """
     caller = await bearer(request)
     user = caller.user()  # a user token: the partner acts for the user it created (§4)
     if caller.kind is not TokenKind.USER:
