@@ -70,6 +70,7 @@ class Issued:
     kind: str  # "client_credentials" or "user"
     at: float  # tenant time
     skew: float  # the sandbox clock's lead over the client's, when it was issued
+    user_id: int | None = None
 
     def client_expiry(self) -> float:
         """When the client was told it expires, on the client's own clock."""
@@ -165,7 +166,7 @@ class Judge:
             kind = "client_credentials" if grant == "client_credentials" else "user"
             if kind == "client_credentials":
                 self._cc_reuse(entry)
-            self.issued[entry.issued] = Issued(kind, entry.at, self.skew)
+            self.issued[entry.issued] = Issued(kind, entry.at, self.skew, entry.user_id)
 
     def _cc_reuse(self, entry: Entry) -> None:
         client_now = entry.at - self.skew
@@ -277,7 +278,7 @@ class Judge:
         if op.expect.get("relink") and not disrupted and outcome.status != "relink_needed":
             self._fail(
                 "RELINK-REPORTED",
-                f"{op.name}({op.user}) answered {outcome}; the user's tokens are gone and a re-link is needed",
+                f"{op.name}({op.user}) answered {outcome}; the user's tokens are gone: a re-link is needed",
                 *op.entries[-3:],
             )
         if op.expect.get("registration_code_alive") and outcome.status == "relink_needed":
@@ -297,7 +298,8 @@ class Judge:
         if query.get("redirect_uri") != self.redirect_uri or query.get("client_id") != self.client_id:
             self._fail(
                 "REDIRECT-EXACT",
-                f"authorize URL has client_id={query.get('client_id')!r}, redirect_uri={query.get('redirect_uri')!r}; "
+                f"authorize URL has client_id={query.get('client_id')!r}, "
+                f"redirect_uri={query.get('redirect_uri')!r}; "
                 f"registered: {self.client_id!r}, {self.redirect_uri!r}",
             )
         state = query.get("state", "")

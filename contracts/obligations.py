@@ -66,7 +66,7 @@ CATALOG: tuple[Obligation, ...] = (
         "A client-credentials token is renewed before it expires, never sent after its expiry.",
         "seed 002 (track the lifetime and retrieve a new token before the token expires)",
         "major",
-        "no API call presents a client-credentials token past the expiry the client was told (expires_in, on its clock)",
+        "no API call presents a client-credentials token past the expiry it was told (expires_in, its clock)",
     ),
     Obligation(
         "USER-NO-EXPIRED",
@@ -117,7 +117,7 @@ CATALOG: tuple[Obligation, ...] = (
         "with a pause.",
         "reference §9 (exponential backoff)",
         "major",
-        "within one operation, at most 4 attempts of one request after a transient failure, 50 ms or more apart",
+        "in one operation, at most 4 attempts of a request after a transient failure, 50 ms or more apart",
     ),
     Obligation(
         "NO-RETRY-INVALID-CLIENT",
@@ -165,7 +165,7 @@ CATALOG: tuple[Obligation, ...] = (
     ),
     Obligation(
         "REFRESH-EARLY",
-        "User tokens are refreshed with some margin (a minute or more) before expiry, not at the last second.",
+        "User tokens are refreshed a minute or more before expiry, not at the last second.",
         "reference §2.5 (Wise suggests refreshing hours early)",
         "minor",
         "no API call presents a user token with less than 60 seconds left on the client's clock",

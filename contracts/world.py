@@ -146,12 +146,16 @@ class World:
         step = self._step("partner_calls_concurrently", workers=workers)
         self.judge.workers(workers)
         calls = [self.client.partner_call] * workers
-        return self._concurrently(step, "partner_call", [None] * workers, calls, {"works": self.pending_secret is None})
+        return self._concurrently(
+            step, "partner_call", [None] * workers, calls, {"works": self.pending_secret is None}
+        )
 
     def create_user(self) -> str | None:
         self._counter += 1
         key = f"c{self._counter}"
-        user = NewUser(key, f"customer{self._counter}@example.com", f"registration-code-of-customer-{self._counter:04d}")
+        user = NewUser(
+            key, f"customer{self._counter}@example.com", f"registration-code-of-customer-{self._counter:04d}"
+        )
         step = self._step("create_user", key=key)
         op = Operation("create_user", step.number, key, expect={"works": self.pending_secret is None})
         outcome = self._run(step, op, lambda: self.client.create_user(user))
@@ -160,7 +164,12 @@ class World:
         if created is None:
             return None
         self.users[key] = UserModel(
-            key, "created", user.email, created["id"], held=outcome.status == "ok", registration_code_alive=True
+            key,
+            "created",
+            user.email,
+            created["id"],
+            held=outcome.status == "ok",
+            registration_code_alive=True,
         )
         return key
 
@@ -214,7 +223,13 @@ class World:
         step = self._step("user_calls_concurrently", user=key, workers=workers, near_expiry=near_expiry)
         alive = self._refresh_token_alive(model.user_id)
         outcomes = self._concurrently(
-            step, "user_call", [key] * workers, [lambda: self.client.user_call(key)] * workers, None, model, alive
+            step,
+            "user_call",
+            [key] * workers,
+            [lambda: self.client.user_call(key)] * workers,
+            None,
+            model,
+            alive,
         )
         self.tenant.faults.clear()
         for outcome in outcomes:

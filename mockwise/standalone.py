@@ -9,7 +9,9 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
+from urllib.parse import urlencode
 
+from mockwise.domain.linking import AUTHORIZE_PATH
 from mockwise.domain.sandbox import DEFAULT_TENANT, Sandbox
 from mockwise.domain.seed import Credentials, load_seed
 from mockwise.http.app import create_app
@@ -71,6 +73,7 @@ def describe(api_url: str, credentials: Credentials) -> dict[str, Any]:
     return {
         "api_url": api_url,
         "control_url": f"{api_url}/_mockwise",
+        "authorize_url": f"{api_url}{AUTHORIZE_PATH}",
         "tenant": credentials.tenant,
         **{k: v for k, v in credentials.as_json().items() if k != "tenant"},
     }
@@ -88,7 +91,15 @@ def summary(doc: dict[str, Any], state_file: Path) -> str:
         "Get a client-credentials token:",
         f"  curl -s -u '{client['client_id']}:{client['client_secret']}' "
         f"-d grant_type=client_credentials {doc['api_url']}/oauth/token",
-        "",
-        "Press Ctrl-C to stop.",
     ]
+    user = next((u for u in doc["users"] if u.get("password")), None)
+    if client["redirect_uris"] and user is not None:
+        query = urlencode({"client_id": client["client_id"], "redirect_uri": client["redirect_uris"][0]})
+        lines += [
+            "",
+            f"Link a user: open this in a browser, log in as {user['email']} / {user['password']}"
+            " (2FA code 111111):",
+            f"  {doc['authorize_url']}?{query}&state=try-me",
+        ]
+    lines += ["", "Press Ctrl-C to stop."]
     return "\n".join(lines)

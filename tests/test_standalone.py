@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -75,5 +77,42 @@ def test_printed_curl_command_gets_a_token_and_ctrl_c_stops(
     output, _ = process.communicate(timeout=10)
     assert process.returncode == 0
     assert "curl -s -u" in output and "grant_type=client_credentials" in output
+    assert f"{doc['api_url']}/oauth/authorize/?client_id=mockwise-partner&redirect_uri=" in output
     assert "mockwise stopped." in output
     assert "Traceback" not in output
+
+
+def test_the_readme_link_a_user_walkthrough(served: tuple[subprocess.Popen[str], dict[str, Any]]) -> None:
+    """The README's authorize URL and curl command, against a real `mockwise serve`."""
+    _, doc = served
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Link a user", 1)[1].split("\n## ", 1)[0]
+    url = re.search(r"<(http://127\.0\.0\.1:8000/oauth/authorize/\?[^>]+)>", section)
+    curl = re.search(r"```sh\n(curl .*?)```", section, flags=re.S)
+    assert url and curl
+    api_url = doc["api_url"]
+    assert doc["authorize_url"] == f"{api_url}/oauth/authorize/"
+    linked = requests.post(
+        f"{api_url}/_mockwise/tenants/default/link",
+        json={
+            "authorize_url": url.group(1).replace("http://127.0.0.1:8000", api_url),
+            "email": "alex.morgan@example.com",
+            "password": "sandbox-Passw0rd",
+        },
+        timeout=10,
+    ).json()
+    redirect = linked["redirect"]
+    assert redirect.startswith("http://localhost:8080/wise/callback?code=") and "state=try-me" in redirect
+    code = redirect.split("code=")[1].split("&")[0]
+    command = curl.group(1).replace("PASTE-THE-CODE", code).replace("http://127.0.0.1:8000", api_url)
+    if shutil.which("curl") is None:
+        pytest.skip("curl is not installed")
+    result = subprocess.run(
+        ["/bin/bash", "-c", command], capture_output=True, text=True, timeout=20, check=True
+    )
+    tokens = json.loads(result.stdout)
+    assert tokens["token_type"] == "bearer" and "refresh_token" in tokens
+    me = requests.get(
+        f"{api_url}/v1/me", headers={"Authorization": f"Bearer {tokens['access_token']}"}, timeout=5
+    )
+    assert me.json()["email"] == "alex.morgan@example.com"

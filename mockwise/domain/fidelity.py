@@ -23,6 +23,12 @@ REFRESH_TOKEN_LIFETIME = 628_639_556
 AUTHORIZATION_CODE_LIFETIME = 30 * 60
 #: Claim-account codes: 5 minutes [C] §2.4.
 CLAIM_ACCOUNT_CODE_LIFETIME = 5 * 60
+#: The sandbox's 2FA / OTP code is always 111111 [C] §1.
+SANDBOX_OTP = "111111"
+#: Five failed 2FA attempts in a row lock the user out for 15 minutes: Wise's rule for one-time-token
+#: challenges [C] §5.3, §9, applied to the authorize page's 2FA step too [I].
+TWO_FACTOR_MAX_FAILURES = 5
+TWO_FACTOR_LOCKOUT = 15 * 60
 #: Personal API tokens: "lifetime of the token is 10 years" [C] §2.4 (old docs).
 PERSONAL_TOKEN_LIFETIME = 10 * 365 * 24 * 3600
 #: Registration codes are chosen by the partner, at least 32 characters [C] §4.
@@ -93,6 +99,19 @@ class Fidelity:
     refresh_survives_reclaim: bool = True
     """A reclaimed account's registration code stops working [C] §4; Wise does not say its refresh
     tokens die too [?]. True: they keep working until revoked."""
+
+    deny_redirects: bool = True
+    """Deny on the authorize page redirects at once to `redirect_uri?error=access_denied&...`.
+    Wise documents only that the user "may also see a link back" with `error` and
+    `error_description` [C] §3; False: show Wise's own page with that link instead."""
+
+    access_denied_description: str = "User denied access"
+    """`error_description` sent with `error=access_denied` when the user denies. Wise's values are
+    undocumented [I] §3; this is Spring Security OAuth2's message (§2.7)."""
+
+    login_session_lifetime: int = 3600
+    """Seconds (tenant clock) a sign-in on the authorize page lasts: within it a second authorize
+    request skips the login (seed 004: "if they are not already logged in"). Wise is silent [?]."""
 
     def replace(self, **changes: Any) -> Fidelity:
         return dataclasses.replace(self, **changes)

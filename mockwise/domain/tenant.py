@@ -23,9 +23,10 @@ from typing import TYPE_CHECKING, Any
 from mockwise.domain.clock import Clock
 from mockwise.domain.directory import Directory
 from mockwise.domain.faults import Faults
-from mockwise.domain.fidelity import Fidelity
+from mockwise.domain.fidelity import SANDBOX_OTP, Fidelity
 from mockwise.domain.grants import TokenService
 from mockwise.domain.journal import Journal
+from mockwise.domain.linking import Linking
 from mockwise.domain.model import ApiClient, Profile, ProfileType, Secrets, User
 from mockwise.domain.tokens import EndReason, Token, TokenKind, TokenStore
 
@@ -61,6 +62,7 @@ class Tenant:
         self.directory = Directory(secrets)
         self.store = TokenStore(bind=lambda key: sandbox._bind_token(key, self), unbind=sandbox._unbind_token)
         self.tokens = TokenService(self.clock, self.directory, self.store, lambda: self.fidelity)
+        self.linking = Linking(self)  # the authorize page's sign-ins, 2FA, claims and mailbox
         self._pristine: bytes | None = None
 
     def __repr__(self) -> str:
@@ -177,6 +179,26 @@ class Tenant:
                 raise ValueError(f"profile {chosen.id} does not belong to user {owner.id}")
             return self.tokens.issue_code(client, redirect_uri, owner, chosen)
 
+    def link(
+        self,
+        authorize_url: str,
+        *,
+        email: str | None = None,
+        password: str | None = None,
+        approve: bool = True,
+        otp: str = SANDBOX_OTP,
+        profile_id: int | None = None,
+    ) -> str:
+        """A scripted user on the authorize page (§3): logs in, passes 2FA with `otp`, chooses
+        `profile_id` (default: the first profile) and approves (or denies). Returns the redirect URL,
+        or for a link from the sandbox mailbox the code the page shows ("" when such a link is
+        denied: there is nowhere to go back to). The same rules as the pages:
+        raises `StepRefused` on a wrong password or 2FA code, `LinkingError` on a bad URL."""
+        outcome = self.linking.script(
+            authorize_url, email=email, password=password, approve=approve, otp=otp, profile_id=profile_id
+        )
+        return outcome.redirect or outcome.code or outcome.link_back or ""
+
     # Scenarios: the ways a token dies early (seed 003, reference §2.5) ----------------------
 
     def revoke_access(self, user: UserRef, client_id: str | None = None) -> list[Token]:
@@ -261,6 +283,7 @@ class Tenant:
         """Back to the state right after seeding: tokens, codes, faults, journal and clock cleared."""
         with self.lock:
             self.tokens.clear()
+            self.linking.clear()
             self.journal.clear()
             self.faults.clear()
             self.clock.reset()
@@ -278,6 +301,7 @@ class Tenant:
     def close(self) -> None:
         with self.lock:
             self.tokens.clear()
+            self.linking.clear()
             for client_id in self.directory.clients:
                 self._sandbox._unbind_client(client_id)
 

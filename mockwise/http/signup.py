@@ -80,7 +80,10 @@ async def signup(request: Request) -> Response:
 
     tenant = caller.tenant
     with tenant.lock:
-        if tenant.directory.by_email(email) is not None:
+        existing = tenant.directory.by_email(email)
+        if existing is not None:
+            if data.get("sendAuthorizationCodeAsEmail") is True:  # the e-mail flow (seed 004)
+                tenant.linking.send_authorization_email(client, existing)
             raise ValidationError(
                 [
                     FieldError(
