@@ -91,8 +91,8 @@ class Judge:
         self.issued: dict[str, Issued] = {}
         self.refused: set[str] = set()  # tokens an API call got a 401 for
         self.ended: set[str] = set()  # tokens a server move ended (the client may not know yet)
-        self.dead_refresh: set[str] = set()
-        self.dead_registration: set[int] = set()
+        self.dead_refresh: dict[str, float] = {}  # token id -> when the client had its invalid_grant
+        self.dead_registration: dict[int, float] = {}
         self.codes: Counter[str] = Counter()
         self.states: set[str] = set()
         self.partner_workers = 1
@@ -146,18 +146,19 @@ class Judge:
                 "the code exchange sent a redirect_uri that is not the registered one",
                 entry,
             )
+        # Blame only requests sent after the client had the invalid_grant answer (not concurrent ones).
         if grant == "refresh_token" and entry.token is not None:
-            if entry.token in self.dead_refresh:
+            if entry.wall > self.dead_refresh.get(entry.token, float("inf")):
                 self._fail("INVALID-GRANT-STOP", "sent a refresh token already answered invalid_grant", entry)
             if entry.error == "invalid_grant":
-                self.dead_refresh.add(entry.token)
+                self.dead_refresh.setdefault(entry.token, entry.done)
         if grant == "registration_code" and entry.user_id is not None:
-            if entry.user_id in self.dead_registration:
+            if entry.wall > self.dead_registration.get(entry.user_id, float("inf")):
                 self._fail(
                     "INVALID-GRANT-STOP", "sent a registration code already answered invalid_grant", entry
                 )
             if entry.error == "invalid_grant" and entry.reason in ("reclaimed", "user_credentials"):
-                self.dead_registration.add(entry.user_id)
+                self.dead_registration.setdefault(entry.user_id, entry.done)
         if grant == "authorization_code" and entry.token is not None:
             self.codes[entry.token] += 1
             if self.codes[entry.token] == 2:
@@ -196,8 +197,9 @@ class Judge:
             return
         left = info.client_expiry() - (entry.at - self.skew)
         if entry.token_state == "superseded" and info.kind == "user":
+            # the most specific fault: a replaced token is stale, whether or not it also expired
             self._fail("USER-NO-STALE", "sent a user access token that a refresh had already replaced", entry)
-        if left <= 0:
+        elif left <= 0:
             obligation = "CC-NO-EXPIRED" if info.kind == "client_credentials" else "USER-NO-EXPIRED"
             self._fail(obligation, f"sent a token {int(-left)} s past the expiry it was given", entry)
         elif info.kind == "user" and left < REFRESH_MARGIN:

@@ -18,7 +18,7 @@ from urllib.parse import parse_qs, urlencode, urlparse
 from contracts.adapter import ClientConfig, NewUser, Outcome, WiseClient
 from contracts.clocks import ClientClock, NoClock
 from contracts.judge import ACCESS_LIFETIME, Judge, Operation
-from mockwise.client import SandboxClient, TenantClient
+from mockwise.client import ControlPlaneError, SandboxClient, TenantClient
 from mockwise.domain.journal import Entry
 
 ClientFactory = Callable[[ClientConfig, ClientClock], WiseClient]
@@ -63,11 +63,12 @@ class World:
         *,
         profile: str = "wise",
         fidelity: dict[str, Any] | None = None,
-        approve: Callable[[TenantClient, str, str, int | None], str | None] | None = None,
+        approve: Callable[[TenantClient, str, dict[str, Any], int], str | None] | None = None,
     ) -> None:
         # The sandbox is lenient where the judge is strict (client credentials in a form body are
         # accepted), so one bug shows up as one broken obligation rather than a cascade.
-        settings = {"client_auth_in_body": True, **(fidelity or {})}
+        self.fidelity = dict(fidelity or {})  # the token-shape variant this story runs with
+        settings = {"client_auth_in_body": True, **self.fidelity}
         self.tenant = control.create_tenant(fidelity=settings)
         self.tenant.clock.freeze()
         client = self.tenant.client
@@ -150,7 +151,7 @@ class World:
             step, "partner_call", [None] * workers, calls, {"works": self.pending_secret is None}
         )
 
-    def create_user(self) -> str | None:
+    def create_user(self) -> str:
         self._counter += 1
         key = f"c{self._counter}"
         user = NewUser(
@@ -161,19 +162,14 @@ class World:
         outcome = self._run(step, op, lambda: self.client.create_user(user))
         self.judge.judge(op)
         created = next((u for u in self.tenant.describe()["users"] if u["email"] == user.email), None)
-        if created is None:
-            return None
-        self.users[key] = UserModel(
-            key,
-            "created",
-            user.email,
-            created["id"],
-            held=outcome.status == "ok",
-            registration_code_alive=True,
-        )
+        if created is not None:
+            held = outcome.status == "ok"
+            self.users[key] = UserModel(
+                key, "created", user.email, created["id"], held, registration_code_alive=True
+            )
         return key
 
-    def link_user(self, person: str, tamper_state: bool = False, wrong_dob: bool = False) -> str | None:
+    def link_user(self, person: str, tamper_state: bool = False, wrong_dob: bool = False) -> str:
         """The customer links their Wise account: the client builds the authorize URL, the customer
         logs in and approves, and the suite brings the redirect back (perhaps tampered)."""
         self._counter += 1
@@ -187,9 +183,9 @@ class World:
         step.outcome = url
         self.judge.judge(op)
         personal = next(p["id"] for p in seeded["profiles"] if p["type"] == "personal")
-        callback = self.approve(self.tenant, url, email, personal) if self.approve is not None else None
+        callback = (self.approve or scripted_approval)(self.tenant, url, seeded, personal)
         if callback is None:
-            return None  # the authorize page refused to redirect (REDIRECT-EXACT says why)
+            return key  # the authorize page refused to redirect (REDIRECT-EXACT says why)
         if tamper_state:
             callback = _with_state(callback, "tampered-" + "x" * 24)
         finish = self._step("finish_link", key=key, tampered=tamper_state)
@@ -197,13 +193,14 @@ class World:
         op = Operation("finish_link", finish.number, key, expect=expect)
         outcome = self._run(finish, op, lambda: self.client.finish_link(key, callback))
         self.judge.judge(op)
-        if outcome.status != "ok" or tamper_state or wrong_dob:
-            return None
-        self.users[key] = UserModel(key, "linked", email, seeded["id"], held=True)
+        if outcome.status == "ok" and not tamper_state and not wrong_dob:
+            self.users[key] = UserModel(key, "linked", email, seeded["id"], held=True)
         return key
 
-    def user_call(self, key: str) -> Outcome:
-        model = self.users[key]
+    def user_call(self, key: str) -> Outcome | None:
+        model = self.users.get(key)
+        if model is None:
+            return None  # the client never got this user (its creation or linking failed)
         step = self._step("user_call", user=key)
         alive = self._refresh_token_alive(model.user_id)
         op = Operation("user_call", step.number, key)
@@ -216,7 +213,9 @@ class World:
     def user_calls_concurrently(self, key: str, workers: int, near_expiry: bool = True) -> list[Outcome]:
         """Several workers act for one user at once. Near expiry, every worker sees the token due
         for renewal; a short delay on refreshes makes racing refreshes overlap, as in production."""
-        model = self.users[key]
+        model = self.users.get(key)
+        if model is None:
+            return []
         if near_expiry:
             self._to_renewal_point(model.user_id)
             self.tenant.faults.add("delay", grant_type="refresh_token", seconds=DELAY, times=workers)
@@ -322,8 +321,10 @@ class World:
 
     def revoke(self, cause: str, key: str | None = None) -> None:
         """A token dies early, as on Wise: revoke-access, enhanced-security, breach, change-email."""
-        step = self._step("revoke", cause=cause, user=key)
         model = self.users.get(key) if key is not None else None
+        if key is not None and model is None:
+            return
+        step = self._step("revoke", cause=cause, user=key)
         if cause == "breach":
             self.tenant.breach(self.config.client_id)
         elif model is not None and cause == "revoke-access":
@@ -338,8 +339,10 @@ class World:
         self._note_ended()
 
     def reclaim(self, key: str) -> None:
+        model = self.users.get(key)
+        if model is None:
+            return
         self._step("reclaim", user=key)
-        model = self.users[key]
         self.tenant.reclaim(model.email)
         model.registration_code_alive = False
 
@@ -350,6 +353,7 @@ class World:
         self._note_ended()
         if deploy:
             self.client.update_client_secret(secret)
+            self.pending_secret = None
         else:
             self.pending_secret = secret
 
@@ -392,6 +396,19 @@ class World:
                 self.revoke(args["cause"], args.get("user"))
             else:
                 getattr(self, action)(**args)
+
+
+def scripted_approval(
+    tenant: TenantClient, authorize_url: str, person: dict[str, Any], profile_id: int
+) -> str | None:
+    """The customer logs in on the authorize page and approves; None when the page will not
+    redirect (an unknown client or an unregistered redirect_uri shows an error page, §3)."""
+    try:
+        answer = tenant.link(authorize_url, person["email"], person["password"], profile_id=profile_id)
+    except ControlPlaneError:
+        return None
+    redirect = answer.get("redirect")
+    return str(redirect) if redirect else None
 
 
 def _guarded(call: Callable[[], Outcome]) -> Outcome:

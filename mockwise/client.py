@@ -164,6 +164,33 @@ class TenantClient:
     def add_personal_token(self, user_id: int) -> str:
         return str(self.call("POST", f"/users/{user_id}/personal-tokens")["token"])
 
+    # The customer on the authorize page (§3)
+
+    def link(
+        self,
+        authorize_url: str,
+        email: str,
+        password: str,
+        *,
+        approve: bool = True,
+        otp: str = "111111",
+        profile_id: int | None = None,
+    ) -> JSON:
+        """A scripted user logs in, passes 2FA, chooses a profile and approves (or denies).
+        Answers `{"redirect", "code", "profile_id", "denied"}`; raises `ControlPlaneError` when the
+        page refuses (a bad authorize URL: 400; a refused step: 422)."""
+        body = {
+            "authorize_url": authorize_url,
+            "email": email,
+            "password": password,
+            "approve": approve,
+            "otp": otp,
+        }
+        if profile_id is not None:
+            body["profile_id"] = profile_id
+        outcome: JSON = self.call("POST", "/link", body)
+        return outcome
+
     # Scenarios (seed 003, reference §2.5); `user` is an id or an e-mail
 
     def scenario(self, name: str, **body: Any) -> JSON:

@@ -19,7 +19,8 @@ DEFAULT_CAPACITY = 10_000
 class Entry:
     seq: int = 0
     at: float = 0.0  # tenant clock
-    wall: float = 0.0  # system clock
+    wall: float = 0.0  # system clock, when the request arrived
+    done: float = 0.0  # system clock, when its answer was complete
     method: str = ""
     path: str = ""
     status: int = 0

@@ -138,6 +138,7 @@ class Edge:
             nonlocal committed
             if not committed:
                 committed = True
+                entry.done = time.time()
                 journal = exchange.tenant.journal if exchange.tenant is not None else self.sandbox.unrouted
                 journal.record(entry)
 
