@@ -52,6 +52,7 @@ class Exchange:
             entry.client_id = client_id
         if grant_type is not None:
             entry.grant_type = grant_type
+        tenant.rate_limits.check(entry.client_id, entry.user_id)  # 429 when over the limits (§9)
 
     def presented(self, token: Token | None, state: TokenState) -> None:
         entry = self.entry
