@@ -225,7 +225,7 @@ class JoseKeys:
         now = self._clock.now()
         start, start_text = _instant(valid_from, "validFrom", errors, default=now)
         end, end_text = _instant(valid_till, "validTill", errors, default=None)
-        public = _public_key(key_material, alg, errors) if alg is not None else None
+        public = _public_key(key_material, alg, errors)
         if start is not None and end is not None and end <= start:
             errors.append(FieldError("INVALID", "validTill must be after validFrom", "validTill"))
         if errors:
@@ -459,7 +459,7 @@ def _instant(
     return moment.timestamp(), value
 
 
-def _public_key(value: Any, algorithm: str, errors: list[FieldError]) -> JWK | None:
+def _public_key(value: Any, algorithm: str | None, errors: list[FieldError]) -> JWK | None:
     path = "publicKeyMaterial.keyMaterial"
     if not isinstance(value, str) or not value.strip():
         errors.append(FieldError("NotNull", "must not be null", path))
@@ -469,6 +469,8 @@ def _public_key(value: Any, algorithm: str, errors: list[FieldError]) -> JWK | N
         key = serialization.load_der_public_key(der)
     except (binascii.Error, ValueError, UnsupportedAlgorithm):
         errors.append(FieldError("INVALID", "keyMaterial must be a Base64 DER public key (SPKI)", path))
+        return None
+    if algorithm is None:  # reported already; the key cannot be checked against it
         return None
     curve = _CURVES.get(algorithm)
     if curve is not None:
