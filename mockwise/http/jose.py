@@ -240,7 +240,9 @@ class JoseLayer:
         if exc.decryption:  # "a generic 500 Internal Server Error for decryption failures" [C] §7.3
             error = SpringError(500, "No message available", {ERROR_HEADER: exc.code})
         else:
-            error = SpringError(tenant.fidelity.jose_refusal_status, exc.message, {ERROR_HEADER: exc.code})
+            status = tenant.fidelity.jose_refusal_status
+            status = status if status in (400, 401, 403) else 400  # a bad PATCH must not crash rendering
+            error = SpringError(status, exc.message, {ERROR_HEADER: exc.code})
         error.code = exc.code
         await self._render(scope, send, tenant, error)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -143,3 +145,21 @@ def test_matches_a_brute_force_sliding_window(gaps: list[float], per_second: int
         assert admitted(limits) == expected
         if expected:
             served.append(now)
+
+
+def test_racing_threads_never_exceed_the_limit() -> None:
+    limits, _ = limiter(per_second=250, per_minute=1000)
+    served: list[bool] = []
+    barrier = threading.Barrier(4)
+
+    def burst() -> None:
+        barrier.wait()
+        mine = [admitted(limits) for _ in range(200)]
+        served.extend(mine)
+
+    threads = [threading.Thread(target=burst) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert served.count(True) == 250 and len(served) == 800

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import threading
 
 import pytest
 from cryptography.hazmat.primitives import hashes, serialization
@@ -367,3 +368,26 @@ def test_fidelity_documents_every_sca_setting() -> None:
     for name in Fidelity().as_dict():
         if name.startswith(("sca_", "jose_", "rate_limit_")):
             assert len(docs.get(name, "")) > 40, name
+
+
+def test_racing_retries_approve_a_token_once(
+    tenant: Tenant, alex: User, business: Profile, private_key: str
+) -> None:
+    first = challenge(tenant, alex, business)
+    signature = signed(private_key, first.value)
+    outcomes: list[str] = []
+    barrier = threading.Barrier(8)
+
+    def retry() -> None:
+        barrier.wait()
+        try:
+            outcomes.append(tenant.sca.authorize(alex, business, FUND, PERSONAL, first.value, signature).how)
+        except ScaChallenge as again:
+            outcomes.append(again.reason)
+
+    threads = [threading.Thread(target=retry) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(outcomes) == ["reused"] * 7 + ["signature"]

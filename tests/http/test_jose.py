@@ -486,3 +486,11 @@ def test_hostile_jose_never_crashes(
     if response.status_code == 500:  # only ever the documented decryption failure, never a mockwise bug
         assert data["message"] == "No message available" and "x-mockwise-jose-error" in response.headers
     assert "mockwise internal error" not in response.text
+
+
+def test_deeply_nested_headers_are_refused_cleanly(partner: Partner, api: httpx.Client) -> None:
+    deep = b64url(("[" * 20000 + "]" * 20000).encode())
+    jws = api.post(JWS_PLAYGROUND, headers=jose("jws", partner.token), content=f"{deep}.e30.AA")
+    assert refusal(jws) == (400, "malformed_jws")
+    jwe = api.post(JWE_PLAYGROUND, headers=jose("jwe", partner.token), content=f"{deep}.a.b.c.d")
+    assert refusal(jwe) == (500, "malformed_jwe")

@@ -11,6 +11,8 @@ import httpx
 import pytest
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from mockwise.domain.sca import ScaAction
 from mockwise.domain.seed import Credentials
@@ -278,3 +280,23 @@ def test_framework_refusals(api: httpx.Client, oauth: dict[str, Any], creds: Cre
     )
     assert no_face.status_code == 400
     assert api.get("/v1/one-time-token/status", headers={"One-Time-Token": ott}).status_code == 401
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    ott=st.none() | st.text(max_size=80) | st.uuids().map(str),
+    signature=st.none()
+    | st.text(max_size=400)
+    | st.binary(max_size=300).map(lambda b: base64.b64encode(b).decode()),
+)
+def test_any_approval_headers_get_a_challenge_never_a_crash(
+    alex: Alex, ott: str | None, signature: str | None
+) -> None:
+    headers = {}
+    if ott is not None:
+        headers["x-2fa-approval"] = ott.encode("ascii", "ignore").decode().strip()
+    if signature is not None:
+        headers["X-Signature"] = signature.encode("ascii", "ignore").decode().strip()
+    response = alex.post_fund(**headers)
+    fresh = challenged(response)
+    assert fresh and fresh != headers.get("x-2fa-approval")
