@@ -176,13 +176,24 @@ class ScaChallenge(WiseError):
     status = 403
     code = "sca_required"
 
-    def __init__(self, value: str, token: OneTimeToken, reason: str, *, empty_body: bool = False) -> None:
+    def __init__(
+        self,
+        value: str,
+        token: OneTimeToken,
+        reason: str,
+        *,
+        presented: str | None = None,
+        empty_body: bool = False,
+    ) -> None:
         super().__init__({"x-2fa-approval-result": "REJECTED", "x-2fa-approval": value})
         self.value = value
         self.token = token
         self.reason = reason
         self.empty_body = empty_body
-        self.journal = f"challenged:{reason} ott={token.id}"
+        # the journal names tokens by a hash prefix, never by value: the new one and the one sent
+        self.journal = f"challenged:{reason} ott={token.id}" + (
+            f" presented={presented}" if presented else ""
+        )
 
     def body(self, path: str, now: float) -> JSON | None:
         return None if self.empty_body else SpringError(403, FORBIDDEN).body(path, now)
@@ -191,10 +202,10 @@ class ScaChallenge(WiseError):
 class ScaRefused(SpringError):
     """403 REJECTED with no new token: signing again cannot help (a personal account, a lockout)."""
 
-    def __init__(self, message: str, reason: str) -> None:
+    def __init__(self, message: str, reason: str, presented: str | None = None) -> None:
         super().__init__(403, message, {"x-2fa-approval-result": "REJECTED"})
         self.code = "sca_rejected"
-        self.journal = f"refused:{reason}"
+        self.journal = f"refused:{reason}" + (f" presented={presented}" if presented else "")
 
 
 class ScaLocked(RateLimited):
@@ -350,32 +361,37 @@ class StrongAuth:
                 ):
                     return Approval("exempt")
             if presented is None:
-                raise self._challenge(user, profile, action, "missing")
-            token = self._tokens.get(token_key(presented))
+                raise self._challenge(user, profile, action, "missing", None)
+            key = token_key(presented)
+            sent = key[:16]
+            token = self._tokens.get(key)
             if token is None:
-                raise self._challenge(user, profile, action, "unknown")
+                raise self._challenge(user, profile, action, "unknown", sent)
             if token.user_id != user.id or token.action is not action or token.profile_id != profile.id:
-                raise self._challenge(user, profile, action, "other_request")
+                raise self._challenge(user, profile, action, "other_request", sent)
             if token.spent is not None:
-                raise self._challenge(user, profile, action, "reused")
+                raise self._challenge(user, profile, action, "reused", sent)
             if now >= token.expires_at:
-                raise self._challenge(user, profile, action, "expired")
+                raise self._challenge(user, profile, action, "expired", sent)
             if signature is not None and kind is TokenKind.PERSONAL:
                 if not self._business(user, profile, fidelity):
                     token.spent = "personal_account"
                     raise ScaRefused(
-                        "Signing API requests is supported for business accounts only", "personal_account"
+                        "Signing API requests is supported for business accounts only",
+                        "personal_account",
+                        sent,
                     )
                 if not self._keys.get(user.id):
                     token.spent = "no_keys"
-                    raise self._challenge(user, profile, action, "no_keys")
+                    raise self._challenge(user, profile, action, "no_keys", sent)
                 if not self._signed(user.id, presented, signature):
                     token.spent = "bad_signature"
-                    raise self._challenge(user, profile, action, "bad_signature")
+                    raise self._challenge(user, profile, action, "bad_signature", sent)
                 return self._approve(token, "signature", now)
             if token.cleared:
                 return self._approve(token, "challenges", now)
-            raise ScaChallenge(presented, token, "pending", empty_body=fidelity.sca_challenge_body == "empty")
+            empty = fidelity.sca_challenge_body == "empty"
+            raise ScaChallenge(presented, token, "pending", presented=sent, empty_body=empty)
 
     def issue(
         self, user: User | int, profile_id: int, action: ScaAction, value: str | None = None
@@ -395,15 +411,19 @@ class StrongAuth:
             self._order.append(token)
             return value, token
 
-    def _challenge(self, user: User, profile: Profile, action: ScaAction, reason: str) -> WiseError:
+    def _challenge(
+        self, user: User, profile: Profile, action: ScaAction, reason: str, sent: str | None
+    ) -> WiseError:
+        """A fresh token to clear, unless new tokens are blocked (§5.3)."""
         now = self._clock.now()
         until = self._locked.get(user.id, 0.0)
         if until > now:
             if self._fidelity().sca_lockout_status == 403:
-                return ScaRefused("Too many failed attempts: one-time tokens are blocked", "locked")
+                return ScaRefused("Too many failed attempts: one-time tokens are blocked", "locked", sent)
             return ScaLocked(max(1, math.ceil(until - now)))
         value, token = self.issue(user, profile.id, action)
-        return ScaChallenge(value, token, reason, empty_body=self._fidelity().sca_challenge_body == "empty")
+        empty = self._fidelity().sca_challenge_body == "empty"
+        return ScaChallenge(value, token, reason, presented=sent, empty_body=empty)
 
     def _approve(self, token: OneTimeToken, how: str, now: float) -> Approval:
         token.spent = "approved"

@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mockwise.domain.sca import ScaAction
+from mockwise.domain.sca import ScaAction, token_key
 from mockwise.domain.seed import Credentials
 from mockwise.domain.tenant import Tenant
 from tests import sca_vectors
@@ -123,7 +123,9 @@ def test_expired_tokens_are_challenged_again(alex: Alex, tenant: Tenant) -> None
     ott = challenged(alex.post_fund())
     tenant.clock.advance(3600)
     assert challenged(alex.post_fund(**{"x-2fa-approval": ott, "X-Signature": sign(alex.key, ott)})) != ott
-    assert list(tenant.journal)[-1].sca.startswith("challenged:expired")  # type: ignore[union-attr]
+    expired = list(tenant.journal)[-1].sca
+    assert expired is not None and expired.startswith("challenged:expired ott=")
+    assert expired.endswith(f" presented={token_key(ott)[:16]}")  # which token came back, by hash
 
 
 def test_personal_profiles_cannot_sign(alex: Alex, tenant: Tenant) -> None:
@@ -131,7 +133,7 @@ def test_personal_profiles_cannot_sign(alex: Alex, tenant: Tenant) -> None:
     refused = alex.get(alex.personal_statement, **{"x-2fa-approval": ott, "X-Signature": sign(alex.key, ott)})
     assert refused.status_code == 403 and "x-2fa-approval" not in refused.headers
     assert "business accounts only" in refused.json()["message"]
-    assert list(tenant.journal)[-1].sca == "refused:personal_account"
+    assert list(tenant.journal)[-1].sca == f"refused:personal_account presented={token_key(ott)[:16]}"
 
 
 def test_psd2_refusal_comes_before_sca(api: httpx.Client, tenant: Tenant, creds: Credentials) -> None:
