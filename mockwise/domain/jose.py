@@ -196,7 +196,8 @@ class JoseKeys:
 
     def sandbox_keys(self) -> list[SandboxKey]:
         """Wise's keys made so far (keys are made on first use), oldest first."""
-        return list(self._sandbox.values())
+        with self._lock:
+            return list(self._sandbox.values())
 
     def rotate(self) -> int:
         """New keys for Wise, in force at once; returns the new version."""
@@ -260,8 +261,9 @@ class JoseKeys:
 
     def partner_keys(self, client_id: str, scope: KeyScope | None = None) -> list[PartnerKey]:
         """A client's keys, newest first (active or not)."""
-        keys = self._partners.get(client_id, {})
-        return [k for k in reversed(keys.values()) if scope is None or k.scope is scope]
+        with self._lock:  # the Python API may upload from another thread
+            keys = self._partners.get(client_id, {})
+            return [k for k in reversed(keys.values()) if scope is None or k.scope is scope]
 
     def encryption_key(self, client_id: str) -> PartnerKey | None:
         """The key a response to this client is encrypted to: its newest active PAYLOAD_ENCRYPTION key."""

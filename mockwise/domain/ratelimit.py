@@ -89,8 +89,9 @@ class RateLimiter:
             value = getattr(settings, name)
             if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= _MAX_LIMIT:
                 raise ValueError(f"{name!r} must be a whole number from 1 to {_MAX_LIMIT}")
-        if not isinstance(settings.limited_by, str) or not 0 < len(settings.limited_by) <= 100:
-            raise ValueError("'limited_by' must be a short string")
+        by = settings.limited_by
+        if not isinstance(by, str) or not 0 < len(by) <= 100 or not (by.isascii() and by.isprintable()):
+            raise ValueError("'limited_by' must be a short printable ASCII string (it is a header value)")
         with self._lock:
             self.settings = settings
             self._windows.clear()

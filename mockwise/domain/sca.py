@@ -528,6 +528,10 @@ class StrongAuth:
     # Lifecycle -------------------------------------------------------------------------------
 
     def describe(self) -> JSON:
+        with self._lock:
+            return self._describe()
+
+    def _describe(self) -> JSON:
         return {
             "users": {
                 str(uid): {

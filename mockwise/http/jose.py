@@ -361,7 +361,26 @@ def _key_query(request: Request) -> tuple[KeyScope, str, int | None]:
 
 
 async def response_public_key(request: Request) -> Response:
-    """Wise's public key for an algorithm and scope (client-credentials token) [C] §7.5."""
+    """
+    summary: Wise's public key for an algorithm and scope (client-credentials token)
+    description: >
+      `{keyId, version, keyMaterial: {algorithm, keyMaterial: Base64 DER}, scope}` (reference §7.5).
+      Cache it; fetch it again after a verification or encryption failure.
+    tags: [jose]
+    security: [{bearerAuth: []}]
+    parameters:
+      - {name: algorithm, in: query, required: true,
+         schema: {type: string, enum: [ES256, ES384, ES512, PS256, PS384, PS512, RSA_OAEP_256]}}
+      - {name: scope, in: query, required: true,
+         schema: {type: string, enum: [PAYLOAD_SIGNING, PAYLOAD_ENCRYPTION]}}
+      - {name: version, in: query, schema: {type: integer, minimum: 1}}
+    responses:
+      200: {description: "The key."}
+      400: {$ref: "#/components/responses/ValidationErrors"}
+      401: {$ref: "#/components/responses/OAuthError"}
+      403: {$ref: "#/components/responses/SpringError"}
+      404: {$ref: "#/components/responses/SpringError"}
+    """
     caller = await bearer(request)
     caller.require_partner()
     scope, algorithm, version = _key_query(request)
@@ -373,7 +392,36 @@ async def response_public_key(request: Request) -> Response:
 
 
 async def upload_public_key(request: Request) -> Response:
-    """A partner's PAYLOAD_SIGNING or PAYLOAD_ENCRYPTION public key: 201 with the key [C] §7.5."""
+    """
+    summary: Upload a partner public key for JWS request signing or JWE response encryption
+    description: >
+      PAYLOAD_SIGNING keys are ES256/384/512 or PS256/384/512; PAYLOAD_ENCRYPTION keys RSA_OAEP_256
+      (RSA of 2048+ bits). The answer repeats the key with `clientId` and `deactivationTimestamp`
+      null, as Wise's does (reference §7.5).
+    tags: [jose]
+    security: [{bearerAuth: []}]
+    requestBody:
+      content:
+        application/json:
+          schema:
+            type: object
+            properties:
+              keyId: {type: string, format: uuid}
+              scope: {type: string, enum: [PAYLOAD_SIGNING, PAYLOAD_ENCRYPTION]}
+              validFrom: {type: string, example: "2026-01-01 00:00:00"}
+              validTill: {type: string, example: "2027-01-01 00:00:00"}
+              publicKeyMaterial:
+                type: object
+                properties:
+                  algorithm: {type: string, example: ES512}
+                  keyMaterial: {type: string, description: "Base64 DER SubjectPublicKeyInfo"}
+    responses:
+      201: {description: "The key, installed."}
+      400: {$ref: "#/components/responses/ValidationErrors"}
+      401: {$ref: "#/components/responses/OAuthError"}
+      403: {$ref: "#/components/responses/SpringError"}
+      409: {$ref: "#/components/responses/ValidationErrors"}
+    """
     caller = await bearer(request)
     client = caller.require_partner()
     data = await json_object(request)
@@ -398,6 +446,22 @@ MAX_MESSAGE = 100
 
 
 async def playground(request: Request) -> Response:
+    """
+    summary: JOSE playground (jws, jwe, jwe-direct-encryption, jwsjwe)
+    description: >
+      Takes `{"message": "..."}` (at most 100 characters) as a JOSE request of the playground's
+      kind (`Content-Type: application/jose+json`, `X-TW-JOSE-Method`) and answers
+      `{"message": "jose-playground-response-<message>", "method": "POST"}` signed and/or
+      encrypted; plain input is rejected (reference §7.5). A JWE that cannot be decrypted gets
+      Wise's generic 500 (§7.3).
+    tags: [jose]
+    security: [{bearerAuth: []}]
+    responses:
+      200: {description: "The echo, as application/jose+json."}
+      400: {$ref: "#/components/responses/SpringError"}
+      401: {$ref: "#/components/responses/OAuthError"}
+      500: {$ref: "#/components/responses/SpringError"}
+    """
     await bearer(request)
     name = request.url.path.rsplit("/", 1)[-1]
     expected = PLAYGROUNDS[name]

@@ -86,6 +86,22 @@ async def _token(request: Request) -> tuple[Caller, str, OneTimeToken]:
 
 
 async def status(request: Request) -> Response:
+    """
+    summary: A one-time token's challenges and whether each is passed
+    description: >
+      `{"oneTimeTokenProperties": {oneTimeToken, challenges, validity, actionType, userId}}`
+      (reference §5.3). The token is ready when no required challenge is left unpassed.
+    tags: [sca]
+    security: [{bearerAuth: []}]
+    parameters:
+      - {name: One-Time-Token, in: header, required: true, schema: {type: string}}
+    responses:
+      200: {description: "The token's properties."}
+      400: {$ref: "#/components/responses/ValidationErrors"}
+      401: {$ref: "#/components/responses/OAuthError"}
+      403: {$ref: "#/components/responses/SpringError"}
+      404: {$ref: "#/components/responses/SpringError"}
+    """
     _, value, token = await _token(request)
     exchange_of(request.scope).entry.sca = f"status ott={token.id}"
     return WiseJSON({"oneTimeTokenProperties": token.properties(value)})
@@ -96,6 +112,19 @@ def _channel(request: Request) -> ChallengeType:
 
 
 async def trigger(request: Request) -> Response:
+    """
+    summary: Send the one-time token's OTP by SMS, WhatsApp or voice (always 111111 in the sandbox)
+    tags: [sca]
+    security: [{bearerAuth: []}]
+    parameters:
+      - {name: One-Time-Token, in: header, required: true, schema: {type: string}}
+    responses:
+      200: {description: "`{obfuscatedPhoneNo}`"}
+      400: {$ref: "#/components/responses/ValidationErrors"}
+      401: {$ref: "#/components/responses/OAuthError"}
+      403: {$ref: "#/components/responses/SpringError"}
+      404: {$ref: "#/components/responses/SpringError"}
+    """
     caller, value, token = await _token(request)
     channel = _channel(request)
     phone = caller.tenant.sca.trigger(caller.user(), value, channel)
@@ -117,11 +146,44 @@ async def _verify(request: Request, kind: ChallengeType, field: str) -> Response
 
 
 async def verify_otp(request: Request) -> Response:
+    """
+    summary: Check the OTP sent on this channel; five failures in a row block new tokens for 15 minutes
+    tags: [sca]
+    security: [{bearerAuth: []}]
+    parameters:
+      - {name: One-Time-Token, in: header, required: true, schema: {type: string}}
+    requestBody:
+      content:
+        application/json:
+          schema: {type: object, properties: {otpCode: {type: string, example: "111111"}}}
+    responses:
+      200: {description: "The token's properties, with the challenges still to pass."}
+      400: {$ref: "#/components/responses/ValidationErrors"}
+      401: {$ref: "#/components/responses/OAuthError"}
+      403: {$ref: "#/components/responses/SpringError"}
+      404: {$ref: "#/components/responses/SpringError"}
+    """
     return await _verify(request, _channel(request), "otpCode")
 
 
 async def verify_pin(request: Request) -> Response:
-    """The PIN travels in a JWE and the answer is directly encrypted [C] §5.3."""
+    """
+    summary: Check the user's PIN, sent as a JWE; the answer is directly encrypted
+    description: >
+      The body is a JWE (`X-TW-JOSE-Method: jwe`) of `{"pin": "1234"}`; the answer is encrypted
+      with the request's content key (`alg: dir`, reference §5.3, §7.3).
+    tags: [sca]
+    security: [{bearerAuth: []}]
+    parameters:
+      - {name: One-Time-Token, in: header, required: true, schema: {type: string}}
+    responses:
+      200: {description: "The token's properties, as application/jose+json."}
+      400: {$ref: "#/components/responses/ValidationErrors"}
+      401: {$ref: "#/components/responses/OAuthError"}
+      403: {$ref: "#/components/responses/SpringError"}
+      404: {$ref: "#/components/responses/SpringError"}
+      500: {$ref: "#/components/responses/SpringError"}
+    """
     jose = jose_of(request)
     if jose is None or jose.method != "jwe":
         await bearer(request)

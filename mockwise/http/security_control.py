@@ -126,7 +126,7 @@ async def put_user_sca(request: Request) -> Response:
           schema:
             type: object
             required: [required]
-            properties: {required: {type: boolean, nullable: true}}
+            properties: {required: {type: [boolean, "null"]}}
     responses:
       200: {description: "The SCA state now."}
       404: {description: "No such user."}

@@ -163,3 +163,9 @@ def test_racing_threads_never_exceed_the_limit() -> None:
     for thread in threads:
         thread.join()
     assert served.count(True) == 250 and len(served) == 800
+
+
+@pytest.mark.parametrize("bad", ["line\nbreak", "naïve", "x" * 101])
+def test_limited_by_must_be_a_safe_header_value(bad: str) -> None:
+    with pytest.raises(ValueError, match="header"):
+        RateLimiter(Clock(), Fidelity).configure(limited_by=bad)
