@@ -17,6 +17,7 @@ from mockwise.domain.seed import Credentials, load_seed
 from mockwise.http.app import create_app
 from mockwise.http.control import is_loopback
 from mockwise.server import Listener, Runner
+from mockwise.standalone_sca import enrol_business_user
 
 
 @dataclass
@@ -34,6 +35,11 @@ class Standalone:
         self.options = options
         self.sandbox = Sandbox(seed=load_seed(options.seed))
         self.tenant, self.credentials = self.sandbox.create_tenant(DEFAULT_TENANT, fixed=True)
+        self.tenant.rate_limits.configure(enabled=True)  # Wise's 100/s and 1000/min (§9)
+        self.sca_key = enrol_business_user(
+            self.tenant, self.credentials, options.state_dir / "sca-private-key.pem"
+        )
+        self.tenant.mark_seeded()
         self.app = create_app(self.sandbox, admin_token=options.admin_token)
         self.api = Listener("api", options.host, options.port)
         self.runner = Runner(self.app, [self.api], log_level=options.log_level)
@@ -48,6 +54,8 @@ class Standalone:
 
     def write_state(self) -> None:
         self.options.state_dir.mkdir(parents=True, exist_ok=True)
+        if self.sca_key is not None:
+            self.sca_key.write()  # before sandbox.json, which names it
         tmp = self.sandbox_json.with_suffix(".json.tmp")
         tmp.write_text(json.dumps(self.document(), indent=2) + "\n", encoding="utf-8")
         os.chmod(tmp, 0o600)  # it holds the sandbox's client secret and passwords

@@ -113,6 +113,70 @@ class Fidelity:
     """Seconds (tenant clock) a sign-in on the authorize page lasts: within it a second authorize
     request skips the login (seed 004: "if they are not already logged in"). Wise is silent [?]."""
 
+    # Enhanced security: SCA, JOSE, rate limits (reference §5, §7, §9) ----------------------------
+
+    sca_personal_tokens: bool = False
+    """Whether personal tokens are challenged on SCA-protected endpoints (§5.5). Wise's sandbox has
+    SCA for personal tokens off until it is switched on at its public-keys page [C] §1, so off here
+    too; `tenant.sca.require(user, True)` switches it on for one user (the standalone server does so
+    for its seeded business user)."""
+
+    sca_user_tokens: bool = False
+    """Whether OAuth user tokens are challenged ("SCA over API", §5.3). Wise enables it per partner
+    after a survey [C]; off by default here, switchable per tenant and per user."""
+
+    sca_challenge_body: Literal["spring", "empty"] = "spring"
+    """The body of the 403 SCA challenge: the documented Spring body "You are forbidden to send this
+    request" [C] §5.2, or none (header-only, as one third-party client's tests saw [O])."""
+
+    sca_signing_accounts: Literal["business_profile", "business_user", "any"] = "business_profile"
+    """Since 2024 a signed one-time token works only for business accounts [C] §5.1; how Wise tells
+    one is unknown [?]. "business_profile": the profile in the request's path must be a business
+    profile; "business_user": the user must own a business profile; "any": pre-2024 behaviour."""
+
+    sca_statement_exemption_days: int = 90
+    """Statement SCA is needed once every 90 days [C] §5.2; 0 challenges every statement request
+    (handy when a test wants to see the challenge again)."""
+
+    sca_low_risk_challenges: str = "PIN"
+    """The factors a low-risk one-time token (balance statement) asks for, comma-separated from PIN,
+    SMS (alternatives WHATSAPP, VOICE). Wise picks from the user's enrolled factors [C] §5.3; the
+    docs' statement example asks for a PIN."""
+
+    sca_high_risk_challenges: str = "PIN,SMS"
+    """The factors a high-risk one-time token (funding) asks for: "at least two authentication
+    methods of different types" [C] §5.3, so a PIN (knowledge) and a phone OTP (possession)."""
+
+    sca_pin: str = "1234"
+    """The PIN every sandbox user is enrolled with. Wise's sandbox PIN is not documented [?] (its OTP
+    code is always 111111 [C] §1)."""
+
+    sca_lockout_status: Literal[403, 429] = 429
+    """What a protected endpoint answers while a user is locked out after 5 failed checks ("OTT
+    creation will be blocked for 15 minutes" [C] §5.3; the answer itself is [?]): 429 with
+    `Retry-After` (Wise lists the rule under rate limits, §9), or 403 REJECTED with no new token."""
+
+    jose_refusal_status: Literal[400, 401, 403] = 400
+    """Status of a refused JOSE request (bad signature, `url` mismatch, unknown `kid`, unsupported
+    algorithm, missing partner key). Wise documents none [?] §7.3 (only decryption failures: 500
+    [C]); the body is Spring's error JSON naming the reason."""
+
+    jose_response_signing_algorithm: str = "ES512"
+    """The algorithm the sandbox signs JWS responses with: "ES512" as in the docs' example [C] §7.2,
+    another of ES256/384/512 and PS256/384/512, or "request" to mirror the request's `alg` [?]."""
+
+    jose_wrap_errors: bool = False
+    """Whether error responses (4xx/5xx) to JOSE requests are signed or encrypted too [?]. Off:
+    errors come back as plain JSON, readable even when the client's JOSE set-up is what failed."""
+
+    rate_limit_scope: Literal["client", "tenant"] = "client"
+    """What the limits of §9 count: per API client (personal tokens: per user), as the docs' "per
+    client" reading suggests [?], or all of the tenant's requests together."""
+
+    rate_limit_retry_after: bool = True
+    """Send `Retry-After` on 429. Wise sends it "sometimes" [C] §9; False leaves it out, so a
+    client's own backoff is exercised."""
+
     def replace(self, **changes: Any) -> Fidelity:
         return dataclasses.replace(self, **changes)
 

@@ -40,6 +40,8 @@ class Entry:
     query: tuple[str, ...] = ()  # names of the query-string parameters (never their values)
     basic_auth: bool = False
     trace_id: str = ""
+    sca: str | None = None  # "challenged:<reason> ott=<id>", "approved:<how> ott=<id>", "refused:<reason>"
+    jose: str | None = None  # "jws", "jwe", "jws+jwe" (kid=...), or "refused:<reason>"
 
     def as_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -95,6 +97,10 @@ def describe(entry: Entry) -> str:
         parts.append(f"issued={entry.issued}")
     if entry.fault:
         parts.append(f"fault={entry.fault}")
+    if entry.sca:
+        parts.append(f"sca={entry.sca}")
+    if entry.jose:
+        parts.append(f"jose={entry.jose}")
     return " ".join(parts)
 
 

@@ -25,9 +25,12 @@ from mockwise.domain.directory import Directory
 from mockwise.domain.faults import Faults
 from mockwise.domain.fidelity import SANDBOX_OTP, Fidelity
 from mockwise.domain.grants import TokenService
+from mockwise.domain.jose import JoseKeys
 from mockwise.domain.journal import Journal
 from mockwise.domain.linking import Linking
 from mockwise.domain.model import ApiClient, Profile, ProfileType, Secrets, User
+from mockwise.domain.ratelimit import RateLimiter
+from mockwise.domain.sca import StrongAuth
 from mockwise.domain.tokens import EndReason, Token, TokenKind, TokenStore
 
 if TYPE_CHECKING:
@@ -63,6 +66,10 @@ class Tenant:
         self.store = TokenStore(bind=lambda key: sandbox._bind_token(key, self), unbind=sandbox._unbind_token)
         self.tokens = TokenService(self.clock, self.directory, self.store, lambda: self.fidelity)
         self.linking = Linking(self)  # the authorize page's sign-ins, 2FA, claims and mailbox
+        # Enhanced security (§5, §7, §9): JOSE keys, SCA, rate limits
+        self.jose = JoseKeys(self.clock, self.lock)
+        self.sca = StrongAuth(self.clock, lambda: self.fidelity, lambda: self.directory, self.lock)
+        self.rate_limits = RateLimiter(self.clock, lambda: self.fidelity)
         self._pristine: bytes | None = None
 
     def __repr__(self) -> str:
@@ -278,6 +285,8 @@ class Tenant:
         with self.lock:
             personal = [t for t in self.store if t.kind is TokenKind.PERSONAL]
             self._pristine = pickle.dumps((self.directory, personal), protocol=pickle.HIGHEST_PROTOCOL)
+            for part in (self.jose, self.sca, self.rate_limits):
+                part.mark_seeded()
 
     def reset(self) -> None:
         """Back to the state right after seeding: tokens, codes, faults, journal and clock cleared."""
@@ -287,6 +296,8 @@ class Tenant:
             self.journal.clear()
             self.faults.clear()
             self.clock.reset()
+            for part in (self.jose, self.sca, self.rate_limits):
+                part.reset()
             if self._pristine is None:
                 return
             for client_id in self.directory.clients:

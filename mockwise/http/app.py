@@ -18,15 +18,27 @@ from starlette.routing import BaseRoute, Mount, Router
 
 from mockwise.domain.sandbox import Sandbox
 from mockwise.errors import SpringError, WiseError
-from mockwise.http import authorize, balances, claim, control, identity, linking, signup, token
+from mockwise.http import (
+    authorize,
+    balances,
+    claim,
+    control,
+    identity,
+    jose,
+    linking,
+    sca,
+    security_control,
+    signup,
+    token,
+)
 from mockwise.http.edge import Edge, exchange_of
 from mockwise.http.forms import MAX_BODY
 from mockwise.http.responses import wise_response
 
 DATA_PLANE: list[BaseRoute] = [*token.routes, *identity.routes, *signup.routes, *balances.routes]
-DATA_PLANE += [*authorize.routes, *claim.routes]
+DATA_PLANE += [*authorize.routes, *claim.routes, *jose.routes, *sca.routes]
 CONTROL_TENANT_ROUTES: list[BaseRoute] = []  # per-tenant control routes other surfaces contribute
-CONTROL_TENANT_ROUTES += linking.routes
+CONTROL_TENANT_ROUTES += [*linking.routes, *security_control.routes]
 
 
 def create_app(sandbox: Sandbox | None = None, *, admin_token: str | None = None) -> Starlette:
@@ -35,7 +47,10 @@ def create_app(sandbox: Sandbox | None = None, *, admin_token: str | None = None
     control_plane = control.ControlGuard(Router(control.control_routes(CONTROL_TENANT_ROUTES)), admin_token)
     app = Starlette(
         routes=[*DATA_PLANE, Mount(control.PREFIX, app=control_plane)],
-        middleware=[Middleware(Edge, sandbox=sandbox, max_body=MAX_BODY)],
+        middleware=[
+            Middleware(Edge, sandbox=sandbox, max_body=MAX_BODY),
+            Middleware(jose.JoseLayer, sandbox=sandbox),  # inside the edge: journalled, traced
+        ],
         exception_handlers={WiseError: _wise_error, HTTPException: _http_error, Exception: _server_error},
     )
     app.state.sandbox = sandbox

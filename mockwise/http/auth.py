@@ -127,9 +127,9 @@ async def bearer(request: Request) -> Caller:
     if tenant is None or token is None:
         exchange.presented(None, TokenState.UNKNOWN)
         raise _invalid(None, value)
-    await exchange.admit(tenant)
     state = token.state(tenant.clock.now())
-    exchange.presented(token, state)
+    exchange.presented(token, state)  # first, so admission knows the client (rate limits)
+    await exchange.admit(tenant)
     if state is not TokenState.VALID or token.kind is TokenKind.REFRESH:
         raise _invalid(tenant, value)
     return Caller(tenant, token)

@@ -1,6 +1,6 @@
 """Thin resources behind Wise's PSD2 limits on personal tokens (seed 000, reference §5.1, §5.5):
 the balance statement and transfer funding. EU/UK customers cannot use either with a personal
-token; partners' user tokens can."""
+token; partners' user tokens can. Both are SCA-protected (§5.5): see `mockwise.http.sca`."""
 
 from __future__ import annotations
 
@@ -13,11 +13,13 @@ from starlette.routing import Route
 
 from mockwise.domain.clock import iso_millis
 from mockwise.domain.model import Profile
+from mockwise.domain.sca import ScaAction
 from mockwise.domain.tokens import TokenKind
 from mockwise.errors import FieldError, ValidationError, forbidden, not_found
 from mockwise.http.auth import Caller, bearer
 from mockwise.http.forms import json_object
 from mockwise.http.responses import WiseJSON
+from mockwise.http.sca import approved, require_sca
 
 PSD2_REFUSAL = (
     "Personal API tokens cannot {action} for customers in the EU/UK (PSD2); use OAuth user tokens instead"
@@ -68,6 +70,7 @@ async def statement(request: Request) -> Response:
     caller = await bearer(request)
     profile = caller.profile(request.path_params["profile_id"])
     refuse_psd2(caller, "view balance statements")
+    approval = await require_sca(request, caller, profile, ScaAction.BALANCE__GET_STATEMENT)
     balance = next((b for b in profile.balances if b.id == request.path_params["balance_id"]), None)
     if balance is None:
         raise not_found("Balance not found")
@@ -84,7 +87,7 @@ async def statement(request: Request) -> Response:
         "profileId": profile.id,
         "timezone": "Z",
     }
-    return WiseJSON(
+    statement = WiseJSON(
         {
             "accountHolder": _holder(profile),
             "issuer": {
@@ -114,6 +117,7 @@ async def statement(request: Request) -> Response:
             },
         }
     )
+    return approved(statement, approval)
 
 
 def _holder(profile: Profile) -> dict[str, object]:
@@ -152,12 +156,13 @@ async def fund_transfer(request: Request) -> Response:
       403: {$ref: "#/components/responses/SpringError"}
     """
     caller = await bearer(request)
-    caller.profile(request.path_params["profile_id"])
+    profile = caller.profile(request.path_params["profile_id"])
     refuse_psd2(caller, "fund transfers")
+    approval = await require_sca(request, caller, profile, ScaAction.TRANSFER__FUND)
     data = await json_object(request)
     if data.get("type") != "BALANCE":
         raise ValidationError([FieldError("NotValid", "type must be BALANCE", "type", ["type"])])
-    return WiseJSON(
+    funded = WiseJSON(
         {
             "type": "BALANCE",
             "status": "COMPLETED",
@@ -167,6 +172,7 @@ async def fund_transfer(request: Request) -> Response:
         },
         201,
     )
+    return approved(funded, approval)
 
 
 routes = [

@@ -58,6 +58,9 @@ class Exchange:
             entry.client_id = client_id
         if grant_type is not None:
             entry.grant_type = grant_type
+        tenant.rate_limits.check(
+            entry.client_id, entry.user_id
+        )  # 429 when over the limits (§9), before faults use up a shot
         if tenant.faults:
             with tenant.lock:
                 fault = tenant.faults.take(self.route, entry.method, entry.grant_type, entry.client_id)
