@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
+from mockwise.domain.certificates import Certificate, Certificates
 from mockwise.domain.clock import Clock
 from mockwise.domain.directory import Directory
 from mockwise.domain.fidelity import Fidelity
@@ -61,7 +62,9 @@ class Tenant:
         )
         self.store = TokenStore(bind=lambda key: sandbox._bind_token(key, self), unbind=sandbox._unbind_token)
         self.tokens = TokenService(self.clock, self.directory, self.store, lambda: self.fidelity)
+        self.certificates = Certificates(self, lambda: sandbox.pki)  # the Developer Hub's mTLS page
         self._pristine: tuple[Directory, list[Token]] | None = None
+        self._pristine_certificates: list[Certificate] = []
 
     def __repr__(self) -> str:
         return (
@@ -253,6 +256,7 @@ class Tenant:
         with self.lock:
             personal = [t for t in self.store if t.kind is TokenKind.PERSONAL]
             self._pristine = copy.deepcopy((self.directory, personal))
+            self._pristine_certificates = self.certificates.snapshot()
 
     def reset(self) -> None:
         """Back to the state right after seeding: tokens, codes, journal and clock cleared."""
@@ -260,6 +264,7 @@ class Tenant:
             self.tokens.clear()
             self.journal.clear()
             self.clock.reset()
+            self.certificates.restore(self._pristine_certificates)
             if self._pristine is None:
                 return
             for client_id in self.directory.clients:

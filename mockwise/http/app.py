@@ -18,13 +18,20 @@ from starlette.routing import BaseRoute, Mount, Router
 
 from mockwise.domain.sandbox import Sandbox
 from mockwise.errors import SpringError, WiseError
-from mockwise.http import balances, control, identity, signup, token
+from mockwise.http import balances, certificates, control, identity, mtls, signup, token
 from mockwise.http.edge import Edge, exchange_of
 from mockwise.http.forms import MAX_BODY
 from mockwise.http.responses import wise_response
 
-DATA_PLANE: list[BaseRoute] = [*token.routes, *identity.routes, *signup.routes, *balances.routes]
+DATA_PLANE: list[BaseRoute] = [
+    *token.routes,
+    *identity.routes,
+    *signup.routes,
+    *balances.routes,
+    *mtls.routes,
+]
 CONTROL_TENANT_ROUTES: list[BaseRoute] = []  # per-tenant control routes other surfaces contribute
+CONTROL_TENANT_ROUTES += certificates.control_routes  # the Developer Hub's certificates (§6)
 
 
 def create_app(sandbox: Sandbox | None = None, *, admin_token: str | None = None) -> Starlette:

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from mockwise.domain.certificates import EXTENSION, NO_TLS, Connection
 from mockwise.domain.journal import Entry
 from mockwise.domain.tokens import Token, TokenState
 from mockwise.errors import SpringError
@@ -69,6 +70,13 @@ def exchange_of(scope: Scope) -> Exchange:
     return ex
 
 
+def connection_of(scope: Scope) -> Connection:
+    """The listener and client certificate of the request's TLS connection (`NO_TLS` without)."""
+    extensions = scope.get("extensions")
+    connection: Connection = extensions.get(EXTENSION, NO_TLS) if extensions else NO_TLS
+    return connection
+
+
 class Edge:
     def __init__(self, app: ASGIApp, sandbox: Sandbox, max_body: int = DEFAULT_MAX_BODY) -> None:
         self.app = app
@@ -108,6 +116,7 @@ class Edge:
 
         wall = time.time()
         entry = Entry(at=wall, wall=wall, method=scope["method"], path=path, trace_id=trace_id)
+        entry.cert = connection_of(scope).fingerprint
         exchange = Exchange(entry)
         scope["mockwise"] = exchange
 
