@@ -17,7 +17,7 @@ import threading
 from typing import Any
 
 import httpx
-from starlette.types import ASGIApp
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 _loop: asyncio.AbstractEventLoop | None = None
 _loop_lock = threading.Lock()
@@ -34,11 +34,22 @@ def _background_loop() -> asyncio.AbstractEventLoop:
 
 
 class SyncASGITransport(httpx.BaseTransport):
-    """A sync httpx transport that calls an ASGI app in-process."""
+    """A sync httpx transport that calls an ASGI app in-process.
+
+    `extensions` are added to every request's ASGI scope, e.g. what a TLS connection would carry:
+    `{"mockwise.connection": Connection.presenting("mtls", cert_pem)}` (without it, requests are not
+    judged for mTLS: they came through no TLS listener)."""
 
     def __init__(
-        self, app: ASGIApp, *, client: tuple[str, int] = ("127.0.0.1", 50000), **options: Any
+        self,
+        app: ASGIApp,
+        *,
+        client: tuple[str, int] = ("127.0.0.1", 50000),
+        extensions: dict[str, Any] | None = None,
+        **options: Any,
     ) -> None:
+        if extensions:
+            app = _with_extensions(app, extensions)
         self._transport = httpx.ASGITransport(app=app, client=client, **options)
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
@@ -55,3 +66,10 @@ class SyncASGITransport(httpx.BaseTransport):
         return httpx.Response(
             response.status_code, headers=response.headers, content=content, request=request
         )
+
+
+def _with_extensions(app: ASGIApp, extensions: dict[str, Any]) -> ASGIApp:
+    async def wrapped(scope: Scope, receive: Receive, send: Send) -> None:
+        await app({**scope, "extensions": {**scope.get("extensions", {}), **extensions}}, receive, send)
+
+    return wrapped

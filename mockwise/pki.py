@@ -89,6 +89,16 @@ class KeyPair:
     def info(self) -> CertificateInfo:
         return inspect_certificate(self.cert_pem)
 
+    def matches(self) -> bool:
+        """Whether the key is the certificate's (a torn state directory could mix them up)."""
+        try:
+            cert = x509.load_pem_x509_certificate(self.cert_pem.encode("ascii"))
+            key = serialization.load_pem_private_key(self.key_pem.encode("ascii"), password=None)
+        except (ValueError, TypeError, UnicodeEncodeError):
+            return False
+        spki = serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+        return bool(cert.public_key().public_bytes(*spki) == key.public_key().public_bytes(*spki))
+
     def write(self, directory: str | Path, stem: str = "client") -> tuple[Path, Path]:
         """Write `<stem>.pem` and `<stem>.key` (mode 0600) into `directory`; returns both paths."""
         directory = Path(directory)

@@ -30,7 +30,9 @@ transports, the plain-HTTP `--http` mode) carry no transport facts and are not j
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import secrets
+import ssl
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from enum import StrEnum
@@ -131,6 +133,14 @@ class Connection:
     listener: str | None = None
     fingerprint: str | None = None
     cert_pem: str | None = None
+
+    @classmethod
+    def presenting(cls, listener: str, cert_pem: str | None = None) -> Connection:
+        """A connection to `listener` presenting `cert_pem` (for in-process tests: no sockets)."""
+        if cert_pem is None:
+            return cls(listener)
+        der = ssl.PEM_cert_to_DER_cert(cert_pem)
+        return cls(listener, hashlib.sha256(der).hexdigest(), cert_pem)
 
 
 NO_TLS = Connection()
