@@ -128,6 +128,11 @@ class SandboxPKI:
         self._server: trustme.LeafCert | None = None
 
     @classmethod
+    def elsewhere(cls) -> SandboxPKI:
+        """A throwaway CA the sandbox does not trust: for "signed by another CA" negative tests."""
+        return cls(trustme.CA(organization_name="not mockwise", organization_unit_name="another CA"))
+
+    @classmethod
     def from_pem(cls, cert_pem: bytes, key_pem: bytes, server_names: Iterable[str] = ()) -> SandboxPKI:
         return cls(trustme.CA.from_pem(cert_pem, key_pem), server_names)
 
@@ -259,10 +264,6 @@ class SandboxPKI:
         info = _info(cert)
         if not self.issued(cert):
             raise CertificateError("the certificate is not signed by the sandbox CA (download it: ca.pem)")
-        if info.common_name != client_id:
-            raise CertificateError(f"the certificate's CN is {info.common_name!r}; it must be the client id")
-        if not info.organisation:
-            raise CertificateError("the certificate must set an Organisation (O)")
         try:
             basic = cert.extensions.get_extension_for_class(x509.BasicConstraints).value
             if basic.ca:
@@ -275,6 +276,10 @@ class SandboxPKI:
                 raise CertificateError("the certificate's extended key usage does not allow clientAuth")
         except x509.ExtensionNotFound:
             pass
+        if info.common_name != client_id:
+            raise CertificateError(f"the certificate's CN is {info.common_name!r}; it must be the client id")
+        if not info.organisation:
+            raise CertificateError("the certificate must set an Organisation (O)")
         return info
 
     def _sign(

@@ -203,7 +203,7 @@ class Certificates:
             not_before, not_after = now + 30 * DAY, now + 30 * DAY + lifetime
         pki, subject = self.pki, client_id
         if variant == "other_ca":
-            pki = SandboxPKI()
+            pki = SandboxPKI.elsewhere()
         elif variant == "other_client":
             subject = f"other-{secrets.token_hex(4)}"
         pair = pki.issue_client(
