@@ -51,14 +51,10 @@ def test_sign_a_csr_then_use_it_over_mtls(served: Served, tmp_path: Path) -> Non
     csr = x509.CertificateSigningRequestBuilder().subject_name(subject).sign(key, hashes.SHA256())
     (tmp_path / "partner.csr").write_bytes(csr.public_bytes(serialization.Encoding.PEM))
     key_file = tmp_path / "partner.key"
-    key_file.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        )
-    )
-    done = certs(
-        served, "sign", str(tmp_path / "partner.csr"), "--name", "from-csr", "--out", str(tmp_path / "p.pem")
-    )
+    pkcs8 = serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    key_file.write_bytes(key.private_bytes(*pkcs8))
+    signed = tmp_path / "p.pem"
+    done = certs(served, "sign", str(tmp_path / "partner.csr"), "--name", "from-csr", "--out", str(signed))
     record = as_json(done)
     assert record["name"] == "from-csr" and record["state"] == "active"
     assert inspect_certificate(signed.read_text()).common_name == client["client_id"]
