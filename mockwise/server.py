@@ -25,6 +25,7 @@ from mockwise.domain.certificates import EXTENSION as CONNECTION
 from mockwise.domain.certificates import NO_TLS, Connection
 
 ABORT = "mockwise.abort"  # scope["extensions"] key: close the connection without a response
+TLS_CLOSE_GRACE = 0.5  # seconds a TLS connection may take to close when the server stops
 
 
 class WiseProtocol(HttpToolsProtocol):
@@ -67,6 +68,17 @@ class WiseProtocol(HttpToolsProtocol):
         if self._tls is not None:
             extensions["tls"] = self._tls
         self.scope["extensions"] = extensions  # type: ignore[typeddict-item]
+
+    def shutdown(self) -> None:
+        super().shutdown()
+        if self._tls is not None:
+            # Closing TLS waits for the client's close_notify (uvloop: up to 30 s), so a client that
+            # keeps an idle connection open would hold the server's shutdown; drop it after a while.
+            self.loop.call_later(TLS_CLOSE_GRACE, self._drop)
+
+    def _drop(self) -> None:
+        if self in self.connections:
+            self.transport.abort()
 
     def _abort(self) -> None:
         if self.cycle is not None:

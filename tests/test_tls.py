@@ -13,6 +13,7 @@ import shutil
 import socket
 import ssl
 import subprocess
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -278,3 +279,25 @@ def test_openssl_s_client_needs_a_certificate_on_the_mtls_listener(
     assert handshake("-cert", str(cert), "-key", str(key)).returncode == 0
     refused = handshake()
     assert refused.returncode != 0 and "unexpected eof" in refused.stderr
+
+
+def test_a_client_keeping_an_idle_tls_connection_does_not_hold_up_the_shutdown() -> None:
+    # Closing TLS waits for the client's close_notify; a client that keeps an idle keep-alive
+    # connection open (a response object still referenced...) must not stall the server's stop.
+    sandbox = Sandbox()
+    listener = Listener("api", ssl=sandbox.pki.server_context("none"))
+    runner = Runner(create_app(sandbox), [listener])
+    runner.start_in_thread()
+    thread = runner._thread
+    assert thread is not None
+    host, port = listener.url.removeprefix("https://").rsplit(":", 1)
+    with (
+        socket.create_connection((host, int(port)), timeout=5) as raw,
+        sandbox.pki.client_context().wrap_socket(raw, server_hostname=host) as tls,
+    ):
+        tls.sendall(b"GET /nowhere HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        assert tls.recv(65536).startswith(b"HTTP/1.1 404")
+        began = time.monotonic()
+        runner.stop_thread()
+        assert time.monotonic() - began < 2
+    assert not thread.is_alive()
