@@ -23,13 +23,8 @@ from mockwise.http.edge import Edge, exchange_of
 from mockwise.http.forms import MAX_BODY
 from mockwise.http.responses import wise_response
 
-DATA_PLANE: list[BaseRoute] = [
-    *token.routes,
-    *identity.routes,
-    *signup.routes,
-    *balances.routes,
-    *mtls.routes,
-]
+DATA_PLANE: list[BaseRoute] = [*token.routes, *identity.routes, *signup.routes, *balances.routes]
+DATA_PLANE += [*mtls.routes]  # GET /v1/authenticated/playground (§6)
 CONTROL_TENANT_ROUTES: list[BaseRoute] = []  # per-tenant control routes other surfaces contribute
 CONTROL_TENANT_ROUTES += certificates.control_routes  # the Developer Hub's certificates (§6)
 

@@ -111,7 +111,8 @@ async def add_certificate(request: Request) -> Response:
     description: >
       `{"csr": PEM}` signs a partner's CSR as the Developer Hub does: PEM only, no comments, an O
       required, RSA 2048/3072/4096 or EC P-256/P-384; the CN becomes the client id; one year.
-      The body may also be the PEM itself (`Content-Type: application/pkcs10`; `?name=`).
+      The body may also be the PEM itself (`Content-Type: application/pkcs10` or
+      `application/x-pem-file`; the name as `?name=`).
       `{"certificate": PEM}` registers a certificate signed by the sandbox CA with CN = client id.
       `{}` makes a new key and certificate (the key is returned this once). `variant` makes a
       certificate for a negative test: expired, not_yet_valid, revoked (recorded), other_ca,
@@ -128,7 +129,6 @@ async def add_certificate(request: Request) -> Response:
               name: {type: string}
               variant: {type: string, enum: [expired, not_yet_valid, revoked, other_ca, other_client]}
               key_type: {type: string, enum: [ec, rsa]}
-        application/pkcs10: {schema: {type: string}}
     responses:
       201: {description: "The record, the certificate PEM, and the private key when the sandbox made it."}
       400: {description: "The CSR or certificate is refused; the message says why."}

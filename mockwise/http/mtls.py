@@ -27,6 +27,19 @@ PLAYGROUND = "/v1/authenticated/playground"
 
 
 async def playground(request: Request) -> Response:
+    """
+    summary: Wise's mTLS test endpoint (on the mTLS host, with a client certificate)
+    description: >
+      Answers `{"message":"authenticated-playground-response","method":"GET","clientId":…,
+      "certificate":<SHA-256 fingerprint>}` (Wise does not document its answer). Refused on the
+      TLS-only API host, and like any call when the certificate does not fit the token's client.
+    tags: [mtls]
+    security: [{bearerAuth: []}]
+    responses:
+      200: {description: "What the call proved: the token's client and the certificate presented."}
+      401: {$ref: "#/components/responses/OAuthError"}
+      403: {$ref: "#/components/responses/OAuthError"}
+    """
     caller = await bearer(request)
     connection = connection_of(request.scope)
     if connection.listener is not None and connection.listener != MTLS:
