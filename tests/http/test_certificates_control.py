@@ -151,3 +151,16 @@ def test_any_body_gets_a_json_answer_never_a_500(
 def test_oversized_pem_is_refused(api: httpx.Client, tenant: Tenant, creds: Credentials) -> None:
     response = api.post(f"{base(tenant, creds)}/certificates", json={"csr": "A" * 70_000})
     assert response.status_code == 413
+
+
+def test_every_certificate_endpoint_documents_itself_as_openapi_yaml() -> None:
+    import inspect
+
+    import yaml
+
+    from mockwise.http.certificates import control_routes
+    from mockwise.http.mtls import routes
+
+    for route in [*control_routes, *routes]:
+        operation = yaml.safe_load(inspect.getdoc(route.endpoint) or "")  # type: ignore[attr-defined]
+        assert isinstance(operation, dict) and operation["summary"] and operation["responses"], route
