@@ -44,7 +44,13 @@ class Keystore:
         """The CA of earlier runs (or a new one), with a server certificate for `server_names`."""
         self.directory.mkdir(parents=True, exist_ok=True)
         cert, key = self.ca_cert, self.directory / CA_KEY
-        if cert.exists() and key.exists():
+        if cert.exists() != key.exists():
+            present, missing = (cert, key) if cert.exists() else (key, cert)
+            raise KeystoreError(
+                f"{missing} is missing but {present} is there; restore it, or delete {present} to make "
+                "a new CA (clients must then trust the new ca.pem)"
+            )
+        if cert.exists():
             try:
                 pki = SandboxPKI.from_pem(cert.read_bytes(), key.read_bytes(), server_names)
             except (ValueError, TypeError) as exc:
@@ -77,6 +83,9 @@ class Keystore:
             stem = _file_stem(client_id)
             cert, key = self.directory / CLIENTS / f"{stem}.pem", self.directory / CLIENTS / f"{stem}.key"
             if not self._reuse(tenant, client_id, cert, key):
+                for stale in tenant.certificates.active(client_id):
+                    if stale.name == CERTIFICATE_NAME:  # renewed: the old one goes
+                        tenant.certificates.revoke(stale.fingerprint)
                 issued = tenant.certificates.issue(client_id, name=CERTIFICATE_NAME)
                 issued.pair.write(cert.parent, stem)
             files[client_id] = (cert.resolve(), key.resolve())
@@ -92,6 +101,9 @@ class Keystore:
                 return False
             if not KeyPair(pem, key.read_text(encoding="ascii")).matches():
                 return False
+            recorded = tenant.certificates.get(info.fingerprint)
+            if recorded is not None:
+                return recorded.client_id == client_id and recorded.revoked_at is None
             tenant.certificates.register(client_id, pem, name=CERTIFICATE_NAME)
         except (CertificateError, CertificateLimit, UnicodeDecodeError):
             return False
