@@ -8,6 +8,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from mockwise import certcli
+
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="mockwise", description="A sandbox fake of the Wise Platform API.")
@@ -15,12 +17,39 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     serve = commands.add_parser("serve", help="run the standalone sandbox server")
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
-    serve.add_argument("--port", type=int, default=8000, help="API port; 0 picks a free one (default: 8000)")
+    serve.add_argument(
+        "--port",
+        type=int,
+        default=None,
+        help="API (TLS) port; 0 picks a free one (default: 8443; 8000 with --http)",
+    )
+    serve.add_argument(
+        "--mtls-port", type=int, default=8444, help="mTLS API port; 0 picks a free one (default: 8444)"
+    )
+    serve.add_argument(
+        "--http",
+        action="store_true",
+        help="plain HTTP on one port instead of HTTPS: no TLS, client certificates not checked",
+    )
+    serve.add_argument(
+        "--server-name",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="another DNS name or IP for the server certificate (localhost, 127.0.0.1, ::1 always)",
+    )
+    serve.add_argument(
+        "--missing-client-cert",
+        choices=["tls", "http"],
+        default="tls",
+        help="on the mTLS port, refuse a missing client certificate in the TLS handshake (default) "
+        "or answer 401 over HTTP",
+    )
     serve.add_argument(
         "--state-dir",
         type=Path,
         default=Path(".mockwise"),
-        help="where sandbox.json goes (default: .mockwise)",
+        help="where sandbox.json, the CA and the certificates go (default: .mockwise)",
     )
     serve.add_argument("--seed", type=Path, default=None, help="seed JSON (default: the bundled fixtures)")
     serve.add_argument(
@@ -32,13 +61,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="lets non-loopback callers use the control plane (default: $MOCKWISE_ADMIN_TOKEN)",
     )
 
+    certcli.add_parser(commands)
+
     args = parser.parse_args(argv)
+    if args.command == "certs":
+        return certcli.run(args)
     if args.command == "serve":
+        from mockwise.keystore import KeystoreError
         from mockwise.standalone import ServeOptions, Standalone
 
         options = ServeOptions(
             host=args.host,
             port=args.port,
+            mtls_port=args.mtls_port,
+            http=args.http,
+            server_names=tuple(args.server_name),
+            missing_client_cert=args.missing_client_cert,
             state_dir=args.state_dir,
             seed=args.seed,
             log_level=args.log_level,
@@ -46,7 +84,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         try:
             server = Standalone(options)
-        except OSError as exc:
+        except (OSError, KeystoreError) as exc:
             print(f"mockwise: cannot start: {exc}", file=sys.stderr)
             return 1
         server.serve()

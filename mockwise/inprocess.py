@@ -71,11 +71,22 @@ class ASGITransport(httpx.ASGITransport):
 
 
 class SyncASGITransport(httpx.BaseTransport):
-    """A sync httpx transport that calls an ASGI app in-process."""
+    """A sync httpx transport that calls an ASGI app in-process.
+
+    `extensions` are added to every request's ASGI scope, e.g. what a TLS connection would carry:
+    `{"mockwise.connection": Connection.presenting("mtls", cert_pem)}` (without it, requests are not
+    judged for mTLS: they came through no TLS listener)."""
 
     def __init__(
-        self, app: ASGIApp, *, client: tuple[str, int] = ("127.0.0.1", 50000), **options: Any
+        self,
+        app: ASGIApp,
+        *,
+        client: tuple[str, int] = ("127.0.0.1", 50000),
+        extensions: dict[str, Any] | None = None,
+        **options: Any,
     ) -> None:
+        if extensions:
+            app = _with_extensions(app, extensions)
         self._transport = ASGITransport(app=app, client=client, **options)
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
@@ -93,3 +104,10 @@ class SyncASGITransport(httpx.BaseTransport):
         return httpx.Response(
             response.status_code, headers=response.headers, stream=httpx.ByteStream(content), request=request
         )
+
+
+def _with_extensions(app: ASGIApp, extensions: dict[str, Any]) -> ASGIApp:
+    async def wrapped(scope: Scope, receive: Receive, send: Send) -> None:
+        await app({**scope, "extensions": {**scope.get("extensions", {}), **extensions}}, receive, send)
+
+    return wrapped

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import signal
 import socket
 import ssl
@@ -20,7 +21,11 @@ import uvicorn
 from starlette.types import ASGIApp
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from mockwise.domain.certificates import EXTENSION as CONNECTION
+from mockwise.domain.certificates import NO_TLS, Connection
 from mockwise.http.edge import ABORT
+
+TLS_CLOSE_GRACE = 0.5  # seconds a TLS connection may take to close when the server stops
 
 
 class WiseProtocol(HttpToolsProtocol):
@@ -28,19 +33,29 @@ class WiseProtocol(HttpToolsProtocol):
 
     - `tls` (the ASGI TLS extension, which uvicorn does not provide): the client certificate chain
       as PEM, read once per connection, so the app can bind a certificate to a client (mTLS);
-    - `mockwise.abort`: drop the connection without answering (the connection-reset fault).
+    - `mockwise.abort`: drop the connection without answering (the connection-reset fault);
+    - `mockwise.connection`: a `Connection`, the listener the request came in on (`listener`, set
+      per listener by the `Runner`) and the client certificate's SHA-256 fingerprint.
+
+    All of it is computed once per connection, not per request.
     """
+
+    listener: str | None = None  # "api" or "mtls"; only TLS connections are marked
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         self._tls: dict[str, object] | None = None
+        self._connection = NO_TLS
         ssl_object = transport.get_extra_info("ssl_object")
         if ssl_object is not None:
             der = ssl_object.getpeercert(binary_form=True)
             cipher = ssl_object.cipher()
+            pem = ssl.DER_cert_to_PEM_cert(der) if der else None
+            digest = hashlib.sha256(der).hexdigest() if der else None
+            self._connection = Connection(self.listener, digest, pem)
             self._tls = {
                 "server_cert": None,
-                "client_cert_chain": [ssl.DER_cert_to_PEM_cert(der)] if der else [],
+                "client_cert_chain": [pem] if pem else [],
                 "client_cert_name": None,
                 "client_cert_error": None,
                 "tls_version": ssl_object.version(),
@@ -49,10 +64,21 @@ class WiseProtocol(HttpToolsProtocol):
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
-        extensions: dict[str, object] = {ABORT: self._abort}
+        extensions: dict[str, object] = {ABORT: self._abort, CONNECTION: self._connection}
         if self._tls is not None:
             extensions["tls"] = self._tls
         self.scope["extensions"] = extensions  # type: ignore[typeddict-item]
+
+    def shutdown(self) -> None:
+        super().shutdown()
+        if self._tls is not None:
+            # Closing TLS waits for the client's close_notify (uvloop: up to 30 s), so a client that
+            # keeps an idle connection open would hold the server's shutdown; drop it after a while.
+            self.loop.call_later(TLS_CLOSE_GRACE, self._drop)
+
+    def _drop(self) -> None:
+        if self in self.connections:
+            self.transport.abort()
 
     def _abort(self) -> None:
         if self.cycle is not None:
@@ -62,6 +88,9 @@ class WiseProtocol(HttpToolsProtocol):
 
 @dataclass
 class Listener:
+    """One socket the sandbox serves on. `name` "api" is Wise's TLS-only host, "mtls" its mTLS host
+    (give it an `ssl` context that requires client certificates); requests are marked with it."""
+
     name: str  # "api" or "mtls"
     host: str = "127.0.0.1"
     port: int = 0
@@ -84,6 +113,11 @@ class Listener:
         scheme = "https" if self.ssl is not None else "http"
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"{scheme}://{host}:{self.port}"
+
+
+def _protocol_for(listener: Listener) -> type[WiseProtocol]:
+    """A `WiseProtocol` that marks its TLS connections with the listener's name."""
+    return type(f"WiseProtocol_{listener.name}", (WiseProtocol,), {"listener": listener.name})
 
 
 class _Server(uvicorn.Server):
@@ -119,7 +153,7 @@ class Runner:
             )
             config.load()
             config.ssl = listener.ssl
-            config.http_protocol_class = WiseProtocol
+            config.http_protocol_class = _protocol_for(listener)
             if configure is not None:
                 configure(config, listener)
             self.servers.append(_Server(config))

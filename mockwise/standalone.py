@@ -1,14 +1,22 @@
 """The standalone server: a default tenant seeded from `fixtures/`, served on real sockets, and
-`sandbox.json` written into the state directory once it is ready."""
+`sandbox.json` written into the state directory once it is ready.
+
+By default it serves HTTPS on two listeners, like Wise's two hosts (reference §1, §6): the API host
+(TLS only) and the mTLS host (a client certificate signed by the sandbox CA is required). The CA,
+the server certificate and the clients' certificates live in the state directory (`keystore.py`),
+so a restart keeps trust. `--http` serves plain HTTP on one listener instead, for quick local use:
+no TLS, and client certificates are not checked.
+"""
 
 from __future__ import annotations
 
 import json
 import os
+import shlex
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, Literal, TextIO
 from urllib.parse import urlencode
 
 from mockwise.domain.linking import AUTHORIZE_PATH
@@ -16,14 +24,24 @@ from mockwise.domain.sandbox import DEFAULT_TENANT, Sandbox
 from mockwise.domain.seed import Credentials, load_seed
 from mockwise.http.app import create_app
 from mockwise.http.control import is_loopback
+from mockwise.keystore import Keystore
 from mockwise.server import Listener, Runner
 from mockwise.standalone_sca import enrol_business_user
+
+DEFAULT_PORT = 8443  # the API host (TLS)
+DEFAULT_MTLS_PORT = 8444  # the mTLS host
+DEFAULT_HTTP_PORT = 8000  # --http
+WILDCARDS = frozenset({"0.0.0.0", "::", ""})  # noqa: S104 - names, not binds
 
 
 @dataclass
 class ServeOptions:
     host: str = "127.0.0.1"
-    port: int = 8000
+    port: int | None = None  # default: DEFAULT_PORT, or DEFAULT_HTTP_PORT with `http`
+    mtls_port: int = DEFAULT_MTLS_PORT
+    http: bool = False
+    server_names: tuple[str, ...] = ()
+    missing_client_cert: Literal["tls", "http"] = "tls"
     state_dir: Path = Path(".mockwise")
     seed: Path | None = None
     log_level: str = "warning"
@@ -33,16 +51,37 @@ class ServeOptions:
 class Standalone:
     def __init__(self, options: ServeOptions) -> None:
         self.options = options
-        self.sandbox = Sandbox(seed=load_seed(options.seed))
-        self.tenant, self.credentials = self.sandbox.create_tenant(DEFAULT_TENANT, fixed=True)
+        self.keystore: Keystore | None = None
+        self.client_files: dict[str, tuple[Path, Path]] = {}
+        seed = load_seed(options.seed)
+        if options.http:
+            self.sandbox = Sandbox(seed=seed)
+            self.tenant, self.credentials = self.sandbox.create_tenant(DEFAULT_TENANT, fixed=True)
+            port = DEFAULT_HTTP_PORT if options.port is None else options.port
+            self.api = Listener("api", options.host, port)
+            self.mtls: Listener | None = None
+        else:
+            self.keystore = Keystore(options.state_dir)
+            names = options.server_names
+            if options.host not in WILDCARDS:
+                names = (options.host, *names)
+            pki = self.keystore.load_pki(names)
+            self.sandbox = Sandbox(seed=seed, pki=pki)
+            self.tenant, self.credentials = self.sandbox.create_tenant(DEFAULT_TENANT, fixed=True)
+            self.client_files = self.keystore.client_certificates(self.tenant)
+            port = DEFAULT_PORT if options.port is None else options.port
+            optional = options.missing_client_cert == "http"
+            mtls_context = pki.server_context("optional" if optional else "required")
+            self.api = Listener("api", options.host, port, ssl=pki.server_context("none"))
+            self.mtls = Listener("mtls", options.host, options.mtls_port, ssl=mtls_context)
         self.tenant.rate_limits.configure(enabled=True)  # Wise's 100/s and 1000/min (§9)
         self.sca_key = enrol_business_user(
             self.tenant, self.credentials, options.state_dir / "sca-private-key.pem"
         )
-        self.tenant.mark_seeded()
+        self.tenant.mark_seeded()  # a reset keeps the served certificates and the SCA key
         self.app = create_app(self.sandbox, admin_token=options.admin_token)
-        self.api = Listener("api", options.host, options.port)
-        self.runner = Runner(self.app, [self.api], log_level=options.log_level)
+        listeners = [self.api] if self.mtls is None else [self.api, self.mtls]
+        self.runner = Runner(self.app, listeners, log_level=options.log_level)
 
     @property
     def sandbox_json(self) -> Path:
@@ -50,7 +89,14 @@ class Standalone:
 
     def document(self) -> dict[str, Any]:
         """What a client needs to talk to this sandbox; the same shape the control plane returns."""
-        return describe(self.api.url, self.credentials)
+        return describe(
+            self.api.url,
+            self.credentials,
+            mtls_api_url=self.mtls.url if self.mtls is not None else None,
+            ca_cert=self.keystore.ca_cert.resolve() if self.keystore is not None else None,
+            client_files=self.client_files,
+            mtls_enforced={c.client_id: c.mtls_enforced for c in self.tenant.directory.clients.values()},
+        )
 
     def write_state(self) -> None:
         self.options.state_dir.mkdir(parents=True, exist_ok=True)
@@ -77,37 +123,102 @@ class Standalone:
         print("mockwise stopped.", flush=True)
 
 
-def describe(api_url: str, credentials: Credentials) -> dict[str, Any]:
+def describe(
+    api_url: str,
+    credentials: Credentials,
+    *,
+    mtls_api_url: str | None = None,
+    ca_cert: Path | None = None,
+    client_files: dict[str, tuple[Path, Path]] | None = None,
+    mtls_enforced: dict[str, bool] | None = None,
+) -> dict[str, Any]:
+    files, enforced = client_files or {}, mtls_enforced or {}
+    clients = [
+        {
+            **client,
+            "mtls_enforced": enforced.get(client["client_id"], False),
+            "cert": str(files[client["client_id"]][0]) if client["client_id"] in files else None,
+            "key": str(files[client["client_id"]][1]) if client["client_id"] in files else None,
+        }
+        for client in credentials.clients
+    ]
     return {
         "api_url": api_url,
+        "mtls_api_url": mtls_api_url,
         "control_url": f"{api_url}/_mockwise",
         "authorize_url": f"{api_url}{AUTHORIZE_PATH}",
+        "ca_cert": str(ca_cert) if ca_cert is not None else None,
         "tenant": credentials.tenant,
-        **{k: v for k, v in credentials.as_json().items() if k != "tenant"},
+        **credentials.as_json(),
+        "clients": clients,  # with the paths of their certificate and key
     }
 
 
 def summary(doc: dict[str, Any], state_file: Path) -> str:
     client = doc["clients"][0]
-    lines = [
-        "mockwise: a Wise sandbox is running (plain HTTP, for local use)",
-        f"  API            {doc['api_url']}",
-        f"  control plane  {doc['control_url']}/",
-        f"  credentials    {state_file}",
-        f"  partner        client_id={client['client_id']}  client_secret={client['client_secret']}",
-        "",
-        "Get a client-credentials token:",
-        f"  curl -s -u '{client['client_id']}:{client['client_secret']}' "
-        f"-d grant_type=client_credentials {doc['api_url']}/oauth/token",
-    ]
-    user = next((u for u in doc["users"] if u.get("password")), None)
-    if client["redirect_uris"] and user is not None:
-        query = urlencode({"client_id": client["client_id"], "redirect_uri": client["redirect_uris"][0]})
-        lines += [
+    basic = shlex.quote(f"{client['client_id']}:{client['client_secret']}")
+    if doc["mtls_api_url"] is None:
+        return "\n".join(
+            [
+                "mockwise: a Wise sandbox is running over PLAIN HTTP (--http: no TLS, client",
+                "certificates are not checked; for quick local use only)",
+                f"  API            {doc['api_url']}",
+                f"  control plane  {doc['control_url']}/",
+                f"  credentials    {state_file}",
+                f"  partner        client_id={client['client_id']}  client_secret={client['client_secret']}",
+                "",
+                "Get a client-credentials token:",
+                f"  curl -s -u {basic} -d grant_type=client_credentials {doc['api_url']}/oauth/token",
+                *_link_hint(doc),
+                "",
+                "Press Ctrl-C to stop.",
+            ]
+        )
+    ca, cert, key = (_shown(doc["ca_cert"]), _shown(client["cert"]), _shown(client["key"]))
+    enforced = " (mTLS enforced)" if client.get("mtls_enforced") else ""
+    return "\n".join(
+        [
+            "mockwise: a Wise sandbox is running (HTTPS, TLS 1.2+)",
+            f"  API (TLS only) {doc['api_url']}",
+            f"  API (mTLS)     {doc['mtls_api_url']}   client certificate required",
+            f"  control plane  {doc['control_url']}/",
+            f"  sandbox CA     {ca}   (the 'Wise certificate': trust it)",
+            f"  credentials    {state_file}",
+            f"  partner        client_id={client['client_id']}  "
+            f"client_secret={client['client_secret']}{enforced}",
+            f"  client cert    {cert}  key {key}",
             "",
-            f"Link a user: open this in a browser, log in as {user['email']} / {user['password']}"
-            " (2FA code 111111):",
-            f"  {doc['authorize_url']}?{query}&state=try-me",
+            "Get a client-credentials token over mTLS:",
+            f"  curl -s --cacert {ca} --cert {cert} --key {key} \\",
+            f"       -u {basic} -d grant_type=client_credentials {doc['mtls_api_url']}/oauth/token",
+            *_link_hint(doc),
+            "",
+            "Press Ctrl-C to stop.",
         ]
-    lines += ["", "Press Ctrl-C to stop."]
-    return "\n".join(lines)
+    )
+
+
+def _link_hint(doc: dict[str, Any]) -> list[str]:
+    client = doc["clients"][0]
+    user = next((u for u in doc["users"] if u.get("password")), None)
+    if not client["redirect_uris"] or user is None:
+        return []
+    query = urlencode({"client_id": client["client_id"], "redirect_uri": client["redirect_uris"][0]})
+    return [
+        "",
+        f"Link a user: open this in a browser, log in as {user['email']} / {user['password']}"
+        " (2FA code 111111):",
+        f"  {doc['authorize_url']}?{query}&state=try-me",
+    ]
+
+
+def _shown(path: str | None) -> str:
+    """A path as short as it can be while it still works from the current directory, quoted."""
+    if path is None:
+        return "-"
+    full = Path(path)
+    try:
+        shown = str(full.relative_to(Path.cwd()))
+    except ValueError:
+        shown = str(full)
+    return shlex.quote(shown)

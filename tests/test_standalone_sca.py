@@ -26,7 +26,18 @@ def serve(workdir: Path) -> tuple[subprocess.Popen[str], dict[str, Any]]:
     state = workdir / ".mockwise"  # the default state directory, as the README assumes
     (state / "sandbox.json").unlink(missing_ok=True)
     process = subprocess.Popen(
-        [sys.executable, "-m", "mockwise", "serve", "--port", "0", "--state-dir", str(state)],
+        [
+            sys.executable,
+            "-m",
+            "mockwise",
+            "serve",
+            "--port",
+            "0",
+            "--mtls-port",
+            "0",
+            "--state-dir",
+            str(state),
+        ],
         cwd=workdir,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -74,7 +85,9 @@ def test_the_readme_sca_flow_runs_against_mockwise_serve(served: dict[str, Any],
         head = result.stdout.split("\r\n\r\n", 1)[0].lower()
         assert head.startswith("http/1.1 201"), (attempt, result.stdout)
         assert "x-2fa-approval-result: approved" in head
-    journal = requests.get(f"{served['control_url']}/tenants/default/journal", timeout=5).json()
+    journal = requests.get(
+        f"{served['control_url']}/tenants/default/journal", timeout=5, verify=served["ca_cert"]
+    ).json()
     outcomes = [e["sca"].split(" ")[0] for e in journal["entries"] if e.get("sca")]
     assert outcomes == ["challenged:missing", "approved:signature"] * 2
 
@@ -86,14 +99,22 @@ def test_sandbox_json_names_the_sca_key_and_limits_are_on(served: dict[str, Any]
     assert stat.S_IMODE(key.stat().st_mode) == 0o600 and "PRIVATE KEY" in key.read_text()
     assert alex["sca"]["required"] is True
     assert all("sca" not in u for u in served["users"] if u is not alex)
-    limits = requests.get(f"{served['control_url']}/tenants/default/rate-limits", timeout=5).json()
+    limits = requests.get(
+        f"{served['control_url']}/tenants/default/rate-limits", timeout=5, verify=served["ca_cert"]
+    ).json()
     assert limits["enabled"] is True and (limits["per_second"], limits["per_minute"]) == (100, 1000)
-    reset = requests.post(f"{served['control_url']}/tenants/default/reset", timeout=5)
+    reset = requests.post(
+        f"{served['control_url']}/tenants/default/reset", timeout=5, verify=served["ca_cert"]
+    )
     assert reset.status_code == 200  # a reset keeps the user's key and switch, and the limits
-    sca = requests.get(f"{served['control_url']}/tenants/default/sca", timeout=5).json()
+    sca = requests.get(
+        f"{served['control_url']}/tenants/default/sca", timeout=5, verify=served["ca_cert"]
+    ).json()
     assert sca["users"][str(alex["id"])]["required"] is True
     assert [k["fingerprint"] for k in sca["users"][str(alex["id"])]["keys"]] == [alex["sca"]["fingerprint"]]
-    assert requests.get(f"{served['control_url']}/tenants/default/rate-limits", timeout=5).json()["enabled"]
+    assert requests.get(
+        f"{served['control_url']}/tenants/default/rate-limits", timeout=5, verify=served["ca_cert"]
+    ).json()["enabled"]
 
 
 def test_a_restart_keeps_the_sca_key(tmp_path: Path) -> None:

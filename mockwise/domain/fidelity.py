@@ -177,6 +177,17 @@ class Fidelity:
     """Send `Retry-After` on 429. Wise sends it "sometimes" [C] §9; False leaves it out, so a
     client's own backoff is exercised."""
 
+    mtls_refusal_status: Literal[401, 403] = 401
+    """Status of an HTTP-level mTLS refusal: an mTLS-enforced client on the TLS-only host, or a
+    certificate that is expired or not yet valid (tenant clock), revoked, or not the client's. Wise
+    is silent [?] §6, §13 q5: 401 answers `unauthorized` (Spring's failed authentication), 403
+    `access_denied` (Spring's AccessDeniedException); both with a clear `error_description`."""
+
+    mtls_token_binding: bool = False
+    """Bind access tokens issued over mTLS to the certificate presented (RFC 8705 §3): a call with
+    such a token must present that certificate, or get 401 `invalid_token`. Wise does not say it
+    binds tokens [?] §6."""
+
     def replace(self, **changes: Any) -> Fidelity:
         return dataclasses.replace(self, **changes)
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import secrets
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mockwise.domain.fidelity import Fidelity
 from mockwise.domain.journal import Journal
@@ -17,14 +17,20 @@ from mockwise.domain.seed import Credentials, SeedData, apply_seed, load_seed
 from mockwise.domain.tenant import Tenant
 from mockwise.domain.tokens import Token, token_key
 
+if TYPE_CHECKING:
+    from mockwise.pki import SandboxPKI
+
 DEFAULT_TENANT = "default"
 
 
 class Sandbox:
     """All tenants of one mockwise instance (one server, or one in-process app)."""
 
-    def __init__(self, fidelity: Fidelity | None = None, seed: SeedData | None = None) -> None:
+    def __init__(
+        self, fidelity: Fidelity | None = None, seed: SeedData | None = None, pki: SandboxPKI | None = None
+    ) -> None:
         self.fidelity = fidelity or Fidelity()
+        self._pki = pki
         self.seed = seed if seed is not None else load_seed()
         self.secrets = Secrets()
         self.tenants: dict[str, Tenant] = {}
@@ -32,6 +38,17 @@ class Sandbox:
         self._clients: dict[str, Tenant] = {}
         self._tokens: dict[str, Tenant] = {}
         self._lock = threading.Lock()
+
+    @property
+    def pki(self) -> SandboxPKI:
+        """The sandbox's CA and server certificate (mTLS, §6); a fresh one in memory on first use."""
+        if self._pki is None:
+            from mockwise.pki import SandboxPKI  # cryptography loads only when TLS is used
+
+            with self._lock:
+                if self._pki is None:
+                    self._pki = SandboxPKI()
+        return self._pki
 
     # Tenants ---------------------------------------------------------------------------------
 

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
+from mockwise.domain.certificates import Certificate, Certificates
 from mockwise.domain.clock import Clock
 from mockwise.domain.directory import Directory
 from mockwise.domain.faults import Faults
@@ -70,7 +71,9 @@ class Tenant:
         self.jose = JoseKeys(self.clock, self.lock)
         self.sca = StrongAuth(self.clock, lambda: self.fidelity, lambda: self.directory, self.lock)
         self.rate_limits = RateLimiter(self.clock, lambda: self.fidelity)
+        self.certificates = Certificates(self, lambda: sandbox.pki)  # the Developer Hub's mTLS page
         self._pristine: bytes | None = None
+        self._pristine_certificates: list[Certificate] = []
 
     def __repr__(self) -> str:
         return (
@@ -287,6 +290,7 @@ class Tenant:
             self._pristine = pickle.dumps((self.directory, personal), protocol=pickle.HIGHEST_PROTOCOL)
             for part in (self.jose, self.sca, self.rate_limits):
                 part.mark_seeded()
+            self._pristine_certificates = self.certificates.snapshot()
 
     def reset(self) -> None:
         """Back to the state right after seeding: tokens, codes, faults, journal and clock cleared."""
@@ -298,6 +302,7 @@ class Tenant:
             self.clock.reset()
             for part in (self.jose, self.sca, self.rate_limits):
                 part.reset()
+            self.certificates.restore(self._pristine_certificates)
             if self._pristine is None:
                 return
             for client_id in self.directory.clients:

@@ -71,6 +71,7 @@ class Token:
     link: Link | None = None
     ended_at: float | None = None
     end_reason: EndReason | None = None
+    cert: str | None = None  # fingerprint of the client certificate it is bound to (RFC 8705)
 
     @property
     def id(self) -> str:

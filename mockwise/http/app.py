@@ -21,11 +21,13 @@ from mockwise.errors import SpringError, WiseError
 from mockwise.http import (
     authorize,
     balances,
+    certificates,
     claim,
     control,
     identity,
     jose,
     linking,
+    mtls,
     sca,
     security_control,
     signup,
@@ -36,9 +38,9 @@ from mockwise.http.forms import MAX_BODY
 from mockwise.http.responses import wise_response
 
 DATA_PLANE: list[BaseRoute] = [*token.routes, *identity.routes, *signup.routes, *balances.routes]
-DATA_PLANE += [*authorize.routes, *claim.routes, *jose.routes, *sca.routes]
+DATA_PLANE += [*authorize.routes, *claim.routes, *jose.routes, *sca.routes, *mtls.routes]
 CONTROL_TENANT_ROUTES: list[BaseRoute] = []  # per-tenant control routes other surfaces contribute
-CONTROL_TENANT_ROUTES += [*linking.routes, *security_control.routes]
+CONTROL_TENANT_ROUTES += [*linking.routes, *security_control.routes, *certificates.control_routes]
 
 
 def create_app(sandbox: Sandbox | None = None, *, admin_token: str | None = None) -> Starlette:

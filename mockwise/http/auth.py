@@ -24,7 +24,7 @@ from mockwise.errors import (
     invalid_token,
     missing_authentication,
 )
-from mockwise.http.edge import exchange_of
+from mockwise.http.edge import connection_of, exchange_of
 
 
 def sandbox_of(request: Request) -> Sandbox:
@@ -64,6 +64,7 @@ async def authenticate_client(
         or not tenant.directory.secrets.matches(secret, client.secret_digest)
     ):
         raise bad_client_credentials()
+    tenant.certificates.admit(client.client_id, connection_of(request.scope))  # mTLS (§6)
     return tenant, client
 
 
@@ -132,6 +133,7 @@ async def bearer(request: Request) -> Caller:
     await exchange.admit(tenant)
     if state is not TokenState.VALID or token.kind is TokenKind.REFRESH:
         raise _invalid(tenant, value)
+    tenant.certificates.admit_token(token, connection_of(request.scope))  # mTLS (§6)
     return Caller(tenant, token)
 
 

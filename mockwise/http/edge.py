@@ -20,6 +20,7 @@ from urllib.parse import parse_qsl
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from mockwise.domain.certificates import EXTENSION, NO_TLS, Connection
 from mockwise.domain.faults import FaultKind
 from mockwise.domain.journal import Entry
 from mockwise.domain.tokens import Token, TokenState
@@ -87,6 +88,13 @@ def exchange_of(scope: Scope) -> Exchange:
     return ex
 
 
+def connection_of(scope: Scope) -> Connection:
+    """The listener and client certificate of the request's TLS connection (`NO_TLS` without)."""
+    extensions = scope.get("extensions")
+    connection: Connection = extensions.get(EXTENSION, NO_TLS) if extensions else NO_TLS
+    return connection
+
+
 class Edge:
     def __init__(self, app: ASGIApp, sandbox: Sandbox, max_body: int = DEFAULT_MAX_BODY) -> None:
         self.app = app
@@ -130,6 +138,7 @@ class Edge:
             entry.query = tuple(
                 dict.fromkeys(k for k, _ in parse_qsl(scope["query_string"].decode("latin-1")))
             )
+        entry.cert = connection_of(scope).fingerprint
         exchange = Exchange(entry, routed)
         scope["mockwise"] = exchange
 

@@ -14,9 +14,9 @@ JSON = dict[str, Any]
 
 
 def seconds_left(expires_at: float, now: float) -> int:
-    """Spring's truncation: a fresh 12 h token reports `expires_in: 43199` (§2.3, §2.7)."""
-    # rounded first: at today's epoch a float difference can land a hair above a whole second
-    return max(0, math.ceil(round(expires_at - now, 3)) - 1)
+    """Spring's truncation: a fresh 12 h token reports `expires_in: 43199` (§2.3, §2.7).
+    Rounded to microseconds first: `(now + 628639556) - now` is not exact in floating point."""
+    return max(0, math.ceil(round(expires_at - now, 6)) - 1)
 
 
 def token_response(issued: Issued, now: float, fidelity: Fidelity) -> JSON:

@@ -24,7 +24,7 @@ from mockwise.errors import (
     unsupported_grant_type,
 )
 from mockwise.http.auth import authenticate_client, basic_credentials, sandbox_of
-from mockwise.http.edge import Exchange, exchange_of
+from mockwise.http.edge import Exchange, connection_of, exchange_of
 from mockwise.http.forms import form_params
 from mockwise.http.render import token_response
 from mockwise.http.responses import WiseJSON
@@ -95,6 +95,7 @@ async def token(request: Request) -> Response:
     _note_subject(exchange, tenant, grant_type, params)
     with tenant.lock:
         issued = grant(tenant, client, params)
+        tenant.certificates.bind(issued.access, connection_of(request.scope))  # RFC 8705, if asked
         now = tenant.clock.now()
     exchange.entry.issued = issued.access.id
     exchange.entry.user_id = issued.access.user_id
