@@ -8,6 +8,7 @@ one the client kept past the expiry it was given is not.
 
 from __future__ import annotations
 
+import itertools
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -217,15 +218,8 @@ class Judge:
         entries = op.entries
         for i, entry in enumerate(entries):
             later = entries[i + 1 :]
-            if (
-                _unversioned(entry.path) == TOKEN_PATH
-                and entry.status == 401
-                and entry.error
-                in (
-                    "unauthorized",
-                    "invalid_client",
-                )
-            ):
+            refused_client = entry.status == 401 and entry.error in ("unauthorized", "invalid_client")
+            if _unversioned(entry.path) == TOKEN_PATH and refused_client:
                 retried = [e for e in later if _unversioned(e.path) == TOKEN_PATH]
                 if retried:
                     self._fail(
@@ -247,48 +241,38 @@ class Judge:
         for entry in entries:
             attempts.setdefault((_unversioned(entry.path), entry.grant_type), []).append(entry)
         for same in attempts.values():
-            failed = [i for i, e in enumerate(same) if _transient(e)]
-            if not failed:
-                continue
-            if len(same) > MAX_ATTEMPTS:
-                self._fail(
-                    "RETRY-BOUNDED",
-                    f"{len(same)} attempts of one request (at most {MAX_ATTEMPTS})",
-                    *same[:6],
-                )
-            for i in failed:
-                if (
-                    i + 1 < len(same)
-                    and same[i].status != 429
-                    and same[i + 1].wall - same[i].wall < MIN_PAUSE
-                ):
+            streak = [same[0]]  # attempts in a row, each after a transient failure of the one before
+            for before, after in itertools.pairwise(same):
+                if not _transient(before):
+                    streak = [after]
+                    continue
+                streak.append(after)
+                if len(streak) == MAX_ATTEMPTS + 1:
                     self._fail(
-                        "RETRY-BOUNDED", "retried a transient failure without pausing", same[i], same[i + 1]
+                        "RETRY-BOUNDED", f"more than {MAX_ATTEMPTS} attempts of one failing request", *streak
                     )
-                    break
+                if before.status != 429 and after.wall - before.wall < MIN_PAUSE:
+                    self._fail("RETRY-BOUNDED", "retried a transient failure without pausing", before, after)
 
     def _outcome_rules(self, op: Operation) -> None:
         outcome = op.outcome
         assert outcome is not None
         disrupted = any(kind in DISRUPTIVE_FAULTS for kind in op.faults())
-        if op.expect.get("works") and not disrupted and outcome.status != "ok":
-            self._fail(
-                "WORKS",
-                f"{op.name}({op.user or ''}) answered {outcome} though nothing was wrong",
-                *op.entries[-3:],
-            )
-        if op.expect.get("relink") and not disrupted and outcome.status != "relink_needed":
-            self._fail(
-                "RELINK-REPORTED",
-                f"{op.name}({op.user}) answered {outcome}; the user's tokens are gone: a re-link is needed",
-                *op.entries[-3:],
-            )
         if op.expect.get("registration_code_alive") and outcome.status == "relink_needed":
             self._fail(
                 "REGCODE-FALLBACK",
                 f"{op.name}({op.user}) gave up with relink_needed; the stored registration code still works",
                 *op.entries[-3:],
             )
+        elif op.expect.get("relink") and not disrupted and outcome.status != "relink_needed":
+            self._fail(
+                "RELINK-REPORTED",
+                f"{op.name}({op.user}) answered {outcome}; the user's tokens are gone: a re-link is needed",
+                *op.entries[-3:],
+            )
+        elif op.expect.get("works") and not disrupted and outcome.status != "ok":
+            what = f"{op.name}({op.user or ''})"
+            self._fail("WORKS", f"{what} answered {outcome} though nothing was wrong", *op.entries[-3:])
 
     _op_partner_call = _outcome_rules
     _op_create_user = _outcome_rules

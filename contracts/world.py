@@ -35,6 +35,7 @@ class UserModel:
     user_id: int | None = None
     held: bool = False  # the client answered ok for this user (and has not asked for a re-link since)
     registration_code_alive: bool = False
+    links: set[int] = field(default_factory=set)  # the token lineages the client got for this customer
 
 
 @dataclass
@@ -93,6 +94,7 @@ class World:
         self.pending_secret: str | None = None
         self._cursor = 0
         self._counter = 0
+        self.last_entries: list[Entry] = []
         self._people = {u["email"]: u for u in self.tenant.users}
 
     def close(self) -> None:
@@ -114,15 +116,24 @@ class World:
         if entries:
             self._cursor = entries[-1].seq
         self.judge.observe(entries)
+        self.last_entries = entries
         return entries
 
-    def _refresh_token_alive(self, user_id: int | None) -> bool:
-        if user_id is None:
-            return False
+    def _refresh_token_alive(self, model: UserModel) -> bool:
+        """Whether a lineage the client got for this customer still has a live refresh token."""
         return any(
-            t["kind"] == "refresh" and t["user_id"] == user_id and t["client_id"] == self.config.client_id
-            for t in self.tenant.tokens(state="valid")
+            t["kind"] == "refresh" and t["link"] in model.links for t in self.tenant.tokens(state="valid")
         )
+
+    def _track_links(self, model: UserModel, entries: list[Entry], grant: str) -> None:
+        """Remember the lineages `grant` opened for this customer during an operation."""
+        issued = {e.issued for e in entries if e.status == 200 and e.grant_type == grant and e.issued}
+        if grant == "registration_code":
+            issued = {
+                e.issued for e in entries if e.issued and e.grant_type == grant and e.user_id == model.user_id
+            }
+        if issued:
+            model.links |= {t["link"] for t in self.tenant.tokens() if t["id"] in issued and t["link"]}
 
     def _note_ended(self) -> None:
         self.judge.tokens_ended(t["id"] for t in self.tenant.tokens(state="revoked"))
@@ -164,9 +175,9 @@ class World:
         created = next((u for u in self.tenant.describe()["users"] if u["email"] == user.email), None)
         if created is not None:
             held = outcome.status == "ok"
-            self.users[key] = UserModel(
-                key, "created", user.email, created["id"], held, registration_code_alive=True
-            )
+            model = UserModel(key, "created", user.email, created["id"], held, registration_code_alive=True)
+            self._track_links(model, op.entries, "registration_code")
+            self.users[key] = model
         return key
 
     def link_user(self, person: str, tamper_state: bool = False, wrong_dob: bool = False) -> str:
@@ -194,7 +205,9 @@ class World:
         outcome = self._run(finish, op, lambda: self.client.finish_link(key, callback))
         self.judge.judge(op)
         if outcome.status == "ok" and not tamper_state and not wrong_dob:
-            self.users[key] = UserModel(key, "linked", email, seeded["id"], held=True)
+            model = UserModel(key, "linked", email, seeded["id"], held=True)
+            self._track_links(model, op.entries, "authorization_code")
+            self.users[key] = model
         return key
 
     def user_call(self, key: str) -> Outcome | None:
@@ -202,10 +215,12 @@ class World:
         if model is None:
             return None  # the client never got this user (its creation or linking failed)
         step = self._step("user_call", user=key)
-        alive = self._refresh_token_alive(model.user_id)
+        alive = self._refresh_token_alive(model)
         op = Operation("user_call", step.number, key)
         outcome = self._run(step, op, lambda: self.client.user_call(key))
         op.expect = self._expect(model, alive, op.entries)
+        if model.kind == "created":
+            self._track_links(model, op.entries, "registration_code")
         self.judge.judge(op)
         self._learn(model, outcome)
         return outcome
@@ -216,11 +231,14 @@ class World:
         model = self.users.get(key)
         if model is None:
             return []
+        overlap = None
         if near_expiry:
             self._to_renewal_point(model.user_id)
-            self.tenant.faults.add("delay", grant_type="refresh_token", seconds=DELAY, times=workers)
+            overlap = self.tenant.faults.add(
+                "delay", grant_type="refresh_token", seconds=DELAY, times=workers
+            )
         step = self._step("user_calls_concurrently", user=key, workers=workers, near_expiry=near_expiry)
-        alive = self._refresh_token_alive(model.user_id)
+        alive = self._refresh_token_alive(model)
         outcomes = self._concurrently(
             step,
             "user_call",
@@ -230,7 +248,10 @@ class World:
             model,
             alive,
         )
-        self.tenant.faults.clear()
+        if overlap is not None:
+            self.tenant.faults.remove(overlap["id"])  # only ours: the story's own faults stay armed
+        if model.kind == "created":
+            self._track_links(model, self.last_entries, "registration_code")
         for outcome in outcomes:
             self._learn(model, outcome)
         return outcomes
@@ -281,9 +302,10 @@ class World:
             e.reason == "fault" and e.grant_type == "refresh_token" for e in entries
         )
         usable = (refresh_alive or model.registration_code_alive) and not faulted_grant
+        deployed = self.pending_secret is None  # without its secret the client cannot even ask
         return {
-            "works": usable and self.pending_secret is None,
-            "relink": not usable,
+            "works": usable and deployed,
+            "relink": not usable and deployed,
             "registration_code_alive": model.kind == "created" and model.registration_code_alive,
         }
 
@@ -340,8 +362,8 @@ class World:
 
     def reclaim(self, key: str) -> None:
         model = self.users.get(key)
-        if model is None:
-            return
+        if model is None or model.kind != "created":
+            return  # only an account a partner created can be reclaimed
         self._step("reclaim", user=key)
         self.tenant.reclaim(model.email)
         model.registration_code_alive = False
