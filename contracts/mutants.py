@@ -73,14 +73,15 @@ class NoRefreshLock(ReferenceClient):
 
 
 class StaleAfterRefresh(ReferenceClient):
-    """Refreshes early, as it should, but sends the token it read before refreshing."""
+    """Refreshes early, as it should, but the call in flight still sends the (unexpired) token it read
+    before refreshing."""
 
     catches = "USER-NO-STALE"
 
     def _user_token(self, record: UserRecord, force: str | None = None) -> str:
-        before = record.access_token
+        before, still_good = record.access_token, self.clock() < record.expires_at
         token = super()._user_token(record, force)
-        return before if before is not None and before != force else token
+        return before if before is not None and before != force and still_good else token
 
 
 class LoopsOnInvalidGrant(ReferenceClient):

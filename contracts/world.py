@@ -119,11 +119,10 @@ class World:
         self.last_entries = entries
         return entries
 
-    def _refresh_token_alive(self, model: UserModel) -> bool:
-        """Whether a lineage the client got for this customer still has a live refresh token."""
-        return any(
-            t["kind"] == "refresh" and t["link"] in model.links for t in self.tenant.tokens(state="valid")
-        )
+    def _alive(self, model: UserModel) -> tuple[bool, bool]:
+        """(a refresh token alive, an access token alive), among the lineages the client got."""
+        live = [t for t in self.tenant.tokens(state="valid") if t["link"] in model.links]
+        return any(t["kind"] == "refresh" for t in live), any(t["kind"] == "user" for t in live)
 
     def _track_links(self, model: UserModel, entries: list[Entry], grant: str) -> None:
         """Remember the lineages `grant` opened for this customer during an operation."""
@@ -215,7 +214,7 @@ class World:
         if model is None:
             return None  # the client never got this user (its creation or linking failed)
         step = self._step("user_call", user=key)
-        alive = self._refresh_token_alive(model)
+        alive = self._alive(model)
         op = Operation("user_call", step.number, key)
         outcome = self._run(step, op, lambda: self.client.user_call(key))
         op.expect = self._expect(model, alive, op.entries)
@@ -238,7 +237,7 @@ class World:
                 "delay", grant_type="refresh_token", seconds=DELAY, times=workers
             )
         step = self._step("user_calls_concurrently", user=key, workers=workers, near_expiry=near_expiry)
-        alive = self._refresh_token_alive(model)
+        alive = self._alive(model)
         outcomes = self._concurrently(
             step,
             "user_call",
@@ -277,7 +276,7 @@ class World:
         calls: list[Callable[[], Outcome]],
         expect: dict[str, Any] | None,
         model: UserModel | None = None,
-        alive: bool = False,
+        alive: tuple[bool, bool] = (False, False),
     ) -> list[Outcome]:
         barrier = threading.Barrier(len(calls))
 
@@ -288,24 +287,35 @@ class World:
         with ThreadPoolExecutor(len(calls)) as pool:
             outcomes = list(pool.map(run, calls))
         step.outcome = ", ".join(str(o) for o in outcomes)
-        entries = self._new_entries()
+        self.judge.concurrency = len(calls)
+        try:
+            entries = self._new_entries()
+        finally:
+            self.judge.concurrency = 1
         for user, outcome in zip(users, outcomes, strict=True):
             op = Operation(name, step.number, user, outcome, entries=entries, concurrent=True)
             op.expect = expect if expect is not None else self._expect(model, alive, entries) if model else {}
             self.judge.judge(op)
         return outcomes
 
-    def _expect(self, model: UserModel | None, refresh_alive: bool, entries: list[Entry]) -> dict[str, Any]:
+    def _expect(
+        self, model: UserModel | None, alive: tuple[bool, bool], entries: list[Entry]
+    ) -> dict[str, Any]:
+        """What the operation must answer. With a live refresh token (or registration code) it must
+        work; with nothing live it must ask for a re-link; with only an access token left (its
+        lineage was replaced, §2.5) either answer is right."""
         if model is None or not model.held:
             return {}
+        refresh_alive, access_alive = alive
         faulted_grant = model.kind == "linked" and any(
             e.reason == "fault" and e.grant_type == "refresh_token" for e in entries
         )
-        usable = (refresh_alive or model.registration_code_alive) and not faulted_grant
+        renewable = (refresh_alive or model.registration_code_alive) and not faulted_grant
+        dead = not renewable and (faulted_grant or not access_alive)
         deployed = self.pending_secret is None  # without its secret the client cannot even ask
         return {
-            "works": usable and deployed,
-            "relink": not usable and deployed,
+            "works": renewable and deployed,
+            "relink": dead and deployed,
             "registration_code_alive": model.kind == "created" and model.registration_code_alive,
         }
 
