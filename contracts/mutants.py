@@ -66,6 +66,7 @@ class NoRefreshLock(ReferenceClient):
             if tokens is not None:
                 self._store(record, tokens)
                 return str(tokens["access_token"])  # this worker's copy, whatever others did since
+            record.refresh_token = None  # dead: fall back as the reference does
             with record.lock:
                 self._refresh(record)
         assert record.access_token is not None
