@@ -76,25 +76,41 @@ class ManualClock:
 
 
 class TimeMachineClock:
-    """Moves this process's wall clock with time-machine (in-process Python clients)."""
+    """Moves this process's wall clock with time-machine (in-process Python clients).
+
+    While a story runs, `time.sleep` moves the clock instead of waiting: a client honouring a
+    Retry-After or backing off costs no real time, and the sandbox (which reads the same patched
+    clock) still sees how long the client waited."""
 
     movable = True
 
     def __init__(self) -> None:
         self._travel: Any = None
         self._traveller: Any = None
+        self._real_sleep: Any = None
 
     def start(self) -> None:
         import time_machine
 
         self._travel = time_machine.travel(time.time(), tick=True)
         self._traveller = self._travel.start()
+        self._real_sleep = time.sleep
+        time.sleep = self._sleep  # type: ignore[assignment]
+
+    def _sleep(self, seconds: float) -> None:  # replaces time.sleep while a story runs
+        if seconds > 0 and self._traveller is not None:
+            self._traveller.shift(seconds)
+        if self._real_sleep is not None:
+            self._real_sleep(0)  # still yield to other threads
 
     def shift(self, seconds: float) -> None:
         assert self._traveller is not None, "start() first"
         self._traveller.shift(seconds)
 
     def stop(self) -> None:
+        if self._real_sleep is not None:
+            time.sleep = self._real_sleep
+            self._real_sleep = None
         if self._travel is not None:
             with contextlib.suppress(Exception):
                 self._travel.stop()

@@ -92,6 +92,7 @@ class RunContext:
     make_client: ClientFactory
     make_clock: Callable[[], ClientClock]
     profile: str = "wise"
+    impostor: Any = None  # the arena's man in the middle, when it has one
     target: str | None = None  # the obligation whose violation fails an example (None: only record)
     found: dict[str, Finding] = field(default_factory=dict)
     raised: Violation | None = None  # the violation that failed the latest example (focused runs)
@@ -130,6 +131,7 @@ def build_machine(ctx: RunContext) -> type[RuleBasedStateMachine]:
                 ctx.make_clock(),
                 profile=ctx.profile,
                 fidelity=VARIANTS[variant],
+                impostor=ctx.impostor,
             )
             ctx.last_world = self.world
             return multiple(self.world.create_user(), self.world.link_user(person))
@@ -175,9 +177,13 @@ def build_machine(ctx: RunContext) -> type[RuleBasedStateMachine]:
         def advance(self, seconds: int, both: bool) -> None:
             self.w.advance(seconds, both)
 
-        @rule(offset=st.sampled_from(EXPIRY_OFFSETS), both=st.booleans())
-        def advance_to_expiry(self, offset: int, both: bool) -> None:
-            self.w.advance_to_expiry(offset, both)
+        @rule(
+            whose=st.one_of(st.just("partner"), users),
+            offset=st.sampled_from(EXPIRY_OFFSETS),
+            both=st.booleans(),
+        )
+        def advance_to_expiry(self, whose: str, offset: int, both: bool) -> None:
+            self.w.advance_to_expiry(offset, both, whose)
 
         @rule(user=users, cause=st.sampled_from(REVOCATIONS))
         def revoke(self, user: str, cause: str) -> None:
@@ -199,6 +205,11 @@ def build_machine(ctx: RunContext) -> type[RuleBasedStateMachine]:
         @rule()
         def deploy_secret(self) -> None:
             self.w.deploy_secret()
+
+        @precondition(lambda self: self.world is not None and self.world.impostor is not None)
+        @rule(user=st.one_of(st.none(), users))
+        def meet_impostor(self, user: str | None) -> None:
+            self.w.meet_impostor(user)
 
         @rule(fault=st.sampled_from(FAULTS))
         def fault(self, fault: tuple[str, str | None]) -> None:

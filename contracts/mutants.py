@@ -7,6 +7,7 @@ reference keeps every obligation; each mutant breaks its own and no other.
 
 from __future__ import annotations
 
+import ssl
 import threading
 from typing import Any
 
@@ -242,6 +243,45 @@ class PredictableState(ReferenceClient):
             return f"s{PredictableState._counter}"
 
 
+def factory_for(mutant: type[ReferenceClient]) -> Any:
+    def factory(config: ClientConfig) -> ReferenceClient:
+        return mutant(config)
+
+    factory.__name__ = f"{mutant.__name__}_factory"
+    return factory
+
+
+def _json(response: httpx.Response) -> bool:
+    try:
+        response.json()
+    except ValueError:
+        return False
+    return True
+
+
+class NoClientCertificate(ReferenceClient):
+    """Trusts the sandbox CA but never loads its client certificate."""
+
+    catches = "MTLS-PRESENT"
+
+    def _tls_context(self) -> ssl.SSLContext | bool:
+        return ssl.create_default_context(cafile=self.config.ca_cert) if self.config.ca_cert else True
+
+
+class AcceptsAnyServer(ReferenceClient):
+    """Presents its certificate but turns server verification off ("it's only the sandbox")."""
+
+    catches = "VERIFY-SERVER"
+
+    def _tls_context(self) -> ssl.SSLContext | bool:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+        if self.config.client_cert:
+            context.load_cert_chain(self.config.client_cert, self.config.client_key or None)
+        return context
+
+
 MUTANTS: tuple[type[ReferenceClient], ...] = (
     TokenPerCall,
     PartnerTokenUntil401,
@@ -261,20 +301,6 @@ MUTANTS: tuple[type[ReferenceClient], ...] = (
     MissingClientId,
     NoDateOfBirthCheck,
     SloppyRedirectUri,
+    NoClientCertificate,
+    AcceptsAnyServer,
 )
-
-
-def factory_for(mutant: type[ReferenceClient]) -> Any:
-    def factory(config: ClientConfig) -> ReferenceClient:
-        return mutant(config)
-
-    factory.__name__ = f"{mutant.__name__}_factory"
-    return factory
-
-
-def _json(response: httpx.Response) -> bool:
-    try:
-        response.json()
-    except ValueError:
-        return False
-    return True

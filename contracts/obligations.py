@@ -117,7 +117,7 @@ CATALOG: tuple[Obligation, ...] = (
         "with a pause.",
         "reference §9 (exponential backoff)",
         "major",
-        "in one operation, at most 4 attempts of a request after a transient failure, 50 ms or more apart",
+        "in one operation, at most 4 attempts of a request after a transient failure, 20 ms or more apart",
     ),
     Obligation(
         "NO-RETRY-INVALID-CLIENT",
@@ -155,6 +155,20 @@ CATALOG: tuple[Obligation, ...] = (
         "seed 004 (actions after linking an account)",
         "critical",
         "a link whose profile's date of birth differs from the partner's record ends in dob_mismatch",
+    ),
+    Obligation(
+        "MTLS-PRESENT",
+        "Every request the partner makes presents its client certificate, on the mTLS host.",
+        "seed 002 (mTLS is a strict requirement); reference §6",
+        "critical",
+        "no journal entry for the partner's client id arrives without a client certificate",
+    ),
+    Obligation(
+        "VERIFY-SERVER",
+        "The client verifies the server's certificate against the sandbox CA: an impostor gets nothing.",
+        "reference §6 (trust Wise's CA), §12 (HTTPS only)",
+        "critical",
+        "no request arrives over a connection whose server certificate another CA signed",
     ),
     Obligation(
         "WORKS",

@@ -36,7 +36,7 @@ from contracts.adapter import ClientConfig, NewUser, Outcome
 
 RENEW_MARGIN = 300.0  # renew a token this many seconds before it expires
 MAX_ATTEMPTS = 4  # one try and three retries, for transient failures
-FIRST_BACKOFF = 0.1  # seconds; doubles on each retry
+FIRST_BACKOFF = 0.05  # seconds; doubles on each retry
 MAX_RETRY_AFTER = 10.0  # never wait longer than this for a Retry-After
 
 
@@ -77,12 +77,13 @@ class ReferenceClient:
         self,
         config: ClientConfig,
         *,
-        clock: Callable[[], float] = time.time,
-        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] | None = None,
+        sleep: Callable[[float], None] | None = None,
     ) -> None:
         self.config = config
-        self.clock = clock
-        self.sleep = sleep
+        # looked up at each call, not bound here: a test may patch time.time and time.sleep
+        self.clock: Callable[[], float] = clock or (lambda: time.time())
+        self.sleep: Callable[[float], None] = sleep or (lambda seconds: time.sleep(seconds))
         self.client_secret = config.client_secret
         base = config.mtls_api_url or config.api_url
         self.http = httpx.Client(base_url=base, verify=self._tls_context(), timeout=10.0)

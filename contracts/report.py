@@ -115,6 +115,9 @@ class Report:
             ],
         }
 
+    def as_json_text(self) -> str:
+        return json.dumps(self.as_json(), indent=2) + "\n"
+
     def junit_xml(self) -> str:
         cases = []
         for v in self.verdicts:

@@ -11,6 +11,9 @@ from __future__ import annotations
 import contextlib
 import importlib
 import inspect
+import json
+import ssl
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -31,7 +34,42 @@ from mockwise.client import SandboxClient
 from mockwise.domain.sandbox import Sandbox
 from mockwise.http.app import create_app
 from mockwise.inprocess import SyncASGITransport
+from mockwise.pki import SandboxPKI
 from mockwise.server import Listener, Runner
+
+
+class Impostor:
+    """A man in the middle: while active, new TLS connections are answered with a server certificate
+    from a CA no client should trust. A client that still talks breaks VERIFY-SERVER."""
+
+    LABEL = "impostor"
+
+    def __init__(self, pki: SandboxPKI) -> None:
+        self.active = False
+        self.drop_connections: Callable[[], None] = lambda: None
+        self._pki = pki
+        self._other = SandboxPKI.elsewhere()
+
+    def guard(self, real: ssl.SSLContext) -> ssl.SSLContext:
+        """Let `real` hand new handshakes to a stand-in while active (clients must send SNI)."""
+        fake = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        fake.minimum_version = ssl.TLSVersion.TLSv1_2
+        self._other.server.configure_cert(fake)
+        fake.verify_mode = real.verify_mode
+        if real.verify_mode != ssl.CERT_NONE:
+            self._pki.ca.configure_trust(fake)  # it still accepts the partner's real certificate
+        fake.mockwise_label = self.LABEL  # type: ignore[attr-defined]
+
+        def swap(ssl_object: ssl.SSLObject, server_name: str | None, context: ssl.SSLContext) -> None:
+            if self.active:
+                ssl_object.context = fake
+
+        real.sni_callback = swap
+        return real
+
+    def set(self, active: bool) -> None:
+        self.active = active
+        self.drop_connections()  # clients must handshake again
 
 
 @dataclass
@@ -41,37 +79,81 @@ class Arena:
     control: SandboxClient
     endpoints: dict[str, str]
     closer: Callable[[], None]
+    impostor: Impostor | None = None
 
     def close(self) -> None:
         self.closer()
 
 
-def local_arena() -> Arena:
-    """A sandbox served on a free port of this machine, in a background thread."""
-    app = create_app(Sandbox())
-    runner = Runner(app, [Listener("api")])
+def local_arena(tls: bool = True) -> Arena:
+    """A sandbox served on free ports of this machine, in a background thread: HTTPS on an API
+    host and an mTLS host, like Wise's. The mTLS host asks for a client certificate but lets a
+    request without one through to be refused over HTTP, so the journal can say who forgot it."""
+    sandbox = Sandbox()
+    app = create_app(sandbox)
+    control = SandboxClient("http://sandbox", transport=SyncASGITransport(app))
+    if not tls:
+        runner = Runner(app, [Listener("api")])
+        runner.start_in_thread()
+        url = runner.listeners[0].url
+        return Arena(
+            control, {"api_url": url, "authorize_url": f"{url}/oauth/authorize/"}, runner.stop_thread
+        )
+    pki = sandbox.pki
+    impostor = Impostor(pki)
+    listeners = [
+        Listener("api", ssl=impostor.guard(pki.server_context("none"))),
+        Listener("mtls", ssl=impostor.guard(pki.server_context("optional"))),
+    ]
+    runner = Runner(app, listeners)
+    impostor.drop_connections = runner.drop_connections
     runner.start_in_thread()
-    url = runner.listeners[0].url
-    control = SandboxClient(url, transport=SyncASGITransport(app))
+    files = tempfile.TemporaryDirectory(prefix="mockwise-contracts-")
+    ca = Path(files.name) / "ca.pem"
+    ca.write_text(pki.ca_pem, encoding="ascii")
+    api, mtls = (f"https://localhost:{listener.port}" for listener in listeners)  # a name: SNI is sent
+    endpoints = {
+        "api_url": api,
+        "mtls_api_url": mtls,
+        "authorize_url": f"{api}/oauth/authorize/",
+        "ca_cert": str(ca),
+    }
 
     def close() -> None:
-        control.close()
         runner.stop_thread()
+        files.cleanup()
 
-    return Arena(control, {"api_url": url, "authorize_url": f"{url}/oauth/authorize/"}, close)
+    return Arena(control, endpoints, close, impostor)
 
 
-def remote_arena(url: str, admin_token: str | None = None, **endpoints: str) -> Arena:
-    """A sandbox already running elsewhere (`mockwise serve`)."""
-    control = SandboxClient(url, admin_token=admin_token)
-    base = url.rstrip("/")
-    found = {"api_url": base, "authorize_url": f"{base}/oauth/authorize/", **endpoints}
-    return Arena(control, found, control.close)
+def remote_arena(sandbox: dict[str, Any], admin_token: str | None = None) -> Arena:
+    """A sandbox already running elsewhere, described by its `sandbox.json` (`mockwise serve`)."""
+    api_url = str(sandbox["api_url"]).rstrip("/")
+    ca_cert = sandbox.get("ca_cert") or ""
+    verify: ssl.SSLContext | bool = ssl.create_default_context(cafile=ca_cert) if ca_cert else True
+    control = SandboxClient(api_url, admin_token=admin_token, verify=verify)
+    endpoints = {
+        "api_url": api_url,
+        "mtls_api_url": sandbox.get("mtls_api_url") or "",
+        "authorize_url": sandbox.get("authorize_url") or f"{api_url}/oauth/authorize/",
+        "ca_cert": ca_cert,
+    }
+    return Arena(control, endpoints, control.close)
+
+
+def load_sandbox_json(where: str) -> dict[str, Any]:
+    """`where`: a sandbox.json file, or a state directory holding one."""
+    path = Path(where)
+    if path.is_dir():
+        path = path / "sandbox.json"
+    doc: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    return doc
 
 
 @contextlib.contextmanager
-def arena_for(url: str | None = None, admin_token: str | None = None) -> Iterator[Arena]:
-    arena = local_arena() if url is None else remote_arena(url, admin_token)
+def arena_for(sandbox: str | None = None, admin_token: str | None = None) -> Iterator[Arena]:
+    """A local sandbox, or the running one described by `sandbox` (a sandbox.json or state dir)."""
+    arena = local_arena() if sandbox is None else remote_arena(load_sandbox_json(sandbox), admin_token)
     try:
         yield arena
     finally:
@@ -122,7 +204,7 @@ def run_contracts(
     with contextlib.ExitStack() as stack:
         if arena is None:
             arena = stack.enter_context(arena_for())
-        ctx = RunContext(arena.control, arena.endpoints, make_client, make_clock, profile)
+        ctx = RunContext(arena.control, arena.endpoints, make_client, make_clock, profile, arena.impostor)
         machine = build_machine(ctx)
         explore = settings(
             max_examples=examples,

@@ -8,10 +8,13 @@ file replays.
 
 from __future__ import annotations
 
+import os
+import tempfile
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlparse
 
@@ -65,6 +68,7 @@ class World:
         profile: str = "wise",
         fidelity: dict[str, Any] | None = None,
         approve: Callable[[TenantClient, str, dict[str, Any], int], str | None] | None = None,
+        impostor: Any = None,
     ) -> None:
         # The sandbox is lenient where the judge is strict (client credentials in a form body are
         # accepted), so one bug shows up as one broken obligation rather than a cascade.
@@ -73,6 +77,14 @@ class World:
         self.tenant = control.create_tenant(fidelity=settings)
         self.tenant.clock.freeze()
         client = self.tenant.client
+        self._files = tempfile.TemporaryDirectory(prefix="mockwise-client-")
+        cert = key = ""
+        if endpoints.get("mtls_api_url"):  # the partner's certificate, from the Developer Hub (§6)
+            issued = self.tenant.issue_certificate(client["client_id"])
+            cert, key = str(Path(self._files.name) / "client.pem"), str(Path(self._files.name) / "client.key")
+            Path(cert).write_text(issued["certificate"], encoding="ascii")
+            Path(key).write_text(issued["private_key"], encoding="ascii")
+            os.chmod(key, 0o600)
         self.config = ClientConfig(
             api_url=endpoints["api_url"],
             mtls_api_url=endpoints.get("mtls_api_url", ""),
@@ -81,13 +93,20 @@ class World:
             client_secret=client["client_secret"],
             redirect_uri=client["redirect_uris"][0],
             ca_cert=endpoints.get("ca_cert", ""),
-            client_cert=endpoints.get("client_cert", ""),
-            client_key=endpoints.get("client_key", ""),
+            client_cert=cert,
+            client_key=key,
         )
         self.clock: ClientClock = clock or NoClock()
         self.clock.start()
         self.client = make_client(self.config, self.clock)
-        self.judge = Judge(self.config.client_id, self.config.redirect_uri, profile, retry_after=RETRY_AFTER)
+        self.judge = Judge(
+            self.config.client_id,
+            self.config.redirect_uri,
+            profile,
+            retry_after=RETRY_AFTER,
+            mtls=bool(self.config.mtls_api_url),
+        )
+        self.impostor = impostor
         self.approve = approve
         self.users: dict[str, UserModel] = {}
         self.story: list[Step] = []
@@ -102,6 +121,9 @@ class World:
             self.client.close()
         finally:
             self.clock.stop()
+            if self.impostor is not None and self.impostor.active:
+                self.impostor.set(False)
+            self._files.cleanup()
 
     # Bookkeeping ------------------------------------------------------------------------------
 
@@ -279,6 +301,7 @@ class World:
         alive: tuple[bool, bool] = (False, False),
     ) -> list[Outcome]:
         barrier = threading.Barrier(len(calls))
+        self.judge.batch_start = self._cursor
 
         def run(call: Callable[[], Outcome]) -> Outcome:
             barrier.wait(timeout=10)
@@ -332,10 +355,14 @@ class World:
         self._step("advance", seconds=seconds, both=both)
         self._move_clocks(seconds, both)
 
-    def advance_to_expiry(self, offset: float, both: bool = True) -> None:
-        """Move to `offset` seconds around the expiry of the newest access token issued."""
-        latest = max(self.judge.issued.values(), key=lambda i: i.at, default=None)
-        step = self._step("advance_to_expiry", offset=offset, both=both)
+    def advance_to_expiry(self, offset: float, both: bool = True, whose: str = "partner") -> None:
+        """Move to `offset` seconds around the expiry of the newest access token of the partner
+        ("partner") or of a customer (their key)."""
+        model = self.users.get(whose)
+        kind, user_id = ("client_credentials", None) if model is None else ("user", model.user_id)
+        tokens = [i for i in self.judge.issued.values() if i.kind == kind and i.user_id == user_id]
+        latest = max(tokens, key=lambda i: i.at, default=None)
+        step = self._step("advance_to_expiry", offset=offset, both=both, whose=whose)
         if latest is None:
             step.outcome = "no token yet"
             return
@@ -394,6 +421,23 @@ class World:
         if self.pending_secret is not None:
             self.client.update_client_secret(self.pending_secret)
             self.pending_secret = None
+
+    def meet_impostor(self, key: str | None = None) -> None:
+        """A man in the middle presents a certificate from an unknown CA while the partner (or the
+        customer `key`) does one operation: a careful client refuses to talk to it."""
+        self._step("meet_impostor", user=key)
+        if self.impostor is None:
+            return
+        self.impostor.set(True)
+        self.judge.impostor = True
+        try:
+            if key is None:
+                self.partner_call()
+            else:
+                self.user_call(key)
+        finally:
+            self.impostor.set(False)
+            self.judge.impostor = False
 
     def fault(self, kind: str, path: str | None = None) -> None:
         """Arm one fault for the next matching request."""

@@ -161,6 +161,12 @@ class TenantClient:
         made: JSON = self.call("POST", "/users", {"email": email, **spec})
         return made
 
+    def issue_certificate(self, client_id: str, **spec: Any) -> JSON:
+        """A new key and client certificate from the sandbox CA (the Developer Hub's "Generate
+        certificate"): `{"certificate", "private_key", "fingerprint", ...}`, PEM in clear, this once."""
+        issued: JSON = self.call("POST", f"/clients/{client_id}/certificates", spec)
+        return issued
+
     def add_personal_token(self, user_id: int) -> str:
         return str(self.call("POST", f"/users/{user_id}/personal-tokens")["token"])
 

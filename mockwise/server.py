@@ -52,7 +52,9 @@ class WiseProtocol(HttpToolsProtocol):
             cipher = ssl_object.cipher()
             pem = ssl.DER_cert_to_PEM_cert(der) if der else None
             digest = hashlib.sha256(der).hexdigest() if der else None
-            self._connection = Connection(self.listener, digest, pem)
+            # A context may carry a label (the contract suites' impostor, see `contracts.runner`).
+            label = getattr(ssl_object.context, "mockwise_label", None)
+            self._connection = Connection(self.listener, digest, pem, label)
             self._tls = {
                 "server_cert": None,
                 "client_cert_chain": [pem] if pem else [],
@@ -214,6 +216,22 @@ class Runner:
         if not ready.wait(timeout):
             self.stop()
             raise RuntimeError("mockwise server did not start in time")
+
+    def drop_connections(self) -> None:
+        """Close every open connection, so clients must connect (and handshake) again."""
+        loop = self._loop
+        if loop is None:
+            return
+        done = threading.Event()
+
+        def drop() -> None:
+            for server in self.servers:
+                for connection in list(server.server_state.connections):
+                    connection.transport.abort()
+            done.set()
+
+        loop.call_soon_threadsafe(drop)
+        done.wait(5)
 
     def stop_thread(self, timeout: float = 5.0) -> None:
         self.stop()

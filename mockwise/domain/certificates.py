@@ -133,6 +133,7 @@ class Connection:
     listener: str | None = None
     fingerprint: str | None = None
     cert_pem: str | None = None
+    server_cert: str | None = None  # a label when the server presented a stand-in certificate
 
     @classmethod
     def presenting(cls, listener: str, cert_pem: str | None = None) -> Connection:

@@ -36,6 +36,7 @@ class Entry:
     issued: str | None = None  # Token.id of the access token this request was given
     fault: str | None = None
     cert: str | None = None  # SHA-256 fingerprint of the client certificate
+    server_cert: str | None = None  # set when the connection presented a stand-in server certificate
     params: tuple[str, ...] = ()  # names of the form parameters sent (never their values)
     query: tuple[str, ...] = ()  # names of the query-string parameters (never their values)
     basic_auth: bool = False

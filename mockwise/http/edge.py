@@ -138,7 +138,8 @@ class Edge:
             entry.query = tuple(
                 dict.fromkeys(k for k, _ in parse_qsl(scope["query_string"].decode("latin-1")))
             )
-        entry.cert = connection_of(scope).fingerprint
+        connection = connection_of(scope)
+        entry.cert, entry.server_cert = connection.fingerprint, connection.server_cert
         exchange = Exchange(entry, routed)
         scope["mockwise"] = exchange
 
