@@ -167,7 +167,12 @@ def python_client(spec: str) -> tuple[ClientFactory, Callable[[], ClientClock]]:
     taking `(config, clock)` is given an injectable `ManualClock`-style callable."""
     module_name, _, attr = spec.partition(":")
     factory: Callable[..., WiseClient] = getattr(importlib.import_module(module_name), attr or "factory")
-    takes_clock = len(inspect.signature(factory).parameters) >= 2
+    positional = [
+        p
+        for p in inspect.signature(factory).parameters.values()
+        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+    ]
+    takes_clock = len(positional) >= 2
 
     def make(config: ClientConfig, clock: ClientClock) -> WiseClient:
         if takes_clock:

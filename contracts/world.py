@@ -50,7 +50,8 @@ class Step:
 
     def line(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.args.items())
-        result = f"  -> {self.outcome}" if self.outcome is not None else ""
+        shown = self.outcome if self.outcome is None or len(self.outcome) <= 90 else self.outcome[:89] + "…"
+        result = f"  -> {shown}" if shown is not None else ""
         return f"{self.number:>3}. {self.action}({args}){result}"
 
     def as_json(self) -> dict[str, Any]:
@@ -457,17 +458,21 @@ class World:
 
     def replay(self, steps: list[dict[str, Any]]) -> None:
         """Run the moves of a scenario file (`Step.as_json()` items) in order."""
-        for item in steps:
+        for index, item in enumerate(steps):
             action, args = item["action"], dict(item.get("args", {}))
-            if action == "start_link":
-                self.link_user(args["person"], wrong_dob=args["date_of_birth"] == "1970-01-01")
-            elif action in ("finish_link",):
-                continue  # part of start_link's move
+            if action == "start_link":  # one move: its finish_link step says whether it was tampered
+                finish = next((s for s in steps[index + 1 :] if s["action"] == "finish_link"), None)
+                tampered = bool(
+                    finish and finish["args"].get("key") == args["key"] and finish["args"].get("tampered")
+                )
+                self.link_user(args["person"], tampered, wrong_dob=args["date_of_birth"] == "1970-01-01")
+            elif action == "finish_link":
+                continue
             elif action == "create_user":
                 self.create_user()
-            elif action in ("user_call", "user_calls_concurrently", "reclaim"):
-                method = getattr(self, action)
-                method(args.pop("user"), **args)
+            elif action in ("user_call", "user_calls_concurrently", "reclaim", "meet_impostor"):
+                user = args.pop("user")
+                getattr(self, action)(user, **args)
             elif action == "revoke":
                 self.revoke(args["cause"], args.get("user"))
             else:

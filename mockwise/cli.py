@@ -63,9 +63,29 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     certcli.add_parser(commands)
 
+    contract = commands.add_parser("contract", help="judge a Wise client with the contract suites")
+    _client_arguments(contract)
+    contract.add_argument("--examples", type=int, default=60, help="stories to generate (default 60)")
+    contract.add_argument("--steps", type=int, default=25, help="moves per story at most (default 25)")
+    contract.add_argument(
+        "--no-shrink", action="store_true", help="report counterexamples as found, unshrunk"
+    )
+    contract.add_argument("--junit", metavar="FILE", help="also write the verdicts as JUnit XML")
+    contract.add_argument("--json", metavar="FILE", help="also write the verdicts as JSON")
+    contract.add_argument("--scenarios", metavar="DIR", help="write each counterexample as a scenario file")
+    replay = commands.add_parser("replay", help="replay a counterexample's scenario file against a client")
+    replay.add_argument("file", help="a scenario file written by `mockwise contract --scenarios`")
+    _client_arguments(replay)
+
     args = parser.parse_args(argv)
     if args.command == "certs":
         return certcli.run(args)
+    if args.command in ("contract", "replay"):
+        from contracts import cli as contract_cli
+
+        return (
+            contract_cli.contract(args) if args.command == "contract" else contract_cli.replay_scenario(args)
+        )
     if args.command == "serve":
         from mockwise.keystore import KeystoreError
         from mockwise.standalone import ServeOptions, Standalone
@@ -89,6 +109,23 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 1
         server.serve()
     return 0
+
+
+def _client_arguments(parser: argparse.ArgumentParser) -> None:
+    which = parser.add_mutually_exclusive_group(required=True)
+    which.add_argument(
+        "--client", metavar="MODULE:FACTORY", help="a Python client: factory(config) -> WiseClient"
+    )
+    which.add_argument(
+        "--client-cmd", metavar="COMMAND", help="a client in any language, speaking JSON lines"
+    )
+    parser.add_argument(
+        "--sandbox",
+        metavar="STATE_DIR",
+        help="a running `mockwise serve` (its state directory or sandbox.json); default: one in-process",
+    )
+    parser.add_argument("--admin-token", help="the control plane's admin token, for a non-loopback server")
+    parser.add_argument("--profile", choices=["wise", "strict"], default="wise", help="strictness profile")
 
 
 if __name__ == "__main__":  # pragma: no cover

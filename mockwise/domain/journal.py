@@ -89,9 +89,9 @@ def describe(entry: Entry) -> str:
     if entry.client_id:
         parts.append(f"client={entry.client_id}")
     if entry.token:
-        state = entry.token_state or "?"
+        state = f" {entry.token_state}" if entry.token_state else ""
         cause = f" ({entry.token_cause})" if entry.token_cause else ""
-        parts.append(f"token={entry.token_kind}:{entry.token} {state}{cause}")
+        parts.append(f"token={entry.token_kind}:{entry.token}{state}{cause}")
     elif entry.token_state:
         parts.append(f"token {entry.token_state}")
     if entry.issued:
