@@ -44,7 +44,7 @@ from typing import IO, Any
 from contracts.adapter import ClientConfig, NewUser, Outcome, WiseClient
 from contracts.clocks import ClientClock, FaketimeClock, NoClock, find_libfaketime
 
-OPERATION_TIMEOUT = 60.0
+OPERATION_TIMEOUT = 30.0  # seconds a client has to answer one request
 
 
 class SubprocessClient:
