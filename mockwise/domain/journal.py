@@ -64,16 +64,22 @@ def _unversioned(path: str) -> str:
 def expect_requests(
     entries: list[Entry], found: list[Entry], times: int | None, match: dict[str, Any], dropped: int = 0
 ) -> list[Entry]:
-    """`found` (the entries matching `match`) must number `times` (at least one when None)."""
+    """`found` (the entries matching `match`) must number `times` (at least one when None). On
+    failure, the message shows the requests to that path and every other refused request, with
+    the state of the token each presented and why it ended: usually the explanation."""
     if (times is None and found) or (times is not None and len(found) == times):
         return found
     wanted = ", ".join(f"{k}={v!r}" for k, v in match.items() if v is not None) or "any request"
     expected = "at least once" if times is None else f"{times} time(s)"
     path = match.get("path")
     near = [e for e in entries if path is None or _unversioned(e.path) == path]
+    refused = [e for e in entries if e not in near and (e.status >= 400 or e.status == 0)]
     lines = [f"expected {wanted} {expected}, found {len(found)}."]
     lines.append("Requests to that path:" if path is not None else "All requests:")
-    lines += [f"  {describe(e)}" for e in (near or entries)[-25:]] or ["  (none)"]
+    lines += [f"  {describe(e)}" for e in near[-25:]] or ["  (none)"]
+    if refused:
+        lines.append("Other refused requests:")
+        lines += [f"  {describe(e)}" for e in refused[-10:]]
     if dropped:
         lines.append(f"  ({dropped} older entries were dropped from the journal)")
     raise AssertionError("\n".join(lines))
