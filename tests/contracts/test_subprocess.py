@@ -36,7 +36,7 @@ def test_the_readme_example_client_gets_its_verdict(arena: Arena) -> None:
     """The README's "Test your client": a standalone script with two bugs on purpose."""
     make, clock = subprocess_client(f"{sys.executable} {EXAMPLE}")
     report = run_contracts(
-        make, clock, name="examples/partner_client.py", examples=30, steps=20, shrink=False, arena=arena
+        make, clock, name="examples/partner_client.py", examples=50, steps=25, shrink=False, arena=arena
     )
     broken = set(report.broken)
     assert {"USER-NO-EXPIRED", "STATE-CHECKED"} <= broken  # its two deliberate bugs
