@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
+
+from tests.standalone import serve
 
 pytest_plugins = ["pytester"]
 
@@ -101,42 +98,16 @@ def test_process_clock_moves_with_the_tenant(pytester: pytest.Pytester) -> None:
 
 
 def test_mockwise_url_uses_a_running_standalone_server(pytester: pytest.Pytester, tmp_path: Path) -> None:
-    state = tmp_path / "state"
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "mockwise",
-            "serve",
-            "--port",
-            "0",
-            "--mtls-port",
-            "0",
-            "--state-dir",
-            str(state),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
-    try:
-        deadline = time.monotonic() + 20
-        while not (state / "sandbox.json").exists():
-            assert server.poll() is None and time.monotonic() < deadline, "server did not start"
-            time.sleep(0.02)
-        api_url = json.loads((state / "sandbox.json").read_text())["api_url"]
+    with serve(tmp_path / "state") as server:
         pytester.makepyfile(
             USES_SANDBOX
             + f"""
 def test_it_is_the_running_server(wise_sandbox):
-    assert wise_sandbox.api_url == {api_url!r}
+    assert wise_sandbox.api_url == {server.doc["api_url"]!r}
 """
         )
-        pytester.makeini(f"[pytest]\nmockwise_url = {state}\n")
+        pytester.makeini(f"[pytest]\nmockwise_url = {server.state}\n")
         pytester.runpytest_subprocess("-p", "no:cacheprovider").assert_outcomes(passed=2)
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
 
 
 def test_wise_client_runs_the_suites_as_tests(pytester: pytest.Pytester, tmp_path: Path) -> None:

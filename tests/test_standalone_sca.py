@@ -3,14 +3,10 @@ verbatim (real bash, curl and openssl) against a real server, so it cannot rot."
 
 from __future__ import annotations
 
-import json
-import os
 import re
 import shutil
 import stat
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,52 +14,16 @@ from typing import Any
 import pytest
 import requests
 
+from tests.standalone import serve
+
 README = Path(__file__).resolve().parents[1] / "README.md"
 FLOW = re.search(r"<!-- sca-flow -->\n```sh\n(.*?)```", README.read_text(encoding="utf-8"), flags=re.S)
 
 
-def serve(workdir: Path) -> tuple[subprocess.Popen[str], dict[str, Any]]:
-    state = workdir / ".mockwise"  # the default state directory, as the README assumes
-    (state / "sandbox.json").unlink(missing_ok=True)
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "mockwise",
-            "serve",
-            "--port",
-            "0",
-            "--mtls-port",
-            "0",
-            "--state-dir",
-            str(state),
-        ],
-        cwd=workdir,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
-    deadline = time.monotonic() + 15
-    while not (state / "sandbox.json").exists():
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            pytest.fail(f"server did not start: {process.communicate()[0]}")
-        time.sleep(0.02)
-    return process, json.loads((state / "sandbox.json").read_text())
-
-
-def stop(process: subprocess.Popen[str]) -> None:
-    if process.poll() is None:
-        process.kill()
-    process.communicate()
-
-
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[dict[str, Any]]:
-    process, doc = serve(tmp_path)
-    yield doc
-    stop(process)
+    with serve(tmp_path / ".mockwise") as server:  # the default state directory, as the README assumes
+        yield server.doc
 
 
 def test_the_readme_sca_flow_runs_against_mockwise_serve(served: dict[str, Any], tmp_path: Path) -> None:
@@ -118,8 +78,7 @@ def test_sandbox_json_names_the_sca_key_and_limits_are_on(served: dict[str, Any]
 
 
 def test_a_restart_keeps_the_sca_key(tmp_path: Path) -> None:
-    process, first = serve(tmp_path)
-    stop(process)
-    process, second = serve(tmp_path)
-    stop(process)
-    assert first["users"][0]["sca"] == second["users"][0]["sca"]
+    with serve(tmp_path / ".mockwise") as first:
+        pass
+    with serve(tmp_path / ".mockwise") as second:
+        assert first.doc["users"][0]["sca"] == second.doc["users"][0]["sca"]

@@ -177,34 +177,28 @@ class TokenService:
         link = token.link
         if link.access is not None and link.access.end_reason is None:
             self._end(link.access, EndReason.REFRESHED, now)  # seed 003: the previous token dies now
-        access_value, access = self._mint(
-            TokenKind.USER,
-            ACCESS_TOKEN_LIFETIME,
-            now,
-            client_id=client.client_id,
-            user_id=link.user_id,
-            profile_id=link.profile_id,
-            grant_type="refresh_token",
-            link=link,
-        )
-        link.access = access
-        link.history.append(access)
+        access_value, link.access = self._mint_in(link, TokenKind.USER, ACCESS_TOKEN_LIFETIME, now)
         if not self.fidelity.refresh_token_rotation:
-            return Issued(access_value, access, refresh_value, token)
+            return Issued(access_value, link.access, refresh_value, token)
         self._end(token, EndReason.ROTATED, now)
-        new_value, new_refresh = self._mint(
-            TokenKind.REFRESH,
-            token.expires_at - now,  # a rotated refresh token keeps the original horizon
+        # a rotated refresh token keeps the original horizon
+        new_value, link.refresh = self._mint_in(link, TokenKind.REFRESH, token.expires_at - now, now)
+        return Issued(access_value, link.access, new_value, link.refresh)
+
+    def _mint_in(self, link: Link, kind: TokenKind, lifetime: float, now: float) -> tuple[str, Token]:
+        """A token of `link`'s lineage, minted by the refresh_token grant."""
+        value, token = self._mint(
+            kind,
+            lifetime,
             now,
-            client_id=client.client_id,
+            client_id=link.client_id,
             user_id=link.user_id,
             profile_id=link.profile_id,
             grant_type="refresh_token",
             link=link,
         )
-        link.refresh = new_refresh
-        link.history.append(new_refresh)
-        return Issued(access_value, access, new_value, new_refresh)
+        link.history.append(token)
+        return value, token
 
     def _new_link(
         self,
