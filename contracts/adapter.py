@@ -27,6 +27,8 @@ ERROR_KINDS = (
     "unauthorized",  # the partner's own credentials were refused (bad or rotated secret)
     "state_mismatch",  # the redirect back carried a `state` the client did not issue
     "dob_mismatch",  # the linked profile's date of birth is not the partner's customer's
+    "sca_rejected",  # the SCA challenge could not be cleared, or the retry was refused
+    "unsupported",  # the client does not implement this (optional) operation
     "rejected",  # any other refusal
 )
 
@@ -138,6 +140,14 @@ class WiseClient(Protocol):
 
     def user_call(self, user_key: str) -> Outcome:
         """Do something as the customer (their user access token): here, fetch `GET /v1/me`."""
+        ...
+
+    def fund_transfer(self, user_key: str) -> Outcome:
+        """Fund a transfer from the customer's balance, an SCA-protected action (§5.5): the first
+        attempt is answered 403 with a one-time token in `x-2fa-approval`; clear its challenges
+        through the one-time-token endpoints (§5.3: SMS, WhatsApp or voice, code 111111) and send
+        the request again with the token. Optional: a client without it answers
+        `error` / `unsupported`, and the SCA obligations are not exercised."""
         ...
 
     def update_client_secret(self, client_secret: str) -> None:

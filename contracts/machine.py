@@ -99,6 +99,7 @@ class RunContext:
     last_world: World | None = None
     steps_run: int = 0
     examples_run: int = 0
+    exercised: set[str] = field(default_factory=set)  # optional operations the client implements
 
 
 def build_machine(ctx: RunContext) -> type[RuleBasedStateMachine]:
@@ -163,9 +164,16 @@ def build_machine(ctx: RunContext) -> type[RuleBasedStateMachine]:
         def link_user(self, person: str, tamper_state: bool, wrong_dob: bool) -> str:
             return self.w.link_user(person, tamper_state, wrong_dob)
 
-        @rule(user=users)
-        def user_call(self, user: str) -> None:
-            self.w.user_call(user)
+        @rule(user=users, near_expiry=st.booleans())
+        def user_call(self, user: str, near_expiry: bool) -> None:
+            self.w.user_call(user, near_expiry)
+
+        @rule(user=users, transfers=st.integers(1, 3))
+        def fund_transfers(self, user: str, transfers: int) -> None:
+            for _ in range(transfers):  # a payout batch: each transfer is challenged on its own
+                outcome = self.w.fund_transfer(user)
+                if outcome is not None and outcome.kind != "unsupported":
+                    ctx.exercised.add("fund_transfer")
 
         @rule(user=users, workers=st.integers(2, 3), near_expiry=st.booleans())
         def user_calls_concurrently(self, user: str, workers: int, near_expiry: bool) -> None:

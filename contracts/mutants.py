@@ -282,6 +282,34 @@ class AcceptsAnyServer(ReferenceClient):
         return context
 
 
+class RetriesUncleared(ReferenceClient):
+    """Sends the SCA-challenged request again with its one-time token, without passing the
+    token's challenges first."""
+
+    catches = "SCA-CLEARED"
+
+    def _clear_challenges(self, token: str, ott: str) -> None:
+        return None
+
+
+class ReusesOneTimeToken(ReferenceClient):
+    """Keeps the last one-time token that approved a transfer, and sends it with the next one
+    for the same profile (then answers that request's own challenge correctly)."""
+
+    catches = "SCA-ONE-USE"
+
+    def __init__(self, config: ClientConfig, **kwargs: Any) -> None:
+        super().__init__(config, **kwargs)
+        self._approved: dict[str, str] = {}
+
+    def _fund(self, path: str, token: str, ott: str | None = None) -> httpx.Response:
+        profile = path.split("/transfers/")[0]
+        response = super()._fund(path, token, ott or self._approved.get(profile))
+        if ott and response.status_code == 201:
+            self._approved[profile] = ott
+        return response
+
+
 MUTANTS: tuple[type[ReferenceClient], ...] = (
     TokenPerCall,
     PartnerTokenUntil401,
@@ -303,4 +331,6 @@ MUTANTS: tuple[type[ReferenceClient], ...] = (
     SloppyRedirectUri,
     NoClientCertificate,
     AcceptsAnyServer,
+    RetriesUncleared,
+    ReusesOneTimeToken,
 )

@@ -26,6 +26,8 @@ class Obligation:
     severity: Severity
     check: str
     profiles: tuple[str, ...] = PROFILES
+    # an optional operation (adapter) without which the obligation is never put to the test
+    needs: str | None = None
 
     def as_json(self) -> dict[str, object]:
         return asdict(self)
@@ -117,7 +119,8 @@ CATALOG: tuple[Obligation, ...] = (
         "with a pause.",
         "reference §9 (exponential backoff)",
         "major",
-        "in one operation, at most 4 attempts of a request after a transient failure, 20 ms or more apart",
+        "in one operation, at most 4 attempts of a request after a transient failure, each 20 ms or more "
+        "after the failure",
     ),
     Obligation(
         "NO-RETRY-INVALID-CLIENT",
@@ -155,6 +158,23 @@ CATALOG: tuple[Obligation, ...] = (
         "seed 004 (actions after linking an account)",
         "critical",
         "a link whose profile's date of birth differs from the partner's record ends in dob_mismatch",
+    ),
+    Obligation(
+        "SCA-CLEARED",
+        "After an SCA challenge, the one-time token goes back with the request only once its challenges "
+        "are cleared.",
+        "reference §5.3 (the token is ready when no challenge is required and not passed)",
+        "critical",
+        "no request presents a one-time token whose challenges are still pending",
+        needs="fund_transfer",
+    ),
+    Obligation(
+        "SCA-ONE-USE",
+        "A one-time token approves one request: the next SCA-protected request waits for its own challenge.",
+        "reference §5.2 (a one-time token is single use)",
+        "major",
+        "no request presents a one-time token already used",
+        needs="fund_transfer",
     ),
     Obligation(
         "MTLS-PRESENT",
@@ -202,8 +222,9 @@ def markdown(profile: str | None = None) -> str:
         "|---|---|---|---|---|---|",
     ]
     for o in CATALOG if profile is None else catalog(profile):
+        check = o.check if o.needs is None else f"{o.check} (needs the optional `{o.needs}` operation)"
         rows.append(
-            f"| `{o.id}` | {o.statement} | {o.source} | {o.severity} | {', '.join(o.profiles)} | {o.check} |"
+            f"| `{o.id}` | {o.statement} | {o.source} | {o.severity} | {', '.join(o.profiles)} | {check} |"
         )
     return "\n".join(rows)
 

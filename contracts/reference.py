@@ -14,13 +14,16 @@ It is also a readable example of what Wise asks of a partner (each rule cites it
   exchanged once; the linked profile's date of birth checked against the partner's record (§3,
   seed 004);
 - the client certificate presented and the server's certificate verified against the sandbox CA
-  (§6).
+  (§6);
+- an SCA challenge (403 with `x-2fa-approval`) cleared through the one-time-token endpoints before
+  the request is sent again with the token, and each token used once (§5.3).
 
 Each behaviour is a small method so that `contracts.mutants` can break exactly one.
 """
 
 from __future__ import annotations
 
+import itertools
 import secrets
 import ssl
 import threading
@@ -38,6 +41,8 @@ RENEW_MARGIN = 300.0  # renew a token this many seconds before it expires
 MAX_ATTEMPTS = 4  # one try and three retries, for transient failures
 FIRST_BACKOFF = 0.05  # seconds; doubles on each retry
 MAX_RETRY_AFTER = 10.0  # never wait longer than this for a Retry-After
+OTP_CHANNELS = ("SMS", "WHATSAPP", "VOICE")  # challenges passed with a one-time password (§5.3)
+SANDBOX_OTP = "111111"  # the sandbox's OTP (reference §5.3)
 
 
 class GiveUp(Exception):
@@ -92,6 +97,7 @@ class ReferenceClient:
         self._users: dict[str, UserRecord] = {}
         self._pending: dict[str, PendingLink] = {}
         self._lock = threading.Lock()
+        self._transfer_ids = itertools.count(1)  # any transfer id is fundable in the sandbox
 
     # Transport ---------------------------------------------------------------------------------
 
@@ -296,6 +302,8 @@ class ReferenceClient:
                 return Outcome.error("dob_mismatch")  # not our customer: keep nothing
         except GiveUp as failure:
             return Outcome.error(failure.kind)
+        except RelinkNeeded:
+            return Outcome.relink_needed()
         with self._lock:
             self._users[user_key] = record
         return Outcome.ok({"profileId": record.profile_id})
@@ -327,9 +335,11 @@ class ReferenceClient:
 
     def _date_of_birth_matches(self, record: UserRecord, expected: str) -> bool:
         """Seed 004: after linking, check the profile's date of birth against our own records."""
-        assert record.access_token is not None
         path = f"/v2/profiles/{record.profile_id}" if record.profile_id else "/v1/me"
-        response = self._send("GET", path, headers=_bearer(record.access_token))
+        token = self._user_token(record)
+        response = self._send("GET", path, headers=_bearer(token))
+        if response.status_code == 401:  # revoked or expired early: refresh once, try once more
+            response = self._send("GET", path, headers=_bearer(self._user_token(record, force=token)))
         if response.status_code != 200:
             raise GiveUp("rejected")
         body = response.json()
@@ -387,6 +397,58 @@ class ReferenceClient:
         with self._lock:
             if self._users.get(user_key) is record:
                 del self._users[user_key]
+
+    # An SCA-protected action (§5) ------------------------------------------------------------
+
+    def fund_transfer(self, user_key: str) -> Outcome:
+        """Fund a transfer from the balance: answer the 403 challenge, then send it again (§5.3)."""
+        with self._lock:
+            record = self._users.get(user_key)
+        if record is None:
+            return Outcome.relink_needed()
+        path = f"/v3/profiles/{record.profile_id}/transfers/{next(self._transfer_ids)}/payments"
+        try:
+            token = self._user_token(record)
+            response = self._fund(path, token)
+            if response.status_code == 401:
+                token = self._user_token(record, force=token)
+                response = self._fund(path, token)
+            ott = response.headers.get("x-2fa-approval")
+            if response.status_code == 403 and ott:
+                self._clear_challenges(token, ott)
+                response = self._fund(path, token, ott)
+        except RelinkNeeded:
+            self._forget(user_key, record)
+            return Outcome.relink_needed()
+        except GiveUp as failure:
+            return Outcome.error(failure.kind)
+        if response.status_code == 201:
+            return Outcome.ok(response.json())
+        return Outcome.error("sca_rejected" if response.status_code == 403 else "rejected")
+
+    def _fund(self, path: str, token: str, ott: str | None = None) -> httpx.Response:
+        """The protected request; with `ott`, the one-time token its challenge issued (§5.3)."""
+        headers = {**_bearer(token), **({"x-2fa-approval": ott} if ott else {})}
+        return self._send("POST", path, headers=headers, json={"type": "BALANCE"})
+
+    def _clear_challenges(self, token: str, ott: str) -> None:
+        """Pass each required challenge the sandbox offers by OTP (code 111111, §5.3); the token
+        is ready once none is required and not passed."""
+        headers = {**_bearer(token), "One-Time-Token": ott}
+        response = self._send("GET", "/v1/one-time-token/status", headers=headers)
+        if response.status_code != 200:
+            raise GiveUp("sca_rejected")
+        for challenge in response.json()["oneTimeTokenProperties"]["challenges"]:
+            if not challenge["required"] or challenge["passed"]:
+                continue
+            channel = challenge["primaryChallenge"]["type"]
+            if channel not in OTP_CHANNELS:
+                raise GiveUp("sca_rejected")  # PIN, facemap or device: beyond this client
+            base = f"/v1/one-time-token/{channel.lower()}"
+            self._send("POST", f"{base}/trigger", headers=headers)
+            verified = self._send("POST", f"{base}/verify", headers=headers, json={"otpCode": SANDBOX_OTP})
+            if verified.status_code != 200:
+                raise GiveUp("sca_rejected")
 
     # Administration -----------------------------------------------------------------------------
 

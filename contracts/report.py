@@ -46,6 +46,7 @@ class Counterexample:
 class Verdict:
     obligation: Obligation
     counterexample: Counterexample | None
+    exercised: bool = True  # False: the client lacks the optional operation the obligation needs
 
     @property
     def passed(self) -> bool:
@@ -82,9 +83,10 @@ class Report:
         )
         lines = [head, ""]
         for verdict in self.verdicts:
-            mark = "PASS" if verdict.passed else "FAIL"
+            mark = "FAIL" if not verdict.passed else "PASS" if verdict.exercised else "SKIP"
             o = verdict.obligation
-            lines.append(f"{mark}  {o.id:<{width}}  {o.statement}  [{o.severity}; {o.source}]")
+            note = "" if verdict.exercised else f"  (not exercised: the client has no {o.needs})"
+            lines.append(f"{mark}  {o.id:<{width}}  {o.statement}  [{o.severity}; {o.source}]{note}")
         for verdict in self.verdicts:
             if verdict.counterexample is not None:
                 lines += ["", f"FAIL {verdict.obligation.id}: {verdict.obligation.statement}"]
@@ -103,6 +105,7 @@ class Report:
                 {
                     **v.obligation.as_json(),
                     "passed": v.passed,
+                    "exercised": v.exercised,
                     "counterexample": None
                     if v.counterexample is None
                     else {
@@ -123,7 +126,13 @@ class Report:
         for v in self.verdicts:
             o = v.obligation
             name = quoteattr(f"{o.id}: {o.statement}")
-            if v.counterexample is None:
+            if not v.exercised:
+                skipped = quoteattr(f"not exercised: the client has no {o.needs}")
+                cases.append(
+                    f'  <testcase classname="wise-contract" name={name} time="0">'
+                    f"<skipped message={skipped}/></testcase>"
+                )
+            elif v.counterexample is None:
                 cases.append(f'  <testcase classname="wise-contract" name={name} time="0"/>')
             else:
                 body = escape(v.counterexample.text())
@@ -132,10 +141,11 @@ class Report:
                     f"    <failure message={quoteattr(o.statement)} type={quoteattr(o.id)}>{body}</failure>\n"
                     f"  </testcase>"
                 )
+        unexercised = sum(not v.exercised for v in self.verdicts)
         return (
             '<?xml version="1.0" encoding="utf-8"?>\n'
             f'<testsuite name={quoteattr("wise-contract " + self.client)} tests="{len(self.verdicts)}" '
-            f'failures="{len(self.broken)}" time="{self.seconds:.3f}">\n'
+            f'failures="{len(self.broken)}" skipped="{unexercised}" time="{self.seconds:.3f}">\n'
             + "\n".join(cases)
             + "\n</testsuite>\n"
         )

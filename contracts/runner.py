@@ -243,7 +243,10 @@ def run_contracts(
             counterexamples[obligation] = Counterexample(
                 obligation, violation.render(), story, program, fidelity
             )
-    verdicts = [Verdict(o, counterexamples.get(o.id)) for o in catalog(profile)]
+    verdicts = [
+        Verdict(o, counterexamples.get(o.id), o.needs is None or o.needs in ctx.exercised)
+        for o in catalog(profile)
+    ]
     report = Report(name, profile, verdicts, ctx.examples_run, ctx.steps_run, time.perf_counter() - started)
     if scenario_dir is not None:
         report.write_scenarios(scenario_dir)

@@ -12,6 +12,8 @@ The protocol, one JSON object per line:
     {"id": 4, "op": "finish_link", "user": "l2", "callback_url": "http://localhost:8080/wise/callback?code=..."}
                                                               {"id": 4, "outcome": OUTCOME}
     {"id": 5, "op": "user_call", "user": "c1"}                {"id": 5, "outcome": OUTCOME}
+    {"id": 8, "op": "fund_transfer", "user": "l2"}            {"id": 8, "outcome": OUTCOME}  (optional:
+                                                              answer kind "unsupported" to skip SCA)
     {"id": 6, "op": "update_client_secret", "client_secret": "..."}
                                                               {"id": 6, "ok": true}
     {"id": 7, "op": "close"}                                  {"id": 7, "ok": true}, then exit
@@ -139,6 +141,10 @@ class SubprocessClient:
     def user_call(self, user_key: str) -> Outcome:
         return self._outcome("user_call", user=user_key)
 
+    def fund_transfer(self, user_key: str) -> Outcome:
+        outcome = self._outcome("fund_transfer", user=user_key)
+        return Outcome.error("unsupported") if outcome.kind == "unknown_op" else outcome
+
     def update_client_secret(self, client_secret: str) -> None:
         self._ask("update_client_secret", client_secret=client_secret)
 
@@ -201,6 +207,10 @@ def serve(client: WiseClient, stdin: IO[str] = sys.stdin, stdout: IO[str] = sys.
                 reply = {"outcome": client.finish_link(message["user"], message["callback_url"]).as_json()}
             elif op == "user_call":
                 reply = {"outcome": client.user_call(message["user"]).as_json()}
+            elif op == "fund_transfer":
+                funded = getattr(client, "fund_transfer", None)
+                result = funded(message["user"]) if funded is not None else Outcome.error("unsupported")
+                reply = {"outcome": result.as_json()}
             elif op == "update_client_secret":
                 client.update_client_secret(message["client_secret"])
                 reply = {"ok": True}

@@ -74,7 +74,13 @@ class World:
         # The sandbox is lenient where the judge is strict (client credentials in a form body are
         # accepted), so one bug shows up as one broken obligation rather than a cascade.
         self.fidelity = dict(fidelity or {})  # the token-shape variant this story runs with
-        settings = {"client_auth_in_body": True, **self.fidelity}
+        # Fund transfers as a user are challenged, by SMS, so the SCA obligations are exercised.
+        settings = {
+            "client_auth_in_body": True,
+            "sca_user_tokens": True,
+            "sca_high_risk_challenges": "SMS",
+            **self.fidelity,
+        }
         self.tenant = control.create_tenant(fidelity=settings)
         self.tenant.clock.freeze()
         client = self.tenant.client
@@ -232,17 +238,36 @@ class World:
             self.users[key] = model
         return key
 
-    def user_call(self, key: str) -> Outcome | None:
+    def user_call(self, key: str, near_expiry: bool = False) -> Outcome | None:
+        """One call as the customer; `near_expiry`: first move both clocks into the last minutes of
+        their access token, where a client renews (seed 003)."""
         model = self.users.get(key)
         if model is None:
             return None  # the client never got this user (its creation or linking failed)
-        step = self._step("user_call", user=key)
+        if near_expiry:
+            self._to_renewal_point(model.user_id)
+        step = self._step("user_call", user=key, near_expiry=near_expiry)
         alive = self._alive(model)
         op = Operation("user_call", step.number, key)
         outcome = self._run(step, op, lambda: self.client.user_call(key))
         op.expect = self._expect(model, alive, op.entries)
         if model.kind == "created":
             self._track_links(model, op.entries, "registration_code")
+        self.judge.judge(op)
+        self._learn(model, outcome)
+        return outcome
+
+    def fund_transfer(self, key: str) -> Outcome | None:
+        """An SCA-protected action as a linked user (§5.5): challenged, cleared, sent again."""
+        model = self.users.get(key)
+        funds = getattr(self.client, "fund_transfer", None)  # optional in the adapter
+        if model is None or model.kind != "linked" or funds is None:
+            return None  # created users have no profile to fund from until they make one
+        step = self._step("fund_transfer", user=key)
+        alive = self._alive(model)
+        op = Operation("fund_transfer", step.number, key)
+        outcome = self._run(step, op, lambda: funds(key))
+        op.expect = self._expect(model, alive, op.entries)
         self.judge.judge(op)
         self._learn(model, outcome)
         return outcome
@@ -331,10 +356,10 @@ class World:
         if model is None or not model.held:
             return {}
         refresh_alive, access_alive = alive
-        faulted_grant = model.kind == "linked" and any(
-            e.reason == "fault" and e.grant_type == "refresh_token" for e in entries
-        )
-        renewable = (refresh_alive or model.registration_code_alive) and not faulted_grant
+        # An invalid_grant fault told the client its refresh token is dead: it must drop it (§2.5),
+        # so only a live registration code can still renew.
+        faulted_grant = any(e.reason == "fault" and e.grant_type == "refresh_token" for e in entries)
+        renewable = (refresh_alive and not faulted_grant) or model.registration_code_alive
         dead = not renewable and (faulted_grant or not access_alive)
         deployed = self.pending_secret is None  # without its secret the client cannot even ask
         return {
@@ -392,10 +417,12 @@ class World:
         elif model is not None and cause == "enhanced-security":
             self.tenant.enable_enhanced_security(model.email)
         elif model is not None and cause == "change-email":
-            new_email = f"changed.{step.number}.{model.email}"
-            self.tenant.change_email(model.email, new_email)
-            model.email = new_email
-            model.registration_code_alive = False  # the user took the account over
+            old_email, new_email = model.email, f"changed.{step.number}.{model.email}"
+            self.tenant.change_email(old_email, new_email)
+            for same in self.users.values():  # a person linked twice is one Wise account
+                if same.email == old_email:
+                    same.email = new_email
+                    same.registration_code_alive = False  # the user took the account over
         self._note_ended()
 
     def reclaim(self, key: str) -> None:
@@ -470,7 +497,13 @@ class World:
                 continue
             elif action == "create_user":
                 self.create_user()
-            elif action in ("user_call", "user_calls_concurrently", "reclaim", "meet_impostor"):
+            elif action in (
+                "user_call",
+                "fund_transfer",
+                "user_calls_concurrently",
+                "reclaim",
+                "meet_impostor",
+            ):
                 user = args.pop("user")
                 getattr(self, action)(user, **args)
             elif action == "revoke":

@@ -154,6 +154,8 @@ class ObligationItem(pytest.Item):
         verdict = next(v for v in report.verdicts if v.obligation.id == self.obligation)
         if verdict.counterexample is not None:
             raise ObligationBroken(verdict)
+        if not verdict.exercised:
+            pytest.skip(f"not exercised: the client has no {verdict.obligation.needs}")
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
         if isinstance(excinfo.value, ObligationBroken):

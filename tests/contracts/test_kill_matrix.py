@@ -43,4 +43,4 @@ def test_the_matrix_covers_the_issue_s_mutants() -> None:
     assert len(MUTANTS) >= 12
     assert {"CC-REUSE", "USER-NO-EXPIRED", "USER-NO-STALE", "INVALID-GRANT-STOP", "RETRY-AFTER",
             "NO-RETRY-INVALID-CLIENT", "STATE-CHECKED", "SECRET-NOT-IN-URL", "VERIFY-SERVER", "DOB-CHECK",
-            "REDIRECT-EXACT", "MTLS-PRESENT"} <= caught  # fmt: skip
+            "REDIRECT-EXACT", "MTLS-PRESENT", "SCA-CLEARED", "SCA-ONE-USE"} <= caught  # fmt: skip
