@@ -99,7 +99,10 @@ def app_only(setup: Setup, count: int) -> dict[str, float]:
         (b"content-type", b"application/x-www-form-urlencoded"),
         (b"content-length", str(len(body)).encode()),
     ]
-    me_headers = [(b"host", b"api.wise-sandbox.com"), (b"authorization", f"Bearer {setup.user_token}".encode())]
+    me_headers = [
+        (b"host", b"api.wise-sandbox.com"),
+        (b"authorization", f"Bearer {setup.user_token}".encode()),
+    ]
 
     async def measure() -> dict[str, float]:
         status: list[int] = []
@@ -129,7 +132,10 @@ def app_only(setup: Setup, count: int) -> dict[str, float]:
             await setup.app(scope, receive, send)
 
         result = {}
-        for name, args in (("token_us", ("POST", "/oauth/token", token_headers)), ("me_us", ("GET", "/v1/me", me_headers))):
+        for name, args in (
+            ("token_us", ("POST", "/oauth/token", token_headers)),
+            ("me_us", ("GET", "/v1/me", me_headers)),
+        ):
             for _ in range(min(200, count)):
                 await call(*args)
             status.clear()

@@ -130,7 +130,9 @@ class Wrk:
             source = self.workdir / "client_cert_shim.c"
             source.write_text(SHIM_SOURCE, encoding="ascii")
             target = self.workdir / "client_cert_shim.so"
-            subprocess.run([compiler, "-shared", "-fPIC", "-O2", "-o", str(target), str(source), "-ldl"], check=True)
+            subprocess.run(
+                [compiler, "-shared", "-fPIC", "-O2", "-o", str(target), str(source), "-ldl"], check=True
+            )
             self._shim = target
         return self._shim
 
@@ -141,9 +143,18 @@ class Wrk:
         if cert is not None:
             shim = self.shim()
             if shim is None:
-                raise RuntimeError("mTLS runs need a C compiler (apt-get install gcc) for the client-cert shim")
+                raise RuntimeError(
+                    "mTLS runs need a C compiler (apt-get install gcc) for the client-cert shim"
+                )
             env |= {"LD_PRELOAD": str(shim), "BENCH_CLIENT_CERT": cert.cert, "BENCH_CLIENT_KEY": cert.key}
-        command = [self.binary, f"-t{self.threads}", f"-c{self.connections}", f"-d{max(1, round(seconds))}s", "--timeout", "5s"]
+        command = [
+            self.binary,
+            f"-t{self.threads}",
+            f"-c{self.connections}",
+            f"-d{max(1, round(seconds))}s",
+            "--timeout",
+            "5s",
+        ]
         command += ["-s", script.name, url + request.path]
         cpu = self.cpu
         done = subprocess.run(
@@ -151,12 +162,14 @@ class Wrk:
             capture_output=True,
             text=True,
             env=env,
-            preexec_fn=(lambda: os.sched_setaffinity(0, {cpu})) if cpu is not None else None,  # noqa: PLW1509
+            preexec_fn=(lambda: os.sched_setaffinity(0, {cpu})) if cpu is not None else None,
         )
         Path(script.name).unlink()
         lines = [line for line in done.stdout.splitlines() if line.startswith("BENCH ")]
         if done.returncode != 0 or not lines:
-            raise RuntimeError(f"wrk failed ({done.returncode}): {done.stderr.strip() or done.stdout.strip()}")
+            raise RuntimeError(
+                f"wrk failed ({done.returncode}): {done.stderr.strip() or done.stdout.strip()}"
+            )
         data = json.loads(lines[-1].removeprefix("BENCH "))
         return Result(
             requests=data["requests"],

@@ -155,7 +155,7 @@ def s_time(server: Mockwise, seconds: float, cpu: int | None) -> list[dict[str, 
                 [*common, version, mode],
                 capture_output=True,
                 text=True,
-                preexec_fn=(lambda: os.sched_setaffinity(0, {cpu})) if cpu is not None else None,  # noqa: PLW1509
+                preexec_fn=(lambda: os.sched_setaffinity(0, {cpu})) if cpu is not None else None,
             )
             elapsed = time.perf_counter() - began
             counts = [int(n) for n in re.findall(r"^(\d+) connections in", done.stdout, flags=re.M)]
@@ -181,7 +181,9 @@ def ratios(rows: dict[str, Any]) -> list[dict[str, Any]]:
         if top not in rows or bottom not in rows:
             continue
         value = rows[top]["per_second"] / rows[bottom]["per_second"]
-        out.append({"goal": key, "label": label, "ratio": round(value, 3), "at_least": goal, "met": value >= goal})
+        out.append(
+            {"goal": key, "label": label, "ratio": round(value, 3), "at_least": goal, "met": value >= goal}
+        )
     return out
 
 
@@ -198,7 +200,11 @@ def print_report(result: dict[str, Any], args: argparse.Namespace) -> None:
     if load is not None:
         print(f"{'scenario':52} {'req/s':>8} {'p50 ms':>7} {'p90 ms':>7} {'p99 ms':>7} {'p99.9':>7}")
         for row in load["rows"].values():
-            mark = "" if row["clean"] else f"  NOT CLEAN: {row['non_2xx']} non-2xx, {row['socket_errors']} errors"
+            mark = (
+                ""
+                if row["clean"]
+                else f"  NOT CLEAN: {row['non_2xx']} non-2xx, {row['socket_errors']} errors"
+            )
             print(
                 f"{row['label']:52} {row['per_second']:>8,} {row['p50_ms']:>7.2f} {row['p90_ms']:>7.2f} "
                 f"{row['p99_ms']:>7.2f} {row['p999_ms']:>7.2f}{mark}"
@@ -260,13 +266,17 @@ def _progress(message: str) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=int, default=5, help="length of each measured wrk run")
-    parser.add_argument("--warmup", type=int, default=1, help="warm-up run before each measured run (0: none)")
+    parser.add_argument(
+        "--warmup", type=int, default=1, help="warm-up run before each measured run (0: none)"
+    )
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--threads", type=int, default=1, help="wrk threads")
     parser.add_argument("--handshake-seconds", type=float, default=3)
     parser.add_argument("--tokens", type=int, default=1_000_000, help="tokens for the memory measurement")
-    parser.add_argument("--traced-tokens", type=int, default=100_000, help="tokens for the tracemalloc reading")
+    parser.add_argument(
+        "--traced-tokens", type=int, default=100_000, help="tokens for the tracemalloc reading"
+    )
     parser.add_argument("--no-pin", action="store_true", help="do not pin servers and wrk to CPUs")
     parser.add_argument("--quick", action="store_true", help="1 round of 2 s runs, 200k tokens")
     parser.add_argument("--only", nargs="*", choices=["load", "inprocess", "startup", "memory"])

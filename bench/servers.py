@@ -27,7 +27,7 @@ def _pinned(cpu: int | None) -> Any:
 
 class Process:
     def __init__(self, command: list[str], cpu: int | None, **options: Any) -> None:
-        self.process = subprocess.Popen(command, preexec_fn=_pinned(cpu), **options)  # noqa: PLW1509
+        self.process = subprocess.Popen(command, preexec_fn=_pinned(cpu), **options)
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -60,7 +60,9 @@ class Mockwise(Process):
     load test would only measure as 429s: the benchmark switches them off over the control plane,
     as a test suite would."""
 
-    def __init__(self, state: Path, *, http: bool, cpu: int | None = None, extra: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self, state: Path, *, http: bool, cpu: int | None = None, extra: tuple[str, ...] = ()
+    ) -> None:
         self.state = state
         self.ready_seconds = 0.0
         (state / "sandbox.json").unlink(missing_ok=True)
@@ -98,7 +100,9 @@ class Mockwise(Process):
     def without_rate_limits(self) -> None:
         with self.http() as http:
             tenant = self.doc["tenant"]
-            answer = http.patch(f"{self.api_url}/_mockwise/tenants/{tenant}/rate-limits", json={"enabled": False})
+            answer = http.patch(
+                f"{self.api_url}/_mockwise/tenants/{tenant}/rate-limits", json={"enabled": False}
+            )
             answer.raise_for_status()
 
     def user_token(self) -> str:
