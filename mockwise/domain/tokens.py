@@ -10,7 +10,6 @@ import base64
 import hashlib
 import heapq
 import os
-import uuid
 from collections.abc import Callable, Iterator, Sized
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -115,7 +114,13 @@ def token_key(value: str) -> str:
 
 
 def uuid_token() -> str:
-    return str(uuid.uuid4())
+    """A random (version 4) UUID, as `str(uuid.uuid4())` writes it, at half the cost: every grant
+    mints one or two."""
+    raw = bytearray(os.urandom(16))
+    raw[6] = (raw[6] & 0x0F) | 0x40  # version 4
+    raw[8] = (raw[8] & 0x3F) | 0x80  # RFC 4122 variant
+    h = raw.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 _JWE_HEADER = base64.urlsafe_b64encode(b'{"alg":"RS256","enc":"A256GCM","typ":"JWT"}').rstrip(b"=").decode()
