@@ -10,22 +10,34 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import json
 import signal
 import socket
 import ssl
 import threading
+import time
 from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 
 import uvicorn
 from starlette.types import ASGIApp
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
 from mockwise.domain.certificates import EXTENSION as CONNECTION
 from mockwise.domain.certificates import NO_TLS, Connection
+from mockwise.errors import SpringError, clip
 from mockwise.http.edge import ABORT
 
 TLS_CLOSE_GRACE = 0.5  # seconds a TLS connection may take to close when the server stops
+# Limits of the transport, where Wise is silent (Tomcat's defaults are in the same range: a 20 s
+# connection timeout, 8 KiB of headers; the edge refuses more than 16 KiB of headers itself, in
+# the journal, so this cap only stops floods that would never make a complete request):
+REQUEST_TIMEOUT = 20.0  # seconds from a request's first byte (or the connection) to its last byte
+MAX_REQUEST_HEAD = 64 * 1024  # bytes of request line and headers accepted before answering 431
+
+
+class _HeadTooLarge(Exception):
+    """Raised from a parser callback: httptools turns it into a parser error (see send_400_response)."""
 
 
 class WiseProtocol(HttpToolsProtocol):
@@ -38,12 +50,28 @@ class WiseProtocol(HttpToolsProtocol):
       per listener by the `Runner`) and the client certificate's SHA-256 fingerprint.
 
     All of it is computed once per connection, not per request.
+
+    Hardening uvicorn leaves to us: a request must arrive whole within `request_timeout` seconds
+    of its first byte (a connection that never sends one is closed after as long), so a client
+    that stalls half-way through a request line, headers or body is dropped (with a 408 when
+    anything was received) instead of holding a connection for ever; the request line and headers
+    may not exceed `max_head` bytes (431); malformed requests get Wise-style JSON, not uvicorn's
+    plain text. These answers are written here, before (or instead of) a complete request, so
+    they are not journaled; a stalled body is, as the 408 its route answers.
     """
 
     listener: str | None = None  # "api" or "mtls"; only TLS connections are marked
+    request_timeout: float = REQUEST_TIMEOUT
+    max_head: int = MAX_REQUEST_HEAD
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
+        self._phase = "idle"  # idle (between requests), head (line and headers), body
+        self._head = 0
+        self._head_too_large = False
+        self._deadline: asyncio.TimerHandle | None = self.loop.call_later(
+            self.request_timeout, self._timed_out
+        )
         self._tls: dict[str, object] | None = None
         self._connection = NO_TLS
         ssl_object = transport.get_extra_info("ssl_object")
@@ -70,6 +98,88 @@ class WiseProtocol(HttpToolsProtocol):
         if self._tls is not None:
             extensions["tls"] = self._tls
         self.scope["extensions"] = extensions  # type: ignore[typeddict-item]
+        self._phase, self._head = "head", 0
+        self._arm()
+
+    # Limits ----------------------------------------------------------------------------------
+
+    def on_url(self, url: bytes) -> None:
+        self._count(len(url))
+        super().on_url(url)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._count(len(name) + len(value) + 4)
+        super().on_header(name, value)
+
+    def _count(self, size: int) -> None:
+        self._head += size
+        if self._head > self.max_head:
+            self._head_too_large = True
+            raise _HeadTooLarge()
+
+    def on_headers_complete(self) -> None:
+        self._phase = "body"
+        super().on_headers_complete()
+
+    def on_message_complete(self) -> None:
+        super().on_message_complete()
+        self._phase = "idle"
+        self._disarm()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm()
+        super().connection_lost(exc)
+
+    def send_400_response(self, msg: str) -> None:
+        # uvicorn's answer to a request it cannot parse is plain text; Wise's would be JSON
+        if self._head_too_large:
+            self._answer_and_close(431, f"Request line and headers exceed {self.max_head} bytes")
+        else:
+            self._answer_and_close(400, "Malformed HTTP request")
+
+    def _arm(self) -> None:
+        self._disarm()
+        self._deadline = self.loop.call_later(self.request_timeout, self._timed_out)
+
+    def _disarm(self) -> None:
+        if self._deadline is not None:
+            self._deadline.cancel()
+            self._deadline = None
+
+    def _timed_out(self) -> None:
+        self._deadline = None
+        if self.transport.is_closing():
+            return
+        message = f"The request did not arrive in full within {self.request_timeout:g} seconds"
+        cycle = self.cycle
+        if self._phase == "body" and cycle is not None and not cycle.response_complete:
+            answered = cycle.response_started
+            cycle.disconnected = True  # its route's read ends (a 408 in the journal); nothing more is sent
+            cycle.message_event.set()
+            if not answered:
+                self._answer_and_close(408, message)
+                return
+        elif self._phase == "head":
+            self._answer_and_close(408, message)
+            return
+        self.transport.close()  # never sent a byte, or already answered: nothing to say
+
+    def _answer_and_close(self, status: int, message: str) -> None:
+        """A Spring-style JSON error written straight to the connection, which then closes."""
+        url = getattr(self, "url", b"") or b"/"
+        path = clip(url.split(b"?", 1)[0].decode("latin-1"))
+        now = time.time()
+        body = json.dumps(SpringError(status, message).body(path, now), separators=(",", ":")).encode()
+        head = [STATUS_LINE[status]]
+        for name, value in self.server_state.default_headers:
+            head += [name, b": ", value, b"\r\n"]
+        head += [
+            b"content-type: application/json\r\n",
+            b"content-length: " + str(len(body)).encode() + b"\r\n",
+            b"connection: close\r\n\r\n",
+        ]
+        self.transport.write(b"".join(head) + body)
+        self.transport.close()
 
     def shutdown(self) -> None:
         super().shutdown()
@@ -117,9 +227,15 @@ class Listener:
         return f"{scheme}://{host}:{self.port}"
 
 
-def _protocol_for(listener: Listener) -> type[WiseProtocol]:
+def _protocol_for(
+    listener: Listener, request_timeout: float = REQUEST_TIMEOUT, max_head: int = MAX_REQUEST_HEAD
+) -> type[WiseProtocol]:
     """A `WiseProtocol` that marks its TLS connections with the listener's name."""
-    return type(f"WiseProtocol_{listener.name}", (WiseProtocol,), {"listener": listener.name})
+    return type(
+        f"WiseProtocol_{listener.name}",
+        (WiseProtocol,),
+        {"listener": listener.name, "request_timeout": request_timeout, "max_head": max_head},
+    )
 
 
 class _Server(uvicorn.Server):
@@ -138,6 +254,8 @@ class Runner:
         *,
         log_level: str = "warning",
         configure: Callable[[uvicorn.Config, Listener], None] | None = None,
+        request_timeout: float = REQUEST_TIMEOUT,
+        max_request_head: int = MAX_REQUEST_HEAD,
     ) -> None:
         self.listeners = listeners
         self.servers: list[_Server] = []
@@ -155,7 +273,7 @@ class Runner:
             )
             config.load()
             config.ssl = listener.ssl
-            config.http_protocol_class = _protocol_for(listener)
+            config.http_protocol_class = _protocol_for(listener, request_timeout, max_request_head)
             if configure is not None:
                 configure(config, listener)
             self.servers.append(_Server(config))

@@ -85,14 +85,13 @@ def to_timestamp(instant: float | datetime) -> float:
 
 def iso_millis(instant: float) -> str:
     """`2025-04-11T03:43:28.148Z`: the format of `expires_at` (reference §2.3)."""
-    moment = datetime.fromtimestamp(instant, UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    # isoformat, not strftime: a third cheaper, and every token answer renders one or two
+    return datetime.fromtimestamp(instant, UTC).isoformat(timespec="milliseconds")[:-6] + "Z"
 
 
 def iso_nanos(instant: float) -> str:
     """`2023-12-06T18:28:14.206824830Z`: `created_at` carries up to nanoseconds (reference §2.3)."""
-    moment = datetime.fromtimestamp(instant, UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond:06d}000Z"
+    return datetime.fromtimestamp(instant, UTC).isoformat(timespec="microseconds")[:-6] + "000Z"
 
 
 def iso_seconds(instant: float) -> str:

@@ -45,6 +45,7 @@ from mockwise.errors import OAuthError, invalid_grant
 
 INVALID_USER_CREDENTIALS = "Invalid user credentials."  # [C] §2.6, seed 003
 CODE_ALPHABET = string.ascii_letters + string.digits  # codes look like "G2s8EJ" (§2.4)
+CODE_SCAN_MIN = 1024  # codes held before expired ones are looked for
 
 
 @dataclass(slots=True)
@@ -86,6 +87,7 @@ class TokenService:
         self.store = store
         self._fidelity = fidelity
         self.codes: dict[str, AuthorizationCode] = {}
+        self._scan_codes_at = CODE_SCAN_MIN
         self.links: dict[LinkKey, Link] = {}  # the current link of each (client, user, profile)
         self._next_link = 1
         self._latest_cc: dict[str, tuple[str, Token]] = {}  # only with Fidelity.client_credentials_reuse
@@ -197,7 +199,7 @@ class TokenService:
             grant_type="refresh_token",
             link=link,
         )
-        link.history.append(token)
+        link.remember(token)
         return value, token
 
     def _new_link(
@@ -230,8 +232,8 @@ class TokenService:
             refresh=refresh,
             access=access,
             code_key=code_key,
-            history=[refresh, access],
         )
+        link.remember(refresh, access)
         self._next_link += 1
         refresh.link = access.link = link
         self.links[key] = link
@@ -259,13 +261,24 @@ class TokenService:
         )
         return code
 
-    def _forget_expired_codes(self, now: float) -> None:
+    def _forget_expired_codes(self, now: float, *, always: bool = False) -> None:
         # Used codes are kept while they could still be replayed, so reuse can revoke (RFC 6749).
-        if len(self.codes) < 1024:
+        # A scan happens when the table has doubled since the last one: amortised O(1) per code.
+        if len(self.codes) < self._scan_codes_at and not always:
             return
         horizon = now - self.store.retention
-        for key in [k for k, c in self.codes.items() if c.expires_at < horizon]:
+        expired = [k for k, c in self.codes.items() if c.expires_at < horizon]
+        for key in expired:
             del self.codes[key]
+        if expired:
+            self.codes = dict(self.codes)  # a dict keeps its size after deletions; a copy does not
+        self._scan_codes_at = max(CODE_SCAN_MIN, 2 * len(self.codes))
+
+    def collect(self) -> int:
+        """Forget long-expired tokens and codes (see `TokenStore.collect`); how many tokens went."""
+        now = self.clock.now()
+        self._forget_expired_codes(now, always=True)
+        return self.store.collect(now)
 
     # Personal tokens -------------------------------------------------------------------------
 
@@ -306,7 +319,9 @@ class TokenService:
         return ended
 
     def _end_link(self, link: Link, reason: EndReason, now: float, everything: bool = False) -> None:
-        tokens: Iterable[Token | None] = link.history if everything else (link.refresh, link.access)
+        tokens: Iterable[Token | None] = (
+            list(link.history.values()) if everything else (link.refresh, link.access)
+        )
         for token in tokens:
             if token is not None and token.end_reason is None and now < token.expires_at:
                 self._end(token, reason, now)
@@ -318,6 +333,7 @@ class TokenService:
 
     def clear(self) -> None:
         self.store.clear()
-        self.codes.clear()
-        self.links.clear()
-        self._latest_cc.clear()
+        self.codes = {}
+        self._scan_codes_at = CODE_SCAN_MIN
+        self.links = {}
+        self._latest_cc = {}

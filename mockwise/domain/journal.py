@@ -1,12 +1,15 @@
 """The request journal: what each request did, judged at the moment it arrived.
 
 Entries never hold secrets: tokens appear as `Token.id` (a prefix of their SHA-256), and only the
-*names* of form parameters are kept. The journal is bounded; `dropped` counts what fell off.
+*names* of form parameters are kept. The journal is bounded (`capacity`, per tenant, 10,000 entries
+by default): the oldest entries fall off, `dropped` counts them, and sequence numbers keep counting,
+so a gap before the first entry held is visible too.
 """
 
 from __future__ import annotations
 
 import itertools
+import threading
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, fields
@@ -113,24 +116,36 @@ def describe(entry: Entry) -> str:
 
 class Journal:
     def __init__(self, capacity: int = DEFAULT_CAPACITY) -> None:
-        self._entries: deque[Entry] = deque(maxlen=capacity)
+        self._entries: deque[Entry] = deque(maxlen=_checked(capacity))
         self._seq = itertools.count(1)
+        self._lock = threading.Lock()  # the server's loop records while a test thread may resize
         self.dropped = 0
+        """How many of the oldest entries fell off because the journal was full."""
 
     @property
     def capacity(self) -> int:
         return self._entries.maxlen or 0
 
+    def resize(self, capacity: int) -> None:
+        """Keep at most `capacity` entries from now on; the oldest beyond it are dropped (counted)."""
+        with self._lock:
+            entries = self._entries
+            self.dropped += max(0, len(entries) - _checked(capacity))
+            self._entries = deque(entries, maxlen=capacity)
+
     def record(self, entry: Entry) -> Entry:
-        entry.seq = next(self._seq)
-        if len(self._entries) == self.capacity:
-            self.dropped += 1
-        self._entries.append(entry)
+        with self._lock:
+            entry.seq = next(self._seq)
+            entries = self._entries
+            if len(entries) == entries.maxlen:
+                self.dropped += 1
+            entries.append(entry)
         return entry
 
     def clear(self) -> None:
-        self._entries.clear()
-        self.dropped = 0
+        with self._lock:
+            self._entries.clear()
+            self.dropped = 0
 
     def select(self, *, since: int = 0, **match: Any) -> list[Entry]:
         """Entries after sequence number `since` whose fields equal every given value
@@ -143,7 +158,7 @@ class Journal:
         path = wanted.pop("path", None)
         return [
             e
-            for e in self._entries
+            for e in tuple(self._entries)  # a snapshot: the server may record while a test reads
             if e.seq > since
             and (path is None or e.path == path or _unversioned(e.path) == path)
             and all(getattr(e, k) == v for k, v in wanted.items())
@@ -162,3 +177,9 @@ class Journal:
 
     def __len__(self) -> int:
         return len(self._entries)
+
+
+def _checked(capacity: int) -> int:
+    if isinstance(capacity, bool) or not isinstance(capacity, int) or capacity < 0:
+        raise ValueError("a journal capacity is a whole number of entries, 0 or more")
+    return capacity

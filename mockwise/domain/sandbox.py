@@ -11,11 +11,12 @@ import threading
 from typing import TYPE_CHECKING, Any
 
 from mockwise.domain.fidelity import Fidelity
+from mockwise.domain.journal import DEFAULT_CAPACITY as DEFAULT_JOURNAL_CAPACITY
 from mockwise.domain.journal import Journal
 from mockwise.domain.model import Secrets
 from mockwise.domain.seed import Credentials, SeedData, apply_seed, load_seed
 from mockwise.domain.tenant import Tenant
-from mockwise.domain.tokens import Token, token_key
+from mockwise.domain.tokens import Token, compacted, token_key
 
 if TYPE_CHECKING:
     from mockwise.pki import SandboxPKI
@@ -36,7 +37,9 @@ class Sandbox:
         self.tenants: dict[str, Tenant] = {}
         self.unrouted = Journal()  # requests whose credentials name no tenant
         self._clients: dict[str, Tenant] = {}
-        self._tokens: dict[str, Tenant] = {}
+        self._tokens: dict[str, Tenant] = {}  # read without a lock: swapped whole, never rebuilt in place
+        self._tokens_peak = 0
+        self._routes_lock = threading.Lock()  # taken inside a tenant's lock, never around one
         self._lock = threading.Lock()
 
     @property
@@ -59,8 +62,10 @@ class Sandbox:
         seed: SeedData | bool | None = True,
         fidelity: Fidelity | None = None,
         fixed: bool = False,
+        journal_capacity: int = DEFAULT_JOURNAL_CAPACITY,
     ) -> tuple[Tenant, Credentials]:
-        """A new tenant, seeded with `seed` (default: the sandbox's seed; False: empty).
+        """A new tenant, seeded with `seed` (default: the sandbox's seed; False: empty), whose journal
+        keeps the latest `journal_capacity` requests (`tenant.journal.resize` changes it later).
 
         Returns the tenant and its credentials (secrets in clear, this once)."""
         tenant_id = tenant_id or secrets.token_hex(4)
@@ -69,7 +74,7 @@ class Sandbox:
         with self._lock:
             if tenant_id in self.tenants:
                 raise ValueError(f"tenant {tenant_id!r} already exists")
-            tenant = Tenant(tenant_id, self, fidelity or self.fidelity, self.secrets)
+            tenant = Tenant(tenant_id, self, fidelity or self.fidelity, self.secrets, journal_capacity)
             self.tenants[tenant_id] = tenant
         data = self.seed if seed is True else (seed or {})
         try:
@@ -119,10 +124,18 @@ class Sandbox:
         self._clients.pop(client_id, None)
 
     def _bind_token(self, key: str, tenant: Tenant) -> None:
-        self._tokens[key] = tenant
+        with self._routes_lock:
+            tokens = self._tokens
+            tokens[key] = tenant
+            if len(tokens) > self._tokens_peak:
+                self._tokens_peak = len(tokens)
 
     def _unbind_token(self, key: str) -> None:
-        self._tokens.pop(key, None)
+        with self._routes_lock:
+            tokens = self._tokens
+            if tokens.pop(key, None) is not None and compacted(tokens, self._tokens_peak):
+                self._tokens = dict(tokens)
+                self._tokens_peak = len(tokens)
 
     def describe(self) -> dict[str, Any]:
         return {"tenants": sorted(self.tenants)}

@@ -27,6 +27,7 @@ from mockwise.domain.faults import Faults
 from mockwise.domain.fidelity import SANDBOX_OTP, Fidelity
 from mockwise.domain.grants import TokenService
 from mockwise.domain.jose import JoseKeys
+from mockwise.domain.journal import DEFAULT_CAPACITY as DEFAULT_JOURNAL_CAPACITY
 from mockwise.domain.journal import Journal
 from mockwise.domain.linking import Linking
 from mockwise.domain.model import ApiClient, Profile, ProfileType, Secrets, User
@@ -55,12 +56,19 @@ class ClientCredentials:
 
 
 class Tenant:
-    def __init__(self, tenant_id: str, sandbox: Sandbox, fidelity: Fidelity, secrets: Secrets) -> None:
+    def __init__(
+        self,
+        tenant_id: str,
+        sandbox: Sandbox,
+        fidelity: Fidelity,
+        secrets: Secrets,
+        journal_capacity: int = DEFAULT_JOURNAL_CAPACITY,
+    ) -> None:
         self.id = tenant_id
         self.fidelity = fidelity
         self.clock = Clock()
         self.lock = threading.RLock()
-        self.journal = Journal()
+        self.journal = Journal(journal_capacity)
         self.faults = Faults()
         self._sandbox = sandbox
         self.directory = Directory(secrets)
@@ -276,6 +284,12 @@ class Tenant:
             EndReason.USER_REVOKED_ACCESS,
             lambda t: t.user_id == owner.id and t.kind is not TokenKind.PERSONAL,
         )
+
+    def collect(self) -> int:
+        """Forget every token that expired more than `store.retention` ago, and expired codes, now
+        (issuing tokens also collects a few at a time). Returns how many tokens went."""
+        with self.lock:
+            return self.tokens.collect()
 
     def _revoke(self, reason: EndReason, which: Callable[[Token], bool]) -> list[Token]:
         with self.lock:

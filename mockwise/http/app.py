@@ -24,6 +24,7 @@ from mockwise.http import (
     certificates,
     claim,
     control,
+    housekeeping,
     identity,
     jose,
     linking,
@@ -41,6 +42,7 @@ DATA_PLANE: list[BaseRoute] = [*token.routes, *identity.routes, *signup.routes, 
 DATA_PLANE += [*authorize.routes, *claim.routes, *jose.routes, *sca.routes, *mtls.routes]
 CONTROL_TENANT_ROUTES: list[BaseRoute] = []  # per-tenant control routes other surfaces contribute
 CONTROL_TENANT_ROUTES += [*linking.routes, *security_control.routes, *certificates.control_routes]
+CONTROL_TENANT_ROUTES += housekeeping.routes
 
 
 def create_app(sandbox: Sandbox | None = None, *, admin_token: str | None = None) -> Starlette:

@@ -3,7 +3,11 @@
 - every response carries `x-trace-id`; a sane `X-External-Correlation-Id` is echoed (§12);
 - a CalVer prefix (`/2026Q3/oauth/token`) is routed like the plain path (§1), and so is a trailing
   slash (`/oauth/authorize/` is how Wise writes it);
-- a declared body larger than the limit is refused before it is read (413, Wise-style JSON);
+- a declared body larger than the limit is refused before it is read (413, Wise-style JSON), and
+  so are headers larger than theirs (431); Wise is silent on both limits: 64 KiB of body (OAuth and
+  JSON bodies here are tiny), 16 KiB of headers (Tomcat's default is 8 KiB; JWE tokens and SCA
+  signatures fit many times over). The transport refuses what never becomes a whole request
+  (`mockwise/server.py`);
 - each request becomes one journal entry, filed under the tenant its credentials name.
 
 A pure ASGI middleware (not BaseHTTPMiddleware): it sits on every request, so it stays lean.
@@ -35,6 +39,7 @@ ABORT = "mockwise.abort"  # the transport's hook to drop a connection (see mockw
 CALVER = re.compile(r"^/(\d{4}Q[1-4])(?=/)")
 CONTROL_PREFIX = "/_mockwise"
 DEFAULT_MAX_BODY = 64 * 1024  # OAuth and JSON bodies here are tiny; refuse floods early
+MAX_HEADER_BYTES = 16 * 1024  # names and values of all headers
 
 
 class Exchange:
@@ -125,7 +130,9 @@ class Edge:
         trace_id = os.urandom(16).hex()
         extra: list[tuple[bytes, bytes]] = [(b"x-trace-id", trace_id.encode())]
         declared = 0
+        header_bytes = 0
         for name, value in scope["headers"]:
+            header_bytes += len(name) + len(value)
             if name == b"x-external-correlation-id":
                 if 0 < len(value) <= 36 and value.isascii() and value.replace(b"-", b"").isalnum():
                     extra.append((b"x-external-correlation-id", value))
@@ -164,9 +171,14 @@ class Edge:
             await send(message)
 
         try:
-            if declared > self.max_body:
+            if header_bytes > MAX_HEADER_BYTES:
+                entry.error = "header_fields_too_large"
+                await _refuse(
+                    SpringError(431, "Request header fields too large"), path, wall, send_with_headers
+                )
+            elif declared > self.max_body:
                 entry.error = "payload_too_large"
-                await _too_large(path, wall, send_with_headers)
+                await _refuse(SpringError(413, "Request body too large"), path, wall, send_with_headers)
             else:
                 await self.app(scope, receive, send_with_headers)
         except DropConnection:
@@ -183,8 +195,7 @@ class Edge:
             commit()
 
 
-async def _too_large(path: str, now: float, send: Send) -> None:
-    error = SpringError(413, "Request body too large")
+async def _refuse(error: SpringError, path: str, now: float, send: Send) -> None:
     await wise_response(error, path, now)({"type": "http"}, _no_receive, send)
 
 

@@ -14,7 +14,7 @@ from urllib.parse import parse_qsl
 
 from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 
 from mockwise.errors import FieldError, SpringError, ValidationError, invalid_request
 
@@ -23,14 +23,20 @@ MAX_BODY = 64 * 1024
 
 
 async def read_body(request: Request, limit: int = MAX_BODY) -> bytes:
-    """The whole body, refusing (413) once it grows past `limit` (chunked bodies included)."""
+    """The whole body, refusing (413) once it grows past `limit` (chunked bodies included).
+
+    A body that never arrives in full (the client stalled until the server's request timeout, or
+    went away) is a 408 in the journal, not a mockwise error."""
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise SpringError(413, "Request body too large")
-        chunks.append(chunk)
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise SpringError(413, "Request body too large")
+            chunks.append(chunk)
+    except ClientDisconnect:
+        raise SpringError(408, "The request body did not arrive in full") from None
     return b"".join(chunks)
 
 
