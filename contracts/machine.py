@@ -219,9 +219,15 @@ def build_machine(ctx: RunContext) -> type[RuleBasedStateMachine]:
         def meet_impostor(self, user: str | None) -> None:
             self.w.meet_impostor(user)
 
-        @rule(fault=st.sampled_from(FAULTS))
-        def fault(self, fault: tuple[str, str | None]) -> None:
+        @rule(fault=st.sampled_from(FAULTS), during=st.one_of(st.none(), st.just("partner"), users))
+        def fault(self, fault: tuple[str, str | None], during: str | None) -> None:
+            """Arm a fault; it strikes the next matching request, or (`during`) the partner's or a
+            customer's call made at once, so that most faults meet a request within the story."""
             self.w.fault(*fault)
+            if during == "partner":
+                self.w.partner_call()
+            elif during is not None:
+                self.w.user_call(during)
 
         # Obligations ----------------------------------------------------------------------------
 

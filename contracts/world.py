@@ -75,10 +75,13 @@ class World:
         # accepted), so one bug shows up as one broken obligation rather than a cascade.
         self.fidelity = dict(fidelity or {})  # the token-shape variant this story runs with
         # Fund transfers as a user are challenged, by SMS, so the SCA obligations are exercised.
+        # Stories move clocks by days: expired tokens are remembered for a year, so every request
+        # that carries one is journaled under this tenant and the judge sees it.
         settings = {
             "client_auth_in_body": True,
             "sca_user_tokens": True,
             "sca_high_risk_challenges": "SMS",
+            "expired_token_memory": 365 * 86400,
             **self.fidelity,
         }
         self.tenant = control.create_tenant(fidelity=settings)

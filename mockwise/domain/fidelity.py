@@ -113,6 +113,12 @@ class Fidelity:
     """Seconds (tenant clock) a sign-in on the authorize page lasts: within it a second authorize
     request skips the login (seed 004: "if they are not already logged in"). Wise is silent [?]."""
 
+    expired_token_memory: int = 24 * 3600
+    """Seconds (tenant clock) an expired token is remembered before it is collected. Wise answers
+    401 `invalid_token` to expired and unknown tokens alike [C] §10, so this only decides how long
+    a request carrying one is still journaled under its tenant as "expired" rather than with the
+    sandbox's unrouted requests. Longer keeps more memory when a tenant issues millions of tokens."""
+
     # Enhanced security: SCA, JOSE, rate limits (reference §5, §7, §9) ----------------------------
 
     sca_personal_tokens: bool = False

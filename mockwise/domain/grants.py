@@ -102,7 +102,7 @@ class TokenService:
         value = new_token_value(kind, self.fidelity.client_credentials_token_format)
         token = Token(token_key(value), kind, issued_at=now, expires_at=now + lifetime, **fields)  # type: ignore[arg-type]
         self.store.add(token)
-        self.store.collect(now, budget=2)  # amortised collection of long-expired tokens
+        self.store.collect(now, self.fidelity.expired_token_memory, budget=2)  # amortised collection of long-expired tokens
         return value, token
 
     def client_credentials(self, client: ApiClient) -> Issued:
@@ -266,7 +266,7 @@ class TokenService:
         # A scan happens when the table has doubled since the last one: amortised O(1) per code.
         if len(self.codes) < self._scan_codes_at and not always:
             return
-        horizon = now - self.store.retention
+        horizon = now - self.fidelity.expired_token_memory
         expired = [k for k, c in self.codes.items() if c.expires_at < horizon]
         for key in expired:
             del self.codes[key]
@@ -278,7 +278,7 @@ class TokenService:
         """Forget long-expired tokens and codes (see `TokenStore.collect`); how many tokens went."""
         now = self.clock.now()
         self._forget_expired_codes(now, always=True)
-        return self.store.collect(now)
+        return self.store.collect(now, self.fidelity.expired_token_memory)
 
     # Personal tokens -------------------------------------------------------------------------
 

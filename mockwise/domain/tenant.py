@@ -286,8 +286,8 @@ class Tenant:
         )
 
     def collect(self) -> int:
-        """Forget every token that expired more than `store.retention` ago, and expired codes, now
-        (issuing tokens also collects a few at a time). Returns how many tokens went."""
+        """Forget every token that expired more than `fidelity.expired_token_memory` ago, and expired
+        codes, now (issuing tokens also collects a few at a time). Returns how many tokens went."""
         with self.lock:
             return self.tokens.collect()
 

@@ -153,21 +153,14 @@ COMPACT_MIN = 4096  # below this a dict's table is too small to be worth copying
 
 
 class TokenStore:
-    """All tokens of one tenant, keyed by hash; expired tokens are collected after `retention`."""
+    """All tokens of one tenant, keyed by hash; long-expired tokens are collected (`collect`)."""
 
-    def __init__(
-        self,
-        bind: Callable[[str], None],
-        unbind: Callable[[str], None],
-        retention: float = 24 * 3600,
-    ) -> None:
+    def __init__(self, bind: Callable[[str], None], unbind: Callable[[str], None]) -> None:
         self._tokens: dict[str, Token] = {}
         self._peak = 0  # the most tokens held since the table was last compacted
         self._expiry: list[tuple[float, str]] = []
         self._bind = bind
         self._unbind = unbind
-        self.retention = retention
-        """How long an expired token is remembered, so the journal can still say "expired"."""
 
     def add(self, token: Token) -> Token:
         tokens = self._tokens
@@ -184,9 +177,9 @@ class TokenStore:
     def get(self, key: str) -> Token | None:
         return self._tokens.get(key)
 
-    def collect(self, now: float, budget: int | None = None) -> int:
-        """Forget tokens that expired more than `retention` ago; at most `budget` of them."""
-        horizon = now - self.retention
+    def collect(self, now: float, retention: float, budget: int | None = None) -> int:
+        """Forget tokens that expired more than `retention` seconds ago; at most `budget` of them."""
+        horizon = now - retention
         heap, tokens, dropped = self._expiry, self._tokens, 0
         while heap and heap[0][0] <= horizon and (budget is None or dropped < budget):
             _, key = heapq.heappop(heap)

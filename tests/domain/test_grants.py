@@ -256,8 +256,8 @@ def test_expired_tokens_are_collected_after_the_retention_period(tenant: Tenant,
     before = len(tenant.store)
     tenant.clock.advance(ACCESS_TOKEN_LIFETIME + 1)
     assert state(tenant, values[0]) is TokenState.EXPIRED  # still remembered
-    tenant.clock.advance(tenant.store.retention)
-    assert tenant.store.collect(tenant.clock.now()) == 50
+    tenant.clock.advance(tenant.fidelity.expired_token_memory)
+    assert tenant.tokens.collect() == 50
     assert len(tenant.store) == before - 50
     assert state(tenant, values[0]) is TokenState.UNKNOWN
     assert tenant._sandbox.find_token(values[0]) == (None, None)
