@@ -102,7 +102,8 @@ class TokenService:
         value = new_token_value(kind, self.fidelity.client_credentials_token_format)
         token = Token(token_key(value), kind, issued_at=now, expires_at=now + lifetime, **fields)  # type: ignore[arg-type]
         self.store.add(token)
-        self.store.collect(now, self.fidelity.expired_token_memory, budget=2)  # amortised collection of long-expired tokens
+        # amortised collection of long-expired tokens
+        self.store.collect(now, self.fidelity.expired_token_memory, budget=2)
         return value, token
 
     def client_credentials(self, client: ApiClient) -> Issued:
