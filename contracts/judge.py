@@ -300,9 +300,13 @@ class Judge:
         assert outcome is not None
         disrupted = self.impostor or any(kind in DISRUPTIVE_FAULTS for kind in op.faults())
         if op.expect.get("registration_code_alive") and outcome.status == "relink_needed":
+            # Even when the partner's own credentials are refused: that is no reason to drop the
+            # customer, whose registration code works again once the secret is deployed.
+            why = "" if op.expect.get("deployed", True) else " (once the partner's secret is fixed)"
             self._fail(
                 "REGCODE-FALLBACK",
-                f"{op.name}({op.user}) gave up with relink_needed; the stored registration code still works",
+                f"{op.name}({op.user}) gave up with relink_needed; the stored registration code still "
+                f"works{why}",
                 *op.entries[-3:],
             )
         elif op.expect.get("relink") and not disrupted and outcome.status != "relink_needed":

@@ -369,6 +369,7 @@ class World:
             "works": renewable and deployed,
             "relink": dead and deployed,
             "registration_code_alive": model.kind == "created" and model.registration_code_alive,
+            "deployed": deployed,
         }
 
     @staticmethod
