@@ -98,6 +98,15 @@ def served() -> Iterator[tuple[Sandbox, str]]:
     runner.stop_thread()
 
 
+def together(calls: list[Callable[[], None]]) -> None:
+    """Run the calls on threads of their own, at once, and wait for all of them."""
+    threads = [threading.Thread(target=call) for call in calls]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+
 class Worker:
     def __init__(self, url: str, sites: list[Site], tally: Tally, seed: int) -> None:
         self.url, self.sites, self.tally = url, sites, tally
@@ -198,11 +207,7 @@ class Worker:
                     "race /v1/me", {200, 401}, "GET", "/v1/me", headers=bearer(str(tokens["access_token"]))
                 )
 
-        threads = [threading.Thread(target=run, args=(racer,)) for racer in racers]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
+        together([lambda racer=racer: run(racer) for racer in racers])
         for racer in racers:
             racer.http.close()
 
@@ -249,11 +254,7 @@ def test_soak(served: tuple[Sandbox, str]) -> None:
     unrouted_before = len(sandbox.unrouted)
     until = time.monotonic() + SECONDS
     workers = [Worker(url, sites, tally, seed) for seed in range(WORKERS)]
-    threads = [threading.Thread(target=w.run, args=(until,)) for w in workers]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    together([lambda w=w: w.run(until) for w in workers])
     for site in sites:
         site.control.close()
 
