@@ -11,9 +11,10 @@ tenant, so a user who learns the real answer can change it: `Fidelity(refresh_to
 from __future__ import annotations
 
 import dataclasses
+import functools
 import itertools
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, get_args, get_origin, get_type_hints
 
 #: Access tokens (client-credentials and user) live 12 hours [C] §2.4.
 ACCESS_TOKEN_LIFETIME = 12 * 3600
@@ -194,6 +195,17 @@ class Fidelity:
     such a token must present that certificate, or get 401 `invalid_token`. Wise does not say it
     binds tokens [?] §6."""
 
+    def __post_init__(self) -> None:
+        """Refuse values the sandbox could not act on: a choice outside its Literal, a negative
+        duration, count or status (a ValueError, which the control plane answers with a 400)."""
+        for name, kind in _hints().items():
+            value = getattr(self, name)
+            if get_origin(kind) is Literal and value not in get_args(kind):
+                choices = ", ".join(repr(choice) for choice in get_args(kind))
+                raise ValueError(f"{name!r} must be one of {choices}")
+            if type(value) in (int, float) and value < 0:
+                raise ValueError(f"{name!r} must not be negative")
+
     def replace(self, **changes: Any) -> Fidelity:
         return dataclasses.replace(self, **changes)
 
@@ -219,3 +231,8 @@ class Fidelity:
             ):
                 docs[node.target.id] = " ".join(str(after.value.value).split())
         return docs
+
+
+@functools.cache
+def _hints() -> dict[str, Any]:
+    return get_type_hints(Fidelity)

@@ -149,6 +149,25 @@ def test_fidelity_get_and_patch(api: httpx.Client, tenant_doc: dict[str, Any]) -
     assert api.patch(f"{C}/tenants/acme/fidelity", json={"refresh_token_rotation": "yes"}).status_code == 400
 
 
+@pytest.mark.parametrize(
+    ("setting", "value", "message"),
+    [
+        ("client_credentials_token_format", "jwt", "must be one of 'uuid', 'jwe'"),
+        ("client_credentials_on_user_endpoints", 404, "must be one of 401, 403"),
+        ("expired_token_memory", -1, "must not be negative"),
+        ("login_session_lifetime", -60, "must not be negative"),
+    ],
+)
+def test_fidelity_refuses_values_the_sandbox_cannot_act_on(
+    api: httpx.Client, tenant_doc: dict[str, Any], setting: str, value: object, message: str
+) -> None:
+    before = api.get(f"{C}/tenants/acme/fidelity").json()[setting]["value"]
+    refused = api.patch(f"{C}/tenants/acme/fidelity", json={setting: value})
+    assert refused.status_code == 400 and message in refused.json()["message"]
+    assert api.post(f"{C}/tenants", json={"fidelity": {setting: value}}).status_code == 400
+    assert api.get(f"{C}/tenants/acme/fidelity").json()[setting]["value"] == before  # unchanged
+
+
 # Clock ---------------------------------------------------------------------------------------
 
 

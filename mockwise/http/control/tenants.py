@@ -139,7 +139,10 @@ def _fidelity(base: Fidelity, changes: JSON) -> Fidelity:
         current = getattr(base, name)
         if type(value) is not type(current):
             raise ControlError(400, "invalid_request", f"fidelity {name!r} must be {type(current).__name__}")
-    return base.replace(**changes)
+    try:
+        return base.replace(**changes)
+    except ValueError as refused:
+        raise ControlError(400, "invalid_request", f"fidelity {refused}") from None
 
 
 @endpoint
