@@ -35,8 +35,6 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-#: Client certificates last one year [C] §6.
-CLIENT_CERTIFICATE_LIFETIME = 365 * 24 * 3600
 #: The server certificate always covers these; more names are configurable [issue 4].
 DEFAULT_SERVER_NAMES = ("localhost", "127.0.0.1", "::1")
 #: The CA's subject: what "Get Wise certificate" downloads, for the partner's trust store (§6).

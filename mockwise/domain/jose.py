@@ -95,9 +95,6 @@ class SandboxKey:
         )
         return der
 
-    def public_jwk(self) -> JWK:
-        return JWK.from_json(self.private.export_public())
-
     def as_json(self) -> dict[str, Any]:
         """Wise's shape [C] §7.5: the key material is a Base64 DER SubjectPublicKeyInfo."""
         return {

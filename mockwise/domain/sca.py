@@ -24,7 +24,6 @@ import hashlib
 import hmac
 import math
 import threading
-import uuid
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -37,9 +36,9 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from mockwise.domain.clock import Clock
 from mockwise.domain.directory import Directory
-from mockwise.domain.fidelity import Fidelity
+from mockwise.domain.fidelity import SANDBOX_OTP, Fidelity
 from mockwise.domain.model import Profile, ProfileType, User
-from mockwise.domain.tokens import TokenKind
+from mockwise.domain.tokens import TokenKind, token_key, uuid_token
 from mockwise.errors import JSON, FieldError, RateLimited, SpringError, ValidationError, WiseError
 
 #: One-time tokens: `validity: 3600` [C] §2.4.
@@ -52,8 +51,6 @@ LOCKOUT_SECONDS = 15 * 60
 #: "at most 5 keys", RSA of at least 2048 bits [C] §5.2.
 MAX_KEYS = 5
 RSA_MIN_BITS = 2048
-#: "In sandbox, the 2FA/OTP code is always 111111" [C] §1.
-SANDBOX_OTP = "111111"
 #: The documented 403 message [C] §5.2.
 FORBIDDEN = "You are forbidden to send this request"
 _MAX_TOKENS = 10_000  # live one-time tokens per tenant: a bound on memory
@@ -146,7 +143,6 @@ class ScaKey:
     fingerprint: str  # SHA-256 of the DER SubjectPublicKeyInfo, hex, first 16
     pem: str
     public: rsa.RSAPublicKey = field(repr=False)
-    added_at: float
 
     def as_json(self) -> JSON:
         return {"fingerprint": self.fingerprint, "bits": self.public.key_size, "pem": self.pem}
@@ -216,10 +212,6 @@ class ScaLocked(RateLimited):
     def __init__(self, retry_after: int) -> None:
         super().__init__(retry_after, "wise-sca")
         self.journal = "refused:locked"
-
-
-def token_key(value: str) -> str:
-    return hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def load_public_key(pem: str | bytes) -> tuple[rsa.RSAPublicKey, str]:
@@ -306,7 +298,7 @@ class StrongAuth:
                 raise ValueError("this key is uploaded already")
             if len(keys) >= MAX_KEYS:
                 raise ValueError(f"a user has at most {MAX_KEYS} SCA keys; remove one first")
-            key = ScaKey(fingerprint, text, public, self._clock.now())
+            key = ScaKey(fingerprint, text, public)
             keys.append(key)
             return key
 
@@ -398,7 +390,7 @@ class StrongAuth:
     ) -> tuple[str, OneTimeToken]:
         """A new one-time token (a chosen `value` makes a test vector reproducible)."""
         uid = _uid(user)
-        value = value or str(uuid.uuid4())
+        value = value or uuid_token()
         fidelity = self._fidelity()
         kinds = fidelity.sca_high_risk_challenges if action.high_risk else fidelity.sca_low_risk_challenges
         with self._lock:

@@ -114,15 +114,20 @@ class Caller:
         return profile
 
 
-async def bearer(request: Request) -> Caller:
-    """The caller behind `Authorization: Bearer <token>`, or the refusal Wise gives."""
-    header = request.headers.get("authorization")
-    exchange = exchange_of(request.scope)
+def bearer_value(header: str | None) -> str | None:
+    """The token in an `Authorization: Bearer <token>` header; None when there is none."""
     if header is None:
-        raise missing_authentication(realm="oauth2-resource", scheme="Bearer")
+        return None
     scheme, _, value = header.strip().partition(" ")
     value = value.strip()
-    if scheme.lower() != "bearer" or not value:
+    return value if scheme.lower() == "bearer" and value else None
+
+
+async def bearer(request: Request) -> Caller:
+    """The caller behind `Authorization: Bearer <token>`, or the refusal Wise gives."""
+    exchange = exchange_of(request.scope)
+    value = bearer_value(request.headers.get("authorization"))
+    if value is None:
         raise missing_authentication(realm="oauth2-resource", scheme="Bearer")
     tenant, token = sandbox_of(request).find_token(value)
     if tenant is None or token is None:

@@ -36,9 +36,9 @@ from mockwise.domain.jose import (
 )
 from mockwise.domain.tokens import Token, TokenKind, TokenState
 from mockwise.errors import FieldError, SpringError, ValidationError, WiseError, not_found
-from mockwise.http.auth import bearer
+from mockwise.http.auth import bearer, bearer_value
 from mockwise.http.edge import CONTROL_PREFIX, exchange_of
-from mockwise.http.forms import MAX_BODY, json_object
+from mockwise.http.forms import json_object, read_body, require_valid, string_field
 from mockwise.http.responses import WiseJSON, wise_response
 
 if TYPE_CHECKING:
@@ -85,7 +85,7 @@ class JoseLayer:
         self.sandbox = sandbox
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or scope["path"].startswith(CONTROL_PREFIX):
             await self.app(scope, receive, send)
             return
         method = auth = None
@@ -97,7 +97,7 @@ class JoseLayer:
                 auth = value
             elif name == b"content-type":
                 jose_body = value.split(b";")[0].strip().lower() == JOSE_MEDIA.encode()
-        if (method is None and not jose_body) or scope["path"].startswith(CONTROL_PREFIX):
+        if method is None and not jose_body:
             await self.app(scope, receive, send)
             return
         caller = self._caller(auth)
@@ -122,12 +122,10 @@ class JoseLayer:
         await self.app(inner, _replay(payload, receive), self._sealing(request, tenant, send))
 
     def _caller(self, auth: bytes | None) -> tuple[Tenant, Token] | None:
-        if auth is None:
+        value = bearer_value(auth.decode("latin-1") if auth is not None else None)
+        if value is None:
             return None
-        scheme, _, value = auth.decode("latin-1").strip().partition(" ")
-        if scheme.lower() != "bearer" or not value.strip():
-            return None
-        tenant, token = self.sandbox.find_token(value.strip())
+        tenant, token = self.sandbox.find_token(value)
         if tenant is None or token is None or token.kind is TokenKind.REFRESH:
             return None
         if token.state(tenant.clock.now()) is not TokenState.VALID:
@@ -137,7 +135,7 @@ class JoseLayer:
     async def _open(
         self, scope: Scope, receive: Receive, tenant: Tenant, token: Token, method: bytes | None
     ) -> tuple[JoseRequest, bytes]:
-        body = await _read(receive)
+        body = await read_body(Request(scope, receive))
         name = method.decode("latin-1").strip().lower() if method is not None else None
         if name is None:
             raise JoseError(
@@ -285,23 +283,6 @@ def _check_url(scope: Scope, url: Any) -> None:
     if not isinstance(url, str) or url not in allowed:
         shown = repr(url) if len(repr(url)) <= 120 else repr(url)[:120] + "…"
         raise JoseError("url_mismatch", f"The JWS url {shown} does not match the request path {sent!r}")
-
-
-async def _read(receive: Receive) -> bytes:
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        message = await receive()
-        if message["type"] != "http.request":
-            break
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > MAX_BODY:
-            raise SpringError(413, "Request body too large")
-        chunks.append(chunk)
-        if not message.get("more_body", False):
-            break
-    return b"".join(chunks)
 
 
 def _replay(body: bytes, receive: Receive) -> Receive:
@@ -474,17 +455,14 @@ async def playground(request: Request) -> Response:
         )
     message = ""
     if request.method == "POST":
-        data = await json_object(request)
-        value = data.get("message")
-        if value is None:
-            raise ValidationError([FieldError("NotNull", "must not be null", "message")])
-        if not isinstance(value, str):
-            raise ValidationError([FieldError("TypeMismatch", "must be a string", "message", ["message"])])
-        if len(value) > MAX_MESSAGE:
-            raise ValidationError(
-                [FieldError("Size", f"size must be between 0 and {MAX_MESSAGE}", "message", [MAX_MESSAGE, 0])]
+        errors: list[FieldError] = []
+        value = string_field(await json_object(request), "message", errors)
+        if value is not None and len(value) > MAX_MESSAGE:
+            errors.append(
+                FieldError("Size", f"size must be between 0 and {MAX_MESSAGE}", "message", [MAX_MESSAGE, 0])
             )
-        message = value
+        require_valid(errors)
+        message = value or ""
     return WiseJSON({"message": f"jose-playground-response-{message}", "method": request.method})
 
 
