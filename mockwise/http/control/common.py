@@ -14,7 +14,7 @@ from mockwise.domain.model import Profile, User
 from mockwise.domain.sandbox import Sandbox
 from mockwise.domain.seed import SeedError
 from mockwise.domain.tenant import Tenant
-from mockwise.domain.tokens import Token
+from mockwise.domain.tokens import Token, TokenState
 from mockwise.http.responses import WiseJSON
 
 JSON = dict[str, Any]
@@ -105,6 +105,11 @@ def user_ref(data: JSON, name: str = "user") -> int | str:
 # Rendering (never secrets) -----------------------------------------------------------------------
 
 
+def live_tokens(tenant: Tenant, now: float) -> list[Token]:
+    """The tenant's tokens that still work at `now`."""
+    return [t for t in tenant.store if t.state(now) is TokenState.VALID]
+
+
 def clock_json(tenant: Tenant) -> JSON:
     now = tenant.clock.now()
     return {
@@ -160,7 +165,6 @@ def token_json(token: Token, now: float) -> JSON:
 
 def tenant_json(tenant: Tenant) -> JSON:
     now = tenant.clock.now()
-    tokens = list(tenant.store)
     return {
         "id": tenant.id,
         "clock": clock_json(tenant),
@@ -175,7 +179,7 @@ def tenant_json(tenant: Tenant) -> JSON:
             for c in tenant.directory.clients.values()
         ],
         "users": [user_json(tenant, u) for u in tenant.directory.users.values()],
-        "tokens": {"total": len(tokens), "live": sum(t.state(now).value == "valid" for t in tokens)},
+        "tokens": {"total": len(tenant.store), "live": len(live_tokens(tenant, now))},
         "journal": {"entries": len(tenant.journal), "dropped": tenant.journal.dropped},
         "fidelity": tenant.fidelity.as_dict(),
     }

@@ -14,7 +14,15 @@ from mockwise.domain.clock import iso_millis
 from mockwise.domain.journal import Entry
 from mockwise.domain.tenant import Tenant
 from mockwise.domain.tokens import Token, TokenKind
-from mockwise.http.control.common import PREFIX, endpoint, sandbox_of, tenant_of, user_json
+from mockwise.http.control.common import (
+    PREFIX,
+    clock_json,
+    endpoint,
+    live_tokens,
+    sandbox_of,
+    tenant_of,
+    user_json,
+)
 from mockwise.http.openapi import openapi_document
 from mockwise.http.responses import WiseJSON
 
@@ -59,7 +67,7 @@ async def index(request: Request) -> Response:
                 "frozen": tenant.clock.frozen,
                 "clients": len(tenant.directory.clients),
                 "users": len(tenant.directory.users),
-                "live": sum(1 for t in tenant.store if t.state(now).value == "valid"),
+                "live": len(live_tokens(tenant, now)),
                 "journal": len(tenant.journal),
                 "faults": len(tenant.faults),
             }
@@ -81,6 +89,7 @@ async def tenant_page(request: Request) -> Response:
     tenant = tenant_of(request)
     now = tenant.clock.now()
     tokens = sorted(tenant.store, key=lambda t: t.issued_at)
+    alive = set(live_tokens(tenant, now))
     live = [
         {
             "id": t.id,
@@ -91,7 +100,7 @@ async def tenant_page(request: Request) -> Response:
             "remaining": _duration(t.expires_at - now),
         }
         for t in reversed(tokens)
-        if t.state(now).value == "valid"
+        if t in alive
     ]
     journal = [_entry_row(e) for e in reversed(list(tenant.journal)[-JOURNAL_ROWS:])]
     faults = [
@@ -108,12 +117,11 @@ async def tenant_page(request: Request) -> Response:
         }
         for f in tenant.faults
     ]
-    offset = tenant.clock.offset
     return _page(
         request,
         "control/tenant.html",
         tenant=tenant,
-        clock={"now": iso_millis(now), "frozen": tenant.clock.frozen, "offset_human": _duration(offset)},
+        clock=clock_json(tenant) | {"offset_human": _duration(tenant.clock.offset)},
         users=[user_json(tenant, u) for u in tenant.directory.users.values()],
         live=live,
         lineages=_lineages(tenant, tokens, now),
@@ -172,7 +180,7 @@ async def openapi_json(request: Request) -> Response:
     responses:
       200: {description: "OpenAPI 3.1 JSON."}
     """
-    return WiseJSON(openapi_document(request.app.routes))
+    return WiseJSON(_openapi(request))
 
 
 @endpoint
@@ -183,7 +191,7 @@ async def docs_page(request: Request) -> Response:
     responses:
       200: {description: "An HTML page.", content: {text/html: {}}}
     """
-    doc = openapi_document(request.app.routes)
+    doc = _openapi(request)
     groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for path, operations in doc["paths"].items():
         for method, op in operations.items():
@@ -197,3 +205,13 @@ async def docs_page(request: Request) -> Response:
                 }
             )
     return _page(request, "control/docs.html", doc=doc, groups=sorted(groups.items()))
+
+
+def _openapi(request: Request) -> dict[str, Any]:
+    """The app's OpenAPI document, built once (its routes never change; a build parses every
+    endpoint's YAML, about 70 ms)."""
+    state = request.app.state
+    if getattr(state, "openapi", None) is None:
+        state.openapi = openapi_document(request.app.routes)
+    document: dict[str, Any] = state.openapi
+    return document
