@@ -164,6 +164,7 @@ class Certificates:
         self._tenant = tenant
         self._pki = pki
         self._records: dict[str, Certificate] = {}
+        self._seeded: list[Certificate] = []
 
     @property
     def pki(self) -> SandboxPKI:
@@ -323,11 +324,12 @@ class Certificates:
 
     # Reset -----------------------------------------------------------------------------------
 
-    def snapshot(self) -> list[Certificate]:
-        return [dataclasses.replace(r) for r in self._records.values()]
+    def mark_seeded(self) -> None:
+        """Remember the certificates as they are now; `reset()` returns to them."""
+        self._seeded = [dataclasses.replace(r) for r in self._records.values()]
 
-    def restore(self, records: list[Certificate]) -> None:
-        self._records = {r.fingerprint: dataclasses.replace(r) for r in records}
+    def reset(self) -> None:
+        self._records = {r.fingerprint: dataclasses.replace(r) for r in self._seeded}
 
     # The mTLS host's checks ------------------------------------------------------------------
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
-from mockwise.domain.certificates import Certificate, Certificates
+from mockwise.domain.certificates import Certificates
 from mockwise.domain.clock import Clock
 from mockwise.domain.directory import Directory
 from mockwise.domain.faults import Faults
@@ -81,7 +81,6 @@ class Tenant:
         self.rate_limits = RateLimiter(self.clock, lambda: self.fidelity)
         self.certificates = Certificates(self, lambda: sandbox.pki)  # the Developer Hub's mTLS page
         self._pristine: bytes | None = None
-        self._pristine_certificates: list[Certificate] = []
 
     def __repr__(self) -> str:
         return (
@@ -302,9 +301,8 @@ class Tenant:
         with self.lock:
             personal = [t for t in self.store if t.kind is TokenKind.PERSONAL]
             self._pristine = pickle.dumps((self.directory, personal), protocol=pickle.HIGHEST_PROTOCOL)
-            for part in (self.jose, self.sca, self.rate_limits):
+            for part in (self.jose, self.sca, self.rate_limits, self.certificates):
                 part.mark_seeded()
-            self._pristine_certificates = self.certificates.snapshot()
 
     def reset(self) -> None:
         """Back to the state right after seeding: tokens, codes, faults, journal and clock cleared."""
@@ -314,9 +312,8 @@ class Tenant:
             self.journal.clear()
             self.faults.clear()
             self.clock.reset()
-            for part in (self.jose, self.sca, self.rate_limits):
+            for part in (self.jose, self.sca, self.rate_limits, self.certificates):
                 part.reset()
-            self.certificates.restore(self._pristine_certificates)
             if self._pristine is None:
                 return
             for client_id in self.directory.clients:
