@@ -196,6 +196,8 @@ class Certificates:
         client = tenant.client(client_id)
         if variant is not None and variant not in VARIANTS:
             raise ValueError(f"unknown variant {variant!r}; try one of {', '.join(VARIANTS)}")
+        if key_type not in ("ec", "rsa"):
+            raise ValueError(f"unknown key_type {key_type!r}; ec or rsa")
         organisation = organisation or client.name or client_id
         now = tenant.clock.now()
         not_before, not_after = now - BACKDATE, now + lifetime
