@@ -304,11 +304,15 @@ class StrongAuth:
 
     def generate_key(self, user: User | int) -> str:
         """Make a key pair for `user`, upload its public half, and return the private key as PEM."""
+        return self.new_key(user)[1]
+
+    def new_key(self, user: User | int) -> tuple[ScaKey, str]:
+        """`generate_key`, answering the uploaded key too."""
         private = rsa.generate_private_key(65537, RSA_MIN_BITS)
-        self.add_key(user, private.public_key().public_bytes(
+        key = self.add_key(user, private.public_key().public_bytes(
             serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
         ))  # fmt: skip
-        return private.private_bytes(
+        return key, private.private_bytes(
             serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
         ).decode()
 

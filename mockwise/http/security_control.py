@@ -8,6 +8,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from mockwise.domain.tenant import Tenant
 from mockwise.http.control.common import ControlError, body_of, endpoint, field, tenant_of
 from mockwise.http.responses import WiseJSON
 
@@ -28,11 +29,9 @@ async def get_jose(request: Request) -> Response:
             "version": tenant.jose.version,
             "sandbox_keys": [k.as_json() for k in tenant.jose.sandbox_keys()],
             "partner_keys": {
-                client_id: [
-                    k.as_json() | {"active": k.active(now)} for k in tenant.jose.partner_keys(client_id)
-                ]
+                client_id: [k.as_json() | {"active": k.active(now)} for k in keys]
                 for client_id in tenant.directory.clients
-                if tenant.jose.partner_keys(client_id)
+                if (keys := tenant.jose.partner_keys(client_id))
             },
         }
     )
@@ -67,8 +66,7 @@ async def delete_partner_key(request: Request) -> Response:
     return Response(status_code=204)
 
 
-def _sca_json(request: Request) -> dict[str, object]:
-    tenant = tenant_of(request)
+def _sca_json(tenant: Tenant) -> dict[str, object]:
     return {
         "personal_tokens": tenant.fidelity.sca_personal_tokens,
         "user_tokens": tenant.fidelity.sca_user_tokens,
@@ -84,7 +82,7 @@ async def get_sca(request: Request) -> Response:
     responses:
       200: {description: "personal_tokens, user_tokens, users (required, keys, locked_until)."}
     """
-    return WiseJSON(_sca_json(request))
+    return WiseJSON(_sca_json(tenant_of(request)))
 
 
 @endpoint
@@ -112,7 +110,7 @@ async def patch_sca(request: Request) -> Response:
         if value is not None:
             changes[f"sca_{name}"] = value
     tenant.fidelity = tenant.fidelity.replace(**changes)
-    return WiseJSON(_sca_json(request))
+    return WiseJSON(_sca_json(tenant))
 
 
 @endpoint
@@ -132,12 +130,12 @@ async def put_user_sca(request: Request) -> Response:
       404: {description: "No such user."}
     """
     tenant = tenant_of(request)
-    user = tenant.user(int(request.path_params["user_id"]))
+    user = tenant.user(request.path_params["user_id"])
     data = await body_of(request)
     if "required" not in data:
         raise ControlError(400, "invalid_request", "missing 'required' (true, false or null)")
     tenant.sca.require(user, field(data, "required", bool, None))
-    return WiseJSON(_sca_json(request))
+    return WiseJSON(_sca_json(tenant))
 
 
 @endpoint
@@ -161,12 +159,12 @@ async def add_sca_key(request: Request) -> Response:
       400: {description: "Not an RSA PEM key of 2048+ bits, or 5 keys already."}
     """
     tenant = tenant_of(request)
-    user = tenant.user(int(request.path_params["user_id"]))
+    user = tenant.user(request.path_params["user_id"])
     pem = field(await body_of(request), "public_key", str, None)
     if pem is not None:
         return WiseJSON(tenant.sca.add_key(user, pem).as_json(), 201)
-    private = tenant.sca.generate_key(user)
-    return WiseJSON(tenant.sca.keys(user)[-1].as_json() | {"private_key": private}, 201)
+    key, private = tenant.sca.new_key(user)
+    return WiseJSON(key.as_json() | {"private_key": private}, 201)
 
 
 @endpoint
@@ -179,7 +177,7 @@ async def delete_sca_key(request: Request) -> Response:
       404: {description: "No such user or key."}
     """
     tenant = tenant_of(request)
-    user = tenant.user(int(request.path_params["user_id"]))
+    user = tenant.user(request.path_params["user_id"])
     tenant.sca.remove_key(user, request.path_params["fingerprint"])
     return Response(status_code=204)
 
