@@ -41,7 +41,7 @@ class _HeadTooLarge(Exception):
 
 
 class WiseProtocol(HttpToolsProtocol):
-    """uvicorn's httptools protocol, plus two ASGI extensions the sandbox needs:
+    """uvicorn's httptools protocol, plus three ASGI extensions the sandbox needs:
 
     - `tls` (the ASGI TLS extension, which uvicorn does not provide): the client certificate chain
       as PEM, read once per connection, so the app can bind a certificate to a client (mTLS);
@@ -49,7 +49,7 @@ class WiseProtocol(HttpToolsProtocol):
     - `mockwise.connection`: a `Connection`, the listener the request came in on (`listener`, set
       per listener by the `Runner`) and the client certificate's SHA-256 fingerprint.
 
-    All of it is computed once per connection, not per request.
+    All of it is computed once per connection, not per request (one dict the requests share).
 
     Hardening uvicorn leaves to us: a request must arrive whole within `request_timeout` seconds
     of its first byte (a connection that never sends one is closed after as long), so a client
@@ -69,11 +69,9 @@ class WiseProtocol(HttpToolsProtocol):
         self._phase = "idle"  # idle (between requests), head (line and headers), body
         self._head = 0
         self._head_too_large = False
-        self._deadline: asyncio.TimerHandle | None = self.loop.call_later(
-            self.request_timeout, self._timed_out
-        )
-        self._tls: dict[str, object] | None = None
-        self._connection = NO_TLS
+        self._deadline: asyncio.TimerHandle | None = None
+        self._arm()
+        self._extensions: dict[str, object] = {ABORT: self._abort, CONNECTION: NO_TLS}
         ssl_object = transport.get_extra_info("ssl_object")
         if ssl_object is not None:
             der = ssl_object.getpeercert(binary_form=True)
@@ -82,8 +80,8 @@ class WiseProtocol(HttpToolsProtocol):
             digest = hashlib.sha256(der).hexdigest() if der else None
             # A context may carry a label (the contract suites' impostor, see `contracts.runner`).
             label = getattr(ssl_object.context, "mockwise_label", None)
-            self._connection = Connection(self.listener, digest, pem, label)
-            self._tls = {
+            self._extensions[CONNECTION] = Connection(self.listener, digest, pem, label)
+            self._extensions["tls"] = {
                 "server_cert": None,
                 "client_cert_chain": [pem] if pem else [],
                 "client_cert_name": None,
@@ -94,10 +92,7 @@ class WiseProtocol(HttpToolsProtocol):
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
-        extensions: dict[str, object] = {ABORT: self._abort, CONNECTION: self._connection}
-        if self._tls is not None:
-            extensions["tls"] = self._tls
-        self.scope["extensions"] = extensions  # type: ignore[typeddict-item]
+        self.scope["extensions"] = self._extensions  # type: ignore[typeddict-item]
         self._phase, self._head = "head", 0
         self._arm()
 
@@ -183,7 +178,7 @@ class WiseProtocol(HttpToolsProtocol):
 
     def shutdown(self) -> None:
         super().shutdown()
-        if self._tls is not None:
+        if "tls" in self._extensions:
             # Closing TLS waits for the client's close_notify (uvloop: up to 30 s), so a client that
             # keeps an idle connection open would hold the server's shutdown; drop it after a while.
             self.loop.call_later(TLS_CLOSE_GRACE, self._drop)
