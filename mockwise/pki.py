@@ -102,7 +102,7 @@ class KeyPair:
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         cert_path, key_path = directory / f"{stem}.pem", directory / f"{stem}.key"
-        _write_private(key_path, self.key_pem)
+        write_private(key_path, self.key_pem)
         cert_path.write_text(self.cert_pem, encoding="ascii")
         return cert_path, key_path
 
@@ -414,8 +414,12 @@ def _pem(cert: x509.Certificate) -> str:
     return cert.public_bytes(serialization.Encoding.PEM).decode("ascii")
 
 
-def _write_private(path: Path, text: str) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="ascii") as out:
+def write_private(path: Path, text: str) -> None:
+    """Write a file only its owner can read (keys, credentials), whole or not at all: a temporary
+    file created 0600, then renamed over `path`."""
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
         out.write(text)
-    os.chmod(path, 0o600)
+    os.chmod(tmp, 0o600)  # O_CREAT's mode does not apply to a file left by an earlier crash
+    os.replace(tmp, path)

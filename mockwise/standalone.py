@@ -11,7 +11,6 @@ no TLS, and client certificates are not checked.
 from __future__ import annotations
 
 import json
-import os
 import shlex
 import sys
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ from mockwise.domain.seed import Credentials, load_seed
 from mockwise.http.app import create_app
 from mockwise.http.control import is_loopback
 from mockwise.keystore import Keystore
+from mockwise.pki import write_private
 from mockwise.server import Listener, Runner
 from mockwise.standalone_sca import enrol_business_user
 
@@ -98,18 +98,17 @@ class Standalone:
             mtls_enforced={c.client_id: c.mtls_enforced for c in self.tenant.directory.clients.values()},
         )
 
-    def write_state(self) -> None:
+    def write_state(self, document: dict[str, Any]) -> None:
         self.options.state_dir.mkdir(parents=True, exist_ok=True)
         if self.sca_key is not None:
             self.sca_key.write()  # before sandbox.json, which names it
-        tmp = self.sandbox_json.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(self.document(), indent=2) + "\n", encoding="utf-8")
-        os.chmod(tmp, 0o600)  # it holds the sandbox's client secret and passwords
-        tmp.replace(self.sandbox_json)
+        # it holds the sandbox's client secret and passwords
+        write_private(self.sandbox_json, json.dumps(document, indent=2) + "\n")
 
     def on_ready(self, out: TextIO = sys.stdout) -> None:
-        self.write_state()
-        print(summary(self.document(), self.sandbox_json), file=out, flush=True)
+        document = self.document()
+        self.write_state(document)
+        print(summary(document, self.sandbox_json), file=out, flush=True)
         if not is_loopback(self.options.host) and self.options.admin_token is None:
             print(
                 f"note: listening on {self.options.host}; the control plane still answers loopback callers"

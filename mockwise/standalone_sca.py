@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from mockwise.domain.sca import RSA_MIN_BITS
 from mockwise.domain.seed import Credentials
 from mockwise.domain.tenant import Tenant
+from mockwise.pki import write_private
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,10 +31,7 @@ class ScaKeyFile:
         if self.path.exists() and self.path.read_text(encoding="ascii") == self.pem:
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(self.pem, encoding="ascii")
-        tmp.chmod(0o600)  # a private key
-        tmp.replace(self.path)
+        write_private(self.path, self.pem)
 
 
 def enrol_business_user(tenant: Tenant, credentials: Credentials, path: Path) -> ScaKeyFile | None:
@@ -51,32 +49,27 @@ def enrol_business_user(tenant: Tenant, credentials: Credentials, path: Path) ->
     if entry is None:
         return None
     user = tenant.user(int(entry["id"]))
-    pem = _reusable(path)
-    if pem is None:
-        pem = tenant.sca.generate_key(user)
+    kept = _reusable(path)
+    if kept is None:
+        key, pem = tenant.sca.new_key(user)
     else:
-        private = serialization.load_pem_private_key(pem.encode(), None)
-        tenant.sca.add_key(
-            user,
-            private.public_key().public_bytes(
-                serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-            ),
+        pem, private = kept
+        public = private.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
         )
+        key = tenant.sca.add_key(user, public)
     tenant.sca.require(user, True)
-    entry["sca"] = {
-        "required": True,
-        "private_key": str(path.resolve()),
-        "fingerprint": tenant.sca.keys(user)[-1].fingerprint,
-    }
+    entry["sca"] = {"required": True, "private_key": str(path.resolve()), "fingerprint": key.fingerprint}
     return ScaKeyFile(path, pem)
 
 
-def _reusable(path: Path) -> str | None:
+def _reusable(path: Path) -> tuple[str, rsa.RSAPrivateKey] | None:
+    """The key an earlier run left, as PEM and loaded, if it is still a usable SCA key."""
     try:
         pem = path.read_text(encoding="ascii")
         key = serialization.load_pem_private_key(pem.encode(), None)
     except (OSError, ValueError, TypeError):
         return None
     if isinstance(key, rsa.RSAPrivateKey) and key.key_size >= RSA_MIN_BITS:
-        return pem
+        return pem, key
     return None
