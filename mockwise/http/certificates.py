@@ -23,7 +23,7 @@ from starlette.routing import BaseRoute, Route
 from mockwise.domain.certificates import Certificate, CertificateLimit
 from mockwise.domain.clock import iso_millis
 from mockwise.domain.tenant import Tenant
-from mockwise.http.control.common import JSON, ControlError, body_of, endpoint, field, tenant_of
+from mockwise.http.control.common import JSON, ControlError, body_of, endpoint, field, raw_body, tenant_of
 from mockwise.http.responses import WiseJSON
 from mockwise.pki import CertificateError
 
@@ -168,9 +168,7 @@ async def add_certificate(request: Request) -> Response:
 async def _certificate_body(request: Request) -> JSON:
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type in PEM_TYPES:
-        raw = await request.body()
-        if len(raw) > MAX_PEM:
-            raise ControlError(413, "too_large", "a PEM body is at most 64 KiB")
+        raw = await raw_body(request, MAX_PEM, "a PEM body")
         text = raw.decode("ascii", "replace")
         key = "certificate" if "BEGIN CERTIFICATE-----" in text else "csr"
         data: JSON = {key: text}

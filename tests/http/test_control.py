@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -527,3 +528,17 @@ def test_dashboard_pages_render(api: httpx.Client, tenant_doc: dict[str, Any]) -
     assert api.get(f"{C}/tenants/ghost/dashboard").status_code == 404
     docs = api.get(f"{C}/docs")
     assert docs.status_code == 200 and "/_mockwise/tenants/{tenant}/clock/advance" in docs.text
+
+
+def test_an_oversized_control_plane_body_is_refused_as_it_streams(api: httpx.Client) -> None:
+    """The control plane skips the edge's 64 KiB limit (seeds can be larger) but not every limit:
+    a chunked body past 8 MiB gets a 413 before it is all in memory."""
+
+    def chunks() -> Iterator[bytes]:
+        yield b'{"seed": {"users": ['
+        for _ in range(9 * 16):
+            yield b" " * 65536
+
+    answer = api.post(f"{C}/tenants", content=chunks(), headers={"Content-Type": "application/json"})
+    assert answer.status_code == 413
+    assert answer.json() == {"error": "too_large", "message": "a body is at most 8192 KiB"}

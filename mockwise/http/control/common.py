@@ -15,6 +15,8 @@ from mockwise.domain.sandbox import Sandbox
 from mockwise.domain.seed import SeedError
 from mockwise.domain.tenant import Tenant
 from mockwise.domain.tokens import Token, TokenState
+from mockwise.errors import SpringError
+from mockwise.http.forms import read_body
 from mockwise.http.responses import WiseJSON
 
 JSON = dict[str, Any]
@@ -68,8 +70,23 @@ def tenant_of(request: Request) -> Tenant:
     return sandbox_of(request).tenant(request.path_params["tenant"])
 
 
+#: The control plane skips the edge's 64 KiB limit (seed documents can be larger); this bounds it.
+MAX_CONTROL_BODY = 8 * 1024 * 1024
+
+
+async def raw_body(request: Request, limit: int = MAX_CONTROL_BODY, what: str = "a body") -> bytes:
+    """The whole body, read with the data plane's reader (chunked bodies included): 413 past
+    `limit`, 408 when it never arrives in full."""
+    try:
+        return await read_body(request, limit)
+    except SpringError as exc:
+        if exc.status == 413:
+            raise ControlError(413, "too_large", f"{what} is at most {limit // 1024} KiB") from None
+        raise ControlError(exc.status, "incomplete_body", exc.message) from None
+
+
 async def body_of(request: Request) -> JSON:
-    raw = await request.body()
+    raw = await raw_body(request)
     if not raw.strip():
         return {}
     try:
