@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+from collections.abc import Awaitable, Callable
 from functools import cache
 from typing import Any
 
@@ -212,7 +213,7 @@ async def authorize_page(request: Request) -> Response:
         description: "An error page: unknown client, unregistered redirect_uri, bad claim code."
         content: {text/html: {}}
     """
-    return await _authorize(request)
+    return await _authorize(request, _show)
 
 
 async def authorize_form(request: Request) -> Response:
@@ -255,10 +256,11 @@ async def authorize_form(request: Request) -> Response:
         description: "The form is too large."
         content: {application/json: {}}
     """
-    return await _authorize(request)
+    return await _authorize(request, _post)
 
 
-async def _authorize(request: Request) -> Response:
+async def _authorize(request: Request, step: Callable[[Flow], Awaitable[Response]]) -> Response:
+    """The checks both methods share (the client, its redirect_uri, the claim code), then `step`."""
     exchange = exchange_of(request.scope)
     params = first_params(request.scope.get("query_string", b"").decode("latin-1"))
     exchange.entry.params = tuple(params)
@@ -273,14 +275,15 @@ async def _authorize(request: Request) -> Response:
         return error_page("invalid_client" if client_id else "invalid_request", message)
     await exchange.admit(tenant, client_id=client_id)
     try:
-        flow = Flow(request, tenant, tenant.linking.authorize(params))
-        if request.method == "POST":
-            return await _post(flow)
-        session, flow.new_cookie = tenant.linking.open_session(request.cookies.get(cookie_name(tenant)))
-        exchange.entry.user_id = session.user_id
-        return flow.render(session)
+        return await step(Flow(request, tenant, tenant.linking.authorize(params)))
     except LinkingError as exc:
         return error_page(exc.error, exc.message)
+
+
+async def _show(flow: Flow) -> Response:
+    session, flow.new_cookie = flow.linking.open_session(flow.request.cookies.get(cookie_name(flow.tenant)))
+    exchange_of(flow.request.scope).entry.user_id = session.user_id
+    return flow.render(session)
 
 
 async def _post(flow: Flow) -> Response:
