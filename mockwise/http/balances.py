@@ -87,7 +87,7 @@ async def statement(request: Request) -> Response:
         "profileId": profile.id,
         "timezone": "Z",
     }
-    statement = WiseJSON(
+    answer = WiseJSON(
         {
             "accountHolder": _holder(profile),
             "issuer": {
@@ -117,7 +117,7 @@ async def statement(request: Request) -> Response:
             },
         }
     )
-    return approved(statement, approval)
+    return approved(answer, approval)
 
 
 def _holder(profile: Profile) -> dict[str, object]:
