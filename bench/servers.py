@@ -77,6 +77,8 @@ class Mockwise(Process):
         client = self.doc["clients"][0]
         self.client_id, self.client_secret = client["client_id"], client["client_secret"]
         self.cert = (client["cert"], client["key"]) if client.get("cert") else None
+        if self.cert is not None and isinstance(self.verify, ssl.SSLContext):
+            self.verify.load_cert_chain(*self.cert)  # once: every http() client shares this context
 
     @property
     def api_url(self) -> str:
@@ -92,10 +94,7 @@ class Mockwise(Process):
         return "Basic " + base64.b64encode(f"{self.client_id}:{self.client_secret}".encode()).decode()
 
     def http(self) -> httpx.Client:
-        verify = self.verify
-        if self.cert is not None and isinstance(verify, ssl.SSLContext):
-            verify.load_cert_chain(*self.cert)
-        return httpx.Client(verify=verify, timeout=10)
+        return httpx.Client(verify=self.verify, timeout=10)
 
     def without_rate_limits(self) -> None:
         with self.http() as http:

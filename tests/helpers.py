@@ -2,11 +2,27 @@
 
 from __future__ import annotations
 
+import base64
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
 import httpx
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+from starlette.types import ASGIApp
 
 from mockwise.domain.seed import Credentials
+from mockwise.domain.tenant import Tenant
+from mockwise.server import Listener, Runner
+
+# A bad certificate variant and what its refusal says (tenant.certificates.issue(..., variant=...)).
+BAD_CERTIFICATES = [
+    ("expired", "expired at"),
+    ("not_yet_valid", "is not valid before"),
+    ("revoked", "was revoked at"),
+    ("other_client", "was not issued to client"),
+]
 
 
 def bearer(token: str) -> dict[str, str]:
@@ -29,6 +45,19 @@ def token(api: httpx.Client, creds: Credentials, **form: str) -> Any:
     return response.json()
 
 
+def code_tokens(api: httpx.Client, creds: Credentials, code: str, redirect_uri: str | None = None) -> Any:
+    """Exchange an authorization code (for the partner's first redirect URI unless told)."""
+    redirect_uri = redirect_uri or creds.clients[0]["redirect_uris"][0]
+    return token(api, creds, grant_type="authorization_code", code=code, redirect_uri=redirect_uri)
+
+
+def user_token(api: httpx.Client, tenant: Tenant, creds: Credentials, email: str, profile_id: int) -> str:
+    """A partner's user access token for `email`'s profile, as if the user had linked it."""
+    client_id, redirect = creds.clients[0]["client_id"], creds.clients[0]["redirect_uris"][0]
+    code = tenant.issue_code(client_id, redirect, email, profile_id)
+    return str(code_tokens(api, creds, code, redirect)["access_token"])
+
+
 def client_credentials(api: httpx.Client, creds: Credentials) -> str:
     return str(token(api, creds, grant_type="client_credentials")["access_token"])
 
@@ -48,3 +77,34 @@ def registration_tokens(api: httpx.Client, creds: Credentials) -> Any:
 def error(response: Any) -> tuple[int, str, str]:
     body = response.json()
     return response.status_code, body["error"], body["error_description"]
+
+
+@contextmanager
+def running(runner: Runner) -> Iterator[Runner]:
+    """`runner` serving from a background thread for the block."""
+    runner.start_in_thread()
+    try:
+        yield runner
+    finally:
+        runner.stop_thread()
+
+
+def serving(app: ASGIApp, *listeners: Listener, **runner_options: Any) -> AbstractContextManager[Runner]:
+    """`app` served on real sockets from a background thread for the block."""
+    return running(Runner(app, list(listeners), **runner_options))
+
+
+def sign_ott(private_pem: str, value: str) -> str:
+    """`printf '%s' <ott> | openssl dgst -sha256 -sign key.pem | base64`, with `cryptography`."""
+    key = serialization.load_pem_private_key(private_pem.encode(), None)
+    assert isinstance(key, rsa.RSAPrivateKey)
+    return base64.b64encode(key.sign(value.encode("ascii"), padding.PKCS1v15(), hashes.SHA256())).decode()
+
+
+def public_pem(key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey) -> str:
+    """The public half of a private key, as SubjectPublicKeyInfo PEM."""
+    return (
+        key.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )

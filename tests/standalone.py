@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import ssl
 import subprocess
 import sys
 import time
@@ -40,6 +41,16 @@ class Served:
         self.process.send_signal(signal.SIGINT)
         output, _ = self.process.communicate(timeout=10)
         return self.banner + output
+
+
+def context(
+    doc: dict[str, Any], cert: str | os.PathLike[str] | None = None, key: str | os.PathLike[str] | None = None
+) -> ssl.SSLContext:
+    """Trusts the sandbox's CA (sandbox.json's `ca_cert`); presents `cert` and `key` when given."""
+    ctx = ssl.create_default_context(cafile=str(doc["ca_cert"]))
+    if cert is not None:
+        ctx.load_cert_chain(cert, key)
+    return ctx
 
 
 @contextmanager

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import ssl
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -18,7 +17,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from mockwise.pki import inspect_certificate
-from tests.standalone import Served, serve
+from tests.standalone import Served, context, serve
 
 
 @pytest.fixture(scope="module")
@@ -59,13 +58,11 @@ def test_sign_a_csr_then_use_it_over_mtls(served: Served, tmp_path: Path) -> Non
     assert record["name"] == "from-csr" and record["state"] == "active"
     assert inspect_certificate(signed.read_text()).common_name == client["client_id"]
 
-    context = ssl.create_default_context(cafile=served.doc["ca_cert"])
-    context.load_cert_chain(signed, key_file)
     response = httpx.post(
         f"{served.doc['mtls_api_url']}/oauth/token",
         auth=(client["client_id"], client["client_secret"]),
         data={"grant_type": "client_credentials"},
-        verify=context,
+        verify=context(served.doc, signed, key_file),
     )
     assert response.status_code == 200
 

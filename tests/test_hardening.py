@@ -18,8 +18,8 @@ from mockwise.domain.seed import Credentials
 from mockwise.domain.tenant import Tenant
 from mockwise.http.app import create_app
 from mockwise.http.edge import MAX_HEADER_BYTES
-from mockwise.server import MAX_REQUEST_HEAD, Listener, Runner
-from tests.helpers import partner
+from mockwise.server import MAX_REQUEST_HEAD, Listener
+from tests.helpers import partner, serving
 
 TIMEOUT = 0.4  # the server's request timeout in these tests
 BOUND = 3.0  # how long a test waits, at most, for the server to give up on a client
@@ -37,15 +37,14 @@ class Server:
 def server() -> Iterator[Server]:
     sandbox = Sandbox()
     listener = Listener("api")
-    runner = Runner(create_app(sandbox), [listener], request_timeout=TIMEOUT)
-    runner.start_in_thread()
-    yield Server(listener.host, listener.port, listener.url, sandbox)
-    runner.stop_thread()
+    with serving(create_app(sandbox), listener, request_timeout=TIMEOUT):
+        yield Server(listener.host, listener.port, listener.url, sandbox)
 
 
 @pytest.fixture
-def seeded(server: Server) -> tuple[Tenant, Credentials]:
-    return server.sandbox.create_tenant()
+def sandbox(server: Server) -> Sandbox:
+    """conftest's tenant and creds, on the served sandbox."""
+    return server.sandbox
 
 
 def connect(server: Server) -> socket.socket:

@@ -9,7 +9,7 @@ import contextlib
 import logging
 import pickle
 from collections.abc import Iterator
-from urllib.parse import parse_qs, urlencode, urlparse
+from typing import Any
 
 import httpx
 import pytest
@@ -18,7 +18,8 @@ from mockwise.client import SandboxClient
 from mockwise.domain.sandbox import Sandbox
 from mockwise.http.app import create_app
 from mockwise.server import Listener, Runner
-from tests.helpers import bearer, created_user, partner
+from tests.helpers import bearer, created_user, partner, running, token
+from tests.linking import authorize_url, query_of
 
 CLIENT_SIDE = ("httpx", "httpcore")
 
@@ -67,10 +68,8 @@ def full_flow(sandbox: Sandbox, url: str) -> tuple[list[str], list[str]]:
     common = {"client_id": client_id}
     with httpx.Client(base_url=url) as http, SandboxClient(url) as control:
 
-        def grant(**form: str) -> dict[str, str]:
-            answer = http.post("/oauth/token", auth=(client_id, client_secret), data=form)
-            assert answer.status_code == 200, answer.text
-            body: dict[str, str] = answer.json()
+        def grant(**form: str) -> Any:
+            body = token(http, creds, **form)
             secrets.extend(body[k] for k in ("access_token", "refresh_token") if k in body)
             return body
 
@@ -86,11 +85,10 @@ def full_flow(sandbox: Sandbox, url: str) -> tuple[list[str], list[str]]:
         seeded_code = seeded["registration_code"]
         grant(grant_type="registration_code", email=seeded["email"], registration_code=seeded_code, **common)
         grant(grant_type="refresh_token", refresh_token=user["refresh_token"])
-        query = urlencode({"client_id": client_id, "redirect_uri": redirect_uri, "state": "st"})
         linked = control.tenant(creds.tenant).link(
-            f"{url}/oauth/authorize/?{query}", person["email"], person["password"]
+            authorize_url(creds, url, state="st"), person["email"], person["password"]
         )
-        code = parse_qs(urlparse(linked["redirect"]).query)["code"][0]
+        code = query_of(linked["redirect"])["code"]
         secrets.append(code)
         tokens = grant(grant_type="authorization_code", code=code, redirect_uri=redirect_uri, **common)
         assert http.get("/v1/me", headers=bearer(tokens["access_token"])).status_code == 200
@@ -112,13 +110,9 @@ def full_flow(sandbox: Sandbox, url: str) -> tuple[list[str], list[str]]:
 def test_a_full_flow_leaves_no_secret_in_logs_or_journal(capfd: pytest.CaptureFixture[str]) -> None:
     sandbox = Sandbox()
     listener = Listener("api")
-    runner = Runner(create_app(sandbox), [listener], log_level="debug")
-    with server_logs() as logs:
-        runner.start_in_thread()
-        try:
-            secrets, published = full_flow(sandbox, listener.url)
-        finally:
-            runner.stop_thread()
+    runner = Runner(create_app(sandbox), [listener], log_level="debug")  # before server_logs(): see there
+    with server_logs() as logs, running(runner):
+        secrets, published = full_flow(sandbox, listener.url)
     captured = capfd.readouterr()
     assert logs.lines, "the server's logging reached the handler"
     access = logging.getLogger("uvicorn.access")

@@ -12,7 +12,8 @@ import pytest
 
 from mockwise.domain.sandbox import Sandbox
 from mockwise.http.app import create_app
-from mockwise.server import Listener, Runner
+from mockwise.server import Listener
+from tests.helpers import serving
 
 ADMIN = "remote-admin-token"
 
@@ -34,10 +35,8 @@ def remote(request: pytest.FixtureRequest) -> Iterator[tuple[str, str | None]]:
     if address is None:
         pytest.skip("this machine has no non-loopback IPv4 address")
     listener = Listener("api", host=address)
-    runner = Runner(create_app(Sandbox(), admin_token=request.param), [listener])
-    runner.start_in_thread()
-    yield listener.url, request.param
-    runner.stop_thread()
+    with serving(create_app(Sandbox(), admin_token=request.param), listener):
+        yield listener.url, request.param
 
 
 def test_the_control_plane_needs_the_admin_token_off_loopback(remote: tuple[str, str | None]) -> None:

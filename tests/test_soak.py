@@ -15,7 +15,6 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from urllib.parse import parse_qs, urlencode, urlparse
 
 import httpx
 import pytest
@@ -26,8 +25,9 @@ from mockwise.domain.seed import Credentials
 from mockwise.domain.tenant import Tenant
 from mockwise.domain.tokens import Link, TokenKind, TokenState
 from mockwise.http.app import create_app
-from mockwise.server import Listener, Runner
-from tests.helpers import bearer, created_user, partner
+from mockwise.server import Listener
+from tests.helpers import bearer, created_user, partner, serving
+from tests.linking import authorize_url, query_of
 
 pytestmark = pytest.mark.slow
 
@@ -92,10 +92,8 @@ class Tally:
 def served() -> Iterator[tuple[Sandbox, str]]:
     sandbox = Sandbox()
     listener = Listener("api")
-    runner = Runner(create_app(sandbox), [listener])
-    runner.start_in_thread()
-    yield sandbox, listener.url
-    runner.stop_thread()
+    with serving(create_app(sandbox), listener):
+        yield sandbox, listener.url
 
 
 def together(calls: list[Callable[[], None]]) -> None:
@@ -172,11 +170,10 @@ class Worker:
     def link(self, site: Site) -> None:
         client = site.creds.clients[0]
         person = self.rng.choice([u for u in site.creds.users if u["password"]])
-        query = {"client_id": client["client_id"], "redirect_uri": client["redirect_uris"][0], "state": "s"}
         outcome = site.control.tenant(site.creds.tenant).link(
-            f"{self.url}/oauth/authorize/?{urlencode(query)}", person["email"], person["password"]
+            authorize_url(site.creds, self.url, state="s"), person["email"], person["password"]
         )
-        code = parse_qs(urlparse(outcome["redirect"]).query)["code"][0]
+        code = query_of(outcome["redirect"])["code"]
         form = {"grant_type": "authorization_code", "client_id": client["client_id"], "code": code}
         tokens = self.token(site, {**form, "redirect_uri": client["redirect_uris"][0]})
         if tokens is not None:

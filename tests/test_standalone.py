@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import shlex
 import shutil
-import ssl
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,7 +13,7 @@ import httpx
 import pytest
 import requests
 
-from tests.standalone import Served, serve
+from tests.standalone import Served, context, serve
 
 GRANT = {"grant_type": "client_credentials"}
 
@@ -23,13 +22,6 @@ GRANT = {"grant_type": "client_credentials"}
 def served(tmp_path: Path) -> Iterator[Served]:
     with serve(tmp_path / "state") as server:
         yield server
-
-
-def context(doc: dict[str, object], cert: str | None = None, key: str | None = None) -> ssl.SSLContext:
-    ctx = ssl.create_default_context(cafile=str(doc["ca_cert"]))
-    if cert is not None:
-        ctx.load_cert_chain(cert, key)
-    return ctx
 
 
 def test_sandbox_json_describes_the_running_sandbox(served: Served) -> None:

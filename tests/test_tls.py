@@ -28,7 +28,8 @@ from mockwise.domain.seed import Credentials
 from mockwise.domain.tenant import Tenant
 from mockwise.http.app import create_app
 from mockwise.pki import KeyPair
-from mockwise.server import Listener, Runner
+from mockwise.server import Listener
+from tests.helpers import BAD_CERTIFICATES, bearer, partner, serving
 
 GRANT = {"grant_type": "client_credentials"}
 PLAYGROUND = "/v1/authenticated/playground"
@@ -51,25 +52,14 @@ def served() -> Iterator[Served]:
         Listener("mtls", ssl=pki.server_context("required")),
         Listener("mtls", ssl=pki.server_context("optional")),
     ]
-    runner = Runner(create_app(sandbox), listeners)
-    runner.start_in_thread()
-    yield Served(sandbox, *(listener.url for listener in listeners))
-    runner.stop_thread()
+    with serving(create_app(sandbox), *listeners):
+        yield Served(sandbox, *(listener.url for listener in listeners))
 
 
 @pytest.fixture
-def seeded(served: Served) -> tuple[Tenant, Credentials]:
-    return served.sandbox.create_tenant()
-
-
-@pytest.fixture
-def tenant(seeded: tuple[Tenant, Credentials]) -> Tenant:
-    return seeded[0]
-
-
-@pytest.fixture
-def creds(seeded: tuple[Tenant, Credentials]) -> Credentials:
-    return seeded[1]
+def sandbox(served: Served) -> Sandbox:
+    """conftest's tenant and creds, on the served sandbox."""
+    return served.sandbox
 
 
 @pytest.fixture
@@ -81,18 +71,13 @@ def client(served: Served, pair: KeyPair | None = None, **options: object) -> ht
     return httpx.Client(verify=served.sandbox.pki.client_context(pair, **options), timeout=5)  # type: ignore[arg-type]
 
 
-def auth(creds: Credentials) -> tuple[str, str]:
-    return creds.clients[0]["client_id"], creds.clients[0]["client_secret"]
-
-
 def test_httpx_gets_a_token_with_the_right_certificate(
     served: Served, tenant: Tenant, creds: Credentials, issued: IssuedCertificate
 ) -> None:
     with client(served, issued.pair) as http:
-        token = http.post(f"{served.mtls}/oauth/token", auth=auth(creds), data=GRANT)
+        token = http.post(f"{served.mtls}/oauth/token", auth=partner(creds), data=GRANT)
         assert token.status_code == 200, token.text
-        bearer = {"Authorization": f"Bearer {token.json()['access_token']}"}
-        playground = http.get(f"{served.mtls}{PLAYGROUND}", headers=bearer)
+        playground = http.get(f"{served.mtls}{PLAYGROUND}", headers=bearer(token.json()["access_token"]))
     assert playground.status_code == 200 and playground.json()["certificate"] == issued.fingerprint
     entries = tenant.journal.select()
     assert [(e.path, e.status, e.cert) for e in entries] == [
@@ -108,7 +93,7 @@ def test_requests_gets_a_token_with_certificate_files(
     ca.write_text(served.sandbox.pki.ca_pem)
     cert = issued.pair.write(tmp_path, "partner")
     response = requests.post(
-        f"{served.mtls}/oauth/token", auth=auth(creds), data=GRANT, cert=cert, verify=str(ca), timeout=5
+        f"{served.mtls}/oauth/token", auth=partner(creds), data=GRANT, cert=cert, verify=str(ca), timeout=5
     )
     assert response.status_code == 200 and response.json()["expires_in"] == 43199
 
@@ -120,7 +105,7 @@ def test_curl_gets_a_token_with_cacert_cert_and_key(
     ca = tmp_path / "ca.pem"
     ca.write_text(served.sandbox.pki.ca_pem)
     cert, key = issued.pair.write(tmp_path, "partner")
-    basic = ":".join(auth(creds))
+    basic = ":".join(partner(creds))
     command = ["curl", "-sS", "--cacert", str(ca), "--cert", str(cert), "--key", str(key), "-u", basic]
     command += ["-d", "grant_type=client_credentials", f"{served.mtls}/oauth/token"]
     done = subprocess.run(command, capture_output=True, text=True, timeout=10)
@@ -138,7 +123,7 @@ def test_no_certificate_fails_the_tls_handshake(
     # server checks the certificate, so the failure shows on the first read. Either way no HTTP
     # answer comes back (and, on Python's asyncio, no TLS alert either: CPython gh-98078).
     with client(served, maximum_version=version) as http, pytest.raises(httpx.TransportError):
-        http.post(f"{served.mtls}/oauth/token", auth=auth(creds), data=GRANT)
+        http.post(f"{served.mtls}/oauth/token", auth=partner(creds), data=GRANT)
     assert len(tenant.journal) == 0  # nothing reached HTTP
 
 
@@ -147,25 +132,17 @@ def test_a_certificate_from_another_ca_fails_the_tls_handshake(
 ) -> None:
     other = tenant.certificates.issue(creds.clients[0]["client_id"], variant="other_ca")
     with client(served, other.pair) as http, pytest.raises(httpx.TransportError):
-        http.post(f"{served.mtls}/oauth/token", auth=auth(creds), data=GRANT)
+        http.post(f"{served.mtls}/oauth/token", auth=partner(creds), data=GRANT)
     assert len(tenant.journal) == 0
 
 
-@pytest.mark.parametrize(
-    ("variant", "message"),
-    [
-        ("expired", "expired at"),
-        ("not_yet_valid", "is not valid before"),
-        ("revoked", "was revoked at"),
-        ("other_client", "was not issued to client"),
-    ],
-)
+@pytest.mark.parametrize(("variant", "message"), BAD_CERTIFICATES)
 def test_bad_certificates_pass_tls_and_get_a_clear_401(
     served: Served, tenant: Tenant, creds: Credentials, variant: str, message: str
 ) -> None:
     bad = tenant.certificates.issue(creds.clients[0]["client_id"], variant=variant)  # type: ignore[arg-type]
     with client(served, bad.pair) as http:
-        response = http.post(f"{served.mtls}/oauth/token", auth=auth(creds), data=GRANT)
+        response = http.post(f"{served.mtls}/oauth/token", auth=partner(creds), data=GRANT)
     assert response.status_code == 401, response.text
     assert response.json()["error"] == "unauthorized" and message in response.json()["error_description"]
     [entry] = tenant.journal.select()
@@ -176,14 +153,14 @@ def test_another_clients_certificate_gets_a_401(served: Served, tenant: Tenant, 
     other = tenant.add_client(name="Other Bank")
     theirs = tenant.certificates.issue(other.client_id)
     with client(served, theirs.pair) as http:
-        response = http.post(f"{served.mtls}/oauth/token", auth=auth(creds), data=GRANT)
+        response = http.post(f"{served.mtls}/oauth/token", auth=partner(creds), data=GRANT)
     assert response.status_code == 401
     assert f"belongs to client {other.client_id!r}" in response.json()["error_description"]
 
 
 def test_an_enforced_client_on_the_api_listener_gets_a_401(served: Served, creds: Credentials) -> None:
     with client(served) as http:
-        response = http.post(f"{served.api}/oauth/token", auth=auth(creds), data=GRANT)
+        response = http.post(f"{served.api}/oauth/token", auth=partner(creds), data=GRANT)
     assert response.status_code == 401
     assert "call the mTLS host" in response.json()["error_description"]
 
@@ -193,7 +170,7 @@ def test_a_client_not_enforced_may_use_the_api_listener(
 ) -> None:
     tenant.certificates.enforce(creds.clients[0]["client_id"], False)
     with client(served) as http:
-        assert http.post(f"{served.api}/oauth/token", auth=auth(creds), data=GRANT).status_code == 200
+        assert http.post(f"{served.api}/oauth/token", auth=partner(creds), data=GRANT).status_code == 200
     assert tenant.journal.select()[0].cert is None
 
 
@@ -201,11 +178,11 @@ def test_the_optional_listener_answers_a_missing_certificate_over_http(
     served: Served, creds: Credentials, issued: IssuedCertificate
 ) -> None:
     with client(served) as http:
-        response = http.post(f"{served.optional}/oauth/token", auth=auth(creds), data=GRANT)
+        response = http.post(f"{served.optional}/oauth/token", auth=partner(creds), data=GRANT)
     assert response.status_code == 401
     assert response.json()["error_description"] == "A client certificate is required on the mTLS host"
     with client(served, issued.pair) as http:
-        assert http.post(f"{served.optional}/oauth/token", auth=auth(creds), data=GRANT).status_code == 200
+        assert http.post(f"{served.optional}/oauth/token", auth=partner(creds), data=GRANT).status_code == 200
 
 
 def test_a_resumed_session_still_carries_the_certificate(
@@ -213,7 +190,7 @@ def test_a_resumed_session_still_carries_the_certificate(
 ) -> None:
     context = served.sandbox.pki.client_context(issued.pair)
     host, port = served.mtls.removeprefix("https://").rsplit(":", 1)
-    token = httpx.post(f"{served.mtls}/oauth/token", auth=auth(creds), data=GRANT, verify=context).json()
+    token = httpx.post(f"{served.mtls}/oauth/token", auth=partner(creds), data=GRANT, verify=context).json()
     request = (
         f"GET {PLAYGROUND} HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {token['access_token']}\r\n"
         "Connection: close\r\n\r\n"
@@ -286,18 +263,17 @@ def test_a_client_keeping_an_idle_tls_connection_does_not_hold_up_the_shutdown()
     # connection open (a response object still referenced...) must not stall the server's stop.
     sandbox = Sandbox()
     listener = Listener("api", ssl=sandbox.pki.server_context("none"))
-    runner = Runner(create_app(sandbox), [listener])
-    runner.start_in_thread()
-    thread = runner._thread
-    assert thread is not None
-    host, port = listener.url.removeprefix("https://").rsplit(":", 1)
-    with (
-        socket.create_connection((host, int(port)), timeout=5) as raw,
-        sandbox.pki.client_context().wrap_socket(raw, server_hostname=host) as tls,
-    ):
-        tls.sendall(b"GET /nowhere HTTP/1.1\r\nHost: localhost\r\n\r\n")
-        assert tls.recv(65536).startswith(b"HTTP/1.1 404")
-        began = time.monotonic()
-        runner.stop_thread()
-        assert time.monotonic() - began < 2
-    assert not thread.is_alive()
+    with serving(create_app(sandbox), listener) as runner:
+        thread = runner._thread
+        assert thread is not None
+        host, port = listener.url.removeprefix("https://").rsplit(":", 1)
+        with (
+            socket.create_connection((host, int(port)), timeout=5) as raw,
+            sandbox.pki.client_context().wrap_socket(raw, server_hostname=host) as tls,
+        ):
+            tls.sendall(b"GET /nowhere HTTP/1.1\r\nHost: localhost\r\n\r\n")
+            assert tls.recv(65536).startswith(b"HTTP/1.1 404")
+            began = time.monotonic()
+            runner.stop_thread()
+            assert time.monotonic() - began < 2
+        assert not thread.is_alive()

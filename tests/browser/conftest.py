@@ -25,7 +25,8 @@ import requests
 from mockwise.domain.sandbox import Sandbox
 from mockwise.domain.tenant import ClientCredentials, Tenant
 from mockwise.http.app import create_app
-from mockwise.server import Listener, Runner
+from mockwise.server import Listener
+from tests.helpers import serving
 
 CHROMIUM = Path(os.environ.get("MOCKWISE_CHROMIUM", "/usr/bin/chromium"))
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
@@ -92,10 +93,8 @@ def browser() -> Iterator[Any]:
 @pytest.fixture(scope="session")
 def server() -> Iterator[tuple[Sandbox, str]]:
     sandbox = Sandbox()
-    runner = Runner(create_app(sandbox), [Listener("api")])
-    runner.start_in_thread()
-    yield sandbox, runner.listeners[0].url
-    runner.stop_thread()
+    with serving(create_app(sandbox), Listener("api")) as runner:
+        yield sandbox, runner.listeners[0].url
 
 
 @dataclass

@@ -15,7 +15,8 @@ from tests.browser.conftest import Callback
 from tests.linking import ALEX, LENA, PASSWORD
 
 
-def authorize(server: tuple[Sandbox, str], tenant: Tenant, callback: Callback, **extra: str) -> str:
+def authorize(server: tuple[Sandbox, str], callback: Callback, **extra: str) -> str:
+    """The authorize URL for the callback's client (the `linked_tenant` fixture registers it)."""
     assert callback.client is not None
     query = {"client_id": callback.client.client_id, "redirect_uri": callback.url, **extra}
     return f"{server[1]}/oauth/authorize/?{urlencode(query)}"
@@ -33,7 +34,7 @@ def log_in(page: Any, email: str = ALEX, otp: str | None = "111111") -> None:
 def test_link_a_user_login_2fa_profile_choice_and_approve(
     page: Any, server: tuple[Sandbox, str], linked_tenant: Tenant, callback: Callback
 ) -> None:
-    page.goto(authorize(server, linked_tenant, callback, state="browser-state-1"))
+    page.goto(authorize(server, callback, state="browser-state-1"))
     assert page.evaluate("document.activeElement.id") == "email"  # focus starts on the first field
     log_in(page)
 
@@ -62,7 +63,7 @@ def test_link_a_user_login_2fa_profile_choice_and_approve(
 def test_the_pages_work_without_javascript(
     page: Any, server: tuple[Sandbox, str], linked_tenant: Tenant, callback: Callback
 ) -> None:
-    page.goto(authorize(server, linked_tenant, callback, state="no-js"))
+    page.goto(authorize(server, callback, state="no-js"))
     log_in(page, LENA)  # one profile: straight to consent
     page.get_by_role("button", name="Approve").click()
     page.wait_for_url(callback.url + "?**")
@@ -73,7 +74,7 @@ def test_the_pages_work_without_javascript(
 def test_deny_goes_back_with_access_denied(
     page: Any, server: tuple[Sandbox, str], linked_tenant: Tenant, callback: Callback
 ) -> None:
-    page.goto(authorize(server, linked_tenant, callback, state="deny-me"))
+    page.goto(authorize(server, callback, state="deny-me"))
     log_in(page, LENA)
     page.get_by_role("button", name="Deny").click()
     page.wait_for_url(callback.url + "?**")
@@ -87,7 +88,7 @@ def test_wrong_2fa_codes_and_the_lockout_ending_on_the_tenant_clock(
     page: Any, server: tuple[Sandbox, str], linked_tenant: Tenant, callback: Callback
 ) -> None:
     linked_tenant.clock.freeze()
-    page.goto(authorize(server, linked_tenant, callback))
+    page.goto(authorize(server, callback))
     log_in(page, otp=None)
     code = page.get_by_label("Verification code")
     for left in (4, 3, 2, 1):
@@ -126,7 +127,7 @@ def test_a_state_with_html_is_escaped_on_the_page_and_exact_in_the_redirect(
     page: Any, server: tuple[Sandbox, str], linked_tenant: Tenant, callback: Callback
 ) -> None:
     state = '<img src=x onerror="window.pwned=1"><script>window.pwned=2</script>\'&amp;'
-    page.goto(authorize(server, linked_tenant, callback, state=state))
+    page.goto(authorize(server, callback, state=state))
     page.get_by_text("Request details (for developers)").click()
     assert page.locator("dd code").nth(2).inner_text() == state  # shown as text
     assert page.evaluate("window.pwned") is None and page.locator("img").count() == 0

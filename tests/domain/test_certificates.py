@@ -18,6 +18,7 @@ from mockwise.domain.seed import Credentials
 from mockwise.domain.tenant import Tenant
 from mockwise.errors import OAuthError
 from mockwise.pki import CertificateError, inspect_certificate
+from tests.helpers import BAD_CERTIFICATES
 
 DAY = 24 * 3600
 
@@ -123,15 +124,7 @@ def test_the_right_certificate_on_the_mtls_host(tenant: Tenant, partner: str) ->
     tenant.certificates.admit(partner, Connection.presenting(MTLS, issued.cert_pem))
 
 
-@pytest.mark.parametrize(
-    ("variant", "message"),
-    [
-        ("expired", "expired at"),
-        ("not_yet_valid", "is not valid before"),
-        ("revoked", "was revoked at"),
-        ("other_client", "was not issued to client"),
-    ],
-)
+@pytest.mark.parametrize(("variant", "message"), BAD_CERTIFICATES)
 def test_each_bad_certificate_is_refused_with_a_reason(
     tenant: Tenant, partner: str, variant: str, message: str
 ) -> None:

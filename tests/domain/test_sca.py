@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import base64
 import threading
 
 import pytest
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from mockwise.domain.fidelity import Fidelity
 from mockwise.domain.model import Profile, User
@@ -24,25 +23,12 @@ from mockwise.domain.tenant import Tenant
 from mockwise.domain.tokens import TokenKind
 from mockwise.errors import ValidationError
 from tests import sca_vectors
+from tests.helpers import public_pem, sign_ott
 
 STATEMENT = ScaAction.BALANCE__GET_STATEMENT
 FUND = ScaAction.TRANSFER__FUND
 PERSONAL = TokenKind.PERSONAL
 UNKNOWN_OTT = "5b1a0a52-0000-4000-8000-000000000000"
-
-
-def signed(private_pem: str, value: str) -> str:
-    key = serialization.load_pem_private_key(private_pem.encode(), None)
-    assert isinstance(key, rsa.RSAPrivateKey)
-    return base64.b64encode(key.sign(value.encode(), padding.PKCS1v15(), hashes.SHA256())).decode()
-
-
-def public_pem(key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey) -> str:
-    return (
-        key.public_key()
-        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
-        .decode()
-    )
 
 
 @pytest.fixture
@@ -97,7 +83,7 @@ def test_a_signed_one_time_token_is_approved_once(
     assert first.status == 403 and first.reason == "missing"
     assert first.headers == {"x-2fa-approval-result": "REJECTED", "x-2fa-approval": first.value}
     assert first.body("/p", 0.0)["message"] == "You are forbidden to send this request"  # type: ignore[index]
-    signature = signed(private_key, first.value)
+    signature = sign_ott(private_key, first.value)
     approval = tenant.sca.authorize(alex, business, FUND, PERSONAL, first.value, signature)
     assert approval.how == "signature" and approval.stamped and approval.ott == first.token.id
     again = challenge(tenant, alex, business, ott=first.value, sig=signature)  # single use [C] §5.2
@@ -109,8 +95,8 @@ def test_a_signed_one_time_token_is_approved_once(
     [
         (lambda v, k: (v, "bm90IGEgc2lnbmF0dXJl"), "bad_signature"),
         (lambda v, k: (v, "%%% not base64"), "bad_signature"),
-        (lambda v, k: (UNKNOWN_OTT, signed(k, UNKNOWN_OTT)), "unknown"),
-        (lambda v, k: (v, signed(k, v.upper())), "bad_signature"),  # not the token exactly as received
+        (lambda v, k: (UNKNOWN_OTT, sign_ott(k, UNKNOWN_OTT)), "unknown"),
+        (lambda v, k: (v, sign_ott(k, v.upper())), "bad_signature"),  # not the token exactly as received
     ],
 )  # fmt: skip
 def test_bad_retries_get_a_fresh_challenge(
@@ -128,7 +114,7 @@ def test_a_bad_signature_burns_the_token(
     first = challenge(tenant, alex, business)
     challenge(tenant, alex, business, ott=first.value, sig="AAAA")
     assert (
-        challenge(tenant, alex, business, ott=first.value, sig=signed(private_key, first.value)).reason
+        challenge(tenant, alex, business, ott=first.value, sig=sign_ott(private_key, first.value)).reason
         == "reused"
     )
 
@@ -141,11 +127,11 @@ def test_one_time_tokens_live_an_hour(
     tenant.clock.advance(3599)
     second = challenge(tenant, alex, business)
     assert tenant.sca.authorize(
-        alex, business, FUND, PERSONAL, second.value, signed(private_key, second.value)
+        alex, business, FUND, PERSONAL, second.value, sign_ott(private_key, second.value)
     )
     tenant.clock.advance(1)
     assert (
-        challenge(tenant, alex, business, ott=first.value, sig=signed(private_key, first.value)).reason
+        challenge(tenant, alex, business, ott=first.value, sig=sign_ott(private_key, first.value)).reason
         == "expired"
     )
 
@@ -154,7 +140,7 @@ def test_a_token_approves_only_what_it_was_issued_for(
     tenant: Tenant, alex: User, business: Profile, private_key: str
 ) -> None:
     first = challenge(tenant, alex, business)
-    sig = signed(private_key, first.value)
+    sig = sign_ott(private_key, first.value)
     assert challenge(tenant, alex, business, STATEMENT, ott=first.value, sig=sig).reason == "other_request"
     personal = tenant.directory.profiles_of(alex)[0]
     tenant.fidelity = tenant.fidelity.replace(sca_signing_accounts="any")
@@ -166,7 +152,7 @@ def test_personal_accounts_cannot_sign_since_2024(tenant: Tenant, alex: User, pr
     personal = tenant.directory.profiles_of(alex)[0]
     first = challenge(tenant, alex, personal)  # challenged like anyone...
     with pytest.raises(ScaRefused) as refused:  # ...but a valid signature does not help [C] §5.1
-        tenant.sca.authorize(alex, personal, FUND, PERSONAL, first.value, signed(private_key, first.value))
+        tenant.sca.authorize(alex, personal, FUND, PERSONAL, first.value, sign_ott(private_key, first.value))
     assert refused.value.status == 403 and "x-2fa-approval" not in refused.value.headers
     assert (
         refused.value.headers["x-2fa-approval-result"] == "REJECTED" and "business" in refused.value.message
@@ -174,7 +160,7 @@ def test_personal_accounts_cannot_sign_since_2024(tenant: Tenant, alex: User, pr
     tenant.fidelity = tenant.fidelity.replace(sca_signing_accounts="business_user")  # alex owns a business
     second = challenge(tenant, alex, personal)
     assert tenant.sca.authorize(
-        alex, personal, FUND, PERSONAL, second.value, signed(private_key, second.value)
+        alex, personal, FUND, PERSONAL, second.value, sign_ott(private_key, second.value)
     )
 
 
@@ -188,7 +174,7 @@ def test_no_uploaded_key_means_a_fresh_challenge(tenant: Tenant, alex: User, bus
         .decode()
     )
     assert (
-        challenge(tenant, alex, business, ott=first.value, sig=signed(stranger, first.value)).reason
+        challenge(tenant, alex, business, ott=first.value, sig=sign_ott(stranger, first.value)).reason
         == "no_keys"
     )
 
@@ -223,7 +209,7 @@ def test_a_session_covers_low_risk_actions_for_five_minutes(
 ) -> None:
     tenant.fidelity = tenant.fidelity.replace(sca_statement_exemption_days=0)
     first = challenge(tenant, alex, business, STATEMENT)
-    tenant.sca.authorize(alex, business, STATEMENT, PERSONAL, first.value, signed(private_key, first.value))
+    tenant.sca.authorize(alex, business, STATEMENT, PERSONAL, first.value, sign_ott(private_key, first.value))
     tenant.clock.advance(299)
     assert tenant.sca.authorize(alex, business, STATEMENT, PERSONAL, None, None).how == "session"
     challenge(tenant, alex, business, FUND)  # high risk: always asked [C] §5.3
@@ -235,7 +221,7 @@ def test_statements_need_sca_once_every_90_days(
     tenant: Tenant, alex: User, business: Profile, private_key: str
 ) -> None:
     first = challenge(tenant, alex, business, STATEMENT)
-    tenant.sca.authorize(alex, business, STATEMENT, PERSONAL, first.value, signed(private_key, first.value))
+    tenant.sca.authorize(alex, business, STATEMENT, PERSONAL, first.value, sign_ott(private_key, first.value))
     tenant.clock.advance(89 * 86400)
     assert tenant.sca.authorize(alex, business, STATEMENT, PERSONAL, None, None).how == "exempt"
     tenant.clock.advance(86400)
@@ -374,7 +360,7 @@ def test_racing_retries_approve_a_token_once(
     tenant: Tenant, alex: User, business: Profile, private_key: str
 ) -> None:
     first = challenge(tenant, alex, business)
-    signature = signed(private_key, first.value)
+    signature = sign_ott(private_key, first.value)
     outcomes: list[str] = []
     barrier = threading.Barrier(8)
 

@@ -9,7 +9,7 @@ from mockwise.domain.fidelity import Fidelity
 from mockwise.domain.sandbox import Sandbox
 from mockwise.domain.seed import Credentials
 from mockwise.domain.tenant import Tenant
-from tests.helpers import bearer, error, partner, token
+from tests.helpers import bearer, code_tokens, error, partner
 from tests.linking import ALEX, LENA, PASSWORD, Pages, authorize_url, query_of
 
 API = "https://api.wise-sandbox.com"
@@ -364,11 +364,5 @@ def test_registration_and_profile_token_helpers_still_work(api: httpx.Client, cr
     # The page's codes and the token endpoint share one store: a page code is a normal code.
     personal, _ = alex_profiles(creds)
     code = query_of(Pages(api, authorize_url(creds)).link(personal).headers["location"])["code"]
-    body = token(
-        api,
-        creds,
-        grant_type="authorization_code",
-        code=code,
-        redirect_uri=creds.clients[0]["redirect_uris"][0],
-    )
+    body = code_tokens(api, creds, code)
     assert body["token_type"] == "bearer" and body["expires_in"] == 43199

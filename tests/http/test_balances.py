@@ -6,7 +6,7 @@ import httpx
 
 from mockwise.domain.seed import Credentials
 from mockwise.domain.tenant import Tenant
-from tests.helpers import bearer, token
+from tests.helpers import bearer, user_token
 
 
 def statement_path(profile: dict[str, object]) -> str:
@@ -49,11 +49,7 @@ def test_an_oauth_user_token_of_an_eu_user_reads_statements(
     api: httpx.Client, creds: Credentials, tenant: Tenant
 ) -> None:
     lena = creds.users[1]
-    client_id, redirect = creds.clients[0]["client_id"], creds.clients[0]["redirect_uris"][0]
-    code = tenant.issue_code(client_id, redirect, lena["email"], lena["profiles"][0]["id"])
-    access = token(api, creds, grant_type="authorization_code", code=code, redirect_uri=redirect)[
-        "access_token"
-    ]
+    access = user_token(api, tenant, creds, lena["email"], lena["profiles"][0]["id"])
     assert api.get(statement_path(lena["profiles"][0]), headers=bearer(access)).status_code == 200
     pid = lena["profiles"][0]["id"]
     funded = api.post(

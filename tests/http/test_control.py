@@ -12,6 +12,7 @@ import pytest
 from mockwise.domain.sandbox import Sandbox
 from mockwise.http.app import create_app
 from mockwise.inprocess import SyncASGITransport
+from tests.helpers import bearer
 
 C = "/_mockwise"
 
@@ -28,8 +29,16 @@ def partner_token(api: httpx.Client, doc: dict[str, Any], **form: str) -> httpx.
     return api.post("/oauth/token", auth=(client["client_id"], client["client_secret"]), data=form)
 
 
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
+def registration_grant(api: httpx.Client, doc: dict[str, Any]) -> httpx.Response:
+    """The registration-code grant for the tenant's partner-created user (users[2])."""
+    user = doc["users"][2]
+    return partner_token(
+        api,
+        doc,
+        grant_type="registration_code",
+        email=user["email"],
+        registration_code=user["registration_code"],
+    )
 
 
 # Tenants -------------------------------------------------------------------------------------
@@ -138,14 +147,7 @@ def test_fidelity_get_and_patch(api: httpx.Client, tenant_doc: dict[str, Any]) -
         == 200
     )
     api.post(f"{C}/tenants/acme/scenarios/reclaim", json={"user": tenant_doc["users"][2]["id"]})
-    user = tenant_doc["users"][2]
-    refused = partner_token(
-        api,
-        tenant_doc,
-        grant_type="registration_code",
-        email=user["email"],
-        registration_code=user["registration_code"],
-    )
+    refused = registration_grant(api, tenant_doc)
     assert refused.status_code == 400 and refused.json()["error"] == "invalid_grant"
     assert api.patch(f"{C}/tenants/acme/fidelity", json={"refresh_token_rotation": "yes"}).status_code == 400
 
@@ -232,14 +234,7 @@ def test_the_curl_story_expiry_is_explained_by_the_journal(
 def test_revocation_scenarios(
     api: httpx.Client, tenant_doc: dict[str, Any], scenario: str, body: dict[str, Any], cause: str
 ) -> None:
-    user = tenant_doc["users"][2]
-    tokens = partner_token(
-        api,
-        tenant_doc,
-        grant_type="registration_code",
-        email=user["email"],
-        registration_code=user["registration_code"],
-    ).json()
+    tokens = registration_grant(api, tenant_doc).json()
     if "client_id" in body:
         body["client_id"] = tenant_doc["clients"][0]["client_id"]
     outcome = api.post(f"{C}/tenants/acme/scenarios/{scenario}", json=body).json()
@@ -330,14 +325,7 @@ def test_malformed_json_and_connection_reset(api: httpx.Client, tenant_doc: dict
 def test_invalid_grant_fault_hits_only_the_next_refresh(
     api: httpx.Client, tenant_doc: dict[str, Any]
 ) -> None:
-    user = tenant_doc["users"][2]
-    tokens = partner_token(
-        api,
-        tenant_doc,
-        grant_type="registration_code",
-        email=user["email"],
-        registration_code=user["registration_code"],
-    ).json()
+    tokens = registration_grant(api, tenant_doc).json()
     api.post(f"{C}/tenants/acme/faults", json={"kind": "invalid_grant"})
     assert partner_token(api, tenant_doc, grant_type="client_credentials").status_code == 200
     refused = partner_token(
@@ -508,14 +496,7 @@ def test_admin_token_opens_the_control_plane_to_others(sandbox: Sandbox) -> None
 
 
 def test_dashboard_pages_render(api: httpx.Client, tenant_doc: dict[str, Any]) -> None:
-    user = tenant_doc["users"][2]
-    tokens = partner_token(
-        api,
-        tenant_doc,
-        grant_type="registration_code",
-        email=user["email"],
-        registration_code=user["registration_code"],
-    ).json()
+    tokens = registration_grant(api, tenant_doc).json()
     partner_token(api, tenant_doc, grant_type="refresh_token", refresh_token=tokens["refresh_token"])
     api.post(f"{C}/tenants/acme/faults", json={"kind": "server_error", "path": "/v1/*"})
     index = api.get(f"{C}/")

@@ -11,21 +11,21 @@ from mockwise.domain.fidelity import Fidelity
 from mockwise.domain.sandbox import Sandbox
 from mockwise.domain.seed import Credentials
 from mockwise.domain.tenant import Tenant
-from tests.helpers import bearer, client_credentials, error, partner, registration_tokens, token
+from tests.helpers import (
+    bearer,
+    client_credentials,
+    error,
+    partner,
+    registration_tokens,
+    token,
+    user_token,
+)
 
 ENDPOINTS = ["/v1/me", "/v1/profiles", "/v2/profiles"]
 
 
 def personal_token(creds: Credentials, email: str) -> str:
     return str(next(t["token"] for t in creds.personal_tokens if t["email"] == email))
-
-
-def linked(api: httpx.Client, creds: Credentials, tenant: Tenant, profile_index: int) -> str:
-    alex = creds.users[0]
-    client_id, redirect = creds.clients[0]["client_id"], creds.clients[0]["redirect_uris"][0]
-    code = tenant.issue_code(client_id, redirect, alex["email"], alex["profiles"][profile_index]["id"])
-    body = token(api, creds, grant_type="authorization_code", code=code, redirect_uri=redirect)
-    return str(body["access_token"])
 
 
 @pytest.mark.parametrize("path", ENDPOINTS)
@@ -136,9 +136,8 @@ def test_profile_by_id_in_both_versions(api: httpx.Client, creds: Credentials) -
 def test_a_linked_token_reaches_only_its_profile(
     api: httpx.Client, creds: Credentials, tenant: Tenant
 ) -> None:
-    access = linked(api, creds, tenant, profile_index=1)
-    headers = bearer(access)
     personal, business = (p["id"] for p in creds.users[0]["profiles"])
+    headers = bearer(user_token(api, tenant, creds, creds.users[0]["email"], business))
     assert api.get(f"/v2/profiles/{business}", headers=headers).status_code == 200
     assert api.get(f"/v2/profiles/{personal}", headers=headers).status_code == 403
     assert [p["id"] for p in api.get("/v2/profiles", headers=headers).json()] == [business]
@@ -146,7 +145,8 @@ def test_a_linked_token_reaches_only_its_profile(
 
 def test_listing_all_profiles_with_a_linked_token_setting(sandbox: Sandbox, api: httpx.Client) -> None:
     tenant, creds = sandbox.create_tenant(fidelity=Fidelity(bound_token_lists_only_its_profile=False))
-    access = linked(api, creds, tenant, profile_index=1)
+    alex = creds.users[0]
+    access = user_token(api, tenant, creds, alex["email"], alex["profiles"][1]["id"])
     assert len(api.get("/v1/profiles", headers=bearer(access)).json()) == 2
 
 

@@ -20,7 +20,7 @@ from jwcrypto.jwk import JWK
 
 from mockwise.domain.seed import Credentials
 from mockwise.domain.tenant import Tenant
-from tests.helpers import bearer, client_credentials, registration_tokens
+from tests.helpers import bearer, client_credentials, registration_tokens, user_token
 from tests.jose_helpers import (
     b64url,
     cryptography_decrypt,
@@ -270,34 +270,28 @@ def test_jws_on_transfer_funding_with_a_user_token(
 ) -> None:
     partner = Partner(api, creds)
     lena = creds.users[1]
-    client_id, redirect = creds.clients[0]["client_id"], creds.clients[0]["redirect_uris"][0]
     pid = lena["profiles"][0]["id"]
-    code = tenant.issue_code(client_id, redirect, lena["email"], pid)
-    user_token = api.post(
-        "/oauth/token",
-        auth=(client_id, creds.clients[0]["client_secret"]),
-        data={"grant_type": "authorization_code", "code": code, "redirect_uri": redirect},
-    ).json()["access_token"]
+    access = user_token(api, tenant, creds, lena["email"], pid)
     path = f"/v3/profiles/{pid}/transfers/12345/payments"
-    response = api.post(path, headers=jose("jws", user_token), content=partner.jws(path, {"type": "BALANCE"}))
+    response = api.post(path, headers=jose("jws", access), content=partner.jws(path, {"type": "BALANCE"}))
     assert response.status_code == 201
     _, payload = cryptography_verify(response.text, partner.wise_key("ES512", "PAYLOAD_SIGNING"))
     assert json.loads(payload)["status"] == "COMPLETED"
     versioned = "/2026Q3" + path  # the url is the path as called, CalVer prefix and all
     assert (
         api.post(
-            versioned, headers=jose("jws", user_token), content=partner.jws(versioned, {"type": "BALANCE"})
+            versioned, headers=jose("jws", access), content=partner.jws(versioned, {"type": "BALANCE"})
         ).status_code
         == 201
     )
     entry = list(tenant.journal)[-1]
     assert entry.jose == f"jws kid={partner.signing_kid}" and entry.status == 201
     errors_stay_plain = api.post(
-        path, headers=jose("jws", user_token), content=partner.jws(path, {"type": "CARD"})
+        path, headers=jose("jws", access), content=partner.jws(path, {"type": "CARD"})
     )
     assert errors_stay_plain.status_code == 400 and errors_stay_plain.json()["errors"][0]["path"] == "type"
     tenant.fidelity = tenant.fidelity.replace(jose_wrap_errors=True)
-    wrapped = api.post(path, headers=jose("jws", user_token), content=partner.jws(path, {"type": "CARD"}))
+    wrapped = api.post(path, headers=jose("jws", access), content=partner.jws(path, {"type": "CARD"}))
     assert wrapped.status_code == 400 and wrapped.headers["content-type"] == "application/jose+json"
 
 

@@ -11,7 +11,16 @@ import pytest
 from mockwise.domain.linking import LinkingError, StepRefused
 from mockwise.domain.seed import Credentials
 from mockwise.domain.tenant import Tenant
-from tests.helpers import bearer, client_credentials, created_user, error, partner, registration_tokens, token
+from tests.helpers import (
+    bearer,
+    client_credentials,
+    code_tokens,
+    created_user,
+    error,
+    partner,
+    registration_tokens,
+    user_token,
+)
 from tests.linking import ALEX, LENA, PASSWORD, Pages, authorize_url, query_of
 
 SAM_PASSWORD = "sam-new-Passw0rd"
@@ -82,11 +91,7 @@ def test_claim_account_needs_the_partners_user_token(api: httpx.Client, creds: C
 def test_claim_account_refuses_users_the_partner_did_not_create(
     api: httpx.Client, creds: Credentials, tenant: Tenant
 ) -> None:
-    client_id, redirect = creds.clients[0]["client_id"], creds.clients[0]["redirect_uris"][0]
-    code = tenant.issue_code(client_id, redirect, ALEX, creds.user(ALEX)["profiles"][0]["id"])
-    access = token(api, creds, grant_type="authorization_code", code=code, redirect_uri=redirect)[
-        "access_token"
-    ]
+    access = user_token(api, tenant, creds, ALEX, creds.user(ALEX)["profiles"][0]["id"])
     response = api.post("/v1/user/claim-account", headers=bearer(access), json={"registrationCode": "y" * 40})
     assert response.status_code == 400 and response.json()["errors"][0]["code"] == "NOT_CLAIMABLE"
 
@@ -117,13 +122,7 @@ def test_claiming_on_the_authorize_page_reclaims_the_account(
     got = query_of(location)
     assert got["state"] == "claim-1" and got["profileId"] == str(profile)
 
-    access = token(
-        api,
-        creds,
-        grant_type="authorization_code",
-        code=got["code"],
-        redirect_uri=creds.clients[0]["redirect_uris"][0],
-    )["access_token"]
+    access = code_tokens(api, creds, got["code"])["access_token"]
     me = api.get("/v1/me", headers=bearer(access)).json()
     assert me["email"] == sam["email"] and me["details"]["dateOfBirth"] == "1990-05-17"
     # The account is the user's now: they log in with their own password.
@@ -189,13 +188,7 @@ def test_a_409_with_send_authorization_code_as_email_sends_a_link(
     shown = pages.link(personal)
     assert shown.status_code == 200 and "Your authorization code" in shown.text  # no redirect
     code = shown.text.split('id="authorization-code" aria-label="Authorization code">')[1][:6]
-    tokens = token(
-        api,
-        creds,
-        grant_type="authorization_code",
-        code=code,
-        redirect_uri=creds.clients[0]["redirect_uris"][0],
-    )
+    tokens = code_tokens(api, creds, code)
     assert api.get("/v1/me", headers=bearer(tokens["access_token"])).json()["email"] == ALEX
 
 
@@ -237,13 +230,7 @@ def test_the_scripted_user_links_over_the_control_plane(
     linked = api.post(control(tenant, "/link"), json={**body, "profile_id": business}).json()
     got = query_of(linked["redirect"])
     assert got["state"] == "s1" and got["profileId"] == str(business) and linked["profile_id"] == business
-    access = token(
-        api,
-        creds,
-        grant_type="authorization_code",
-        code=got["code"],
-        redirect_uri=creds.clients[0]["redirect_uris"][0],
-    )["access_token"]
+    access = code_tokens(api, creds, got["code"])["access_token"]
     assert api.get(f"/v1/profiles/{business}", headers=bearer(access)).status_code == 200
 
     denied = api.post(control(tenant, "/link"), json={**body, "approve": False}).json()

@@ -14,7 +14,7 @@ from mockwise.domain.seed import Credentials
 from mockwise.domain.tenant import Tenant
 from mockwise.http.app import create_app
 from mockwise.inprocess import SyncASGITransport
-from tests.helpers import bearer, error, partner, registration_tokens
+from tests.helpers import BAD_CERTIFICATES, bearer, error, partner, registration_tokens
 
 Connect = Callable[[Connection], httpx.Client]
 
@@ -82,15 +82,7 @@ def test_enforcement_can_be_turned_off(connect: Connect, tenant: Tenant, creds: 
     assert client_credentials(connect(Connection(API)), creds).status_code == 200
 
 
-@pytest.mark.parametrize(
-    ("variant", "message"),
-    [
-        ("expired", "expired at"),
-        ("not_yet_valid", "is not valid before"),
-        ("revoked", "was revoked at"),
-        ("other_client", "was not issued to client"),
-    ],
-)
+@pytest.mark.parametrize(("variant", "message"), BAD_CERTIFICATES)
 def test_bad_certificates_get_a_clear_401(
     connect: Connect, tenant: Tenant, creds: Credentials, variant: str, message: str
 ) -> None:

@@ -9,8 +9,6 @@ from typing import Any
 
 import httpx
 import pytest
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -18,17 +16,10 @@ from mockwise.domain.sca import ScaAction, token_key
 from mockwise.domain.seed import Credentials
 from mockwise.domain.tenant import Tenant
 from tests import sca_vectors
-from tests.helpers import bearer, client_credentials, token
+from tests.helpers import bearer, client_credentials, sign_ott, user_token
 from tests.jose_helpers import cryptography_decrypt, cryptography_jwe, public_from_der_b64
 
 JWE_HEADER = {"alg": "RSA-OAEP-256", "enc": "A256GCM"}
-
-
-def sign(private_pem: str, value: str) -> str:
-    """`printf '%s' <ott> | openssl dgst -sha256 -sign key.pem | base64`, with `cryptography`."""
-    key = serialization.load_pem_private_key(private_pem.encode(), None)
-    assert isinstance(key, rsa.RSAPrivateKey)
-    return base64.b64encode(key.sign(value.encode("ascii"), padding.PKCS1v15(), hashes.SHA256())).decode()
 
 
 class Alex:
@@ -80,7 +71,7 @@ def test_the_statement_flow(alex: Alex, tenant: Tenant) -> None:
         "message": "You are forbidden to send this request",
         "path": alex.statement,
     }
-    approved = alex.get(alex.statement, **{"x-2fa-approval": ott, "X-Signature": sign(alex.key, ott)})
+    approved = alex.get(alex.statement, **{"x-2fa-approval": ott, "X-Signature": sign_ott(alex.key, ott)})
     assert approved.status_code == 200 and approved.headers["x-2fa-approval-result"] == "APPROVED"
     assert approved.json()["accountHolder"]["type"] == "BUSINESS"
     challenge, approval = tenant.journal.select(path=alex.statement)
@@ -94,7 +85,7 @@ def test_the_statement_flow(alex: Alex, tenant: Tenant) -> None:
 
 def test_funding_is_challenged_every_time_and_tokens_are_single_use(alex: Alex) -> None:
     ott = challenged(alex.post_fund())
-    signature = sign(alex.key, ott)
+    signature = sign_ott(alex.key, ott)
     funded = alex.post_fund(**{"x-2fa-approval": ott, "X-Signature": signature})
     assert funded.status_code == 201 and funded.headers["x-2fa-approval-result"] == "APPROVED"
     replay = alex.post_fund(**{"x-2fa-approval": ott, "X-Signature": signature})
@@ -108,7 +99,7 @@ def test_funding_is_challenged_every_time_and_tokens_are_single_use(alex: Alex) 
         lambda ott, key: {"x-2fa-approval": ott, "X-Signature": "bm9wZQ=="},  # bad signature
         lambda ott, key: {
             "x-2fa-approval": "6f1a7b1e-0000-4000-8000-000000000000",
-            "X-Signature": sign(key, ott),
+            "X-Signature": sign_ott(key, ott),
         },
         lambda ott, key: {"x-2fa-approval": ott},  # not signed, not cleared: the same token again
     ],
@@ -122,7 +113,9 @@ def test_failed_retries_are_challenged_again(alex: Alex, retry: Any) -> None:
 def test_expired_tokens_are_challenged_again(alex: Alex, tenant: Tenant) -> None:
     ott = challenged(alex.post_fund())
     tenant.clock.advance(3600)
-    assert challenged(alex.post_fund(**{"x-2fa-approval": ott, "X-Signature": sign(alex.key, ott)})) != ott
+    assert (
+        challenged(alex.post_fund(**{"x-2fa-approval": ott, "X-Signature": sign_ott(alex.key, ott)})) != ott
+    )
     expired = list(tenant.journal)[-1].sca
     assert expired is not None and expired.startswith("challenged:expired ott=")
     assert expired.endswith(f" presented={token_key(ott)[:16]}")  # which token came back, by hash
@@ -130,7 +123,9 @@ def test_expired_tokens_are_challenged_again(alex: Alex, tenant: Tenant) -> None
 
 def test_personal_profiles_cannot_sign(alex: Alex, tenant: Tenant) -> None:
     ott = challenged(alex.get(alex.personal_statement))
-    refused = alex.get(alex.personal_statement, **{"x-2fa-approval": ott, "X-Signature": sign(alex.key, ott)})
+    refused = alex.get(
+        alex.personal_statement, **{"x-2fa-approval": ott, "X-Signature": sign_ott(alex.key, ott)}
+    )
     assert refused.status_code == 403 and "x-2fa-approval" not in refused.headers
     assert "business accounts only" in refused.json()["message"]
     assert list(tenant.journal)[-1].sca == f"refused:personal_account presented={token_key(ott)[:16]}"
@@ -189,13 +184,9 @@ def oauth(api: httpx.Client, tenant: Tenant, creds: Credentials) -> dict[str, An
     tenant.fidelity = tenant.fidelity.replace(sca_user_tokens=True)
     alex = creds.users[0]
     business = next(p for p in alex["profiles"] if p["type"] == "business")
-    client = creds.clients[0]
-    code = tenant.issue_code(client["client_id"], client["redirect_uris"][0], alex["email"], business["id"])
-    access = token(
-        api, creds, grant_type="authorization_code", code=code, redirect_uri=client["redirect_uris"][0]
-    )
+    access = user_token(api, tenant, creds, alex["email"], business["id"])
     return {
-        "headers": bearer(access["access_token"]),
+        "headers": bearer(access),
         "fund": f"/v3/profiles/{business['id']}/transfers/5/payments",
         "user_id": alex["id"],
     }

@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import base64
-
 import httpx
 import pytest
 import yaml
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 from starlette.routing import Route
 
 from mockwise.domain.seed import Credentials
 from mockwise.domain.tenant import Tenant
 from mockwise.http import jose, sca, security_control
-from tests.helpers import bearer, client_credentials
+from tests.helpers import bearer, client_credentials, public_pem, sign_ott
 from tests.jose_helpers import key_upload, new_key
 
 
@@ -57,10 +55,7 @@ def test_sca_switches_and_keys(api: httpx.Client, creds: Credentials, tenant: Te
     assert made.status_code == 201 and made.json()["bits"] == 2048
     private = serialization.load_pem_private_key(made.json()["private_key"].encode(), None)
     assert isinstance(private, rsa.RSAPrivateKey)
-    own = rsa.generate_private_key(65537, 2048).public_key()
-    pem = own.public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-    ).decode()
+    pem = public_pem(rsa.generate_private_key(65537, 2048))
     uploaded = api.post(f"{base}/users/{alex['id']}/sca-keys", json={"public_key": pem})
     assert uploaded.status_code == 201 and "private_key" not in uploaded.json()
     assert api.post(f"{base}/users/{alex['id']}/sca-keys", json={"public_key": "junk"}).status_code == 400
@@ -76,7 +71,7 @@ def test_sca_switches_and_keys(api: httpx.Client, creds: Credentials, tenant: Te
     path = f"/v3/profiles/{business['id']}/transfers/1/payments"
     headers = bearer(creds.personal_tokens[0]["token"])
     ott = api.post(path, headers=headers, json={"type": "BALANCE"}).headers["x-2fa-approval"]
-    signature = base64.b64encode(private.sign(ott.encode(), padding.PKCS1v15(), hashes.SHA256())).decode()
+    signature = sign_ott(made.json()["private_key"], ott)
     funded = api.post(
         path, headers=headers | {"x-2fa-approval": ott, "X-Signature": signature}, json={"type": "BALANCE"}
     )
