@@ -105,7 +105,7 @@ class Judge:
         self.retries_after_death: Counter[str | int] = Counter()
         self.in_flight: Counter[str] = Counter()
         self.concurrency = 1  # workers acting at once while the entries being observed were made
-        self.batch_start = 0  # the journal's last entry before those workers began
+        self.batch_start = 0  # the journal's last entry before those workers began (see `observe`)
         self.codes: Counter[str] = Counter()
         self.states: set[str] = set()
         self.partner_workers = 1
@@ -128,12 +128,14 @@ class Judge:
         if obligation in self.active:
             self.violations.append(Violation(obligation, message, self.step, list(entries)))
 
-    def broken(self) -> set[str]:
-        return {v.obligation for v in self.violations}
-
     # Entries: what the client sent --------------------------------------------------------------
 
-    def observe(self, entries: Iterable[Entry]) -> None:
+    def observe(
+        self, entries: Iterable[Entry], step: int, *, concurrency: int = 1, batch_start: int = 0
+    ) -> None:
+        """Judge what the client sent during `step`: `concurrency` workers at once, begun after the
+        journal's entry `batch_start`."""
+        self.step, self.concurrency, self.batch_start = step, concurrency, batch_start
         for entry in entries:
             if entry.server_cert is not None:
                 self._fail(
@@ -164,7 +166,7 @@ class Judge:
             self._fail("AUTH-BASIC", f"a token request {how}", entry)
         grant = entry.grant_type
         missing = REQUIRED_PARAMS.get(grant or "", set()) - set(entry.params)
-        if grant in REQUIRED_PARAMS and missing:
+        if missing:
             self._fail("GRANT-PARAMS", f"{grant} grant without {', '.join(sorted(missing))}", entry)
         if entry.reason == "redirect_uri_mismatch":
             self._fail(
@@ -298,7 +300,7 @@ class Judge:
     def _outcome_rules(self, op: Operation) -> None:
         outcome = op.outcome
         assert outcome is not None
-        disrupted = self.impostor or any(kind in DISRUPTIVE_FAULTS for kind in op.faults())
+        disrupted = self._disrupted(op)
         if op.expect.get("registration_code_alive") and outcome.status == "relink_needed":
             # Even when the partner's own credentials are refused: that is no reason to drop the
             # customer, whose registration code works again once the secret is deployed.
@@ -317,6 +319,10 @@ class Judge:
             )
         elif not disrupted:
             self._works(op)
+
+    def _disrupted(self, op: Operation) -> bool:
+        """An impostor or a disruptive fault was in the way: no answer is wrong."""
+        return self.impostor or any(kind in DISRUPTIVE_FAULTS for kind in op.faults())
 
     def _works(self, op: Operation) -> None:
         """WORKS, unless an obligation broken in the same step already explains the failure."""
@@ -367,7 +373,6 @@ class Judge:
                     *exchanged,
                 )
             return
-        disrupted = self.impostor or any(kind in DISRUPTIVE_FAULTS for kind in op.faults())
         if op.expect.get("wrong_dob"):
             if outcome.status == "ok":
                 self._fail(
@@ -377,7 +382,7 @@ class Judge:
                 )
             return
         # a faked invalid_grant on the new tokens' first refresh leaves nothing to link with
-        if not disrupted and "invalid_grant" not in op.faults():
+        if not self._disrupted(op) and "invalid_grant" not in op.faults():
             self._works(op)
 
 

@@ -25,12 +25,12 @@ from hypothesis.stateful import (
 )
 
 from contracts.clocks import ClientClock
-from contracts.judge import Violation
+from contracts.judge import ACCESS_LIFETIME, Violation
 from contracts.world import ClientFactory, Step, World
 from mockwise.client import SandboxClient
 
 DAY = 86400
-LIFETIME = 43200
+LIFETIME = int(ACCESS_LIFETIME)
 # Clock moves cluster around the boundaries that matter: a 12-hour token, a 5-minute renewal margin.
 ADVANCES = sorted(
     {1, 61, 299, 301, 3599, 3601, 6 * 3600, 11 * 3600, LIFETIME - 301, LIFETIME - 299, LIFETIME - 61,

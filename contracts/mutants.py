@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 
 from contracts.adapter import ClientConfig, Outcome
-from contracts.reference import GiveUp, PendingLink, ReferenceClient, UserRecord
+from contracts.reference import GiveUp, PendingLink, ReferenceClient, UserRecord, _is_json
 
 
 class TokenPerCall(ReferenceClient):
@@ -142,7 +142,7 @@ class TightRetryLoop(ReferenceClient):
                 response = self.http.request(method, path, **kwargs)
             except httpx.TransportError:
                 continue
-            if response.status_code >= 500 or (response.status_code == 200 and not _json(response)):
+            if response.status_code >= 500 or (response.status_code == 200 and not _is_json(response)):
                 continue
             if response.status_code == 429:
                 self.sleep(self._retry_after(response, 1.0))
@@ -249,14 +249,6 @@ def factory_for(mutant: type[ReferenceClient]) -> Any:
 
     factory.__name__ = f"{mutant.__name__}_factory"
     return factory
-
-
-def _json(response: httpx.Response) -> bool:
-    try:
-        response.json()
-    except ValueError:
-        return False
-    return True
 
 
 class NoClientCertificate(ReferenceClient):

@@ -121,7 +121,7 @@ class ReferenceClient:
             except httpx.TransportError:
                 if last:
                     raise GiveUp("network") from None
-                self.sleep(self._backoff(backoff))
+                self.sleep(backoff)
                 backoff *= 2
                 continue
             if response.status_code == 429:
@@ -133,14 +133,11 @@ class ReferenceClient:
             if response.status_code >= 500 or not _is_json(response):
                 if last:
                     raise GiveUp("server_error")
-                self.sleep(self._backoff(backoff))
+                self.sleep(backoff)
                 backoff *= 2
                 continue
             return response
         raise AssertionError("unreachable")
-
-    def _backoff(self, seconds: float) -> float:
-        return seconds
 
     def _retry_after(self, response: httpx.Response, fallback: float) -> float:
         """Wait as long as the server asks (§9), within reason."""

@@ -52,6 +52,11 @@ class Verdict:
     def passed(self) -> bool:
         return self.counterexample is None
 
+    @property
+    def skip_reason(self) -> str:
+        """Why the obligation was not exercised ("" when it was)."""
+        return "" if self.exercised else f"not exercised: the client has no {self.obligation.needs}"
+
 
 @dataclass
 class Report:
@@ -85,7 +90,7 @@ class Report:
         for verdict in self.verdicts:
             mark = "FAIL" if not verdict.passed else "PASS" if verdict.exercised else "SKIP"
             o = verdict.obligation
-            note = "" if verdict.exercised else f"  (not exercised: the client has no {o.needs})"
+            note = f"  ({verdict.skip_reason})" if verdict.skip_reason else ""
             lines.append(f"{mark}  {o.id:<{width}}  {o.statement}  [{o.severity}; {o.source}]{note}")
         for verdict in self.verdicts:
             if verdict.counterexample is not None:
@@ -127,7 +132,7 @@ class Report:
             o = v.obligation
             name = quoteattr(f"{o.id}: {o.statement}")
             if not v.exercised:
-                skipped = quoteattr(f"not exercised: the client has no {o.needs}")
+                skipped = quoteattr(v.skip_reason)
                 cases.append(
                     f'  <testcase classname="wise-contract" name={name} time="0">'
                     f"<skipped message={skipped}/></testcase>"

@@ -85,20 +85,13 @@ class Arena:
         self.closer()
 
 
-def local_arena(tls: bool = True) -> Arena:
+def local_arena() -> Arena:
     """A sandbox served on free ports of this machine, in a background thread: HTTPS on an API
     host and an mTLS host, like Wise's. The mTLS host asks for a client certificate but lets a
     request without one through to be refused over HTTP, so the journal can say who forgot it."""
     sandbox = Sandbox()
     app = create_app(sandbox)
     control = SandboxClient("http://sandbox", transport=SyncASGITransport(app))
-    if not tls:
-        runner = Runner(app, [Listener("api")])
-        runner.start_in_thread()
-        url = runner.listeners[0].url
-        return Arena(
-            control, {"api_url": url, "authorize_url": f"{url}/oauth/authorize/"}, runner.stop_thread
-        )
     pki = sandbox.pki
     impostor = Impostor(pki)
     listeners = [

@@ -20,7 +20,7 @@ from urllib.parse import parse_qs, urlencode, urlparse
 
 from contracts.adapter import ClientConfig, NewUser, Outcome, WiseClient
 from contracts.clocks import ClientClock, NoClock
-from contracts.judge import ACCESS_LIFETIME, Judge, Operation
+from contracts.judge import ACCESS_LIFETIME, Issued, Judge, Operation
 from mockwise.client import ControlPlaneError, SandboxClient, TenantClient
 from mockwise.domain.journal import Entry
 
@@ -28,6 +28,8 @@ ClientFactory = Callable[[ClientConfig, ClientClock], WiseClient]
 RETRY_AFTER = 1  # seconds: a 429's Retry-After in the suites; real time, so kept short
 DELAY = 0.05  # seconds: the delay fault, and the overlap forced on racing refreshes
 LINKABLE = {"alex": "alex.morgan@example.com", "lena": "lena.fischer@example.com"}
+WRONG_DOB = "1970-01-01"  # what a `wrong_dob` link says: no seeded person's date of birth
+RENEWAL_POINT = -100  # seconds around an access token's expiry: where a client renews it
 
 
 @dataclass
@@ -68,7 +70,6 @@ class World:
         *,
         profile: str = "wise",
         fidelity: dict[str, Any] | None = None,
-        approve: Callable[[TenantClient, str, dict[str, Any], int], str | None] | None = None,
         impostor: Any = None,
     ) -> None:
         # The sandbox is lenient where the judge is strict (client credentials in a form body are
@@ -117,14 +118,11 @@ class World:
             mtls=bool(self.config.mtls_api_url),
         )
         self.impostor = impostor
-        self.approve = approve
         self.users: dict[str, UserModel] = {}
         self.story: list[Step] = []
         self.pending_secret: str | None = None
         self._cursor = 0
         self._counter = 0
-        self.last_entries: list[Entry] = []
-        self._people = {u["email"]: u for u in self.tenant.users}
 
     def close(self) -> None:
         try:
@@ -140,15 +138,14 @@ class World:
     def _step(self, action: str, **args: Any) -> Step:
         step = Step(len(self.story) + 1, action, args)
         self.story.append(step)
-        self.judge.step = step.number
         return step
 
-    def _new_entries(self) -> list[Entry]:
+    def _new_entries(self, step: Step, concurrency: int = 1, batch_start: int = 0) -> list[Entry]:
+        """What the sandbox journaled since the last look, shown to the judge."""
         entries = self.tenant.journal.entries(since=self._cursor)
         if entries:
             self._cursor = entries[-1].seq
-        self.judge.observe(entries)
-        self.last_entries = entries
+        self.judge.observe(entries, step.number, concurrency=concurrency, batch_start=batch_start)
         return entries
 
     def _alive(self, model: UserModel) -> tuple[bool, bool]:
@@ -173,7 +170,7 @@ class World:
         outcome = _guarded(call)
         step.outcome = str(outcome)
         op.outcome = outcome
-        op.entries = self._new_entries()
+        op.entries = self._new_entries(step)
         return outcome
 
     # Client moves -------------------------------------------------------------------------------
@@ -188,10 +185,11 @@ class World:
     def partner_calls_concurrently(self, workers: int) -> list[Outcome]:
         step = self._step("partner_calls_concurrently", workers=workers)
         self.judge.workers(workers)
-        calls = [self.client.partner_call] * workers
-        return self._concurrently(
-            step, "partner_call", [None] * workers, calls, {"works": self.pending_secret is None}
+        expect = {"works": self.pending_secret is None}
+        outcomes, _ = self._concurrently(
+            step, "partner_call", None, self.client.partner_call, workers, lambda entries: expect
         )
+        return outcomes
 
     def create_user(self) -> str:
         self._counter += 1
@@ -217,15 +215,15 @@ class World:
         self._counter += 1
         key = f"l{self._counter}"
         email = LINKABLE[person]
-        seeded = self._people[email]
-        dob = "1970-01-01" if wrong_dob else seeded["date_of_birth"]
+        seeded = self.tenant.user(email)
+        dob = WRONG_DOB if wrong_dob else seeded["date_of_birth"]
         step = self._step("start_link", key=key, person=person, date_of_birth=dob)
         url = _guarded_url(lambda: self.client.start_link(key, dob))
-        op = Operation("start_link", step.number, key, url=url, entries=self._new_entries())
+        op = Operation("start_link", step.number, key, url=url, entries=self._new_entries(step))
         step.outcome = url
         self.judge.judge(op)
         personal = next(p["id"] for p in seeded["profiles"] if p["type"] == "personal")
-        callback = (self.approve or scripted_approval)(self.tenant, url, seeded, personal)
+        callback = scripted_approval(self.tenant, url, seeded, personal)
         if callback is None:
             return key  # the authorize page refused to redirect (REDIRECT-EXACT says why)
         if tamper_state:
@@ -241,18 +239,18 @@ class World:
             self.users[key] = model
         return key
 
-    def user_call(self, key: str, near_expiry: bool = False) -> Outcome | None:
-        """One call as the customer; `near_expiry`: first move both clocks into the last minutes of
-        their access token, where a client renews (seed 003)."""
-        model = self.users.get(key)
+    def user_call(self, user: str, near_expiry: bool = False) -> Outcome | None:
+        """One call as the customer `user` (their key); `near_expiry`: first move both clocks into
+        the last minutes of their access token, where a client renews (seed 003)."""
+        model = self.users.get(user)
         if model is None:
             return None  # the client never got this user (its creation or linking failed)
         if near_expiry:
             self._to_renewal_point(model.user_id)
-        step = self._step("user_call", user=key, near_expiry=near_expiry)
+        step = self._step("user_call", user=user, near_expiry=near_expiry)
         alive = self._alive(model)
-        op = Operation("user_call", step.number, key)
-        outcome = self._run(step, op, lambda: self.client.user_call(key))
+        op = Operation("user_call", step.number, user)
+        outcome = self._run(step, op, lambda: self.client.user_call(user))
         op.expect = self._expect(model, alive, op.entries)
         if model.kind == "created":
             self._track_links(model, op.entries, "registration_code")
@@ -260,25 +258,25 @@ class World:
         self._learn(model, outcome)
         return outcome
 
-    def fund_transfer(self, key: str) -> Outcome | None:
+    def fund_transfer(self, user: str) -> Outcome | None:
         """An SCA-protected action as a linked user (§5.5): challenged, cleared, sent again."""
-        model = self.users.get(key)
+        model = self.users.get(user)
         funds = getattr(self.client, "fund_transfer", None)  # optional in the adapter
         if model is None or model.kind != "linked" or funds is None:
             return None  # created users have no profile to fund from until they make one
-        step = self._step("fund_transfer", user=key)
+        step = self._step("fund_transfer", user=user)
         alive = self._alive(model)
-        op = Operation("fund_transfer", step.number, key)
-        outcome = self._run(step, op, lambda: funds(key))
+        op = Operation("fund_transfer", step.number, user)
+        outcome = self._run(step, op, lambda: funds(user))
         op.expect = self._expect(model, alive, op.entries)
         self.judge.judge(op)
         self._learn(model, outcome)
         return outcome
 
-    def user_calls_concurrently(self, key: str, workers: int, near_expiry: bool = True) -> list[Outcome]:
+    def user_calls_concurrently(self, user: str, workers: int, near_expiry: bool = True) -> list[Outcome]:
         """Several workers act for one user at once. Near expiry, every worker sees the token due
         for renewal; a short delay on refreshes makes racing refreshes overlap, as in production."""
-        model = self.users.get(key)
+        model = self.users.get(user)
         if model is None:
             return []
         overlap = None
@@ -287,68 +285,58 @@ class World:
             overlap = self.tenant.faults.add(
                 "delay", grant_type="refresh_token", seconds=DELAY, times=workers
             )
-        step = self._step("user_calls_concurrently", user=key, workers=workers, near_expiry=near_expiry)
+        step = self._step("user_calls_concurrently", user=user, workers=workers, near_expiry=near_expiry)
         alive = self._alive(model)
-        outcomes = self._concurrently(
+        outcomes, entries = self._concurrently(
             step,
             "user_call",
-            [key] * workers,
-            [lambda: self.client.user_call(key)] * workers,
-            None,
-            model,
-            alive,
+            user,
+            lambda: self.client.user_call(user),
+            workers,
+            lambda entries: self._expect(model, alive, entries),
         )
         if overlap is not None:
             self.tenant.faults.remove(overlap["id"])  # only ours: the story's own faults stay armed
         if model.kind == "created":
-            self._track_links(model, self.last_entries, "registration_code")
+            self._track_links(model, entries, "registration_code")
         for outcome in outcomes:
             self._learn(model, outcome)
         return outcomes
 
     def _to_renewal_point(self, user_id: int | None) -> None:
-        """Move both clocks to 100 s before the user's newest access token expires."""
-        latest = max(
-            (i for i in self.judge.issued.values() if i.kind == "user" and i.user_id == user_id),
-            key=lambda i: i.at,
-            default=None,
-        )
-        if latest is None:
-            return
-        delta = latest.at + ACCESS_LIFETIME - 100 - self.tenant.clock.now()
-        if delta > 0:
-            self._move_clocks(delta, both=True)
+        """Move both clocks to where the user's newest access token is due for renewal."""
+        latest = self._latest_issued("user", user_id)
+        if latest is not None:
+            self._to_expiry(latest, RENEWAL_POINT, both=True)
 
     def _concurrently(
         self,
         step: Step,
         name: str,
-        users: list[str | None],
-        calls: list[Callable[[], Outcome]],
-        expect: dict[str, Any] | None,
-        model: UserModel | None = None,
-        alive: tuple[bool, bool] = (False, False),
-    ) -> list[Outcome]:
-        barrier = threading.Barrier(len(calls))
-        self.judge.batch_start = self._cursor
+        user: str | None,
+        call: Callable[[], Outcome],
+        workers: int,
+        expect: Callable[[list[Entry]], dict[str, Any]],
+    ) -> tuple[list[Outcome], list[Entry]]:
+        """`workers` threads make `call` at once; each outcome is judged as operation `name`
+        against what `expect` says of the entries. The outcomes, and the entries."""
+        barrier = threading.Barrier(workers)
+        batch_start = self._cursor
 
-        def run(call: Callable[[], Outcome]) -> Outcome:
+        def run(_: int) -> Outcome:
             barrier.wait(timeout=10)
             return _guarded(call)
 
-        with ThreadPoolExecutor(len(calls)) as pool:
-            outcomes = list(pool.map(run, calls))
+        with ThreadPoolExecutor(workers) as pool:
+            outcomes = list(pool.map(run, range(workers)))
         step.outcome = ", ".join(str(o) for o in outcomes)
-        self.judge.concurrency = len(calls)
-        try:
-            entries = self._new_entries()
-        finally:
-            self.judge.concurrency = 1
-        for user, outcome in zip(users, outcomes, strict=True):
+        entries = self._new_entries(step, concurrency=workers, batch_start=batch_start)
+        expected = expect(entries)
+        for outcome in outcomes:
             op = Operation(name, step.number, user, outcome, entries=entries, concurrent=True)
-            op.expect = expect if expect is not None else self._expect(model, alive, entries) if model else {}
+            op.expect = expected
             self.judge.judge(op)
-        return outcomes
+        return outcomes, entries
 
     def _expect(
         self, model: UserModel | None, alive: tuple[bool, bool], entries: list[Entry]
@@ -390,16 +378,26 @@ class World:
         ("partner") or of a customer (their key)."""
         model = self.users.get(whose)
         kind, user_id = ("client_credentials", None) if model is None else ("user", model.user_id)
-        tokens = [i for i in self.judge.issued.values() if i.kind == kind and i.user_id == user_id]
-        latest = max(tokens, key=lambda i: i.at, default=None)
+        latest = self._latest_issued(kind, user_id)
         step = self._step("advance_to_expiry", offset=offset, both=both, whose=whose)
         if latest is None:
             step.outcome = "no token yet"
             return
+        delta = self._to_expiry(latest, offset, both)
+        step.outcome = f"moved {max(delta, 0):.0f} s"
+
+    def _latest_issued(self, kind: str, user_id: int | None) -> Issued | None:
+        """The newest access token of this kind (and customer) the judge saw issued."""
+        tokens = [i for i in self.judge.issued.values() if i.kind == kind and i.user_id == user_id]
+        return max(tokens, key=lambda i: i.at, default=None)
+
+    def _to_expiry(self, latest: Issued, offset: float, both: bool) -> float:
+        """Move the clocks forward to `offset` seconds around `latest`'s expiry (never back);
+        the move wanted, negative when already past that point."""
         delta = latest.at + ACCESS_LIFETIME + offset - self.tenant.clock.now()
         if delta > 0:
             self._move_clocks(delta, both)
-        step.outcome = f"moved {max(delta, 0):.0f} s"
+        return delta
 
     def _move_clocks(self, seconds: float, both: bool) -> None:
         self.tenant.clock.advance(seconds)
@@ -408,12 +406,12 @@ class World:
         else:
             self.judge.sandbox_clock_moved(seconds)
 
-    def revoke(self, cause: str, key: str | None = None) -> None:
+    def revoke(self, cause: str, user: str | None = None) -> None:
         """A token dies early, as on Wise: revoke-access, enhanced-security, breach, change-email."""
-        model = self.users.get(key) if key is not None else None
-        if key is not None and model is None:
+        model = self.users.get(user) if user is not None else None
+        if user is not None and model is None:
             return
-        step = self._step("revoke", cause=cause, user=key)
+        step = self._step("revoke", cause=cause, user=user)
         if cause == "breach":
             self.tenant.breach(self.config.client_id)
         elif model is not None and cause == "revoke-access":
@@ -429,11 +427,11 @@ class World:
                     same.registration_code_alive = False  # the user took the account over
         self._note_ended()
 
-    def reclaim(self, key: str) -> None:
-        model = self.users.get(key)
+    def reclaim(self, user: str) -> None:
+        model = self.users.get(user)
         if model is None or model.kind != "created":
             return  # only an account a partner created can be reclaimed
-        self._step("reclaim", user=key)
+        self._step("reclaim", user=user)
         self.tenant.reclaim(model.email)
         model.registration_code_alive = False
 
@@ -454,19 +452,19 @@ class World:
             self.client.update_client_secret(self.pending_secret)
             self.pending_secret = None
 
-    def meet_impostor(self, key: str | None = None) -> None:
+    def meet_impostor(self, user: str | None = None) -> None:
         """A man in the middle presents a certificate from an unknown CA while the partner (or the
-        customer `key`) does one operation: a careful client refuses to talk to it."""
-        self._step("meet_impostor", user=key)
+        customer `user`) does one operation: a careful client refuses to talk to it."""
+        self._step("meet_impostor", user=user)
         if self.impostor is None:
             return
         self.impostor.set(True)
         self.judge.impostor = True
         try:
-            if key is None:
+            if user is None:
                 self.partner_call()
             else:
-                self.user_call(key)
+                self.user_call(user)
         finally:
             self.impostor.set(False)
             self.judge.impostor = False
@@ -496,23 +494,10 @@ class World:
                 tampered = bool(
                     finish and finish["args"].get("key") == args["key"] and finish["args"].get("tampered")
                 )
-                self.link_user(args["person"], tampered, wrong_dob=args["date_of_birth"] == "1970-01-01")
-            elif action == "finish_link":
-                continue
-            elif action == "create_user":
+                self.link_user(args["person"], tampered, wrong_dob=args["date_of_birth"] == WRONG_DOB)
+            elif action == "create_user":  # the key is the client's counter, not the file's
                 self.create_user()
-            elif action in (
-                "user_call",
-                "fund_transfer",
-                "user_calls_concurrently",
-                "reclaim",
-                "meet_impostor",
-            ):
-                user = args.pop("user")
-                getattr(self, action)(user, **args)
-            elif action == "revoke":
-                self.revoke(args["cause"], args.get("user"))
-            else:
+            elif action != "finish_link":
                 getattr(self, action)(**args)
 
 
