@@ -155,7 +155,7 @@ class ObligationItem(pytest.Item):
         if verdict.counterexample is not None:
             raise ObligationBroken(verdict)
         if not verdict.exercised:
-            pytest.skip(f"not exercised: the client has no {verdict.obligation.needs}")
+            pytest.skip(verdict.skip_reason)
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
         if isinstance(excinfo.value, ObligationBroken):
