@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import importlib
 import inspect
-import json
 import ssl
 import tempfile
 import time
@@ -36,6 +35,7 @@ from mockwise.http.app import create_app
 from mockwise.inprocess import SyncASGITransport
 from mockwise.pki import SandboxPKI
 from mockwise.server import Listener, Runner
+from mockwise.testing import WiseServer
 
 
 class Impostor:
@@ -119,34 +119,26 @@ def local_arena() -> Arena:
     return Arena(control, endpoints, close, impostor)
 
 
-def remote_arena(sandbox: dict[str, Any], admin_token: str | None = None) -> Arena:
-    """A sandbox already running elsewhere, described by its `sandbox.json` (`mockwise serve`)."""
-    api_url = str(sandbox["api_url"]).rstrip("/")
-    ca_cert = sandbox.get("ca_cert") or ""
-    verify: ssl.SSLContext | bool = ssl.create_default_context(cafile=ca_cert) if ca_cert else True
-    control = SandboxClient(api_url, admin_token=admin_token, verify=verify)
+def remote_arena(where: str, admin_token: str | None = None, ca_cert: str | None = None) -> Arena:
+    """A `mockwise serve` already running, found as the pytest plugin finds one: its state
+    directory, its sandbox.json, or its API URL (with `ca_cert` for HTTPS)."""
+    server = WiseServer.connect(where, ca_cert=ca_cert, admin_token=admin_token)
     endpoints = {
-        "api_url": api_url,
-        "mtls_api_url": sandbox.get("mtls_api_url") or "",
-        "authorize_url": sandbox.get("authorize_url") or f"{api_url}/oauth/authorize/",
-        "ca_cert": ca_cert,
+        "api_url": server.api_url,
+        # `connect` falls back to the API host; the suites judge mTLS only where there is an mTLS host
+        "mtls_api_url": server.mtls_api_url if server.mtls_api_url != server.api_url else "",
+        "authorize_url": server.authorize_url,
+        "ca_cert": server.ca_cert,
     }
-    return Arena(control, endpoints, control.close)
-
-
-def load_sandbox_json(where: str) -> dict[str, Any]:
-    """`where`: a sandbox.json file, or a state directory holding one."""
-    path = Path(where)
-    if path.is_dir():
-        path = path / "sandbox.json"
-    doc: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
-    return doc
+    return Arena(server.control, endpoints, server.stop)
 
 
 @contextlib.contextmanager
-def arena_for(sandbox: str | None = None, admin_token: str | None = None) -> Iterator[Arena]:
-    """A local sandbox, or the running one described by `sandbox` (a sandbox.json or state dir)."""
-    arena = local_arena() if sandbox is None else remote_arena(load_sandbox_json(sandbox), admin_token)
+def arena_for(
+    sandbox: str | None = None, admin_token: str | None = None, ca_cert: str | None = None
+) -> Iterator[Arena]:
+    """A local sandbox, or the running one `sandbox` names (see `remote_arena`)."""
+    arena = local_arena() if sandbox is None else remote_arena(sandbox, admin_token, ca_cert)
     try:
         yield arena
     finally:

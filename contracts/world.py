@@ -88,6 +88,8 @@ class World:
         self.tenant = control.create_tenant(fidelity=settings)
         self.tenant.clock.freeze()
         client = self.tenant.client
+        if not endpoints.get("mtls_api_url"):  # no mTLS host to reach: a partner without enforced mTLS
+            client = self.tenant.add_client(name=client["name"], redirect_uris=client["redirect_uris"])
         self._files = tempfile.TemporaryDirectory(prefix="mockwise-client-")
         cert = key = ""
         if endpoints.get("mtls_api_url"):  # the partner's certificate, from the Developer Hub (§6)

@@ -126,7 +126,10 @@ class ContractSuite:
         make, clock = subprocess_client(command) if command else python_client(spec)
         examples = self.config.getoption("--wise-examples") or 60
         scenarios = self.config.getoption("--wise-scenarios")
-        with arena_for(_option(self.config, "mockwise_url")) as arena:
+        where, ca, admin = (
+            _option(self.config, name) for name in ("mockwise_url", "mockwise_ca", "mockwise_admin_token")
+        )
+        with arena_for(where, admin, ca) as arena:
             report = run_contracts(
                 make,
                 clock,
