@@ -1,6 +1,7 @@
 """Refusals in Wise's own shapes (reference §2.6, §4, §10).
 
-The domain raises these; the HTTP layer renders them with `body()`. Wise answers in four shapes:
+The domain raises these; the HTTP layer renders them with `response()`, which by default sends
+`body()` as JSON. Wise answers in four shapes:
 
 - OAuth: `{"error": "invalid_grant", "error_description": "..."}` (token endpoint, bearer checks);
 - validation: `{"errors": [{"code", "message", "path", "arguments"}]}` (signup and other JSON APIs);
@@ -13,7 +14,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http import HTTPStatus
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from starlette.responses import Response
 
 JSON = dict[str, Any]
 
@@ -31,6 +35,18 @@ class WiseError(Exception):
 
     def body(self, path: str, now: float) -> JSON | None:
         raise NotImplementedError
+
+    def response(self, path: str, now: float) -> Response:
+        """The HTTP answer: `body()` as Wise JSON, or, when it is None, an empty body with a JSON
+        content type (429 per the docs example, §9). Override for an answer that is not JSON."""
+        from starlette.responses import Response  # imported here: the domain does not load HTTP
+
+        from mockwise.http.responses import WiseJSON
+
+        body = self.body(path, now)
+        if body is None:
+            return Response(b"", self.status, headers=self.headers, media_type="application/json")
+        return WiseJSON(body, self.status, headers=self.headers)
 
     def __str__(self) -> str:
         return f"{self.status} {self.code}"
@@ -184,8 +200,10 @@ class RawResponse(WiseError):
         self.media_type = media_type
         self.code = code
 
-    def body(self, path: str, now: float) -> None:
-        return None
+    def response(self, path: str, now: float) -> Response:
+        from starlette.responses import Response
+
+        return Response(self.content, self.status, headers=self.headers, media_type=self.media_type)
 
 
 class DropConnection(Exception):
