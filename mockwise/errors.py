@@ -27,7 +27,8 @@ class WiseError(Exception):
 
     status: int = 400
     code: str = "error"  # short name for the journal: "invalid_grant", "NotNull", "Forbidden"...
-    reason: str | None = None
+    reason: str | None = None  # why, in one word, for the journal's `reason` field
+    journal: str | None = None  # an SCA refusal's story, for the journal's `sca` field
 
     def __init__(self, headers: dict[str, str] | None = None) -> None:
         super().__init__()
