@@ -177,13 +177,18 @@ def not_found(message: str = "No message available") -> SpringError:
     return SpringError(404, message)
 
 
+#: `X-Rate-Limited-By` in Wise's OAS example [C] §9 (also `ratelimit.LIMITED_BY`: it lives here
+#: because the domain's rate limiter imports this module, not the other way round).
+LIMITED_BY = "wise-public-api"
+
+
 class RateLimited(WiseError):
     """429 with `Retry-After` and `X-Rate-Limited-By`, and an empty body (§9 docs example)."""
 
     status = 429
     code = "rate_limited"
 
-    def __init__(self, retry_after: int, limited_by: str = "wise-public-api") -> None:
+    def __init__(self, retry_after: int, limited_by: str = LIMITED_BY) -> None:
         super().__init__({"Retry-After": str(retry_after), "X-Rate-Limited-By": limited_by})
         self.retry_after = retry_after
 
