@@ -33,6 +33,7 @@ from mockwise.domain.model import ApiClient, Profile, User
 from mockwise.domain.tokens import (
     EndReason,
     Link,
+    ShrinkingTable,
     Token,
     TokenKind,
     TokenState,
@@ -86,7 +87,7 @@ class TokenService:
         self.directory = directory
         self.store = store
         self._fidelity = fidelity
-        self.codes: dict[str, AuthorizationCode] = {}
+        self._codes: ShrinkingTable[str, AuthorizationCode] = ShrinkingTable()
         self._scan_codes_at = CODE_SCAN_MIN
         self.links: dict[LinkKey, Link] = {}  # the current link of each (client, user, profile)
         self._next_link = 1
@@ -95,6 +96,15 @@ class TokenService:
     @property
     def fidelity(self) -> Fidelity:
         return self._fidelity()
+
+    @property
+    def codes(self) -> dict[str, AuthorizationCode]:
+        """Authorization codes by key (a hash of the code), used ones included until collected."""
+        return self._codes.data
+
+    @codes.setter
+    def codes(self, codes: dict[str, AuthorizationCode]) -> None:
+        self._codes = ShrinkingTable(codes)
 
     # Issuing ---------------------------------------------------------------------------------
 
@@ -140,7 +150,7 @@ class TokenService:
 
     def authorization_code(self, client: ApiClient, code: str, redirect_uri: str | None) -> Issued:
         now = self.clock.now()
-        found = self.codes.get(token_key(code))
+        found = self._codes.data.get(token_key(code))
         if found is None:
             raise invalid_grant(f"Invalid authorization code: {code[:64]}", reason="code_unknown")
         if found.used_at is not None:
@@ -248,32 +258,36 @@ class TokenService:
         while True:
             code = "".join(secrets.choice(CODE_ALPHABET) for _ in range(6))
             key = token_key(code)
-            if key not in self.codes:
+            if key not in self._codes.data:
                 break
         self._forget_expired_codes(now)
-        self.codes[key] = AuthorizationCode(
-            key=key,
-            client_id=client.client_id,
-            redirect_uri=redirect_uri,
-            user_id=user.id,
-            profile_id=profile.id if profile is not None else None,
-            issued_at=now,
-            expires_at=now + AUTHORIZATION_CODE_LIFETIME,
+        self._codes.put(
+            key,
+            AuthorizationCode(
+                key=key,
+                client_id=client.client_id,
+                redirect_uri=redirect_uri,
+                user_id=user.id,
+                profile_id=profile.id if profile is not None else None,
+                issued_at=now,
+                expires_at=now + AUTHORIZATION_CODE_LIFETIME,
+            ),
         )
         return code
 
     def _forget_expired_codes(self, now: float, *, always: bool = False) -> None:
         # Used codes are kept while they could still be replayed, so reuse can revoke (RFC 6749).
         # A scan happens when the table has doubled since the last one: amortised O(1) per code.
-        if len(self.codes) < self._scan_codes_at and not always:
+        codes = self._codes.data
+        if len(codes) < self._scan_codes_at and not always:
             return
         horizon = now - self.fidelity.expired_token_memory
-        expired = [k for k, c in self.codes.items() if c.expires_at < horizon]
+        expired = [k for k, c in codes.items() if c.expires_at < horizon]
         for key in expired:
-            del self.codes[key]
+            del codes[key]
         if expired:
-            self.codes = dict(self.codes)  # a dict keeps its size after deletions; a copy does not
-        self._scan_codes_at = max(CODE_SCAN_MIN, 2 * len(self.codes))
+            self._codes.shrink()
+        self._scan_codes_at = max(CODE_SCAN_MIN, 2 * len(codes))
 
     def collect(self) -> int:
         """Forget long-expired tokens and codes (see `TokenStore.collect`); how many tokens went."""
@@ -334,7 +348,7 @@ class TokenService:
 
     def clear(self) -> None:
         self.store.clear()
-        self.codes = {}
+        self._codes.clear()
         self._scan_codes_at = CODE_SCAN_MIN
         self.links = {}
         self._latest_cc = {}

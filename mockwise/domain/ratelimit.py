@@ -22,13 +22,11 @@ from typing import Any
 
 from mockwise.domain.clock import Clock
 from mockwise.domain.fidelity import Fidelity
-from mockwise.errors import RateLimited
+from mockwise.errors import LIMITED_BY, RateLimited
 
 #: Wise's documented default limits [C] §9.
 PER_SECOND = 100
 PER_MINUTE = 1000
-#: `X-Rate-Limited-By` in Wise's OAS example [C] §9.
-LIMITED_BY = "wise-public-api"
 _MAX_LIMIT = 1_000_000  # a window holds at most this many instants per client
 
 

@@ -16,7 +16,7 @@ from mockwise.domain.journal import Journal
 from mockwise.domain.model import Secrets
 from mockwise.domain.seed import Credentials, SeedData, apply_seed, load_seed
 from mockwise.domain.tenant import Tenant
-from mockwise.domain.tokens import Token, compacted, token_key
+from mockwise.domain.tokens import ShrinkingTable, Token, token_key
 
 if TYPE_CHECKING:
     from mockwise.pki import SandboxPKI
@@ -37,8 +37,7 @@ class Sandbox:
         self.tenants: dict[str, Tenant] = {}
         self.unrouted = Journal()  # requests whose credentials name no tenant
         self._clients: dict[str, Tenant] = {}
-        self._tokens: dict[str, Tenant] = {}  # read without a lock: swapped whole, never rebuilt in place
-        self._tokens_peak = 0
+        self._tokens: ShrinkingTable[str, Tenant] = ShrinkingTable()  # read without a lock
         self._routes_lock = threading.Lock()  # taken inside a tenant's lock, never around one
         self._lock = threading.Lock()
 
@@ -110,7 +109,7 @@ class Sandbox:
 
     def find_token(self, value: str) -> tuple[Tenant | None, Token | None]:
         key = token_key(value)
-        tenant = self._tokens.get(key)
+        tenant = self._tokens.data.get(key)
         if tenant is None:
             return None, None
         return tenant, tenant.store.get(key)
@@ -125,17 +124,12 @@ class Sandbox:
 
     def _bind_token(self, key: str, tenant: Tenant) -> None:
         with self._routes_lock:
-            tokens = self._tokens
-            tokens[key] = tenant
-            if len(tokens) > self._tokens_peak:
-                self._tokens_peak = len(tokens)
+            self._tokens.put(key, tenant)
 
     def _unbind_token(self, key: str) -> None:
         with self._routes_lock:
-            tokens = self._tokens
-            if tokens.pop(key, None) is not None and compacted(tokens, self._tokens_peak):
-                self._tokens = dict(tokens)
-                self._tokens_peak = len(tokens)
+            if self._tokens.data.pop(key, None) is not None:
+                self._tokens.shrink()
 
     def describe(self) -> dict[str, Any]:
         return {"tenants": sorted(self.tenants)}

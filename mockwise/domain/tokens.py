@@ -10,9 +10,10 @@ import base64
 import hashlib
 import heapq
 import os
-from collections.abc import Callable, Iterator, Sized
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Generic, TypeVar
 
 from mockwise.domain.fidelity import TokenFormat
 
@@ -55,6 +56,9 @@ class EndReason(StrEnum):
 
 
 _SUPERSEDING = frozenset({EndReason.REFRESHED, EndReason.REGRANTED, EndReason.ROTATED})
+
+K = TypeVar("K")
+V = TypeVar("V")
 
 
 @dataclass(slots=True, eq=False)
@@ -142,45 +146,71 @@ def new_token_value(kind: TokenKind, fmt: TokenFormat) -> str:
     return uuid_token()
 
 
-def compacted(table: Sized, peak: int) -> bool:
-    """Whether `table`, which once held `peak` entries, has shrunk enough to be copied: a dict never
-    gives back the slots of deleted keys, so after a mass expiry only a copy returns the memory.
-    Copying when a quarter is left keeps the cost amortised O(1) per deletion."""
-    return peak >= COMPACT_MIN and len(table) <= peak // 4
-
-
 COMPACT_MIN = 4096  # below this a dict's table is too small to be worth copying
+
+
+class ShrinkingTable(Generic[K, V]):
+    """A dict (`data`) that gives its memory back after a mass deletion: a dict never returns the
+    slots of deleted keys, so only a copy does. Add with `put` (it tracks the peak); delete from
+    `data` directly, then call `shrink`. Read `data` directly: a lookup stays a plain dict get.
+
+    `data` is copied when a quarter of its peak or less is left, which keeps the cost amortised
+    O(1) per deletion. It is replaced whole, never rebuilt in place, so readers need no lock."""
+
+    __slots__ = ("_peak", "data")
+
+    def __init__(self, data: dict[K, V] | None = None) -> None:
+        self.data: dict[K, V] = {} if data is None else data
+        self._peak = len(self.data)  # the most entries held since `data` was last copied
+
+    def put(self, key: K, value: V) -> None:
+        data = self.data
+        data[key] = value
+        if len(data) > self._peak:
+            self._peak = len(data)
+
+    def shrink(self) -> bool:
+        """After deletions: copy `data` down if it has shrunk enough; whether it was copied."""
+        data, peak = self.data, self._peak
+        if peak < COMPACT_MIN or len(data) > peak // 4:
+            return False
+        self.data = dict(data)
+        self._peak = len(data)
+        return True
+
+    def clear(self) -> None:
+        self.data = {}
+        self._peak = 0
+
+    def __len__(self) -> int:
+        return len(self.data)
 
 
 class TokenStore:
     """All tokens of one tenant, keyed by hash; long-expired tokens are collected (`collect`)."""
 
     def __init__(self, bind: Callable[[str], None], unbind: Callable[[str], None]) -> None:
-        self._tokens: dict[str, Token] = {}
-        self._peak = 0  # the most tokens held since the table was last compacted
+        self._tokens: ShrinkingTable[str, Token] = ShrinkingTable()
         self._expiry: list[tuple[float, str]] = []
         self._bind = bind
         self._unbind = unbind
 
     def add(self, token: Token) -> Token:
-        tokens = self._tokens
-        tokens[token.key] = token
-        if len(tokens) > self._peak:
-            self._peak = len(tokens)
+        self._tokens.put(token.key, token)
         heapq.heappush(self._expiry, (token.expires_at, token.key))
         self._bind(token.key)
         return token
 
     def find(self, value: str) -> Token | None:
-        return self._tokens.get(token_key(value))
+        return self._tokens.data.get(token_key(value))
 
     def get(self, key: str) -> Token | None:
-        return self._tokens.get(key)
+        return self._tokens.data.get(key)
 
     def collect(self, now: float, retention: float, budget: int | None = None) -> int:
         """Forget tokens that expired more than `retention` seconds ago; at most `budget` of them."""
         horizon = now - retention
-        heap, tokens, dropped = self._expiry, self._tokens, 0
+        heap, tokens, dropped = self._expiry, self._tokens.data, 0
         while heap and heap[0][0] <= horizon and (budget is None or dropped < budget):
             _, key = heapq.heappop(heap)
             token = tokens.pop(key, None)
@@ -189,20 +219,18 @@ class TokenStore:
                 if token.link is not None:
                     token.link.history.pop(key, None)
                 dropped += 1
-        if dropped and compacted(tokens, self._peak):
-            self._tokens = dict(tokens)
-            self._peak = len(tokens)
+        if dropped:
+            self._tokens.shrink()
         return dropped
 
     def clear(self) -> None:
-        for key in self._tokens:
+        for key in self._tokens.data:
             self._unbind(key)
-        self._tokens = {}
-        self._peak = 0
+        self._tokens.clear()
         self._expiry = []
 
     def __len__(self) -> int:
         return len(self._tokens)
 
     def __iter__(self) -> Iterator[Token]:
-        return iter(list(self._tokens.values()))
+        return iter(list(self._tokens.data.values()))

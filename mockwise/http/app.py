@@ -66,6 +66,8 @@ def _render(request: Request, error: WiseError) -> Response:
     if exchange is not None:
         exchange.entry.error = error.code
         exchange.entry.reason = error.reason
+        if error.journal is not None:
+            exchange.entry.sca = error.journal
         now = exchange.tenant.clock.now() if exchange.tenant is not None else time.time()
         path = exchange.entry.path
     else:

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from starlette.background import BackgroundTask
 from starlette.responses import Response
 
-from mockwise.errors import RawResponse, WiseError
+if TYPE_CHECKING:
+    from mockwise.errors import WiseError
 
 _ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))  # made once, not per answer
 _CONTENT_TYPE = (b"content-type", b"application/json")
@@ -53,9 +54,5 @@ class WiseJSON(Response):
 
 
 def wise_response(error: WiseError, path: str, now: float) -> Response:
-    if isinstance(error, RawResponse):
-        return Response(error.content, error.status, headers=error.headers, media_type=error.media_type)
-    body = error.body(path, now)
-    if body is None:  # 429 per the docs example: empty body, JSON content type (§9)
-        return Response(b"", error.status, headers=error.headers, media_type="application/json")
-    return WiseJSON(body, error.status, headers=error.headers)
+    """The answer to a refusal (`WiseError.response`: Wise JSON unless the error says otherwise)."""
+    return error.response(path, now)

@@ -19,15 +19,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from mockwise.domain.model import Profile
-from mockwise.domain.sca import (
-    Approval,
-    ChallengeType,
-    OneTimeToken,
-    ScaAction,
-    ScaChallenge,
-    ScaLocked,
-    ScaRefused,
-)
+from mockwise.domain.sca import Approval, ChallengeType, OneTimeToken, ScaAction
 from mockwise.errors import FieldError, SpringError, ValidationError, not_found
 from mockwise.http.auth import Caller, bearer
 from mockwise.http.edge import exchange_of
@@ -41,20 +33,15 @@ RESULT_HEADER = "x-2fa-approval-result"
 
 async def require_sca(request: Request, caller: Caller, profile: Profile, action: ScaAction) -> Approval:
     """Let the request through, or answer the SCA challenge (403 + `x-2fa-approval`) §5.2."""
-    exchange = exchange_of(request.scope)
-    try:
-        approval = caller.tenant.sca.authorize(
-            caller.user(),
-            profile,
-            action,
-            caller.kind,
-            request.headers.get(APPROVAL_HEADER),
-            request.headers.get("x-signature"),
-        )
-    except (ScaChallenge, ScaRefused, ScaLocked) as refusal:
-        exchange.entry.sca = refusal.journal
-        raise
-    exchange.entry.sca = approval.journal
+    approval = caller.tenant.sca.authorize(
+        caller.user(),
+        profile,
+        action,
+        caller.kind,
+        request.headers.get(APPROVAL_HEADER),
+        request.headers.get("x-signature"),
+    )  # a refusal (ScaChallenge, ScaRefused, ScaLocked) reaches the journal with its `journal`
+    exchange_of(request.scope).entry.sca = approval.journal
     return approval
 
 
