@@ -321,8 +321,11 @@ class Judge:
             self._works(op)
 
     def _disrupted(self, op: Operation) -> bool:
-        """An impostor or a disruptive fault was in the way: no answer is wrong."""
-        return self.impostor or any(kind in DISRUPTIVE_FAULTS for kind in op.faults())
+        """An impostor or a disruptive fault was in the way, or a token was refused again after
+        the one renewal a refusal calls for: no answer is wrong."""
+        faults = op.faults()
+        refused_again = faults.count("invalid_token") > 1
+        return self.impostor or refused_again or any(kind in DISRUPTIVE_FAULTS for kind in faults)
 
     def _works(self, op: Operation) -> None:
         """WORKS, unless an obligation broken in the same step already explains the failure."""

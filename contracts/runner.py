@@ -80,9 +80,24 @@ class Arena:
     endpoints: dict[str, str]
     closer: Callable[[], None]
     impostor: Impostor | None = None
+    remote: bool = False  # the sandbox runs in another process (its clock is not this process's)
 
     def close(self) -> None:
         self.closer()
+
+    def clocks(self, make_clock: Callable[[], ClientClock]) -> Callable[[], ClientClock]:
+        """`make_clock`, fitted to this sandbox: one in another process cannot see a wait that
+        time-machine skips, so an in-process client's sleeps (Retry-After, backoff) are real there."""
+        if not self.remote:
+            return make_clock
+
+        def make() -> ClientClock:
+            clock = make_clock()
+            if isinstance(clock, TimeMachineClock):
+                clock.real_waits = True
+            return clock
+
+        return make
 
 
 def local_arena() -> Arena:
@@ -130,7 +145,7 @@ def remote_arena(where: str, admin_token: str | None = None, ca_cert: str | None
         "authorize_url": server.authorize_url,
         "ca_cert": server.ca_cert,
     }
-    return Arena(server.control, endpoints, server.stop)
+    return Arena(server.control, endpoints, server.stop, remote=True)
 
 
 @contextlib.contextmanager
@@ -194,7 +209,9 @@ def run_contracts(
     with contextlib.ExitStack() as stack:
         if arena is None:
             arena = stack.enter_context(arena_for())
-        ctx = RunContext(arena.control, arena.endpoints, make_client, make_clock, profile, arena.impostor)
+        ctx = RunContext(
+            arena.control, arena.endpoints, make_client, arena.clocks(make_clock), profile, arena.impostor
+        )
         machine = build_machine(ctx)
         explore = settings(
             max_examples=examples,
@@ -252,7 +269,7 @@ def replay(
         arena.control,
         arena.endpoints,
         make_client,
-        make_clock(),
+        arena.clocks(make_clock)(),
         profile=profile,
         fidelity=scenario.get("fidelity") or {},
     )
