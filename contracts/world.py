@@ -8,13 +8,11 @@ file replays.
 
 from __future__ import annotations
 
-import os
 import tempfile
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlparse
 
@@ -93,11 +91,7 @@ class World:
         self._files = tempfile.TemporaryDirectory(prefix="mockwise-client-")
         cert = key = ""
         if endpoints.get("mtls_api_url"):  # the partner's certificate, from the Developer Hub (§6)
-            issued = self.tenant.issue_certificate(client["client_id"])
-            cert, key = str(Path(self._files.name) / "client.pem"), str(Path(self._files.name) / "client.key")
-            Path(cert).write_text(issued["certificate"], encoding="ascii")
-            Path(key).write_text(issued["private_key"], encoding="ascii")
-            os.chmod(key, 0o600)
+            cert, key = self.tenant.certificate_files(client["client_id"], self._files.name)
         self.config = ClientConfig(
             api_url=endpoints["api_url"],
             mtls_api_url=endpoints.get("mtls_api_url", ""),

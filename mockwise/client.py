@@ -14,6 +14,7 @@ against an in-process app and against `mockwise serve`.
 from __future__ import annotations
 
 import ssl
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -166,6 +167,17 @@ class TenantClient:
         certificate"): `{"certificate", "private_key", "fingerprint", ...}`, PEM in clear, this once."""
         issued: JSON = self.call("POST", f"/clients/{client_id}/certificates", spec)
         return issued
+
+    def certificate_files(self, client_id: str, directory: str | Path) -> tuple[str, str]:
+        """`issue_certificate`, written as `client.pem` and `client.key` (mode 0600) into
+        `directory`, for clients that take paths; returns both paths."""
+        from mockwise.pki import write_private  # cryptography, only when certificates are written
+
+        issued = self.issue_certificate(client_id)
+        cert, key = Path(directory) / "client.pem", Path(directory) / "client.key"
+        cert.write_text(issued["certificate"], encoding="ascii")
+        write_private(key, issued["private_key"])
+        return str(cert), str(key)
 
     def add_personal_token(self, user_id: int) -> str:
         return str(self.call("POST", f"/users/{user_id}/personal-tokens")["token"])

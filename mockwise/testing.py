@@ -224,12 +224,7 @@ class WiseSandbox:
     @cached_property
     def _certificate(self) -> tuple[str, str]:
         """The partner's client certificate and key, as files (made on first use: ~1 ms)."""
-        issued = self.tenant.issue_certificate(self.client_id)
-        cert, key = Path(self._files.name) / "client.pem", Path(self._files.name) / "client.key"
-        cert.write_text(issued["certificate"], encoding="ascii")
-        key.write_text(issued["private_key"], encoding="ascii")
-        key.chmod(0o600)
-        return str(cert), str(key)
+        return self.tenant.certificate_files(self.client_id, self._files.name)
 
     @property
     def client_cert(self) -> str:
