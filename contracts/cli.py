@@ -4,25 +4,13 @@ from __future__ import annotations
 
 import argparse
 import json
-from collections.abc import Callable
 from pathlib import Path
 
-from contracts.clocks import ClientClock
-from contracts.runner import arena_for, python_client, replay, run_contracts
-from contracts.subprocess_driver import subprocess_client
-from contracts.world import ClientFactory
-
-
-def _client(args: argparse.Namespace) -> tuple[ClientFactory, Callable[[], ClientClock], str]:
-    if args.client_cmd:
-        make, clock = subprocess_client(args.client_cmd)
-        return make, clock, args.client_cmd
-    make, clock = python_client(args.client)
-    return make, clock, args.client
+from contracts.runner import arena_for, client_for, replay, run_contracts
 
 
 def contract(args: argparse.Namespace) -> int:
-    make, clock, name = _client(args)
+    make, clock, name = client_for(args.client, args.client_cmd)
     with arena_for(args.sandbox, args.admin_token) as arena:
         report = run_contracts(
             make,
@@ -36,10 +24,7 @@ def contract(args: argparse.Namespace) -> int:
             scenario_dir=Path(args.scenarios) if args.scenarios else None,
         )
     print(report.text())
-    if args.junit:
-        Path(args.junit).write_text(report.junit_xml(), encoding="utf-8")
-    if args.json:
-        Path(args.json).write_text(report.as_json_text(), encoding="utf-8")
+    report.write(args.junit, args.json)
     if args.scenarios and not report.passed:
         print(f"\nScenario files in {args.scenarios}: replay one with `mockwise replay FILE --client ...`")
     return 0 if report.passed else 1
@@ -47,7 +32,7 @@ def contract(args: argparse.Namespace) -> int:
 
 def replay_scenario(args: argparse.Namespace) -> int:
     scenario = json.loads(Path(args.file).read_text(encoding="utf-8"))
-    make, clock, _ = _client(args)
+    make, clock, _ = client_for(args.client, args.client_cmd)
     with arena_for(args.sandbox, args.admin_token) as arena:
         world = replay(scenario, make, clock, arena, profile=args.profile, keep=args.sandbox is not None)
         print(f"Replayed {len(world.story)} steps in tenant {world.tenant.id!r}:")

@@ -123,6 +123,12 @@ class Report:
             ],
         }
 
+    def write(self, junit: str | None = None, json_file: str | None = None) -> None:
+        """The verdicts as JUnit XML and as JSON, into the files given (for CI)."""
+        for target, render in ((junit, self.junit_xml), (json_file, self.as_json_text)):
+            if target:
+                Path(target).write_text(render(), encoding="utf-8")
+
     def as_json_text(self) -> str:
         return json.dumps(self.as_json(), indent=2) + "\n"
 

@@ -160,6 +160,20 @@ def arena_for(
         arena.close()
 
 
+def client_for(spec: str | None, command: str | None) -> tuple[ClientFactory, Callable[[], ClientClock], str]:
+    """The client to judge, as the command line and the pytest plugin name it: a command to run
+    as a subprocess (`command`), or a Python `module:factory`; with its clock and its name."""
+    if command:
+        from contracts.subprocess_driver import subprocess_client
+
+        make, clock = subprocess_client(command)
+        return make, clock, command
+    if not spec:
+        raise ValueError("name a client: module:factory, or a command")
+    make, clock = python_client(spec)
+    return make, clock, spec
+
+
 def python_client(spec: str) -> tuple[ClientFactory, Callable[[], ClientClock]]:
     """`module:factory` → how to make the client, and which clock can move its time.
 

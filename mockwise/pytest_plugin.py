@@ -119,11 +119,11 @@ class ContractSuite:
     def _run(self) -> Report:
         from pathlib import Path
 
-        from contracts.runner import arena_for, python_client, run_contracts
-        from contracts.subprocess_driver import subprocess_client
+        from contracts.runner import arena_for, client_for, run_contracts
 
-        spec, command = self.config.getoption("--wise-client"), self.config.getoption("--wise-client-cmd")
-        make, clock = subprocess_client(command) if command else python_client(spec)
+        make, clock, name = client_for(
+            self.config.getoption("--wise-client"), self.config.getoption("--wise-client-cmd")
+        )
         examples = self.config.getoption("--wise-examples") or 60
         scenarios = self.config.getoption("--wise-scenarios")
         where, ca, admin = (
@@ -133,16 +133,13 @@ class ContractSuite:
             report = run_contracts(
                 make,
                 clock,
-                name=command or spec,
+                name=name,
                 profile=self.profile,
                 examples=examples,
                 arena=arena,
                 scenario_dir=Path(scenarios) if scenarios else None,
             )
-        for option, render in (("--wise-junit", report.junit_xml), ("--wise-json", report.as_json_text)):
-            target = self.config.getoption(option)
-            if target:
-                Path(target).write_text(render(), encoding="utf-8")
+        report.write(self.config.getoption("--wise-junit"), self.config.getoption("--wise-json"))
         return report
 
 

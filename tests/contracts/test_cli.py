@@ -1,0 +1,47 @@
+"""`mockwise contract` and `mockwise replay` as a partner's CI runs them: exit status, the report,
+the JUnit and JSON files, and a scenario file replayed against a client."""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from mockwise.cli import main
+
+SCENARIO = {
+    "mockwise_scenario": 1,
+    "client": "contracts.mutants:SkipsStateCheck",
+    "obligation": "STATE-CHECKED",
+    "fidelity": {},
+    "steps": [
+        {"action": "create_user", "args": {"key": "c1"}},
+        {"action": "start_link", "args": {"key": "l2", "person": "alex", "date_of_birth": "1985-04-12"}},
+        {"action": "finish_link", "args": {"key": "l2", "tampered": True}},
+    ],
+}
+
+
+def test_contract_writes_its_verdicts_for_ci(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    junit, verdicts = tmp_path / "junit.xml", tmp_path / "verdicts.json"
+    argv = ["contract", "--client", "contracts.reference:factory", "--examples", "4", "--steps", "6"]
+    status = main([*argv, "--junit", str(junit), "--json", str(verdicts)])
+    assert status == 0
+    assert "22/22 obligations kept" in capsys.readouterr().out
+    report = json.loads(verdicts.read_text(encoding="utf-8"))
+    assert report["passed"] is True and len(report["obligations"]) == 22
+    suite = ET.parse(junit).getroot()  # noqa: S314 - our own output
+    assert suite.get("failures") == "0" and len(suite.findall(".//testcase")) == 22
+
+
+def test_replay_tells_a_broken_client_from_a_mended_one(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    scenario = tmp_path / "scenario.json"
+    scenario.write_text(json.dumps(SCENARIO), encoding="utf-8")
+    assert main(["replay", str(scenario), "--client", "contracts.mutants:SkipsStateCheck"]) == 1
+    assert "Still broken:\n[STATE-CHECKED]" in capsys.readouterr().out
+    assert main(["replay", str(scenario), "--client", "contracts.reference:factory"]) == 0
+    assert "STATE-CHECKED held this time." in capsys.readouterr().out
