@@ -17,7 +17,6 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime
-import hashlib
 import ipaddress
 import os
 import re
@@ -34,6 +33,8 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from mockwise.domain.certificates import fingerprint
 
 #: The server certificate always covers these; more names are configurable [issue 4].
 DEFAULT_SERVER_NAMES = ("localhost", "127.0.0.1", "::1")
@@ -322,12 +323,6 @@ class SandboxPKI:
 
 
 # Inspection --------------------------------------------------------------------------------------
-
-
-def fingerprint(der: bytes) -> str:
-    """SHA-256 of a certificate's DER, lower-case hex (`openssl x509 -fingerprint -sha256`, without
-    the colons)."""
-    return hashlib.sha256(der).hexdigest()
 
 
 def inspect_certificate(pem: str | bytes) -> CertificateInfo:

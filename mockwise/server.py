@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import json
 import signal
 import socket
@@ -24,7 +23,7 @@ from starlette.types import ASGIApp
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
 from mockwise.domain.certificates import EXTENSION as CONNECTION
-from mockwise.domain.certificates import NO_TLS, Connection
+from mockwise.domain.certificates import NO_TLS, Connection, fingerprint
 from mockwise.errors import SpringError, clip
 from mockwise.http.edge import ABORT
 
@@ -77,7 +76,7 @@ class WiseProtocol(HttpToolsProtocol):
             der = ssl_object.getpeercert(binary_form=True)
             cipher = ssl_object.cipher()
             pem = ssl.DER_cert_to_PEM_cert(der) if der else None
-            digest = hashlib.sha256(der).hexdigest() if der else None
+            digest = fingerprint(der) if der else None
             # A context may carry a label (the contract suites' impostor, see `contracts.runner`).
             label = getattr(ssl_object.context, "mockwise_label", None)
             self._extensions[CONNECTION] = Connection(self.listener, digest, pem, label)

@@ -125,6 +125,12 @@ class IssuedCertificate:
         return self.info.fingerprint
 
 
+def fingerprint(der: bytes) -> str:
+    """SHA-256 of a certificate's DER, lower-case hex (`openssl x509 -fingerprint -sha256`, without
+    the colons): how a certificate is known here, on connections and in records."""
+    return hashlib.sha256(der).hexdigest()
+
+
 @dataclass(frozen=True, slots=True)
 class Connection:
     """What the transport knows about a request: the listener it came in on (`API`, `MTLS`, or
@@ -141,7 +147,7 @@ class Connection:
         if cert_pem is None:
             return cls(listener)
         der = ssl.PEM_cert_to_DER_cert(cert_pem)
-        return cls(listener, hashlib.sha256(der).hexdigest(), cert_pem)
+        return cls(listener, fingerprint(der), cert_pem)
 
 
 NO_TLS = Connection()
