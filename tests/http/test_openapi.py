@@ -75,7 +75,13 @@ def send(case: Any) -> httpx.Response:
         kwargs["method"],
         kwargs["url"],
         params=kwargs.get("params"),
-        headers={k: v for k, v in (kwargs.get("headers") or {}).items() if k.lower() != "content-length"},
+        headers={
+            # generated values may hold any character: sent as the UTF-8 bytes a client would put on
+            # the wire (httpx refuses a str header that is not ASCII)
+            k: v.encode() if isinstance(v, str) else v
+            for k, v in (kwargs.get("headers") or {}).items()
+            if k.lower() != "content-length"
+        },
         **body,
     )
 
