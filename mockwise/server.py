@@ -217,9 +217,32 @@ class Listener:
 
     @property
     def url(self) -> str:
+        """Where a client on this machine reaches the listener (loopback for a wildcard bind)."""
+        return self.url_for(WILDCARDS.get(self.host, self.host))
+
+    def url_for(self, host: str) -> str:
         scheme = "https" if self.ssl is not None else "http"
-        host = f"[{self.host}]" if ":" in self.host else self.host
+        host = f"[{host}]" if ":" in host else host
         return f"{scheme}://{host}:{self.port}"
+
+
+#: Addresses that bind every interface, and the loopback address a local client uses instead.
+WILDCARDS = {"0.0.0.0": "127.0.0.1", "": "127.0.0.1", "::": "::1"}  # noqa: S104 - names, not binds
+
+
+def machine_names() -> tuple[str, ...]:
+    """This machine's name and addresses, as other machines may reach a wildcard listener: the
+    addresses of its default routes (found without sending a packet) and of its host name."""
+    found: dict[str, None] = {}
+    for family, probe in ((socket.AF_INET, "192.0.2.1"), (socket.AF_INET6, "2001:db8::1")):  # TEST-NETs
+        with contextlib.suppress(OSError), socket.socket(family, socket.SOCK_DGRAM) as sock:
+            sock.connect((probe, 9))  # a UDP connect only picks the route
+            found[sock.getsockname()[0]] = None
+    name = socket.gethostname()
+    with contextlib.suppress(OSError, UnicodeError):
+        for *_, address in socket.getaddrinfo(name, None, type=socket.SOCK_STREAM):
+            found[str(address[0]).partition("%")[0]] = None
+    return (name, *found) if name else tuple(found)
 
 
 def _protocol_for(

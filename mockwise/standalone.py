@@ -25,13 +25,12 @@ from mockwise.http.app import create_app
 from mockwise.http.control import is_loopback
 from mockwise.keystore import Keystore
 from mockwise.pki import write_private
-from mockwise.server import Listener, Runner
+from mockwise.server import WILDCARDS, Listener, Runner, machine_names
 from mockwise.standalone_sca import enrol_business_user
 
 DEFAULT_PORT = 8443  # the API host (TLS)
 DEFAULT_MTLS_PORT = 8444  # the mTLS host
 DEFAULT_HTTP_PORT = 8000  # --http
-WILDCARDS = frozenset({"0.0.0.0", "::", ""})  # noqa: S104 - names, not binds
 
 
 @dataclass
@@ -54,6 +53,14 @@ class Standalone:
         self.keystore: Keystore | None = None
         self.client_files: dict[str, tuple[Path, Path]] = {}
         seed = load_seed(options.seed)
+        # An empty token would open the control plane to anyone: it counts as none (issue 15).
+        self.admin_token = (options.admin_token or "").strip() or None
+        # The names this server answers to: its address, or this machine's when bound to all of them.
+        self.names = (
+            *(machine_names() if options.host in WILDCARDS else (options.host,)),
+            *options.server_names,
+        )
+        hosts: tuple[str, ...] = self.names
         if options.http:
             self.sandbox = Sandbox(seed=seed)
             self.tenant, self.credentials = self.sandbox.create_tenant(DEFAULT_TENANT, fixed=True)
@@ -62,10 +69,8 @@ class Standalone:
             self.mtls: Listener | None = None
         else:
             self.keystore = Keystore(options.state_dir)
-            names = options.server_names
-            if options.host not in WILDCARDS:
-                names = (options.host, *names)
-            pki = self.keystore.load_pki(names)
+            pki = self.keystore.load_pki(self.names)  # the server certificate covers every one of them
+            hosts = pki.server_names
             self.sandbox = Sandbox(seed=seed, pki=pki)
             self.tenant, self.credentials = self.sandbox.create_tenant(DEFAULT_TENANT, fixed=True)
             self.client_files = self.keystore.client_certificates(self.tenant)
@@ -79,7 +84,7 @@ class Standalone:
             self.tenant, self.credentials, options.state_dir / "sca-private-key.pem"
         )
         self.tenant.mark_seeded()  # a reset keeps the served certificates and the SCA key
-        self.app = create_app(self.sandbox, admin_token=options.admin_token)
+        self.app = create_app(self.sandbox, admin_token=self.admin_token, hosts=hosts)
         listeners = [self.api] if self.mtls is None else [self.api, self.mtls]
         self.runner = Runner(self.app, listeners, log_level=options.log_level)
 
@@ -108,14 +113,22 @@ class Standalone:
     def on_ready(self, out: TextIO = sys.stdout) -> None:
         document = self.document()
         self.write_state(document)
-        print(summary(document, self.sandbox_json), file=out, flush=True)
-        if not is_loopback(self.options.host) and self.options.admin_token is None:
-            print(
-                f"note: listening on {self.options.host}; the control plane still answers loopback callers"
-                " only (give --admin-token to open it to others)",
-                file=out,
-                flush=True,
-            )
+        elsewhere: tuple[str, ...] = ()
+        if self.options.host in WILDCARDS:
+            elsewhere = tuple(self.api.url_for(name) for name in self.names if not is_loopback(name))
+        print(summary(document, self.sandbox_json, self.control_access(), elsewhere), file=out, flush=True)
+
+    def control_access(self) -> str:
+        """Who can reach the control plane, for the banner."""
+        if self.admin_token is not None:
+            return "loopback callers, and any caller sending the admin token (Authorization: Bearer …)"
+        if self.options.admin_token is not None:
+            return "loopback callers only: the admin token given is empty, so there is none"
+        if self.options.host in WILDCARDS:
+            return "loopback callers only, though listening on every address (--admin-token opens it)"
+        if not is_loopback(self.options.host):
+            return f"loopback callers only, though listening on {self.options.host} (--admin-token opens it)"
+        return "loopback callers only (--admin-token opens it to others)"
 
     def serve(self) -> None:
         self.runner.run(self.on_ready)
@@ -153,8 +166,12 @@ def describe(
     }
 
 
-def summary(doc: dict[str, Any], state_file: Path) -> str:
+def summary(
+    doc: dict[str, Any], state_file: Path, control_access: str, elsewhere: tuple[str, ...] = ()
+) -> str:
+    """The banner. `elsewhere`: the URLs other machines may use, when listening on all addresses."""
     client = doc["clients"][0]
+    others = [f"  also reachable {', '.join(elsewhere)}"] if elsewhere else []
     basic = shlex.quote(f"{client['client_id']}:{client['client_secret']}")
     if doc["mtls_api_url"] is None:
         return "\n".join(
@@ -162,7 +179,9 @@ def summary(doc: dict[str, Any], state_file: Path) -> str:
                 "mockwise: a Wise sandbox is running over PLAIN HTTP (--http: no TLS, client",
                 "certificates are not checked; for quick local use only)",
                 f"  API            {doc['api_url']}",
+                *others,
                 f"  control plane  {doc['control_url']}/",
+                f"                 {control_access}",
                 f"  credentials    {state_file}",
                 f"  partner        client_id={client['client_id']}  client_secret={client['client_secret']}",
                 "",
@@ -180,7 +199,9 @@ def summary(doc: dict[str, Any], state_file: Path) -> str:
             "mockwise: a Wise sandbox is running (HTTPS, TLS 1.2+)",
             f"  API (TLS only) {doc['api_url']}",
             f"  API (mTLS)     {doc['mtls_api_url']}   client certificate required",
+            *others,
             f"  control plane  {doc['control_url']}/",
+            f"                 {control_access}",
             f"  sandbox CA     {ca}   (the 'Wise certificate': trust it)",
             f"  credentials    {state_file}",
             f"  partner        client_id={client['client_id']}  "

@@ -65,7 +65,7 @@ class WiseServer:
         from mockwise.server import Listener, Runner
 
         sandbox = Sandbox()
-        app = create_app(sandbox)
+        app = create_app(sandbox, hosts=())  # served on 127.0.0.1: its control plane takes local names only
         pki = sandbox.pki
         api = Listener("api", ssl=pki.server_context("none"))
         mtls = Listener("mtls", ssl=pki.server_context("required"))

@@ -7,6 +7,8 @@ Routes parse, call the domain, and render; no business rule lives here.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
@@ -25,10 +27,15 @@ DATA_PLANE: list[BaseRoute] = [*token.routes, *identity.routes, *signup.routes, 
 DATA_PLANE += [*authorize.routes, *claim.routes, *jose.routes, *sca.routes, *mtls.routes]
 
 
-def create_app(sandbox: Sandbox | None = None, *, admin_token: str | None = None) -> Starlette:
-    """The whole sandbox as one ASGI app: the Wise data plane and the `/_mockwise` control plane."""
+def create_app(
+    sandbox: Sandbox | None = None, *, admin_token: str | None = None, hosts: Iterable[str] | None = None
+) -> Starlette:
+    """The whole sandbox as one ASGI app: the Wise data plane and the `/_mockwise` control plane.
+    `hosts`: the names a served sandbox answers to, besides localhost (its listener's address,
+    `--server-name` names); the control plane refuses other `Host`s (`ControlGuard`). None, for an
+    app no browser can reach (in-process), checks no `Host`."""
     sandbox = sandbox if sandbox is not None else Sandbox()
-    control_plane = control.ControlGuard(Router(control.control_routes()), admin_token)
+    control_plane = control.ControlGuard(Router(control.control_routes()), admin_token, hosts)
     app = Starlette(
         routes=[*DATA_PLANE, Mount(control.PREFIX, app=control_plane)],
         middleware=[Middleware(Edge, sandbox=sandbox)],

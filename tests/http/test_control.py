@@ -15,6 +15,7 @@ from mockwise.inprocess import SyncASGITransport
 from tests.helpers import bearer
 
 C = "/_mockwise"
+JSON = {"Content-Type": "application/json"}
 
 
 @pytest.fixture
@@ -68,8 +69,8 @@ def test_create_tenant_errors(api: httpx.Client, tenant_doc: dict[str, Any]) -> 
     assert api.post(f"{C}/tenants", json={"seed": 3}).status_code == 400
     assert api.post(f"{C}/tenants", json={"seed": {"clients": [{}]}}).json()["error"] == "invalid_request"
     assert api.post(f"{C}/tenants", json={"fidelity": {"nope": 1}}).status_code == 400
-    assert api.post(f"{C}/tenants", content=b"{not json").json()["error"] == "invalid_json"
-    assert api.post(f"{C}/tenants", content=b"[]").status_code == 400
+    assert api.post(f"{C}/tenants", content=b"{not json", headers=JSON).json()["error"] == "invalid_json"
+    assert api.post(f"{C}/tenants", content=b"[]", headers=JSON).status_code == 400
     assert "acme" in {t["id"] for t in api.get(f"{C}/tenants").json()["tenants"]}
 
 

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import hmac
 import ipaddress
+from collections.abc import Iterable
+from urllib.parse import urlsplit
 
 from starlette.routing import BaseRoute, Mount, Route, Router
 from starlette.types import Receive, Scope, Send
@@ -29,10 +31,9 @@ from mockwise.http.control import (
     security,
     tenants,
 )
-from mockwise.http.control.common import PREFIX
-from mockwise.http.responses import WiseJSON
+from mockwise.http.control.common import PREFIX, ControlError, control_error_response
 
-__all__ = ["PREFIX", "ControlGuard", "control_routes", "is_loopback"]
+__all__ = ["PREFIX", "ControlGuard", "control_routes", "host_name", "is_loopback"]
 
 
 def tenant_routes() -> list[BaseRoute]:
@@ -83,38 +84,137 @@ def control_routes() -> list[BaseRoute]:
 
 
 class ControlGuard:
-    """Serve the control plane to loopback callers, and to others presenting the admin token."""
+    """Who may use the control plane. Every request under `/_mockwise` passes here first:
 
-    def __init__(self, app: Router, admin_token: str | None = None) -> None:
+    - a caller presenting the admin token (`--admin-token`, exactly `Authorization: Bearer <token>`)
+      is served from any address;
+    - anyone else only from loopback, and only when the request cannot be a web page's doing (a
+      page open in the developer's browser can reach 127.0.0.1 too):
+      - its `Host` must be one of the sandbox's own names (`hosts`: the listener's address,
+        localhost, `--server-name` names), which stops DNS rebinding (a page on attacker.example,
+        re-resolved to 127.0.0.1, sends `Host: attacker.example`); in-process apps (`hosts` None)
+        have no socket a browser could reach;
+      - a write must not come from another site, by `Origin` or `Sec-Fetch-Site` (CSRF);
+    - a write that carries a body must say it is JSON (`Content-Type: application/json`; the
+      certificate routes also take PEM types). A web page can send text/plain or a form to any
+      address without asking; JSON needs a CORS preflight, which the control plane never grants.
+
+    An empty admin token counts as none: it would otherwise open the control plane to anyone.
+    """
+
+    def __init__(
+        self, app: Router, admin_token: str | None = None, hosts: Iterable[str] | None = None
+    ) -> None:
         self.app = app
-        self.admin_token = admin_token
+        self.admin_token = (admin_token or "").strip() or None
+        self.hosts = None if hosts is None else frozenset(map(host_name, [*LOCAL_NAMES, *hosts]))
 
     @property
     def routes(self) -> list[BaseRoute]:  # for the OpenAPI generator, which walks mounts
         return self.app.routes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and not self._allowed(scope):
-            message = (
-                "the control plane answers loopback callers only; start mockwise with --admin-token"
-                if self.admin_token is None
-                else "the control plane needs the admin token: Authorization: Bearer <token>"
-            )
-            await WiseJSON({"error": "forbidden", "message": message}, 403)(scope, receive, send)
+        refusal = self._refusal(scope) if scope["type"] == "http" else None
+        if refusal is not None:
+            await control_error_response(refusal)(scope, receive, send)
             return
         await self.app(scope, receive, send)
 
-    def _allowed(self, scope: Scope) -> bool:
-        client = scope.get("client")
-        if client is not None and is_loopback(client[0]):
-            return True
-        if self.admin_token is None:
-            return False
+    def _refusal(self, scope: Scope) -> ControlError | None:
+        headers: dict[bytes, bytes] = {}
         for name, value in scope["headers"]:
-            if name == b"authorization":
-                presented = value.removeprefix(b"Bearer ").strip()
-                return hmac.compare_digest(presented, self.admin_token.encode())
-        return False
+            headers.setdefault(name, value)  # the first of each, as the data plane reads them
+        write = scope["method"] not in SAFE_METHODS
+        if not self._admin(headers.get(b"authorization")):
+            client = scope.get("client")
+            if client is None or not is_loopback(client[0]):
+                return ControlError(403, "forbidden", NO_TOKEN if self.admin_token is None else WRONG_TOKEN)
+            host = headers.get(b"host", b"").decode("latin-1")
+            if self.hosts is not None and host and host_name(host) not in self.hosts:
+                return ControlError(403, "unknown_host", UNKNOWN_HOST.format(host=host[:100]))
+            if write and _cross_site(scope, headers):
+                return ControlError(403, "cross_site", CROSS_SITE)
+        if write and not _json_write(headers):
+            return ControlError(415, "unsupported_media_type", NOT_JSON)
+        return None
+
+    def _admin(self, authorization: bytes | None) -> bool:
+        """Exactly `Bearer <the admin token>` (the scheme in any case, one space)."""
+        if self.admin_token is None or authorization is None:
+            return False
+        scheme, space, presented = authorization.partition(b" ")
+        return (
+            scheme.lower() == b"bearer"
+            and space == b" "
+            and hmac.compare_digest(presented, self.admin_token.encode())
+        )
+
+
+NO_TOKEN = "the control plane answers loopback callers only; start mockwise with --admin-token"
+WRONG_TOKEN = "the control plane needs the admin token: Authorization: Bearer <token>"
+UNKNOWN_HOST = (
+    "Host {host!r} is not a name of this sandbox (a DNS rebinding page?); start mockwise with "
+    "--server-name for another name"
+)
+CROSS_SITE = "the control plane refuses writes from another site's pages (Origin, Sec-Fetch-Site)"
+NOT_JSON = (
+    "control-plane writes take JSON: send Content-Type: application/json "
+    "(curl: -H 'Content-Type: application/json')"
+)
+#: Names a loopback listener always answers to (the server certificate covers them too).
+LOCAL_NAMES = ("localhost", "127.0.0.1", "::1")
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+#: What a write's body may be: JSON, or a certificate or CSR as PEM (none is a type a web page may
+#: send to another origin without a preflight: text/plain, forms and multipart are).
+WRITE_TYPES = frozenset({"application/json", *certificates.PEM_TYPES})
+
+
+def host_name(value: str) -> str:
+    """The name in a `Host` header or a configured name: no port, no brackets, lower case, an IP
+    address in its canonical form."""
+    value = value.strip().lower()
+    if value.startswith("["):
+        value = value[1 : value.find("]")] if "]" in value else value[1:]
+    elif value.count(":") == 1:
+        value = value.partition(":")[0]
+    value = value.rstrip(".")
+    try:
+        return str(ipaddress.ip_address(value))
+    except ValueError:
+        return value
+
+
+def _cross_site(scope: Scope, headers: dict[bytes, bytes]) -> bool:
+    """Whether a browser says the request comes from a page of another origin."""
+    site = headers.get(b"sec-fetch-site")
+    if site is not None and site not in (b"same-origin", b"none"):
+        return True
+    origin = headers.get(b"origin")
+    if origin is None:
+        return False  # not from a browser page (browsers send Origin on every cross-origin write)
+    parts = urlsplit(origin.decode("latin-1"))
+    theirs = _origin(parts.scheme, parts.netloc)
+    return theirs is None or theirs != _origin(
+        scope.get("scheme", "http"), headers.get(b"host", b"").decode("latin-1")
+    )
+
+
+def _origin(scheme: str, netloc: str) -> tuple[str, str, int | None] | None:
+    try:
+        parts = urlsplit(f"//{netloc}")
+        port = parts.port
+    except ValueError:
+        return None
+    if not scheme or not parts.hostname:
+        return None  # `Origin: null` (a sandboxed frame, a file) is no one's origin
+    return scheme.lower(), host_name(parts.hostname), port or {"http": 80, "https": 443}.get(scheme.lower())
+
+
+def _json_write(headers: dict[bytes, bytes]) -> bool:
+    declared = headers.get(b"content-type")
+    if declared is None:  # no body at all (`curl -X POST …/reset`) is fine
+        return headers.get(b"content-length", b"0") == b"0" and b"transfer-encoding" not in headers
+    return declared.partition(b";")[0].strip().lower().decode("latin-1") in WRITE_TYPES
 
 
 def is_loopback(host: str) -> bool:

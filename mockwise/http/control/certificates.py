@@ -28,7 +28,7 @@ from mockwise.http.responses import WiseJSON
 from mockwise.pki import CertificateError
 
 MAX_PEM = 64 * 1024
-PEM_TYPES = ("application/x-pem-file", "application/pkcs10", "application/pkix-cert", "text/plain")
+PEM_TYPES = ("application/x-pem-file", "application/pkcs10", "application/pkix-cert")
 
 
 def certificate_json(record: Certificate, now: float, *, pem: bool = False) -> JSON:
