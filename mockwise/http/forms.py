@@ -20,6 +20,8 @@ from mockwise.domain.fidelity import Limits
 from mockwise.errors import FieldError, SpringError, ValidationError, invalid_request
 
 MAX_FIELDS = 100
+#: JSON documents here (Wise's bodies, seeds, settings) nest a few levels; far deeper is refused.
+MAX_JSON_DEPTH = 64
 MAX_BODY_KEY = "mockwise.max_body"  # the scope key the edge puts the tenant's `limits.max_body` in
 DEFAULT_LIMITS = Limits()
 
@@ -91,15 +93,31 @@ async def _multipart(request: Request, body: bytes) -> list[tuple[str, str]]:
     return pairs
 
 
+def parse_json(body: bytes) -> Any:
+    """A JSON document, or a ValueError saying why not: bad syntax or encoding, or nesting deeper
+    than `MAX_JSON_DEPTH`. Never a RecursionError, here or in what later walks the document
+    (rendering, copying, pickling a snapshot)."""
+    try:
+        data = json.loads(body)
+    except RecursionError:
+        raise ValueError(f"nested deeper than {MAX_JSON_DEPTH} levels") from None
+    pending: list[tuple[Any, int]] = [(data, 1)]
+    while pending:
+        value, depth = pending.pop()
+        children = value.values() if isinstance(value, dict) else value if isinstance(value, list) else ()
+        if children and depth >= MAX_JSON_DEPTH:
+            raise ValueError(f"nested deeper than {MAX_JSON_DEPTH} levels")
+        pending.extend((child, depth + 1) for child in children)
+    return data
+
+
 async def json_object(request: Request) -> dict[str, Any]:
     """A JSON object body, or a Spring-style 400 saying why not (as Spring's message converter)."""
     body = await read_body(request)
     try:
-        data = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        data = parse_json(body)
+    except ValueError as exc:
         raise SpringError(400, f"JSON parse error: {exc}") from None
-    except RecursionError:
-        raise SpringError(400, "JSON parse error: nesting too deep") from None
     if not isinstance(data, dict):
         raise SpringError(400, "JSON parse error: expected a JSON object")
     return data

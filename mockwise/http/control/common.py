@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -16,7 +15,7 @@ from mockwise.domain.seed import SeedError
 from mockwise.domain.tenant import Tenant
 from mockwise.domain.tokens import Token, TokenState
 from mockwise.errors import SpringError
-from mockwise.http.forms import read_body
+from mockwise.http.forms import parse_json, read_body
 from mockwise.http.responses import WiseJSON
 
 JSON = dict[str, Any]
@@ -90,9 +89,9 @@ async def body_of(request: Request) -> JSON:
     if not raw.strip():
         return {}
     try:
-        data = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ControlError(400, "invalid_json", f"the body is not JSON: {exc}") from None
+        data = parse_json(raw)
+    except ValueError as exc:  # bad syntax or encoding, or nested too deep
+        raise ControlError(400, "invalid_json", f"the body is not usable JSON: {exc}") from None
     if not isinstance(data, dict):
         raise ControlError(400, "invalid_json", "the body must be a JSON object")
     return data
