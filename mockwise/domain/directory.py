@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import pickle
+import re
 import uuid
 from collections.abc import Callable, Iterable
 from datetime import date
 from typing import Any
+from urllib.parse import urlsplit
 
 from mockwise.domain.model import Address, ApiClient, Balance, Profile, ProfileType, Secrets, User
 
@@ -17,6 +19,63 @@ FIRST_BALANCE_ID = 200_001
 
 def _no_routes(client_id: str) -> None:
     pass
+
+
+# What the directory accepts: rules of the data itself, so the Python API, seeds and the control
+# plane all refuse the same values (a ValueError: 400 on the control plane).
+
+#: A URI scheme (RFC 3986 §3.1).
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*")
+#: Schemes that run or embed content where a browser is sent: never a place to redirect to.
+_NOT_REDIRECTS = frozenset({"javascript", "vbscript", "data", "blob", "file", "about", "filesystem"})
+_ATEXT = r"[\w!#$%&'*+/=?^`{|}~-]"  # RFC 5322 atext (letters and digits in any script)
+_LABEL = r"[^\W_](?:[\w-]{0,61}[^\W_])?"
+#: An e-mail address as a sign-up form takes it: a dot-atom local part and a domain of two or more
+#: labels. No spaces, quotes, angle brackets, parentheses or control characters.
+_EMAIL = re.compile(rf"{_ATEXT}+(?:\.{_ATEXT}+)*@{_LABEL}(?:\.{_LABEL})+")
+
+
+def check_client_id(client_id: str) -> None:
+    """A client id travels as HTTP Basic's user name and a certificate's CN (§2.1, §6)."""
+    if not 0 < len(client_id) <= 255:
+        raise ValueError("a client id is 1-255 characters")
+    if ":" in client_id:
+        raise ValueError(
+            f"client id {client_id!r} contains ':', which HTTP Basic cannot carry in a user name "
+            "(the first ':' separates the client id from the secret)"
+        )
+    if not client_id.isprintable():
+        raise ValueError("a client id contains no control characters")
+
+
+def check_redirect_uri(uri: str) -> None:
+    """An absolute http(s) URI with a host, or a mobile app's own scheme (`myapp://callback`,
+    `com.example.app:/oauth`, seed 004); never a script or data URI, a fragment (RFC 6749
+    §3.1.2), whitespace or control characters."""
+    if not uri:
+        raise ValueError("a redirect URI cannot be empty")
+    if any(c.isspace() or not c.isprintable() for c in uri):
+        raise ValueError(f"redirect URI {uri[:100]!r} contains whitespace or control characters")
+    scheme, colon, rest = uri.partition(":")
+    if not colon or not rest or not _SCHEME.fullmatch(scheme):
+        raise ValueError(
+            f"redirect URI {uri[:100]!r} is not an absolute URI (https://…, or an app's scheme: myapp://…)"
+        )
+    if scheme.lower() in _NOT_REDIRECTS:
+        raise ValueError(f"a {scheme.lower()}: URI cannot be a redirect URI")
+    if scheme.lower() in ("http", "https") and not urlsplit(uri).hostname:
+        raise ValueError(f"redirect URI {uri[:100]!r} names no host")
+    if "#" in uri:
+        raise ValueError(f"redirect URI {uri[:100]!r} has a fragment (RFC 6749 §3.1.2 forbids it)")
+
+
+def is_email(value: str) -> bool:
+    return len(value) <= 254 and len(value.partition("@")[0]) <= 64 and _EMAIL.fullmatch(value) is not None
+
+
+def check_email(email: str) -> None:
+    if not is_email(email):
+        raise ValueError(f"{email[:100]!r} is not an e-mail address (like name@example.com)")
 
 
 class Directory:
@@ -51,6 +110,9 @@ class Directory:
         redirect_uris: Iterable[str] = (),
         mtls_enforced: bool = False,
     ) -> ApiClient:
+        check_client_id(client_id)
+        for uri in (redirect_uris := tuple(redirect_uris)):
+            check_redirect_uri(uri)
         if client_id in self.clients:
             raise ValueError(f"client {client_id!r} already exists")
         self._bind_client(client_id)  # unique across the sandbox: it routes requests
@@ -58,7 +120,7 @@ class Directory:
             client_id=client_id,
             secret_digest=self.secrets.digest(client_secret),
             name=name or client_id,
-            redirect_uris=tuple(redirect_uris),
+            redirect_uris=redirect_uris,
             mtls_enforced=mtls_enforced,
         )
         self.clients[client_id] = client
@@ -88,6 +150,7 @@ class Directory:
         registration_code: str | None = None,
         language: str = "EN",
     ) -> User:
+        check_email(email)
         if self.by_email(email) is not None:
             raise ValueError(f"a user with e-mail {email!r} already exists")
         user = User(
@@ -129,6 +192,7 @@ class Directory:
         return self._by_signup_email.get(email.casefold())
 
     def change_email(self, user: User, new_email: str) -> None:
+        check_email(new_email)
         if (other := self.by_email(new_email)) is not None and other is not user:
             raise ValueError(f"a user with e-mail {new_email!r} already exists")
         self._by_email.pop(user.email.casefold(), None)

@@ -157,7 +157,7 @@ class Tenant:
         redirect_uris: Iterable[str] = (),
         mtls_enforced: bool = False,
     ) -> ClientCredentials:
-        client_id = client_id or f"partner-{secrets.token_hex(6)}"
+        client_id = client_id if client_id is not None else f"partner-{secrets.token_hex(6)}"
         client_secret = client_secret or secrets.token_urlsafe(24)
         with self.lock:
             client = self.directory.add_client(

@@ -3,10 +3,9 @@
 
 from __future__ import annotations
 
-import re
-
 from starlette.responses import Response
 
+from mockwise.domain.directory import is_email
 from mockwise.domain.fidelity import REGISTRATION_CODE_MIN_LENGTH
 from mockwise.errors import FieldError, ValidationError
 from mockwise.http.forms import require_valid, string_field
@@ -16,7 +15,6 @@ from mockwise.http.responses import WiseJSON
 
 # [C] §4: the languages user creation accepts; EN when absent.
 LANGUAGES = ("EN", "US", "PT", "ES", "FR", "DE", "IT", "JA", "RU", "PL", "HU", "TR", "RO", "NL", "HK")
-EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s.]+(\.[^@\s.]+)+$")
 MAX_INT = 2147483647
 
 
@@ -70,8 +68,8 @@ async def signup(call: Call) -> Response:
         errors.append(FieldError("TypeMismatch", "must be a boolean", "sendAuthorizationCodeAsEmail"))
     require_valid(errors)
     assert email is not None and code is not None and isinstance(language, str)
-    if len(email) > 254 or not EMAIL.match(email):
-        # [C] §4: a bad e-mail is a 422 with code ERROR.
+    if not is_email(email):
+        # [C] §4: a bad e-mail is a 422 with code ERROR (the directory's rule decides what is bad).
         raise ValidationError(
             [FieldError("ERROR", "Please provide a valid email", "email", ["email", email])], 422
         )

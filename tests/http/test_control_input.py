@@ -85,3 +85,122 @@ def test_the_data_plane_refuses_deep_json_the_same_way(api: httpx.Client, creds:
     answer = api.post("/v1/users/exists", content=deep, headers={**JSON, "Authorization": f"Bearer {token}"})
     assert answer.status_code == 400
     assert answer.json()["message"] == f"JSON parse error: nested deeper than {MAX_JSON_DEPTH} levels"
+
+
+# 9. Values the domain refuses ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("client_id", "message"),
+    [
+        ("acme:bank", "contains ':', which HTTP Basic cannot carry in a user name"),
+        ("", "a client id is 1-255 characters"),
+        ("x" * 256, "a client id is 1-255 characters"),
+        ("acme\nbank", "a client id contains no control characters"),
+    ],
+    ids=["colon", "empty", "long", "newline"],
+)
+def test_a_client_id_basic_cannot_carry_is_refused(
+    api: httpx.Client, tenant: Tenant, client_id: str, message: str
+) -> None:
+    answer = api.post(f"{C}/tenants/{tenant.id}/clients", json={"client_id": client_id, "client_secret": "s"})
+    assert answer.status_code == 400
+    assert answer.json()["error"] == "invalid_request" and message in answer.json()["message"]
+    assert client_id not in tenant.directory.clients
+    with pytest.raises(ValueError, match=re.escape(message)):  # the Python API refuses it too
+        tenant.directory.add_client(client_id, "s")
+
+
+@pytest.mark.parametrize(
+    ("uri", "message"),
+    [
+        ("", "a redirect URI cannot be empty"),
+        ("javascript:alert(document.cookie)", "a javascript: URI cannot be a redirect URI"),
+        ("JaVaScRiPt:alert(1)", "a javascript: URI cannot be a redirect URI"),
+        ("data:text/html,<script>alert(1)</script>", "a data: URI cannot be a redirect URI"),
+        ("https://partner.example/cb\r\nSet-Cookie: x=1", "contains whitespace or control characters"),
+        ("https://partner.example/c b", "contains whitespace or control characters"),
+        ("/wise/callback", "is not an absolute URI"),
+        ("https:///callback", "names no host"),
+        ("https://partner.example/cb#top", "has a fragment"),
+    ],
+    ids=["empty", "javascript", "mixed case", "data", "crlf", "space", "relative", "no host", "fragment"],
+)
+def test_a_redirect_uri_that_is_not_one_is_refused(
+    api: httpx.Client, tenant: Tenant, uri: str, message: str
+) -> None:
+    answer = api.post(f"{C}/tenants/{tenant.id}/clients", json={"client_id": "app", "redirect_uris": [uri]})
+    assert answer.status_code == 400
+    assert answer.json()["error"] == "invalid_request" and message in answer.json()["message"]
+    assert "app" not in tenant.directory.clients
+    with pytest.raises(ValueError, match=re.escape(message)):
+        tenant.add_client("app", redirect_uris=[uri])
+
+
+@pytest.mark.parametrize(
+    "uri",
+    [
+        "https://partner.example/wise/callback?tenant=eu",
+        "http://localhost:8080/wise/callback",
+        "http://127.0.0.1:3000/cb",
+        "myapp://oauth/callback",  # a mobile app's deep link (seed 004)
+        "com.partner.app:/oauth2redirect",  # reverse-domain scheme, as Android apps register
+    ],
+)
+def test_web_and_app_redirect_uris_are_accepted(api: httpx.Client, tenant: Tenant, uri: str) -> None:
+    answer = api.post(f"{C}/tenants/{tenant.id}/clients", json={"client_id": "app", "redirect_uris": [uri]})
+    assert answer.status_code == 201 and tenant.directory.client("app").redirect_uris == (uri,)
+
+
+@pytest.mark.parametrize(
+    "email",
+    [
+        "<script>alert(1)</script>@x.com",
+        '"quoted"@x.com',
+        "a b@x.com",
+        "a@b",
+        "a@@b.com",
+        "a@b.com\n",
+        "@x.com",
+    ],
+)
+def test_an_email_that_is_not_one_is_refused(api: httpx.Client, tenant: Tenant, email: str) -> None:
+    answer = api.post(f"{C}/tenants/{tenant.id}/users", json={"email": email, "password": "pw-12345678"})
+    assert answer.status_code == 400
+    assert answer.json() == {
+        "error": "invalid_request",
+        "message": f"{email!r} is not an e-mail address (like name@example.com)",
+    }
+    assert tenant.directory.by_email(email) is None
+    with pytest.raises(ValueError, match="is not an e-mail address"):
+        tenant.add_user(email)
+    user = next(iter(tenant.directory.users.values()))
+    scenario = api.post(
+        f"{C}/tenants/{tenant.id}/scenarios/change-email", json={"user": user.id, "email": email}
+    )
+    assert scenario.status_code == 400 and user.email != email
+
+
+def test_sign_up_over_the_api_answers_wises_422_for_the_same_emails(
+    api: httpx.Client, creds: Credentials
+) -> None:
+    client = creds.clients[0]
+    token = api.post(
+        "/oauth/token",
+        auth=(client["client_id"], client["client_secret"]),
+        data={"grant_type": "client_credentials"},
+    ).json()["access_token"]
+    email = "<script>alert(1)</script>@x.com"
+    answer = api.post(
+        "/v1/user/signup/registration_code",
+        json={"email": email, "registrationCode": "c" * 32},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert answer.status_code == 422  # [C] §4: "Please provide a valid email"
+    assert answer.json()["errors"][0]["message"] == "Please provide a valid email"
+
+
+@pytest.mark.parametrize("email", ["new.user@domain.com", "a_b+tag@ex-ample.co.uk", "jörg@bücher.de"])
+def test_real_emails_are_accepted(api: httpx.Client, tenant: Tenant, email: str) -> None:
+    answer = api.post(f"{C}/tenants/{tenant.id}/users", json={"email": email})
+    assert answer.status_code == 201 and answer.json()["email"] == email
