@@ -81,6 +81,7 @@ class CertificateInfo:
     not_before: float  # POSIX seconds
     not_after: float
     pem: str
+    ca: bool = False  # a CA certificate (basicConstraints CA:TRUE), which is never a client's
 
 
 @dataclass(frozen=True, slots=True)
@@ -269,12 +270,8 @@ class SandboxPKI:
         info = _info(cert)
         if not self.issued(cert):
             raise CertificateError("the certificate is not signed by the sandbox CA (download it: ca.pem)")
-        try:
-            basic = cert.extensions.get_extension_for_class(x509.BasicConstraints).value
-            if basic.ca:
-                raise CertificateError("a CA certificate cannot be a client certificate")
-        except x509.ExtensionNotFound:
-            pass
+        if info.ca:
+            raise CertificateError("a CA certificate cannot be a client certificate")
         try:
             usages = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
             if ExtendedKeyUsageOID.CLIENT_AUTH not in usages:
@@ -344,6 +341,11 @@ def _info(cert: x509.Certificate) -> CertificateInfo:
         values = cert.subject.get_attributes_for_oid(oid)
         return str(values[0].value) if values else None
 
+    try:
+        ca = cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
+    except x509.ExtensionNotFound:
+        ca = False
+
     return CertificateInfo(
         fingerprint=fingerprint(cert.public_bytes(serialization.Encoding.DER)),
         serial=cert.serial_number,
@@ -354,6 +356,7 @@ def _info(cert: x509.Certificate) -> CertificateInfo:
         not_before=cert.not_valid_before_utc.timestamp(),
         not_after=cert.not_valid_after_utc.timestamp(),
         pem=_pem(cert),
+        ca=ca,
     )
 
 

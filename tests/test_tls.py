@@ -277,3 +277,18 @@ def test_a_client_keeping_an_idle_tls_connection_does_not_hold_up_the_shutdown()
             runner.stop_thread()
             assert time.monotonic() - began < 2
         assert not thread.is_alive()
+
+
+def test_the_cas_own_certificate_passes_the_handshake_but_serves_no_one(
+    served: Served, creds: Credentials
+) -> None:
+    """Issue 15 item 3, over real TLS: the CA's self-signed certificate is in the mTLS host's trust
+    store, so the handshake accepts it; the sandbox then refuses it, personal tokens included."""
+    ca = served.sandbox.pki.ca
+    pair = KeyPair(ca.cert_pem.bytes().decode(), ca.private_key_pem.bytes().decode())
+    with client(served, pair) as http:
+        personal = http.get(f"{served.mtls}{PLAYGROUND}", headers=bearer(creds.personal_tokens[0]["token"]))
+        token = http.post(f"{served.mtls}/oauth/token", auth=partner(creds), data=GRANT)
+    for refused in (personal, token):
+        assert refused.status_code == 401
+        assert "is a CA certificate, not a client certificate" in refused.json()["error_description"]

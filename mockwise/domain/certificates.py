@@ -14,16 +14,20 @@ or 403 `access_denied`, Spring's two shapes) with a clear `error_description`:
 - expired or not yet valid on the tenant's clock: HTTP. The clock is simulated and per tenant, so
   the listener skips OpenSSL's time check and the tenant judges;
 - revoked in the Developer Hub: HTTP (the record is per tenant; there is no CRL);
-- another client's certificate, or one not registered for this client: HTTP, since the client is
-  known only from the request's credentials, Basic or bearer (§6 [I]: CN = client id);
+- another client's certificate, or one not registered for this client (for a personal token: for
+  no client of the tenant), or a CA certificate: HTTP, since the client is known only from the
+  request's credentials, Basic or bearer (§6 [I]: CN = client id);
 - an mTLS-enforced client on the TLS-only API host: HTTP ("calls are accepted only on the mTLS
   endpoints" [C] §1, §6; the answer is unknown);
 - a certificate-bound token without its certificate (only with `mtls.token_binding`):
   401 `invalid_token`, as RFC 8705 §3 says.
 
-On the mTLS host every client's certificate is checked, enforced or not: presenting a certificate
-is what the host is for. Personal tokens belong to no API client; they need a certificate on the
-mTLS host but are bound to none. Requests that reached the sandbox without TLS (in-process
+On the mTLS host every request is judged, whoever makes it, enforced or not: presenting a
+certificate is what the host is for. Personal tokens (and the authorize page) belong to no API
+client: their certificate must be one of the tenant's clients', active, but no particular one.
+A CA certificate is never a client certificate: the mTLS host's trust store accepts the sandbox
+CA's own certificate in the handshake (it is self-signed and trusted), and the Developer Hub,
+which never records it, refuses it. Requests that reached the sandbox without TLS (in-process
 transports, the plain-HTTP `--http` mode) carry no transport facts and are not judged.
 """
 
@@ -341,15 +345,19 @@ class Certificates:
     # The mTLS host's checks ------------------------------------------------------------------
 
     def admit(self, client_id: str | None, connection: Connection) -> None:
-        """Refuse a request whose transport does not fit the client its credentials name (the
-        Basic client, or the client behind a bearer token; None for personal tokens)."""
+        """Refuse a request whose transport does not fit the caller. On the API host, an
+        mTLS-enforced client is refused. On the mTLS host every request is judged: its certificate
+        must be recorded in this tenant's Developer Hub, for `client_id` (the Basic client, or the
+        client behind a bearer token) or, for a caller that is no client (a personal token, the
+        authorize page: None), for any of the tenant's clients, and be active on the tenant's clock.
+        A CA certificate, the sandbox CA's own included, is never recorded, so never admitted."""
         listener = connection.listener
         if listener is None:
             return
         context = self._context
         status = self._settings.refusal_status
-        client = context.directory.clients.get(client_id) if client_id is not None else None
         if listener != MTLS:
+            client = context.directory.clients.get(client_id) if client_id is not None else None
             if client is not None and client.mtls_enforced:
                 raise mtls_refused(
                     status,
@@ -359,27 +367,16 @@ class Certificates:
             return
         if connection.fingerprint is None:
             raise mtls_refused(status, "A client certificate is required on the mTLS host")
-        if client_id is None:
-            return
-        now = context.clock.now()
         record = self._records.get(connection.fingerprint)
         if record is None:
-            presented = _common_name(connection)
-            if presented != client_id:
-                raise mtls_refused(
-                    status, f"The client certificate (CN={presented}) was not issued to client {client_id!r}"
-                )
-            raise mtls_refused(
-                status,
-                f"The client certificate {connection.fingerprint[:16]} is not registered for client "
-                f"{client_id!r} in the Developer Hub",
-            )
-        if record.client_id != client_id:
+            raise mtls_refused(status, _unrecorded(connection, client_id))
+        if client_id is not None and record.client_id != client_id:
             raise mtls_refused(
                 status,
                 f"The client certificate {record.id} belongs to client {record.client_id!r}, "
                 f"not to {client_id!r}",
             )
+        now = context.clock.now()
         state = record.state(now)
         if state is CertificateState.REVOKED:
             assert record.revoked_at is not None
@@ -423,12 +420,26 @@ class CertificateLimit(ValueError):
     """Too many active certificates, a name or a certificate already taken (§6): a conflict."""
 
 
-def _common_name(connection: Connection) -> str:
+def _unrecorded(connection: Connection, client_id: str | None) -> str:
+    """Why a certificate no Developer Hub record names is refused (only refusals read the PEM)."""
     from mockwise.pki import CertificateError, inspect_certificate
 
-    if connection.cert_pem is None:
-        return "?"
+    assert connection.fingerprint is not None
     try:
-        return inspect_certificate(connection.cert_pem).common_name or "?"
+        info = inspect_certificate(connection.cert_pem) if connection.cert_pem is not None else None
     except CertificateError:
-        return "?"
+        info = None
+    presented = (info.common_name if info is not None else None) or "?"
+    if info is not None and info.ca:
+        return f"The certificate presented (CN={presented}) is a CA certificate, not a client certificate"
+    if client_id is None:
+        return (
+            f"The client certificate {connection.fingerprint[:16]} (CN={presented}) is not registered "
+            "for any client of this tenant in the Developer Hub"
+        )
+    if presented != client_id:
+        return f"The client certificate (CN={presented}) was not issued to client {client_id!r}"
+    return (
+        f"The client certificate {connection.fingerprint[:16]} is not registered for client "
+        f"{client_id!r} in the Developer Hub"
+    )

@@ -9,7 +9,7 @@ does the rest and hands the handler a typed `Call`. For every data-plane request
                                and, where allowed, the client credentials live there)
     2. authenticate            Basic client authentication, a valid bearer token, or the tenant the
                                authorize page's `client_id` names; Wise's refusals (§2.6, §10)
-    3. client certificate      the mTLS host's checks, on the tenant's clock (§6)
+    3. client certificate      the mTLS host's checks, on the tenant's clock, for every caller (§6)
     4. rate limit              counted per client after authentication, so failures spend nothing (§9)
     5. faults                  the tenant's armed faults answer instead of the route, or delay it
     6. JOSE                    open a signed/encrypted body for the route (§7)
@@ -159,8 +159,8 @@ async def _pipeline(request: Request, needs: Needs, handler: Handler) -> Respons
         _authenticate(call, needs)
         tenant = call.tenant
         if tenant is not None:
+            _judge_certificate(call)  # every request, whoever makes it
             if needs.auth in (Auth.CLIENT, Auth.BEARER):
-                _judge_certificate(call)
                 _count(call)
             await _faults(call)
             if needs.jose != "no" and envelope.is_jose(request):
@@ -268,14 +268,14 @@ def _invalid(tenant: Tenant | None, value: str) -> OAuthError:
 
 
 def _judge_certificate(call: Call) -> None:
-    """The mTLS host's checks for the client the credentials name (§6)."""
+    """The mTLS host's checks (§6): for the client the credentials name, or for a caller that is
+    no client (a personal token, the authorize page), against the tenant's Developer Hub."""
     assert call.tenant is not None
     connection = connection_of(call.request.scope)
     if call.caller is not None:
         call.tenant.certificates.admit_token(call.caller.token, connection)
     else:
-        assert call.client is not None
-        call.tenant.certificates.admit(call.client.client_id, connection)
+        call.tenant.certificates.admit(call.client.client_id if call.client else None, connection)
 
 
 def _count(call: Call) -> None:

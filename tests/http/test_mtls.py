@@ -183,3 +183,62 @@ def test_tokens_are_not_bound_by_default(connect: Connect, tenant: Tenant, creds
     token = client_credentials(connect(Connection.presenting(MTLS, first.cert_pem)), creds).json()
     other = connect(Connection.presenting(MTLS, second.cert_pem))
     assert other.get("/v1/authenticated/playground", headers=bearer(token["access_token"])).status_code == 200
+
+
+PERSONAL_REFUSALS = [
+    ("expired", "expired at"),
+    ("not_yet_valid", "is not valid before"),
+    ("revoked", "was revoked at"),
+    ("other_client", "is not registered for any client of this tenant in the Developer Hub"),
+    ("other_ca", "is not registered for any client of this tenant in the Developer Hub"),
+]
+
+
+@pytest.mark.parametrize("path", ["/v1/me", "/v1/authenticated/playground"])
+@pytest.mark.parametrize(("variant", "message"), PERSONAL_REFUSALS)
+def test_personal_tokens_are_judged_like_any_caller_on_the_mtls_host(
+    connect: Connect, tenant: Tenant, creds: Credentials, path: str, variant: str, message: str
+) -> None:
+    """Issue 15 item 3: a personal token is no client, but its certificate is still judged."""
+    issued = tenant.certificates.issue(creds.clients[0]["client_id"], variant=variant)  # type: ignore[arg-type]
+    response = connect(Connection.presenting(MTLS, issued.cert_pem)).get(
+        path, headers=bearer(creds.personal_tokens[0]["token"])
+    )
+    status, code, description = error(response)
+    assert (status, code) == (401, "unauthorized") and message in description
+    assert tenant.journal.select()[-1].cert == issued.fingerprint
+
+
+def test_the_sandbox_cas_own_certificate_is_no_client_certificate(
+    connect: Connect, sandbox: Sandbox, tenant: Tenant, creds: Credentials
+) -> None:
+    """The mTLS handshake trusts the CA's self-signed certificate; the sandbox does not."""
+    api = connect(Connection.presenting(MTLS, sandbox.pki.ca_pem))
+    expected = "is a CA certificate, not a client certificate"
+    personal = api.get("/v1/authenticated/playground", headers=bearer(creds.personal_tokens[0]["token"]))
+    assert error(personal)[0] == 401 and expected in error(personal)[2]
+    partner = client_credentials(api, creds)
+    assert error(partner)[0] == 401 and expected in error(partner)[2]
+
+
+def test_another_tenants_certificate_does_not_serve_a_personal_token(
+    connect: Connect, sandbox: Sandbox, creds: Credentials
+) -> None:
+    other, other_creds = sandbox.create_tenant()
+    theirs = other.certificates.issue(other_creds.clients[0]["client_id"])
+    response = connect(Connection.presenting(MTLS, theirs.cert_pem)).get(
+        "/v1/me", headers=bearer(creds.personal_tokens[0]["token"])
+    )
+    assert error(response)[0] == 401 and "for any client of this tenant" in error(response)[2]
+
+
+def test_the_authorize_page_on_the_mtls_host_is_judged_too(
+    connect: Connect, tenant: Tenant, creds: Credentials
+) -> None:
+    client = creds.clients[0]
+    expired = tenant.certificates.issue(client["client_id"], variant="expired")
+    page = f"/oauth/authorize/?client_id={client['client_id']}&redirect_uri={client['redirect_uris'][0]}"
+    refused = connect(Connection.presenting(MTLS, expired.cert_pem)).get(page)
+    assert refused.status_code == 401 and "expired at" in refused.json()["error_description"]
+    good = tenant.certificates.issue(client["client_id"])
+    assert connect(Connection.presenting(MTLS, good.cert_pem)).get(page).status_code == 200
