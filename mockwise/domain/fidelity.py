@@ -270,7 +270,11 @@ class Jose(Section):
 
 @dataclass(frozen=True, slots=True)
 class RateLimits(Section):
-    """Rate limits (reference §9). Off unless asked for (the standalone server turns them on)."""
+    """Rate limits (reference §9). Off unless asked for (the standalone server turns them on).
+    Counted after authentication, per caller: requests with wrong client credentials or a dead
+    token, and authorize-page loads (the user's, not the partner's), spend nothing. Failures get
+    no budget of their own: each is refused for what it is (401, 400), never 429, so nobody who
+    knows a client id can make its partner's calls fail [?] §9."""
 
     name: ClassVar[str] = "rate_limits"
 

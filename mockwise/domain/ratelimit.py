@@ -6,6 +6,10 @@ admitted request's instant is pushed once and popped once, so the check is amort
 window never holds more instants than its limit. `Retry-After` is when the oldest request in the
 full window leaves it, so a client that honours it is served again.
 
+Only authenticated requests are counted (the request pipeline counts after authentication): a
+wrong secret or a dead token is refused as such and spends nothing of the partner's quota, and
+failures have no separate budget (see `Settings.rate_limits`).
+
 The tenant clock (not the wall clock) makes limits testable without sleeping: freeze the clock,
 send 101 requests, see the 429, `advance(1)`, be served again.
 """

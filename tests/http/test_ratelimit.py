@@ -69,3 +69,36 @@ def test_configured_over_the_control_plane(api: httpx.Client, creds: Credentials
     bad = api.patch(base, json={"per_second": 0})
     assert bad.status_code == 400 and bad.json()["error"] == "invalid_request"
     assert api.patch(base, json={"burst": 1}).status_code == 400
+
+
+def test_failed_authentications_spend_nothing(api: httpx.Client, creds: Credentials, tenant: Tenant) -> None:
+    """Issue 15 item 6: requests naming the partner with a wrong secret, or a bad token, are refused
+    before they are counted, so whoever sends them cannot use up the partner's quota."""
+    tenant.clock.freeze()
+    tenant.rate_limits.configure(enabled=True, per_second=3, per_minute=3)
+    client_id, _ = partner(creds)
+    form = {"grant_type": "client_credentials"}
+    wrong = [api.post("/oauth/token", auth=(client_id, "not-the-secret"), data=form) for _ in range(20)]
+    assert {r.status_code for r in wrong} == {401}  # refused each time, never 429 (no budget of their own)
+    token = api.post("/oauth/token", auth=partner(creds), data=form)
+    assert token.status_code == 200
+    ended = [api.get("/v1/me", headers=bearer("not-a-token")) for _ in range(20)]
+    assert {r.status_code for r in ended} == {401}
+    assert api.post("/oauth/token", auth=partner(creds), data=form).status_code == 200
+    assert tenant.rate_limits.usage() == {client_id: {"last_second": 2, "last_minute": 2}}
+
+
+def test_anonymous_authorize_page_loads_spend_nothing(
+    api: httpx.Client, creds: Credentials, tenant: Tenant
+) -> None:
+    """Issue 15 item 6: anyone can load the authorize page naming a client; the page is the user's,
+    not the partner's API call, so it is not counted against the partner."""
+    tenant.clock.freeze()
+    tenant.rate_limits.configure(enabled=True, per_second=3, per_minute=3)
+    client = creds.clients[0]
+    page = {"client_id": client["client_id"], "redirect_uri": client["redirect_uris"][0]}
+    assert {api.get("/oauth/authorize/", params=page).status_code for _ in range(20)} == {200}
+    form = {"grant_type": "client_credentials"}
+    assert [api.post("/oauth/token", auth=partner(creds), data=form).status_code for _ in range(3)] == [
+        200
+    ] * 3
