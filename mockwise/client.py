@@ -94,6 +94,12 @@ class SandboxClient:
     def reset(self) -> None:
         self.call("POST", "/reset")
 
+    def unrouted(self, since: int = 0, **match: Any) -> list[Entry]:
+        """Journal entries of requests that reached no tenant (unknown credentials, no credentials,
+        unknown paths), filtered like a tenant's journal."""
+        data = self.call("GET", "/unrouted", params={"since": since or None, **match})
+        return [_entry(row) for row in data["entries"]]
+
     def close(self) -> None:
         self.http.close()
 

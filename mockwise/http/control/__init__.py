@@ -77,6 +77,8 @@ def control_routes() -> list[BaseRoute]:
         Route("/tenants", tenants.list_tenants, methods=["GET"]),
         Route("/tenants", tenants.create_tenant, methods=["POST"]),
         Route("/reset", tenants.reset_all, methods=["POST"]),
+        Route("/unrouted", journal.get_unrouted, methods=["GET"]),
+        Route("/unrouted", journal.clear_unrouted, methods=["DELETE"]),
         Route("/tenants/{tenant}", tenants.get_tenant, methods=["GET"]),
         Route("/tenants/{tenant}", tenants.delete_tenant, methods=["DELETE"]),
         Mount("/tenants/{tenant}", routes=tenant_routes()),

@@ -7,7 +7,8 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from mockwise.http.control.common import ControlError, endpoint, tenant_of, token_json
+from mockwise.domain.journal import Journal
+from mockwise.http.control.common import ControlError, endpoint, sandbox_of, tenant_of, token_json
 from mockwise.http.responses import WiseJSON
 
 
@@ -62,7 +63,37 @@ async def get_journal(request: Request) -> Response:
     responses:
       200: {description: "Matching entries, oldest first, and how many were dropped by the cap."}
     """
-    tenant = tenant_of(request)
+    return _entries(tenant_of(request).journal, request)
+
+
+@endpoint
+async def get_unrouted(request: Request) -> Response:
+    """
+    summary: Requests that reached no tenant (secrets never appear)
+    description: >
+      The sandbox's journal of requests whose credentials name no tenant: an unknown client id or
+      token, no credentials on a route that needs them, an unknown path, a body that never
+      arrived. The same entries and filters as a tenant's journal; `DELETE` empties it, and so
+      does `POST /_mockwise/reset`.
+    tags: [journal]
+    parameters:
+      - {name: path, in: query, schema: {type: string}}
+      - {name: method, in: query, schema: {type: string}}
+      - {name: grant_type, in: query, schema: {type: string}}
+      - {name: client_id, in: query, schema: {type: string}}
+      - {name: status, in: query, schema: {type: integer}}
+      - {name: error, in: query, schema: {type: string}}
+      - {name: token, in: query, schema: {type: string}}
+      - {name: token_state, in: query, schema: {type: string}}
+      - {name: user_id, in: query, schema: {type: integer}}
+      - {name: since, in: query, description: "entries after this sequence number", schema: {type: integer}}
+    responses:
+      200: {description: "Matching entries, oldest first, and how many were dropped by the cap."}
+    """
+    return _entries(sandbox_of(request).unrouted, request)
+
+
+def _entries(journal: Journal, request: Request) -> Response:
     query = request.query_params
     unknown = set(query) - JOURNAL_FILTERS - {"since"}
     if unknown:
@@ -75,8 +106,7 @@ async def get_journal(request: Request) -> Response:
         since = int(query.get("since", "0"))
     except ValueError:
         raise ControlError(400, "invalid_request", "status, user_id and since are integers") from None
-    entries = tenant.journal.select(since=since, **match)
-    journal = tenant.journal
+    entries = journal.select(since=since, **match)
     return WiseJSON(
         {"entries": [e.as_json() for e in entries], "dropped": journal.dropped, "capacity": journal.capacity}
     )
@@ -91,4 +121,16 @@ async def clear_journal(request: Request) -> Response:
       204: {description: "Cleared."}
     """
     tenant_of(request).journal.clear()
+    return Response(status_code=204)
+
+
+@endpoint
+async def clear_unrouted(request: Request) -> Response:
+    """
+    summary: Empty the journal of requests that reached no tenant
+    tags: [journal]
+    responses:
+      204: {description: "Cleared."}
+    """
+    sandbox_of(request).unrouted.clear()
     return Response(status_code=204)
