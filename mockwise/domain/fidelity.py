@@ -195,6 +195,16 @@ class Authorize(Section):
     """Seconds (tenant clock) a sign-in on the authorize page lasts: within it a second authorize
     request skips the login ("if they are not already logged in", §3). Wise is silent [?]."""
 
+    login_max_failures: int = field(default=5, metadata=_check(_between(0, 1000)))
+    """Wrong passwords in a row on the authorize page before the e-mail is locked (0: never).
+    Wise is silent on passwords [?] §3; this is its rule for one-time-token checks, five failures
+    then 15 minutes [C] §5.3, §9, which the page's 2FA step applies too [I]. Unknown e-mails are
+    counted alike, so the page does not tell which accounts exist."""
+
+    login_lockout: int = field(default=15 * 60, metadata=_check(_between(1, 365 * 86400)))
+    """Seconds (tenant clock) a locked e-mail stays locked, the right password refused too: 15
+    minutes, as for one-time tokens [C] §5.3."""
+
 
 @dataclass(frozen=True, slots=True)
 class Sca(Section):

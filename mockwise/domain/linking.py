@@ -10,7 +10,8 @@ client, redirect URI, user and profile (`TokenService.issue_code`). The pages an
 - the redirect URI must be exactly one the client registered, query string included, or there is
   an error page and never a redirect [C] §3;
 - the sandbox 2FA code is always 111111 [C] §1; five wrong codes in a row lock the user out for
-  15 minutes on the tenant clock (Wise's OTT rule, §5.3, applied here [I]);
+  15 minutes on the tenant clock (Wise's OTT rule, §5.3, applied here [I]); wrong passwords lock
+  the e-mail the same way by default (`authorize.login_max_failures`, `authorize.login_lockout`);
 - claim-account codes last 5 minutes [C] §2.4 and are used once; claiming reclaims the account,
   after which the registration code fails (§4);
 - the e-mail flow (seed 004): on a 409 from user creation with `sendAuthorizationCodeAsEmail`, an
@@ -49,6 +50,7 @@ from mockwise.errors import FieldError, ValidationError
 
 AUTHORIZE_PATH = "/oauth/authorize/"  # with the trailing slash, as Wise writes it (§3)
 MAX_SESSIONS = 4096  # beyond this, expired sign-ins are swept on the next one
+MAX_LOGIN_ATTEMPTS = 4096  # e-mails with wrong passwords remembered at once (a flood forgets the oldest)
 MIN_PASSWORD = 8
 
 
@@ -196,6 +198,7 @@ class Linking:
             return {
                 "sessions": dict(self.sessions),
                 "attempts": dict(self.attempts),
+                "login_attempts": dict(self.login_attempts),
                 "claims": dict(self.claims),
                 "mailbox": list(self.mailbox),
                 "next_mail": self._next_mail,
@@ -206,6 +209,7 @@ class Linking:
         with self._context.lock:
             self.sessions: dict[str, LoginSession] = dict(state.get("sessions", {}))
             self.attempts: dict[int, Attempts] = dict(state.get("attempts", {}))
+            self.login_attempts: dict[str, Attempts] = dict(state.get("login_attempts", {}))
             self.claims: dict[str, ClaimCode] = dict(state.get("claims", {}))
             self.mailbox: deque[Mail] = deque(
                 state.get("mailbox", ()), maxlen=self._context.settings.limits.mailbox_size
@@ -348,18 +352,47 @@ class Linking:
         return self._context.directory.profiles_of(user) if user is not None else []
 
     def log_in(self, session: LoginSession, email: str, password: str) -> None:
-        """E-mail and password, checked with `Directory.check_password`."""
+        """E-mail and password, checked with `Directory.check_password`. After
+        `authorize.login_max_failures` wrong passwords in a row an e-mail is locked for
+        `authorize.login_lockout` seconds of tenant time, the right password included. Unknown
+        e-mails are counted alike, so the page never tells which accounts exist."""
         directory = self._context.directory
+        rules = self._context.settings.authorize
+        key = email.strip().casefold()
         with self._context.lock:
+            now = self._now()
+            attempts = self.login_attempts.get(key)
+            if attempts is not None and attempts.locked_until is not None:
+                if now < attempts.locked_until:
+                    raise StepRefused(
+                        Step.LOGIN,
+                        "locked",
+                        _locked_message(attempts.locked_until - now, "passwords"),
+                        "password",
+                    )
+                del self.login_attempts[key]  # the lockout is over: a fresh count
+                attempts = None
             user = directory.by_email(email.strip())
-            if user is None or not user.active or not directory.check_password(user, password):
-                raise StepRefused(
-                    Step.LOGIN,
-                    "bad_credentials",
-                    "That e-mail and password don't match. Check them and try again.",
-                    "password",
-                )
-            self._signed_in_as(session, user)
+            if user is not None and user.active and directory.check_password(user, password):
+                self.login_attempts.pop(key, None)
+                self._signed_in_as(session, user)
+                return
+            wrong = "That e-mail and password don't match."
+            if rules.login_max_failures:
+                if attempts is None:
+                    if len(self.login_attempts) >= MAX_LOGIN_ATTEMPTS:  # bounded: the oldest goes
+                        del self.login_attempts[next(iter(self.login_attempts))]
+                    attempts = self.login_attempts[key] = Attempts()
+                attempts.failures += 1
+                if attempts.failures >= rules.login_max_failures:
+                    attempts.locked_until = now + rules.login_lockout
+                    raise StepRefused(
+                        Step.LOGIN,
+                        "locked",
+                        f"{wrong} {_locked_message(rules.login_lockout, 'passwords')}",
+                        "password",
+                    )
+            raise StepRefused(Step.LOGIN, "bad_credentials", f"{wrong} Check them and try again.", "password")
 
     def claim_account(
         self, session: LoginSession, request: AuthorizeRequest, password: str, confirm: str
@@ -643,10 +676,10 @@ class Linking:
             self.end_session(session)
 
 
-def _locked_message(seconds: float) -> str:
+def _locked_message(seconds: float, what: str = "codes") -> str:
     minutes = max(1, int(-(-seconds // 60)))
     return (
-        f"Too many wrong codes: for your security, try again in {minutes} "
+        f"Too many wrong {what}: for your security, try again in {minutes} "
         f"minute{'' if minutes == 1 else 's'}."
     )
 

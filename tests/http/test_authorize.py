@@ -366,3 +366,41 @@ def test_registration_and_profile_token_helpers_still_work(api: httpx.Client, cr
     code = query_of(Pages(api, authorize_url(creds)).link(personal).headers["location"])["code"]
     body = code_tokens(api, creds, code)
     assert body["token_type"] == "bearer" and body["expires_in"] == 43199
+
+
+def test_wrong_passwords_lock_the_email_for_15_minutes_of_tenant_time(
+    api: httpx.Client, creds: Credentials, tenant: Tenant
+) -> None:
+    """Issue 15: 30 wrong passwords, then the right one, used to sign in. Now five lock the e-mail
+    (`authorize.login_max_failures`), whatever browser tries next, the right password included."""
+    tenant.clock.freeze()
+    pages = Pages(api, authorize_url(creds))
+    for _ in range(4):
+        assert pages.submit("login", email=ALEX, password="guess").status_code == 400
+        assert "Check them and try again" in pages.text
+    pages.submit("login", email=ALEX.upper(), password="guess")  # the same account, any case
+    assert "Too many wrong passwords: for your security, try again in 15 minutes." in pages.text
+    other_browser = Pages(httpx.Client(transport=api._transport, base_url=API), authorize_url(creds))
+    assert other_browser.submit("login", email=ALEX, password=PASSWORD).status_code == 400
+    assert "try again in 15 minutes" in other_browser.text and "Log in to Wise" in other_browser.text
+    tenant.clock.advance(15 * 60)
+    other_browser.submit("login", email=ALEX, password=PASSWORD)
+    assert "Log in to Wise" not in other_browser.text  # on to 2FA
+    assert pages.submit("login", email=LENA, password="guess").status_code == 400  # others unaffected
+    assert "Check them and try again" in pages.text
+
+
+def test_unknown_emails_lock_alike_and_the_lockout_is_a_setting(
+    api: httpx.Client, creds: Credentials, tenant: Tenant
+) -> None:
+    tenant.configure({"authorize.login_max_failures": 2, "authorize.login_lockout": 60})
+    pages = Pages(api, authorize_url(creds))
+    pages.submit("login", email="nobody@example.com", password="x")
+    pages.submit("login", email="nobody@example.com", password="x")
+    assert "try again in 1 minute." in pages.text  # no hint whether the account exists
+    tenant.configure({"authorize.login_max_failures": 0})
+    for _ in range(10):
+        pages.submit("login", email=LENA, password="x")
+    assert "Check them and try again" in pages.text  # 0: never locked
+    tenant.reset()  # the seeded settings, and no lockout remembered
+    assert tenant.settings.authorize.login_max_failures == 5 and not tenant.linking.login_attempts
