@@ -15,12 +15,14 @@ import socket
 import ssl
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 
 import uvicorn
 from starlette.types import ASGIApp
-from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
+from uvicorn._types import ASGI3Application
+from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol, RequestResponseCycle
 
 from mockwise.domain.certificates import EXTENSION as CONNECTION
 from mockwise.domain.certificates import NO_TLS, Connection
@@ -52,12 +54,14 @@ class WiseProtocol(HttpToolsProtocol):
     All of it is computed once per connection, not per request (one dict the requests share).
 
     Hardening uvicorn leaves to us: a request must arrive whole within `request_timeout` seconds
-    of its first byte (a connection that never sends one is closed after as long), so a client
-    that stalls half-way through a request line, headers or body is dropped (with a 408 when
-    anything was received) instead of holding a connection for ever; the request line and headers
-    may not exceed `max_head` bytes (431); malformed requests get Wise-style JSON, not uvicorn's
-    plain text. These answers are written here, before (or instead of) a complete request, so
-    they are not journaled; a stalled body is, as the 408 its route answers.
+    of its first byte (a connection that never sends one is closed after as long, and so is one
+    that never finishes its TLS handshake: `_Server`), so a client that stalls half-way through a
+    request line, headers or body is dropped (with a 408 when anything was received) instead of
+    holding a connection for ever; the request line and headers may not exceed `max_head` bytes
+    (431); malformed requests get Wise-style JSON, not uvicorn's plain text, after the answers to
+    any requests pipelined before them (uvicorn closed at once: a request ran, was journaled, and
+    its answer never left). These answers are written here, before (or instead of) a complete
+    request, so they are not journaled; a stalled body is, as the 408 its route answers.
     """
 
     listener: str | None = None  # "api" or "mtls"; only TLS connections are marked
@@ -69,6 +73,8 @@ class WiseProtocol(HttpToolsProtocol):
         self._phase = "idle"  # idle (between requests), head (line and headers), body
         self._head = 0
         self._head_too_large = False
+        self._running: RequestResponseCycle | None = None  # the request being answered
+        self._last_words: bytes | None = None  # an error answer waiting for earlier answers to leave
         self._deadline: asyncio.TimerHandle | None = None
         self._arm()
         self._extensions: dict[str, object] = {ABORT: self._abort, CONNECTION: NO_TLS}
@@ -125,6 +131,29 @@ class WiseProtocol(HttpToolsProtocol):
         self._disarm()
         super().connection_lost(exc)
 
+    # Pipelined requests ------------------------------------------------------------------------
+
+    def data_received(self, data: bytes) -> None:
+        if self._last_words is not None:
+            return  # the connection is ending: nothing after the malformed request is read
+        super().data_received(data)
+
+    def _start_asgi_task(self, cycle: RequestResponseCycle, app: ASGI3Application) -> None:
+        self._running = cycle
+        super()._start_asgi_task(cycle, app)
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()  # starts the next pipelined request, if any
+        if self._last_words is not None and not self._answers_due():
+            self._say_and_close(self._last_words)
+
+    def _answers_due(self, broken: RequestResponseCycle | None = None) -> bool:
+        """Whether requests before `broken` (the malformed one) still wait for their answers."""
+        running = self._running
+        return bool(self.pipeline) or (
+            running is not None and running is not broken and not running.response_complete
+        )
+
     def send_400_response(self, msg: str) -> None:
         # uvicorn's answer to a request it cannot parse is plain text; Wise's would be JSON
         if self._head_too_large:
@@ -160,7 +189,25 @@ class WiseProtocol(HttpToolsProtocol):
         self.transport.close()  # never sent a byte, or already answered: nothing to say
 
     def _answer_and_close(self, status: int, message: str) -> None:
-        """A Spring-style JSON error written straight to the connection, which then closes."""
+        """A Spring-style JSON error written straight to the connection, which then closes; after
+        the answers to requests pipelined before it, so a client gets every answer the journal
+        records (a request the parser gave up on mid-body never runs, unless it already does)."""
+        answer = self._error_answer(status, message)
+        broken = self.cycle if self._phase == "body" else None  # whole headers: it has a cycle
+        if broken is not None:
+            self.pipeline = deque(queued for queued in self.pipeline if queued[0] is not broken)
+        if self._answers_due(broken):
+            self._last_words = answer
+            self._disarm()
+            return
+        self._say_and_close(answer)
+
+    def _say_and_close(self, answer: bytes) -> None:
+        self._last_words = None
+        self.transport.write(answer)
+        self.transport.close()
+
+    def _error_answer(self, status: int, message: str) -> bytes:
         url = getattr(self, "url", b"") or b"/"
         path = clip(url.split(b"?", 1)[0].decode("latin-1"))
         now = time.time()
@@ -173,8 +220,7 @@ class WiseProtocol(HttpToolsProtocol):
             b"content-length: " + str(len(body)).encode() + b"\r\n",
             b"connection: close\r\n\r\n",
         ]
-        self.transport.write(b"".join(head) + body)
-        self.transport.close()
+        return b"".join(head) + body
 
     def shutdown(self) -> None:
         super().shutdown()
@@ -257,11 +303,42 @@ def _protocol_for(
 
 
 class _Server(uvicorn.Server):
-    """A uvicorn server that leaves signals to the `Runner` (several servers share one loop)."""
+    """A uvicorn server that leaves signals to the `Runner` (several servers share one loop) and
+    bounds TLS handshakes by the request timeout: asyncio's default (60 s) held a socket that never
+    starts TLS three times longer than the promised 20 s (the protocol, and its timer, only exist
+    once the handshake is done)."""
+
+    handshake_timeout: float = REQUEST_TIMEOUT
 
     @contextlib.contextmanager
     def capture_signals(self) -> Generator[None, None, None]:
         yield
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        # uvicorn's startup for sockets bound beforehand (the only way the Runner serves), plus
+        # `ssl_handshake_timeout`, which uvicorn does not pass.
+        assert sockets is not None, "the Runner binds its sockets"
+        await self.lifespan.startup()
+        config = self.config
+
+        def create_protocol(_loop: asyncio.AbstractEventLoop | None = None) -> asyncio.Protocol:
+            return config.http_protocol_class(  # type: ignore[call-arg]
+                config=config, server_state=self.server_state, app_state=self.lifespan.state, _loop=_loop
+            )
+
+        loop = asyncio.get_running_loop()
+        handshake = self.handshake_timeout if config.ssl else None  # asyncio refuses it without TLS
+        self.servers = [
+            await loop.create_server(
+                create_protocol,
+                sock=sock,
+                backlog=config.backlog,
+                ssl=config.ssl,
+                ssl_handshake_timeout=handshake,
+            )
+            for sock in sockets
+        ]
+        self.started = True
 
 
 class Runner:
@@ -294,7 +371,9 @@ class Runner:
             config.http_protocol_class = _protocol_for(listener, request_timeout, max_request_head)
             if configure is not None:
                 configure(config, listener)
-            self.servers.append(_Server(config))
+            server = _Server(config)
+            server.handshake_timeout = request_timeout
+            self.servers.append(server)
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
