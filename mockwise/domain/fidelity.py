@@ -5,7 +5,7 @@ sandbox does. Where Wise is silent or its sources disagree, the sandbox behaves 
 Security OAuth2 (reference §2.7) and the choice lives here, named, documented and switchable per
 tenant, so a user who learns the real answer can change it: `Fidelity(refresh_token_rotation=True)`.
 
-"§" numbers refer to `reference/wise-auth-surface.md`.
+"§" numbers refer to `docs/wise-reference.md`.
 """
 
 from __future__ import annotations
