@@ -21,6 +21,7 @@ import httpx
 
 from mockwise.client import FaultsClient, JournalClient, SandboxClient, TenantClient
 from mockwise.domain.fidelity import SANDBOX_OTP
+from mockwise.timetravel import ProcessClock
 
 JSON = dict[str, Any]
 
@@ -120,8 +121,7 @@ class SandboxClock:
 
     def __init__(self, sandbox: WiseSandbox) -> None:
         self._sandbox = sandbox
-        self._travel: Any = None
-        self._traveller: Any = None
+        self._process = ProcessClock()
 
     def now(self) -> float:
         return self._sandbox.tenant.clock.now()
@@ -147,25 +147,15 @@ class SandboxClock:
         return self._sandbox.tenant.clock.unfreeze()
 
     def _shift_process(self, delta: float) -> None:
-        try:
-            import time_machine
-        except ImportError:  # pragma: no cover - an optional dependency
-            raise RuntimeError(
-                "moving the process clock needs time-machine: pip install time-machine"
-            ) from None
-        if self._traveller is None:
+        if not self._process.started:
             # The tenant's clock is frozen first: an in-process server reads the same patched
             # time.time(), and must not move twice.
             self._sandbox.tenant.clock.freeze()
-            self._travel = time_machine.travel(time.time(), tick=True)
-            self._traveller = self._travel.start()
-        self._traveller.shift(delta)
+            self._process.start()
+        self._process.shift(delta)
 
     def stop(self) -> None:
-        if self._travel is not None:
-            with contextlib.suppress(Exception):
-                self._travel.stop()
-            self._travel = self._traveller = None
+        self._process.stop()
 
 
 class WiseSandbox:
