@@ -2,9 +2,8 @@
 
 Each flow runs with the SDK's sync and async clients, over mTLS, against mockwise on real sockets
 (`WiseServer.start()`: the server `mockwise serve` runs, in a thread) and, for the core flow, against
-a `mockwise serve` process. The SDK calls Wise's 2026Q3 names (`/2026Q3/me`, `/2026Q3/profiles`...):
-flows that need one mockwise does not serve yet fail on its 404 (`Unrouted`), marked
-`CALVER_ROUTES` until the routes land (docs/calver-2026q3.md is the inventory).
+a `mockwise serve` process. The SDK calls Wise's 2026Q3 names (`/2026Q3/me`, `/2026Q3/profiles`...;
+docs/calver-2026q3.md is the inventory); a name mockwise does not serve fails as `Unrouted`.
 """
 
 from __future__ import annotations
@@ -41,8 +40,6 @@ from tests.helpers import sign_ott
 from tests.jose_helpers import der_b64, new_key
 from tests.sdk.conftest import VERSION, Sdk, Session, Unrouted, done
 from tests.standalone import serve
-
-CALVER_ROUTES = pytest.mark.xfail(strict=True, raises=Unrouted, reason="2026Q3 routes: issue 16")
 
 ALEX = "alex.morgan@example.com"  # US: a personal and a business profile, a personal token
 LENA = "lena.fischer@example.com"  # DE: PSD2 limits her personal token
@@ -200,7 +197,6 @@ def test_a_tenant_clock_behind_the_client_makes_every_token_look_expired(sdk: Sd
 # Users: creation over API, exists, me, by id, claim-account ----------------------------------------
 
 
-@CALVER_ROUTES
 def test_user_creation_then_the_registration_code_grant(sdk: Sdk) -> None:
     async def flow(wise: Session) -> None:
         partner = wise.client((await done(wise.oauth.create_client_token())).access_token)
@@ -218,7 +214,6 @@ def test_user_creation_then_the_registration_code_grant(sdk: Sdk) -> None:
     sdk.run(flow)
 
 
-@CALVER_ROUTES
 def test_me_and_the_user_by_id(sdk: Sdk) -> None:
     async def flow(wise: Session) -> None:
         alex = wise.client(personal_token(wise, ALEX))
@@ -234,7 +229,6 @@ def test_me_and_the_user_by_id(sdk: Sdk) -> None:
     sdk.run(flow)
 
 
-@CALVER_ROUTES
 def test_claim_account_code_for_a_user_created_over_api(sdk: Sdk) -> None:
     async def flow(wise: Session) -> None:
         sam = wise.client((await sam_tokens(wise)).access_token)
@@ -248,7 +242,6 @@ def test_claim_account_code_for_a_user_created_over_api(sdk: Sdk) -> None:
 # Profiles: the 2026Q3 list and profile are the v2 shape (upper-case `type`, flat fields) -----------
 
 
-@CALVER_ROUTES
 def test_profiles_and_profile_by_id(sdk: Sdk) -> None:
     async def flow(wise: Session) -> None:
         alex = wise.client(personal_token(wise, ALEX))
@@ -265,7 +258,6 @@ def test_profiles_and_profile_by_id(sdk: Sdk) -> None:
     sdk.run(flow)
 
 
-@CALVER_ROUTES
 def test_a_linked_token_reaches_only_its_profile(sdk: Sdk) -> None:
     async def flow(wise: Session) -> None:
         personal, business = profile(wise, ALEX, "personal"), profile(wise, ALEX, "business")
@@ -280,7 +272,6 @@ def test_a_linked_token_reaches_only_its_profile(sdk: Sdk) -> None:
 # SCA: the statement's 403 challenge, detected by the SDK, cleared two ways -------------------------
 
 
-@CALVER_ROUTES
 def test_statement_challenge_cleared_with_an_sms_otp(sdk: Sdk) -> None:
     async def flow(wise: Session) -> None:
         wise.sandbox.fidelity(sca_user_tokens=True, sca_low_risk_challenges="SMS")
@@ -314,7 +305,6 @@ def test_statement_challenge_cleared_with_an_sms_otp(sdk: Sdk) -> None:
     sdk.run(flow)
 
 
-@CALVER_ROUTES
 def test_statement_challenge_signed_with_a_personal_token(sdk: Sdk) -> None:
     async def flow(wise: Session) -> None:
         user_id = wise.sandbox.user(ALEX)["id"]
@@ -339,7 +329,6 @@ def test_statement_challenge_signed_with_a_personal_token(sdk: Sdk) -> None:
     sdk.run(flow)
 
 
-@CALVER_ROUTES
 def test_funding_a_transfer_is_challenged_then_completed(sdk: Sdk) -> None:
     async def flow(wise: Session) -> None:
         user_id = wise.sandbox.user(ALEX)["id"]
@@ -366,7 +355,6 @@ def test_funding_a_transfer_is_challenged_then_completed(sdk: Sdk) -> None:
     sdk.run(flow)
 
 
-@CALVER_ROUTES
 def test_a_psd2_refusal_is_a_403_but_not_a_challenge(sdk: Sdk) -> None:
     async def flow(wise: Session) -> None:
         lena = profile(wise, LENA, "personal")
@@ -382,7 +370,6 @@ def test_a_psd2_refusal_is_a_403_but_not_a_challenge(sdk: Sdk) -> None:
 # JOSE: Wise's public keys, a partner key upload, the playground -----------------------------------
 
 
-@CALVER_ROUTES
 def test_jose_public_keys(sdk: Sdk) -> None:
     async def flow(wise: Session) -> None:
         partner = wise.client((await done(wise.oauth.create_client_token())).access_token)
@@ -405,7 +392,6 @@ def test_jose_public_keys(sdk: Sdk) -> None:
     sdk.run(flow)
 
 
-@CALVER_ROUTES
 def test_jose_partner_key_upload(sdk: Sdk) -> None:
     async def flow(wise: Session) -> None:
         partner = wise.client((await done(wise.oauth.create_client_token())).access_token)
@@ -427,7 +413,6 @@ def test_jose_partner_key_upload(sdk: Sdk) -> None:
     sdk.run(flow)
 
 
-@CALVER_ROUTES
 def test_the_jose_playground_refuses_the_sdks_json_quoted_jws(sdk: Sdk) -> None:
     # The SDK sends the compact JWS as a JSON string (`"eyJ…"`); Wise documents the raw compact
     # serialisation (§7.1), so mockwise refuses it, saying why. (The SDK would also fail to read a
@@ -446,7 +431,6 @@ def test_the_jose_playground_refuses_the_sdks_json_quoted_jws(sdk: Sdk) -> None:
 # Expired tokens: refused with 401 and never retried; renewing is the application's job -------------
 
 
-@CALVER_ROUTES
 def test_an_expired_access_token_is_refused_then_refreshed(sdk: Sdk) -> None:
     async def flow(wise: Session) -> None:
         tokens = await sam_tokens(wise)
@@ -466,7 +450,6 @@ def test_an_expired_access_token_is_refused_then_refreshed(sdk: Sdk) -> None:
     sdk.run(flow)
 
 
-@CALVER_ROUTES
 def test_the_token_managers_renew_when_both_clocks_move(sdk: Sdk) -> None:
     async def flow(wise: Session) -> None:
         code = wise.sandbox.user(SAM)["registration_code"]
@@ -554,7 +537,6 @@ def test_tokens_from_mockwise_serve(served_sdk: Sdk) -> None:
     served_sdk.run(flow)
 
 
-@CALVER_ROUTES
 def test_me_profiles_and_expiry_on_mockwise_serve(served_sdk: Sdk) -> None:
     async def flow(wise: Session) -> None:
         tokens = await linked(wise, ALEX, profile(wise, ALEX, "personal")["id"])
