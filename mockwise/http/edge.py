@@ -2,7 +2,8 @@
 
 - every response carries `x-trace-id`; a sane `X-External-Correlation-Id` is echoed (§12);
 - a CalVer prefix (`/2026Q3/oauth/token`) is routed like the plain path (§1), and so is a trailing
-  slash (`/oauth/authorize/` is how Wise writes it);
+  slash (`/oauth/authorize/` is how Wise writes it); under a prefix, a version's own names of an
+  operation (`/2026Q3/me` for `/v1/me`, `mockwise.http.calver`) are routed to its classic route;
 - a declared body larger than the limit is refused before it is read (413, Wise-style JSON), and
   so are headers larger than theirs (431); Wise is silent on both limits: 64 KiB of body (OAuth and
   JSON bodies here are tiny), 16 KiB of headers (Tomcat's default is 8 KiB; JWE tokens and SCA
@@ -33,6 +34,7 @@ from mockwise.domain.tenant import Tenant
 from mockwise.domain.tokens import Token, TokenState, presented
 from mockwise.errors import DropConnection, SpringError
 from mockwise.http.auth import NO_CREDENTIALS, Credentials, parse_authorization
+from mockwise.http.calver import CalVerNames
 from mockwise.http.forms import MAX_BODY_KEY
 from mockwise.http.responses import render_error
 
@@ -93,9 +95,10 @@ def connection_of(scope: Scope) -> Connection:
 
 
 class Edge:
-    def __init__(self, app: ASGIApp, sandbox: Sandbox) -> None:
+    def __init__(self, app: ASGIApp, sandbox: Sandbox, names: CalVerNames | None = None) -> None:
         self.app = app
         self.sandbox = sandbox
+        self.names = names
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -111,6 +114,8 @@ class Edge:
             routed = routed[version.end() :]
         if len(routed) > 1 and routed.endswith("/"):  # Spring matches `/oauth/token/` as `/oauth/token`
             routed = routed.rstrip("/") or "/"
+        if version is not None and self.names is not None:
+            routed = self.names.classic(version.group(1), routed) or routed  # `/me` → `/v1/me`
         if routed != path:
             scope = dict(scope)
             scope["path"] = routed
