@@ -46,12 +46,13 @@ CONTROL_PREFIX = "/_mockwise"
 class Exchange:
     """One request in flight: its journal entry, its credentials, and the tenant they name."""
 
-    __slots__ = ("credentials", "entry", "route", "sandbox", "tenant", "token")
+    __slots__ = ("called", "credentials", "entry", "route", "sandbox", "tenant", "token")
 
     def __init__(self, sandbox: Sandbox, entry: Entry, route: str, credentials: Credentials) -> None:
         self.sandbox = sandbox
         self.entry = entry
         self.route = route  # the path as routed: no CalVer prefix, no trailing slash
+        self.called: tuple[str, ...] = ()  # the other names it was called by (`/2026Q3/me`, `/me`)
         self.credentials = credentials
         self.tenant: Tenant | None = None
         self.token: Token | None = None  # the bearer token presented, when the sandbox knows it
@@ -114,6 +115,7 @@ class Edge:
             routed = routed[version.end() :]
         if len(routed) > 1 and routed.endswith("/"):  # Spring matches `/oauth/token/` as `/oauth/token`
             routed = routed.rstrip("/") or "/"
+        named = routed  # without its version: `/me`
         if version is not None and self.names is not None:
             routed = self.names.classic(version.group(1), routed) or routed  # `/me` → `/v1/me`
         if routed != path:
@@ -148,6 +150,8 @@ class Edge:
         entry.cert, entry.server_cert = connection.fingerprint, connection.server_cert
         credentials = parse_authorization(authorization) if authorization is not None else NO_CREDENTIALS
         exchange = Exchange(self.sandbox, entry, routed, credentials)
+        if routed != path:
+            exchange.called = tuple(dict.fromkeys(p for p in (path, named) if p != routed))
         scope["mockwise"] = exchange
         limits = (exchange.tenant.settings if exchange.tenant is not None else self.sandbox.settings).limits
         scope[MAX_BODY_KEY] = limits.max_body  # what `forms.read_body` lets through

@@ -290,7 +290,8 @@ async def _faults(call: Call) -> None:
     if not tenant.faults:
         return
     entry = call.exchange.entry
-    fault = tenant.faults.take(call.exchange.route, entry.method, entry.grant_type, entry.client_id)
+    called = call.exchange.called  # the names it was called by, when they differ from the route
+    fault = tenant.faults.take(call.exchange.route, entry.method, entry.grant_type, entry.client_id, *called)
     if fault is None:
         return
     entry.fault = fault.label

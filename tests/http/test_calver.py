@@ -155,3 +155,14 @@ def test_the_journal_keeps_the_name_as_called_and_faults_follow_the_operation(
         ("/2026Q3/me", "/v1/me", 200),
     ]
     assert len(tenant.journal.select(path="/v1/me")) == 2  # one operation, whichever name it was called by
+
+
+def test_a_fault_may_name_the_2026q3_name_or_the_classic_route(
+    api: httpx.Client, tenant: Tenant, creds: Credentials
+) -> None:
+    headers = {"Authorization": f"Bearer {creds.personal_tokens[0]['token']}"}
+    tenant.faults.add("server_error", path="/me")
+    assert api.get("/v1/me", headers=headers).status_code == 200  # not called by that name
+    assert api.get("/2026Q3/me", headers=headers).status_code == 500
+    tenant.faults.add("server_error", path="/v1/me")
+    assert api.get("/2026Q3/me", headers=headers).status_code == 500

@@ -125,7 +125,7 @@ def test_registration_code_grant_and_refresh(sdk: Sdk) -> None:
         renewed = await done(wise.oauth.refresh(tokens.refresh_token))
         assert renewed.access_token != tokens.access_token and renewed.refresh_token
         # A refresh kills the access token it replaces (§2.5).
-        states = sorted(t["state"] for t in wise.sandbox.tokens() if t["kind"] == "user")
+        states = sorted(t["state"] for t in wise.sandbox.tenant.tokens() if t["kind"] == "user")
         assert states == ["superseded", "valid"]
 
     sdk.run(flow)
@@ -171,7 +171,7 @@ def test_the_sdk_accepts_every_token_response_mockwise_can_be_set_to(
     sdk: Sdk, fidelity: dict[str, Any]
 ) -> None:
     async def flow(wise: Session) -> None:
-        wise.sandbox.fidelity(**fidelity)
+        wise.sandbox.configure(fidelity)
         await done(wise.oauth.create_client_token())
         wise.sandbox.clock.advance(hours=1)
         await done(wise.oauth.create_client_token())  # (reused: the same token, an hour less left)
@@ -274,7 +274,7 @@ def test_a_linked_token_reaches_only_its_profile(sdk: Sdk) -> None:
 
 def test_statement_challenge_cleared_with_an_sms_otp(sdk: Sdk) -> None:
     async def flow(wise: Session) -> None:
-        wise.sandbox.fidelity(sca_user_tokens=True, sca_low_risk_challenges="SMS")
+        wise.sandbox.configure({"sca.user_tokens": True, "sca.low_risk_challenges": "SMS"})
         business = profile(wise, ALEX, "business")
         ids = {"profile_id": business["id"], "balance_id": business["balances"][0]["id"]}
         client = wise.client((await linked(wise, ALEX, business["id"])).access_token)
@@ -308,8 +308,8 @@ def test_statement_challenge_cleared_with_an_sms_otp(sdk: Sdk) -> None:
 def test_statement_challenge_signed_with_a_personal_token(sdk: Sdk) -> None:
     async def flow(wise: Session) -> None:
         user_id = wise.sandbox.user(ALEX)["id"]
-        wise.sandbox.call("PUT", f"/users/{user_id}/sca", {"required": True})
-        key = wise.sandbox.call("POST", f"/users/{user_id}/sca-keys", {})["private_key"]
+        wise.sandbox.tenant.call("PUT", f"/users/{user_id}/sca", {"required": True})
+        key = wise.sandbox.tenant.call("POST", f"/users/{user_id}/sca-keys", {})["private_key"]
         business = profile(wise, ALEX, "business")
         ids = {"profile_id": business["id"], "balance_id": business["balances"][0]["id"]}
         client = wise.client(personal_token(wise, ALEX))
@@ -332,8 +332,8 @@ def test_statement_challenge_signed_with_a_personal_token(sdk: Sdk) -> None:
 def test_funding_a_transfer_is_challenged_then_completed(sdk: Sdk) -> None:
     async def flow(wise: Session) -> None:
         user_id = wise.sandbox.user(ALEX)["id"]
-        wise.sandbox.call("PUT", f"/users/{user_id}/sca", {"required": True})
-        key = wise.sandbox.call("POST", f"/users/{user_id}/sca-keys", {})["private_key"]
+        wise.sandbox.tenant.call("PUT", f"/users/{user_id}/sca", {"required": True})
+        key = wise.sandbox.tenant.call("POST", f"/users/{user_id}/sca-keys", {})["private_key"]
         business = profile(wise, ALEX, "business")
         client = wise.client(personal_token(wise, ALEX))
         request = FundingRequest_Balance(balance_id=business["balances"][0]["id"])
