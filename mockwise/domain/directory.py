@@ -50,8 +50,8 @@ def check_client_id(client_id: str) -> None:
 
 def check_redirect_uri(uri: str) -> None:
     """An absolute http(s) URI with a host, or a mobile app's own scheme (`myapp://callback`,
-    `com.example.app:/oauth`, seed 004); never a script or data URI, a fragment (RFC 6749
-    §3.1.2), whitespace or control characters."""
+    `com.example.app:/oauth`, seed 004); never a script or data URI, whitespace, control
+    characters or a fragment (RFC 6749 §3.1.2)."""
     if not uri:
         raise ValueError("a redirect URI cannot be empty")
     if any(c.isspace() or not c.isprintable() for c in uri):
