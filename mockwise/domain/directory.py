@@ -6,6 +6,7 @@ import pickle
 import re
 import uuid
 from collections.abc import Callable, Iterable
+from dataclasses import astuple
 from datetime import date
 from typing import Any
 from urllib.parse import urlsplit
@@ -19,6 +20,10 @@ FIRST_BALANCE_ID = 200_001
 
 def _no_routes(client_id: str) -> None:
     pass
+
+
+class Taken(ValueError):
+    """A client id or an e-mail another client or user already has (409 on the control plane)."""
 
 
 # What the directory accepts: rules of the data itself, so the Python API, seeds and the control
@@ -44,7 +49,7 @@ def check_client_id(client_id: str) -> None:
             f"client id {client_id!r} contains ':', which HTTP Basic cannot carry in a user name "
             "(the first ':' separates the client id from the secret)"
         )
-    if not client_id.isprintable():
+    if any(ord(c) < 32 or 127 <= ord(c) < 160 for c in client_id):
         raise ValueError("a client id contains no control characters")
 
 
@@ -54,8 +59,11 @@ def check_redirect_uri(uri: str) -> None:
     characters or a fragment (RFC 6749 §3.1.2)."""
     if not uri:
         raise ValueError("a redirect URI cannot be empty")
-    if any(c.isspace() or not c.isprintable() for c in uri):
-        raise ValueError(f"redirect URI {uri[:100]!r} contains whitespace or control characters")
+    if not all("!" <= c <= "~" for c in uri):
+        raise ValueError(
+            f"redirect URI {uri[:100]!r} contains whitespace, control or non-ASCII characters "
+            "(a URI percent-encodes them)"
+        )
     scheme, colon, rest = uri.partition(":")
     if not colon or not rest or not _SCHEME.fullmatch(scheme):
         raise ValueError(
@@ -67,6 +75,33 @@ def check_redirect_uri(uri: str) -> None:
         raise ValueError(f"redirect URI {uri[:100]!r} names no host")
     if "#" in uri:
         raise ValueError(f"redirect URI {uri[:100]!r} has a fragment (RFC 6749 §3.1.2 forbids it)")
+
+
+#: The profile fields a seed or the control plane may set: text (reference §11), and a date of birth.
+PROFILE_TEXT = frozenset({
+    "first_name", "last_name", "preferred_name", "phone_number", "occupation",  # personal
+    "business_name", "registration_number", "company_type", "company_role", "description",  # business
+    "webpage", "category", "sub_category",
+})  # fmt: skip
+
+
+def check_profile(
+    type: ProfileType | str, address: Address | None = None, fields: dict[str, object] | None = None
+) -> ProfileType:
+    """A profile's type, address and fields as the directory takes them (nothing else can be set,
+    and each is of its kind, so rendering the profile never meets a surprise)."""
+    kind = ProfileType(type)
+    if address is not None and not all(isinstance(v, str) for v in astuple(address)):
+        raise ValueError("an address's fields are strings")
+    for name, value in (fields or {}).items():
+        if name == "date_of_birth":
+            if value is not None and not isinstance(value, date):
+                raise ValueError("a profile's 'date_of_birth' is a date (YYYY-MM-DD)")
+        elif name not in PROFILE_TEXT:
+            raise ValueError(f"unknown profile field {name!r}")
+        elif not isinstance(value, str):
+            raise ValueError(f"profile field {name!r} is a string")
+    return kind
 
 
 def is_email(value: str) -> bool:
@@ -114,7 +149,7 @@ class Directory:
         for uri in (redirect_uris := tuple(redirect_uris)):
             check_redirect_uri(uri)
         if client_id in self.clients:
-            raise ValueError(f"client {client_id!r} already exists")
+            raise Taken(f"client {client_id!r} already exists")
         self._bind_client(client_id)  # unique across the sandbox: it routes requests
         client = ApiClient(
             client_id=client_id,
@@ -152,7 +187,7 @@ class Directory:
     ) -> User:
         check_email(email)
         if self.by_email(email) is not None:
-            raise ValueError(f"a user with e-mail {email!r} already exists")
+            raise Taken(f"a user with e-mail {email!r} already exists")
         user = User(
             id=self._next_user,
             email=email,
@@ -194,7 +229,7 @@ class Directory:
     def change_email(self, user: User, new_email: str) -> None:
         check_email(new_email)
         if (other := self.by_email(new_email)) is not None and other is not user:
-            raise ValueError(f"a user with e-mail {new_email!r} already exists")
+            raise Taken(f"a user with e-mail {new_email!r} already exists")
         self._by_email.pop(user.email.casefold(), None)
         user.email = new_email
         self._by_email[new_email.casefold()] = user
@@ -214,7 +249,7 @@ class Directory:
         balances: Iterable[tuple[str, float]] = (),
         **fields: object,
     ) -> Profile:
-        kind = ProfileType(type)
+        kind = check_profile(type, address, fields)
         profile = Profile(
             id=self._next_profile,
             public_id=str(uuid.uuid4()),
@@ -230,10 +265,10 @@ class Directory:
             profile.date_of_birth = user.date_of_birth
             profile.phone_number = user.phone_number
         for name, value in fields.items():
-            if not hasattr(profile, name) or name in {"id", "public_id", "user_id", "type", "balances"}:
-                raise ValueError(f"unknown profile field {name!r}")
             setattr(profile, name, value)
         for currency, amount in balances:
+            if not (len(currency) == 3 and currency.isascii() and currency.isalpha()):
+                raise ValueError(f"a balance's currency is a 3-letter code (ISO 4217), not {currency[:20]!r}")
             profile.balances.append(Balance(self._next_balance, currency.upper(), amount))
             self._next_balance += 1
         self._next_profile += 1

@@ -62,11 +62,20 @@ SigningAlgorithm = Literal["ES256", "ES384", "ES512", "PS256", "PS384", "PS512",
 _MAX_RATE = 1_000_000  # a rate-limit window holds at most this many instants per caller
 
 
-def _between(low: int, high: int) -> Callable[[Any], str | None]:
+@dataclass(frozen=True, slots=True)
+class _Rule:
+    """What a field's value must also pass (`check` answers None, or what is wrong), and the same
+    rule as JSON Schema, for the control plane's OpenAPI."""
+
+    check: Callable[[Any], str | None]
+    schema: Mapping[str, Any]
+
+
+def _between(low: int, high: int) -> _Rule:
     def check(value: Any) -> str | None:
         return None if low <= value <= high else f"must be a whole number from {low} to {high}"
 
-    return check
+    return _Rule(check, {"minimum": low, "maximum": high})
 
 
 def _header_value(value: Any) -> str | None:
@@ -75,9 +84,12 @@ def _header_value(value: Any) -> str | None:
     return "must be a short printable ASCII string (it is a header value)"
 
 
-def _check(rule: Callable[[Any], str | None]) -> Any:
-    """A field whose value must also pass `rule` (which answers None, or what is wrong)."""
-    return {"check": rule}
+_HEADER_VALUE = _Rule(_header_value, {"minLength": 1, "maxLength": 100, "pattern": "^[ -~]+$"})
+
+
+def _check(rule: _Rule) -> Any:
+    """A field whose value must also pass `rule`."""
+    return {"check": rule.check, "schema": rule.schema}
 
 
 class Section:
@@ -298,7 +310,7 @@ class RateLimits(Section):
     per_minute: int = field(default=1000, metadata=_check(_between(1, _MAX_RATE)))
     """Requests a caller may make in any 60-second span: 1000 by default [C] §9."""
 
-    limited_by: str = field(default=LIMITED_BY, metadata=_check(_header_value))
+    limited_by: str = field(default=LIMITED_BY, metadata=_check(_HEADER_VALUE))
     """The `X-Rate-Limited-By` header of a 429: "wise-public-api" in Wise's OAS example [C] §9."""
 
     scope: Literal["client", "tenant"] = "client"
@@ -374,6 +386,8 @@ class Settings:
             if dotted not in KEYS:
                 unknown.append(key)
                 continue
+            if isinstance(value, float) and value.is_integer() and _hints(_CLASSES[section])[name] is int:
+                value = int(value)  # JSON has one kind of number: 3.0 is 3
             sections.setdefault(section, {})[name] = value
         if unknown:
             raise ValueError(
@@ -438,6 +452,8 @@ def _docs() -> tuple[tuple[str, str], ...]:
     )
 
 
+_CLASSES = {section.name: section.__name__ for section in SECTIONS}
+
 KEYS = frozenset(
     f"{section.name}.{item.name}" for section in SECTIONS for item in dataclasses.fields(section)
 )
@@ -454,6 +470,27 @@ LEGACY: dict[str, str] = {
     "rate_limit_scope": "rate_limits.scope",
     "rate_limit_retry_after": "rate_limits.retry_after",
 }
+
+
+def json_schema(names: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """The JSON Schema of a settings change: {name: value} for `names` (shown name → dotted key;
+    default: every dotted key), each value typed and bounded as `Section.__post_init__` checks it."""
+    docs = Settings.docs()
+    properties: dict[str, Any] = {}
+    for shown, key in (names or {k: k for k in KEYS}).items():
+        section_name, _, name = key.partition(".")
+        section = next(s for s in SECTIONS if s.name == section_name)
+        item = next(f for f in dataclasses.fields(section) if f.name == name)
+        kind = _hints(section.__name__)[name]
+        if get_origin(kind) is Literal:
+            schema: dict[str, Any] = {"enum": list(get_args(kind))}
+        else:
+            schema = {"type": {bool: "boolean", int: "integer", str: "string"}[kind]}
+            if kind is int:
+                schema["minimum"] = 0
+        schema |= item.metadata.get("schema", {})
+        properties[shown] = schema | {"description": docs.get(key, "")}
+    return {"type": "object", "additionalProperties": False, "properties": dict(sorted(properties.items()))}
 
 
 def markdown() -> str:

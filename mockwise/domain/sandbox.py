@@ -10,6 +10,7 @@ import secrets
 import threading
 from typing import TYPE_CHECKING, Any
 
+from mockwise.domain.directory import Taken
 from mockwise.domain.fidelity import Settings
 from mockwise.domain.journal import DEFAULT_CAPACITY as DEFAULT_JOURNAL_CAPACITY
 from mockwise.domain.journal import Journal
@@ -67,7 +68,7 @@ class Sandbox:
         keeps the latest `journal_capacity` requests (`tenant.journal.resize` changes it later).
 
         Returns the tenant and its credentials (secrets in clear, this once)."""
-        tenant_id = tenant_id or secrets.token_hex(4)
+        tenant_id = tenant_id if tenant_id is not None else secrets.token_hex(4)
         if not _valid_id(tenant_id):
             raise ValueError("a tenant id is 1-64 letters, digits, '-' or '_'")
         with self._lock:
@@ -144,7 +145,7 @@ class _TenantRoutes:
         assert self.tenant is not None
         owner = self.sandbox._clients.setdefault(client_id, self.tenant)
         if owner is not self.tenant:
-            raise ValueError(f"client id {client_id!r} is taken by tenant {owner.id!r}")
+            raise Taken(f"client id {client_id!r} is taken by tenant {owner.id!r}")
 
     def unbind_client(self, client_id: str) -> None:
         if self.sandbox._clients.get(client_id) is self.tenant:

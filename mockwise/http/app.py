@@ -14,7 +14,8 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import BaseRoute, Mount, Router
+from starlette.routing import BaseRoute, Match, Mount, Route, Router
+from starlette.types import Scope
 
 from mockwise.domain.sandbox import Sandbox
 from mockwise.errors import SpringError, WiseError
@@ -76,7 +77,27 @@ async def _wise_error(request: Request, exc: Exception) -> Response:
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     message = "No message available" if exc.status_code == 404 else str(exc.detail)
-    return _render(request, SpringError(exc.status_code, message, headers=dict(exc.headers or {})))
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        # Starlette names the methods of the one route it tried; a path served by several routes
+        # (GET and POST /oauth/authorize, each control-plane verb) takes all of theirs.
+        scope = {**request.scope, "root_path": request.scope.get("app_root_path", "")}  # from the top
+        headers["Allow"] = ", ".join(sorted(_allowed(request.app.routes, scope)))
+    return _render(request, SpringError(exc.status_code, message, headers=headers))
+
+
+def _allowed(routes: list[BaseRoute], scope: Scope) -> set[str]:
+    """The methods the routes matching the scope's path take."""
+    methods: set[str] = set()
+    for route in routes:
+        match, child = route.matches(scope)
+        if match is Match.NONE:
+            continue
+        if isinstance(route, Mount):
+            methods |= _allowed(route.routes, {**scope, **child})
+        elif isinstance(route, Route) and route.methods:
+            methods |= route.methods
+    return methods
 
 
 async def _server_error(request: Request, exc: Exception) -> Response:

@@ -137,7 +137,7 @@ def endpoint(
     sca: ScaAction | None = None,
     name: str | None = None,
     include_in_schema: bool = True,
-) -> Route:
+) -> Endpoint:
     """A data-plane route: `handler` behind the pipeline, with what it declared."""
     needs = Needs(auth, form, jose if auth is Auth.BEARER else "no", sca)
 
@@ -146,7 +146,18 @@ def endpoint(
 
     run.__doc__ = handler.__doc__  # the endpoint's OpenAPI operation
     run.__name__ = handler.__name__
-    return Route(path, run, methods=list(methods), name=name, include_in_schema=include_in_schema)
+    return Endpoint(path, run, needs, methods=list(methods), name=name, include_in_schema=include_in_schema)
+
+
+class Endpoint(Route):
+    """A data-plane route and what it declared: the OpenAPI document adds the answers the pipeline
+    may give it (`mockwise.http.openapi`), so no docstring has to repeat them."""
+
+    def __init__(
+        self, path: str, run: Callable[[Request], Awaitable[Response]], needs: Needs, **options: Any
+    ) -> None:
+        super().__init__(path, run, **options)
+        self.needs = needs
 
 
 async def _pipeline(request: Request, needs: Needs, handler: Handler) -> Response:

@@ -46,7 +46,7 @@ async def status(call: Call) -> Answer:
     tags: [sca]
     security: [{bearerAuth: []}]
     parameters:
-      - {name: One-Time-Token, in: header, required: true, schema: {type: string}}
+      - {$ref: "#/components/parameters/OneTimeToken"}
     responses:
       200: {description: "The token's properties."}
       400: {$ref: "#/components/responses/ValidationErrors"}
@@ -70,7 +70,7 @@ async def trigger(call: Call) -> Answer:
     tags: [sca]
     security: [{bearerAuth: []}]
     parameters:
-      - {name: One-Time-Token, in: header, required: true, schema: {type: string}}
+      - {$ref: "#/components/parameters/OneTimeToken"}
     responses:
       200: {description: "`{obfuscatedPhoneNo}`"}
       400: {$ref: "#/components/responses/ValidationErrors"}
@@ -106,7 +106,7 @@ async def verify_otp(call: Call) -> Answer:
     tags: [sca]
     security: [{bearerAuth: []}]
     parameters:
-      - {name: One-Time-Token, in: header, required: true, schema: {type: string}}
+      - {$ref: "#/components/parameters/OneTimeToken"}
     requestBody:
       content:
         application/json:
@@ -130,7 +130,7 @@ async def verify_pin(call: Call) -> Answer:
     tags: [sca]
     security: [{bearerAuth: []}]
     parameters:
-      - {name: One-Time-Token, in: header, required: true, schema: {type: string}}
+      - {$ref: "#/components/parameters/OneTimeToken"}
     responses:
       200: {description: "The token's properties, as application/jose+json."}
       400: {$ref: "#/components/responses/ValidationErrors"}

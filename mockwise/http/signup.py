@@ -31,7 +31,7 @@ async def signup(call: Call) -> Response:
             type: object
             required: [email, registrationCode]
             properties:
-              email: {type: string}
+              email: {type: string, format: email, maxLength: 254}
               registrationCode: {type: string, minLength: 32}
               language: {type: string, enum: [EN, US, PT, ES, FR, DE, IT, JA, RU, PL, HU, TR, RO, NL, HK]}
               sendAuthorizationCodeAsEmail: {type: boolean}

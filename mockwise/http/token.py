@@ -30,18 +30,33 @@ async def token(call: Call) -> Answer:
       content:
         application/x-www-form-urlencoded:
           schema:
-            type: object
-            required: [grant_type]
-            properties:
-              grant_type:
-                type: string
-                enum: [client_credentials, registration_code, authorization_code, refresh_token]
-              client_id: {type: string}
-              email: {type: string}
-              registration_code: {type: string}
-              code: {type: string}
-              redirect_uri: {type: string}
-              refresh_token: {type: string}
+            description: >
+              One of the four grants, each with its own parameters (reference §2.2); `client_id`
+              in the body, where Wise sends it too, must be the Basic client's.
+            oneOf:
+              - type: object
+                required: [grant_type]
+                properties:
+                  grant_type: {const: client_credentials}
+              - type: object
+                required: [grant_type, email, registration_code]
+                properties:
+                  grant_type: {const: registration_code}
+                  client_id: {type: string}
+                  email: {type: string}
+                  registration_code: {type: string, minLength: 1}
+              - type: object
+                required: [grant_type, code, redirect_uri]
+                properties:
+                  grant_type: {const: authorization_code}
+                  client_id: {type: string}
+                  code: {type: string, minLength: 1}
+                  redirect_uri: {type: string}
+              - type: object
+                required: [grant_type, refresh_token]
+                properties:
+                  grant_type: {const: refresh_token}
+                  refresh_token: {type: string, minLength: 1}
     responses:
       200:
         description: A client-credentials token, or user tokens (with a refresh token).

@@ -116,7 +116,8 @@ def test_seeding_errors(api: httpx.Client, tenant_doc: dict[str, Any]) -> None:
         "message": "missing 'email'",
     }
     taken = api.post(f"{C}/tenants/acme/users", json={"email": tenant_doc["users"][0]["email"]})
-    assert taken.status_code == 400 and "already exists" in taken.json()["message"]
+    assert taken.status_code == 409 and taken.json()["error"] == "conflict"  # the e-mail is taken
+    assert "already exists" in taken.json()["message"]
     assert (
         api.post(
             f"{C}/tenants/acme/users", json={"email": "x@y.z", "date_of_birth": "not a date"}

@@ -118,13 +118,25 @@ def test_a_client_id_basic_cannot_carry_is_refused(
         ("javascript:alert(document.cookie)", "a javascript: URI cannot be a redirect URI"),
         ("JaVaScRiPt:alert(1)", "a javascript: URI cannot be a redirect URI"),
         ("data:text/html,<script>alert(1)</script>", "a data: URI cannot be a redirect URI"),
-        ("https://partner.example/cb\r\nSet-Cookie: x=1", "contains whitespace or control characters"),
-        ("https://partner.example/c b", "contains whitespace or control characters"),
+        ("https://partner.example/cb\r\nSet-Cookie: x=1", "contains whitespace, control or non-ASCII"),
+        ("https://partner.example/c b", "contains whitespace, control or non-ASCII"),
+        ("https://partner.example/café", "contains whitespace, control or non-ASCII"),
         ("/wise/callback", "is not an absolute URI"),
         ("https:///callback", "names no host"),
         ("https://partner.example/cb#top", "has a fragment"),
     ],
-    ids=["empty", "javascript", "mixed case", "data", "crlf", "space", "relative", "no host", "fragment"],
+    ids=[
+        "empty",
+        "javascript",
+        "mixed case",
+        "data",
+        "crlf",
+        "space",
+        "non-ascii",
+        "relative",
+        "no host",
+        "fragment",
+    ],
 )
 def test_a_redirect_uri_that_is_not_one_is_refused(
     api: httpx.Client, tenant: Tenant, uri: str, message: str
@@ -204,3 +216,84 @@ def test_sign_up_over_the_api_answers_wises_422_for_the_same_emails(
 def test_real_emails_are_accepted(api: httpx.Client, tenant: Tenant, email: str) -> None:
     answer = api.post(f"{C}/tenants/{tenant.id}/users", json={"email": email})
     assert answer.status_code == 201 and answer.json()["email"] == email
+
+
+# What the fuzz found once the document was exact (issue 15 item 10) ----------------------------
+
+
+def test_a_profile_takes_only_its_own_fields_each_of_its_kind(api: httpx.Client, tenant: Tenant) -> None:
+    user_id = next(iter(tenant.directory.users))
+    profiles = f"{C}/tenants/{tenant.id}/users/{user_id}/profiles"
+    for spec, message in [
+        ({"created_at": "yesterday"}, "unknown profile field 'created_at'"),  # was stored, then a 500
+        ({"id": 7}, "unknown profile field 'id'"),
+        ({"first_name": ["Ada"]}, "profile field 'first_name' is a string"),
+        ({"address": {"city": 5}}, "an address's fields are strings"),
+        ({"balances": [{"currency": "euro"}]}, "a balance's currency is a 3-letter code"),
+    ]:
+        answer = api.post(profiles, json=spec)
+        assert answer.status_code == 400 and message in answer.json()["message"], (spec, answer.text)
+    assert api.get(f"{C}/tenants/{tenant.id}").status_code == 200  # and the tenant still renders
+
+
+def test_a_user_with_a_bad_profile_is_not_made_at_all(api: httpx.Client, tenant: Tenant) -> None:
+    answer = api.post(
+        f"{C}/tenants/{tenant.id}/users", json={"email": "half@example.com", "profiles": [{"colour": "red"}]}
+    )
+    assert answer.status_code == 400 and tenant.directory.by_email("half@example.com") is None
+
+
+def test_a_taken_client_id_or_email_is_a_409(api: httpx.Client, sandbox: Sandbox, tenant: Tenant) -> None:
+    other, _ = sandbox.create_tenant()
+    taken_elsewhere = next(iter(other.directory.clients))
+    for body in ({"client_id": next(iter(tenant.directory.clients))}, {"client_id": taken_elsewhere}):
+        answer = api.post(f"{C}/tenants/{tenant.id}/clients", json=body)
+        assert answer.status_code == 409 and answer.json()["error"] == "conflict"
+    email = next(iter(tenant.directory.users.values())).email
+    assert api.post(f"{C}/tenants/{tenant.id}/users", json={"email": email}).status_code == 409
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "message"),
+    [
+        ("clients", {"client_id": "x", "mtls_enforced": None}, "'mtls_enforced' cannot be null"),
+        ("clock/set", {"at": False}, "'at' must be str or int or float"),
+        ("clock/advance", {"seconds": True}, "'seconds' must be int or float"),
+        ("faults", {"kind": "delay", "seed": None}, "'seed' cannot be null"),
+    ],
+)
+def test_json_types_are_taken_as_json_has_them(
+    api: httpx.Client, tenant: Tenant, path: str, body: dict[str, object], message: str
+) -> None:
+    """null is not a value unless a field says so, and false is not 0 (to Python it is)."""
+    answer = api.post(f"{C}/tenants/{tenant.id}/{path}", json=body)
+    assert answer.status_code == 400 and answer.json()["message"] == message
+
+
+def test_a_whole_number_written_as_a_float_is_a_number(api: httpx.Client, tenant: Tenant) -> None:
+    settings = api.patch(f"{C}/tenants/{tenant.id}/settings", json={"rate_limits.per_second": 5.0})
+    assert settings.status_code == 200 and tenant.settings.rate_limits.per_second == 5
+    journal = api.patch(f"{C}/tenants/{tenant.id}/journal", json={"capacity": 100.0})
+    assert journal.status_code == 200 and tenant.journal.capacity == 100
+
+
+def test_a_legacy_setting_is_checked_even_when_a_dotted_one_names_it_too(api: httpx.Client) -> None:
+    answer = api.post(
+        f"{C}/tenants",
+        json={
+            "fidelity": {"token_response_fields": {}},
+            "settings": {"oauth.token_response_fields": "legacy"},
+        },
+    )
+    assert answer.status_code == 400 and "token_response_fields" in answer.json()["message"]
+
+
+@pytest.mark.parametrize("listing", ["tokens", "certificates"])
+def test_an_unknown_state_filter_is_a_400(api: httpx.Client, tenant: Tenant, listing: str) -> None:
+    answer = api.get(f"{C}/tenants/{tenant.id}/{listing}", params={"state": "bogus"})
+    assert answer.status_code == 400 and answer.json()["message"].startswith("'state' is one of ")
+
+
+def test_an_empty_tenant_id_is_refused_not_replaced(api: httpx.Client) -> None:
+    answer = api.post(f"{C}/tenants", json={"id": ""})
+    assert answer.status_code == 400 and "a tenant id is 1-64" in answer.json()["message"]

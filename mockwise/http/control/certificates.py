@@ -20,10 +20,19 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from mockwise.domain.certificates import Certificate, CertificateLimit
+from mockwise.domain.certificates import Certificate, CertificateLimit, CertificateState
 from mockwise.domain.clock import iso_millis
 from mockwise.domain.tenant import Tenant
-from mockwise.http.control.common import JSON, ControlError, body_of, endpoint, field, raw_body, tenant_of
+from mockwise.http.control.common import (
+    JSON,
+    ControlError,
+    body_of,
+    endpoint,
+    field,
+    known_state,
+    raw_body,
+    tenant_of,
+)
 from mockwise.http.responses import WiseJSON
 from mockwise.pki import CertificateError
 
@@ -98,7 +107,7 @@ async def list_certificates(request: Request) -> Response:
     if client_id is not None:
         tenant.client(client_id)
     now = tenant.clock.now()
-    wanted = request.query_params.get("state")
+    wanted = known_state(request, tuple(CertificateState))
     records = tenant.certificates.of_client(client_id) if client_id else list(tenant.certificates)
     rows = [certificate_json(r, now) for r in records if wanted is None or r.state(now).value == wanted]
     return WiseJSON({"certificates": rows})
@@ -241,6 +250,7 @@ async def put_mtls(request: Request) -> Response:
       only on the mTLS endpoints"). OAuth partners are enforced by default, as on Wise.
     tags: [certificates]
     requestBody:
+      required: true
       content:
         application/json:
           schema: {type: object, required: [mtls_enforced], properties: {mtls_enforced: {type: boolean}}}

@@ -26,12 +26,13 @@ async def advance_clock(request: Request) -> Response:
     summary: Move the tenant's clock forward (or back) by some seconds
     tags: [clock]
     requestBody:
+      required: true
       content:
         application/json:
           schema:
             type: object
             required: [seconds]
-            properties: {seconds: {type: number, example: 43200}}
+            properties: {seconds: {type: number, minimum: -6307200000, maximum: 6307200000, example: 43200}}
     responses:
       200: {description: "The clock after the move."}
     """
@@ -49,13 +50,19 @@ async def set_clock(request: Request) -> Response:
     summary: Set the tenant's clock to an instant
     tags: [clock]
     requestBody:
+      required: true
       content:
         application/json:
           schema:
             type: object
             required: [at]
             properties:
-              at: {description: "ISO-8601 with a timezone, or epoch seconds", example: "2030-01-01T00:00:00Z"}
+              at:
+                description: "ISO-8601 with a timezone, or epoch seconds"
+                example: "2030-01-01T00:00:00Z"
+                anyOf:
+                  - {type: string, format: date-time, pattern: "^(19[7-9][0-9]|[2-9][0-9]{3})-"}
+                  - {type: number, minimum: 0, maximum: 253402300799}
     responses:
       200: {description: "The clock after the move."}
     """

@@ -9,6 +9,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from mockwise.domain.clock import iso_millis
+from mockwise.domain.directory import Taken
 from mockwise.domain.model import Profile, User
 from mockwise.domain.sandbox import Sandbox
 from mockwise.domain.seed import SeedError
@@ -43,6 +44,8 @@ def endpoint(handler: Endpoint) -> Endpoint:
             return await handler(request)
         except ControlError as exc:
             return control_error_response(exc)
+        except Taken as exc:
+            return control_error_response(ControlError(409, "conflict", _message(exc)))
         except LookupError as exc:
             return control_error_response(ControlError(404, "not_found", _message(exc)))
         except (SeedError, ValueError, TypeError) as exc:
@@ -63,6 +66,14 @@ def _message(exc: Exception) -> str:
 def sandbox_of(request: Request) -> Sandbox:
     sandbox: Sandbox = request.app.state.sandbox
     return sandbox
+
+
+def known_state(request: Request, states: tuple[str, ...]) -> str | None:
+    """The `state` a listing is filtered by, if any: one of `states`, or a 400."""
+    wanted = request.query_params.get("state")
+    if wanted is not None and wanted not in states:
+        raise ControlError(400, "invalid_request", f"'state' is one of {', '.join(states)}")
+    return wanted
 
 
 def tenant_of(request: Request) -> Tenant:
@@ -100,14 +111,23 @@ async def body_of(request: Request) -> JSON:
 def field(
     data: JSON, name: str, kind: type | tuple[type, ...], default: Any = ..., *, required: bool = False
 ) -> Any:
+    """`data[name]`, of `kind`, or `default` when absent (`...`: required). A null is a value
+    only where the default is None; a whole float (`3.0`) is an int, as JSON has it."""
     value = data.get(name, default)
+    kinds = kind if isinstance(kind, tuple) else (kind,)
     if value is ... or (required and value is None):
         raise ControlError(400, "invalid_request", f"missing {name!r}")
+    if value is None and default is not None:
+        raise ControlError(400, "invalid_request", f"{name!r} cannot be null")
+    if isinstance(value, float) and int in kinds and float not in kinds and value.is_integer():
+        value = int(value)
     if value is not None and value is not default and not isinstance(value, kind):
         names = " or ".join(k.__name__ for k in (kind if isinstance(kind, tuple) else (kind,)))
         raise ControlError(400, "invalid_request", f"{name!r} must be {names}")
-    if isinstance(value, bool) and kind in (int, float, (int, float)):
-        raise ControlError(400, "invalid_request", f"{name!r} must be a number")
+    if isinstance(value, bool) and bool not in kinds:  # a bool is an int to Python, not to JSON
+        raise ControlError(
+            400, "invalid_request", f"{name!r} must be {' or '.join(k.__name__ for k in kinds)}"
+        )
     return value
 
 

@@ -63,11 +63,13 @@ async def add_fault(request: Request) -> Response:
               method: {type: string}
               grant_type: {type: string}
               client_id: {type: string}
-              times: {description: "an integer >= 1, or null / \\"always\\""}
-              probability: {type: number}
-              status: {type: integer}
-              retry_after: {type: integer}
-              seconds: {type: number}
+              times:
+                description: "an integer >= 1, or null / \\"always\\""
+                anyOf: [{type: integer, minimum: 1}, {type: "null"}, {const: always}]
+              probability: {type: number, exclusiveMinimum: 0, maximum: 1}
+              status: {type: integer, enum: [500, 502, 503, 504]}
+              retry_after: {type: integer, minimum: 0}
+              seconds: {type: number, minimum: 0}
               seed: {type: integer}
     responses:
       201: {description: "The armed fault."}

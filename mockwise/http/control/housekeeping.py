@@ -25,6 +25,7 @@ async def patch_journal(request: Request) -> Response:
       assertions show. Shrinking drops the oldest entries at once.
     tags: [journal]
     requestBody:
+      required: true
       content:
         application/json:
           schema:

@@ -8,7 +8,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from mockwise.domain.journal import Journal
-from mockwise.http.control.common import ControlError, endpoint, sandbox_of, tenant_of, token_json
+from mockwise.http.control.common import (
+    ControlError,
+    endpoint,
+    known_state,
+    sandbox_of,
+    tenant_of,
+    token_json,
+)
 from mockwise.http.responses import WiseJSON
 
 
@@ -24,7 +31,7 @@ async def list_tokens(request: Request) -> Response:
     """
     tenant = tenant_of(request)
     now = tenant.clock.now()
-    wanted = request.query_params.get("state")
+    wanted = known_state(request, ("valid", "expired", "superseded", "revoked"))
     tokens = sorted(tenant.store, key=lambda t: t.issued_at, reverse=True)
     rows = [token_json(t, now) for t in tokens if wanted is None or t.state(now).value == wanted]
     return WiseJSON({"tokens": rows})

@@ -41,11 +41,11 @@ async def link(request: Request) -> Response:
             required: [authorize_url]
             properties:
               authorize_url: {type: string, example: "http://127.0.0.1:8000/oauth/authorize/?client_id=mockwise-partner&redirect_uri=http%3A%2F%2Flocalhost%3A8080%2Fwise%2Fcallback&state=xyz"}
-              email: {type: string, example: alex.morgan@example.com}
-              password: {type: string, example: sandbox-Passw0rd}
+              email: {type: [string, "null"], example: alex.morgan@example.com}
+              password: {type: [string, "null"], example: sandbox-Passw0rd}
               approve: {type: boolean, default: true}
               otp: {type: string, default: "111111", description: "anything else is a wrong 2FA code"}
-              profile_id: {type: integer}
+              profile_id: {type: [integer, "null"], description: "null: the first profile"}
     responses:
       200: {description: "{redirect, code, profile_id, denied}: where the user ends up."}
       400: {description: "The authorize URL is unusable (unknown client, unregistered redirect_uri...)."}
@@ -55,8 +55,6 @@ async def link(request: Request) -> Response:
     data = await body_of(request)
     url = field(data, "authorize_url", str, required=True)
     profile_id = field(data, "profile_id", int, None)
-    if isinstance(profile_id, bool):
-        raise ControlError(400, "invalid_request", "'profile_id' must be int")
     try:
         outcome = tenant.linking.script(
             url,

@@ -98,8 +98,8 @@ async def patch_sca(request: Request) -> Response:
           schema:
             type: object
             properties:
-              personal_tokens: {type: boolean}
-              user_tokens: {type: boolean}
+              personal_tokens: {type: [boolean, "null"], description: "null: unchanged"}
+              user_tokens: {type: [boolean, "null"], description: "null: unchanged"}
     responses:
       200: {description: "The SCA state now."}
     """
@@ -204,13 +204,8 @@ async def patch_rate_limits(request: Request) -> Response:
     requestBody:
       content:
         application/json:
-          schema:
-            type: object
-            properties:
-              enabled: {type: boolean}
-              per_second: {type: integer, example: 100}
-              per_minute: {type: integer, example: 1000}
-              limited_by: {type: string, example: wise-public-api}
+          schema: {$ref: "#/components/schemas/RateLimitSettings"}
+          example: {enabled: true, per_second: 100, per_minute: 1000, limited_by: wise-public-api}
     responses:
       200: {description: "The settings now in force."}
       400: {description: "Unknown setting or bad value."}

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
 
+from mockwise.domain.directory import check_profile
 from mockwise.domain.fidelity import LEGACY, Settings
 from mockwise.domain.model import Address, Profile, User
 from mockwise.domain.tenant import Tenant
@@ -52,10 +54,15 @@ async def create_tenant(request: Request) -> Response:
           schema:
             type: object
             properties:
-              id: {type: string, description: "1-64 letters, digits, '-' or '_' (default: random)"}
-              seed: {description: "a seed document like fixtures/default.json, or false"}
-              settings: {type: object, description: "Settings by dotted key (as GET …/settings)"}
-              fidelity: {type: object, description: "Settings by their flat legacy names (as GET …/fidelity)"}
+              id:
+                type: [string, "null"]
+                pattern: "^[A-Za-z0-9_-]{1,64}$"
+                description: "1-64 letters, digits, '-' or '_' (null or absent: random)"
+              seed:
+                description: "a seed document like fixtures/default.json; true: the default one; false: empty"
+                anyOf: [{type: boolean}, {type: object}]
+              settings: {$ref: "#/components/schemas/Settings"}
+              fidelity: {$ref: "#/components/schemas/LegacySettings"}
     responses:
       201: {description: "The tenant's id, URLs and credentials."}
       400: {description: "Bad id, seed or settings."}
@@ -69,8 +76,8 @@ async def create_tenant(request: Request) -> Response:
     seed = data.get("seed", True)
     if not isinstance(seed, bool | dict):
         raise ControlError(400, "invalid_request", "'seed' is a seed object, or false for an empty tenant")
-    changes = {**_legacy(field(data, "fidelity", dict, {})), **field(data, "settings", dict, {})}
-    settings = sandbox.settings.apply(changes)  # a ValueError (unknown key, bad value): 400
+    legacy, dotted = _legacy(field(data, "fidelity", dict, {})), field(data, "settings", dict, {})
+    settings = sandbox.settings.apply(legacy).apply(dotted)  # a ValueError (bad key or value): 400
     tenant, creds = sandbox.create_tenant(tenant_id, seed=seed, settings=settings)
     base = str(request.base_url).rstrip("/")
     return WiseJSON(
@@ -170,7 +177,8 @@ async def patch_settings(request: Request) -> Response:
     requestBody:
       content:
         application/json:
-          schema: {type: object, example: {"oauth.refresh_token_rotation": true, "sca.pin": "9876"}}
+          schema: {$ref: "#/components/schemas/Settings"}
+          example: {"oauth.refresh_token_rotation": true, "sca.pin": "9876"}
     responses:
       200: {description: "Every setting now, as GET."}
       400: {description: "Unknown setting or bad value."}
@@ -201,7 +209,8 @@ async def patch_fidelity(request: Request) -> Response:
     requestBody:
       content:
         application/json:
-          schema: {type: object, example: {refresh_token_rotation: true}}
+          schema: {$ref: "#/components/schemas/LegacySettings"}
+          example: {refresh_token_rotation: true}
     responses:
       200: {description: "The settings now in force, by legacy name."}
       400: {description: "Unknown setting or wrong type."}
@@ -225,13 +234,26 @@ async def add_client(request: Request) -> Response:
           schema:
             type: object
             properties:
-              client_id: {type: string}
-              client_secret: {type: string}
+              client_id:
+                type: [string, "null"]
+                minLength: 1
+                maxLength: 255
+                pattern: '^[^:\\x00-\\x1f\\x7f-\\x9f]*$'
+                description: "no ':' (HTTP Basic cannot carry it) or control characters; null: a random one"
+              client_secret: {type: [string, "null"], description: "null or empty: a random one"}
               name: {type: string}
-              redirect_uris: {type: array, items: {type: string}}
+              redirect_uris:
+                type: array
+                items:
+                  type: string
+                  pattern: '^[A-Za-z][A-Za-z0-9+.-]*:[!-"$-~]+$'
+                  description: >
+                    an absolute http(s) URI with a host, or an app's scheme (myapp://callback); printable
+                    ASCII (percent-encode the rest), no fragment, never javascript:, data:, file:...
               mtls_enforced: {type: boolean}
     responses:
       201: {description: "The client's credentials (the secret in clear, this once)."}
+      409: {$ref: "#/components/responses/ControlError"}
     """
     tenant = tenant_of(request)
     data = await body_of(request)
@@ -254,27 +276,33 @@ async def add_user(request: Request) -> Response:
     summary: Add a Wise user (an existing Wise customer), optionally with profiles
     tags: [seeding]
     requestBody:
+      required: true
       content:
         application/json:
           schema:
             type: object
             required: [email]
             properties:
-              email: {type: string}
-              password: {type: string}
-              date_of_birth: {type: string, format: date}
-              country: {type: string, description: "ISO 3166-1 alpha-2; EU/UK users get PSD2 limits"}
+              email: {type: string, format: email, maxLength: 254}
+              password: {type: [string, "null"]}
+              date_of_birth: {type: [string, "null"], format: date, pattern: "^[0-9]{4}-[0-9]{2}-[0-9]{2}$"}
+              country:
+                type: string
+                pattern: "^[A-Za-z]{2}$"
+                description: "ISO 3166-1 alpha-2; EU/UK users get PSD2 limits"
               first_name: {type: string}
               last_name: {type: string}
               phone_number: {type: string}
               two_factor: {type: boolean}
-              profiles: {type: array, items: {type: object}}
+              profiles: {type: array, items: {$ref: "#/components/schemas/ProfileSpec"}}
     responses:
       201: {description: "The user."}
-      400: {description: "Bad field, or the e-mail is taken."}
+      400: {description: "A bad field."}
+      409: {$ref: "#/components/responses/ControlError"}
     """
     tenant = tenant_of(request)
     data = await body_of(request)
+    profiles = [_profile_args(spec) for spec in field(data, "profiles", list, [])]  # all or nothing
     user = tenant.add_user(
         field(data, "email", str, required=True),
         field(data, "password", str, None),
@@ -285,12 +313,13 @@ async def add_user(request: Request) -> Response:
         phone_number=field(data, "phone_number", str, ""),
         two_factor=field(data, "two_factor", bool, True),
     )
-    for spec in field(data, "profiles", list, []):
-        _add_profile(tenant, user, spec)
+    for parts in profiles:
+        _add_profile(tenant, user, parts)
     return WiseJSON(user_json(tenant, user), 201)
 
 
-def _add_profile(tenant: Tenant, user: User, spec: Any) -> Profile:
+def _profile_args(spec: Any) -> tuple[str, Address | None, list[tuple[str, float]], dict[str, Any]]:
+    """A profile spec's parts, checked as the directory checks them, before anything is made."""
     if not isinstance(spec, dict):
         raise ControlError(400, "invalid_request", "a profile is an object")
     spec = dict(spec)
@@ -300,16 +329,26 @@ def _add_profile(tenant: Tenant, user: User, spec: Any) -> Profile:
     if address is not None and not isinstance(address, dict):
         raise ControlError(400, "invalid_request", "'address' is an object")
     if not isinstance(balances, list) or not all(
-        isinstance(b, dict) and isinstance(b.get("currency"), str) for b in balances
+        isinstance(b, dict)
+        and set(b) <= {"currency", "amount"}
+        and isinstance(b.get("currency"), str)
+        and isinstance(b.get("amount", 0), int | float)
+        and not isinstance(b.get("amount", 0), bool)
+        for b in balances
     ):
         raise ControlError(400, "invalid_request", "'balances' is a list of {currency, amount}")
-    return tenant.add_profile(
-        user,
-        kind,
-        address=Address(**address) if address else None,
-        balances=[(b["currency"], float(b.get("amount", 0))) for b in balances],
-        **spec,
-    )
+    if isinstance(spec.get("date_of_birth"), str):
+        spec["date_of_birth"] = date.fromisoformat(spec["date_of_birth"])
+    made = Address(**address) if address else None
+    check_profile(kind, made, spec)
+    return kind, made, [(b["currency"], float(b.get("amount", 0))) for b in balances], spec
+
+
+def _add_profile(
+    tenant: Tenant, user: User, parts: tuple[str, Address | None, list[tuple[str, float]], dict[str, Any]]
+) -> Profile:
+    kind, address, balances, fields = parts
+    return tenant.add_profile(user, kind, address=address, balances=balances, **fields)
 
 
 @endpoint
@@ -320,19 +359,13 @@ async def add_profile(request: Request) -> Response:
     requestBody:
       content:
         application/json:
-          schema:
-            type: object
-            properties:
-              type: {type: string, enum: [personal, business]}
-              business_name: {type: string}
-              address: {type: object}
-              balances: {type: array, items: {type: object}}
+          schema: {$ref: "#/components/schemas/ProfileSpec"}
     responses:
       201: {description: "The profile."}
     """
     tenant = tenant_of(request)
     user = tenant.user(int(request.path_params["user_id"]))
-    profile = _add_profile(tenant, user, await body_of(request))
+    profile = _add_profile(tenant, user, _profile_args(await body_of(request)))
     return WiseJSON(profile_json(profile), 201)
 
 
