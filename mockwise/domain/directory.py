@@ -86,11 +86,17 @@ PROFILE_TEXT = frozenset({
 
 
 def check_profile(
-    type: ProfileType | str, address: Address | None = None, fields: dict[str, object] | None = None
+    type: ProfileType | str,
+    address: Address | None = None,
+    fields: dict[str, object] | None = None,
+    balances: Iterable[tuple[str, float]] = (),
 ) -> ProfileType:
-    """A profile's type, address and fields as the directory takes them (nothing else can be set,
-    and each is of its kind, so rendering the profile never meets a surprise)."""
+    """A profile's type, address, fields and balances as the directory takes them (nothing else
+    can be set, and each is of its kind, so rendering the profile never meets a surprise)."""
     kind = ProfileType(type)
+    for currency, _ in balances:
+        if not (len(currency) == 3 and currency.isascii() and currency.isalpha()):
+            raise ValueError(f"a balance's currency is a 3-letter code (ISO 4217), not {currency[:20]!r}")
     if address is not None and not all(isinstance(v, str) for v in astuple(address)):
         raise ValueError("an address's fields are strings")
     for name, value in (fields or {}).items():
@@ -249,7 +255,8 @@ class Directory:
         balances: Iterable[tuple[str, float]] = (),
         **fields: object,
     ) -> Profile:
-        kind = check_profile(type, address, fields)
+        balances = tuple(balances)
+        kind = check_profile(type, address, fields, balances)
         profile = Profile(
             id=self._next_profile,
             public_id=str(uuid.uuid4()),
@@ -267,8 +274,6 @@ class Directory:
         for name, value in fields.items():
             setattr(profile, name, value)
         for currency, amount in balances:
-            if not (len(currency) == 3 and currency.isascii() and currency.isalpha()):
-                raise ValueError(f"a balance's currency is a 3-letter code (ISO 4217), not {currency[:20]!r}")
             profile.balances.append(Balance(self._next_balance, currency.upper(), amount))
             self._next_balance += 1
         self._next_profile += 1

@@ -19,7 +19,7 @@ from mockwise.domain.directory import PROFILE_TEXT
 from mockwise.domain.fidelity import LEGACY, RateLimits, json_schema
 from mockwise.domain.model import Address
 from mockwise.http.control.common import PREFIX
-from mockwise.http.pipeline import Auth, Needs
+from mockwise.http.pipeline import Auth, Endpoint, Needs
 
 OAUTH_ERROR = {
     "type": "object",
@@ -282,7 +282,7 @@ def _kinds(routes: list[BaseRoute], prefix: str = "", control: bool = False) -> 
             found |= _kinds(children, path, control or path == PREFIX)
         elif isinstance(route, Route):
             clean = _PARAM.sub(lambda m: "{" + m.group(1) + "}", path)
-            kind = CONTROL if control else getattr(route, "needs", None)
+            kind = CONTROL if control else route.needs if isinstance(route, Endpoint) else None
             found |= {(clean, m.lower()): kind for m in route.methods or ()}
     return found
 

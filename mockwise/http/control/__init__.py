@@ -32,8 +32,9 @@ from mockwise.http.control import (
     tenants,
 )
 from mockwise.http.control.common import PREFIX, ControlError, control_error_response
+from mockwise.pki import DEFAULT_SERVER_NAMES  # names a loopback listener always answers to
 
-__all__ = ["PREFIX", "ControlGuard", "control_routes", "host_name", "is_loopback"]
+__all__ = ["PREFIX", "ControlGuard", "control_routes", "is_loopback"]
 
 
 def tenant_routes() -> list[BaseRoute]:
@@ -109,7 +110,7 @@ class ControlGuard:
     ) -> None:
         self.app = app
         self.admin_token = (admin_token or "").strip() or None
-        self.hosts = None if hosts is None else frozenset(map(host_name, [*LOCAL_NAMES, *hosts]))
+        self.hosts = None if hosts is None else frozenset(map(host_name, [*DEFAULT_SERVER_NAMES, *hosts]))
 
     @property
     def routes(self) -> list[BaseRoute]:  # for the OpenAPI generator, which walks mounts
@@ -163,8 +164,6 @@ NOT_JSON = (
     "control-plane writes take JSON: send Content-Type: application/json "
     "(curl: -H 'Content-Type: application/json')"
 )
-#: Names a loopback listener always answers to (the server certificate covers them too).
-LOCAL_NAMES = ("localhost", "127.0.0.1", "::1")
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 #: What a write's body may be: JSON, or a certificate or CSR as PEM (none is a type a web page may
 #: send to another origin without a preflight: text/plain, forms and multipart are).

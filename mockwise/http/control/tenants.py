@@ -340,8 +340,9 @@ def _profile_args(spec: Any) -> tuple[str, Address | None, list[tuple[str, float
     if isinstance(spec.get("date_of_birth"), str):
         spec["date_of_birth"] = date.fromisoformat(spec["date_of_birth"])
     made = Address(**address) if address else None
-    check_profile(kind, made, spec)
-    return kind, made, [(b["currency"], float(b.get("amount", 0))) for b in balances], spec
+    amounts = [(b["currency"], float(b.get("amount", 0))) for b in balances]
+    check_profile(kind, made, spec, amounts)
+    return kind, made, amounts, spec
 
 
 def _add_profile(
