@@ -58,7 +58,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     serve.add_argument(
         "--admin-token",
         default=os.environ.get("MOCKWISE_ADMIN_TOKEN"),
-        help="lets non-loopback callers use the control plane (default: $MOCKWISE_ADMIN_TOKEN)",
+        help="lets non-loopback callers use the control plane (default: $MOCKWISE_ADMIN_TOKEN; empty: none)",
     )
 
     certcli.add_parser(commands)
