@@ -336,4 +336,5 @@ def _entry(row: JSON) -> Entry:
     fields = {k: v for k, v in row.items() if k in FIELDS}
     fields["params"] = tuple(fields.get("params", ()))
     fields["query"] = tuple(fields.get("query", ()))
+    fields["headers"] = tuple(fields.get("headers", ()))
     return Entry(**fields)
