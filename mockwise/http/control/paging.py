@@ -74,7 +74,7 @@ def link(request: Request, **cursor: int | str | None) -> str:
         else:
             query[name] = str(value)
     encoded = urlencode(query)
-    path = request.scope.get("root_path", "") + request.scope["path"]
+    path = request.url.path
     return f"{path}?{encoded}" if encoded else path
 
 
