@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
+import anyio.lowlevel
 import anyio.to_thread
 from starlette.requests import Request
 from starlette.responses import Response
@@ -135,6 +136,7 @@ async def index(request: Request) -> Response:
     rows = []
     for tenant in tenants[window.offset : window.offset + window.limit]:
         counts = (await tokens_of(tenant)).counts
+        await anyio.lowlevel.checkpoint()  # let the loop serve others between rows
         rows.append(
             {
                 "id": tenant.id,

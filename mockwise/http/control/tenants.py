@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import anyio.lowlevel
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -46,7 +47,10 @@ async def list_tenants(request: Request) -> Response:
     window = window_of(request)
     tenants = list(reversed(sandbox_of(request).tenants.values()))
     chosen = tenants[window.offset : window.offset + window.limit]
-    rows = [tenant_json(t, (await tokens_of(t)).counts) for t in chosen]
+    rows = []
+    for tenant in chosen:  # about a millisecond each: let the loop serve others between them
+        rows.append(tenant_json(tenant, (await tokens_of(tenant)).counts))
+        await anyio.lowlevel.checkpoint()
     return WiseJSON(
         {
             "tenants": rows,
