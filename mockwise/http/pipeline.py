@@ -164,7 +164,7 @@ async def _pipeline(request: Request, needs: Needs, handler: Handler) -> Respons
                 _count(call)
             await _faults(call)
             if needs.jose != "no" and envelope.is_jose(request):
-                call.jose = await envelope.open_request(call, needs.jose == "direct")
+                call.jose = await _open_jose(call, needs.jose == "direct")
         answer = await handler(call)
         if isinstance(answer, Guarded):
             answer = _guard(call, needs, answer)
@@ -298,6 +298,20 @@ async def _faults(call: Call) -> None:
         await asyncio.sleep(fault.seconds)
     else:
         raise fault.error()
+
+
+# 6. JOSE ----------------------------------------------------------------------------------------
+
+
+async def _open_jose(call: Call, direct: bool) -> envelope.JoseRequest:
+    assert call.tenant is not None and call.caller is not None
+    entry = call.exchange.entry
+    target = envelope.Target(entry.path, entry.route, call.request.scope["query_string"].decode("latin-1"))
+    opened = await envelope.open_request(
+        call.request, call.tenant, call.caller.token.client_id, target, direct
+    )
+    entry.jose = opened.describe()
+    return opened
 
 
 # 8. SCA ------------------------------------------------------------------------------------------
