@@ -192,6 +192,8 @@ class Directory:
         language: str = "EN",
     ) -> User:
         check_email(email)
+        if not (len(country) == 2 and country.isascii() and country.isalpha()):
+            raise ValueError(f"a country is an ISO 3166-1 alpha-2 code (GB, US, DE...), not {country[:20]!r}")
         if self.by_email(email) is not None:
             raise Taken(f"a user with e-mail {email!r} already exists")
         user = User(

@@ -48,7 +48,7 @@ COMPONENTS: dict[str, Any] = {
             "properties": {
                 "type": {"enum": ["personal", "business"]},
                 "address": {
-                    "type": "object",
+                    "type": ["object", "null"],
                     "additionalProperties": False,
                     "properties": {f.name: {"type": "string"} for f in fields(Address)},
                 },
@@ -224,6 +224,7 @@ def openapi_document(routes: list[BaseRoute]) -> dict[str, Any]:
 
 
 WRITES = frozenset({"post", "put", "patch", "delete"})
+PAGING = frozenset({"limit", "offset", "since", "before"})  # the control plane's page cursors
 CONTROL = "control"  # a route of the control plane, behind `ControlGuard`
 
 
@@ -246,6 +247,9 @@ def _add_standard_answers(
     ):
         operation["requestBody"]["required"] = True  # a body with required fields is itself required
     queried = any(p.get("in") == "query" for p in operation.get("parameters", ()))
+    for parameter in operation.get("parameters", ()):
+        if parameter.get("in") == "query" and parameter.get("name") in PAGING:
+            parameter["allowEmptyValue"] = True  # `paging.integer` reads `?limit=` as the default
     if kind == CONTROL:
         add(("403",), "ControlError")
         if body or queried:

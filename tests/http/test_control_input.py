@@ -297,3 +297,9 @@ def test_an_unknown_state_filter_is_a_400(api: httpx.Client, tenant: Tenant, lis
 def test_an_empty_tenant_id_is_refused_not_replaced(api: httpx.Client) -> None:
     answer = api.post(f"{C}/tenants", json={"id": ""})
     assert answer.status_code == 400 and "a tenant id is 1-64" in answer.json()["message"]
+
+
+@pytest.mark.parametrize("country", ["", "G", "GBR", "1A"])
+def test_a_country_is_a_two_letter_code(api: httpx.Client, tenant: Tenant, country: str) -> None:
+    answer = api.post(f"{C}/tenants/{tenant.id}/users", json={"email": "c@example.com", "country": country})
+    assert answer.status_code == 400 and "ISO 3166-1 alpha-2" in answer.json()["message"]

@@ -27,15 +27,17 @@ def test_requests_naming_no_tenant_are_shown(api: httpx.Client, creds: Credentia
     shown = api.get(f"{C}/unrouted")
     assert shown.status_code == 200
     entries = shown.json()["entries"]
-    assert [(e["method"], e["path"], e["status"]) for e in entries] == [
-        ("POST", "/oauth/token", 401),
-        ("GET", "/v1/me", 401),
-        ("GET", "/v1/me", 401),
+    assert [(e["method"], e["path"], e["status"]) for e in entries] == [  # newest first, as every journal
         ("GET", "/v1/nowhere", 404),
+        ("GET", "/v1/me", 401),
+        ("GET", "/v1/me", 401),
+        ("POST", "/oauth/token", 401),
     ]
-    assert entries[1]["token_state"] == "unknown" and entries[1]["error"] == "invalid_token"
+    assert entries[2]["token_state"] == "unknown" and entries[2]["error"] == "invalid_token"
     assert STALE not in shown.text and "secret" not in shown.text  # identities only, never values
-    assert shown.json()["dropped"] == 0 and shown.json()["capacity"] > 0
+    assert shown.json()["total"] == 4 and shown.json()["dropped"] == 0 and shown.json()["capacity"] > 0
+    paged = api.get(f"{C}/unrouted", params={"limit": 3}).json()
+    assert len(paged["entries"]) == 3 and paged["next"] is not None  # paged as a tenant's journal
 
     only = api.get(f"{C}/unrouted", params={"path": "/v1/me", "status": 401}).json()["entries"]
     assert len(only) == 2

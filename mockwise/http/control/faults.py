@@ -65,7 +65,7 @@ async def add_fault(request: Request) -> Response:
               client_id: {type: string}
               times:
                 description: "an integer >= 1, or null / \\"always\\""
-                anyOf: [{type: integer, minimum: 1}, {type: "null"}, {const: always}]
+                anyOf: [{type: [integer, "null"], minimum: 1}, {const: always}]
               probability: {type: number, exclusiveMinimum: 0, maximum: 1}
               status: {type: integer, enum: [500, 502, 503, 504]}
               retry_after: {type: integer, minimum: 0}
