@@ -6,26 +6,37 @@ By default it serves HTTPS on two listeners, like Wise's two hosts (reference §
 the server certificate and the clients' certificates live in the state directory (`keystore.py`),
 so a restart keeps trust. `--http` serves plain HTTP on one listener instead, for quick local use:
 no TLS, and client certificates are not checked.
+
+What the user gave is checked before anything is written: the seed file, the start-up settings
+(`--set`, the seed's `settings`) and the ports; a mistake there is a `StartupError` whose message
+names the input and the fix. Each request is then logged on the console (`requestlog.py`) unless
+`quiet`.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shlex
 import sys
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, TextIO
 from urllib.parse import urlencode
 
+from mockwise.domain.fidelity import Fidelity
 from mockwise.domain.linking import AUTHORIZE_PATH
+from mockwise.domain.ratelimit import RateLimits
 from mockwise.domain.sandbox import DEFAULT_TENANT, Sandbox
-from mockwise.domain.seed import Credentials, load_seed
+from mockwise.domain.seed import Credentials, SeedData, SeedError, load_seed
+from mockwise.domain.tenant import Tenant
 from mockwise.http.app import create_app
 from mockwise.http.control import is_loopback
 from mockwise.keystore import Keystore
 from mockwise.pki import write_private
-from mockwise.server import Listener, Runner
+from mockwise.requestlog import RequestLog
+from mockwise.server import AddressUnavailable, Listener, Runner, bind_all
 from mockwise.standalone_sca import enrol_business_user
 
 DEFAULT_PORT = 8443  # the API host (TLS)
@@ -44,22 +55,53 @@ class ServeOptions:
     missing_client_cert: Literal["tls", "http"] = "tls"
     state_dir: Path = Path(".mockwise")
     seed: Path | None = None
+    settings: dict[str, Any] = field(default_factory=dict)  # `--set key=value`, after the seed's
+    quiet: bool = False  # no request log on the console
     log_level: str = "warning"
     admin_token: str | None = None
 
 
+class StartupError(ValueError):
+    """Something given to `mockwise serve` cannot work; the message names it and the fix."""
+
+
 class Standalone:
-    def __init__(self, options: ServeOptions) -> None:
+    def __init__(self, options: ServeOptions, out: TextIO | None = None) -> None:
         self.options = options
+        self.out = out
         self.keystore: Keystore | None = None
         self.client_files: dict[str, tuple[Path, Path]] = {}
-        seed = load_seed(options.seed)
+        seed, settings = _seed_and_settings(options)
+        # Sockets first: a port that cannot be had is reported before the state directory is touched.
         if options.http:
-            self.sandbox = Sandbox(seed=seed)
-            self.tenant, self.credentials = self.sandbox.create_tenant(DEFAULT_TENANT, fixed=True)
             port = DEFAULT_HTTP_PORT if options.port is None else options.port
             self.api = Listener("api", options.host, port)
             self.mtls: Listener | None = None
+        else:
+            port = DEFAULT_PORT if options.port is None else options.port
+            self.api = Listener("api", options.host, port)
+            self.mtls = Listener("mtls", options.host, options.mtls_port)
+        listeners = [self.api] if self.mtls is None else [self.api, self.mtls]
+        try:
+            bind_all(listeners)
+        except AddressUnavailable as exc:
+            raise StartupError(_unavailable(exc, options)) from None
+        try:
+            self._make_sandbox(seed, settings)
+        except BaseException:
+            for listener in listeners:
+                if listener.sock is not None:
+                    listener.sock.close()
+            raise
+        self.app = create_app(self.sandbox, admin_token=options.admin_token)
+        self.runner = Runner(self.app, listeners, log_level=options.log_level)
+        if not options.quiet:
+            self.sandbox.journal_listeners.append(RequestLog(out or sys.stdout))
+
+    def _make_sandbox(self, seed: SeedData, settings: list[tuple[str, dict[str, Any]]]) -> None:
+        options = self.options
+        if options.http:
+            self.sandbox = Sandbox(seed=seed)
         else:
             self.keystore = Keystore(options.state_dir)
             names = options.server_names
@@ -67,21 +109,26 @@ class Standalone:
                 names = (options.host, *names)
             pki = self.keystore.load_pki(names)
             self.sandbox = Sandbox(seed=seed, pki=pki)
-            self.tenant, self.credentials = self.sandbox.create_tenant(DEFAULT_TENANT, fixed=True)
-            self.client_files = self.keystore.client_certificates(self.tenant)
-            port = DEFAULT_PORT if options.port is None else options.port
             optional = options.missing_client_cert == "http"
-            mtls_context = pki.server_context("optional" if optional else "required")
-            self.api = Listener("api", options.host, port, ssl=pki.server_context("none"))
-            self.mtls = Listener("mtls", options.host, options.mtls_port, ssl=mtls_context)
+            assert self.mtls is not None
+            self.api.ssl = pki.server_context("none")
+            self.mtls.ssl = pki.server_context("optional" if optional else "required")
+        try:
+            self.tenant, self.credentials = self.sandbox.create_tenant(DEFAULT_TENANT, fixed=True)
+        except SeedError as exc:
+            raise StartupError(f"--seed {options.seed}: {exc}") from None
+        if self.keystore is not None:
+            self.client_files = self.keystore.client_certificates(self.tenant)
         self.tenant.rate_limits.configure(enabled=True)  # Wise's 100/s and 1000/min (§9)
+        for source, changes in settings:  # the seed's, then --set's: the command line wins
+            try:
+                apply_settings(self.tenant, changes)
+            except ValueError as exc:
+                raise StartupError(f"{source}: {exc}") from None
         self.sca_key = enrol_business_user(
             self.tenant, self.credentials, options.state_dir / "sca-private-key.pem"
         )
-        self.tenant.mark_seeded()  # a reset keeps the served certificates and the SCA key
-        self.app = create_app(self.sandbox, admin_token=options.admin_token)
-        listeners = [self.api] if self.mtls is None else [self.api, self.mtls]
-        self.runner = Runner(self.app, listeners, log_level=options.log_level)
+        self.tenant.mark_seeded()  # a reset keeps the served certificates, the SCA key and the settings
 
     @property
     def sandbox_json(self) -> Path:
@@ -90,9 +137,9 @@ class Standalone:
     def document(self) -> dict[str, Any]:
         """What a client needs to talk to this sandbox; the same shape the control plane returns."""
         return describe(
-            self.api.url,
+            _reachable(self.api),
             self.credentials,
-            mtls_api_url=self.mtls.url if self.mtls is not None else None,
+            mtls_api_url=_reachable(self.mtls) if self.mtls is not None else None,
             ca_cert=self.keystore.ca_cert.resolve() if self.keystore is not None else None,
             client_files=self.client_files,
             mtls_enforced={c.client_id: c.mtls_enforced for c in self.tenant.directory.clients.values()},
@@ -120,6 +167,97 @@ class Standalone:
     def serve(self) -> None:
         self.runner.run(self.on_ready)
         print("mockwise stopped.", flush=True)
+
+
+SETTINGS_HELP = "see GET /_mockwise/tenants/default/fidelity, /rate-limits and /sca for the names"
+
+
+def apply_settings(tenant: Tenant, changes: Mapping[str, Any]) -> None:
+    """Tenant settings by dotted name, as `--set key=value` and a seed's `settings` give them; the
+    one place start-up settings reach a tenant:
+
+    - a `Fidelity` field, by its name or as `fidelity.<name>` (`refresh_token_rotation`);
+    - `rate_limits.enabled`, `.per_second`, `.per_minute`, `.limited_by`;
+    - `sca.personal_tokens`, `sca.user_tokens` (the tenant's SCA switches).
+
+    Values must have the setting's type (`true`, `5`, `"PIN"`); a ValueError names the key."""
+    fidelity: dict[str, Any] = {}
+    limits: dict[str, Any] = {}
+    current = tenant.fidelity
+    known_limits = {f.name for f in dataclasses.fields(RateLimits)}
+    for key, value in changes.items():
+        section, _, name = key.rpartition(".")
+        if section in ("", "fidelity") and name in _FIDELITY_FIELDS:
+            target = name
+        elif section == "sca" and name in ("personal_tokens", "user_tokens"):
+            target = f"sca_{name}"
+        elif section == "rate_limits" and name in known_limits:
+            limits[name] = value
+            continue
+        else:
+            raise ValueError(f"{key!r} is not a setting ({SETTINGS_HELP})")
+        expected = type(getattr(current, target))
+        if type(value) is not expected:
+            shown = json.dumps(value)
+            raise ValueError(f"{key!r} must be {_TYPE_NAMES.get(expected, expected.__name__)}, not {shown}")
+        fidelity[target] = value
+    tenant.fidelity = current.replace(**fidelity)  # refuses a value outside a setting's choices
+    try:
+        tenant.rate_limits.configure(**limits)
+    except ValueError as exc:
+        raise ValueError(f"rate_limits: {exc}") from None
+
+
+_FIDELITY_FIELDS = frozenset(f.name for f in dataclasses.fields(Fidelity))
+_TYPE_NAMES = {bool: "true or false", int: "a whole number", str: 'a string (in JSON quotes: "...")'}
+
+
+def _seed_and_settings(options: ServeOptions) -> tuple[SeedData, list[tuple[str, dict[str, Any]]]]:
+    """The seed document, and the settings to apply with where each set comes from."""
+    try:
+        seed = load_seed(options.seed)
+    except SeedError as exc:
+        raise StartupError(f"--seed {exc}") from None
+    settings: list[tuple[str, dict[str, Any]]] = []
+    from_seed = seed.get("settings", {})
+    if not isinstance(from_seed, dict):
+        raise StartupError(f"--seed {options.seed}: 'settings' must be an object of setting names and values")
+    if from_seed:
+        settings.append((f"--seed {options.seed}: settings", _dotted(from_seed)))
+    if options.settings:
+        settings.append(("--set", dict(options.settings)))
+    return seed, settings
+
+
+def _dotted(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """`{"rate_limits": {"per_second": 5}}` → `{"rate_limits.per_second": 5}`."""
+    flat: dict[str, Any] = {}
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            flat |= _dotted(value, f"{prefix}{key}.")
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def _unavailable(exc: AddressUnavailable, options: ServeOptions) -> str:
+    listener = exc.listener
+    flag = "--mtls-port" if listener.name == "mtls" else "--port"
+    if "host" in exc.reason:
+        return f"--host {listener.host}: {exc.reason}; use 127.0.0.1, or 0.0.0.0 for every interface"
+    return (
+        f"{flag} {listener.port}: cannot listen on {listener.host}:{listener.port}, {exc.reason}; "
+        f"choose another port ({flag} 0 picks a free one)"
+    )
+
+
+def _reachable(listener: Listener) -> str:
+    """The listener's URL as a client on this machine can use it: a wildcard bind (0.0.0.0, in a
+    container) is reached on loopback, a name the server certificate always covers."""
+    if listener.host not in WILDCARDS:
+        return listener.url
+    loopback = "::1" if ":" in listener.host else "127.0.0.1"
+    return dataclasses.replace(listener, host=loopback, sock=None).url
 
 
 def describe(

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from starlette.routing import BaseRoute, Mount, Route, Router
 from starlette.types import Receive, Scope, Send
 
-from mockwise.http.control import clock, dashboard, faults, journal, scenarios, tenants
+from mockwise.http.control import clock, dashboard, faults, health, journal, scenarios, tenants
 from mockwise.http.control.common import PREFIX
 from mockwise.http.responses import WiseJSON
 
@@ -56,6 +56,7 @@ def control_routes(extra_tenant_routes: Sequence[BaseRoute] = ()) -> list[BaseRo
     `/tenants/{tenant}`) through `extra_tenant_routes`."""
     return [
         Route("/", dashboard.index, methods=["GET"]),
+        Route("/health", health.health, methods=["GET"]),
         Route("/openapi.json", dashboard.openapi_json, methods=["GET"]),
         Route("/docs", dashboard.docs_page, methods=["GET"]),
         Route("/tenants", tenants.list_tenants, methods=["GET"]),
@@ -67,8 +68,12 @@ def control_routes(extra_tenant_routes: Sequence[BaseRoute] = ()) -> list[BaseRo
     ]
 
 
+OPEN_TO_ALL = frozenset({f"{PREFIX}/health"})  # a container's or orchestrator's probe
+
+
 class ControlGuard:
-    """Serve the control plane to loopback callers, and to others presenting the admin token."""
+    """Serve the control plane to loopback callers, and to others presenting the admin token
+    (the health check, to everyone)."""
 
     def __init__(self, app: Router, admin_token: str | None = None) -> None:
         self.app = app
@@ -90,6 +95,8 @@ class ControlGuard:
         await self.app(scope, receive, send)
 
     def _allowed(self, scope: Scope) -> bool:
+        if scope["path"] in OPEN_TO_ALL:
+            return True
         client = scope.get("client")
         if client is not None and is_loopback(client[0]):
             return True
