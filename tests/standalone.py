@@ -109,6 +109,8 @@ def serve(state: Path, *args: str) -> Iterator[Served]:
             process.kill()
             process.wait()
             reader.join(5)
+            assert process.stdout is not None
+            process.stdout.close()
             pytest.fail(f"server did not start: {''.join(lines)}")
         time.sleep(0.01)
     started_in = time.monotonic() - began
@@ -120,3 +122,5 @@ def serve(state: Path, *args: str) -> Iterator[Served]:
             process.kill()
         process.wait()
         reader.join(5)
+        assert process.stdout is not None
+        process.stdout.close()
