@@ -1,7 +1,9 @@
 """The container image, built and run as the README shows: wheels made on the host, `podman build`
-of the Containerfile with the base image as a build argument, `podman run` with the state
-directory mounted from the host, then, from outside the container, a client-credentials token over
-mTLS with the CA and client certificate the container wrote there; its HEALTHCHECK; a clean stop.
+of the Containerfile with the base image as a build argument, `podman run` as the host user with
+the state directory mounted from the host, then, from outside the container, a client-credentials
+token over mTLS with the CA and client certificate the container wrote there; the README's CI
+recipe (the CA and a new client certificate over the control plane, with curl and jq); the image's
+HEALTHCHECK; a clean stop.
 
 There is no image registry here, so the base image is Debian bookworm (Python 3.11, as in
 `python:3.11-slim`) made with debootstrap from the machine's own Debian mirror (read from its apt
@@ -32,12 +34,20 @@ from pathlib import Path
 
 import httpx
 import pytest
+import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 SUITE = "bookworm"  # its python3 is 3.11: the wheels built here (CPython 3.11) install in it
 PACKAGES = "python3,python3-venv"  # what the Containerfile needs beyond Debian's minimal base
 BASE = f"localhost/mockwise-test-base:{SUITE}-{hashlib.sha256(PACKAGES.encode()).hexdigest()[:8]}"
 IMAGE_USER = 10001  # the Containerfile's user
+HOST_USER = 12345  # `--user "$(id -u):$(id -g)"` for someone whose id is 12345, as the README runs it
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+CI = next(
+    yaml.safe_load(b)["jobs"]["test"]
+    for b in re.findall(r"```yaml\n(.*?)```", README, flags=re.S)
+    if "jobs:" in b
+)
 APT_SOURCES = [Path("/etc/apt/sources.list"), *sorted(Path("/etc/apt/sources.list.d").glob("*"))]
 
 
@@ -46,7 +56,7 @@ def _tool(name: str) -> str | None:
 
 
 def _missing() -> str | None:
-    absent = [name for name in ("podman", "runc", "debootstrap") if _tool(name) is None]
+    absent = [name for name in ("podman", "runc", "debootstrap", "curl", "jq") if _tool(name) is None]
     if absent:
         return f"{', '.join(absent)} not installed (Debian packages; .ci/run installs them)"
     if os.geteuid() != 0:
@@ -192,21 +202,16 @@ def test_the_image_serves_a_token_over_mtls_to_a_client_outside_it(
     assert {"8443/tcp", "8444/tcp"} <= set(config["ExposedPorts"]) and "/state" in config["Volumes"]
     assert inspected["Healthcheck"]["Test"] == ["CMD", "mockwise", "health"]
 
-    state = tmp_path / "state"  # the host's end of the volume, writable by the image's user
+    state = tmp_path / "state"  # the host's end of the volume, the host user's directory
     state.mkdir()
-    os.chown(state, IMAGE_USER, 0)
+    os.chown(state, HOST_USER, HOST_USER)
     api, mtls = free_port(), free_port()
     name = f"mockwise-test-{uuid.uuid4().hex[:12]}"
     began = time.monotonic()
     command = ["podman", "run", "--detach", "--name", name, "--runtime", "runc", "--network", "host"]
-    command += [
-        "--volume",
-        f"{state}:/state",
-        "--env",
-        f"MOCKWISE_PORT={api}",
-        "--env",
-        f"MOCKWISE_MTLS_PORT={mtls}",
-    ]
+    command += ["--user", f"{HOST_USER}:{HOST_USER}", "--volume", f"{state}:/state"]
+    environment = {"MOCKWISE_PORT": api, "MOCKWISE_MTLS_PORT": mtls, **CI["services"]["wise"]["env"]}
+    command += [arg for key, value in environment.items() for arg in ("--env", f"{key}={value}")]
     run([*command, image], podman_env)
     try:
         deadline = time.monotonic() + 60
@@ -221,9 +226,11 @@ def test_the_image_serves_a_token_over_mtls_to_a_client_outside_it(
         partner = json.loads((state / "sandbox.json").read_text())["clients"][0]
         assert partner["client_id"] == "mockwise-partner" and partner["mtls_enforced"] is True
         trust = ssl.create_default_context(cafile=str(state / "ca.pem"))
-        trust.load_cert_chain(
-            state / "clients" / "mockwise-partner.pem", state / "clients" / "mockwise-partner.key"
+        client_files = (
+            state / "clients" / "mockwise-partner.pem",
+            state / "clients" / "mockwise-partner.key",
         )
+        trust.load_cert_chain(*client_files)
         token = httpx.post(
             f"https://127.0.0.1:{mtls}/oauth/token",
             auth=(partner["client_id"], partner["client_secret"]),
@@ -232,8 +239,29 @@ def test_the_image_serves_a_token_over_mtls_to_a_client_outside_it(
         )
         assert token.status_code == 200, token.text
         assert token.json()["expires_in"] == 43199 and token.json()["token_type"] == "bearer"
+        assert all(path.stat().st_uid == HOST_USER for path in state.rglob("*"))  # the host user's files
+        assert client_files[1].stat().st_mode & 0o777 == 0o600
         health = httpx.get(f"https://127.0.0.1:{api}/_mockwise/health", verify=trust)
         assert health.json()["status"] == "ok"
+
+        # The README's CI recipe: the CA and a new client certificate over the control plane.
+        ci = tmp_path / "ci"
+        ci.mkdir()
+        script = CI["steps"][1]["run"].replace("https://localhost:8443", f"https://localhost:{api}")
+        done = subprocess.run(
+            ["bash", "-euo", "pipefail", "-c", script], cwd=ci, capture_output=True, text=True
+        )
+        assert done.returncode == 0, done.stderr
+        from_ci = ssl.create_default_context(cafile=str(ci / "wise-ca.pem"))
+        from_ci.load_cert_chain(ci / "partner.pem", ci / "partner.key")
+        again = httpx.post(
+            f"https://localhost:{mtls}/oauth/token",
+            auth=(partner["client_id"], partner["client_secret"]),
+            data={"grant_type": "client_credentials"},
+            verify=from_ci,
+        )
+        assert again.status_code == 200, again.text
+
         run(["podman", "healthcheck", "run", name], podman_env)  # the image's HEALTHCHECK passes
 
         run(["podman", "stop", "--time", "10", name], podman_env)
@@ -242,8 +270,7 @@ def test_the_image_serves_a_token_over_mtls_to_a_client_outside_it(
         output = logs.stdout + logs.stderr
         assert exit_code.strip() == "0" and "mockwise stopped." in output
         assert re.search(r"default +POST +/oauth/token 200 [\d.]+ms grant=client_credentials", output), output
-        assert token.json()["access_token"] not in output
-        assert all(path.stat().st_uid == IMAGE_USER for path in state.rglob("*"))
+        assert token.json()["access_token"] not in output and again.json()["access_token"] not in output
         print(f"container ready in {ready:.1f} s")
     finally:
         subprocess.run(["podman", "rm", "--force", name], capture_output=True, env=podman_env)
