@@ -155,7 +155,7 @@ class Judge:
                 self._fail(
                     "SECRET-NOT-IN-URL", f"{names} sent in the URL of {entry.method} {entry.path}", entry
                 )
-            if _unversioned(entry.path) == TOKEN_PATH:
+            if entry.route == TOKEN_PATH:
                 self._token_request(entry)
             elif entry.token is not None:
                 self._api_call(entry)
@@ -262,8 +262,8 @@ class Judge:
         for i, entry in enumerate(entries):
             later = entries[i + 1 :]
             refused_client = entry.status == 401 and entry.error in ("unauthorized", "invalid_client")
-            if _unversioned(entry.path) == TOKEN_PATH and refused_client:
-                retried = [e for e in later if _unversioned(e.path) == TOKEN_PATH]
+            if entry.route == TOKEN_PATH and refused_client:
+                retried = [e for e in later if e.route == TOKEN_PATH]
                 if retried:
                     self._fail(
                         "NO-RETRY-INVALID-CLIENT",
@@ -282,7 +282,7 @@ class Judge:
                     )
         attempts: dict[tuple[str, str | None], list[Entry]] = {}
         for entry in entries:
-            attempts.setdefault((_unversioned(entry.path), entry.grant_type), []).append(entry)
+            attempts.setdefault((entry.route, entry.grant_type), []).append(entry)
         for same in attempts.values():
             streak = [same[0]]  # attempts in a row, each after a transient failure of the one before
             for before, after in itertools.pairwise(same):
@@ -324,7 +324,10 @@ class Judge:
         """An impostor or a disruptive fault was in the way, or a token was refused again after
         the one renewal a refusal calls for: no answer is wrong."""
         faults = op.faults()
-        refused_again = faults.count("invalid_token") > 1
+        # an injected invalid_token on top of a natural refusal (an expired token) counts too: the
+        # fault strikes the first request that authenticates, which may be the renewal's retry
+        refused = sum(1 for e in op.entries if e.error == "invalid_token")
+        refused_again = "invalid_token" in faults and refused > 1
         return self.impostor or refused_again or any(kind in DISRUPTIVE_FAULTS for kind in faults)
 
     def _works(self, op: Operation) -> None:
@@ -398,9 +401,3 @@ def _transient(entry: Entry) -> bool:
     return (
         entry.status >= 500 or entry.status == 429 or (entry.error in TRANSIENT_ERRORS) or entry.status == 0
     )
-
-
-def _unversioned(path: str) -> str:
-    if len(path) > 7 and path[5] == "Q" and path[1:5].isdigit():
-        return path[7:]
-    return path

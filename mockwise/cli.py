@@ -131,8 +131,8 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="a tenant setting at start-up, e.g. refresh_token_rotation=true or rate_limits.per_second=5 "
-        "(repeatable; VALUE is read as JSON when it parses, else as a string)",
+        help="a setting of the served tenant, by dotted key: oauth.refresh_token_rotation=true, "
+        "rate_limits.per_second=5 (repeatable; VALUE is read as JSON when it parses, else as text)",
     )
     serve.add_argument("--quiet", action="store_true", help="do not log each request on the console")
     serve.add_argument(

@@ -65,11 +65,20 @@ class SandboxClient:
         return response.json() if response.content else None
 
     def create_tenant(
-        self, tenant_id: str | None = None, *, seed: JSON | bool = True, fidelity: JSON | None = None
+        self,
+        tenant_id: str | None = None,
+        *,
+        seed: JSON | bool = True,
+        settings: JSON | None = None,
+        fidelity: JSON | None = None,
     ) -> TenantClient:
+        """A new tenant; `settings` by dotted key (`{"oauth.refresh_token_rotation": True}`), or
+        `fidelity` by the flat legacy names."""
         body: JSON = {"seed": seed}
         if tenant_id is not None:
             body["id"] = tenant_id
+        if settings:
+            body["settings"] = settings
         if fidelity:
             body["fidelity"] = fidelity
         created = self.call("POST", "/tenants", body)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime
+import hashlib
 import ipaddress
 import os
 import re
@@ -34,7 +35,12 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from mockwise.domain.certificates import fingerprint
+
+def fingerprint(der: bytes) -> str:
+    """SHA-256 of a certificate's DER, lower-case hex (`openssl x509 -fingerprint -sha256`, without
+    the colons): how a certificate is known here, on connections and in records."""
+    return hashlib.sha256(der).hexdigest()
+
 
 #: The server certificate always covers these; more names are configurable [issue 4].
 DEFAULT_SERVER_NAMES = ("localhost", "127.0.0.1", "::1")

@@ -7,8 +7,8 @@ the server certificate and the clients' certificates live in the state directory
 so a restart keeps trust. `--http` serves plain HTTP on one listener instead, for quick local use:
 no TLS, and client certificates are not checked.
 
-What the user gave is checked before anything is written: the seed file, the start-up settings
-(`--set`, the seed's `settings`) and the ports; a mistake there is a `StartupError` whose message
+What the user gave is checked before the state directory is written: the seed file and the ports;
+then the seed (its `settings` too) and `--set`. A mistake there is a `StartupError` whose message
 names the input and the fix. Each request is then logged on the console (`requestlog.py`) unless
 `quiet`.
 """
@@ -19,18 +19,14 @@ import dataclasses
 import json
 import shlex
 import sys
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, TextIO
 from urllib.parse import urlencode
 
-from mockwise.domain.fidelity import Fidelity
 from mockwise.domain.linking import AUTHORIZE_PATH
-from mockwise.domain.ratelimit import RateLimits
 from mockwise.domain.sandbox import DEFAULT_TENANT, Sandbox
 from mockwise.domain.seed import Credentials, SeedData, SeedError, load_seed
-from mockwise.domain.tenant import Tenant
 from mockwise.http.app import create_app
 from mockwise.http.control import is_loopback
 from mockwise.keystore import Keystore
@@ -55,7 +51,7 @@ class ServeOptions:
     missing_client_cert: Literal["tls", "http"] = "tls"
     state_dir: Path = Path(".mockwise")
     seed: Path | None = None
-    settings: dict[str, Any] = field(default_factory=dict)  # `--set key=value`, after the seed's
+    settings: dict[str, Any] = field(default_factory=dict)  # `--set key=value`, after the seed's settings
     quiet: bool = False  # no request log on the console
     log_level: str = "warning"
     admin_token: str | None = None
@@ -71,7 +67,7 @@ class Standalone:
         self.out = out
         self.keystore: Keystore | None = None
         self.client_files: dict[str, tuple[Path, Path]] = {}
-        seed, settings = _seed_and_settings(options)
+        seed = _seed(options)
         # Sockets first: a port that cannot be had is reported before the state directory is touched.
         if options.http:
             port = DEFAULT_HTTP_PORT if options.port is None else options.port
@@ -87,7 +83,7 @@ class Standalone:
         except AddressUnavailable as exc:
             raise StartupError(_unavailable(exc, options)) from None
         try:
-            self._make_sandbox(seed, settings)
+            self._make_sandbox(seed)
         except BaseException:
             for listener in listeners:
                 if listener.sock is not None:
@@ -98,7 +94,7 @@ class Standalone:
         if not options.quiet:
             self.sandbox.journal_listeners.append(RequestLog(out or sys.stdout))
 
-    def _make_sandbox(self, seed: SeedData, settings: list[tuple[str, dict[str, Any]]]) -> None:
+    def _make_sandbox(self, seed: SeedData) -> None:
         options = self.options
         if options.http:
             self.sandbox = Sandbox(seed=seed)
@@ -113,18 +109,21 @@ class Standalone:
             assert self.mtls is not None
             self.api.ssl = pki.server_context("none")
             self.mtls.ssl = pki.server_context("optional" if optional else "required")
+        # Wise's 100/s and 1000/min (§9) for the served tenant; its seed's settings and `--set` after
+        served = self.sandbox.settings.apply({"rate_limits.enabled": True})
         try:
-            self.tenant, self.credentials = self.sandbox.create_tenant(DEFAULT_TENANT, fixed=True)
+            self.tenant, self.credentials = self.sandbox.create_tenant(
+                DEFAULT_TENANT, fixed=True, settings=served
+            )
         except SeedError as exc:
             raise StartupError(f"--seed {options.seed}: {exc}") from None
+        if options.settings:
+            try:
+                self.tenant.configure(dict(options.settings))  # the one place --set lands
+            except ValueError as exc:
+                raise StartupError(f"--set: {exc}{_quoting_hint(str(exc))}") from None
         if self.keystore is not None:
             self.client_files = self.keystore.client_certificates(self.tenant)
-        self.tenant.rate_limits.configure(enabled=True)  # Wise's 100/s and 1000/min (§9)
-        for source, changes in settings:  # the seed's, then --set's: the command line wins
-            try:
-                apply_settings(self.tenant, changes)
-            except ValueError as exc:
-                raise StartupError(f"{source}: {exc}") from None
         self.sca_key = enrol_business_user(
             self.tenant, self.credentials, options.state_dir / "sca-private-key.pem"
         )
@@ -169,75 +168,17 @@ class Standalone:
         print("mockwise stopped.", flush=True)
 
 
-SETTINGS_HELP = "see GET /_mockwise/tenants/default/fidelity, /rate-limits and /sca for the names"
-
-
-def apply_settings(tenant: Tenant, changes: Mapping[str, Any]) -> None:
-    """Tenant settings by dotted name, as `--set key=value` and a seed's `settings` give them; the
-    one place start-up settings reach a tenant:
-
-    - a `Fidelity` field, by its name or as `fidelity.<name>` (`refresh_token_rotation`);
-    - `rate_limits.enabled`, `.per_second`, `.per_minute`, `.limited_by`;
-    - `sca.personal_tokens`, `sca.user_tokens` (the tenant's SCA switches).
-
-    Values must have the setting's type (`true`, `5`, `"PIN"`); a ValueError names the key."""
-    fidelity: dict[str, Any] = {}
-    limits: dict[str, Any] = {}
-    current = tenant.fidelity
-    known_limits = {f.name for f in dataclasses.fields(RateLimits)}
-    for key, value in changes.items():
-        section, _, name = key.rpartition(".")
-        if section in ("", "fidelity") and name in _FIDELITY_FIELDS:
-            target = name
-        elif section == "sca" and name in ("personal_tokens", "user_tokens"):
-            target = f"sca_{name}"
-        elif section == "rate_limits" and name in known_limits:
-            limits[name] = value
-            continue
-        else:
-            raise ValueError(f"{key!r} is not a setting ({SETTINGS_HELP})")
-        expected = type(getattr(current, target))
-        if type(value) is not expected:
-            shown = json.dumps(value)
-            raise ValueError(f"{key!r} must be {_TYPE_NAMES.get(expected, expected.__name__)}, not {shown}")
-        fidelity[target] = value
-    tenant.fidelity = current.replace(**fidelity)  # refuses a value outside a setting's choices
+def _seed(options: ServeOptions) -> SeedData:
     try:
-        tenant.rate_limits.configure(**limits)
-    except ValueError as exc:
-        raise ValueError(f"rate_limits: {exc}") from None
-
-
-_FIDELITY_FIELDS = frozenset(f.name for f in dataclasses.fields(Fidelity))
-_TYPE_NAMES = {bool: "true or false", int: "a whole number", str: 'a string (in JSON quotes: "...")'}
-
-
-def _seed_and_settings(options: ServeOptions) -> tuple[SeedData, list[tuple[str, dict[str, Any]]]]:
-    """The seed document, and the settings to apply with where each set comes from."""
-    try:
-        seed = load_seed(options.seed)
+        return load_seed(options.seed)
     except SeedError as exc:
         raise StartupError(f"--seed {exc}") from None
-    settings: list[tuple[str, dict[str, Any]]] = []
-    from_seed = seed.get("settings", {})
-    if not isinstance(from_seed, dict):
-        raise StartupError(f"--seed {options.seed}: 'settings' must be an object of setting names and values")
-    if from_seed:
-        settings.append((f"--seed {options.seed}: settings", _dotted(from_seed)))
-    if options.settings:
-        settings.append(("--set", dict(options.settings)))
-    return seed, settings
 
 
-def _dotted(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    """`{"rate_limits": {"per_second": 5}}` → `{"rate_limits.per_second": 5}`."""
-    flat: dict[str, Any] = {}
-    for key, value in tree.items():
-        if isinstance(value, dict):
-            flat |= _dotted(value, f"{prefix}{key}.")
-        else:
-            flat[f"{prefix}{key}"] = value
-    return flat
+def _quoting_hint(problem: str) -> str:
+    if "must be str, not" not in problem:
+        return ""
+    return """ (a value that reads as JSON is taken as JSON: quote the text, --set 'sca.pin="1234"')"""
 
 
 def _unavailable(exc: AddressUnavailable, options: ServeOptions) -> str:

@@ -15,8 +15,6 @@ from typing import Any
 import pytest
 
 from mockwise import __version__, cli
-from mockwise.domain.sandbox import Sandbox
-from mockwise.standalone import apply_settings
 
 pytest_plugins = ["pytester"]
 
@@ -94,8 +92,8 @@ def test_a_host_that_is_not_this_machine(capsys: pytest.CaptureFixture[str], sta
             '[{"type": "personal"}, {"type": "business", "balances": [{"amount": 5}]}]}]}',
             "seed.json: users[1].profiles[1]: missing 'currency'",
         ),
-        ('{"settings": ["refresh_token_rotation"]}', "seed.json: 'settings' must be an object"),
-        ('{"settings": {"oauth": {"nope": 1}}}', "seed.json: settings: 'oauth.nope' is not a setting"),
+        ('{"settings": ["oauth.refresh_token_rotation"]}', "seed.json: 'settings' must be an object"),
+        ('{"settings": {"oauth.nope": 1}}', "seed.json: settings: unknown setting(s): oauth.nope"),
     ],
     ids=["not-json", "not-object", "client-without-id", "clients-not-list", "nested", "settings", "key"],
 )
@@ -116,14 +114,11 @@ def test_a_missing_seed_file(capsys: pytest.CaptureFixture[str], state: Path) ->
 @pytest.mark.parametrize(
     ("setting", "expected"),
     [
-        ("nosuch=1", "--set: 'nosuch' is not a setting"),
-        ("refresh_token_rotation=yes", "--set: 'refresh_token_rotation' must be true or false, not \"yes\""),
-        ("sca_pin=1234", "'sca_pin' must be a string (in JSON quotes"),
-        (
-            "client_credentials_token_format=jwt",
-            "'client_credentials_token_format' must be one of 'uuid', 'jwe'",
-        ),
-        ("rate_limits.per_second=0", "--set: rate_limits: 'per_second' must be a whole number from 1"),
+        ("nosuch=1", "--set: unknown setting(s): nosuch; see GET …/settings"),
+        ("oauth.refresh_token_rotation=yes", "--set: 'oauth.refresh_token_rotation' must be bool, not str"),
+        ("sca.pin=1234", "'sca.pin' must be str, not int (a value that reads as JSON is taken as JSON"),
+        ("oauth.client_credentials_token_format=jwt", "format' must be one of 'uuid', 'jwe'"),
+        ("rate_limits.per_second=0", "--set: 'rate_limits.per_second' must be a whole number from 1"),
         ("no-equals-sign", "argument --set: 'no-equals-sign' is not KEY=VALUE"),
     ],
 )
@@ -221,8 +216,8 @@ ENVIRONMENT = {  # every serve option, as an environment variable, and what it b
     "MOCKWISE_STATE_DIR": ("/state", Path("/state")),
     "MOCKWISE_SEED": ("/seed.json", Path("/seed.json")),
     "MOCKWISE_SET": (
-        "refresh_token_rotation=true access_denied_description='No thanks'",
-        [("refresh_token_rotation", True), ("access_denied_description", "No thanks")],
+        "oauth.refresh_token_rotation=true authorize.access_denied_description='No thanks'",
+        [("oauth.refresh_token_rotation", True), ("authorize.access_denied_description", "No thanks")],
     ),
     "MOCKWISE_QUIET": ("1", True),
     "MOCKWISE_LOG_LEVEL": ("info", "info"),
@@ -244,8 +239,8 @@ def test_every_serve_option_can_come_from_the_environment(
         expected = ENVIRONMENT[f"MOCKWISE_{dest.upper()}"][1]
         assert configured[dest] == expected != defaults[dest], dest
     # the command line wins; repeatable options add to the environment's
-    flags = serve_args("--port", "8443", "--set", "refresh_token_rotation=false", "--server-name", "x")
-    assert flags["port"] == 8443 and flags["set"][-1] == ("refresh_token_rotation", False)
+    flags = serve_args("--port", "8443", "--set", "oauth.refresh_token_rotation=false", "--server-name", "x")
+    assert flags["port"] == 8443 and flags["set"][-1] == ("oauth.refresh_token_rotation", False)
     assert flags["server_name"] == ["mockwise", "wise.test", "x"]
     with pytest.raises(SystemExit):
         cli.main(["serve", "--help"])
@@ -259,25 +254,6 @@ def test_set_reads_json_values_and_falls_back_to_text() -> None:
     assert parsed == {"a": True, "b": 5, "c": "text", "d": "1234", "e": "", "f": "x=y", "g": [1, 2]}
 
 
-def test_apply_settings_reaches_fidelity_rate_limits_and_sca() -> None:
-    tenant, _ = Sandbox().create_tenant()
-    apply_settings(
-        tenant,
-        {
-            "refresh_token_rotation": True,
-            "fidelity.sca_pin": "9999",
-            "rate_limits.enabled": True,
-            "rate_limits.per_second": 5,
-            "sca.user_tokens": True,
-        },
-    )
-    assert tenant.fidelity.refresh_token_rotation and tenant.fidelity.sca_pin == "9999"
-    assert tenant.fidelity.sca_user_tokens and not tenant.fidelity.sca_personal_tokens
-    assert tenant.rate_limits.settings.enabled and tenant.rate_limits.settings.per_second == 5
-    with pytest.raises(ValueError, match=r"'sca\.everything' is not a setting"):
-        apply_settings(tenant, {"sca.everything": True})
-
-
 def test_serve_takes_settings_from_the_seed_then_set_and_logs_requests(tmp_path: Path) -> None:
     """A real `mockwise serve`: settings from its seed file and `--set` (which wins), reported by the
     control plane; its console log; `mockwise health`."""
@@ -285,27 +261,29 @@ def test_serve_takes_settings_from_the_seed_then_set_and_logs_requests(tmp_path:
 
     bundled = json.loads((Path(__file__).resolve().parents[1] / "fixtures" / "default.json").read_text())
     seed = tmp_path / "seed.json"
-    settings = {"rate_limits": {"per_minute": 500, "per_second": 50}, "sca": {"user_tokens": True}}
-    seed.write_text(json.dumps(bundled | {"settings": settings | {"refresh_token_rotation": True}}))
-    args = [
-        "--seed",
-        str(seed),
-        "--set",
-        "rate_limits.per_second=7",
-        "--set",
-        "client_credentials_reuse=true",
-    ]
+    settings = {"rate_limits.per_minute": 500, "rate_limits.per_second": 50, "sca.user_tokens": True}
+    seed.write_text(json.dumps(bundled | {"settings": settings | {"oauth.refresh_token_rotation": True}}))
+    args = ["--seed", str(seed), "--set", "rate_limits.per_second=7"]
+    args += ["--set", "client_credentials_reuse=true"]  # a legacy flat name works too
     with serve(tmp_path / "state", *args) as served:
         import httpx
 
         doc = served.doc
         with httpx.Client(base_url=f"{doc['control_url']}/tenants/default", verify=context(doc)) as control:
-            limits = control.get("/rate-limits").json()
-            fidelity = {k: v["value"] for k, v in control.get("/fidelity").json().items()}
-            sca = control.get("/sca").json()
-        assert (limits["enabled"], limits["per_second"], limits["per_minute"]) == (True, 7, 500)
-        assert fidelity["refresh_token_rotation"] and fidelity["client_credentials_reuse"]
-        assert sca["user_tokens"] is True and sca["personal_tokens"] is False
+            shown = {key: item["value"] for key, item in control.get("/settings").json().items()}
+            control.post("/reset")
+            after_reset = {key: item["value"] for key, item in control.get("/settings").json().items()}
+        expected = {
+            "rate_limits.enabled": True,  # the served tenant's, as Wise's
+            "rate_limits.per_second": 7,  # --set wins over the seed's 50
+            "rate_limits.per_minute": 500,
+            "sca.user_tokens": True,
+            "sca.personal_tokens": False,
+            "oauth.refresh_token_rotation": True,
+            "oauth.client_credentials_reuse": True,
+        }
+        assert {key: shown[key] for key in expected} == expected
+        assert {key: after_reset[key] for key in expected} == expected  # they are the tenant's seed
 
         healthy = subprocess.run(
             [sys.executable, "-m", "mockwise", "health", "--state-dir", str(served.state)],

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import pickle
 from collections.abc import Iterator
 from typing import Any
 
@@ -103,7 +102,7 @@ def full_flow(sandbox: Sandbox, url: str) -> tuple[list[str], list[str]]:
         assert len(tenant.journal) >= 10
         base = f"/_mockwise/tenants/{creds.tenant}"
         published = [http.get(f"{base}{path}").text for path in ("/journal", "/tokens", "/dashboard")]
-    at_rest = repr(pickle.dumps(tenant.directory)) + repr(list(tenant.store))
+    at_rest = repr(tenant.snapshot()) + repr(list(tenant.store))
     return secrets, [*published, repr(list(sandbox.unrouted)), at_rest]
 
 

@@ -70,9 +70,17 @@ class Clock:
             return self.now()
 
     def reset(self) -> None:
+        self.restore(None)
+
+    def snapshot(self) -> tuple[float, float | None]:
+        """(offset, frozen instant): the clock's state, as `restore` takes it back."""
         with self._lock:
-            self._offset = 0.0
-            self._frozen_at = None
+            return self._offset, self._frozen_at
+
+    def restore(self, snapshot: tuple[float, float | None] | None) -> None:
+        """Back to `snapshot` (None: the system time, running)."""
+        with self._lock:
+            self._offset, self._frozen_at = snapshot if snapshot is not None else (0.0, None)
 
 
 def to_timestamp(instant: float | datetime) -> float:

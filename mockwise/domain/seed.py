@@ -118,6 +118,12 @@ def apply_seed(tenant: Tenant, data: SeedData, *, fixed: bool) -> Credentials:
     for index, spec in enumerate(_list(data, "users")):
         with _at(f"users[{index}]"):
             creds.users.append(_seed_user(tenant, spec, client_ids, creds, fixed))
+    settings = data.get("settings", {})
+    if not isinstance(settings, dict):
+        raise SeedError('\'settings\' must be an object of dotted keys, e.g. {"sca.pin": "9876"}')
+    if settings:
+        with _at("settings"):
+            tenant.configure(settings)
     tenant.mark_seeded()
     return creds
 

@@ -67,5 +67,5 @@ def test_collect_forgets_long_expired_tokens(
         assert get_token(api, doc).status_code == 200
     held = len(tenant.store)
     assert api.post(f"{C}/acme/collect").json() == {"collected": 0, "tokens": held}
-    tenant.clock.advance(ACCESS_TOKEN_LIFETIME + tenant.fidelity.expired_token_memory + 1)
+    tenant.clock.advance(ACCESS_TOKEN_LIFETIME + tenant.settings.oauth.expired_token_memory + 1)
     assert api.post(f"{C}/acme/collect").json() == {"collected": 3, "tokens": held - 3}

@@ -198,5 +198,5 @@ def tenant_json(tenant: Tenant) -> JSON:
         "users": [user_json(tenant, u) for u in tenant.directory.users.values()],
         "tokens": {"total": len(tenant.store), "live": len(live_tokens(tenant, now))},
         "journal": {"entries": len(tenant.journal), "dropped": tenant.journal.dropped},
-        "fidelity": tenant.fidelity.as_dict(),
+        "settings": tenant.settings.as_dict(),
     }
