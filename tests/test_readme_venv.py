@@ -229,11 +229,11 @@ def json_documents(text: str) -> list[dict[str, object]]:
     return found
 
 
-@pytest.mark.slow
-@needs_tools
 SETTINGS_GIVEN = {"oauth.refresh_token_rotation": True, "rate_limits.per_second": 5, "sca.user_tokens": True}
 
 
+@pytest.mark.slow
+@needs_tools
 def test_serve_with_settings(checkout: Path) -> None:
     server = start(SETTINGS.strip(), checkout)
     try:
