@@ -24,20 +24,33 @@ MAX_PATH = 160  # characters of path shown; the rest is elided
 
 def line(tenant: str | None, entry: Entry) -> str:
     """One request, as the console shows it."""
-    clock = time.strftime("%H:%M:%S", time.localtime(entry.wall)) + f".{int(entry.wall % 1 * 1000):03d}"
-    millis = max(entry.done - entry.wall, 0.0) * 1000
-    parts = [clock, f"{_printable(tenant or '-'):<8}", f"{_printable(entry.method):<6}"]
-    parts += [_printable(entry.path, MAX_PATH), str(entry.status), f"{millis:.1f}ms"]
+    global _clock
+    wall = entry.wall
+    second = int(wall)
+    cached = _clock  # one read: threads replace the tuple, never change it
+    if cached[0] != second:  # strftime once a second, not once a request
+        cached = _clock = (second, time.strftime("%H:%M:%S", time.localtime(second)))
+    millis = max(entry.done - wall, 0.0) * 1000
+    text = (
+        f"{cached[1]}.{int((wall - second) * 1000):03d} {_printable(tenant or '-'):<8} "
+        f"{_printable(entry.method):<6} {_printable(entry.path, MAX_PATH)} {entry.status} {millis:.1f}ms"
+    )
     if entry.error:
-        parts.append(_printable(entry.error))
+        text += " " + _printable(entry.error)
     if entry.grant_type:
-        parts.append(f"grant={_printable(entry.grant_type)}")
+        text += " grant=" + _printable(entry.grant_type)
     if entry.token_state:
-        kind = f"{entry.token_kind}:" if entry.token_kind else ""
-        parts.append(f"token={kind}{entry.token_state}")
+        text += (
+            f" token={entry.token_kind}:{entry.token_state}"
+            if entry.token_kind
+            else f" token={entry.token_state}"
+        )
     if entry.fault:
-        parts.append(f"fault={_printable(entry.fault)}")
-    return " ".join(parts)
+        text += " fault=" + _printable(entry.fault)
+    return text
+
+
+_clock: tuple[int, str] = (-1, "")  # the last second shown, and how
 
 
 class RequestLog:
