@@ -62,6 +62,10 @@ def _main(argv: Sequence[str] | None) -> int:
         return certcli.run(args)
     if args.command in ("contract", "replay"):
         try:
+            if args.command == "replay" and not Path(args.file).is_file():
+                raise UsageError(
+                    f"{args.file}: no such scenario file; `mockwise contract --scenarios DIR` writes them"
+                )
             _check_client(args)
             if args.sandbox is not None:
                 _check_sandbox(args.sandbox, "--sandbox")

@@ -160,10 +160,16 @@ def test_a_sandbox_json_whose_server_stopped(capsys: pytest.CaptureFixture[str],
         port = sock.getsockname()[1]
     api = f"http://127.0.0.1:{port}"
     (tmp_path / "sandbox.json").write_text(json.dumps({"api_url": api, "control_url": f"{api}/_mockwise"}))
-    line = fails(
-        capsys, "replay", "x.json", "--client", "contracts.reference:factory", "--sandbox", str(tmp_path)
-    )
+    (tmp_path / "x.json").write_text("{}")
+    replay = ["replay", str(tmp_path / "x.json"), "--client", "contracts.reference:factory"]
+    line = fails(capsys, *replay, "--sandbox", str(tmp_path))
     assert f"--sandbox {tmp_path}: nothing answers at {api}" in line and "start `mockwise serve" in line
+
+
+def test_replay_of_a_missing_scenario_file(capsys: pytest.CaptureFixture[str]) -> None:
+    line = fails(capsys, "replay", "nowhere.json", "--client", "contracts.reference:factory")
+    assert line.startswith("mockwise replay: nowhere.json: no such scenario file; ")
+    assert "`mockwise contract --scenarios DIR` writes them" in line
 
 
 def test_contract_with_a_missing_client(capsys: pytest.CaptureFixture[str]) -> None:
