@@ -158,7 +158,7 @@ class Standalone:
         if not is_loopback(self.options.host) and self.options.admin_token is None:
             print(
                 f"note: listening on {self.options.host}; the control plane still answers loopback callers"
-                " only (give --admin-token to open it to others)",
+                " only (give --admin-token, or MOCKWISE_ADMIN_TOKEN, to open it to others)",
                 file=out,
                 flush=True,
             )
