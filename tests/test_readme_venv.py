@@ -50,7 +50,7 @@ def block(*needles: str) -> str:
 
 
 TRY_IT = block("grant_type=client_credentials https://127.0.0.1:8444", "registration_code=")
-PYTEST_RUN = block(".venv/bin/pytest examples/partner_tests")
+PYTEST_RUN = block(".venv/bin/pytest -n 4 examples/partner_tests")
 CERTS = block(".venv/bin/mockwise certs ca")
 SETTINGS = block(".venv/bin/mockwise serve --set")
 CONTRACT = block(".venv/bin/mockwise contract --client-cmd")
