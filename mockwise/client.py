@@ -19,6 +19,7 @@ from typing import Any
 
 import httpx
 
+from mockwise.domain.fidelity import SANDBOX_OTP
 from mockwise.domain.journal import FIELDS, Entry, expect_requests
 
 JSON = dict[str, Any]
@@ -149,11 +150,15 @@ class TenantClient:
         tokens: list[JSON] = self.call("GET", "/tokens", params={"state": state})["tokens"]
         return tokens
 
-    def fidelity(self, **changes: Any) -> JSON:
-        settings: JSON = (
-            self.call("PATCH", "/fidelity", changes) if changes else self.call("GET", "/fidelity")
-        )
-        return settings
+    def settings(self) -> JSON:
+        """Every setting, by dotted key: `{"oauth.refresh_token_rotation": False, ...}`."""
+        described: JSON = self.call("GET", "/settings")
+        return {key: row["value"] for key, row in described.items()}
+
+    def configure(self, changes: JSON) -> JSON:
+        """Change settings by dotted key, as `Tenant.configure`; answers every setting."""
+        described: JSON = self.call("PATCH", "/settings", changes)
+        return {key: row["value"] for key, row in described.items()}
 
     def reset(self) -> None:
         self.call("POST", "/reset")
@@ -196,56 +201,60 @@ class TenantClient:
     def link(
         self,
         authorize_url: str,
-        email: str,
-        password: str,
         *,
+        email: str | None = None,
+        password: str | None = None,
         approve: bool = True,
-        otp: str = "111111",
+        otp: str = SANDBOX_OTP,
         profile_id: int | None = None,
-    ) -> JSON:
-        """A scripted user logs in, passes 2FA, chooses a profile and approves (or denies).
-        Answers `{"redirect", "code", "profile_id", "denied"}`; raises `ControlPlaneError` when the
-        page refuses (a bad authorize URL: 400; a refused step: 422)."""
-        body = {
-            "authorize_url": authorize_url,
-            "email": email,
-            "password": password,
-            "approve": approve,
-            "otp": otp,
-        }
-        if profile_id is not None:
-            body["profile_id"] = profile_id
+    ) -> str:
+        """A scripted user logs in, passes 2FA, chooses a profile and approves (or denies): the
+        redirect back (or, for a link from the sandbox mailbox, the code the page shows), as
+        `Tenant.link`. Raises `ControlPlaneError` when the page refuses (a bad authorize URL: 400;
+        a refused step: 422). `link_outcome` answers the whole outcome."""
+        outcome = self.link_outcome(
+            authorize_url, email=email, password=password, approve=approve, otp=otp, profile_id=profile_id
+        )
+        return str(outcome.get("redirect") or outcome.get("code") or "")
+
+    def link_outcome(self, authorize_url: str, **knobs: Any) -> JSON:
+        """`link`, answering `{"redirect", "code", "profile_id", "denied"}`."""
+        body = {"authorize_url": authorize_url, **{k: v for k, v in knobs.items() if v is not None}}
         outcome: JSON = self.call("POST", "/link", body)
         return outcome
 
-    # Scenarios (seed 003, reference §2.5); `user` is an id or an e-mail
+    # Scenarios (`mockwise.domain.scenarios.SCENARIOS`); `user` is an id or an e-mail
 
-    def scenario(self, name: str, **body: Any) -> JSON:
-        outcome: JSON = self.call("POST", f"/scenarios/{name}", body)
+    def scenario(self, name: str, **params: Any) -> JSON:
+        """Run the scenario `name` with its parameters (see `SCENARIOS`)."""
+        outcome: JSON = self.call("POST", f"/scenarios/{name}", params)
         return outcome
 
-    def revoke_access(self, user: int | str, client_id: str | None = None) -> JSON:
-        return self.scenario("revoke-access", user=user, client_id=client_id)
+    def _ended(self, name: str, **params: Any) -> list[str]:
+        return [str(token) for token in self.scenario(name, **params)["ended"]]
 
-    def enable_enhanced_security(self, user: int | str) -> JSON:
-        return self.scenario("enhanced-security", user=user)
+    def revoke_access(self, user: int | str, client_id: str | None = None) -> list[str]:
+        return self._ended("revoke-access", user=user, client_id=client_id)
 
-    def breach(self, client_id: str) -> JSON:
-        return self.scenario("breach", client_id=client_id)
+    def enable_enhanced_security(self, user: int | str) -> list[str]:
+        return self._ended("enhanced-security", user=user)
 
-    def change_email(self, user: int | str, email: str) -> JSON:
-        return self.scenario("change-email", user=user, email=email)
+    def breach(self, client_id: str) -> list[str]:
+        return self._ended("breach", client_id=client_id)
+
+    def change_email(self, user: int | str, email: str) -> list[str]:
+        return self._ended("change-email", user=user, email=email)
 
     def rotate_secret(self, client_id: str, client_secret: str | None = None) -> str:
         return str(
             self.scenario("rotate-secret", client_id=client_id, client_secret=client_secret)["client_secret"]
         )
 
-    def revoke_secret(self, client_id: str) -> JSON:
-        return self.scenario("revoke-secret", client_id=client_id)
+    def revoke_secret(self, client_id: str) -> list[str]:
+        return self._ended("revoke-secret", client_id=client_id)
 
-    def reclaim(self, user: int | str) -> JSON:
-        return self.scenario("reclaim", user=user)
+    def reclaim(self, user: int | str) -> list[str]:
+        return self._ended("reclaim", user=user)
 
 
 class ClockClient:
@@ -292,17 +301,20 @@ class JournalClient:
     def __init__(self, tenant: TenantClient) -> None:
         self._tenant = tenant
 
-    def entries(self, since: int = 0, **match: Any) -> list[Entry]:
-        """Journal entries (after sequence number `since`) whose fields equal `match`."""
+    def select(self, *, since: int = 0, **match: Any) -> list[Entry]:
+        """Journal entries (after sequence number `since`) whose fields equal `match`, as
+        `Journal.select`."""
         data = self._tenant.call("GET", "/journal", params={"since": since or None, **match})
         return [_entry(row) for row in data["entries"]]
+
+    entries = select
 
     def assert_request_made(self, times: int | None = None, **match: Any) -> list[Entry]:
         """Like `Journal.assert_request_made`: fails with the requests that matter, their token
         states and causes."""
         data = self._tenant.call("GET", "/journal")
         everything = [_entry(row) for row in data["entries"]]
-        found = self.entries(**match)
+        found = self.select(**match)
         return expect_requests(everything, found, times, match, data["dropped"])
 
     def assert_no_request(self, **match: Any) -> None:

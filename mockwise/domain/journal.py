@@ -35,7 +35,7 @@ class Entry:
     user_id: int | None = None
     token: str | None = None  # Token.id of the token presented (bearer or refresh token)
     token_kind: str | None = None
-    token_state: str | None = None  # valid, expired, superseded, revoked, unknown
+    token_state: str | None = None  # valid, expired, superseded, revoked, unknown (codes: used)
     token_cause: str | None = None  # why it ended early, when it did
     issued: str | None = None  # Token.id of the access token this request was given
     fault: str | None = None
@@ -191,6 +191,8 @@ class Journal:
             and (path is None or path in (e.path, e.route))
             and all(getattr(e, k) == v for k, v in wanted.items())
         ]
+
+    entries = select  # the same, by the name the HTTP client's journal also answers to
 
     def assert_request_made(self, times: int | None = None, **match: Any) -> list[Entry]:
         """Assert that requests matching `match` were made (exactly `times` times when given);
