@@ -23,6 +23,8 @@ from mockwise.domain.fidelity import SANDBOX_OTP
 from mockwise.domain.journal import FIELDS, Entry, expect_requests
 
 JSON = dict[str, Any]
+#: Items a paged listing is asked for at a time (the control plane's most).
+PAGE = 1000
 
 
 class ControlPlaneError(RuntimeError):
@@ -65,6 +67,17 @@ class SandboxClient:
             raise ControlPlaneError(response)
         return response.json() if response.content else None
 
+    def every(self, path: str, key: str, params: JSON | None = None) -> list[JSON]:
+        """Every item of a paged listing (`limit`/`offset`, newest first), page after page."""
+        items: list[JSON] = []
+        query = {**(params or {}), "limit": PAGE, "offset": 0}
+        while True:
+            page = self.call("GET", path, params=query)
+            items += page[key]
+            if page.get("next") is None:
+                return items
+            query["offset"] += len(page[key])
+
     def create_tenant(
         self,
         tenant_id: str | None = None,
@@ -89,8 +102,7 @@ class SandboxClient:
         return TenantClient(self, tenant_id)
 
     def tenants(self) -> list[JSON]:
-        tenants: list[JSON] = self.call("GET", "/tenants")["tenants"]
-        return tenants
+        return self.every("/tenants", "tenants")
 
     def reset(self) -> None:
         self.call("POST", "/reset")
@@ -147,8 +159,7 @@ class TenantClient:
         return described
 
     def tokens(self, state: str | None = None) -> list[JSON]:
-        tokens: list[JSON] = self.call("GET", "/tokens", params={"state": state})["tokens"]
-        return tokens
+        return self.sandbox.every(f"{self.prefix}/tokens", "tokens", {"state": state})
 
     def settings(self) -> JSON:
         """Every setting, by dotted key: `{"oauth.refresh_token_rotation": False, ...}`."""
@@ -302,20 +313,29 @@ class JournalClient:
         self._tenant = tenant
 
     def select(self, *, since: int = 0, **match: Any) -> list[Entry]:
-        """Journal entries (after sequence number `since`) whose fields equal `match`, as
-        `Journal.select`."""
-        data = self._tenant.call("GET", "/journal", params={"since": since or None, **match})
-        return [_entry(row) for row in data["entries"]]
+        """Journal entries (after sequence number `since`) whose fields equal `match`, oldest first,
+        as `Journal.select` (the control plane's pages, followed to the newest)."""
+        return [_entry(row) for row in self._follow(since, match)[0]]
+
+    def _follow(self, since: int, match: JSON) -> tuple[list[JSON], int]:
+        """The journal after `since`, page after page, oldest first; and how many were dropped."""
+        rows: list[JSON] = []
+        while True:
+            page = self._tenant.call("GET", "/journal", params={**match, "since": since, "limit": PAGE})
+            rows += page["entries"]
+            if page.get("next") is None or not page["entries"]:
+                return rows, int(page["dropped"])
+            since = page["entries"][-1]["seq"]
 
     entries = select
 
     def assert_request_made(self, times: int | None = None, **match: Any) -> list[Entry]:
         """Like `Journal.assert_request_made`: fails with the requests that matter, their token
         states and causes."""
-        data = self._tenant.call("GET", "/journal")
-        everything = [_entry(row) for row in data["entries"]]
+        rows, dropped = self._follow(0, {})
+        everything = [_entry(row) for row in rows]
         found = self.select(**match)
-        return expect_requests(everything, found, times, match, data["dropped"])
+        return expect_requests(everything, found, times, match, dropped)
 
     def assert_no_request(self, **match: Any) -> None:
         self.assert_request_made(times=0, **match)
@@ -328,4 +348,5 @@ def _entry(row: JSON) -> Entry:
     fields = {k: v for k, v in row.items() if k in FIELDS}
     fields["params"] = tuple(fields.get("params", ()))
     fields["query"] = tuple(fields.get("query", ()))
+    fields["headers"] = tuple(fields.get("headers", ()))
     return Entry(**fields)

@@ -43,6 +43,7 @@ class Entry:
     server_cert: str | None = None  # set when the connection presented a stand-in server certificate
     params: tuple[str, ...] = ()  # names of the form parameters sent (never their values)
     query: tuple[str, ...] = ()  # names of the query-string parameters (never their values)
+    headers: tuple[str, ...] = ()  # names of the request headers, as sent (never their values)
     basic_auth: bool = False
     trace_id: str = ""
     sca: str | None = None  # "challenged:<reason> ott=<id>", "approved:<how> ott=<id>", "refused:<reason>"
@@ -52,6 +53,7 @@ class Entry:
         data = asdict(self)
         data["params"] = list(self.params)
         data["query"] = list(self.query)
+        data["headers"] = list(self.headers)
         return data
 
 
@@ -174,6 +176,11 @@ class Journal:
         with self._lock:
             self._entries = deque(snapshot or (), maxlen=self._entries.maxlen)
             self.dropped = 0
+
+    def latest(self, count: int) -> list[Entry]:
+        """The newest `count` entries, newest first (without copying the rest)."""
+        with self._lock:
+            return list(itertools.islice(reversed(self._entries), count))
 
     def select(self, *, since: int = 0, **match: Any) -> list[Entry]:
         """Entries after sequence number `since` whose fields equal every given value

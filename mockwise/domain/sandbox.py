@@ -73,7 +73,10 @@ class Sandbox:
         keeps the latest `journal_capacity` requests (`tenant.journal.resize` changes it later).
 
         Returns the tenant and its credentials (secrets in clear, this once)."""
-        tenant_id = tenant_id or secrets.token_hex(4)
+        if tenant_id is None:
+            tenant_id = secrets.token_hex(4)
+            while tenant_id in self.tenants:  # 8 hex digits clash within tens of thousands of tenants
+                tenant_id = secrets.token_hex(6)
         if not _valid_id(tenant_id):
             raise ValueError("a tenant id is 1-64 letters, digits, '-' or '_'")
         with self._lock:

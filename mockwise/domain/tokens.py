@@ -248,3 +248,8 @@ class TokenStore:
 
     def __iter__(self) -> Iterator[Token]:
         return iter(list(self._tokens.data.values()))
+
+    def newest_first(self) -> list[Token]:
+        """The tokens, the latest issued first (a copy, made in one step: safe from another thread
+        while tokens are issued)."""
+        return list(reversed(self._tokens.data.values()))

@@ -130,7 +130,9 @@ class Edge:
         declared = 0
         header_bytes = 0
         authorization = None
+        names = []
         for name, value in scope["headers"]:
+            names.append(name)
             header_bytes += len(name) + len(value)
             if name == b"x-external-correlation-id":
                 if 0 < len(value) <= 36 and value.isascii() and value.replace(b"-", b"").isalnum():
@@ -142,6 +144,9 @@ class Edge:
 
         wall = time.time()
         entry = Entry(at=wall, wall=wall, method=scope["method"], path=path, route=routed, trace_id=trace_id)
+        entry.headers = tuple(
+            dict.fromkeys(n.decode("latin-1") for n in names)
+        )  # names only, for the journal
         if scope["query_string"]:
             entry.query = tuple(
                 dict.fromkeys(k for k, _ in parse_qsl(scope["query_string"].decode("latin-1")))

@@ -38,7 +38,7 @@ __all__ = ["PREFIX", "ControlGuard", "control_routes", "is_loopback"]
 
 def tenant_routes() -> list[BaseRoute]:
     return [
-        Route("/dashboard", dashboard.tenant_page, methods=["GET"]),
+        *dashboard.tenant_routes(),  # the tenant's pages: journal, tokens, mailbox, settings…
         Route("/reset", tenants.reset_tenant, methods=["POST"]),
         Route("/settings", tenants.get_settings, methods=["GET"]),
         Route("/settings", tenants.patch_settings, methods=["PATCH"]),
@@ -71,10 +71,8 @@ def tenant_routes() -> list[BaseRoute]:
 def control_routes() -> list[BaseRoute]:
     """Everything under `/_mockwise`; per-tenant routes are mounted under `/tenants/{tenant}`."""
     return [
-        Route("/", dashboard.index, methods=["GET"]),
+        *dashboard.site_routes(),  # the tenants page, the API documents and try-it, static assets
         Route("/health", health.health, methods=["GET"]),
-        Route("/openapi.json", dashboard.openapi_json, methods=["GET"]),
-        Route("/docs", dashboard.docs_page, methods=["GET"]),
         Route("/tenants", tenants.list_tenants, methods=["GET"]),
         Route("/tenants", tenants.create_tenant, methods=["POST"]),
         Route("/reset", tenants.reset_all, methods=["POST"]),
