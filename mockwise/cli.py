@@ -379,6 +379,12 @@ def _serve(args: argparse.Namespace) -> int:
         server = Standalone(options)
     except StartupError as exc:
         raise UsageError(str(exc), "serve") from None
+    except PermissionError as exc:
+        raise UsageError(
+            f"--state-dir {options.state_dir}: cannot write {exc.filename or 'there'} as user {os.getuid()}; "
+            'make the directory this user\'s (in a container: --user "$(id -u):$(id -g)")',
+            "serve",
+        ) from None
     except (OSError, KeystoreError) as exc:
         print(f"mockwise: cannot start: {exc}", file=sys.stderr)
         return 1

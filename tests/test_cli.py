@@ -75,6 +75,21 @@ def test_a_port_in_use_is_named_with_the_way_out(
     assert f"--port {taken}:" in line
 
 
+def test_a_state_directory_this_user_cannot_write(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """As a container's user meets a host directory it does not own (root cannot be refused here)."""
+    from mockwise.keystore import Keystore
+
+    def refused(self: Keystore, names: tuple[str, ...] = ()) -> None:
+        raise PermissionError(13, "Permission denied", str(self.directory / "ca.key"))
+
+    monkeypatch.setattr(Keystore, "load_pki", refused)
+    line = fails(capsys, "serve", "--port", "0", "--mtls-port", "0", "--state-dir", str(tmp_path))
+    assert f"--state-dir {tmp_path}: cannot write {tmp_path}/ca.key as user " in line
+    assert '--user "$(id -u):$(id -g)"' in line
+
+
 def test_a_host_that_is_not_this_machine(capsys: pytest.CaptureFixture[str], state: Path) -> None:
     line = fails(capsys, "serve", "--host", "192.0.2.1", "--port", "0", "--state-dir", str(state))
     assert "--host 192.0.2.1: the host is not an address of this machine; use 127.0.0.1" in line
