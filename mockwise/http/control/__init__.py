@@ -24,6 +24,7 @@ from mockwise.http.control import (
     clock,
     dashboard,
     faults,
+    health,
     housekeeping,
     journal,
     linking,
@@ -73,6 +74,7 @@ def control_routes() -> list[BaseRoute]:
     """Everything under `/_mockwise`; per-tenant routes are mounted under `/tenants/{tenant}`."""
     return [
         *dashboard.site_routes(),  # the tenants page, the API documents and try-it, static assets
+        Route("/health", health.health, methods=["GET"]),
         Route("/tenants", tenants.list_tenants, methods=["GET"]),
         Route("/tenants", tenants.create_tenant, methods=["POST"]),
         Route("/reset", tenants.reset_all, methods=["POST"]),
@@ -82,6 +84,9 @@ def control_routes() -> list[BaseRoute]:
         Route("/tenants/{tenant}", tenants.delete_tenant, methods=["DELETE"]),
         Mount("/tenants/{tenant}", routes=tenant_routes()),
     ]
+
+
+OPEN_TO_ALL = frozenset({f"{PREFIX}/health"})  # a container's or orchestrator's probe
 
 
 class ControlGuard:
@@ -100,7 +105,8 @@ class ControlGuard:
       certificate routes also take PEM types). A web page can send text/plain or a form to any
       address without asking; JSON needs a CORS preflight, which the control plane never grants.
 
-    An empty admin token counts as none: it would otherwise open the control plane to anyone.
+    The health check is open to everyone (a container's or orchestrator's probe). An empty admin
+    token counts as none: it would otherwise open the control plane to anyone.
     """
 
     def __init__(
@@ -122,6 +128,8 @@ class ControlGuard:
         await self.app(scope, receive, send)
 
     def _refusal(self, scope: Scope) -> ControlError | None:
+        if scope["path"] in OPEN_TO_ALL and scope["method"] in SAFE_METHODS:
+            return None
         headers: dict[bytes, bytes] = {}
         for name, value in scope["headers"]:
             headers.setdefault(name, value)  # the first of each, as the data plane reads them
