@@ -50,6 +50,7 @@ def test_readme_names_only_environment_variables_that_serve_reads() -> None:
     known = {f"MOCKWISE_{dest.upper()}" for dest in serve if dest not in ("command", "environment_problems")}
     named = set(re.findall(r"\bMOCKWISE_[A-Z_]+\b", README.read_text(encoding="utf-8")))
     others = {"MOCKWISE_CONFIG", "MOCKWISE_SOAK_SECONDS"}  # the subprocess driver's, the soak test's
+    others |= {"MOCKWISE_FUZZ_EXAMPLES"}  # the fuzz test's
     others |= {"MOCKWISE_REQUIRE_BROWSER", "MOCKWISE_REQUIRE_CONTAINER"}  # the test suite's
     assert named - others <= known and {"MOCKWISE_PORT", "MOCKWISE_SET"} <= named
 

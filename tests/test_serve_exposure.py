@@ -30,14 +30,19 @@ def address() -> str:
 def test_the_banner_says_the_control_plane_is_loopback_only(tmp_path: Path) -> None:
     with serve(tmp_path / "state") as served:
         banner = served.read_banner()
-    assert "loopback callers only (--admin-token opens it to others)" in banner
+    assert "loopback callers only (--admin-token or MOCKWISE_ADMIN_TOKEN opens it to others)" in banner
 
 
-def test_an_empty_admin_token_from_the_environment_opens_nothing(
-    tmp_path: Path, address: str, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("given", ["environment", "option"])
+def test_an_empty_admin_token_opens_nothing(
+    tmp_path: Path, address: str, monkeypatch: pytest.MonkeyPatch, given: str
 ) -> None:
-    monkeypatch.setenv("MOCKWISE_ADMIN_TOKEN", "")  # set, but empty: a common .env template
-    with serve(tmp_path / "state", "--host", address) as served:
+    args = ["--host", address]
+    if given == "environment":
+        monkeypatch.setenv("MOCKWISE_ADMIN_TOKEN", "")  # set, but empty: a common .env template
+    else:
+        args += ["--admin-token", ""]
+    with serve(tmp_path / "state", *args) as served:
         banner = served.read_banner()
         with httpx.Client(verify=context(served.doc)) as remote:  # from this machine's own address
             for authorization in ("Bearer", ""):  # `Bearer ` arrives as `Bearer` (OWS is stripped)
@@ -45,7 +50,9 @@ def test_an_empty_admin_token_from_the_environment_opens_nothing(
                     f"{served.doc['control_url']}/reset", headers={"Authorization": authorization}
                 )
                 assert reset.status_code == 403 and reset.json()["error"] == "forbidden"
-    assert "loopback callers only: the admin token given is empty, so there is none" in banner
+    assert "control plane" in banner and "loopback callers only" in banner.split("control plane", 1)[1]
+    if given == "option":
+        assert "loopback callers only: the admin token given is empty, so there is none" in banner
 
 
 def test_the_banner_says_who_holds_the_admin_token(tmp_path: Path, address: str) -> None:
