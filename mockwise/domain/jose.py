@@ -166,6 +166,7 @@ class JoseKeys:
     """A tenant's JOSE keys: Wise's own (versioned, rotatable) and its partners' uploads."""
 
     def __init__(self, context: TenantContext) -> None:
+        self._context = context
         self._clock = context.clock
         self._lock = context.lock  # the tenant's
         self.version = 1
@@ -188,6 +189,7 @@ class JoseKeys:
                 private = _shared(scope, algorithm) if wanted == 1 else _generate(scope, algorithm)
                 key = SandboxKey(str(uuid.uuid4()), wanted, scope, algorithm, private)
                 self._sandbox[(wanted, scope, algorithm)] = key
+                self._context.changed("jose_keys")
             return key
 
     def sandbox_keys(self) -> list[SandboxKey]:
@@ -199,6 +201,7 @@ class JoseKeys:
         """New keys for Wise, in force at once; returns the new version."""
         with self._lock:
             self.version += 1
+            self._context.changed("jose_keys")
             return self.version
 
     # Partners' keys ------------------------------------------------------------------------------
@@ -253,6 +256,7 @@ class JoseKeys:
                 now,
             )
             keys[kid] = made
+            self._context.changed("jose")
             return made
 
     def partner_keys(self, client_id: str, scope: KeyScope | None = None) -> list[PartnerKey]:
@@ -272,6 +276,7 @@ class JoseKeys:
         with self._lock:
             if self._partners.get(client_id, {}).pop(key_id, None) is None:
                 raise LookupError(f"client {client_id!r} has no key {key_id!r}")
+            self._context.changed("jose")
 
     def snapshot(self) -> dict[str, dict[str, PartnerKey]]:
         """Partners' uploads (a `Part`). Wise's own keys are not part of it: a reset keeps them,
@@ -282,6 +287,30 @@ class JoseKeys:
     def restore(self, snapshot: dict[str, dict[str, PartnerKey]] | None) -> None:
         with self._lock:
             self._partners = {c: dict(keys) for c, keys in (snapshot or {}).items()}
+            self._context.changed("jose")
+
+    def own_keys(self) -> dict[str, Any]:
+        """Wise's own keys made so far and the current version, private keys as PEM: what a state
+        store keeps so that a restarted server signs and decrypts with the keys clients cached."""
+        with self._lock:
+            return {
+                "version": self.version,
+                "keys": [
+                    (k.key_id, k.version, k.scope.value, k.algorithm, k.private.export_to_pem(True, None))
+                    for k in self._sandbox.values()
+                ],
+            }
+
+    def restore_own_keys(self, kept: dict[str, Any] | None) -> None:
+        with self._lock:
+            if kept is None:
+                self.version, self._sandbox = 1, {}
+                return
+            self.version = kept["version"]
+            self._sandbox = {}
+            for key_id, version, scope, algorithm, pem in kept["keys"]:
+                key = SandboxKey(key_id, version, KeyScope(scope), algorithm, JWK.from_pem(pem))
+                self._sandbox[(version, key.scope, algorithm)] = key
 
     # Operations ----------------------------------------------------------------------------------
 

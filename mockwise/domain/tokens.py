@@ -10,13 +10,15 @@ import base64
 import hashlib
 import heapq
 import os
+import weakref
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Generic, TypeVar
+from typing import Final, Generic, TypeVar
 
 from mockwise.domain.fidelity import TokenFormat
 from mockwise.domain.journal import Note
+from mockwise.domain.store import NO_LEDGER, Ledger
 
 
 class TokenKind(StrEnum):
@@ -104,7 +106,7 @@ def presented(token: Token | None, state: TokenState) -> Note:
     )
 
 
-@dataclass(slots=True, eq=False)
+@dataclass(slots=True, eq=False, weakref_slot=True)
 class Link:
     """One original grant's lineage for a (client, user, profile): its refresh token and the access
     tokens minted from it. A new original grant starts a new link (§2.5)."""
@@ -118,6 +120,7 @@ class Link:
     access: Token | None = None
     code_key: str | None = None
     history: dict[str, Token] = field(default_factory=dict)  # by key, oldest first; O(1) to forget
+    key_profile: int | None = None  # the profile of its (client, user, profile) key: None per user
 
     def remember(self, *tokens: Token) -> None:
         for token in tokens:
@@ -125,6 +128,72 @@ class Link:
 
     def live(self, now: float) -> list[Token]:
         return [t for t in (self.refresh, self.access) if t is not None and t.state(now) is TokenState.VALID]
+
+
+# Rows: a token and a link as plain data, for a state store (`mockwise.domain.store`).
+
+TokenRow = tuple[
+    str, str, float, float, str | None, int | None, int | None, str | None, int | None, float | None,
+    str | None, str | None,
+]  # fmt: skip
+"""key, kind, issued_at, expires_at, client_id, user_id, profile_id, grant_type, link id,
+ended_at, end_reason, cert"""
+LINK_ID: Final = 8  # the link id's place in a TokenRow
+
+LinkRow = tuple[int, str, int, int | None, str, str, str | None, str | None, int | None]
+"""id, client_id, user_id, profile_id, grant_type, refresh key, access key, code key, key_profile"""
+
+
+def token_row(token: Token) -> TokenRow:
+    link, reason = token.link, token.end_reason
+    return (
+        token.key,
+        token.kind.value,
+        token.issued_at,
+        token.expires_at,
+        token.client_id,
+        token.user_id,
+        token.profile_id,
+        token.grant_type,
+        link.id if link is not None else None,
+        token.ended_at,
+        reason.value if reason is not None else None,
+        token.cert,
+    )
+
+
+def token_from_row(row: TokenRow) -> Token:
+    """The token a row describes, without its link (`TokenStore` joins it to its lineage)."""
+    key, kind, issued, expires, client_id, user_id, profile_id, grant, _, ended, reason, cert = row
+    return Token(
+        key,
+        TokenKind(kind),
+        issued,
+        expires,
+        client_id,
+        user_id,
+        profile_id,
+        grant,
+        None,
+        ended,
+        EndReason(reason) if reason is not None else None,
+        cert,
+    )
+
+
+def link_row(link: Link) -> LinkRow:
+    access = link.access
+    return (
+        link.id,
+        link.client_id,
+        link.user_id,
+        link.profile_id,
+        link.grant_type,
+        link.refresh.key,
+        access.key if access is not None else None,
+        link.code_key,
+        link.key_profile,
+    )
 
 
 def token_key(value: str) -> str:
@@ -201,28 +270,108 @@ class ShrinkingTable(Generic[K, V]):
 
 
 class TokenStore:
-    """All tokens of one tenant, keyed by hash; long-expired tokens are collected (`collect`)."""
+    """All tokens of one tenant, keyed by hash; long-expired tokens are collected (`collect`).
 
-    def __init__(self, bind: Callable[[str], None], unbind: Callable[[str], None]) -> None:
+    Every change is marked on the tenant's ledger (`mockwise.domain.store`). With a lazy ledger the
+    state store holds the tokens and this holds those in use: a token not in memory is fetched
+    when asked for, with its whole lineage (its link's tokens), and stays. One object per token
+    and per link, always: lineages are joined through `link` (an identity map of links)."""
+
+    def __init__(
+        self, bind: Callable[[str], None], unbind: Callable[[str], None], ledger: Ledger = NO_LEDGER
+    ) -> None:
         self._tokens: ShrinkingTable[str, Token] = ShrinkingTable()
         self._expiry: list[tuple[float, str]] = []
         self._bind = bind
         self._unbind = unbind
+        self._ledger = ledger
+        self._links: weakref.WeakValueDictionary[int, Link] = weakref.WeakValueDictionary()
+
+    @property
+    def lazy(self) -> bool:
+        return self._ledger.lazy
 
     def add(self, token: Token) -> Token:
+        self._hold(token)
+        self._ledger.token(token)
+        return token
+
+    def changed(self, token: Token) -> None:
+        """`token` changed (ended, bound to a certificate): mark it."""
+        self._ledger.token(token)
+
+    def _hold(self, token: Token) -> Token:
         self._tokens.put(token.key, token)
         heapq.heappush(self._expiry, (token.expires_at, token.key))
         self._bind(token.key)
         return token
 
     def find(self, value: str) -> Token | None:
-        return self._tokens.data.get(token_key(value))
+        return self.get(token_key(value))
 
     def get(self, key: str) -> Token | None:
-        return self._tokens.data.get(key)
+        token = self._tokens.data.get(key)
+        if token is None and self._ledger.lazy:
+            return self._fetch(key)
+        return token
+
+    def _fetch(self, key: str) -> Token | None:
+        row = self._ledger.fetch_token(key)
+        if row is None:
+            return None
+        return self._from_row(row)
+
+    def _from_row(self, row: TokenRow) -> Token:
+        """The token of a fetched row: the one in memory, or the row made a token (with its lineage)."""
+        key, link_id = row[0], row[LINK_ID]
+        held = self._tokens.data.get(key)
+        if held is None and link_id is not None and self.link(link_id) is not None:
+            held = self._tokens.data.get(key)  # fetched with its lineage
+        return held if held is not None else self._hold(token_from_row(row))
+
+    def link(self, link_id: int) -> Link | None:
+        """The link with this id when something holds it; with a lazy ledger, fetched with its
+        lineage when stored (None when its refresh token, the last of its tokens to expire, went)."""
+        link = self._links.get(link_id)
+        if link is not None or not self._ledger.lazy:
+            return link
+        fetched = self._ledger.fetch_link(link_id)
+        if fetched is None:
+            return None
+        row, rows = fetched
+        held = self._tokens.data
+        lineage = {r[0]: held.get(r[0]) or token_from_row(r) for r in rows}
+        lid, client_id, user_id, profile_id, grant_type, refresh_key, access_key, code_key, key_profile = row
+        refresh = lineage.get(refresh_key)
+        if refresh is None:
+            return None
+        link = Link(
+            lid,
+            client_id,
+            user_id,
+            profile_id,
+            grant_type,
+            refresh,
+            lineage.get(access_key) if access_key is not None else None,
+            code_key,
+            lineage,
+            key_profile,
+        )
+        for key, token in lineage.items():
+            token.link = link
+            if key not in held:
+                self._hold(token)
+        self._links[lid] = link
+        return link
+
+    def joined(self, link: Link) -> None:
+        """A new link, or one put back by a restore: mark it, and know it by id."""
+        self._links[link.id] = link
+        self._ledger.link(link)
 
     def collect(self, now: float, retention: float, budget: int | None = None) -> int:
-        """Forget tokens that expired more than `retention` seconds ago; at most `budget` of them."""
+        """Forget tokens that expired more than `retention` seconds ago; at most `budget` of them.
+        Without a budget, a lazy ledger forgets such tokens in the state store too."""
         horizon = now - retention
         heap, tokens, dropped = self._expiry, self._tokens.data, 0
         while heap and heap[0][0] <= horizon and (budget is None or dropped < budget):
@@ -230,21 +379,51 @@ class TokenStore:
             token = tokens.pop(key, None)
             if token is not None:
                 self._unbind(key)
+                self._ledger.drop_token(key)
                 if token.link is not None:
                     token.link.history.pop(key, None)
                 dropped += 1
         if dropped:
             self._tokens.shrink()
+        if budget is None and self._ledger.lazy:
+            dropped += self._ledger.collect_tokens(horizon)
         return dropped
+
+    def live(self, now: float, *, client_id: str | None = None, user_id: int | None = None) -> list[Token]:
+        """The tokens live at `now` (of `client_id`, of `user_id`, when given)."""
+        if self._ledger.lazy:
+            rows = self._ledger.scan_tokens(live_at=now, client_id=client_id, user_id=user_id)
+            found: Iterator[Token] = iter([self._from_row(row) for row in rows])
+        else:
+            found = iter(list(self._tokens.data.values()))
+        return [
+            t
+            for t in found
+            if t.end_reason is None
+            and now < t.expires_at
+            and (client_id is None or t.client_id == client_id)
+            and (user_id is None or t.user_id == user_id)
+        ]
 
     def clear(self) -> None:
         for key in self._tokens.data:
             self._unbind(key)
         self._tokens.clear()
         self._expiry = []
+        self._links = weakref.WeakValueDictionary()
+        self._ledger.rewritten("tokens")
 
     def __len__(self) -> int:
+        if self._ledger.lazy:
+            return self._ledger.count_tokens()
         return len(self._tokens)
 
     def __iter__(self) -> Iterator[Token]:
+        if self._ledger.lazy:
+            return iter([self._from_row(row) for row in self._ledger.scan_tokens()])
         return iter(list(self._tokens.data.values()))
+
+    @property
+    def held(self) -> int:
+        """How many tokens are in memory (all of them, unless the ledger is lazy)."""
+        return len(self._tokens)
