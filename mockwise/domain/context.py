@@ -69,7 +69,7 @@ class TenantContext:
         self.directory = Directory(
             secrets, routes.bind_client, routes.unbind_client, lambda: ledger.changed("directory")
         )
-        self.store = TokenStore(routes.bind_token, routes.unbind_token, ledger)
+        self.store = TokenStore(routes.bind_token, routes.unbind_token, ledger, self.lock)
 
     @property
     def settings(self) -> Settings:

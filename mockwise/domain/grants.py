@@ -402,11 +402,17 @@ class TokenService:
             self._codes.shrink()
         self._scan_codes_at = max(CODE_SCAN_MIN, 2 * len(codes))
 
-    def collect(self) -> int:
-        """Forget long-expired tokens and codes (see `TokenStore.collect`); how many tokens went."""
+    def collect(self, limit: int | None = None) -> int:
+        """Forget long-expired tokens and codes (see `TokenStore.collect`), at most `limit` tokens
+        (in memory, and as many again in a state store); how many tokens went."""
         now = self.clock.now()
         self._forget_expired_codes(now, always=True)
-        return self.store.collect(now, self.settings.expired_token_memory)
+        return self.store.collect(now, self.settings.expired_token_memory, limit, stored=True)
+
+    @property
+    def next_link(self) -> int:
+        """The id the next link gets."""
+        return self._next_link
 
     # Personal tokens -------------------------------------------------------------------------
 

@@ -100,8 +100,8 @@ class Ledger:
     def count_tokens(self) -> int:
         return 0
 
-    def collect_tokens(self, horizon: float) -> int:
-        """Forget stored tokens that expired at or before `horizon`; how many went."""
+    def collect_tokens(self, horizon: float, limit: int | None = None) -> int:
+        """Forget stored tokens that expired at or before `horizon` (at most `limit`); how many went."""
         return 0
 
 
@@ -152,6 +152,9 @@ class Store(Protocol):
     def deleted(self, tenant: Tenant) -> None:
         """A tenant was deleted: forget all of it."""
 
+    def locate(self, key: str) -> str | None:
+        """The id of the tenant a stored token (not in memory) belongs to."""
+
     def settle(self) -> Awaitable[None]:
         """Awaitable once every change marked so far is written (one write per event-loop turn)."""
 
@@ -182,6 +185,9 @@ class MemoryStore:
 
     def deleted(self, tenant: Tenant) -> None:
         pass
+
+    def locate(self, key: str) -> str | None:
+        return None
 
     async def settle(self) -> None:
         pass

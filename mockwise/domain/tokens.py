@@ -12,9 +12,10 @@ import heapq
 import os
 import weakref
 from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Final, Generic, TypeVar
+from typing import Any, Final, Generic, TypeVar
 
 from mockwise.domain.fidelity import TokenFormat
 from mockwise.domain.journal import Note
@@ -278,8 +279,13 @@ class TokenStore:
     and per link, always: lineages are joined through `link` (an identity map of links)."""
 
     def __init__(
-        self, bind: Callable[[str], None], unbind: Callable[[str], None], ledger: Ledger = NO_LEDGER
+        self,
+        bind: Callable[[str], None],
+        unbind: Callable[[str], None],
+        ledger: Ledger = NO_LEDGER,
+        lock: AbstractContextManager[Any] | None = None,
     ) -> None:
+        self._lock = lock if lock is not None else nullcontext()  # the tenant's: a fetch adds to memory
         self._tokens: ShrinkingTable[str, Token] = ShrinkingTable()
         self._expiry: list[tuple[float, str]] = []
         self._bind = bind
@@ -316,10 +322,12 @@ class TokenStore:
         return token
 
     def _fetch(self, key: str) -> Token | None:
-        row = self._ledger.fetch_token(key)
-        if row is None:
-            return None
-        return self._from_row(row)
+        with self._lock:
+            held = self._tokens.data.get(key)
+            if held is not None:
+                return held
+            row = self._ledger.fetch_token(key)
+            return self._from_row(row) if row is not None else None
 
     def _from_row(self, row: TokenRow) -> Token:
         """The token of a fetched row: the one in memory, or the row made a token (with its lineage)."""
@@ -335,6 +343,10 @@ class TokenStore:
         link = self._links.get(link_id)
         if link is not None or not self._ledger.lazy:
             return link
+        with self._lock:
+            return self._links.get(link_id) or self._fetch_link(link_id)
+
+    def _fetch_link(self, link_id: int) -> Link | None:
         fetched = self._ledger.fetch_link(link_id)
         if fetched is None:
             return None
@@ -369,9 +381,11 @@ class TokenStore:
         self._links[link.id] = link
         self._ledger.link(link)
 
-    def collect(self, now: float, retention: float, budget: int | None = None) -> int:
+    def collect(
+        self, now: float, retention: float, budget: int | None = None, *, stored: bool = False
+    ) -> int:
         """Forget tokens that expired more than `retention` seconds ago; at most `budget` of them.
-        Without a budget, a lazy ledger forgets such tokens in the state store too."""
+        `stored`: in a lazy ledger's state store too (at most `budget` more)."""
         horizon = now - retention
         heap, tokens, dropped = self._expiry, self._tokens.data, 0
         while heap and heap[0][0] <= horizon and (budget is None or dropped < budget):
@@ -385,15 +399,16 @@ class TokenStore:
                 dropped += 1
         if dropped:
             self._tokens.shrink()
-        if budget is None and self._ledger.lazy:
-            dropped += self._ledger.collect_tokens(horizon)
+        if stored and self._ledger.lazy:
+            dropped += self._ledger.collect_tokens(horizon, budget)
         return dropped
 
     def live(self, now: float, *, client_id: str | None = None, user_id: int | None = None) -> list[Token]:
         """The tokens live at `now` (of `client_id`, of `user_id`, when given)."""
         if self._ledger.lazy:
-            rows = self._ledger.scan_tokens(live_at=now, client_id=client_id, user_id=user_id)
-            found: Iterator[Token] = iter([self._from_row(row) for row in rows])
+            with self._lock:
+                rows = self._ledger.scan_tokens(live_at=now, client_id=client_id, user_id=user_id)
+                found: Iterator[Token] = iter([self._from_row(row) for row in rows])
         else:
             found = iter(list(self._tokens.data.values()))
         return [
@@ -420,7 +435,8 @@ class TokenStore:
 
     def __iter__(self) -> Iterator[Token]:
         if self._ledger.lazy:
-            return iter([self._from_row(row) for row in self._ledger.scan_tokens()])
+            with self._lock:
+                return iter([self._from_row(row) for row in self._ledger.scan_tokens()])
         return iter(list(self._tokens.data.values()))
 
     @property
