@@ -60,6 +60,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=os.environ.get("MOCKWISE_ADMIN_TOKEN"),
         help="lets non-loopback callers use the control plane (default: $MOCKWISE_ADMIN_TOKEN)",
     )
+    kept = serve.add_mutually_exclusive_group()
+    kept.add_argument(
+        "--fresh", action="store_true", help="forget the state kept in <state dir>/state.db and start clean"
+    )
+    kept.add_argument(
+        "--in-memory",
+        action="store_true",
+        help="keep tenants, users and tokens in memory only (lost on exit)",
+    )
+    reset = commands.add_parser("reset", help="forget the state a stopped `mockwise serve` kept")
+    reset.add_argument(
+        "--state-dir",
+        type=Path,
+        default=Path(".mockwise"),
+        help="the server's state directory (default: .mockwise)",
+    )
 
     certcli.add_parser(commands)
 
@@ -80,6 +96,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "certs":
         return certcli.run(args)
+    if args.command == "reset":
+        return _reset(args.state_dir)
     if args.command in ("contract", "replay"):
         from contracts import cli as contract_cli
 
@@ -89,6 +107,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "serve":
         from mockwise.keystore import KeystoreError
         from mockwise.standalone import ServeOptions, Standalone
+        from mockwise.statedb import StateError
 
         options = ServeOptions(
             host=args.host,
@@ -101,13 +120,29 @@ def main(argv: Sequence[str] | None = None) -> int:
             seed=args.seed,
             log_level=args.log_level,
             admin_token=args.admin_token,
+            persist=not args.in_memory,
+            fresh=args.fresh,
         )
         try:
             server = Standalone(options)
-        except (OSError, KeystoreError) as exc:
+        except (OSError, KeystoreError, StateError) as exc:
             print(f"mockwise: cannot start: {exc}", file=sys.stderr)
             return 1
         server.serve()
+    return 0
+
+
+def _reset(state_dir: Path) -> int:
+    """`mockwise reset`: forget the state of a stopped server (certificates and keys stay)."""
+    from mockwise.statedb import STATE_FILE, StateError, forget
+
+    try:
+        found = forget(state_dir)
+    except (OSError, StateError) as exc:
+        print(f"mockwise: cannot reset: {exc}", file=sys.stderr)
+        return 1
+    where = state_dir / STATE_FILE
+    print(f"mockwise: forgot {where}; the next start is fresh" if found else f"mockwise: no state in {where}")
     return 0
 
 

@@ -6,6 +6,9 @@ By default it serves HTTPS on two listeners, like Wise's two hosts (reference §
 the server certificate and the clients' certificates live in the state directory (`keystore.py`),
 so a restart keeps trust. `--http` serves plain HTTP on one listener instead, for quick local use:
 no TLS, and client certificates are not checked.
+
+Tenants, users, tokens and the rest live in the state directory's `state.db` and survive restarts
+and crashes (`mockwise.standalone_state`), unless `--in-memory`.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from typing import Any, Literal, TextIO
 from urllib.parse import urlencode
 
 from mockwise.domain.linking import AUTHORIZE_PATH
-from mockwise.domain.sandbox import DEFAULT_TENANT, Sandbox
+from mockwise.domain.sandbox import Sandbox
 from mockwise.domain.seed import Credentials, load_seed
 from mockwise.http.app import create_app
 from mockwise.http.control import is_loopback
@@ -27,6 +30,7 @@ from mockwise.keystore import Keystore
 from mockwise.pki import write_private
 from mockwise.server import Listener, Runner
 from mockwise.standalone_sca import enrol_business_user
+from mockwise.standalone_state import ServerState
 
 DEFAULT_PORT = 8443  # the API host (TLS)
 DEFAULT_MTLS_PORT = 8444  # the mTLS host
@@ -46,6 +50,8 @@ class ServeOptions:
     seed: Path | None = None
     log_level: str = "warning"
     admin_token: str | None = None
+    persist: bool = True  # False: --in-memory
+    fresh: bool = False  # forget the saved state first
 
 
 class Standalone:
@@ -54,9 +60,10 @@ class Standalone:
         self.keystore: Keystore | None = None
         self.client_files: dict[str, tuple[Path, Path]] = {}
         seed = load_seed(options.seed)
+        self.state = ServerState(options.state_dir, persist=options.persist, fresh=options.fresh)
         if options.http:
-            self.sandbox = Sandbox(seed=seed)
-            self.tenant, self.credentials = self.sandbox.create_tenant(DEFAULT_TENANT, fixed=True)
+            self.sandbox = Sandbox(seed=seed, store=self.state.store)
+            self.tenant, self.credentials, new = self.state.default_tenant(self.sandbox, seed)
             port = DEFAULT_HTTP_PORT if options.port is None else options.port
             self.api = Listener("api", options.host, port)
             self.mtls: Listener | None = None
@@ -66,19 +73,21 @@ class Standalone:
             if options.host not in WILDCARDS:
                 names = (options.host, *names)
             pki = self.keystore.load_pki(names)
-            self.sandbox = Sandbox(seed=seed, pki=pki)
-            self.tenant, self.credentials = self.sandbox.create_tenant(DEFAULT_TENANT, fixed=True)
+            self.sandbox = Sandbox(seed=seed, pki=pki, store=self.state.store)
+            self.tenant, self.credentials, new = self.state.default_tenant(self.sandbox, seed)
             self.client_files = self.keystore.client_certificates(self.tenant)
             port = DEFAULT_PORT if options.port is None else options.port
             optional = options.missing_client_cert == "http"
             mtls_context = pki.server_context("optional" if optional else "required")
             self.api = Listener("api", options.host, port, ssl=pki.server_context("none"))
             self.mtls = Listener("mtls", options.host, options.mtls_port, ssl=mtls_context)
-        self.tenant.rate_limits.configure(enabled=True)  # Wise's 100/s and 1000/min (§9)
+        if new:  # a restored tenant keeps its own settings
+            self.tenant.rate_limits.configure(enabled=True)  # Wise's 100/s and 1000/min (§9)
         self.sca_key = enrol_business_user(
             self.tenant, self.credentials, options.state_dir / "sca-private-key.pem"
         )
-        self.tenant.mark_seeded()  # a reset keeps the served certificates and the SCA key
+        if new:
+            self.tenant.mark_seeded()  # a reset keeps the served certificates and the SCA key
         self.app = create_app(self.sandbox, admin_token=options.admin_token)
         listeners = [self.api] if self.mtls is None else [self.api, self.mtls]
         self.runner = Runner(self.app, listeners, log_level=options.log_level)
@@ -108,7 +117,8 @@ class Standalone:
     def on_ready(self, out: TextIO = sys.stdout) -> None:
         document = self.document()
         self.write_state(document)
-        print(summary(document, self.sandbox_json), file=out, flush=True)
+        state = self.state.started(self.sandbox.restored)
+        print(summary(document, self.sandbox_json, state=state), file=out, flush=True)
         if not is_loopback(self.options.host) and self.options.admin_token is None:
             print(
                 f"note: listening on {self.options.host}; the control plane still answers loopback callers"
@@ -118,8 +128,11 @@ class Standalone:
             )
 
     def serve(self) -> None:
-        self.runner.run(self.on_ready)
-        print("mockwise stopped.", flush=True)
+        try:
+            self.runner.run(self.on_ready)
+        finally:
+            self.state.close(self.sandbox)
+        print(self.state.stopped(), flush=True)
 
 
 def describe(
@@ -153,8 +166,9 @@ def describe(
     }
 
 
-def summary(doc: dict[str, Any], state_file: Path) -> str:
+def summary(doc: dict[str, Any], state_file: Path, *, state: str | None = None) -> str:
     client = doc["clients"][0]
+    kept = [state] if state is not None else []  # what the server kept from its last run
     basic = shlex.quote(f"{client['client_id']}:{client['client_secret']}")
     if doc["mtls_api_url"] is None:
         return "\n".join(
@@ -164,6 +178,7 @@ def summary(doc: dict[str, Any], state_file: Path) -> str:
                 f"  API            {doc['api_url']}",
                 f"  control plane  {doc['control_url']}/",
                 f"  credentials    {state_file}",
+                *kept,
                 f"  partner        client_id={client['client_id']}  client_secret={client['client_secret']}",
                 "",
                 "Get a client-credentials token:",
@@ -183,6 +198,7 @@ def summary(doc: dict[str, Any], state_file: Path) -> str:
             f"  control plane  {doc['control_url']}/",
             f"  sandbox CA     {ca}   (the 'Wise certificate': trust it)",
             f"  credentials    {state_file}",
+            *kept,
             f"  partner        client_id={client['client_id']}  "
             f"client_secret={client['client_secret']}{enforced}",
             f"  client cert    {cert}  key {key}",

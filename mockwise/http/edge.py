@@ -11,7 +11,12 @@
 - each request becomes one journal entry, filed under the tenant its credentials name: the
   `Authorization` header is read once, here (`identify`), whatever the route, so a 404, a 405 or
   a 413 with a tenant's token is in that tenant's journal; requests naming no tenant go to the
-  sandbox's unrouted journal.
+  sandbox's unrouted journal;
+- with a state store that survives the process (`mockwise serve`), no answer leaves before the
+  changes it may tell of are written: a response is held (status line included) while changes are
+  waiting, and goes out once the store's group commit for this event-loop turn is done
+  (`Store.settle`). That holds for the control plane too. A read answers at once; its journal
+  entry is written with the next commit.
 
 What happens next, for a request a route takes, is the pipeline (`mockwise.http.pipeline`).
 A pure ASGI middleware (not BaseHTTPMiddleware): it sits on every request, so it stays lean.
@@ -19,6 +24,7 @@ A pure ASGI middleware (not BaseHTTPMiddleware): it sits on every request, so it
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import time
@@ -29,6 +35,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from mockwise.domain.certificates import EXTENSION, NO_TLS, Connection
 from mockwise.domain.journal import Entry
 from mockwise.domain.sandbox import Sandbox
+from mockwise.domain.store import Store
 from mockwise.domain.tenant import Tenant
 from mockwise.domain.tokens import Token, TokenState, presented
 from mockwise.errors import DropConnection, SpringError
@@ -103,7 +110,11 @@ class Edge:
             return
         path: str = scope["path"]
         if path.startswith(CONTROL_PREFIX):
-            await self.app(scope, receive, send)
+            if self.sandbox.store.persistent:
+                with contextlib.suppress(DropConnection):  # the store could not write: dropped
+                    await self.app(scope, receive, _durably(self.sandbox.store, scope, send))
+            else:
+                await self.app(scope, receive, send)
             return
         routed = path
         version = CALVER.match(routed)
@@ -148,6 +159,9 @@ class Edge:
         scope[MAX_BODY_KEY] = limits.max_body  # what `forms.read_body` lets through
 
         committed = False
+        store = self.sandbox.store
+        durable = store.persistent
+        held: Message | None = None  # the response's start, held until what it tells of is written
 
         def commit() -> None:
             # Once per request, before the last byte leaves: a client that has its answer can read
@@ -160,11 +174,20 @@ class Edge:
                 journal.record(entry)
 
         async def send_with_headers(message: Message) -> None:
+            nonlocal held
             if message["type"] == "http.response.start":
                 entry.status = message["status"]
                 message["headers"] = [*message.get("headers", ()), *extra]
+                if durable:
+                    held = message
+                    return
             elif message["type"] == "http.response.body" and not message.get("more_body", False):
                 commit()
+                if durable:
+                    await _settled(store, scope)
+            if held is not None:
+                start, held = held, None
+                await send(start)
             await send(message)
 
         try:
@@ -190,6 +213,42 @@ class Edge:
             raise
         finally:
             commit()
+
+
+async def _settled(store: Store, scope: Scope) -> None:
+    """Wait until the changes a response may tell of are written; a read does not wait (its
+    journal entry goes with the next write). If the store cannot write, the connection is dropped:
+    nothing unwritten is ever acknowledged."""
+    if not store.unsettled:
+        store.soon()
+        return
+    try:
+        await store.settle()
+    except Exception:
+        abort = scope.get("extensions", {}).get(ABORT)
+        if abort is None:
+            raise
+        abort()
+        raise DropConnection() from None
+
+
+def _durably(store: Store, scope: Scope, send: Send) -> Send:
+    """`send` for the control plane with a state store: its answers wait for the write too."""
+    held: Message | None = None
+
+    async def durable_send(message: Message) -> None:
+        nonlocal held
+        if message["type"] == "http.response.start":
+            held = message
+            return
+        if message["type"] == "http.response.body" and not message.get("more_body", False):
+            await _settled(store, scope)
+        if held is not None:
+            start, held = held, None
+            await send(start)
+        await send(message)
+
+    return durable_send
 
 
 async def _refuse(error: SpringError, path: str, now: float, send: Send) -> None:
