@@ -3,28 +3,34 @@ restart, or a crash, loses nothing the server answered.
 
 What is stored how (schema version `SCHEMA_VERSION`, in `PRAGMA user_version`):
 
-    tenants   one row per tenant (its id, and counters a reset rewinds)
-    parts     the small, rarely-changing state, one pickled snapshot per tenant and part
-              (`Tenant.stored_parts`: settings, clock, directory, linking, SCA, JOSE keys,
-              certificates, faults, journal capacity, the seeded snapshot), saved whole when marked
-    tokens    one row per token, keyed by the SHA-256 of its value (never the value), with its
-              state; links and authorization codes likewise, row by row
-    journal   one row per entry, the newest `capacity` kept per tenant
-    meta      the key of the sandbox's secret digests, the journal's field names
+    tenants     one row per tenant (its id, and counters a reset rewinds)
+    parts       the small, rarely-changing state, one pickled snapshot per tenant and part
+                (`Tenant.stored_parts`: settings, clock, directory, linking, SCA, JOSE keys,
+                certificates, faults, journal capacity, the seeded snapshot), saved whole when marked
+    tokens      one row per token: the SHA-256 of its value (never the value) and its state, in
+                the order they were minted; links and authorization codes row by row too
+    token_keys  hash -> row, for the tokens whose value does not carry their row (chosen values)
+    journal     the entries of each write in one row; the newest `capacity` are kept per tenant
+    meta        the key of the sandbox's secret digests, the journal's field names
+
+Tokens are appended, never inserted by hash: a token the store mints carries its row number in its
+value (`mockwise.domain.tokens.uuid_token(row)`: 40 of a UUID's 122 random bits, masked), so the
+store finds it by row and checks the hash. An index of random hashes would write a random page per
+token; `token_keys` holds only the few tokens with chosen values (seeded personal tokens).
 
 Durability: the domain marks every change on its tenant's ledger (`mockwise.domain.store`); the
 store writes what was marked in one transaction per event-loop turn (group commit), and the HTTP
 edge holds each response until the changes it may have seen are written. The database is in WAL
 mode with `synchronous=NORMAL`: a commit is a write to the WAL file, which the operating system
-keeps once the call returns, so a killed process (`kill -9`) loses nothing committed; only a
-power cut or kernel crash could lose the last commits (`synchronous=FULL` would fsync every
-commit, a cost paid per turn that a sandbox does not need). Checkpoints, which do fsync, run on a
-background thread so the event loop never waits for the disk.
+keeps once the call returns, so a killed process (`kill -9`) loses nothing committed; only a power
+cut or a kernel crash could lose the last commits (`synchronous=FULL` would fsync every commit, a
+cost paid per turn that a sandbox does not need). Checkpoints, which do fsync, run on a background
+thread so the event loop never waits for the disk.
 
-Tokens stay on disk: a restarted server holds none in memory and fetches each by hash the first
-time it is presented (with its lineage), so start-up does not depend on how many are stored.
-Expired tokens are collected from the database as from memory (`oauth.expired_token_memory`),
-in bounded batches, and freed pages are given back, so the file does not grow without bound.
+Tokens stay on disk: a restarted server holds none in memory and fetches each the first time it is
+presented (with its lineage), so start-up does not depend on how many are stored. Expired tokens are
+collected from the database as from memory (`oauth.expired_token_memory`), in bounded batches, and
+freed pages are given back, so the file does not grow without bound.
 """
 
 from __future__ import annotations
@@ -32,6 +38,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import io
+import itertools
 import logging
 import os
 import pickle
@@ -48,7 +55,7 @@ from mockwise.domain.grants import AuthorizationCode, code_row
 from mockwise.domain.journal import Entry
 from mockwise.domain.model import Secrets
 from mockwise.domain.store import Ledger, Restored
-from mockwise.domain.tokens import Link, LinkRow, Token, TokenRow, link_row, token_row
+from mockwise.domain.tokens import Link, LinkRow, Token, TokenRow, link_row, row_of, token_row
 
 if TYPE_CHECKING:
     from mockwise.domain.sandbox import Sandbox
@@ -63,7 +70,6 @@ JOURNAL_DELAY = 0.05  # seconds a read's journal entry may wait to be written wi
 MAINTENANCE_EVERY = 30.0  # seconds between collections of expired rows
 MAINTENANCE_BATCH = 20_000  # rows collected per tenant and round (the loop is not held long)
 CHECKPOINT_EVERY = 1.0  # seconds between background checkpoints
-CHECKPOINT_PAGES = 1000  # WAL pages before a checkpoint is worth it
 WAL_LIMIT = 64 * 1024 * 1024  # bytes the WAL file is cut back to after a checkpoint
 RESTORE_ORDER = ("settings", "clock", "directory")  # first: the other parts read them
 
@@ -77,12 +83,13 @@ CREATE TABLE parts (
     tenant INTEGER NOT NULL, name TEXT NOT NULL, data BLOB, PRIMARY KEY (tenant, name)
 ) WITHOUT ROWID;
 CREATE TABLE tokens (
-    key BLOB PRIMARY KEY, tenant INTEGER NOT NULL, kind TEXT NOT NULL,
+    n INTEGER PRIMARY KEY, key BLOB NOT NULL, tenant INTEGER NOT NULL, kind TEXT NOT NULL,
     issued_at REAL NOT NULL, expires_at REAL NOT NULL, client_id TEXT, user_id INTEGER,
     profile_id INTEGER, grant_type TEXT, link INTEGER, ended_at REAL, end_reason TEXT, cert TEXT
-) WITHOUT ROWID;
+);
 CREATE INDEX tokens_by_expiry ON tokens (tenant, expires_at);
 CREATE INDEX tokens_by_link ON tokens (tenant, link) WHERE link IS NOT NULL;
+CREATE TABLE token_keys (key BLOB PRIMARY KEY, n INTEGER NOT NULL) WITHOUT ROWID;
 CREATE TABLE links (
     tenant INTEGER NOT NULL, id INTEGER NOT NULL, client_id TEXT NOT NULL, user_id INTEGER NOT NULL,
     profile_id INTEGER, grant_type TEXT NOT NULL, refresh BLOB NOT NULL, access BLOB, code BLOB,
@@ -96,21 +103,23 @@ CREATE TABLE codes (
 ) WITHOUT ROWID;
 CREATE INDEX codes_by_tenant ON codes (tenant);
 CREATE TABLE journal (
-    tenant INTEGER NOT NULL, seq INTEGER NOT NULL, entry BLOB NOT NULL, PRIMARY KEY (tenant, seq)
+    tenant INTEGER NOT NULL, first INTEGER NOT NULL, last INTEGER NOT NULL, entries BLOB NOT NULL,
+    PRIMARY KEY (tenant, first)
 ) WITHOUT ROWID;
 """
 
-_TOKEN_COLUMNS = (
+_TOKEN_COLUMNS = (  # in the order of a TokenRow
     "key, kind, issued_at, expires_at, client_id, user_id, profile_id, grant_type, link, ended_at, "
-    "end_reason, cert"
+    "end_reason, cert, n"
 )
-_INSERT_TOKEN = f"INSERT OR REPLACE INTO tokens (tenant, {_TOKEN_COLUMNS}) VALUES ({', '.join('?' * 13)})"
+_INSERT_TOKEN = f"INSERT OR REPLACE INTO tokens (tenant, {_TOKEN_COLUMNS}) VALUES ({', '.join('?' * 14)})"
 _LINK_COLUMNS = "id, client_id, user_id, profile_id, grant_type, refresh, access, code, key_profile"
 _INSERT_LINK = f"INSERT OR REPLACE INTO links (tenant, {_LINK_COLUMNS}) VALUES ({', '.join('?' * 10)})"
 _CODE_COLUMNS = "key, client_id, redirect_uri, user_id, profile_id, issued_at, expires_at, used_at, link"
 _INSERT_CODE = f"INSERT OR REPLACE INTO codes (tenant, {_CODE_COLUMNS}) VALUES ({', '.join('?' * 10)})"
 
 ENTRY_FIELDS = tuple(f.name for f in fields(Entry))
+_ENTRY_NAMES = frozenset(ENTRY_FIELDS)
 _entry_values = attrgetter(*ENTRY_FIELDS)
 
 
@@ -231,7 +240,7 @@ class _Batch:
     new: bool = False
     rewrite: set[str] = field(default_factory=set)
     tokens: dict[str, Token] = field(default_factory=dict)
-    token_drops: set[str] = field(default_factory=set)
+    token_drops: set[int] = field(default_factory=set)  # rows
     codes: dict[str, AuthorizationCode] = field(default_factory=dict)
     code_drops: set[str] = field(default_factory=set)
     links: dict[int, Link] = field(default_factory=dict)
@@ -244,7 +253,10 @@ class SqliteLedger(Ledger):
 
     __slots__ = ("_batch", "_lock", "closed", "id", "n", "ready", "store", "tenant", "untrimmed")
 
-    lazy = True
+    @property
+    def lazy(self) -> bool:
+        """Once the tenant is whole: while it is being made, everything it has is in memory."""
+        return self.ready and not self.closed
 
     def __init__(self, store: SqliteStore, n: int, tenant_id: str) -> None:
         self.store = store
@@ -265,17 +277,19 @@ class SqliteLedger(Ledger):
 
     def token(self, token: Token) -> None:
         with self._lock:
-            batch = self._mark()
-            batch.tokens[token.key] = token
-            batch.token_drops.discard(token.key)
+            self._mark().tokens[token.key] = token
         self.store._pending = True
 
-    def drop_token(self, key: str) -> None:
+    def drop_token(self, token: Token) -> None:
         with self._lock:
             batch = self._mark()
-            batch.tokens.pop(key, None)
-            batch.token_drops.add(key)
+            batch.tokens.pop(token.key, None)
+            if token.row is not None:
+                batch.token_drops.add(token.row)
         self.store._pending = True
+
+    def new_row(self) -> int | None:
+        return next(self.store._rows)
 
     def code(self, code: AuthorizationCode) -> None:
         with self._lock:
@@ -337,7 +351,7 @@ class SqliteLedger(Ledger):
                 batch.codes, batch.code_drops, batch.links = newer.codes, newer.code_drops, newer.links
             else:
                 batch.tokens.update(newer.tokens)
-                batch.token_drops = (batch.token_drops - newer.tokens.keys()) | newer.token_drops
+                batch.token_drops |= newer.token_drops
                 batch.codes.update(newer.codes)
                 batch.code_drops = (batch.code_drops - newer.codes.keys()) | newer.code_drops
                 batch.links.update(newer.links)
@@ -346,21 +360,17 @@ class SqliteLedger(Ledger):
             self._batch = batch
             self.store._dirty[self.n] = self
 
-    def _stale_rows(self) -> bool:
-        """Whether rows not yet written would change what the database answers."""
-        batch = self._batch
-        return bool(batch.tokens or batch.token_drops or batch.rewrite or batch.links)
-
     # Lazy loading (see `Ledger`) ------------------------------------------------------------------
 
-    def fetch_token(self, key: str) -> TokenRow | None:
+    def fetch_token(self, key: str, value: str | None = None) -> TokenRow | None:
         with self._lock:
-            if "tokens" in self._batch.rewrite or key in self._batch.token_drops:
+            if "tokens" in self._batch.rewrite:
                 return None
-        row = self.store._one(
-            f"SELECT {_TOKEN_COLUMNS} FROM tokens WHERE key = ? AND tenant = ?", (bytes.fromhex(key), self.n)
-        )
-        return _token(row) if row is not None else None
+            drops = set(self._batch.token_drops)
+        row = self.store._find(key, value)
+        if row is None or row[1] != self.n or row[0][-1] in drops:
+            return None
+        return row[0]
 
     def fetch_link(self, link_id: int) -> tuple[LinkRow, list[TokenRow]] | None:
         with self._lock:
@@ -372,10 +382,10 @@ class SqliteLedger(Ledger):
         if row is None:
             return None
         rows = store._all(
-            f"SELECT {_TOKEN_COLUMNS} FROM tokens WHERE tenant = ? AND link = ? ORDER BY issued_at",
+            f"SELECT {_TOKEN_COLUMNS} FROM tokens WHERE tenant = ? AND link = ? ORDER BY n",
             (self.n, link_id),
         )
-        lineage = [t for t in map(_token, rows) if t[0] not in drops]
+        lineage = [t for t in map(_token, rows) if t[-1] not in drops]
         return _link(row), lineage
 
     def current_link(self, client_id: str, user_id: int, key_profile: int | None) -> int | None:
@@ -411,7 +421,7 @@ class SqliteLedger(Ledger):
         if user_id is not None:
             sql += " AND user_id = ?"
             args.append(user_id)
-        return [_token(r) for r in self.store._all(sql + " ORDER BY issued_at", tuple(args))]
+        return [_token(r) for r in self.store._all(sql + " ORDER BY n", tuple(args))]
 
     def count_tokens(self) -> int:
         self._write_own()
@@ -432,7 +442,8 @@ class SqliteLedger(Ledger):
     def _write_own(self) -> None:
         """Write this tenant's marks now, so that the database answers for all of it."""
         with self._lock:
-            stale = self._stale_rows()
+            batch = self._batch
+            stale = bool(batch.tokens or batch.token_drops or batch.rewrite or batch.links)
         if stale and self.ready:
             self.store._write([self])
 
@@ -456,8 +467,25 @@ def _link(row: tuple[Any, ...]) -> LinkRow:
     )
 
 
-def _hex(key: str | None) -> bytes | None:
-    return bytes.fromhex(key) if key is not None else None
+def _link_sql(n: int, link: Link) -> tuple[Any, ...]:
+    lid, client_id, user_id, profile_id, grant_type, refresh, access, code, key_profile = link_row(link)
+    return (
+        n,
+        lid,
+        client_id,
+        user_id,
+        profile_id,
+        grant_type,
+        bytes.fromhex(refresh),
+        bytes.fromhex(access) if access is not None else None,
+        bytes.fromhex(code) if code is not None else None,
+        key_profile,
+    )
+
+
+def _code_sql(n: int, code: AuthorizationCode) -> tuple[Any, ...]:
+    row = code_row(code)
+    return (n, bytes.fromhex(row[0]), *row[1:])
 
 
 # The store --------------------------------------------------------------------------------------------
@@ -472,14 +500,13 @@ class SqliteStore:
         self.path = Path(path)
         self._db: sqlite3.Connection | None = None
         self._db_lock = threading.Lock()  # the connection; taken after any tenant's lock, never before
-        self._writing = (
-            threading.Lock()
-        )  # one write at a time, in order; never held while waiting for a tenant
+        self._writing = threading.Lock()  # one write at a time, in order; taken after tenants' locks
         self._dirty: dict[int, SqliteLedger] = {}
         self._deleted: list[int] = []
         self._pending = False  # changes to state (not journal entries) are waiting
         self._in_flight = False
         self._next_n = 1
+        self._rows = itertools.count(1)  # token rows (see the module docstring)
         self._ids: dict[int, str] = {}
         self._sandbox: Sandbox | None = None
         self._waiter: asyncio.Future[None] | None = None
@@ -503,6 +530,9 @@ class SqliteStore:
         except sqlite3.DatabaseError as exc:
             self.close_quietly()
             raise StateError(_problem(self.path, exc)) from None
+        except StateError:
+            self.close_quietly()
+            raise
         except (pickle.UnpicklingError, AttributeError, TypeError, ValueError, KeyError, EOFError) as exc:
             self.close_quietly()
             raise StateError(
@@ -515,8 +545,7 @@ class SqliteStore:
 
     def _connect(self) -> sqlite3.Connection:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        new = not self.path.exists() or self.path.stat().st_size == 0
-        if new:  # only its owner reads it: digests of secrets, and the sandbox's own JOSE keys
+        if not self.path.exists():  # only its owner reads it: digests of secrets, the JOSE keys
             os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT, 0o600))
         db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=2.0)
         db.execute("PRAGMA journal_mode = WAL").fetchone()
@@ -533,7 +562,7 @@ class SqliteStore:
         assert db is not None
         version = db.execute("PRAGMA user_version").fetchone()[0]
         if version == 0 and not db.execute("SELECT name FROM sqlite_master").fetchall():
-            db.execute("PRAGMA auto_vacuum = INCREMENTAL")  # before the first table: pages can be given back
+            db.execute("PRAGMA auto_vacuum = INCREMENTAL")  # before the first table: pages can go back
             db.execute("VACUUM")
             key = Secrets().key
             db.execute("BEGIN")
@@ -565,6 +594,8 @@ class SqliteStore:
     def _restore(self, sandbox: Sandbox) -> Restored | None:
         db = self._db
         assert db is not None
+        top = db.execute("SELECT max(n) FROM tokens").fetchone()[0]
+        self._rows = itertools.count((top or 0) + 1)
         tenants = db.execute("SELECT n, id, next_link, next_seq FROM tenants ORDER BY n").fetchall()
         self._next_n = max([n for n, *_ in tenants], default=0) + 1
         users = live = 0
@@ -578,20 +609,24 @@ class SqliteStore:
             for name in (*RESTORE_ORDER, *(p for p in stored if p not in RESTORE_ORDER)):
                 if name in parts:
                     stored[name].restore(_loads(parts[name]))
-            ledger.drain()  # restoring marked everything it put back: nothing to write
+            ledger.drain()  # restoring marked what it put back: nothing to write
+            ledger.ready = True  # the rest comes from the database as it is needed
             newest = db.execute("SELECT max(id) FROM links WHERE tenant = ?", (n,)).fetchone()[0]
-            next_link = max(next_link, (newest or 0) + 1)
             codes = [
                 self._code(row, tenant)
                 for row in db.execute(f"SELECT {_CODE_COLUMNS} FROM codes WHERE tenant = ?", (n,)).fetchall()
             ]
-            tenant.tokens.load(codes, next_link)
+            tenant.tokens.load(codes, max(next_link, (newest or 0) + 1))
             capacity = tenant.journal.capacity
-            rows = db.execute(
-                "SELECT entry FROM journal WHERE tenant = ? ORDER BY seq DESC LIMIT ?", (n, capacity)
+            last = db.execute("SELECT max(last) FROM journal WHERE tenant = ?", (n,)).fetchone()[0] or 0
+            kept = db.execute(
+                "SELECT entries FROM journal WHERE tenant = ? AND last > ? ORDER BY first",
+                (n, last - capacity),
             ).fetchall()
-            tenant.journal.load([self._entry(r[0]) for r in reversed(rows)], next_seq)
-            ledger.ready = True
+            entries = [self._entry(values) for (blob,) in kept for values in _loads(blob)]
+            tenant.journal.load(
+                entries[len(entries) - capacity :] if capacity else [], max(next_seq, last + 1)
+            )
             users += len(tenant.directory.users)
             live += ledger.count_live(tenant.clock.now())
         self._dirty.clear()
@@ -607,9 +642,8 @@ class SqliteStore:
             key.hex(), client_id, redirect_uri, user_id, profile_id, issued, expires, used, link
         )
 
-    def _entry(self, data: bytes) -> Entry:
-        values = _loads(data)
-        known = {name: value for name, value in zip(self._entry_fields, values, strict=False)}
+    def _entry(self, values: tuple[Any, ...]) -> Entry:
+        known = dict(zip(self._entry_fields, values, strict=False))
         return Entry(**{name: value for name, value in known.items() if name in _ENTRY_NAMES})
 
     # Tenants -----------------------------------------------------------------------------------
@@ -642,10 +676,32 @@ class SqliteStore:
             self._deleted.append(ledger.n)
         self._pending = True
 
-    def locate(self, key: str) -> str | None:
+    def locate(self, value: str, key: str) -> str | None:
         """The id of the tenant a stored token belongs to."""
-        row = self._one("SELECT tenant FROM tokens WHERE key = ?", (bytes.fromhex(key),))
-        return self._ids.get(row[0]) if row is not None else None
+        found = self._find(key, value)
+        return self._ids.get(found[1]) if found is not None else None
+
+    def _find(self, key: str, value: str | None) -> tuple[TokenRow, int] | None:
+        """The stored token with this hash, and its tenant's number: by the row its value carries
+        (`row_of`), else by its hash in `token_keys`."""
+        digest = bytes.fromhex(key)
+        row = row_of(value) if value is not None else None
+        found = None
+        if row is not None:
+            found = self._one(f"SELECT {_TOKEN_COLUMNS}, tenant FROM tokens WHERE n = ?", (row,))
+            if found is not None and found[0] != digest:
+                found = None
+        if found is None:
+            found = self._one(
+                f"SELECT {_TOKEN_COLUMNS}, tenant FROM tokens "
+                "WHERE n = (SELECT n FROM token_keys WHERE key = ?)",
+                (digest,),
+            )
+            if found is not None and found[0] != digest:
+                found = None
+        if found is None:
+            return None
+        return _token(found[:-1]), found[-1]
 
     # Writing -----------------------------------------------------------------------------------
 
@@ -719,7 +775,7 @@ class SqliteStore:
                     del self._dirty[ledger.n]
                 batch = ledger.drain()
                 assert ledger.tenant is not None
-                stored = ledger.tenant.stored_parts
+                stored = ledger.tenant.stored_parts if batch.parts else {}
                 snapshots = {name: _dumps(stored[name].snapshot()) for name in batch.parts}
                 batches.append((ledger, batch, snapshots))
             deleted, self._deleted = self._deleted, []
@@ -744,9 +800,9 @@ class SqliteStore:
             db.execute("BEGIN")
             try:
                 for n in deleted:
-                    for table in ("tenants", "parts", "tokens", "links", "codes", "journal"):
-                        column = "n" if table == "tenants" else "tenant"
-                        db.execute(f"DELETE FROM {table} WHERE {column} = ?", (n,))
+                    db.execute("DELETE FROM tenants WHERE n = ?", (n,))
+                    for table in ("parts", "tokens", "links", "codes", "journal"):
+                        db.execute(f"DELETE FROM {table} WHERE tenant = ?", (n,))
                 for ledger, batch, snapshots in batches:
                     self._apply(db, ledger, batch, snapshots)
                 db.execute("COMMIT")
@@ -771,45 +827,39 @@ class SqliteStore:
             db.execute("UPDATE tenants SET next_seq = ? WHERE n = ?", (tenant.journal.next_seq, n))
             ledger.untrimmed = 0
         if batch.token_drops:
-            db.executemany(
-                "DELETE FROM tokens WHERE key = ?", [(bytes.fromhex(k),) for k in batch.token_drops]
-            )
+            db.executemany("DELETE FROM tokens WHERE n = ?", [(row,) for row in batch.token_drops])
         if batch.tokens:
-            rows = []
+            rows, chosen = [], []
             for token in batch.tokens.values():
+                if token.row is None:  # a chosen value carries no row: found by its hash
+                    token.row = next(self._rows)
+                    chosen.append((bytes.fromhex(token.key), token.row))
                 row = token_row(token)
                 rows.append((n, bytes.fromhex(row[0]), *row[1:]))
             db.executemany(_INSERT_TOKEN, rows)
+            if chosen:
+                db.executemany("INSERT OR REPLACE INTO token_keys VALUES (?, ?)", chosen)
         if batch.links:
             db.executemany(_INSERT_LINK, [_link_sql(n, link) for link in batch.links.values()])
         if batch.code_drops:
             db.executemany("DELETE FROM codes WHERE key = ?", [(bytes.fromhex(k),) for k in batch.code_drops])
         if batch.codes:
             db.executemany(_INSERT_CODE, [_code_sql(n, code) for code in batch.codes.values()])
-        if batch.entries:
-            db.executemany(
-                "INSERT OR REPLACE INTO journal VALUES (?, ?, ?)",
-                [(n, e.seq, _dumps(_entry_values(e))) for e in batch.entries],
-            )
-            ledger.untrimmed += len(batch.entries)
+        entries = batch.entries
+        if entries:  # one row for the lot
+            first, last = entries[0].seq, entries[-1].seq
+            blob = _dumps([_entry_values(e) for e in entries])
+            db.execute("INSERT OR REPLACE INTO journal VALUES (?, ?, ?, ?)", (n, first, last, blob))
+            ledger.untrimmed += len(entries)
             capacity = tenant.journal.capacity
             if ledger.untrimmed > max(256, capacity // 4):
-                self._trim(db, n, capacity)
+                db.execute("DELETE FROM journal WHERE tenant = ? AND last <= ?", (n, last - capacity))
                 ledger.untrimmed = 0
         if snapshots:
             db.executemany(
                 "INSERT OR REPLACE INTO parts VALUES (?, ?, ?)",
                 [(n, name, data) for name, data in snapshots.items()],
             )
-
-    @staticmethod
-    def _trim(db: sqlite3.Connection, n: int, capacity: int) -> None:
-        """Keep the newest `capacity` journal entries of tenant `n`."""
-        db.execute(
-            "DELETE FROM journal WHERE tenant = ? AND seq <= "
-            "(SELECT seq FROM journal WHERE tenant = ? ORDER BY seq DESC LIMIT 1 OFFSET ?)",
-            (n, n, capacity),
-        )
 
     # Collection ----------------------------------------------------------------------------------
 
@@ -821,14 +871,15 @@ class SqliteStore:
         with self._writing, self._db_lock:
             db.execute("BEGIN")
             try:
-                sql = "SELECT key FROM tokens WHERE tenant = ? AND expires_at <= ?"
+                sql = "SELECT n FROM tokens WHERE tenant = ? AND expires_at <= ?"
                 if limit is not None:
                     sql += f" LIMIT {int(limit)}"
-                gone = db.execute(f"DELETE FROM tokens WHERE key IN ({sql})", (n, horizon)).rowcount
+                gone = db.execute(f"DELETE FROM tokens WHERE n IN ({sql})", (n, horizon)).rowcount
                 if gone:
                     db.execute(
                         "DELETE FROM links WHERE tenant = ? AND NOT EXISTS "
-                        "(SELECT 1 FROM tokens WHERE tokens.key = links.refresh)",
+                        "(SELECT 1 FROM tokens WHERE tokens.tenant = links.tenant AND tokens.link = links.id "
+                        "AND tokens.key = links.refresh)",
                         (n,),
                     )
                 db.execute("COMMIT")
@@ -839,8 +890,8 @@ class SqliteStore:
         return max(0, gone)
 
     def _maintain(self) -> None:
-        """Collect expired tokens and codes of every tenant (in bounded batches), and give freed
-        pages back to the file system."""
+        """Collect expired tokens and codes of every tenant (in bounded batches), forget hashes of
+        tokens that are gone, and give freed pages back to the file system."""
         self._next_maintenance = time.monotonic() + MAINTENANCE_EVERY
         sandbox = self._sandbox
         if sandbox is None:
@@ -857,7 +908,10 @@ class SqliteStore:
             self._next_maintenance = time.monotonic() + 1.0
         db = self._db
         assert db is not None
-        with self._db_lock:
+        with self._writing, self._db_lock:
+            db.execute(
+                "DELETE FROM token_keys WHERE NOT EXISTS (SELECT 1 FROM tokens WHERE tokens.n = token_keys.n)"
+            )
             free = db.execute("PRAGMA freelist_count").fetchone()[0]
             if free > 1024:
                 db.execute(f"PRAGMA incremental_vacuum({free})").fetchall()
@@ -893,7 +947,7 @@ class SqliteStore:
 
     def _full_save(self) -> None:
         """Mark every stored part of every tenant changed: a clean stop saves all of it, whatever
-        was marked (a safety net; crashes rely on the marks)."""
+        was marked (a safety net; a crash relies on the marks)."""
         sandbox = self._sandbox
         if sandbox is None:
             return
@@ -913,33 +967,9 @@ class SqliteStore:
             self._db = None
 
 
-def _link_sql(n: int, link: Link) -> tuple[Any, ...]:
-    lid, client_id, user_id, profile_id, grant_type, refresh, access, code, key_profile = link_row(link)
-    return (
-        n,
-        lid,
-        client_id,
-        user_id,
-        profile_id,
-        grant_type,
-        bytes.fromhex(refresh),
-        _hex(access),
-        _hex(code),
-        key_profile,
-    )
-
-
-def _code_sql(n: int, code: AuthorizationCode) -> tuple[Any, ...]:
-    row = code_row(code)
-    return (n, bytes.fromhex(row[0]), *row[1:])
-
-
-_ENTRY_NAMES = frozenset(ENTRY_FIELDS)
-
-
 def migrate(db: sqlite3.Connection, version: int) -> None:
     """Bring a database written by an older mockwise up to `SCHEMA_VERSION`, one step at a time
-    (`MIGRATIONS[v]` takes version v to v + 1, inside one transaction)."""
+    (`MIGRATIONS[v]` takes version v to v + 1, in one transaction)."""
     while version < SCHEMA_VERSION:
         step = MIGRATIONS[version]
         db.execute("BEGIN")
@@ -954,7 +984,7 @@ def migrate(db: sqlite3.Connection, version: int) -> None:
 
 
 MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {}
-"""Schema migrations by the version they start from. Version 1 is the first."""
+"""Schema migrations by the version they start from (version 1 is the first: none yet)."""
 
 
 def _problem(path: Path, exc: sqlite3.DatabaseError) -> str:
@@ -985,8 +1015,7 @@ class _Checkpointer:
         try:
             while not self._stop.wait(CHECKPOINT_EVERY):
                 with contextlib.suppress(sqlite3.Error):
-                    busy, frames, _ = db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
-                    del busy, frames
+                    db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
         finally:
             db.close()
 

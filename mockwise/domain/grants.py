@@ -214,8 +214,9 @@ class TokenService:
     # Issuing ---------------------------------------------------------------------------------
 
     def _mint(self, kind: TokenKind, lifetime: float, now: float, **fields: object) -> tuple[str, Token]:
-        value = new_token_value(kind, self.settings.client_credentials_token_format)
-        token = Token(token_key(value), kind, issued_at=now, expires_at=now + lifetime, **fields)  # type: ignore[arg-type]
+        row = self._ledger.new_row()
+        value = new_token_value(kind, self.settings.client_credentials_token_format, row)
+        token = Token(token_key(value), kind, issued_at=now, expires_at=now + lifetime, row=row, **fields)  # type: ignore[arg-type]
         self.store.add(token)
         # amortised collection of long-expired tokens
         self.store.collect(now, self.settings.expired_token_memory, budget=2)
@@ -418,13 +419,15 @@ class TokenService:
 
     def personal_token(self, user: User, value: str | None = None) -> str:
         now = self.clock.now()
-        value = value or uuid_token()
+        row = self._ledger.new_row() if value is None else None  # a chosen value carries no row
+        value = value or uuid_token(row)
         token = Token(
             token_key(value),
             TokenKind.PERSONAL,
             issued_at=now,
             expires_at=now + PERSONAL_TOKEN_LIFETIME,
             user_id=user.id,
+            row=row,
         )
         self.store.add(token)
         return value
@@ -497,6 +500,7 @@ class TokenService:
         for token in state.get("tokens", ()):
             if token.link is not None:
                 links[token.link.id] = token.link
+            token.row = None  # a state store gives it a row of its own (its value does not carry it)
             self.store.add(token)
         for key, code in state.get("codes", {}).items():
             self._codes.put(key, code)

@@ -144,9 +144,9 @@ class Sandbox:
         key = token_key(value)
         tenant = self._tokens.data.get(key)
         if tenant is None:
-            stored = self.store.locate(key)  # not in memory: a state store may hold it
+            stored = self.store.locate(value, key)  # not in memory: a state store may hold it
             tenant = self.tenants.get(stored) if stored is not None else None
-            token = tenant.store.get(key) if tenant is not None else None
+            token = tenant.store.find(value) if tenant is not None else None
             return (tenant, token) if token is not None else (None, None)
         return tenant, tenant.store.get(key)
 

@@ -43,15 +43,17 @@ class Ledger:
 
     __slots__ = ()
 
-    lazy = False
-    """True when tokens and links live in the store and memory holds only those in use."""
+    @property
+    def lazy(self) -> bool:
+        """True when tokens and links live in the store and memory holds only those in use."""
+        return False
 
     # Marks, each made right after the change ------------------------------------------------------
 
     def token(self, token: Token) -> None:
         """A token was issued or changed (ended, bound to a certificate)."""
 
-    def drop_token(self, key: str) -> None:
+    def drop_token(self, token: Token) -> None:
         """A token was collected."""
 
     def code(self, code: AuthorizationCode) -> None:
@@ -73,10 +75,16 @@ class Ledger:
         """ "tokens" (tokens, codes and links) or "journal" was replaced whole: what the store holds
         of it goes, and what is marked after this takes its place."""
 
+    def new_row(self) -> int | None:
+        """A row for a token about to be minted, which its value will carry (`uuid_token(row)`), so
+        the store finds it without a search; None for a store that needs none."""
+        return None
+
     # Lazy loading (only when `lazy`) --------------------------------------------------------------
 
-    def fetch_token(self, key: str) -> TokenRow | None:
-        """The stored token with this key (`mockwise.domain.tokens.token_row`), if any."""
+    def fetch_token(self, key: str, value: str | None = None) -> TokenRow | None:
+        """The stored token with this key (`mockwise.domain.tokens.token_row`), if any; `value`,
+        when known, may carry its row."""
         return None
 
     def fetch_link(self, link_id: int) -> tuple[LinkRow, list[TokenRow]] | None:
@@ -152,7 +160,7 @@ class Store(Protocol):
     def deleted(self, tenant: Tenant) -> None:
         """A tenant was deleted: forget all of it."""
 
-    def locate(self, key: str) -> str | None:
+    def locate(self, value: str, key: str) -> str | None:
         """The id of the tenant a stored token (not in memory) belongs to."""
 
     def settle(self) -> Awaitable[None]:
@@ -186,7 +194,7 @@ class MemoryStore:
     def deleted(self, tenant: Tenant) -> None:
         pass
 
-    def locate(self, key: str) -> str | None:
+    def locate(self, value: str, key: str) -> str | None:
         return None
 
     async def settle(self) -> None:
