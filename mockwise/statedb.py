@@ -55,7 +55,7 @@ from mockwise.domain.grants import AuthorizationCode, code_row
 from mockwise.domain.journal import Entry
 from mockwise.domain.model import Secrets
 from mockwise.domain.store import Ledger, Restored
-from mockwise.domain.tokens import Link, LinkRow, Token, TokenRow, link_row, row_of, token_row
+from mockwise.domain.tokens import Link, LinkRow, Token, TokenRow, link_row, row_of
 
 if TYPE_CHECKING:
     from mockwise.domain.sandbox import Sandbox
@@ -88,7 +88,7 @@ CREATE TABLE tokens (
     profile_id INTEGER, grant_type TEXT, link INTEGER, ended_at REAL, end_reason TEXT, cert TEXT
 );
 CREATE INDEX tokens_by_expiry ON tokens (tenant, expires_at);
-CREATE INDEX tokens_by_link ON tokens (tenant, link) WHERE link IS NOT NULL;
+CREATE INDEX tokens_by_link ON tokens (tenant, link) WHERE link > 0;
 CREATE TABLE token_keys (key BLOB PRIMARY KEY, n INTEGER NOT NULL) WITHOUT ROWID;
 CREATE TABLE links (
     tenant INTEGER NOT NULL, id INTEGER NOT NULL, client_id TEXT NOT NULL, user_id INTEGER NOT NULL,
@@ -382,7 +382,7 @@ class SqliteLedger(Ledger):
         if row is None:
             return None
         rows = store._all(
-            f"SELECT {_TOKEN_COLUMNS} FROM tokens WHERE tenant = ? AND link = ? ORDER BY n",
+            f"SELECT {_TOKEN_COLUMNS} FROM tokens WHERE tenant = ? AND link = ? AND link > 0 ORDER BY n",
             (self.n, link_id),
         )
         lineage = [t for t in map(_token, rows) if t[-1] not in drops]
@@ -413,7 +413,7 @@ class SqliteLedger(Ledger):
         sql = f"SELECT {_TOKEN_COLUMNS} FROM tokens WHERE tenant = ?"
         args: list[Any] = [self.n]
         if live_at is not None:
-            sql += " AND expires_at > ? AND end_reason IS NULL"
+            sql += " AND expires_at > ? AND end_reason = ''"
             args.append(live_at)
         if client_id is not None:
             sql += " AND client_id = ?"
@@ -430,7 +430,7 @@ class SqliteLedger(Ledger):
 
     def count_live(self, now: float) -> int:
         row = self.store._one(
-            "SELECT count(*) FROM tokens WHERE tenant = ? AND expires_at > ? AND end_reason IS NULL",
+            "SELECT count(*) FROM tokens WHERE tenant = ? AND expires_at > ? AND end_reason = ''",
             (self.n, now),
         )
         return int(row[0]) if row is not None else 0
@@ -448,8 +448,51 @@ class SqliteLedger(Ledger):
             self.store._write([self])
 
 
+# A token's columns hold no NULL: "" or 0 stand for none. Binding None (or bytes) costs the sqlite3
+# module a search for an adapter per value, and a token row has up to seven of them.
+
+
+def _token_sql(tenant: int, token: Token) -> tuple[Any, ...]:
+    link, reason = token.link, token.end_reason
+    return (
+        tenant,
+        bytearray.fromhex(token.key),
+        token.kind.value,
+        token.issued_at,
+        token.expires_at,
+        token.client_id or "",
+        token.user_id or 0,
+        token.profile_id or 0,
+        token.grant_type or "",
+        link.id if link is not None else 0,
+        token.ended_at or 0.0,
+        reason.value if reason is not None else "",
+        token.cert or "",
+        token.row,
+    )
+
+
 def _token(row: tuple[Any, ...]) -> TokenRow:
-    return (row[0].hex(), *row[1:])
+    key, kind, issued, expires, client_id, user_id, profile_id, grant, link, ended, reason, cert, n = row
+    return (
+        key.hex(),
+        kind,
+        issued,
+        expires,
+        client_id or None,
+        user_id or None,
+        profile_id or None,
+        grant or None,
+        link or None,
+        ended if reason else None,
+        reason or None,
+        cert or None,
+        n,
+    )
+
+
+def _number(ledger: SqliteLedger) -> int:
+    return ledger.n
 
 
 def _link(row: tuple[Any, ...]) -> LinkRow:
@@ -761,25 +804,33 @@ class SqliteStore:
         """Write what `ledgers` marked, in one transaction. Locks are taken in one order: the
         tenants' (their parts' snapshots need them), then the write lock, then the connection; the
         tenants' are let go before the database is touched."""
-        ledgers = sorted((x for x in ledgers if x.ready and not x.closed), key=lambda x: x.n)
-        with contextlib.ExitStack() as tenants:
-            for ledger in ledgers:
-                assert ledger.tenant is not None
-                tenants.enter_context(ledger.tenant.lock)
-            self._writing.acquire()
-            self._pending = False
-            self._in_flight = True
-            batches = []
-            for ledger in ledgers:
-                if self._dirty.get(ledger.n) is ledger:
-                    del self._dirty[ledger.n]
-                batch = ledger.drain()
-                assert ledger.tenant is not None
-                stored = ledger.tenant.stored_parts if batch.parts else {}
-                snapshots = {name: _dumps(stored[name].snapshot()) for name in batch.parts}
-                batches.append((ledger, batch, snapshots))
-            deleted, self._deleted = self._deleted, []
+        ledgers = [x for x in ledgers if x.ready and not x.closed]
+        if len(ledgers) > 1:
+            ledgers.sort(key=_number)
+        locks = [x.tenant.lock for x in ledgers if x.tenant is not None]
+        for lock in locks:
+            lock.acquire()
+        self._writing.acquire()
+        batches: list[tuple[SqliteLedger, _Batch, dict[str, bytes]]] = []
+        deleted: list[int] = []
         try:
+            try:
+                self._pending = False
+                self._in_flight = True
+                dirty = self._dirty
+                for ledger in ledgers:
+                    if dirty.get(ledger.n) is ledger:
+                        del dirty[ledger.n]
+                    batch = ledger.drain()
+                    batches.append((ledger, batch, {}))
+                    if batch.parts:
+                        assert ledger.tenant is not None
+                        stored = ledger.tenant.stored_parts
+                        batches[-1][2].update((name, _dumps(stored[name].snapshot())) for name in batch.parts)
+                deleted, self._deleted = self._deleted, []
+            finally:
+                for lock in reversed(locks):
+                    lock.release()
             self._commit(batches, deleted)
         except BaseException:
             for ledger, batch, _ in batches:
@@ -834,8 +885,7 @@ class SqliteStore:
                 if token.row is None:  # a chosen value carries no row: found by its hash
                     token.row = next(self._rows)
                     chosen.append((bytes.fromhex(token.key), token.row))
-                row = token_row(token)
-                rows.append((n, bytes.fromhex(row[0]), *row[1:]))
+                rows.append(_token_sql(n, token))
             db.executemany(_INSERT_TOKEN, rows)
             if chosen:
                 db.executemany("INSERT OR REPLACE INTO token_keys VALUES (?, ?)", chosen)

@@ -212,7 +212,7 @@ def uuid_token(row: int | None = None) -> str:
     raw[6] = (raw[6] & 0x0F) | 0x40  # version 4
     raw[8] = (raw[8] & 0x3F) | 0x80  # RFC 4122 variant
     if row is not None:
-        raw[:ROW_BYTES] = _carried(row, raw[ROW_BYTES:])
+        raw[:ROW_BYTES] = _carried(row, raw[-ROW_BYTES:])
     h = raw.hex()
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
@@ -229,7 +229,7 @@ def jwe_like_token(row: int | None = None) -> str:
 
     iv = bytearray(os.urandom(12))
     if row is not None:
-        iv[:ROW_BYTES] = _carried(row, iv[ROW_BYTES:])
+        iv[:ROW_BYTES] = _carried(row, iv[-ROW_BYTES:])
     return ".".join(
         (_JWE_HEADER, part(os.urandom(256)), part(iv), part(os.urandom(300)), part(os.urandom(16)))
     )
@@ -244,10 +244,9 @@ def new_token_value(kind: TokenKind, fmt: TokenFormat, row: int | None = None) -
 ROW_BYTES = 5  # a carried row number: up to 2**40 tokens
 
 
-def _carried(row: int, rest: bytes | bytearray) -> bytes:
-    """`row`, masked by a hash of the token's random bytes so that tokens still look random."""
-    mask = int.from_bytes(hashlib.blake2s(rest, digest_size=ROW_BYTES).digest(), "big")
-    return (row ^ mask).to_bytes(ROW_BYTES, "big")
+def _carried(row: int, mask: bytes | bytearray) -> bytes:
+    """`row`, masked with random bytes of the token (its last five), so that tokens still look random."""
+    return (row ^ int.from_bytes(mask, "big")).to_bytes(ROW_BYTES, "big")
 
 
 def row_of(value: str) -> int | None:
@@ -262,10 +261,9 @@ def row_of(value: str) -> int | None:
             raw = base64.urlsafe_b64decode(third + "=" * (-len(third) % 4))
     except ValueError:
         return None
-    if raw is None or len(raw) <= ROW_BYTES:
+    if raw is None or len(raw) < 2 * ROW_BYTES:
         return None
-    mask = int.from_bytes(hashlib.blake2s(raw[ROW_BYTES:], digest_size=ROW_BYTES).digest(), "big")
-    return int.from_bytes(raw[:ROW_BYTES], "big") ^ mask
+    return int.from_bytes(raw[:ROW_BYTES], "big") ^ int.from_bytes(raw[-ROW_BYTES:], "big")
 
 
 COMPACT_MIN = 4096  # below this a dict's table is too small to be worth copying

@@ -184,7 +184,10 @@ class Edge:
             elif message["type"] == "http.response.body" and not message.get("more_body", False):
                 commit()
                 if durable:
-                    await _settled(store, scope)
+                    if store.unsettled:
+                        await _settled(store, scope)
+                    else:  # a read: its journal entry goes with the next write
+                        store.soon()
             if held is not None:
                 start, held = held, None
                 await send(start)
@@ -216,12 +219,8 @@ class Edge:
 
 
 async def _settled(store: Store, scope: Scope) -> None:
-    """Wait until the changes a response may tell of are written; a read does not wait (its
-    journal entry goes with the next write). If the store cannot write, the connection is dropped:
-    nothing unwritten is ever acknowledged."""
-    if not store.unsettled:
-        store.soon()
-        return
+    """Wait until the changes waiting in the store are written. If the store cannot write, the
+    connection is dropped: nothing unwritten is ever acknowledged."""
     try:
         await store.settle()
     except Exception:
@@ -242,7 +241,10 @@ def _durably(store: Store, scope: Scope, send: Send) -> Send:
             held = message
             return
         if message["type"] == "http.response.body" and not message.get("more_body", False):
-            await _settled(store, scope)
+            if store.unsettled:
+                await _settled(store, scope)
+            else:
+                store.soon()
         if held is not None:
             start, held = held, None
             await send(start)
