@@ -277,8 +277,7 @@ class Tenant:
         return self.directory.client(client_id)
 
     def live_tokens(self) -> list[Token]:
-        now = self.clock.now()
-        return [t for t in self.store if t.state(now).value == "valid"]
+        return self.store.live(self.clock.now())
 
     # Grants ----------------------------------------------------------------------------------
 

@@ -12,10 +12,10 @@
   `Authorization` header is read once, here (`identify`), whatever the route, so a 404, a 405 or
   a 413 with a tenant's token is in that tenant's journal; requests naming no tenant go to the
   sandbox's unrouted journal;
-- with a state store that survives the process (`mockwise serve`), no answer leaves before the
+- with a state store that outlives the process (`mockwise serve`), no answer leaves before the
   changes it may tell of are written: a response is held (status line included) while changes are
-  waiting, and goes out once the store's group commit for this event-loop turn is done
-  (`Store.settle`). That holds for the control plane too. A read answers at once; its journal
+  waiting, and goes out once the store's group commit for this event-loop turn is done (`_Held`,
+  `Store.settle`). That holds for the control plane too. A read answers at once; its journal
   entry is written with the next commit.
 
 What happens next, for a request a route takes, is the pipeline (`mockwise.http.pipeline`).
@@ -111,8 +111,10 @@ class Edge:
         path: str = scope["path"]
         if path.startswith(CONTROL_PREFIX):
             if self.sandbox.store.persistent:
+                answer = _Held(self.sandbox.store, scope, send)
                 with contextlib.suppress(DropConnection):  # the store could not write: dropped
-                    await self.app(scope, receive, _durably(self.sandbox.store, scope, send))
+                    await self.app(scope, receive, answer)
+                    await answer.release()
             else:
                 await self.app(scope, receive, send)
             return
@@ -160,8 +162,8 @@ class Edge:
 
         committed = False
         store = self.sandbox.store
-        durable = store.persistent
-        held: Message | None = None  # the response's start, held until what it tells of is written
+        held = _Held(store, scope, send) if store.persistent else None
+        downstream: Send = held if held is not None else send
 
         def commit() -> None:
             # Once per request, before the last byte leaves: a client that has its answer can read
@@ -174,24 +176,12 @@ class Edge:
                 journal.record(entry)
 
         async def send_with_headers(message: Message) -> None:
-            nonlocal held
             if message["type"] == "http.response.start":
                 entry.status = message["status"]
                 message["headers"] = [*message.get("headers", ()), *extra]
-                if durable:
-                    held = message
-                    return
             elif message["type"] == "http.response.body" and not message.get("more_body", False):
                 commit()
-                if durable:
-                    if store.unsettled:
-                        await _settled(store, scope)
-                    else:  # a read: its journal entry goes with the next write
-                        store.soon()
-            if held is not None:
-                start, held = held, None
-                await send(start)
-            await send(message)
+            await downstream(message)
 
         try:
             if header_bytes > limits.max_header_bytes:
@@ -204,6 +194,8 @@ class Edge:
                 await _refuse(SpringError(413, "Request body too large"), path, wall, send_with_headers)
             else:
                 await self.app(scope, receive, send_with_headers)
+            if held is not None:
+                await held.release()
         except DropConnection:
             entry.error = "connection_reset"
             abort = scope.get("extensions", {}).get(ABORT)
@@ -218,39 +210,47 @@ class Edge:
             commit()
 
 
-async def _settled(store: Store, scope: Scope) -> None:
-    """Wait until the changes waiting in the store are written. If the store cannot write, the
-    connection is dropped: nothing unwritten is ever acknowledged."""
-    try:
-        await store.settle()
-    except Exception:
-        abort = scope.get("extensions", {}).get(ABORT)
-        if abort is None:
-            raise
-        abort()
-        raise DropConnection() from None
+class _Held:
+    """A response held back until what it may tell of is written (with a state store that outlives
+    the process): the messages are kept as the app sends them and go out once the app is done, after
+    the store's group commit when changes are waiting (`Store.unsettled`); a read goes out at once
+    and its journal entry is written with the next commit. Waiting here, not inside the app's
+    `send`, resumes one frame instead of the app's whole chain. A streamed body goes as it comes."""
 
+    __slots__ = ("messages", "scope", "send", "store", "streaming")
 
-def _durably(store: Store, scope: Scope, send: Send) -> Send:
-    """`send` for the control plane with a state store: its answers wait for the write too."""
-    held: Message | None = None
+    def __init__(self, store: Store, scope: Scope, send: Send) -> None:
+        self.store, self.scope, self.send = store, scope, send
+        self.messages: list[Message] = []
+        self.streaming = False
 
-    async def durable_send(message: Message) -> None:
-        nonlocal held
-        if message["type"] == "http.response.start":
-            held = message
+    async def __call__(self, message: Message) -> None:
+        if self.streaming:
+            await self.send(message)
             return
-        if message["type"] == "http.response.body" and not message.get("more_body", False):
-            if store.unsettled:
-                await _settled(store, scope)
-            else:
-                store.soon()
-        if held is not None:
-            start, held = held, None
-            await send(start)
-        await send(message)
+        self.messages.append(message)
+        if message["type"] == "http.response.body" and message.get("more_body", False):
+            self.streaming = True
+            await self.release()
 
-    return durable_send
+    async def release(self) -> None:
+        if not self.messages:
+            return
+        store = self.store
+        if store.unsettled:
+            try:
+                await store.settle()
+            except Exception:  # the store cannot write: drop the connection, acknowledge nothing
+                abort = self.scope.get("extensions", {}).get(ABORT)
+                if abort is None:
+                    raise
+                abort()
+                raise DropConnection() from None
+        else:
+            store.soon()
+        messages, self.messages = self.messages, []
+        for message in messages:
+            await self.send(message)
 
 
 async def _refuse(error: SpringError, path: str, now: float, send: Send) -> None:
