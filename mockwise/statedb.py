@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import io
 import itertools
 import logging
@@ -112,7 +113,18 @@ _TOKEN_COLUMNS = (  # in the order of a TokenRow
     "key, kind, issued_at, expires_at, client_id, user_id, profile_id, grant_type, link, ended_at, "
     "end_reason, cert, n"
 )
+_TOKEN_WIDTH = 14  # columns of a token row, tenant included
 _INSERT_TOKEN = f"INSERT OR REPLACE INTO tokens (tenant, {_TOKEN_COLUMNS}) VALUES ({', '.join('?' * 14)})"
+_INSERT_CHUNK = 500  # rows per INSERT statement (well below SQLite's limit on parameters)
+
+
+@functools.lru_cache(maxsize=64)
+def _insert_tokens(rows: int) -> str:
+    """`INSERT INTO tokens ... VALUES (...), (...)` for `rows` new rows."""
+    one = f"({', '.join('?' * _TOKEN_WIDTH)})"
+    return f"INSERT INTO tokens (tenant, {_TOKEN_COLUMNS}) VALUES {', '.join([one] * rows)}"
+
+
 _LINK_COLUMNS = "id, client_id, user_id, profile_id, grant_type, refresh, access, code, key_profile"
 _INSERT_LINK = f"INSERT OR REPLACE INTO links (tenant, {_LINK_COLUMNS}) VALUES ({', '.join('?' * 10)})"
 _CODE_COLUMNS = "key, client_id, redirect_uri, user_id, profile_id, issued_at, expires_at, used_at, link"
@@ -230,6 +242,15 @@ def _dumps(value: Any) -> bytes:
     return pickle.dumps(value, pickle.HIGHEST_PROTOCOL)
 
 
+def _dumps_flat(value: Any) -> bytes:
+    """`_dumps` for plain values without shared references (journal entries): no memo, faster."""
+    out = io.BytesIO()
+    pickler = pickle.Pickler(out, pickle.HIGHEST_PROTOCOL)
+    pickler.fast = True
+    pickler.dump(value)
+    return out.getvalue()
+
+
 # A tenant's ledger ----------------------------------------------------------------------------------
 
 
@@ -239,7 +260,8 @@ class _Batch:
 
     new: bool = False
     rewrite: set[str] = field(default_factory=set)
-    tokens: dict[str, Token] = field(default_factory=dict)
+    added: dict[str, Token] = field(default_factory=dict)  # never written
+    tokens: dict[str, Token] = field(default_factory=dict)  # written before, changed since
     token_drops: set[int] = field(default_factory=set)  # rows
     codes: dict[str, AuthorizationCode] = field(default_factory=dict)
     code_drops: set[str] = field(default_factory=set)
@@ -275,17 +297,22 @@ class SqliteLedger(Ledger):
 
     # Marks (see `Ledger`) -------------------------------------------------------------------------
 
-    def token(self, token: Token) -> None:
+    def token(self, token: Token, new: bool = False) -> None:
         with self._lock:
-            self._mark().tokens[token.key] = token
+            batch = self._mark()
+            if new:
+                batch.added[token.key] = token
+            elif token.key not in batch.added:
+                batch.tokens[token.key] = token
         self.store._pending = True
 
     def drop_token(self, token: Token) -> None:
         with self._lock:
             batch = self._mark()
-            batch.tokens.pop(token.key, None)
-            if token.row is not None:
-                batch.token_drops.add(token.row)
+            if batch.added.pop(token.key, None) is None:
+                batch.tokens.pop(token.key, None)
+                if token.row is not None:
+                    batch.token_drops.add(token.row)
         self.store._pending = True
 
     def new_row(self) -> int | None:
@@ -324,6 +351,7 @@ class SqliteLedger(Ledger):
             batch = self._mark()
             batch.rewrite.add(part)
             if part == "tokens":
+                batch.added.clear()
                 batch.tokens.clear()
                 batch.token_drops.clear()
                 batch.codes.clear()
@@ -347,10 +375,11 @@ class SqliteLedger(Ledger):
             batch.new |= newer.new
             batch.rewrite |= newer.rewrite
             if "tokens" in newer.rewrite:
-                batch.tokens, batch.token_drops = newer.tokens, newer.token_drops
+                batch.added, batch.tokens, batch.token_drops = newer.added, newer.tokens, newer.token_drops
                 batch.codes, batch.code_drops, batch.links = newer.codes, newer.code_drops, newer.links
             else:
-                batch.tokens.update(newer.tokens)
+                batch.added.update(newer.added)
+                batch.tokens.update({k: t for k, t in newer.tokens.items() if k not in batch.added})
                 batch.token_drops |= newer.token_drops
                 batch.codes.update(newer.codes)
                 batch.code_drops = (batch.code_drops - newer.codes.keys()) | newer.code_drops
@@ -443,7 +472,7 @@ class SqliteLedger(Ledger):
         """Write this tenant's marks now, so that the database answers for all of it."""
         with self._lock:
             batch = self._batch
-            stale = bool(batch.tokens or batch.token_drops or batch.rewrite or batch.links)
+            stale = bool(batch.added or batch.tokens or batch.token_drops or batch.rewrite or batch.links)
         if stale and self.ready:
             self.store._write([self])
 
@@ -879,16 +908,27 @@ class SqliteStore:
             ledger.untrimmed = 0
         if batch.token_drops:
             db.executemany("DELETE FROM tokens WHERE n = ?", [(row,) for row in batch.token_drops])
-        if batch.tokens:
-            rows, chosen = [], []
-            for token in batch.tokens.values():
+        chosen = []
+        if batch.added:  # new rows, appended: one statement for many (a step per row costs more)
+            values: list[Any] = []
+            for token in batch.added.values():
                 if token.row is None:  # a chosen value carries no row: found by its hash
+                    token.row = next(self._rows)
+                    chosen.append((bytes.fromhex(token.key), token.row))
+                values += _token_sql(n, token)
+            for start in range(0, len(values), _INSERT_CHUNK * _TOKEN_WIDTH):
+                part = values[start : start + _INSERT_CHUNK * _TOKEN_WIDTH]
+                db.execute(_insert_tokens(len(part) // _TOKEN_WIDTH), part)
+        if batch.tokens:
+            rows = []
+            for token in batch.tokens.values():
+                if token.row is None:
                     token.row = next(self._rows)
                     chosen.append((bytes.fromhex(token.key), token.row))
                 rows.append(_token_sql(n, token))
             db.executemany(_INSERT_TOKEN, rows)
-            if chosen:
-                db.executemany("INSERT OR REPLACE INTO token_keys VALUES (?, ?)", chosen)
+        if chosen:
+            db.executemany("INSERT OR REPLACE INTO token_keys VALUES (?, ?)", chosen)
         if batch.links:
             db.executemany(_INSERT_LINK, [_link_sql(n, link) for link in batch.links.values()])
         if batch.code_drops:
@@ -898,7 +938,7 @@ class SqliteStore:
         entries = batch.entries
         if entries:  # one row for the lot
             first, last = entries[0].seq, entries[-1].seq
-            blob = _dumps([_entry_values(e) for e in entries])
+            blob = _dumps_flat([_entry_values(e) for e in entries])
             db.execute("INSERT OR REPLACE INTO journal VALUES (?, ?, ?, ?)", (n, first, last, blob))
             ledger.untrimmed += len(entries)
             capacity = tenant.journal.capacity

@@ -50,8 +50,8 @@ class Ledger:
 
     # Marks, each made right after the change ------------------------------------------------------
 
-    def token(self, token: Token) -> None:
-        """A token was issued or changed (ended, bound to a certificate)."""
+    def token(self, token: Token, new: bool = False) -> None:
+        """A token was issued (`new`: never marked before) or changed (ended, bound to a certificate)."""
 
     def drop_token(self, token: Token) -> None:
         """A token was collected."""

@@ -335,7 +335,7 @@ class TokenStore:
 
     def add(self, token: Token) -> Token:
         self._hold(token)
-        self._ledger.token(token)
+        self._ledger.token(token, True)
         return token
 
     def changed(self, token: Token) -> None:
