@@ -109,3 +109,62 @@ def differences(before: dict[str, Any], after: dict[str, Any], path: str = "") -
             for d in differences(b, a, f"{path}[{i}]")
         ]
     return [] if before == after else [f"{path}: {before!r} before, {after!r} after"]
+
+
+# Every test's sandboxes in a state store, checked after the test ------------------------------------
+
+
+def install_store_check(directory: Any) -> tuple[Any, Any]:
+    """With MOCKWISE_TEST_STORE=1 (see conftest.py): every `Sandbox()` a test makes without a store
+    keeps its state in a SQLite store in `directory`; `check()` (after each test) writes what was
+    marked and reopens each database beside the live sandbox: any difference is a change some part
+    did not mark, which a crash would lose. Returns `check` and `uninstall`."""
+    import itertools
+    import weakref
+    from pathlib import Path
+
+    from mockwise.domain.sandbox import Sandbox
+    from mockwise.statedb import SqliteStore
+
+    made: list[tuple[weakref.ref[Sandbox], Path]] = []
+    numbers = itertools.count()
+    original = Sandbox.__init__
+
+    def init(self: Sandbox, *args: Any, store: Any = None, **kwargs: Any) -> None:
+        if store is None:
+            path = Path(directory) / f"sandbox-{next(numbers)}.db"
+            store = SqliteStore(path)
+            made.append((weakref.ref(self), path))
+            weakref.finalize(self, store.close_quietly)
+        original(self, *args, store=store, **kwargs)
+
+    Sandbox.__init__ = init  # type: ignore[method-assign]
+
+    def uninstall() -> None:
+        Sandbox.__init__ = original  # type: ignore[method-assign]
+
+    def check() -> list[str]:
+        problems = []
+        for ref, path in made:
+            sandbox = ref()
+            if sandbox is None:
+                continue
+            sandbox.flush()
+            again = Sandbox.__new__(Sandbox)
+            original(again, seed=sandbox.seed, store=SqliteStore(path))
+            try:
+                if sorted(again.tenants) != sorted(sandbox.tenants):
+                    problems.append(
+                        f"{path.name}: {sorted(sandbox.tenants)} came back as {sorted(again.tenants)}"
+                    )
+                    continue
+                for tid, tenant in sandbox.tenants.items():
+                    diff = differences(state_of(tenant), state_of(again.tenants[tid]))
+                    problems += [f"{path.name} tenant {tid}: {d}" for d in diff[:5]]
+            finally:
+                assert isinstance(again.store, SqliteStore)
+                again.store.close_quietly()
+        made.clear()
+        return problems
+
+    return check, uninstall

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 import json
 import threading
 import uuid
@@ -127,6 +128,13 @@ class PartnerKey:
     def active(self, now: float) -> bool:
         return self.valid_from <= now and (self.valid_till is None or now < self.valid_till)
 
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        # The JWK goes as its public JSON: jwcrypto caches key objects that do not pickle.
+        fields = tuple(
+            self.public.export_public() if f == "public" else getattr(self, f) for f in _PARTNER_FIELDS
+        )
+        return _partner_key, fields
+
     def as_json(self) -> dict[str, Any]:
         """The upload's answer: the same fields plus `clientId: null` and `deactivationTimestamp:
         null`, as Wise's reference shows them [C] §7.5."""
@@ -139,6 +147,15 @@ class PartnerKey:
             "clientId": None,
             "deactivationTimestamp": None,
         }
+
+
+_PARTNER_FIELDS = tuple(f.name for f in dataclasses.fields(PartnerKey))
+
+
+def _partner_key(*values: Any) -> PartnerKey:
+    fields = dict(zip(_PARTNER_FIELDS, values, strict=True))
+    fields["public"] = JWK.from_json(fields["public"])
+    return PartnerKey(**fields)
 
 
 def _generate(scope: KeyScope, algorithm: str) -> JWK:

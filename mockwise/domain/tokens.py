@@ -434,8 +434,11 @@ class TokenStore:
             if token is not None:
                 self._unbind(key)
                 self._ledger.drop_token(token)
-                if token.link is not None:
-                    token.link.history.pop(key, None)
+                link = token.link
+                if link is not None:
+                    link.history.pop(key, None)
+                    if link.access is token:  # long expired: it needs ending by no refresh
+                        link.access = None
                 dropped += 1
         if dropped:
             self._tokens.shrink()
