@@ -17,7 +17,7 @@ from mockwise.domain.sandbox import DEFAULT_TENANT, Sandbox
 from mockwise.domain.seed import Credentials, SeedData
 from mockwise.domain.store import Restored
 from mockwise.domain.tenant import Tenant
-from mockwise.statedb import STATE_FILE, SqliteStore, StateLock, forget
+from mockwise.statedb import STATE_FILE, SqliteStore, StateLock, remove_state
 
 
 class ServerState:
@@ -28,9 +28,7 @@ class ServerState:
         self.path = directory / STATE_FILE
         self.lock = StateLock(directory).acquire()
         if fresh:
-            self.lock.release()
-            forget(directory)
-            self.lock = StateLock(directory).acquire()
+            remove_state(directory)
         self.store = SqliteStore(self.path) if persist else None
 
     def default_tenant(self, sandbox: Sandbox, seed: SeedData) -> tuple[Tenant, Credentials, bool]:

@@ -196,15 +196,20 @@ def forget(directory: Path) -> bool:
     was one. StateError while a server holds the directory."""
     lock = StateLock(directory).acquire()
     try:
-        found = False
-        for suffix in ("", "-wal", "-shm"):
-            path = directory / (STATE_FILE + suffix)
-            if path.exists():
-                path.unlink()
-                found = True
-        return found
+        return remove_state(directory)
     finally:
         lock.release()
+
+
+def remove_state(directory: Path) -> bool:
+    """Delete `directory`'s state database (the caller holds its `StateLock`); whether there was one."""
+    found = False
+    for suffix in ("", "-wal", "-shm"):
+        path = directory / (STATE_FILE + suffix)
+        if path.exists():
+            path.unlink()
+            found = True
+    return found
 
 
 # Pickles of our own state only ---------------------------------------------------------------------
