@@ -20,6 +20,8 @@ import time
 from pathlib import Path
 from typing import Any, Protocol
 
+from mockwise.timetravel import ProcessClock
+
 
 class ClientClock(Protocol):
     def start(self) -> None: ...
@@ -86,15 +88,11 @@ class TimeMachineClock:
     real_waits = False  # set for a sandbox in another process, which cannot see a skipped wait
 
     def __init__(self) -> None:
-        self._travel: Any = None
-        self._traveller: Any = None
+        self._process = ProcessClock()
         self._real_sleep: Any = None
 
     def start(self) -> None:
-        import time_machine
-
-        self._travel = time_machine.travel(time.time(), tick=True)
-        self._traveller = self._travel.start()
+        self._process.start()
         self._real_sleep = time.sleep
         time.sleep = self._sleep  # type: ignore[assignment]
 
@@ -103,23 +101,20 @@ class TimeMachineClock:
             if self._real_sleep is not None:
                 self._real_sleep(seconds)  # the clock ticks through it
             return
-        if seconds > 0 and self._traveller is not None:
-            self._traveller.shift(seconds)
+        if seconds > 0 and self._process.started:
+            self._process.shift(seconds)
         if self._real_sleep is not None:
             self._real_sleep(0)  # still yield to other threads
 
     def shift(self, seconds: float) -> None:
-        assert self._traveller is not None, "start() first"
-        self._traveller.shift(seconds)
+        assert self._process.started, "start() first"
+        self._process.shift(seconds)
 
     def stop(self) -> None:
         if self._real_sleep is not None:
             time.sleep = self._real_sleep
             self._real_sleep = None
-        if self._travel is not None:
-            with contextlib.suppress(Exception):
-                self._travel.stop()
-        self._travel = self._traveller = None
+        self._process.stop()
 
     def environment(self) -> dict[str, str]:
         return {}

@@ -503,11 +503,12 @@ def scripted_approval(
     """The customer logs in on the authorize page and approves; None when the page will not
     redirect (an unknown client or an unregistered redirect_uri shows an error page, §3)."""
     try:
-        answer = tenant.link(authorize_url, person["email"], person["password"], profile_id=profile_id)
+        redirect = tenant.link(
+            authorize_url, email=person["email"], password=person["password"], profile_id=profile_id
+        )
     except ControlPlaneError:
         return None
-    redirect = answer.get("redirect")
-    return str(redirect) if redirect else None
+    return redirect or None
 
 
 def _guarded(call: Callable[[], Outcome]) -> Outcome:

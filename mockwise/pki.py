@@ -42,7 +42,7 @@ def fingerprint(der: bytes) -> str:
     return hashlib.sha256(der).hexdigest()
 
 
-#: The server certificate always covers these; more names are configurable [issue 4].
+#: The server certificate always covers these; more names come from `--server-name`.
 DEFAULT_SERVER_NAMES = ("localhost", "127.0.0.1", "::1")
 #: The CA's subject: what "Get Wise certificate" downloads, for the partner's trust store (§6).
 CA_ORGANISATION = "mockwise"
@@ -53,7 +53,7 @@ RSA_SIZES = frozenset({2048, 3072, 4096})
 EC_CURVES = frozenset({"secp256r1", "secp384r1"})
 
 # OpenSSL's X509_V_FLAG_NO_CHECK_TIME: the TLS layer checks the chain only; a client certificate's
-# validity is judged over HTTP against the *tenant's* clock, so tests can move time (issue 4).
+# validity is judged over HTTP against the *tenant's* clock, so tests can move time.
 NO_CHECK_TIME = 0x200000
 
 ClientCertificates = Literal["none", "required", "optional"]

@@ -13,6 +13,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from mockwise.domain.fidelity import Settings
 from mockwise.domain.sandbox import DEFAULT_TENANT, Sandbox
 from mockwise.domain.seed import Credentials, SeedData
 from mockwise.domain.store import Restored
@@ -31,11 +32,13 @@ class ServerState:
             remove_state(directory)
         self.store = SqliteStore(self.path) if persist else None
 
-    def default_tenant(self, sandbox: Sandbox, seed: SeedData) -> tuple[Tenant, Credentials, bool]:
-        """The default tenant: the one the store brought back, or a new one seeded from `seed`.
-        Answers it, its credentials in clear, and whether it is new."""
+    def default_tenant(
+        self, sandbox: Sandbox, seed: SeedData, settings: Settings
+    ) -> tuple[Tenant, Credentials, bool]:
+        """The default tenant: the one the store brought back (with its own settings), or a new one
+        seeded from `seed` with `settings`. Answers it, its credentials in clear, and whether it is new."""
         if DEFAULT_TENANT not in sandbox.tenants:
-            tenant, credentials = sandbox.create_tenant(DEFAULT_TENANT, fixed=True)
+            tenant, credentials = sandbox.create_tenant(DEFAULT_TENANT, fixed=True, settings=settings)
             return tenant, credentials, True
         tenant = sandbox.tenant(DEFAULT_TENANT)
         return tenant, recover_credentials(tenant, seed, self._previous()), False

@@ -89,9 +89,9 @@ def full_flow(sandbox: Sandbox, url: str) -> tuple[list[str], list[str]]:
         grant(grant_type="registration_code", email=seeded["email"], registration_code=seeded_code, **common)
         grant(grant_type="refresh_token", refresh_token=user["refresh_token"])
         linked = control.tenant(creds.tenant).link(
-            authorize_url(creds, url, state="st"), person["email"], person["password"]
+            authorize_url(creds, url, state="st"), email=person["email"], password=person["password"]
         )
-        code = query_of(linked["redirect"])["code"]
+        code = query_of(linked)["code"]
         secrets.append(code)
         tokens = grant(grant_type="authorization_code", code=code, redirect_uri=redirect_uri, **common)
         assert http.get("/v1/me", headers=bearer(tokens["access_token"])).status_code == 200

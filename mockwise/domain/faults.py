@@ -94,13 +94,18 @@ class Fault:
     def label(self) -> str:
         return f"{self.kind.value}#{self.id}"
 
-    def matches(self, path: str, method: str, grant_type: str | None, client_id: str | None) -> bool:
+    def matches(
+        self, path: str, method: str, grant_type: str | None, client_id: str | None, *aliases: str
+    ) -> bool:
+        """Whether this request is in the fault's scope. `path` is the route (`/v1/me`); `aliases`
+        are the other names it was called by (`/2026Q3/me`, `/me`), which a path glob may name."""
         if self.exhausted:
             return False
         if self.kind is FaultKind.INVALID_TOKEN and path == TOKEN_PATH:
             return False  # "the next API call"
+        pattern = self.path
         return (
-            (self.path is None or fnmatchcase(path, self.path))
+            (pattern is None or any(fnmatchcase(p, pattern) for p in (path, *aliases)))
             and (self.method is None or self.method.upper() == method)
             and (self.grant_type is None or self.grant_type == grant_type)
             and (self.client_id is None or self.client_id == client_id)
@@ -176,12 +181,19 @@ class Faults:
         self._ledger.changed("faults")
         return fault
 
-    def take(self, path: str, method: str, grant_type: str | None, client_id: str | None) -> Fault | None:
+    def take(
+        self, path: str, method: str, grant_type: str | None, client_id: str | None, *aliases: str
+    ) -> Fault | None:
         """The fault that fires for this request, if any (a shot is spent). Callers skip it when
         no fault is armed (`if tenant.faults`): it is on the path of every data-plane request."""
         with self._lock:
             fired = next(
-                (f for f in self._faults if f.matches(path, method, grant_type, client_id) and f.roll()), None
+                (
+                    f
+                    for f in self._faults
+                    if f.matches(path, method, grant_type, client_id, *aliases) and f.roll()
+                ),
+                None,
             )
         if fired is not None:
             self._ledger.changed("faults")  # a shot was spent

@@ -205,7 +205,8 @@ class TokenService:
         if grant_type == "refresh_token" and params.get("refresh_token"):
             return presented(*self.lookup(params["refresh_token"]))
         if grant_type == "authorization_code" and params.get("code"):
-            return Note(token=token_key(params["code"])[:16], token_kind="authorization_code")
+            key = token_key(params["code"])
+            return Note(token=key[:16], token_kind="authorization_code", token_state=self._code_state(key))
         if grant_type == "registration_code" and params.get("email"):
             user = self.directory.by_signup_email(params["email"])
             return Note(user_id=user.id if user is not None else None)
@@ -387,6 +388,15 @@ class TokenService:
         self._codes.put(key, issued)
         self._ledger.code(issued)
         return code
+
+    def _code_state(self, key: str) -> str:
+        """An authorization code as it stood when presented: valid, used, expired or unknown."""
+        code = self._codes.data.get(key)
+        if code is None:
+            return TokenState.UNKNOWN.value
+        if code.used_at is not None:
+            return "used"
+        return TokenState.VALID.value if self.clock.now() < code.expires_at else TokenState.EXPIRED.value
 
     def _forget_expired_codes(self, now: float, *, always: bool = False) -> None:
         # Used codes are kept while they could still be replayed, so reuse can revoke (RFC 6749).

@@ -11,7 +11,7 @@ from __future__ import annotations
 import itertools
 import threading
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
@@ -37,7 +37,7 @@ class Entry:
     user_id: int | None = None
     token: str | None = None  # Token.id of the token presented (bearer or refresh token)
     token_kind: str | None = None
-    token_state: str | None = None  # valid, expired, superseded, revoked, unknown
+    token_state: str | None = None  # valid, expired, superseded, revoked, unknown (codes: used)
     token_cause: str | None = None  # why it ended early, when it did
     issued: str | None = None  # Token.id of the access token this request was given
     fault: str | None = None
@@ -45,6 +45,7 @@ class Entry:
     server_cert: str | None = None  # set when the connection presented a stand-in server certificate
     params: tuple[str, ...] = ()  # names of the form parameters sent (never their values)
     query: tuple[str, ...] = ()  # names of the query-string parameters (never their values)
+    headers: tuple[str, ...] = ()  # names of the request headers, as sent (never their values)
     basic_auth: bool = False
     trace_id: str = ""
     sca: str | None = None  # "challenged:<reason> ott=<id>", "approved:<how> ott=<id>", "refused:<reason>"
@@ -54,6 +55,7 @@ class Entry:
         data = asdict(self)
         data["params"] = list(self.params)
         data["query"] = list(self.query)
+        data["headers"] = list(self.headers)
         return data
 
 
@@ -141,6 +143,8 @@ class Journal:
         self.dropped = 0
         """How many of the oldest entries fell off because the journal was full (since the process
         started: a state store keeps the entries, not this count)."""
+        self.on_record: Callable[[Entry], None] | None = None
+        """Called with each entry once it is recorded (outside the lock): the console log."""
 
     @property
     def capacity(self) -> int:
@@ -162,6 +166,8 @@ class Journal:
                 self.dropped += 1
             entries.append(entry)
         self._ledger.entry(entry)
+        if self.on_record is not None:
+            self.on_record(entry)
         return entry
 
     def clear(self) -> None:
@@ -192,6 +198,11 @@ class Journal:
             self._entries = deque(entries, maxlen=self._entries.maxlen)
             self._seq = itertools.count(max(next_seq, entries[-1].seq + 1 if entries else 1))
 
+    def latest(self, count: int) -> list[Entry]:
+        """The newest `count` entries, newest first (without copying the rest)."""
+        with self._lock:
+            return list(itertools.islice(reversed(self._entries), count))
+
     def select(self, *, since: int = 0, **match: Any) -> list[Entry]:
         """Entries after sequence number `since` whose fields equal every given value
         (`None` values are ignored), e.g. `select(path="/oauth/token", grant_type="refresh_token")`.
@@ -208,6 +219,8 @@ class Journal:
             and (path is None or path in (e.path, e.route))
             and all(getattr(e, k) == v for k, v in wanted.items())
         ]
+
+    entries = select  # the same, by the name the HTTP client's journal also answers to
 
     def assert_request_made(self, times: int | None = None, **match: Any) -> list[Entry]:
         """Assert that requests matching `match` were made (exactly `times` times when given);

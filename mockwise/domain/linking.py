@@ -213,9 +213,7 @@ class Linking:
             self.sessions: dict[str, LoginSession] = dict(state.get("sessions", {}))
             self.attempts: dict[int, Attempts] = dict(state.get("attempts", {}))
             self.claims: dict[str, ClaimCode] = dict(state.get("claims", {}))
-            self.mailbox: deque[Mail] = deque(
-                state.get("mailbox", ()), maxlen=self._context.settings.limits.mailbox_size
-            )
+            self.mailbox: deque[Mail] = deque(state.get("mailbox", ()))
             self._mail_links: dict[str, Mail] = {m.link_id: m for m in self.mailbox}
             self._next_mail: int = state.get("next_mail", 1)
             self._context.changed("linking")
@@ -501,7 +499,7 @@ class Linking:
         if request.state is not None:
             params.append(("state", request.state))  # returned unchanged, only when sent [C] §3
         params.append(("profileId", str(profile.id)))
-        return Outcome(redirect=with_params(request.redirect_uri, params), profile_id=profile.id)
+        return Outcome(redirect=with_params(request.redirect_uri, params), code=code, profile_id=profile.id)
 
     def deny(self, request: AuthorizeRequest) -> Outcome:
         """The user said no: `error=access_denied` (standard OAuth; Wise's values are [I] §3)."""
@@ -597,10 +595,10 @@ class Linking:
                 sent_at=self._now(),
             )
             self._next_mail += 1
-            if len(self.mailbox) == self.mailbox.maxlen:
-                self._mail_links.pop(self.mailbox[0].link_id, None)
             self.mailbox.append(mail)
             self._mail_links[link_id] = mail
+            while len(self.mailbox) > self._context.settings.limits.mailbox_size:  # the oldest go
+                self._mail_links.pop(self.mailbox.popleft().link_id, None)
             self._context.changed("linking")
             return mail
 

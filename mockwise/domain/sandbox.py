@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import secrets
 import threading
+from collections.abc import Callable
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from mockwise.domain.fidelity import Settings
 from mockwise.domain.journal import DEFAULT_CAPACITY as DEFAULT_JOURNAL_CAPACITY
-from mockwise.domain.journal import Journal
+from mockwise.domain.journal import Entry, Journal
 from mockwise.domain.model import Secrets
 from mockwise.domain.seed import Credentials, SeedData, apply_seed, load_seed
 from mockwise.domain.store import Ledger, MemoryStore, Restored, Store
@@ -45,6 +47,10 @@ class Sandbox:
         self.secrets = Secrets()
         self.tenants: dict[str, Tenant] = {}
         self.unrouted = Journal()  # requests whose credentials name no tenant
+        self.unrouted.on_record = partial(self._recorded, None)
+        self.journal_listeners: list[Callable[[str | None, Entry], None]] = []
+        """Called with (tenant id, or None for unrouted requests) and each journal entry as it is
+        recorded, in every tenant, present and future (`mockwise serve`'s console log)."""
         self._clients: dict[str, Tenant] = {}
         self._tokens: ShrinkingTable[str, Tenant] = ShrinkingTable()  # read without a lock
         self._routes_lock = threading.Lock()  # taken inside a tenant's lock, never around one
@@ -78,7 +84,10 @@ class Sandbox:
         keeps the latest `journal_capacity` requests (`tenant.journal.resize` changes it later).
 
         Returns the tenant and its credentials (secrets in clear, this once)."""
-        tenant_id = tenant_id or secrets.token_hex(4)
+        if tenant_id is None:
+            tenant_id = secrets.token_hex(4)
+            while tenant_id in self.tenants:  # 8 hex digits clash within tens of thousands of tenants
+                tenant_id = secrets.token_hex(6)
         if not _valid_id(tenant_id):
             raise ValueError("a tenant id is 1-64 letters, digits, '-' or '_'")
         tenant = self._add_tenant(tenant_id, settings or self.settings, journal_capacity)
@@ -112,6 +121,7 @@ class Sandbox:
                 ledger=ledger if ledger is not None else self.store.ledger(tenant_id),
             )
             routes.tenant = tenant
+            tenant.journal.on_record = partial(self._recorded, tenant_id)
             self.tenants[tenant_id] = tenant
         return tenant
 
@@ -128,6 +138,10 @@ class Sandbox:
             raise LookupError(f"no tenant {tenant_id!r}")
         tenant.close()
         self.store.deleted(tenant)
+
+    def _recorded(self, tenant_id: str | None, entry: Entry) -> None:
+        for listener in self.journal_listeners:
+            listener(tenant_id, entry)
 
     def reset(self) -> None:
         """Reset every tenant to its seeded state."""

@@ -325,35 +325,36 @@ class Tenant:
         )
         return outcome.redirect or outcome.code or outcome.link_back or ""
 
-    # Scenarios: the ways a token dies early (reference §2.5; `mockwise.domain.scenarios`) -------
+    # Scenarios: the ways a token dies early (reference §2.5; `mockwise.domain.scenarios`). Each
+    # answers the ids of the tokens it ended, as the control plane does (`mockwise.handles`).
 
-    def revoke_access(self, user: UserRef, client_id: str | None = None) -> list[Token]:
+    def revoke_access(self, user: UserRef, client_id: str | None = None) -> list[str]:
         """The user revokes a partner's access on wise.com (every partner when `client_id` is None)."""
-        return self.scenarios.revoke_access(user, client_id)
+        return _ids(self.scenarios.revoke_access(user, client_id))
 
-    def enable_enhanced_security(self, user: UserRef) -> list[Token]:
+    def enable_enhanced_security(self, user: UserRef) -> list[str]:
         """The user turns on enhanced security: their partner tokens stop working."""
-        return self.scenarios.enable_enhanced_security(user)
+        return _ids(self.scenarios.enable_enhanced_security(user))
 
-    def breach(self, client_id: str) -> list[Token]:
+    def breach(self, client_id: str) -> list[str]:
         """Wise revokes every token of a client for a suspected breach."""
-        return self.scenarios.breach(client_id)
+        return _ids(self.scenarios.breach(client_id))
 
-    def change_email(self, user: UserRef, email: str) -> list[Token]:
+    def change_email(self, user: UserRef, email: str) -> list[str]:
         """The user changes their e-mail at Wise: all tokens to the account are revoked."""
-        return self.scenarios.change_email(user, email)
+        return _ids(self.scenarios.change_email(user, email))
 
     def rotate_secret(self, client_id: str, client_secret: str | None = None) -> str:
         """A new client secret; the old one stops working and client-credentials tokens die."""
         return self.scenarios.rotate_secret(client_id, client_secret)
 
-    def revoke_secret(self, client_id: str) -> list[Token]:
+    def revoke_secret(self, client_id: str) -> list[str]:
         """The client secret is revoked: the client cannot authenticate and all its tokens die."""
-        return self.scenarios.revoke_secret(client_id)
+        return _ids(self.scenarios.revoke_secret(client_id))
 
-    def reclaim(self, user: UserRef) -> list[Token]:
+    def reclaim(self, user: UserRef) -> list[str]:
         """The user takes over an account a partner created: its registration code stops working."""
-        return self.scenarios.reclaim(user)
+        return _ids(self.scenarios.reclaim(user))
 
     def collect(self) -> int:
         """Forget every token that expired more than `oauth.expired_token_memory` ago, and expired
@@ -400,6 +401,10 @@ class _Stored:
 
     snapshot: Callable[[], Any]
     restore: Callable[[Any], None]
+
+
+def _ids(tokens: list[Token]) -> list[str]:
+    return [t.id for t in tokens]
 
 
 def _date(value: date | str | None) -> date | None:

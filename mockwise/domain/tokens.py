@@ -482,6 +482,13 @@ class TokenStore:
                 return iter([self._from_row(row) for row in self._ledger.scan_tokens()])
         return iter(list(self._tokens.data.values()))
 
+    def newest_first(self) -> list[Token]:
+        """The tokens, the latest issued first (a copy, made in one step: safe from another thread
+        while tokens are issued). With a lazy ledger, those the state store holds, by row."""
+        if self._ledger.lazy:
+            return list(reversed(list(self)))
+        return list(reversed(self._tokens.data.values()))
+
     @property
     def held(self) -> int:
         """How many tokens are in memory (all of them, unless the ledger is lazy)."""

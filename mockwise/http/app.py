@@ -16,7 +16,19 @@ from starlette.routing import BaseRoute, Mount, Router
 
 from mockwise.domain.sandbox import Sandbox
 from mockwise.errors import SpringError, WiseError
-from mockwise.http import authorize, balances, claim, control, identity, jose, mtls, sca, signup, token
+from mockwise.http import (
+    authorize,
+    balances,
+    calver,
+    claim,
+    control,
+    identity,
+    jose,
+    mtls,
+    sca,
+    signup,
+    token,
+)
 from mockwise.http.edge import Edge
 from mockwise.http.pipeline import Call, refuse
 from mockwise.http.responses import render_error
@@ -28,10 +40,11 @@ DATA_PLANE += [*authorize.routes, *claim.routes, *jose.routes, *sca.routes, *mtl
 def create_app(sandbox: Sandbox | None = None, *, admin_token: str | None = None) -> Starlette:
     """The whole sandbox as one ASGI app: the Wise data plane and the `/_mockwise` control plane."""
     sandbox = sandbox if sandbox is not None else Sandbox()
+    calver.CalVerNames.check(DATA_PLANE)  # every route has a 2026Q3 name, or a reason not to
     control_plane = control.ControlGuard(Router(control.control_routes()), admin_token)
     app = Starlette(
         routes=[*DATA_PLANE, Mount(control.PREFIX, app=control_plane)],
-        middleware=[Middleware(Edge, sandbox=sandbox)],
+        middleware=[Middleware(Edge, sandbox=sandbox, names=calver.CalVerNames())],
         exception_handlers={WiseError: _wise_error, HTTPException: _http_error, Exception: _server_error},
     )
     app.state.sandbox = sandbox

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from starlette.requests import Request
 
 from mockwise.domain.clock import iso_millis
-from mockwise.domain.model import Profile
+from mockwise.domain.model import Profile, country_name
 from mockwise.domain.sca import ScaAction, refuse_psd2
 from mockwise.errors import FieldError, ValidationError, not_found
 from mockwise.http.pipeline import Call, Guarded, endpoint
@@ -69,6 +69,7 @@ async def statement(call: Call) -> Guarded:
         "addStamp": False,
         "currency": currency,
         "profileId": profile.id,
+        "accountId": balance.id,  # in Wise's example and the 2026Q3 shape (docs/calver-2026q3.md)
         "timezone": "Z",
     }
     body = {
@@ -109,7 +110,7 @@ def _holder(profile: Profile) -> dict[str, object]:
         "city": a.city,
         "postCode": a.post_code,
         "stateCode": a.state or None,
-        "countryName": a.country,
+        "countryName": country_name(a.country),  # a name at Wise; the profile keeps the code
     }
     if profile.type.value == "business":
         return {"type": "BUSINESS", "address": address, "businessName": profile.business_name}

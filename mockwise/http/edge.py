@@ -2,7 +2,8 @@
 
 - every response carries `x-trace-id`; a sane `X-External-Correlation-Id` is echoed (§12);
 - a CalVer prefix (`/2026Q3/oauth/token`) is routed like the plain path (§1), and so is a trailing
-  slash (`/oauth/authorize/` is how Wise writes it);
+  slash (`/oauth/authorize/` is how Wise writes it); under a prefix, a version's own names of an
+  operation (`/2026Q3/me` for `/v1/me`, `mockwise.http.calver`) are routed to its classic route;
 - a declared body larger than the limit is refused before it is read (413, Wise-style JSON), and
   so are headers larger than theirs (431); Wise is silent on both limits: 64 KiB of body (OAuth and
   JSON bodies here are tiny), 16 KiB of headers (Tomcat's default is 8 KiB; JWE tokens and SCA
@@ -40,6 +41,7 @@ from mockwise.domain.tenant import Tenant
 from mockwise.domain.tokens import Token, TokenState, presented
 from mockwise.errors import DropConnection, SpringError
 from mockwise.http.auth import NO_CREDENTIALS, Credentials, parse_authorization
+from mockwise.http.calver import CalVerNames
 from mockwise.http.forms import MAX_BODY_KEY
 from mockwise.http.responses import render_error
 
@@ -51,12 +53,13 @@ CONTROL_PREFIX = "/_mockwise"
 class Exchange:
     """One request in flight: its journal entry, its credentials, and the tenant they name."""
 
-    __slots__ = ("credentials", "entry", "route", "sandbox", "tenant", "token")
+    __slots__ = ("called", "credentials", "entry", "route", "sandbox", "tenant", "token")
 
     def __init__(self, sandbox: Sandbox, entry: Entry, route: str, credentials: Credentials) -> None:
         self.sandbox = sandbox
         self.entry = entry
         self.route = route  # the path as routed: no CalVer prefix, no trailing slash
+        self.called: tuple[str, ...] = ()  # the other names it was called by (`/2026Q3/me`, `/me`)
         self.credentials = credentials
         self.tenant: Tenant | None = None
         self.token: Token | None = None  # the bearer token presented, when the sandbox knows it
@@ -100,9 +103,10 @@ def connection_of(scope: Scope) -> Connection:
 
 
 class Edge:
-    def __init__(self, app: ASGIApp, sandbox: Sandbox) -> None:
+    def __init__(self, app: ASGIApp, sandbox: Sandbox, names: CalVerNames | None = None) -> None:
         self.app = app
         self.sandbox = sandbox
+        self.names = names
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -124,6 +128,9 @@ class Edge:
             routed = routed[version.end() :]
         if len(routed) > 1 and routed.endswith("/"):  # Spring matches `/oauth/token/` as `/oauth/token`
             routed = routed.rstrip("/") or "/"
+        named = routed  # without its version: `/me`
+        if version is not None and self.names is not None:
+            routed = self.names.classic(version.group(1), routed) or routed  # `/me` → `/v1/me`
         if routed != path:
             scope = dict(scope)
             scope["path"] = routed
@@ -136,7 +143,9 @@ class Edge:
         declared = 0
         header_bytes = 0
         authorization = None
+        names = []
         for name, value in scope["headers"]:
+            names.append(name)
             header_bytes += len(name) + len(value)
             if name == b"x-external-correlation-id":
                 if 0 < len(value) <= 36 and value.isascii() and value.replace(b"-", b"").isalnum():
@@ -148,6 +157,9 @@ class Edge:
 
         wall = time.time()
         entry = Entry(at=wall, wall=wall, method=scope["method"], path=path, route=routed, trace_id=trace_id)
+        entry.headers = tuple(
+            dict.fromkeys(n.decode("latin-1") for n in names)
+        )  # names only, for the journal
         if scope["query_string"]:
             entry.query = tuple(
                 dict.fromkeys(k for k, _ in parse_qsl(scope["query_string"].decode("latin-1")))
@@ -156,6 +168,8 @@ class Edge:
         entry.cert, entry.server_cert = connection.fingerprint, connection.server_cert
         credentials = parse_authorization(authorization) if authorization is not None else NO_CREDENTIALS
         exchange = Exchange(self.sandbox, entry, routed, credentials)
+        if routed != path:
+            exchange.called = tuple(dict.fromkeys(p for p in (path, named) if p != routed))
         scope["mockwise"] = exchange
         limits = (exchange.tenant.settings if exchange.tenant is not None else self.sandbox.settings).limits
         scope[MAX_BODY_KEY] = limits.max_body  # what `forms.read_body` lets through

@@ -17,7 +17,7 @@ cannot be decrypted gets the generic 500 Wise documents [C] §7.3. The reason's 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -27,9 +27,6 @@ from mockwise.domain.journal import Note
 from mockwise.domain.tenant import Tenant
 from mockwise.errors import SpringError, WiseError
 from mockwise.http.forms import read_body
-
-if TYPE_CHECKING:
-    from mockwise.http.pipeline import Call
 
 JOSE_MEDIA = "application/jose+json"
 METHODS = ("jws", "jwe", "jws+jwe")
@@ -59,18 +56,26 @@ def is_jose(request: Request) -> bool:
     return headers.get("content-type", "").split(";")[0].strip().lower() == JOSE_MEDIA
 
 
-async def open_request(call: Call, direct: bool) -> JoseRequest:
+@dataclass(frozen=True, slots=True)
+class Target:
+    """Where a JOSE request was sent: its `url` header must name it [C] §7.2."""
+
+    sent: str  # the path as the client wrote it, CalVer prefix included
+    routed: str  # the path as routed
+    query: str  # the query string, if any
+
+
+async def open_request(
+    request: Request, tenant: Tenant, client_id: str | None, target: Target, direct: bool
+) -> JoseRequest:
     """Verify or decrypt the body for the route (which then reads plain JSON), or refuse: Spring
     JSON with `jose.refusal_status`, or the generic 500 of a JWE that cannot be decrypted [C] §7.3."""
-    tenant, caller = call.tenant, call.caller
-    assert tenant is not None and caller is not None
     try:
-        request, payload = await _open(call, tenant, caller.token.client_id, direct)
+        opened, payload = await _open(request, tenant, client_id, target, direct)
     except JoseError as exc:
         raise _refusal(tenant, exc) from None
-    call.request._body = payload  # the route reads the opened payload as its body
-    call.exchange.entry.jose = request.describe()
-    return request
+    request._body = payload  # the route reads the opened payload as its body
+    return opened
 
 
 def _refusal(tenant: Tenant, exc: JoseError) -> WiseError:
@@ -83,9 +88,11 @@ def _refusal(tenant: Tenant, exc: JoseError) -> WiseError:
     return error
 
 
-async def _open(call: Call, tenant: Tenant, client_id: str | None, direct: bool) -> tuple[JoseRequest, bytes]:
-    body = await read_body(call.request)
-    method = call.request.headers.get("x-tw-jose-method")
+async def _open(
+    http: Request, tenant: Tenant, client_id: str | None, target: Target, direct: bool
+) -> tuple[JoseRequest, bytes]:
+    body = await read_body(http)
+    method = http.headers.get("x-tw-jose-method")
     name = method.strip().lower() if method is not None else None
     if name is None:
         raise JoseError("missing_method", f"A {JOSE_MEDIA} body needs X-TW-JOSE-Method: jws, jwe or jws+jwe")
@@ -108,11 +115,11 @@ async def _open(call: Call, tenant: Tenant, client_id: str | None, direct: bool)
                 "malformed", "A JOSE body is a compact serialisation (ASCII)", decryption=name != "jws"
             ) from None
         if name == "jws":
-            payload = _verify(call, tenant, request, text)
+            payload = _verify(target, tenant, request, text)
         else:
             header, inner, request.cek = tenant.jose.decrypt(text)
             if "url" in header:
-                _check_url(call, header["url"])
+                _check_url(target, header["url"])
             if name == "jwe":
                 payload = inner
             else:
@@ -122,7 +129,7 @@ async def _open(call: Call, tenant: Tenant, client_id: str | None, direct: bool)
                     raise JoseError(
                         "malformed_jws", "The decrypted JWE does not hold a compact JWS"
                     ) from None
-                payload = _verify(call, tenant, request, signed)
+                payload = _verify(target, tenant, request, signed)
     if request.direct and request.cek is None:
         raise JoseError(
             "no_content_key",
@@ -137,22 +144,20 @@ async def _open(call: Call, tenant: Tenant, client_id: str | None, direct: bool)
     return request, payload
 
 
-def _verify(call: Call, tenant: Tenant, request: JoseRequest, text: str) -> bytes:
+def _verify(target: Target, tenant: Tenant, request: JoseRequest, text: str) -> bytes:
     header, payload = tenant.jose.verify(request.client_id, text)
     if "url" not in header:
         raise JoseError("missing_url", "The JWS header must carry the request path as `url`")
-    _check_url(call, header["url"])
+    _check_url(target, header["url"])
     request.kid = header.get("kid") if isinstance(header.get("kid"), str) else None
     request.alg = header["alg"]
     return payload
 
 
-def _check_url(call: Call, url: Any) -> None:
+def _check_url(target: Target, url: Any) -> None:
     """The `url` header must be the request's path [C] §7.2 (with its query string, if sent)."""
-    routed = call.exchange.route
-    sent = call.exchange.entry.path  # as the client wrote it, CalVer prefix included
-    query = call.request.scope.get("query_string", b"").decode("latin-1")
-    allowed = {routed, sent, call.request.scope["path"]}
+    sent, query = target.sent, target.query
+    allowed = {target.routed, sent}
     if query:
         allowed |= {f"{path}?{query}" for path in tuple(allowed)}
     if not isinstance(url, str) or url not in allowed:

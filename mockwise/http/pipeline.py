@@ -164,7 +164,7 @@ async def _pipeline(request: Request, needs: Needs, handler: Handler) -> Respons
                 _count(call)
             await _faults(call)
             if needs.jose != "no" and envelope.is_jose(request):
-                call.jose = await envelope.open_request(call, needs.jose == "direct")
+                call.jose = await _open_jose(call, needs.jose == "direct")
         answer = await handler(call)
         if isinstance(answer, Guarded):
             answer = _guard(call, needs, answer)
@@ -290,7 +290,8 @@ async def _faults(call: Call) -> None:
     if not tenant.faults:
         return
     entry = call.exchange.entry
-    fault = tenant.faults.take(call.exchange.route, entry.method, entry.grant_type, entry.client_id)
+    called = call.exchange.called  # the names it was called by, when they differ from the route
+    fault = tenant.faults.take(call.exchange.route, entry.method, entry.grant_type, entry.client_id, *called)
     if fault is None:
         return
     entry.fault = fault.label
@@ -298,6 +299,20 @@ async def _faults(call: Call) -> None:
         await asyncio.sleep(fault.seconds)
     else:
         raise fault.error()
+
+
+# 6. JOSE ----------------------------------------------------------------------------------------
+
+
+async def _open_jose(call: Call, direct: bool) -> envelope.JoseRequest:
+    assert call.tenant is not None and call.caller is not None
+    entry = call.exchange.entry
+    target = envelope.Target(entry.path, entry.route, call.request.scope["query_string"].decode("latin-1"))
+    opened = await envelope.open_request(
+        call.request, call.tenant, call.caller.token.client_id, target, direct
+    )
+    entry.jose = opened.describe()
+    return opened
 
 
 # 8. SCA ------------------------------------------------------------------------------------------

@@ -150,9 +150,11 @@ def profile_v2(profile: Profile, user: User) -> JSON:
             "descriptionOfBusiness": profile.description,
             "webpage": profile.webpage,
             "companyType": profile.company_type,
+            "companyRole": profile.company_role,  # in the 2026Q3 profile too (docs/calver-2026q3.md)
             "businessFreeFormDescription": profile.description,
             "firstLevelCategory": profile.category,
             "secondLevelCategory": profile.sub_category,
+            "industryCategories": [c for c in (profile.category, profile.sub_category) if c],
             "operationalAddresses": [],
         }
     return body

@@ -241,6 +241,24 @@ def test_jws_jwe_playground_signs_then_encrypts(partner: Partner, api: httpx.Cli
     assert json.loads(payload)["message"] == "jose-playground-response-both"
 
 
+def test_playgrounds_under_their_2026q3_names(partner: Partner, api: httpx.Client) -> None:
+    # The JWS `url` is the path as called; direct encryption follows the operation, not its name.
+    name = "/2026Q3/auth/jose/playground/jws"
+    signed = api.post(name, headers=jose("jws", partner.token), content=partner.jws(name, {"message": "q3"}))
+    assert signed.status_code == 200, signed.text
+    _, payload = cryptography_verify(signed.text, partner.wise_key("ES512", "PAYLOAD_SIGNING"))
+    assert json.loads(payload)["message"] == "jose-playground-response-q3"
+    sealed = partner.jwe(b'{"message":"pin"}')
+    direct = api.post(
+        "/2026Q3/auth/jose/playground/jwe-direct-encryption",
+        headers=jose("jwe", partner.token),
+        content=sealed.compact,
+    )
+    header, plaintext, _ = cryptography_decrypt(direct.text, cek=sealed.cek)
+    assert header == {"enc": "A256GCM", "alg": "dir"}
+    assert json.loads(plaintext)["message"] == "jose-playground-response-pin"
+
+
 def test_playgrounds_reject_non_jose_input(partner: Partner, api: httpx.Client) -> None:
     plain = api.post(JWS_PLAYGROUND, headers=bearer(partner.token), json={"message": "hi"})
     assert plain.status_code == 400 and "X-TW-JOSE-Method: jws" in plain.json()["message"]
