@@ -3,6 +3,7 @@ HTTP client talking to the ASGI app (no sockets)."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import httpx
@@ -41,3 +42,18 @@ def creds(seeded: tuple[Tenant, Credentials]) -> Credentials:
 def api(sandbox: Sandbox) -> Iterator[httpx.Client]:
     with httpx.Client(transport=SyncASGITransport(create_app(sandbox)), base_url=API) as client:
         yield client
+
+
+if os.environ.get("MOCKWISE_TEST_STORE"):  # every sandbox in a state store, checked after each test
+
+    @pytest.fixture(autouse=True)
+    def _state_store_check(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+        from tests.statecheck import install_store_check
+
+        check, uninstall = install_store_check(tmp_path_factory.mktemp("stores"))
+        try:
+            yield
+        finally:
+            uninstall()
+        problems = check()
+        assert not problems, "changes a crash would lose:\n" + "\n".join(problems)

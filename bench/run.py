@@ -9,8 +9,9 @@ cannot present a client certificate, so a small LD_PRELOAD shim loads one into i
 
 Method
 - Servers: the bare-Starlette baseline (`baseline.py`: parse the form, return a UUID token) and
-  `mockwise serve` twice (`--http`, and the default HTTPS + mTLS), each in its own process, all
-  served by `mockwise.server.Runner` (uvicorn, httptools, uvloop, one event loop, one process).
+  `mockwise serve` three times (`--http` keeping its state in `state.db`, as it does by default;
+  `--http --in-memory`; and the default HTTPS + mTLS, keeping its state), each in its own process,
+  all served by `mockwise.server.Runner` (uvicorn, httptools, uvloop, one event loop, one process).
   The default tenant's Wise rate limits (100/s per client) are switched off over the control plane.
 - Load: `wrk`, keep-alive, 1 thread and 32 connections (--connections), for --seconds a run after
   a --warmup run on fresh connections; every answer must be a 2xx (else the row is marked).
@@ -21,8 +22,10 @@ Method
   each ratio compares figures from the same run, never absolute times across runs or machines.
 - Handshakes: `openssl s_time` (a C client) opens new connections to the mTLS host, full
   handshakes and resumed sessions, TLS 1.3 and 1.2.
-- In process (`inprocess.py`), start-up (`startup.py`) and memory (`memory.py`) run in their own
-  processes after the load tests, when nothing else of the benchmark is running.
+- In process (`inprocess.py`), start-up (`startup.py`), memory (`memory.py`) and the state
+  database (`state.py`: start-up with --stored-tokens tokens stored, and the file's size as they
+  expire and come again) run in their own processes after the load tests, when nothing else of the
+  benchmark is running.
 
 Caveats: anything else running on the machine shares the two cores (look at the load average
 printed at the top); Python's timings move by a few percent between runs; wrk with one thread
@@ -51,11 +54,19 @@ from servers import Baseline, Mockwise
 HERE = Path(__file__).resolve().parent
 FORM = "application/x-www-form-urlencoded"
 
-GOALS = [
-    # (key, label, numerator, denominator, at least)
-    ("token_vs_baseline", "token endpoint (plain HTTP) vs baseline", "token_http", "baseline", 0.6),
+GOALS: list[tuple[str, str, str, str, float | None]] = [
+    # (key, label, numerator, denominator, at least: None for a figure without a goal)
+    (
+        "token_vs_baseline",
+        "token endpoint (plain HTTP, state kept) vs baseline",
+        "token_http",
+        "baseline",
+        0.6,
+    ),
     ("mtls_vs_http", "token endpoint over mTLS vs plain HTTP", "token_mtls", "token_http", 0.5),
     ("me_vs_baseline", "GET /v1/me (bearer) vs baseline", "me_http", "baseline", 0.7),
+    ("me_kept_vs_memory", "GET /v1/me, state kept vs in memory", "me_http", "me_memory", 0.9),
+    ("token_kept_vs_memory", "token endpoint, state kept vs in memory", "token_http", "token_memory", None),
 ]
 
 
@@ -68,7 +79,7 @@ class Scenario:
     cert: ClientCert | None = None
 
 
-def scenarios(baseline: Baseline, http: Mockwise, tls: Mockwise | None) -> list[Scenario]:
+def scenarios(baseline: Baseline, http: Mockwise, memory: Mockwise, tls: Mockwise | None) -> list[Scenario]:
     token = Request("POST", "/oauth/token", {"Content-Type": FORM}, "grant_type=client_credentials")
     partner = Request(token.method, token.path, {**token.headers, "Authorization": http.basic}, token.body)
     rows = [
@@ -79,6 +90,13 @@ def scenarios(baseline: Baseline, http: Mockwise, tls: Mockwise | None) -> list[
             "mockwise GET /v1/me (user token)",
             http.api_url,
             Request("GET", "/v1/me", {"Authorization": f"Bearer {http.user_token()}"}),
+        ),
+        Scenario("token_memory", "  the same, --in-memory", memory.api_url, partner),
+        Scenario(
+            "me_memory",
+            "  the same, --in-memory",
+            memory.api_url,
+            Request("GET", "/v1/me", {"Authorization": f"Bearer {memory.user_token()}"}),
         ),
     ]
     if tls is not None and tls.cert is not None:
@@ -98,12 +116,13 @@ def load_tests(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         print("note: no C compiler (apt-get install gcc): the mTLS rows are skipped", file=sys.stderr)
     baseline = Baseline(cpu=server_cpu)
     http = Mockwise(workdir / "http", http=True, cpu=server_cpu)
+    memory = Mockwise(workdir / "memory", http=True, cpu=server_cpu, extra=("--in-memory",))
     tls = Mockwise(workdir / "tls", http=False, cpu=server_cpu) if mtls else None
     try:
-        for server in (http, tls):
+        for server in (http, memory, tls):
             if server is not None:
                 server.without_rate_limits()
-        rows = scenarios(baseline, http, tls)
+        rows = scenarios(baseline, http, memory, tls)
         runs: dict[str, list[Result]] = {row.key: [] for row in rows}
         for round_ in range(args.rounds):
             for row in rows:
@@ -114,7 +133,7 @@ def load_tests(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
                 _progress(f"round {round_ + 1}/{args.rounds} {row.key}: {result.per_second:,.0f} req/s")
         handshakes = s_time(tls, args.handshake_seconds, client_cpu) if tls is not None else []
     finally:
-        for server in (baseline, http, tls):
+        for server in (baseline, http, memory, tls):
             if server is not None:
                 server.stop()
     table = {row.key: _summary(row, runs[row.key]) for row in rows}
@@ -181,9 +200,8 @@ def ratios(rows: dict[str, Any]) -> list[dict[str, Any]]:
         if top not in rows or bottom not in rows:
             continue
         value = rows[top]["per_second"] / rows[bottom]["per_second"]
-        out.append(
-            {"goal": key, "label": label, "ratio": round(value, 3), "at_least": goal, "met": value >= goal}
-        )
+        met = goal is None or value >= goal
+        out.append({"goal": key, "label": label, "ratio": round(value, 3), "at_least": goal, "met": met})
     return out
 
 
@@ -212,6 +230,9 @@ def print_report(result: dict[str, Any], args: argparse.Namespace) -> None:
         print()
         print(f"{'goal':52} {'ratio':>8} {'target':>7}")
         for goal in result["ratios"]:
+            if goal["at_least"] is None:
+                print(f"{goal['label']:52} {goal['ratio']:>8.2f}")
+                continue
             verdict = "met" if goal["met"] else "NOT MET"
             print(f"{goal['label']:52} {goal['ratio']:>8.2f} {'>= ' + str(goal['at_least']):>7}  {verdict}")
         if load["handshakes"]:
@@ -235,6 +256,17 @@ def print_report(result: dict[str, Any], args: argparse.Namespace) -> None:
                 f"contract suites, reference client: {c['steps_per_second']} steps/s "
                 f"({c['steps']} steps in {c['stories']} stories, {c['seconds']} s)"
             )
+    state = result.get("state")
+    if state is not None:
+        met = "met" if state["start_max_s"] < 2 else "NOT MET"
+        print()
+        print(
+            f"start-up, `mockwise serve` with {state['tokens']:,} tokens in state.db: median "
+            f"{state['start_median_s']:.3f} s, max {state['start_max_s']:.3f} s (goal < 2 s: {met}); "
+            f"state.db {state['db_mb']} MB, after they expired and were collected "
+            f"{state['db_after_collection_mb']} MB, with as many again "
+            f"{state['db_after_as_many_again_mb']} MB"
+        )
     startup = result.get("startup")
     if startup is not None:
         met = "met" if startup["max_s"] < 1 else "NOT MET"
@@ -275,22 +307,25 @@ def main() -> int:
     parser.add_argument("--handshake-seconds", type=float, default=3)
     parser.add_argument("--tokens", type=int, default=1_000_000, help="tokens for the memory measurement")
     parser.add_argument(
+        "--stored-tokens", type=int, default=1_000_000, help="tokens in state.db for the start-up measurement"
+    )
+    parser.add_argument(
         "--traced-tokens", type=int, default=100_000, help="tokens for the tracemalloc reading"
     )
     parser.add_argument("--no-pin", action="store_true", help="do not pin servers and wrk to CPUs")
     parser.add_argument("--quick", action="store_true", help="1 round of 2 s runs, 200k tokens")
-    parser.add_argument("--only", nargs="*", choices=["load", "inprocess", "startup", "memory"])
+    parser.add_argument("--only", nargs="*", choices=["load", "inprocess", "startup", "memory", "state"])
     parser.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     args = parser.parse_args()
     if args.quick:
         args.seconds, args.rounds, args.warmup, args.handshake_seconds = 2, 1, 1, 1
-        args.tokens, args.traced_tokens = 200_000, 20_000
+        args.tokens, args.traced_tokens, args.stored_tokens = 200_000, 20_000, 100_000
     if wrk_path() is None and (args.only is None or "load" in args.only):
         print(WRK_MISSING, file=sys.stderr)
         return 2
     if not args.no_pin and len(os.sched_getaffinity(0)) < 2:
         args.no_pin = True
-    only = set(args.only or ["load", "inprocess", "startup", "memory"])
+    only = set(args.only or ["load", "inprocess", "startup", "memory", "state"])
     load_average = os.getloadavg()[0]
     result: dict[str, Any] = {
         "machine": f"{os.cpu_count()} CPUs, Python {sys.version.split()[0]}, load average {load_average:.2f}",
@@ -312,6 +347,9 @@ def main() -> int:
             in_own_process("memory.py", "--mode", "rss", "--tokens", str(args.tokens)),
             in_own_process("memory.py", "--mode", "traced", "--tokens", str(args.traced_tokens)),
         ]
+    if "state" in only:
+        _progress(f"state.db: {args.stored_tokens:,} tokens stored, start-up, collection...")
+        result["state"] = in_own_process("state.py", "--tokens", str(args.stored_tokens))
     print_report(result, args)
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")

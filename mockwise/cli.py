@@ -78,6 +78,8 @@ def _main(argv: Sequence[str] | None) -> int:
         return contract_cli.replay_scenario(args)
     if args.command == "health":
         return _health(args.state_dir)
+    if args.command == "reset":
+        return _reset(args.state_dir)
     return _serve(args)
 
 
@@ -148,7 +150,24 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--admin-token", default=None, help="lets non-loopback callers use the control plane (empty: none)"
     )
+    kept = serve.add_mutually_exclusive_group()
+    kept.add_argument(
+        "--fresh", action="store_true", help="forget the state kept in <state dir>/state.db and start clean"
+    )
+    kept.add_argument(
+        "--in-memory",
+        action="store_true",
+        help="keep tenants, users and tokens in memory only (lost on exit)",
+    )
     _defaults_from_environment(serve)
+
+    reset = commands.add_parser("reset", help="forget the state a stopped `mockwise serve` kept in state.db")
+    reset.add_argument(
+        "--state-dir",
+        type=Path,
+        default=Path(os.environ.get(f"{ENV_PREFIX}STATE_DIR") or ".mockwise"),
+        help="the server's state directory (default: $MOCKWISE_STATE_DIR or .mockwise)",
+    )
 
     health = commands.add_parser(
         "health", help="exit 0 when the sandbox a state directory describes answers its health check"
@@ -359,9 +378,24 @@ def _health(state_dir: Path) -> int:
     return 0
 
 
+def _reset(state_dir: Path) -> int:
+    """`mockwise reset`: forget the state of a stopped server (certificates and keys stay)."""
+    from mockwise.statedb import STATE_FILE, StateError, forget
+
+    try:
+        found = forget(state_dir)
+    except (OSError, StateError) as exc:
+        print(f"mockwise reset: {exc}", file=sys.stderr)
+        return 1
+    where = state_dir / STATE_FILE
+    print(f"mockwise: forgot {where}; the next start is fresh" if found else f"mockwise: no state in {where}")
+    return 0
+
+
 def _serve(args: argparse.Namespace) -> int:
     from mockwise.keystore import KeystoreError
     from mockwise.standalone import ServeOptions, Standalone, StartupError
+    from mockwise.statedb import StateError
 
     options = ServeOptions(
         host=args.host,
@@ -376,6 +410,8 @@ def _serve(args: argparse.Namespace) -> int:
         quiet=args.quiet,
         log_level=args.log_level,
         admin_token=args.admin_token,
+        persist=not args.in_memory,
+        fresh=args.fresh,
     )
     try:
         server = Standalone(options)
@@ -387,7 +423,7 @@ def _serve(args: argparse.Namespace) -> int:
             'make the directory this user\'s (in a container: --user "$(id -u):$(id -g)")',
             "serve",
         ) from None
-    except (OSError, KeystoreError) as exc:
+    except (OSError, KeystoreError, StateError) as exc:
         print(f"mockwise: cannot start: {exc}", file=sys.stderr)
         return 1
     server.serve()

@@ -11,6 +11,9 @@ What the user gave is checked before the state directory is written: the seed fi
 then the seed (its `settings` too) and `--set`. A mistake there is a `StartupError` whose message
 names the input and the fix. Each request is then logged on the console (`requestlog.py`) unless
 `quiet`.
+
+Tenants, users, tokens and the rest live in the state directory's `state.db` and survive restarts
+and crashes (`mockwise.standalone_state`), unless `--in-memory`.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from typing import Any, Literal, TextIO
 from urllib.parse import urlencode
 
 from mockwise.domain.linking import AUTHORIZE_PATH
-from mockwise.domain.sandbox import DEFAULT_TENANT, Sandbox
+from mockwise.domain.sandbox import Sandbox
 from mockwise.domain.seed import Credentials, SeedData, SeedError, load_seed
 from mockwise.http.app import create_app
 from mockwise.http.control import is_loopback
@@ -33,6 +36,7 @@ from mockwise.pki import write_private
 from mockwise.requestlog import RequestLog
 from mockwise.server import WILDCARDS, AddressUnavailable, Listener, Runner, bind_all, machine_names
 from mockwise.standalone_sca import enrol_business_user
+from mockwise.standalone_state import ServerState
 
 DEFAULT_PORT = 8443  # the API host (TLS)
 DEFAULT_MTLS_PORT = 8444  # the mTLS host
@@ -53,6 +57,8 @@ class ServeOptions:
     quiet: bool = False  # no request log on the console
     log_level: str = "warning"
     admin_token: str | None = None
+    persist: bool = True  # False: --in-memory
+    fresh: bool = False  # forget the saved state first
 
 
 class StartupError(ValueError):
@@ -88,12 +94,15 @@ class Standalone:
             bind_all(listeners)
         except AddressUnavailable as exc:
             raise StartupError(_unavailable(exc, options)) from None
+        self.state: ServerState | None = None
         try:
             self._make_sandbox(seed)
         except BaseException:
             for listener in listeners:
                 if listener.sock is not None:
                     listener.sock.close()
+            if self.state is not None:
+                self.state.close(getattr(self, "sandbox", None))
             raise
         self.app = create_app(self.sandbox, admin_token=self.admin_token, hosts=self.hosts)
         self.runner = Runner(self.app, listeners, log_level=options.log_level)
@@ -102,23 +111,22 @@ class Standalone:
 
     def _make_sandbox(self, seed: SeedData) -> None:
         options = self.options
+        self.state = state = ServerState(options.state_dir, persist=options.persist, fresh=options.fresh)
         if options.http:
-            self.sandbox = Sandbox(seed=seed)
+            self.sandbox = Sandbox(seed=seed, store=state.store)
         else:
             self.keystore = Keystore(options.state_dir)
             pki = self.keystore.load_pki(self.names)  # the server certificate covers every one of them
             self.hosts = pki.server_names
-            self.sandbox = Sandbox(seed=seed, pki=pki)
+            self.sandbox = Sandbox(seed=seed, pki=pki, store=state.store)
             optional = options.missing_client_cert == "http"
             assert self.mtls is not None
             self.api.ssl = pki.server_context("none")
             self.mtls.ssl = pki.server_context("optional" if optional else "required")
         # Wise's 100/s and 1000/min (§9) for the served tenant; its seed's settings and `--set` after
         served = self.sandbox.settings.apply({"rate_limits.enabled": True})
-        try:
-            self.tenant, self.credentials = self.sandbox.create_tenant(
-                DEFAULT_TENANT, fixed=True, settings=served
-            )
+        try:  # the one state.db kept, or a new one
+            self.tenant, self.credentials, new = state.default_tenant(self.sandbox, seed, served)
         except SeedError as exc:
             raise StartupError(f"--seed {options.seed}: {exc}") from None
         if options.settings:
@@ -131,7 +139,8 @@ class Standalone:
         self.sca_key = enrol_business_user(
             self.tenant, self.credentials, options.state_dir / "sca-private-key.pem"
         )
-        self.tenant.mark_seeded()  # a reset keeps the served certificates, the SCA key and the settings
+        if new:
+            self.tenant.mark_seeded()  # a reset keeps the served certificates, the SCA key and the settings
 
     @property
     def sandbox_json(self) -> Path:
@@ -161,7 +170,13 @@ class Standalone:
         elsewhere: tuple[str, ...] = ()
         if self.options.host in WILDCARDS:
             elsewhere = tuple(self.api.url_for(name) for name in self.names if not is_loopback(name))
-        print(summary(document, self.sandbox_json, self.control_access(), elsewhere), file=out, flush=True)
+        assert self.state is not None
+        kept = self.state.started(self.sandbox.restored)
+        print(
+            summary(document, self.sandbox_json, self.control_access(), elsewhere, state=kept),
+            file=out,
+            flush=True,
+        )
 
     def control_access(self) -> str:
         """Who can reach the control plane, for the banner."""
@@ -177,8 +192,12 @@ class Standalone:
         return f"loopback callers only ({opens} to others)"
 
     def serve(self) -> None:
-        self.runner.run(self.on_ready)
-        print("mockwise stopped.", flush=True)
+        assert self.state is not None
+        try:
+            self.runner.run(self.on_ready)
+        finally:
+            self.state.close(self.sandbox)
+        print(self.state.stopped(), flush=True)
 
 
 def _seed(options: ServeOptions) -> SeedData:
@@ -237,11 +256,18 @@ def describe(
 
 
 def summary(
-    doc: dict[str, Any], state_file: Path, control_access: str, elsewhere: tuple[str, ...] = ()
+    doc: dict[str, Any],
+    state_file: Path,
+    control_access: str,
+    elsewhere: tuple[str, ...] = (),
+    *,
+    state: str | None = None,
 ) -> str:
-    """The banner. `elsewhere`: the URLs other machines may use, when listening on all addresses."""
+    """The banner. `elsewhere`: the URLs other machines may use, when listening on all addresses;
+    `state`: what the server kept from its last run."""
     client = doc["clients"][0]
     others = [f"  also reachable {', '.join(elsewhere)}"] if elsewhere else []
+    kept = [state] if state is not None else []
     basic = shlex.quote(f"{client['client_id']}:{client['client_secret']}")
     if doc["mtls_api_url"] is None:
         return "\n".join(
@@ -253,6 +279,7 @@ def summary(
                 f"  control plane  {doc['control_url']}/",
                 f"                 {control_access}",
                 f"  credentials    {state_file}",
+                *kept,
                 f"  partner        client_id={client['client_id']}  client_secret={client['client_secret']}",
                 "",
                 "Get a client-credentials token:",
@@ -274,6 +301,7 @@ def summary(
             f"                 {control_access}",
             f"  sandbox CA     {ca}   (the 'Wise certificate': trust it)",
             f"  credentials    {state_file}",
+            *kept,
             f"  partner        client_id={client['client_id']}  "
             f"client_secret={client['client_secret']}{enforced}",
             f"  client cert    {cert}  key {key}",

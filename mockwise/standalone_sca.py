@@ -4,7 +4,8 @@ The seed's first user with a business profile and a personal token gets an RSA k
 half uploaded and SCA switched on (Wise's sandbox needs both done on its public-keys page, §1,
 §5.2). The private key goes to the state directory, and its path into `sandbox.json`, so the flow
 runs with `openssl dgst -sha256 -sign`. A key left by an earlier run is reused, so a client
-configured once keeps working across restarts.
+configured once keeps working across restarts (and a key the state database kept is not uploaded
+twice).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from mockwise.domain.sca import RSA_MIN_BITS
+from mockwise.domain.sca import RSA_MIN_BITS, load_public_key
 from mockwise.domain.seed import Credentials
 from mockwise.domain.tenant import Tenant
 from mockwise.pki import write_private
@@ -57,7 +58,9 @@ def enrol_business_user(tenant: Tenant, credentials: Credentials, path: Path) ->
         public = private.public_key().public_bytes(
             serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
         )
-        key = tenant.sca.add_key(user, public)
+        _, fingerprint = load_public_key(public)
+        restored = [k for k in tenant.sca.keys(user) if k.fingerprint == fingerprint]  # kept by state.db
+        key = restored[0] if restored else tenant.sca.add_key(user, public)
     tenant.sca.require(user, True)
     entry["sca"] = {"required": True, "private_key": str(path.resolve()), "fingerprint": key.fingerprint}
     return ScaKeyFile(path, pem)

@@ -1,13 +1,15 @@
 """Secrets never reach logs or the journal: a full flow over a real socket with every logger at
 DEBUG, then every secret it used (client secret, password, registration code, authorization code,
 access and refresh tokens, personal token) is looked for in the captured logs, the journal's JSON,
-the token list and the dashboard. Secrets are kept hashed at rest: the sandbox holds digests only."""
+the token list and the dashboard. Secrets are kept hashed at rest: the sandbox holds digests only,
+in memory and in the state database (`mockwise serve`'s state.db, its WAL included)."""
 
 from __future__ import annotations
 
 import contextlib
 import logging
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -15,8 +17,10 @@ import pytest
 
 from mockwise.client import SandboxClient
 from mockwise.domain.sandbox import Sandbox
+from mockwise.domain.tokens import token_key
 from mockwise.http.app import create_app
 from mockwise.server import Listener, Runner
+from mockwise.statedb import SqliteStore
 from tests.helpers import bearer, created_user, partner, running, token
 from tests.linking import authorize_url, query_of
 
@@ -106,12 +110,22 @@ def full_flow(sandbox: Sandbox, url: str) -> tuple[list[str], list[str]]:
     return secrets, [*published, repr(list(sandbox.unrouted)), at_rest]
 
 
-def test_a_full_flow_leaves_no_secret_in_logs_or_journal(capfd: pytest.CaptureFixture[str]) -> None:
-    sandbox = Sandbox()
+@pytest.mark.parametrize("kept", ["in memory", "in state.db"])
+def test_a_full_flow_leaves_no_secret_in_logs_or_journal(
+    capfd: pytest.CaptureFixture[str], tmp_path: Path, kept: str
+) -> None:
+    database = tmp_path / "state.db"
+    sandbox = Sandbox(store=SqliteStore(database) if kept == "in state.db" else None)
     listener = Listener("api")
     runner = Runner(create_app(sandbox), [listener], log_level="debug")  # before server_logs(): see there
     with server_logs() as logs, running(runner):
         secrets, published = full_flow(sandbox, listener.url)
+    at_rest = ""
+    if kept == "in state.db":  # the database file and its WAL as they are while running, then closed
+        sandbox.flush()
+        at_rest = "".join(f.read_bytes().decode("latin-1") for f in tmp_path.glob("state.db*"))
+        sandbox.close()
+        at_rest += database.read_bytes().decode("latin-1")
     captured = capfd.readouterr()
     assert logs.lines, "the server's logging reached the handler"
     access = logging.getLogger("uvicorn.access")
@@ -120,5 +134,9 @@ def test_a_full_flow_leaves_no_secret_in_logs_or_journal(capfd: pytest.CaptureFi
         zip(["journal", "tokens", "dashboard", "unrouted journal", "tenant at rest"], published, strict=True)
     )
     places |= {"logs": "\n".join(logs.lines), "stdout": captured.out, "stderr": captured.err}
+    places["state database"] = at_rest
+    if kept == "in state.db":  # the tokens are in there, by hash
+        hashes = [bytes.fromhex(token_key(s)).decode("latin-1") for s in secrets if s]
+        assert sum(h in at_rest for h in hashes) >= 4
     leaks = [(where, s[:12]) for where, text in places.items() for s in secrets if s and s in text]
     assert leaks == [], [line[:300] for line in logs.lines if any(s in line for s in secrets)]

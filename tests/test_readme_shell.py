@@ -9,10 +9,12 @@ import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 import requests
 
-from tests.standalone import Served, serve
+from tests.linking import ALEX, Pages, query_of
+from tests.standalone import Served, context, serve
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 TEXT = README.read_text(encoding="utf-8")
@@ -82,3 +84,35 @@ def test_link_a_user_walkthrough(served: Served) -> None:
         cert=(client["cert"], client["key"]),
     )
     assert me.json()["email"] == "alex.morgan@example.com"
+
+
+def test_a_user_linked_on_the_page_refreshes_with_the_readme_curl_after_a_restart(tmp_path: Path) -> None:
+    """As a new user would: link on the authorize page (its HTML forms, over HTTPS), exchange the
+    code with the README's curl, stop and start `mockwise serve`, refresh with the README's curl."""
+    url = re.search(r"<(https://127\.0\.0\.1:8443/oauth/authorize/\?[^>]+)>", LINK)
+    exchange, refresh = re.findall(r"```sh\n(curl .*?)```", LINK, flags=re.S)
+    assert url and "PASTE-THE-CODE" in exchange and "PASTE-THE-REFRESH-TOKEN" in refresh
+    state = tmp_path / ".mockwise"
+    with serve(state) as served:
+        doc = served.doc
+        with httpx.Client(base_url=doc["api_url"], verify=context(doc), timeout=10) as browser:
+            pages = Pages(browser, on_ports(url.group(1), served))
+            alex = next(u for u in doc["users"] if u["email"] == ALEX)
+            redirect = pages.link(alex["profiles"][0]["id"]).headers["location"]
+        code = query_of(redirect)["code"]
+        tokens = json.loads(run(on_ports(exchange.replace("PASTE-THE-CODE", code), served), tmp_path))
+        assert served.stop() and served.process.returncode == 0
+    with serve(state) as served:
+        assert "restored 1 tenant" in served.read_banner()
+        script = on_ports(refresh.replace("PASTE-THE-REFRESH-TOKEN", tokens["refresh_token"]), served)
+        refreshed = json.loads(run(script, tmp_path))
+        assert refreshed["token_type"] == "bearer" and refreshed["access_token"] != tokens["access_token"]
+        client = served.doc["clients"][0]
+        me = requests.get(
+            f"{served.doc['mtls_api_url']}/v1/me",
+            headers={"Authorization": f"Bearer {refreshed['access_token']}"},
+            timeout=5,
+            verify=served.doc["ca_cert"],
+            cert=(client["cert"], client["key"]),
+        )
+        assert me.status_code == 200 and me.json()["email"] == ALEX

@@ -60,7 +60,7 @@ def test_the_printed_curl_command_gets_a_token_over_mtls_and_ctrl_c_stops(served
 
     output = served.stop()
     assert served.process.returncode == 0
-    assert "mockwise stopped." in output and "Traceback" not in output
+    assert "mockwise stopped" in output and "Traceback" not in output
 
 
 def test_httpx_and_requests_over_both_listeners(served: Served) -> None:

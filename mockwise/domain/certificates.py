@@ -225,6 +225,7 @@ class Certificates:
             record = self._record(client_id, info, name, "issued", limited=variant is None)
             if variant == "revoked":
                 record.revoked_at = now
+            context.changed("certificates")
         return IssuedCertificate(pair, info, record)
 
     def sign(self, client_id: str, csr_pem: str | bytes, *, name: str | None = None) -> Certificate:
@@ -239,7 +240,9 @@ class Certificates:
             cert_pem = self.pki.sign_csr(
                 csr_pem, client_id, not_before=now - BACKDATE, not_after=now + CLIENT_CERTIFICATE_LIFETIME
             )
-            return self._record(client_id, inspect_certificate(cert_pem), name, "signed")
+            record = self._record(client_id, inspect_certificate(cert_pem), name, "signed")
+            context.changed("certificates")
+            return record
 
     def register(self, client_id: str, cert_pem: str | bytes, *, name: str | None = None) -> Certificate:
         """Record a certificate made elsewhere (signed by the sandbox CA, CN = the client id)."""
@@ -250,7 +253,9 @@ class Certificates:
             existing = self._records.get(info.fingerprint)
             if existing is not None:
                 raise CertificateLimit(f"certificate {existing.id} is already registered ({existing.name!r})")
-            return self._record(client_id, info, name, "registered")
+            record = self._record(client_id, info, name, "registered")
+            context.changed("certificates")
+            return record
 
     def revoke(self, fingerprint: str, client_id: str | None = None) -> Certificate:
         """Revoke a certificate; the mTLS host refuses it from now on. Idempotent."""
@@ -261,12 +266,14 @@ class Certificates:
                 raise LookupError(f"no certificate {fingerprint[:64]!r}{owner}")
             if record.revoked_at is None:
                 record.revoked_at = self._context.clock.now()
+                self._context.changed("certificates")
             return record
 
     def enforce(self, client_id: str, enforced: bool = True) -> None:
         """Turn mTLS enforcement on or off for a client (Wise does it for OAuth partners, §1)."""
         with self._context.lock:
             self._context.directory.client(client_id).mtls_enforced = enforced
+            self._context.directory.changed()
 
     def get(self, fingerprint: str) -> Certificate | None:
         """A record by SHA-256 fingerprint (hex; colons and case are ignored), or by its prefix `id`."""
@@ -337,6 +344,7 @@ class Certificates:
 
     def restore(self, snapshot: list[Certificate] | None) -> None:
         self._records = {r.fingerprint: dataclasses.replace(r) for r in snapshot or ()}
+        self._context.changed("certificates")
 
     @property
     def _settings(self) -> Mtls:
@@ -414,6 +422,7 @@ class Certificates:
         """Bind a token issued over mTLS to the certificate presented, when the tenant asks for it."""
         if self._settings.token_binding and connection.fingerprint is not None:
             token.cert = connection.fingerprint
+            self._context.store.changed(token)
 
 
 class CertificateLimit(ValueError):

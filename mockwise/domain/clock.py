@@ -15,13 +15,15 @@ from datetime import UTC, datetime
 class Clock:
     """Time for one tenant. Starts at the system time; `advance`, `set`, `freeze` move it."""
 
-    __slots__ = ("_frozen_at", "_lock", "_offset", "_source")
+    __slots__ = ("_frozen_at", "_lock", "_offset", "_source", "changed")
 
     def __init__(self, source: Callable[[], float] = time.time) -> None:
         self._source = source
         self._offset = 0.0
         self._frozen_at: float | None = None
         self._lock = threading.Lock()
+        self.changed: Callable[[], None] = _nothing
+        """Called after every move (a tenant marks its clock changed for its state store)."""
 
     def now(self) -> float:
         frozen = self._frozen_at
@@ -43,7 +45,9 @@ class Clock:
                 self._frozen_at += seconds
             else:
                 self._offset += seconds
-            return self.now()
+            now = self.now()
+        self.changed()
+        return now
 
     def set(self, instant: float | str | datetime) -> float:
         """Jump to an absolute instant; a frozen clock stays frozen there."""
@@ -53,13 +57,16 @@ class Clock:
                 self._frozen_at = at
             else:
                 self._offset = at - self._source()
-            return at
+        self.changed()
+        return at
 
     def freeze(self) -> float:
         with self._lock:
             if self._frozen_at is None:
                 self._frozen_at = self._source() + self._offset
-            return self._frozen_at
+            at = self._frozen_at
+        self.changed()
+        return at
 
     def unfreeze(self) -> float:
         """Let time run again from the frozen instant (no jump)."""
@@ -67,7 +74,8 @@ class Clock:
             if self._frozen_at is not None:
                 self._offset = self._frozen_at - self._source()
                 self._frozen_at = None
-            return self.now()
+        self.changed()
+        return self.now()
 
     def reset(self) -> None:
         self.restore(None)
@@ -81,6 +89,11 @@ class Clock:
         """Back to `snapshot` (None: the system time, running)."""
         with self._lock:
             self._offset, self._frozen_at = snapshot if snapshot is not None else (0.0, None)
+        self.changed()
+
+
+def _nothing() -> None:
+    pass
 
 
 MAX_INSTANT = 253402300800.0  # year 10000

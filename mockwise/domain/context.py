@@ -5,19 +5,20 @@ Each service of a tenant (grants, linking, SCA, JOSE, rate limits, certificates.
 one `TenantContext` and nothing else of the tenant, and keeps its state behind one rule, `Part`:
 `snapshot()` returns its state as plain picklable data and `restore()` puts a snapshot back
 (None: empty). A tenant's reset restores every part's seeded snapshot; the same two calls are the
-seam a state store saves and loads a tenant through.
+seam a state store saves and loads a tenant through, and each part marks what it changes on the
+tenant's `Ledger` (`mockwise.domain.store`), so a store knows what to write.
 """
 
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from mockwise.domain.clock import Clock
 from mockwise.domain.directory import Directory
 from mockwise.domain.fidelity import Settings
 from mockwise.domain.model import Secrets
+from mockwise.domain.store import NO_LEDGER, Ledger
 from mockwise.domain.tokens import TokenStore
 
 
@@ -45,22 +46,46 @@ class Part(Protocol):
         """Replace the state with `snapshot` (None: empty)."""
 
 
-@dataclass(eq=False)
 class TenantContext:
     """The shared ground of one tenant's services."""
 
-    id: str
-    routes: Routes
-    secrets: Secrets
-    settings: Settings = field(default_factory=Settings)
-    clock: Clock = field(default_factory=Clock)
-    lock: threading.RLock = field(default_factory=threading.RLock)
-    directory: Directory = field(init=False)
-    store: TokenStore = field(init=False)
+    def __init__(
+        self,
+        id: str,
+        routes: Routes,
+        secrets: Secrets,
+        settings: Settings | None = None,
+        clock: Clock | None = None,
+        ledger: Ledger = NO_LEDGER,
+    ) -> None:
+        self.id = id
+        self.routes = routes
+        self.secrets = secrets
+        self.ledger = ledger
+        self._settings = settings if settings is not None else Settings()
+        self.clock = clock if clock is not None else Clock()
+        self.clock.changed = lambda: ledger.changed("clock")
+        self.lock = threading.RLock()
+        self.directory = Directory(
+            secrets, routes.bind_client, routes.unbind_client, lambda: ledger.changed("directory")
+        )
+        self.store = TokenStore(routes.bind_token, routes.unbind_token, ledger, self.lock)
 
-    def __post_init__(self) -> None:
-        self.directory = Directory(self.secrets, self.routes.bind_client, self.routes.unbind_client)
-        self.store = TokenStore(self.routes.bind_token, self.routes.unbind_token)
+    @property
+    def settings(self) -> Settings:
+        return self._settings
+
+    @settings.setter
+    def settings(self, settings: Settings) -> None:
+        self.put_settings(settings)
+
+    def put_settings(self, settings: Settings | None) -> None:
+        self._settings = settings if settings is not None else Settings()
+        self.ledger.changed("settings")
+
+    def changed(self, part: str) -> None:
+        """Mark a change to one of the tenant's stored parts (`Tenant.stored_parts`)."""
+        self.ledger.changed(part)
 
     # The context's own state: settings, clock and directory (a `Part`).
 

@@ -119,19 +119,28 @@ def check_email(email: str) -> None:
         raise ValueError(f"{email[:100]!r} is not an e-mail address (like name@example.com)")
 
 
+def _nothing() -> None:
+    pass
+
+
 class Directory:
     """Clients, users and profiles. Client ids route requests to their tenant, so adding one binds
-    it (`bind_client`: ValueError when another tenant has it) and restoring a snapshot rebinds."""
+    it (`bind_client`: ValueError when another tenant has it) and restoring a snapshot rebinds.
+
+    Whoever changes a client, user or profile calls `changed()` afterwards (the tenant's state
+    store saves the directory then); the directory's own methods do."""
 
     def __init__(
         self,
         secrets: Secrets,
         bind_client: Callable[[str], None] = _no_routes,
         unbind_client: Callable[[str], None] = _no_routes,
+        changed: Callable[[], None] = _nothing,
     ) -> None:
         self.secrets = secrets
         self._bind_client = bind_client
         self._unbind_client = unbind_client
+        self.changed = changed
         self.clients: dict[str, ApiClient] = {}
         self.users: dict[int, User] = {}
         self.profiles: dict[int, Profile] = {}
@@ -165,6 +174,7 @@ class Directory:
             mtls_enforced=mtls_enforced,
         )
         self.clients[client_id] = client
+        self.changed()
         return client
 
     def client(self, client_id: str) -> ApiClient:
@@ -218,6 +228,7 @@ class Directory:
         self.users[user.id] = user
         self._by_email[email.casefold()] = user
         self._by_signup_email[email.casefold()] = user
+        self.changed()
         return user
 
     def user(self, user_id: int) -> User:
@@ -241,6 +252,7 @@ class Directory:
         self._by_email.pop(user.email.casefold(), None)
         user.email = new_email
         self._by_email[new_email.casefold()] = user
+        self.changed()
 
     def check_password(self, user: User, password: str) -> bool:
         return self.secrets.matches(password, user.password_digest)
@@ -281,6 +293,7 @@ class Directory:
         self._next_profile += 1
         self.profiles[profile.id] = profile
         user.profiles.append(profile.id)
+        self.changed()
         return profile
 
     def profile(self, profile_id: int) -> Profile:
@@ -321,6 +334,7 @@ class Directory:
             setattr(self, name, value)
         for client_id in self.clients:
             self._bind_client(client_id)
+        self.changed()
 
     def close(self) -> None:
         """Stop routing this directory's clients (its tenant is gone)."""

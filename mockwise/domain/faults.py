@@ -9,7 +9,6 @@ can be replayed). Faults never change token state: `invalid_grant` makes the nex
 from __future__ import annotations
 
 import dataclasses
-import itertools
 import random
 import threading
 from dataclasses import dataclass, field
@@ -17,6 +16,7 @@ from enum import StrEnum
 from fnmatch import fnmatchcase
 from typing import Any
 
+from mockwise.domain.store import NO_LEDGER, Ledger
 from mockwise.errors import (
     DropConnection,
     RateLimited,
@@ -167,16 +167,19 @@ class Faults:
     """A tenant's armed faults, tried in the order they were added (safe across threads: the
     server's loop takes shots while a test arms and disarms)."""
 
-    def __init__(self) -> None:
+    def __init__(self, ledger: Ledger = NO_LEDGER) -> None:
         self._faults: list[Fault] = []
-        self._ids = itertools.count(1)
+        self._next = 1  # the next fault's number (f1, f2...)
         self._lock = threading.Lock()
+        self._ledger = ledger
 
     def add(self, kind: FaultKind | str, **scope: Any) -> Fault:
         with self._lock:
-            fault = Fault(id=f"f{next(self._ids)}", kind=FaultKind(kind), **scope)
+            fault = Fault(id=f"f{self._next}", kind=FaultKind(kind), **scope)
+            self._next += 1
             self._faults.append(fault)
-            return fault
+        self._ledger.changed("faults")
+        return fault
 
     def take(
         self, path: str, method: str, grant_type: str | None, client_id: str | None, *aliases: str
@@ -184,10 +187,17 @@ class Faults:
         """The fault that fires for this request, if any (a shot is spent). Callers skip it when
         no fault is armed (`if tenant.faults`): it is on the path of every data-plane request."""
         with self._lock:
-            for fault in self._faults:
-                if fault.matches(path, method, grant_type, client_id, *aliases) and fault.roll():
-                    return fault
-            return None
+            fired = next(
+                (
+                    f
+                    for f in self._faults
+                    if f.matches(path, method, grant_type, client_id, *aliases) and f.roll()
+                ),
+                None,
+            )
+        if fired is not None:
+            self._ledger.changed("faults")  # a shot was spent
+        return fired
 
     def remove(self, fault_id: str) -> None:
         with self._lock:
@@ -195,10 +205,12 @@ class Faults:
             self._faults = [f for f in self._faults if f.id != fault_id]
             if len(self._faults) == before:
                 raise LookupError(f"no fault {fault_id!r}")
+        self._ledger.changed("faults")
 
     def clear(self) -> None:
         with self._lock:
             self._faults = []
+        self._ledger.changed("faults")
 
     def snapshot(self) -> list[Fault]:
         """The armed faults (a `Part`), each with its count of shots fired."""
@@ -208,6 +220,10 @@ class Faults:
     def restore(self, snapshot: list[Fault] | None) -> None:
         with self._lock:
             self._faults = [dataclasses.replace(f, fired=f.fired) for f in snapshot or ()]
+            # ids stay unique across a restore (a state store brings faults back into a fresh process)
+            numbers = [int(f.id[1:]) for f in self._faults if f.id[1:].isdigit()]
+            self._next = max([self._next, *(n + 1 for n in numbers)])
+        self._ledger.changed("faults")
 
     def __iter__(self) -> Any:
         return iter(list(self._faults))

@@ -33,6 +33,7 @@ from mockwise.domain.fidelity import (
 )
 from mockwise.domain.journal import Note
 from mockwise.domain.model import ApiClient, Profile, User
+from mockwise.domain.store import Ledger
 from mockwise.domain.tokens import (
     EndReason,
     Link,
@@ -40,6 +41,7 @@ from mockwise.domain.tokens import (
     Token,
     TokenKind,
     TokenState,
+    TokenStore,
     new_token_value,
     presented,
     token_key,
@@ -81,17 +83,71 @@ class AuthorizationCode:
 
 LinkKey = tuple[str, int, int | None]
 
+CodeRow = tuple[str, str, str, int, int | None, float, float, float | None, int | None]
+"""key, client_id, redirect_uri, user_id, profile_id, issued_at, expires_at, used_at, link id"""
+
+
+def code_row(code: AuthorizationCode) -> CodeRow:
+    link = code.link
+    return (
+        code.key,
+        code.client_id,
+        code.redirect_uri,
+        code.user_id,
+        code.profile_id,
+        code.issued_at,
+        code.expires_at,
+        code.used_at,
+        link.id if link is not None else None,
+    )
+
+
+class CurrentLinks:
+    """The current link of each (client, user, profile). With a lazy state store, a link not in
+    memory is looked up there (the newest for its key)."""
+
+    def __init__(self, store: TokenStore, ledger: Ledger) -> None:
+        self._store = store
+        self._ledger = ledger
+        self._links: dict[LinkKey, Link] = {}
+
+    def get(self, key: LinkKey) -> Link | None:
+        link = self._links.get(key)
+        if link is None and self._ledger.lazy:
+            link_id = self._ledger.current_link(*key)
+            link = self._store.link(link_id) if link_id is not None else None
+            if link is not None:
+                self._links[key] = link
+        return link
+
+    def __setitem__(self, key: LinkKey, link: Link) -> None:
+        self._links[key] = link
+
+    def all(self) -> dict[LinkKey, Link]:
+        if self._ledger.lazy:
+            for link_id in self._ledger.current_links():
+                link = self._store.link(link_id)
+                if link is not None:
+                    self._links.setdefault((link.client_id, link.user_id, link.key_profile), link)
+        return dict(self._links)
+
+    def replace(self, links: dict[LinkKey, Link]) -> None:
+        self._links = dict(links)
+
 
 class TokenService:
-    """The tenant's tokens, codes and links (a `Part`: its snapshot is every token it holds)."""
+    """The tenant's tokens, codes and links (a `Part`: its snapshot is every token it holds).
+
+    Tokens, codes and links are marked on the tenant's ledger as they change (`mockwise.domain.store`)."""
 
     def __init__(self, context: TenantContext) -> None:
         self._context = context
+        self._ledger = context.ledger
         self.clock = context.clock
         self.store = context.store
         self._codes: ShrinkingTable[str, AuthorizationCode] = ShrinkingTable()
         self._scan_codes_at = CODE_SCAN_MIN
-        self.links: dict[LinkKey, Link] = {}  # the current link of each (client, user, profile)
+        self.links = CurrentLinks(self.store, self._ledger)  # of each (client, user, profile)
         self._next_link = 1
         self._latest_cc: dict[str, tuple[str, Token]] = {}  # only with oauth.client_credentials_reuse
 
@@ -159,8 +215,9 @@ class TokenService:
     # Issuing ---------------------------------------------------------------------------------
 
     def _mint(self, kind: TokenKind, lifetime: float, now: float, **fields: object) -> tuple[str, Token]:
-        value = new_token_value(kind, self.settings.client_credentials_token_format)
-        token = Token(token_key(value), kind, issued_at=now, expires_at=now + lifetime, **fields)  # type: ignore[arg-type]
+        row = self._ledger.new_row()
+        value = new_token_value(kind, self.settings.client_credentials_token_format, row)
+        token = Token(token_key(value), kind, issued_at=now, expires_at=now + lifetime, row=row, **fields)  # type: ignore[arg-type]
         self.store.add(token)
         # amortised collection of long-expired tokens
         self.store.collect(now, self.settings.expired_token_memory, budget=2)
@@ -209,6 +266,7 @@ class TokenService:
             raise invalid_grant(f"Invalid authorization code: {code[:64]}", reason="code_reused")
         # Spring consumes the code before any other check, so a failed exchange burns it.
         found.used_at = now
+        self._ledger.code(found)
         if now >= found.expires_at:
             raise invalid_grant(f"Invalid authorization code: {code[:64]}", reason="code_expired")
         if found.client_id != client.client_id:
@@ -219,6 +277,7 @@ class TokenService:
         issued = self._new_link(client, user, found.profile_id, "authorization_code", code_key=found.key)
         assert issued.access.link is not None
         found.link = issued.access.link
+        self._ledger.code(found)
         return issued
 
     def refresh(self, client: ApiClient, refresh_value: str) -> Issued:
@@ -242,10 +301,12 @@ class TokenService:
             self._end(link.access, EndReason.REFRESHED, now)  # seed 003: the previous token dies now
         access_value, link.access = self._mint_in(link, TokenKind.USER, ACCESS_TOKEN_LIFETIME, now)
         if not self.settings.refresh_token_rotation:
+            self._ledger.link(link)
             return Issued(access_value, link.access, refresh_value, token)
         self._end(token, EndReason.ROTATED, now)
         # a rotated refresh token keeps the original horizon
         new_value, link.refresh = self._mint_in(link, TokenKind.REFRESH, token.expires_at - now, now)
+        self._ledger.link(link)
         return Issued(access_value, link.access, new_value, link.refresh)
 
     def _mint_in(self, link: Link, kind: TokenKind, lifetime: float, now: float) -> tuple[str, Token]:
@@ -293,11 +354,15 @@ class TokenService:
             refresh=refresh,
             access=access,
             code_key=code_key,
+            key_profile=key[2],
         )
         link.remember(refresh, access)
         self._next_link += 1
         refresh.link = access.link = link
+        self.store.changed(refresh)
+        self.store.changed(access)
         self.links[key] = link
+        self.store.joined(link)
         return Issued(access_value, access, refresh_value, refresh)
 
     # Authorization codes ---------------------------------------------------------------------
@@ -311,18 +376,17 @@ class TokenService:
             if key not in self._codes.data:
                 break
         self._forget_expired_codes(now)
-        self._codes.put(
-            key,
-            AuthorizationCode(
-                key=key,
-                client_id=client.client_id,
-                redirect_uri=redirect_uri,
-                user_id=user.id,
-                profile_id=profile.id if profile is not None else None,
-                issued_at=now,
-                expires_at=now + AUTHORIZATION_CODE_LIFETIME,
-            ),
+        issued = AuthorizationCode(
+            key=key,
+            client_id=client.client_id,
+            redirect_uri=redirect_uri,
+            user_id=user.id,
+            profile_id=profile.id if profile is not None else None,
+            issued_at=now,
+            expires_at=now + AUTHORIZATION_CODE_LIFETIME,
         )
+        self._codes.put(key, issued)
+        self._ledger.code(issued)
         return code
 
     def _code_state(self, key: str) -> str:
@@ -344,27 +408,36 @@ class TokenService:
         expired = [k for k, c in codes.items() if c.expires_at < horizon]
         for key in expired:
             del codes[key]
+            self._ledger.drop_code(key)
         if expired:
             self._codes.shrink()
         self._scan_codes_at = max(CODE_SCAN_MIN, 2 * len(codes))
 
-    def collect(self) -> int:
-        """Forget long-expired tokens and codes (see `TokenStore.collect`); how many tokens went."""
+    def collect(self, limit: int | None = None) -> int:
+        """Forget long-expired tokens and codes (see `TokenStore.collect`), at most `limit` tokens
+        (in memory, and as many again in a state store); how many tokens went."""
         now = self.clock.now()
         self._forget_expired_codes(now, always=True)
-        return self.store.collect(now, self.settings.expired_token_memory)
+        return self.store.collect(now, self.settings.expired_token_memory, limit, stored=True)
+
+    @property
+    def next_link(self) -> int:
+        """The id the next link gets."""
+        return self._next_link
 
     # Personal tokens -------------------------------------------------------------------------
 
     def personal_token(self, user: User, value: str | None = None) -> str:
         now = self.clock.now()
-        value = value or uuid_token()
+        row = self._ledger.new_row() if value is None else None  # a chosen value carries no row
+        value = value or uuid_token(row)
         token = Token(
             token_key(value),
             TokenKind.PERSONAL,
             issued_at=now,
             expires_at=now + PERSONAL_TOKEN_LIFETIME,
             user_id=user.id,
+            row=row,
         )
         self.store.add(token)
         return value
@@ -380,12 +453,20 @@ class TokenService:
 
     # Revocation ------------------------------------------------------------------------------
 
-    def revoke(self, reason: EndReason, which: Callable[[Token], bool]) -> list[Token]:
-        """End every live token matching `which`; returns them (for the journal and the caller)."""
+    def revoke(
+        self,
+        reason: EndReason,
+        which: Callable[[Token], bool],
+        *,
+        client_id: str | None = None,
+        user_id: int | None = None,
+    ) -> list[Token]:
+        """End every live token matching `which` (of `client_id`, of `user_id`, when given: a state
+        store then looks at those only); returns them (for the journal and the caller)."""
         now = self.clock.now()
         ended = []
-        for token in self.store:
-            if token.end_reason is None and now < token.expires_at and which(token):
+        for token in self.store.live(now, client_id=client_id, user_id=user_id):
+            if which(token):
                 self._end(token, reason, now)
                 ended.append(token)
         if self.settings.client_credentials_reuse:
@@ -400,10 +481,10 @@ class TokenService:
             if token is not None and token.end_reason is None and now < token.expires_at:
                 self._end(token, reason, now)
 
-    @staticmethod
-    def _end(token: Token, reason: EndReason, now: float) -> None:
+    def _end(self, token: Token, reason: EndReason, now: float) -> None:
         token.end_reason = reason
         token.ended_at = now
+        self.store.changed(token)
 
     def clear(self) -> None:
         self.restore(None)
@@ -414,7 +495,7 @@ class TokenService:
         state = {
             "tokens": list(self.store),
             "codes": dict(self._codes.data),
-            "links": dict(self.links),
+            "links": self.links.all(),
             "next_link": self._next_link,
             "latest_cc": dict(self._latest_cc),
         }
@@ -425,13 +506,28 @@ class TokenService:
         self._codes.clear()
         self._scan_codes_at = CODE_SCAN_MIN
         state: dict[str, Any] = pickle.loads(snapshot) if snapshot is not None else {}  # noqa: S301
+        links: dict[int, Link] = {}
         for token in state.get("tokens", ()):
+            if token.link is not None:
+                links[token.link.id] = token.link
+            token.row = None  # a state store gives it a row of its own (its value does not carry it)
             self.store.add(token)
         for key, code in state.get("codes", {}).items():
             self._codes.put(key, code)
-        self.links = dict(state.get("links", {}))
+            self._ledger.code(code)
+        current: dict[LinkKey, Link] = state.get("links", {})
+        self.links.replace(current)
+        for link in (*links.values(), *current.values()):
+            self.store.joined(link)
         self._next_link = state.get("next_link", 1)
         self._latest_cc = dict(state.get("latest_cc", {}))
+
+    def load(self, codes: list[AuthorizationCode], next_link: int) -> None:
+        """Put back what a state store keeps in memory: the codes (their links fetched by id), and
+        the next link id. Tokens and links stay in the store until asked for."""
+        for code in codes:
+            self._codes.put(code.key, code)
+        self._next_link = max(self._next_link, next_link)
 
 
 def _required(params: dict[str, str], name: str, message: str | None = None) -> str:

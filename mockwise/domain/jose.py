@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 import json
 import threading
 import uuid
@@ -127,6 +128,13 @@ class PartnerKey:
     def active(self, now: float) -> bool:
         return self.valid_from <= now and (self.valid_till is None or now < self.valid_till)
 
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        # The JWK goes as its public JSON: jwcrypto caches key objects that do not pickle.
+        fields = tuple(
+            self.public.export_public() if f == "public" else getattr(self, f) for f in _PARTNER_FIELDS
+        )
+        return _partner_key, fields
+
     def as_json(self) -> dict[str, Any]:
         """The upload's answer: the same fields plus `clientId: null` and `deactivationTimestamp:
         null`, as Wise's reference shows them [C] §7.5."""
@@ -139,6 +147,15 @@ class PartnerKey:
             "clientId": None,
             "deactivationTimestamp": None,
         }
+
+
+_PARTNER_FIELDS = tuple(f.name for f in dataclasses.fields(PartnerKey))
+
+
+def _partner_key(*values: Any) -> PartnerKey:
+    fields = dict(zip(_PARTNER_FIELDS, values, strict=True))
+    fields["public"] = JWK.from_json(fields["public"])
+    return PartnerKey(**fields)
 
 
 def _generate(scope: KeyScope, algorithm: str) -> JWK:
@@ -166,6 +183,7 @@ class JoseKeys:
     """A tenant's JOSE keys: Wise's own (versioned, rotatable) and its partners' uploads."""
 
     def __init__(self, context: TenantContext) -> None:
+        self._context = context
         self._clock = context.clock
         self._lock = context.lock  # the tenant's
         self.version = 1
@@ -188,6 +206,7 @@ class JoseKeys:
                 private = _shared(scope, algorithm) if wanted == 1 else _generate(scope, algorithm)
                 key = SandboxKey(str(uuid.uuid4()), wanted, scope, algorithm, private)
                 self._sandbox[(wanted, scope, algorithm)] = key
+                self._context.changed("jose_keys")
             return key
 
     def sandbox_keys(self) -> list[SandboxKey]:
@@ -199,6 +218,7 @@ class JoseKeys:
         """New keys for Wise, in force at once; returns the new version."""
         with self._lock:
             self.version += 1
+            self._context.changed("jose_keys")
             return self.version
 
     # Partners' keys ------------------------------------------------------------------------------
@@ -253,6 +273,7 @@ class JoseKeys:
                 now,
             )
             keys[kid] = made
+            self._context.changed("jose")
             return made
 
     def partner_keys(self, client_id: str, scope: KeyScope | None = None) -> list[PartnerKey]:
@@ -272,6 +293,7 @@ class JoseKeys:
         with self._lock:
             if self._partners.get(client_id, {}).pop(key_id, None) is None:
                 raise LookupError(f"client {client_id!r} has no key {key_id!r}")
+            self._context.changed("jose")
 
     def snapshot(self) -> dict[str, dict[str, PartnerKey]]:
         """Partners' uploads (a `Part`). Wise's own keys are not part of it: a reset keeps them,
@@ -282,6 +304,30 @@ class JoseKeys:
     def restore(self, snapshot: dict[str, dict[str, PartnerKey]] | None) -> None:
         with self._lock:
             self._partners = {c: dict(keys) for c, keys in (snapshot or {}).items()}
+            self._context.changed("jose")
+
+    def own_keys(self) -> dict[str, Any]:
+        """Wise's own keys made so far and the current version, private keys as PEM: what a state
+        store keeps so that a restarted server signs and decrypts with the keys clients cached."""
+        with self._lock:
+            return {
+                "version": self.version,
+                "keys": [
+                    (k.key_id, k.version, k.scope.value, k.algorithm, k.private.export_to_pem(True, None))
+                    for k in self._sandbox.values()
+                ],
+            }
+
+    def restore_own_keys(self, kept: dict[str, Any] | None) -> None:
+        with self._lock:
+            if kept is None:
+                self.version, self._sandbox = 1, {}
+                return
+            self.version = kept["version"]
+            self._sandbox = {}
+            for key_id, version, scope, algorithm, pem in kept["keys"]:
+                key = SandboxKey(key_id, version, KeyScope(scope), algorithm, JWK.from_pem(pem))
+                self._sandbox[(version, key.scope, algorithm)] = key
 
     # Operations ----------------------------------------------------------------------------------
 

@@ -15,6 +15,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
+from mockwise.domain.store import NO_LEDGER, Ledger
+
 DEFAULT_CAPACITY = 10_000
 
 
@@ -133,12 +135,14 @@ def describe(entry: Entry) -> str:
 
 
 class Journal:
-    def __init__(self, capacity: int = DEFAULT_CAPACITY) -> None:
+    def __init__(self, capacity: int = DEFAULT_CAPACITY, ledger: Ledger = NO_LEDGER) -> None:
         self._entries: deque[Entry] = deque(maxlen=_checked(capacity))
         self._seq = itertools.count(1)
         self._lock = threading.Lock()  # the server's loop records while a test thread may resize
+        self._ledger = ledger
         self.dropped = 0
-        """How many of the oldest entries fell off because the journal was full."""
+        """How many of the oldest entries fell off because the journal was full (since the process
+        started: a state store keeps the entries, not this count)."""
         self.on_record: Callable[[Entry], None] | None = None
         """Called with each entry once it is recorded (outside the lock): the console log."""
 
@@ -152,6 +156,7 @@ class Journal:
             entries = self._entries
             self.dropped += max(0, len(entries) - _checked(capacity))
             self._entries = deque(entries, maxlen=capacity)
+        self._ledger.changed("journal")
 
     def record(self, entry: Entry) -> Entry:
         with self._lock:
@@ -160,6 +165,7 @@ class Journal:
             if len(entries) == entries.maxlen:
                 self.dropped += 1
             entries.append(entry)
+        self._ledger.entry(entry)
         if self.on_record is not None:
             self.on_record(entry)
         return entry
@@ -176,6 +182,21 @@ class Journal:
         with self._lock:
             self._entries = deque(snapshot or (), maxlen=self._entries.maxlen)
             self.dropped = 0
+        self._ledger.rewritten("journal")
+
+    @property
+    def next_seq(self) -> int:
+        """The sequence number the next entry gets (without taking it)."""
+        with self._lock:
+            seq = next(self._seq)
+            self._seq = itertools.count(seq)
+            return seq
+
+    def load(self, entries: list[Entry], next_seq: int) -> None:
+        """Put back entries a state store kept, oldest first; numbering goes on from `next_seq`."""
+        with self._lock:
+            self._entries = deque(entries, maxlen=self._entries.maxlen)
+            self._seq = itertools.count(max(next_seq, entries[-1].seq + 1 if entries else 1))
 
     def latest(self, count: int) -> list[Entry]:
         """The newest `count` entries, newest first (without copying the rest)."""

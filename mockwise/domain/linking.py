@@ -191,12 +191,18 @@ class Linking:
         with self._context.lock:
             self.mailbox.clear()
             self._mail_links.clear()
+            self._context.changed("linking")
 
     def snapshot(self) -> dict[str, Any]:
         """Sign-ins, 2FA attempts, claim codes and the mailbox (a `Part`)."""
         with self._context.lock:
+            return {"sessions": dict(self.sessions), **self.kept()}
+
+    def kept(self) -> dict[str, Any]:
+        """What a state store keeps: everything but the sign-ins (a restarted server signs browsers
+        out, as servers do, and their CSRF tokens stay in memory)."""
+        with self._context.lock:
             return {
-                "sessions": dict(self.sessions),
                 "attempts": dict(self.attempts),
                 "login_attempts": dict(self.login_attempts),
                 "claims": dict(self.claims),
@@ -214,6 +220,7 @@ class Linking:
             self.mailbox: deque[Mail] = deque(state.get("mailbox", ()))
             self._mail_links: dict[str, Mail] = {m.link_id: m for m in self.mailbox}
             self._next_mail: int = state.get("next_mail", 1)
+            self._context.changed("linking")
 
     def _now(self) -> float:
         return self._context.clock.now()
@@ -413,6 +420,8 @@ class Linking:
             user = self._context.directory.user(claim.user_id)
             user.password_digest = self._context.directory.secrets.digest(password)
             claim.used_at = self._now()
+            self._context.directory.changed()
+            self._context.changed("linking")
             self._scenarios.reclaim(user)
             self._signed_in_as(session, user)
 
@@ -426,34 +435,41 @@ class Linking:
         with self._context.lock:
             if session.user_id is None:
                 raise StepRefused(Step.LOGIN, "not_signed_in", "Log in first.")
-            now = self._now()
-            attempts = self.attempts.setdefault(session.user_id, Attempts())
-            if attempts.locked_until is not None:
-                if now < attempts.locked_until:
-                    raise StepRefused(
-                        Step.TWO_FACTOR, "locked", _locked_message(attempts.locked_until - now), "otp"
-                    )
-                attempts.failures, attempts.locked_until = 0, None
-            if hmac.compare_digest("".join(otp.split()).encode("utf-8", "replace"), SANDBOX_OTP.encode()):
-                attempts.failures = 0
-                session.verified = True
-                return
-            attempts.failures += 1
-            if attempts.failures >= TWO_FACTOR_MAX_FAILURES:
-                attempts.locked_until = now + TWO_FACTOR_LOCKOUT
+            try:
+                self._two_factor(session, session.user_id, otp)
+            finally:
+                self._context.changed("linking")  # attempts counted, reset or locked
+
+    def _two_factor(self, session: LoginSession, user_id: int, otp: str) -> None:
+        """One 2FA code for `user_id` (the tenant's lock held)."""
+        now = self._now()
+        attempts = self.attempts.setdefault(user_id, Attempts())
+        if attempts.locked_until is not None:
+            if now < attempts.locked_until:
                 raise StepRefused(
-                    Step.TWO_FACTOR,
-                    "locked",
-                    "That code is wrong. " + _locked_message(TWO_FACTOR_LOCKOUT),
-                    "otp",
+                    Step.TWO_FACTOR, "locked", _locked_message(attempts.locked_until - now), "otp"
                 )
-            left = TWO_FACTOR_MAX_FAILURES - attempts.failures
+            attempts.failures, attempts.locked_until = 0, None
+        if hmac.compare_digest("".join(otp.split()).encode("utf-8", "replace"), SANDBOX_OTP.encode()):
+            attempts.failures = 0
+            session.verified = True
+            return
+        attempts.failures += 1
+        if attempts.failures >= TWO_FACTOR_MAX_FAILURES:
+            attempts.locked_until = now + TWO_FACTOR_LOCKOUT
             raise StepRefused(
                 Step.TWO_FACTOR,
-                "wrong_code",
-                f"That code is wrong. You have {left} more {'try' if left == 1 else 'tries'}.",
+                "locked",
+                "That code is wrong. " + _locked_message(TWO_FACTOR_LOCKOUT),
                 "otp",
             )
+        left = TWO_FACTOR_MAX_FAILURES - attempts.failures
+        raise StepRefused(
+            Step.TWO_FACTOR,
+            "wrong_code",
+            f"That code is wrong. You have {left} more {'try' if left == 1 else 'tries'}.",
+            "otp",
+        )
 
     def locked_for(self, user_id: int) -> float:
         """Seconds of lockout left for a user (0 when not locked)."""
@@ -489,7 +505,7 @@ class Linking:
             user.first_name = user.first_name or first
             user.last_name = user.last_name or last
             user.date_of_birth = user.date_of_birth or born
-            return self._context.directory.add_profile(
+            return self._context.directory.add_profile(  # marks the directory changed
                 user,
                 ProfileType.PERSONAL,
                 created_at=self._now(),
@@ -574,6 +590,7 @@ class Linking:
             self.claims[token_key(code)] = ClaimCode(
                 token_key(code), user.id, client_id, now + CLAIM_ACCOUNT_CODE_LIFETIME
             )
+            self._context.changed("linking")
             return code
 
     # The sandbox mailbox (seed 004) -------------------------------------------------------------
@@ -615,6 +632,7 @@ class Linking:
             self._mail_links[link_id] = mail
             while len(self.mailbox) > self._context.settings.limits.mailbox_size:  # the oldest go
                 self._mail_links.pop(self.mailbox.popleft().link_id, None)
+            self._context.changed("linking")
             return mail
 
     # The scripted user -------------------------------------------------------------------------

@@ -24,6 +24,11 @@ class Secrets:
     def __init__(self, key: bytes | None = None) -> None:
         self._key = key or secrets.token_bytes(32)
 
+    @property
+    def key(self) -> bytes:
+        """The key itself, for a state store to keep (digests made with another key never match)."""
+        return self._key
+
     def digest(self, value: str) -> bytes:
         return hmac.new(self._key, value.encode("utf-8", "surrogatepass"), hashlib.sha256).digest()
 

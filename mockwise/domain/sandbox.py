@@ -18,6 +18,7 @@ from mockwise.domain.journal import DEFAULT_CAPACITY as DEFAULT_JOURNAL_CAPACITY
 from mockwise.domain.journal import Entry, Journal
 from mockwise.domain.model import Secrets
 from mockwise.domain.seed import Credentials, SeedData, apply_seed, load_seed
+from mockwise.domain.store import Ledger, MemoryStore, Restored, Store
 from mockwise.domain.tenant import Tenant
 from mockwise.domain.tokens import ShrinkingTable, Token, token_key
 
@@ -28,10 +29,18 @@ DEFAULT_TENANT = "default"
 
 
 class Sandbox:
-    """All tenants of one mockwise instance (one server, or one in-process app)."""
+    """All tenants of one mockwise instance (one server, or one in-process app).
+
+    State lives in memory, unless a `store` keeps it too (`mockwise.statedb.SqliteStore`, as
+    `mockwise serve` does): then the tenants it kept are back (`restored` says what came back),
+    and `close()` (or the process dying) leaves it ready for the next start."""
 
     def __init__(
-        self, settings: Settings | None = None, seed: SeedData | None = None, pki: SandboxPKI | None = None
+        self,
+        settings: Settings | None = None,
+        seed: SeedData | None = None,
+        pki: SandboxPKI | None = None,
+        store: Store | None = None,
     ) -> None:
         self.settings = settings or Settings()  # what a new tenant starts with
         self._pki = pki
@@ -47,6 +56,8 @@ class Sandbox:
         self._tokens: ShrinkingTable[str, Tenant] = ShrinkingTable()  # read without a lock
         self._routes_lock = threading.Lock()  # taken inside a tenant's lock, never around one
         self._lock = threading.Lock()
+        self.store: Store = store if store is not None else MemoryStore()
+        self.restored: Restored | None = self.store.open(self)
 
     @property
     def pki(self) -> SandboxPKI:
@@ -80,6 +91,23 @@ class Sandbox:
                 tenant_id = secrets.token_hex(6)
         if not _valid_id(tenant_id):
             raise ValueError("a tenant id is 1-64 letters, digits, '-' or '_'")
+        tenant = self._add_tenant(tenant_id, settings or self.settings, journal_capacity)
+        data = self.seed if seed is True else (seed or {})
+        try:
+            creds = apply_seed(tenant, data, fixed=fixed)
+        except Exception:
+            self.delete_tenant(tenant_id)
+            raise
+        self.store.created(tenant)
+        return tenant, creds
+
+    def restore_tenant(self, tenant_id: str, ledger: Ledger) -> Tenant:
+        """An empty tenant for a state store to put its saved state back into (at start-up)."""
+        return self._add_tenant(tenant_id, self.settings, DEFAULT_JOURNAL_CAPACITY, ledger)
+
+    def _add_tenant(
+        self, tenant_id: str, settings: Settings, journal_capacity: int, ledger: Ledger | None = None
+    ) -> Tenant:
         with self._lock:
             if tenant_id in self.tenants:
                 raise ValueError(f"tenant {tenant_id!r} already exists")
@@ -88,20 +116,15 @@ class Sandbox:
                 tenant_id,
                 routes,
                 lambda: self.pki,
-                settings=settings or self.settings,
+                settings=settings,
                 secrets=self.secrets,
                 journal_capacity=journal_capacity,
+                ledger=ledger if ledger is not None else self.store.ledger(tenant_id),
             )
             routes.tenant = tenant
             tenant.journal.on_record = partial(self._recorded, tenant_id)
             self.tenants[tenant_id] = tenant
-        data = self.seed if seed is True else (seed or {})
-        try:
-            creds = apply_seed(tenant, data, fixed=fixed)
-        except Exception:
-            self.delete_tenant(tenant_id)
-            raise
-        return tenant, creds
+        return tenant
 
     def tenant(self, tenant_id: str) -> Tenant:
         try:
@@ -115,6 +138,7 @@ class Sandbox:
         if tenant is None:
             raise LookupError(f"no tenant {tenant_id!r}")
         tenant.close()
+        self.store.deleted(tenant)
 
     def _recorded(self, tenant_id: str | None, entry: Entry) -> None:
         for listener in self.journal_listeners:
@@ -135,8 +159,22 @@ class Sandbox:
         key = token_key(value)
         tenant = self._tokens.data.get(key)
         if tenant is None:
-            return None, None
+            stored = self.store.locate(value, key)  # not in memory: a state store may hold it
+            tenant = self.tenants.get(stored) if stored is not None else None
+            token = tenant.store.find(value) if tenant is not None else None
+            return (tenant, token) if token is not None else (None, None)
         return tenant, tenant.store.get(key)
+
+    # The state store ---------------------------------------------------------------------------
+
+    def flush(self) -> None:
+        """Write every change to the state store now (the server does it once per event-loop turn;
+        the Python API's changes wait for that, or for this)."""
+        self.store.flush()
+
+    def close(self) -> None:
+        """Write what is left to the state store and let go of it."""
+        self.store.close()
 
     def describe(self) -> dict[str, Any]:
         return {"tenants": sorted(self.tenants)}

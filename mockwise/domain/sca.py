@@ -275,6 +275,7 @@ class StrongAuth:
                 self._required.pop(uid, None)
             else:
                 self._required[uid] = required
+            self._context.changed("sca")
 
     def required_for(self, user: User | int, kind: TokenKind) -> bool:
         override = self._required.get(_uid(user))
@@ -307,6 +308,7 @@ class StrongAuth:
                 raise ValueError(f"a user has at most {MAX_KEYS} SCA keys; remove one first")
             key = ScaKey(fingerprint, text, public)
             keys.append(key)
+            self._context.changed("sca")
             return key
 
     def generate_key(self, user: User | int) -> str:
@@ -334,6 +336,7 @@ class StrongAuth:
             if len(kept) == len(keys):
                 raise LookupError(f"user {uid} has no SCA key {fingerprint!r}")
             self._keys[uid] = kept
+            self._context.changed("sca")
 
     # The guard of SCA-protected endpoints ----------------------------------------------------
 
@@ -349,52 +352,63 @@ class StrongAuth:
         """May this request go ahead? An Approval, or ScaChallenge / ScaRefused / ScaLocked."""
         if not self.required_for(user, kind):
             return Approval("not_required")
-        settings = self._settings
         with self._lock:
-            now = self._clock.now()
-            if not action.high_risk:
-                if self._sessions.get(user.id, 0.0) > now:
-                    return Approval("session")
-                last = self._statements.get(user.id)
-                days = settings.statement_exemption_days
-                if (
-                    action is ScaAction.BALANCE__GET_STATEMENT
-                    and last is not None
-                    and now - last < days * 86400
-                ):
-                    return Approval("exempt")
-            if presented is None:
-                raise self._challenge(user, profile, action, "missing", None)
-            key = token_key(presented)
-            sent = key[:16]
-            token = self._tokens.get(key)
-            if token is None:
-                raise self._challenge(user, profile, action, "unknown", sent)
-            if token.user_id != user.id or token.action is not action or token.profile_id != profile.id:
-                raise self._challenge(user, profile, action, "other_request", sent)
-            if token.spent is not None:
-                raise self._challenge(user, profile, action, "reused", sent)
-            if now >= token.expires_at:
-                raise self._challenge(user, profile, action, "expired", sent)
-            if signature is not None and kind is TokenKind.PERSONAL:
-                if not self._business(user, profile, settings):
-                    token.spent = "personal_account"
-                    raise ScaRefused(
-                        "Signing API requests is supported for business accounts only",
-                        "personal_account",
-                        sent,
-                    )
-                if not self._keys.get(user.id):
-                    token.spent = "no_keys"
-                    raise self._challenge(user, profile, action, "no_keys", sent)
-                if not self._signed(user.id, presented, signature):
-                    token.spent = "bad_signature"
-                    raise self._challenge(user, profile, action, "bad_signature", sent)
-                return self._approve(token, "signature", now)
-            if token.cleared:
-                return self._approve(token, "challenges", now)
-            empty = settings.challenge_body == "empty"
-            raise ScaChallenge(presented, token, "pending", presented=sent, empty_body=empty)
+            try:
+                return self._authorize(user, profile, action, kind, presented, signature)
+            finally:
+                self._context.changed("sca")  # a token issued or spent, a session opened
+
+    def _authorize(
+        self,
+        user: User,
+        profile: Profile,
+        action: ScaAction,
+        kind: TokenKind,
+        presented: str | None,
+        signature: str | None,
+    ) -> Approval:
+        """The guard's rules, the tenant's lock held."""
+        settings = self._settings
+        now = self._clock.now()
+        if not action.high_risk:
+            if self._sessions.get(user.id, 0.0) > now:
+                return Approval("session")
+            last = self._statements.get(user.id)
+            days = settings.statement_exemption_days
+            if action is ScaAction.BALANCE__GET_STATEMENT and last is not None and now - last < days * 86400:
+                return Approval("exempt")
+        if presented is None:
+            raise self._challenge(user, profile, action, "missing", None)
+        key = token_key(presented)
+        sent = key[:16]
+        token = self._tokens.get(key)
+        if token is None:
+            raise self._challenge(user, profile, action, "unknown", sent)
+        if token.user_id != user.id or token.action is not action or token.profile_id != profile.id:
+            raise self._challenge(user, profile, action, "other_request", sent)
+        if token.spent is not None:
+            raise self._challenge(user, profile, action, "reused", sent)
+        if now >= token.expires_at:
+            raise self._challenge(user, profile, action, "expired", sent)
+        if signature is not None and kind is TokenKind.PERSONAL:
+            if not self._business(user, profile, settings):
+                token.spent = "personal_account"
+                raise ScaRefused(
+                    "Signing API requests is supported for business accounts only",
+                    "personal_account",
+                    sent,
+                )
+            if not self._keys.get(user.id):
+                token.spent = "no_keys"
+                raise self._challenge(user, profile, action, "no_keys", sent)
+            if not self._signed(user.id, presented, signature):
+                token.spent = "bad_signature"
+                raise self._challenge(user, profile, action, "bad_signature", sent)
+            return self._approve(token, "signature", now)
+        if token.cleared:
+            return self._approve(token, "challenges", now)
+        empty = settings.challenge_body == "empty"
+        raise ScaChallenge(presented, token, "pending", presented=sent, empty_body=empty)
 
     def issue(
         self, user: User | int, profile_id: int, action: ScaAction, value: str | None = None
@@ -418,6 +432,7 @@ class StrongAuth:
             )
             self._tokens[token.key] = token
             self._order.append(token)
+            self._context.changed("sca")
             return value, token
 
     def _challenge(
@@ -492,36 +507,44 @@ class StrongAuth:
             if not user.phone_number:
                 raise ValidationError([FieldError("NO_PHONE", "The user has no phone number", "phoneNumber")])
             challenge.triggered = channel
+            self._context.changed("sca")
             return obfuscate_phone(user.phone_number)
 
     def verify(self, user: User, value: str, kind: ChallengeType, code: Any) -> OneTimeToken:
         """Check a PIN or an OTP against the token's challenge; five failures in a row lock the user."""
-        path = _path(kind)
         with self._lock:
-            now = self._clock.now()
-            token = self.find(user, value)
-            until = self._locked.get(user.id, 0.0)
-            if until > now:
-                raise ValidationError(
-                    [FieldError("BLOCKED", f"Too many failed attempts; retry in {int(until - now)} s", path)]
-                )
-            challenge = self._open(token, kind, path)
-            if kind in PHONE_CHANNELS and challenge.triggered is not kind:
-                raise ValidationError(
-                    [FieldError("NOT_TRIGGERED", f"No code was sent by {kind.value}: trigger it first", path)]
-                )
-            expected = self._settings.pin if kind is ChallengeType.PIN else SANDBOX_OTP
-            if not isinstance(code, str) or not hmac.compare_digest(code.encode(), expected.encode()):
-                failures = self._failures.get(user.id, 0) + 1
-                if failures >= LOCKOUT_FAILURES:
-                    self._locked[user.id] = now + LOCKOUT_SECONDS
-                    failures = 0
-                self._failures[user.id] = failures
-                what = "PIN" if kind is ChallengeType.PIN else "code"
-                raise ValidationError([FieldError("INVALID", f"The {what} is incorrect", path)])
-            self._failures.pop(user.id, None)
-            challenge.passed = True
-            return token
+            try:
+                return self._verify(user, value, kind, code)
+            finally:
+                self._context.changed("sca")  # a failure counted, a lockout, a challenge passed
+
+    def _verify(self, user: User, value: str, kind: ChallengeType, code: Any) -> OneTimeToken:
+        """One PIN or OTP, the tenant's lock held."""
+        path = _path(kind)
+        now = self._clock.now()
+        token = self.find(user, value)
+        until = self._locked.get(user.id, 0.0)
+        if until > now:
+            raise ValidationError(
+                [FieldError("BLOCKED", f"Too many failed attempts; retry in {int(until - now)} s", path)]
+            )
+        challenge = self._open(token, kind, path)
+        if kind in PHONE_CHANNELS and challenge.triggered is not kind:
+            raise ValidationError(
+                [FieldError("NOT_TRIGGERED", f"No code was sent by {kind.value}: trigger it first", path)]
+            )
+        expected = self._settings.pin if kind is ChallengeType.PIN else SANDBOX_OTP
+        if not isinstance(code, str) or not hmac.compare_digest(code.encode(), expected.encode()):
+            failures = self._failures.get(user.id, 0) + 1
+            if failures >= LOCKOUT_FAILURES:
+                self._locked[user.id] = now + LOCKOUT_SECONDS
+                failures = 0
+            self._failures[user.id] = failures
+            what = "PIN" if kind is ChallengeType.PIN else "code"
+            raise ValidationError([FieldError("INVALID", f"The {what} is incorrect", path)])
+        self._failures.pop(user.id, None)
+        challenge.passed = True
+        return token
 
     def _open(self, token: OneTimeToken, kind: ChallengeType, path: str) -> Challenge:
         if token.spent is not None:
@@ -586,6 +609,7 @@ class StrongAuth:
             self._statements = dict(state.get("statements", {}))
             self._failures = dict(state.get("failures", {}))
             self._locked = dict(state.get("locked", {}))
+            self._context.changed("sca")
 
 
 def _key(pem: str) -> tuple[str, str, rsa.RSAPublicKey]:

@@ -106,6 +106,7 @@ class Scenarios:
             lambda t: (
                 t.user_id == uid and t.kind is not TokenKind.PERSONAL and client_id in (None, t.client_id)
             ),
+            user_id=uid,
         )
 
     def enable_enhanced_security(self, user: UserRef) -> list[Token]:
@@ -113,14 +114,18 @@ class Scenarios:
         owner = self.user(user)
         with self._context.lock:
             owner.enhanced_security = True
+            self._context.directory.changed()
         return self._revoke(
-            EndReason.ENHANCED_SECURITY, lambda t: t.user_id == owner.id and t.kind is not TokenKind.PERSONAL
+            EndReason.ENHANCED_SECURITY,
+            lambda t: t.user_id == owner.id and t.kind is not TokenKind.PERSONAL,
+            user_id=owner.id,
         )
 
     def breach(self, client_id: str) -> list[Token]:
         """Wise revokes every token of a client for a suspected breach (§2.5)."""
         self._context.directory.client(client_id)
-        return self._revoke(EndReason.SECURITY_BREACH, lambda t: t.client_id == client_id)
+        breached = client_id
+        return self._revoke(EndReason.SECURITY_BREACH, lambda t: t.client_id == breached, client_id=breached)
 
     def change_email(self, user: UserRef, email: str) -> list[Token]:
         """The user changes their e-mail at Wise: all tokens to the account are revoked (§2.5).
@@ -131,7 +136,8 @@ class Scenarios:
         with self._context.lock:
             self._context.directory.change_email(owner, email)
             owner.reclaimed = owner.created_over_api or owner.reclaimed
-        return self._revoke(EndReason.EMAIL_CHANGED, lambda t: t.user_id == owner.id)
+            self._context.directory.changed()
+        return self._revoke(EndReason.EMAIL_CHANGED, lambda t: t.user_id == owner.id, user_id=owner.id)
 
     def rotate_secret(self, client_id: str, client_secret: str | None = None) -> str:
         """A new client secret (Developer Hub). The old one stops working at once and the client's
@@ -142,9 +148,11 @@ class Scenarios:
         with context.lock:
             client.secret_digest = context.directory.secrets.digest(new_secret)
             client.secret_revoked = False
+            context.directory.changed()
         self._revoke(
             EndReason.SECRET_ROTATED,
             lambda t: t.client_id == client_id and t.kind is TokenKind.CLIENT_CREDENTIALS,
+            client_id=client_id,
         )
         return new_secret
 
@@ -153,7 +161,8 @@ class Scenarios:
         client = self._context.directory.client(client_id)
         with self._context.lock:
             client.secret_revoked = True
-        return self._revoke(EndReason.SECRET_REVOKED, lambda t: t.client_id == client_id)
+            self._context.directory.changed()
+        return self._revoke(EndReason.SECRET_REVOKED, lambda t: t.client_id == client_id, client_id=client_id)
 
     def reclaim(self, user: UserRef) -> list[Token]:
         """The user takes over an account a partner created: the registration code stops working
@@ -161,13 +170,22 @@ class Scenarios:
         owner = self.user(user)
         with self._context.lock:
             owner.reclaimed = True
+            self._context.directory.changed()
         if self._context.settings.oauth.refresh_survives_reclaim:
             return []
         return self._revoke(
             EndReason.USER_REVOKED_ACCESS,
             lambda t: t.user_id == owner.id and t.kind is not TokenKind.PERSONAL,
+            user_id=owner.id,
         )
 
-    def _revoke(self, reason: EndReason, which: Callable[[Token], bool]) -> list[Token]:
+    def _revoke(
+        self,
+        reason: EndReason,
+        which: Callable[[Token], bool],
+        *,
+        client_id: str | None = None,
+        user_id: int | None = None,
+    ) -> list[Token]:
         with self._context.lock:
-            return self._tokens.revoke(reason, which)
+            return self._tokens.revoke(reason, which, client_id=client_id, user_id=user_id)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import pickle
 import secrets
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING, Any
@@ -36,11 +36,11 @@ from mockwise.domain.model import ApiClient, Profile, ProfileType, Secrets, User
 from mockwise.domain.ratelimit import RateLimiter
 from mockwise.domain.sca import StrongAuth
 from mockwise.domain.scenarios import Scenarios, UserRef
+from mockwise.domain.store import NO_LEDGER, Ledger
 from mockwise.domain.tokens import Token, TokenStore
 from mockwise.errors import FieldError, ValidationError
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
     from threading import RLock
 
     from mockwise.pki import SandboxPKI
@@ -72,11 +72,12 @@ class Tenant:
         settings: Settings | None = None,
         secrets: Secrets | None = None,
         journal_capacity: int = DEFAULT_JOURNAL_CAPACITY,
+        ledger: Ledger = NO_LEDGER,
     ) -> None:
-        context = TenantContext(tenant_id, routes, secrets or Secrets(), settings or Settings())
+        context = TenantContext(tenant_id, routes, secrets or Secrets(), settings, ledger=ledger)
         self.context = context
-        self.journal = Journal(journal_capacity)
-        self.faults = Faults()
+        self.journal = Journal(journal_capacity, ledger)
+        self.faults = Faults(ledger)
         self.tokens = TokenService(context)
         self.scenarios = Scenarios(context, self.tokens)
         self.linking = Linking(context, self.tokens, self.scenarios)  # the authorize page's state
@@ -101,6 +102,32 @@ class Tenant:
             "faults": self.faults,
             "journal": self.journal,
         }
+
+    @property
+    def stored_parts(self) -> dict[str, Part]:
+        """What a state store saves whole when marked changed (`mockwise.domain.store`): the small,
+        rarely-changing state. Tokens, codes, links and journal entries it keeps row by row."""
+        context, linking, jose = self.context, self.linking, self.jose
+        return {
+            "settings": _Stored(lambda: context.settings, context.put_settings),
+            "clock": context.clock,
+            "directory": context.directory,
+            "linking": _Stored(linking.kept, linking.restore),
+            "sca": self.sca,
+            "jose": jose,
+            "jose_keys": _Stored(jose.own_keys, jose.restore_own_keys),
+            "certificates": self.certificates,
+            "faults": self.faults,
+            "journal": _Stored(lambda: self.journal.capacity, self._resize_journal),
+            "seeded": _Stored(lambda: self._seeded, self._put_seeded),
+        }
+
+    def _resize_journal(self, capacity: int | None) -> None:
+        if capacity is not None:
+            self.journal.resize(capacity)
+
+    def _put_seeded(self, seeded: bytes | None) -> None:
+        self._seeded = seeded
 
     # The context's pieces, for the Python API -------------------------------------------------
 
@@ -250,8 +277,7 @@ class Tenant:
         return self.directory.client(client_id)
 
     def live_tokens(self) -> list[Token]:
-        now = self.clock.now()
-        return [t for t in self.store if t.state(now).value == "valid"]
+        return self.store.live(self.clock.now())
 
     # Grants ----------------------------------------------------------------------------------
 
@@ -354,6 +380,7 @@ class Tenant:
     def mark_seeded(self) -> None:
         """Remember the tenant as it is now (settings included); `reset()` returns to it."""
         self._seeded = self.snapshot()
+        self.context.changed("seeded")
 
     def reset(self) -> None:
         """Back to the state right after seeding: every part restores its seeded snapshot, so
@@ -366,6 +393,14 @@ class Tenant:
             self.tokens.clear()
             self.linking.clear()
             self.directory.close()
+
+
+@dataclass(frozen=True, slots=True)
+class _Stored:
+    """A `Part` made of two functions: how a state store sees a piece of state that is not one."""
+
+    snapshot: Callable[[], Any]
+    restore: Callable[[Any], None]
 
 
 def _ids(tokens: list[Token]) -> list[str]:

@@ -12,7 +12,12 @@
 - each request becomes one journal entry, filed under the tenant its credentials name: the
   `Authorization` header is read once, here (`identify`), whatever the route, so a 404, a 405 or
   a 413 with a tenant's token is in that tenant's journal; requests naming no tenant go to the
-  sandbox's unrouted journal.
+  sandbox's unrouted journal;
+- with a state store that outlives the process (`mockwise serve`), no answer leaves before the
+  changes it may tell of are written: a response is held (status line included) while changes are
+  waiting, and goes out once the store's group commit for this event-loop turn is done (`_Held`,
+  `Store.settle`). That holds for the control plane too. A read answers at once; its journal
+  entry is written with the next commit.
 
 What happens next, for a request a route takes, is the pipeline (`mockwise.http.pipeline`).
 A pure ASGI middleware (not BaseHTTPMiddleware): it sits on every request, so it stays lean.
@@ -20,6 +25,7 @@ A pure ASGI middleware (not BaseHTTPMiddleware): it sits on every request, so it
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import time
@@ -30,6 +36,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from mockwise.domain.certificates import EXTENSION, NO_TLS, Connection
 from mockwise.domain.journal import Entry
 from mockwise.domain.sandbox import Sandbox
+from mockwise.domain.store import Store
 from mockwise.domain.tenant import Tenant
 from mockwise.domain.tokens import Token, TokenState, presented
 from mockwise.errors import DropConnection, SpringError
@@ -107,7 +114,13 @@ class Edge:
             return
         path: str = scope["path"]
         if path.startswith(CONTROL_PREFIX):
-            await self.app(scope, receive, send)
+            if self.sandbox.store.persistent:
+                answer = _Held(self.sandbox.store, scope, send)
+                with contextlib.suppress(DropConnection):  # the store could not write: dropped
+                    await self.app(scope, receive, answer)
+                    await answer.release()
+            else:
+                await self.app(scope, receive, send)
             return
         routed = path
         version = CALVER.match(routed)
@@ -162,6 +175,9 @@ class Edge:
         scope[MAX_BODY_KEY] = limits.max_body  # what `forms.read_body` lets through
 
         committed = False
+        store = self.sandbox.store
+        held = _Held(store, scope, send) if store.persistent else None
+        downstream: Send = held if held is not None else send
 
         def commit() -> None:
             # Once per request, before the last byte leaves: a client that has its answer can read
@@ -179,7 +195,7 @@ class Edge:
                 message["headers"] = [*message.get("headers", ()), *extra]
             elif message["type"] == "http.response.body" and not message.get("more_body", False):
                 commit()
-            await send(message)
+            await downstream(message)
 
         try:
             if header_bytes > limits.max_header_bytes:
@@ -192,6 +208,8 @@ class Edge:
                 await _refuse(SpringError(413, "Request body too large"), path, wall, send_with_headers)
             else:
                 await self.app(scope, receive, send_with_headers)
+            if held is not None:
+                await held.release()
         except DropConnection:
             entry.error = "connection_reset"
             abort = scope.get("extensions", {}).get(ABORT)
@@ -204,6 +222,49 @@ class Edge:
             raise
         finally:
             commit()
+
+
+class _Held:
+    """A response held back until what it may tell of is written (with a state store that outlives
+    the process): the messages are kept as the app sends them and go out once the app is done, after
+    the store's group commit when changes are waiting (`Store.unsettled`); a read goes out at once
+    and its journal entry is written with the next commit. Waiting here, not inside the app's
+    `send`, resumes one frame instead of the app's whole chain. A streamed body goes as it comes."""
+
+    __slots__ = ("messages", "scope", "send", "store", "streaming")
+
+    def __init__(self, store: Store, scope: Scope, send: Send) -> None:
+        self.store, self.scope, self.send = store, scope, send
+        self.messages: list[Message] = []
+        self.streaming = False
+
+    async def __call__(self, message: Message) -> None:
+        if self.streaming:
+            await self.send(message)
+            return
+        self.messages.append(message)
+        if message["type"] == "http.response.body" and message.get("more_body", False):
+            self.streaming = True
+            await self.release()
+
+    async def release(self) -> None:
+        if not self.messages:
+            return
+        store = self.store
+        if store.unsettled:
+            try:
+                await store.settle()
+            except Exception:  # the store cannot write: drop the connection, acknowledge nothing
+                abort = self.scope.get("extensions", {}).get(ABORT)
+                if abort is None:
+                    raise
+                abort()
+                raise DropConnection() from None
+        else:
+            store.soon()
+        messages, self.messages = self.messages, []
+        for message in messages:
+            await self.send(message)
 
 
 async def _refuse(error: SpringError, path: str, now: float, send: Send) -> None:

@@ -15,7 +15,7 @@ from mockwise.domain.model import Profile, User
 from mockwise.domain.sandbox import Sandbox
 from mockwise.domain.seed import SeedError
 from mockwise.domain.tenant import Tenant
-from mockwise.domain.tokens import Token, TokenState
+from mockwise.domain.tokens import Token
 from mockwise.errors import SpringError
 from mockwise.http.forms import parse_json, read_body
 from mockwise.http.responses import WiseJSON
@@ -143,8 +143,8 @@ def user_ref(data: JSON, name: str = "user") -> int | str:
 
 
 def live_tokens(tenant: Tenant, now: float) -> list[Token]:
-    """The tenant's tokens that still work at `now`."""
-    return [t for t in tenant.store if t.state(now) is TokenState.VALID]
+    """The tenant's tokens that still work at `now` (a state store looks at those only)."""
+    return tenant.store.live(now)
 
 
 def clock_json(tenant: Tenant) -> JSON:
