@@ -4,11 +4,16 @@ Real clients decide when to renew from `expires_in` on their own clock, so a sui
 the sandbox's clock can test early expiry and skew but never proactive renewal. A server move that
 moves "both clocks" shifts the client's clock too:
 
-- in-process Python clients: `time-machine` shifts `time.time()` (and `datetime.now()`) for the
-  whole process; clients must read the wall clock, not `time.monotonic()`, which it leaves alone;
+- in-process Python clients: `time-machine` shifts `time.time()` and `datetime.now()` for the whole
+  process; `time.monotonic()` and `time.sleep()` are patched alongside (a wait moves the clock
+  instead of waiting), including names the client's own package bound at import
+  (`from time import sleep, monotonic`);
 - subprocess clients: libfaketime (Debian's `faketime` package), preloaded into the client's
   process and reading its offset from a file the suite rewrites;
 - a client that takes an injected clock: `ManualClock`.
+
+A clock that cannot move (`NoClock`) says why (`fixed_because`): the obligations that need the
+client to see time pass are then reported as not exercised, with that reason, never as kept.
 """
 
 from __future__ import annotations
@@ -16,12 +21,16 @@ from __future__ import annotations
 import contextlib
 import glob
 import os
+import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
 
 class ClientClock(Protocol):
+    movable: bool
+
     def start(self) -> None: ...
 
     def shift(self, seconds: float) -> None: ...
@@ -33,16 +42,31 @@ class ClientClock(Protocol):
         ...
 
 
+def fixed_because(clock: ClientClock) -> str:
+    """Why the suite cannot move this clock ("" when it can)."""
+    if getattr(clock, "movable", False):
+        return ""
+    return str(getattr(clock, "reason", "") or "the client's clock cannot be moved")
+
+
+FAKETIME_MISSING = (
+    "the client's clock cannot be moved: libfaketime is not installed (apt-get install faketime)"
+)
+
+
 class NoClock:
     """For clients whose clock cannot be moved: proactive-renewal moves become sandbox-only."""
 
     movable = False
 
+    def __init__(self, reason: str = "the client's clock cannot be moved") -> None:
+        self.reason = reason
+
     def start(self) -> None:
         pass
 
     def shift(self, seconds: float) -> None:
-        raise RuntimeError("this client's clock cannot be moved")
+        raise RuntimeError(self.reason)
 
     def stop(self) -> None:
         pass
@@ -76,46 +100,71 @@ class ManualClock:
 
 
 class TimeMachineClock:
-    """Moves this process's wall clock with time-machine (in-process Python clients).
+    """Moves this process's clocks with time-machine (in-process Python clients).
 
     While a story runs, `time.sleep` moves the clock instead of waiting: a client honouring a
     Retry-After or backing off costs no real time, and the sandbox (which reads the same patched
-    clock) still sees how long the client waited."""
+    clock) still sees how long the client waited. `time.monotonic` moves with every shift, so a
+    client that times its tokens with it sees the hours pass too.
+
+    `packages`: the client's own top-level packages; names in them bound to `time.sleep` or
+    `time.monotonic` at import are patched as well (the stdlib and libraries keep theirs: their
+    timeouts must stay real)."""
 
     movable = True
     real_waits = False  # set for a sandbox in another process, which cannot see a skipped wait
 
-    def __init__(self) -> None:
+    def __init__(self, packages: tuple[str, ...] = ()) -> None:
+        self.packages = packages
         self._travel: Any = None
         self._traveller: Any = None
-        self._real_sleep: Any = None
+        self._offset = 0.0
+        self._patched: list[tuple[Any, str, Any]] = []  # (namespace, name, original)
 
     def start(self) -> None:
         import time_machine
 
         self._travel = time_machine.travel(time.time(), tick=True)
         self._traveller = self._travel.start()
-        self._real_sleep = time.sleep
-        time.sleep = self._sleep  # type: ignore[assignment]
+        self._offset = 0.0
+        real_sleep, real_monotonic, real_monotonic_ns = time.sleep, time.monotonic, time.monotonic_ns
 
-    def _sleep(self, seconds: float) -> None:  # replaces time.sleep while a story runs
-        if self.real_waits:
-            if self._real_sleep is not None:
-                self._real_sleep(seconds)  # the clock ticks through it
-            return
-        if seconds > 0 and self._traveller is not None:
-            self._traveller.shift(seconds)
-        if self._real_sleep is not None:
-            self._real_sleep(0)  # still yield to other threads
+        def sleep(seconds: float) -> None:  # replaces time.sleep while a story runs
+            if self.real_waits:
+                real_sleep(seconds)  # the clock ticks through it
+                return
+            if seconds > 0:
+                self.shift(seconds)
+            real_sleep(0)  # still yield to other threads
+
+        def monotonic() -> float:
+            return real_monotonic() + self._offset
+
+        def monotonic_ns() -> int:
+            return real_monotonic_ns() + int(self._offset * 1e9)
+
+        replacements = {real_sleep: sleep, real_monotonic: monotonic, real_monotonic_ns: monotonic_ns}
+        for name, new in (("sleep", sleep), ("monotonic", monotonic), ("monotonic_ns", monotonic_ns)):
+            self._patch(time, name, new)
+        for module in _own_modules(self.packages):
+            for name, value in list(vars(module).items()):
+                new_value = _replacement(replacements, value)
+                if new_value is not None:
+                    self._patch(module, name, new_value)
+
+    def _patch(self, namespace: Any, name: str, value: Any) -> None:
+        self._patched.append((namespace, name, getattr(namespace, name)))
+        setattr(namespace, name, value)
 
     def shift(self, seconds: float) -> None:
         assert self._traveller is not None, "start() first"
         self._traveller.shift(seconds)
+        self._offset += seconds
 
     def stop(self) -> None:
-        if self._real_sleep is not None:
-            time.sleep = self._real_sleep
-            self._real_sleep = None
+        for namespace, name, original in reversed(self._patched):
+            setattr(namespace, name, original)
+        self._patched.clear()
         if self._travel is not None:
             with contextlib.suppress(Exception):
                 self._travel.stop()
@@ -123,6 +172,21 @@ class TimeMachineClock:
 
     def environment(self) -> dict[str, str]:
         return {}
+
+
+def _replacement(replacements: dict[Any, Any], value: Any) -> Any:
+    try:
+        return replacements.get(value)
+    except TypeError:  # unhashable module attributes
+        return None
+
+
+def _own_modules(packages: tuple[str, ...]) -> list[Any]:
+    return [
+        module
+        for name, module in list(sys.modules.items())
+        if module is not None and any(name == p or name.startswith(p + ".") for p in packages)
+    ]
 
 
 LIBFAKETIME_GLOBS = (
@@ -148,7 +212,7 @@ class FaketimeClock:
     def __init__(self, directory: Path, library: str | None = None) -> None:
         self.library = library or find_libfaketime()
         if self.library is None:
-            raise RuntimeError("libfaketime not found: apt-get install faketime")
+            raise RuntimeError(FAKETIME_MISSING)
         self.file = directory / "faketime.rc"
         self.offset = 0.0
 
@@ -161,12 +225,15 @@ class FaketimeClock:
         self._write()
 
     def stop(self) -> None:
-        with contextlib.suppress(FileNotFoundError):
-            self.file.unlink()
+        # The file stays: a client process kept for the next story reads it until then.
+        self.offset = 0.0
+        self._write()
 
     def _write(self) -> None:
         tmp = self.file.with_suffix(".tmp")
-        tmp.write_text(f"{self.offset:+.0f}\n", encoding="ascii")
+        # Whole seconds, rounded up: a client whose clock is ahead renews early (never blamed),
+        # one whose clock lags could be blamed for a token it believed fresh.
+        tmp.write_text(f"+{_ceil(self.offset)}\n", encoding="ascii")
         os.replace(tmp, self.file)
 
     def environment(self) -> dict[str, str]:
@@ -177,3 +244,11 @@ class FaketimeClock:
             "FAKETIME_NO_CACHE": "1",
             "FAKETIME_DONT_RESET": "1",
         }
+
+
+def _ceil(seconds: float) -> int:
+    whole = int(seconds)
+    return whole + 1 if seconds > whole else whole
+
+
+ClockFactory = Callable[[], ClientClock]

@@ -130,7 +130,9 @@ class ReferenceClient:
                 self.sleep(self._retry_after(response, backoff))
                 backoff *= 2
                 continue
-            if response.status_code >= 500 or not _is_json(response):
+            # a gateway page or a broken body where an answer was due; a bare 403 (an SCA
+            # challenge may have no body, §5.2) or 401 is an answer
+            if response.status_code >= 500 or (response.status_code < 300 and not _is_json(response)):
                 if last:
                     raise GiveUp("server_error")
                 self.sleep(backoff)
@@ -161,7 +163,7 @@ class ReferenceClient:
         if response.status_code == 200:
             tokens: dict[str, Any] = response.json()
             return tokens
-        error = response.json().get("error")
+        error = _body(response).get("error")
         if response.status_code == 401 and error in ("unauthorized", "invalid_client"):
             raise GiveUp(self._on_refused_client())
         if error == "invalid_grant":
@@ -458,6 +460,15 @@ class ReferenceClient:
 
 def _bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
+
+
+def _body(response: httpx.Response) -> dict[str, Any]:
+    """The JSON object answered, or {} (an empty or non-JSON body)."""
+    try:
+        body = response.json()
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
 
 
 def _is_json(response: httpx.Response) -> bool:
