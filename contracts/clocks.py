@@ -22,6 +22,7 @@ import contextlib
 import glob
 import os
 import sys
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -99,6 +100,11 @@ class ManualClock:
         return {}
 
 
+#: The thread an in-process sandbox serves from (`mockwise.server.Runner.start_in_thread`): its
+#: event loop times its timers with `time.monotonic`, which must not jump with the client's clock.
+SANDBOX_THREAD = "mockwise-server"
+
+
 class TimeMachineClock:
     """Moves this process's clocks with time-machine (in-process Python clients).
 
@@ -138,9 +144,13 @@ class TimeMachineClock:
             real_sleep(0)  # still yield to other threads
 
         def monotonic() -> float:
+            if threading.current_thread().name.startswith(SANDBOX_THREAD):
+                return real_monotonic()  # the in-process sandbox's event loop keeps real time
             return real_monotonic() + self._offset
 
         def monotonic_ns() -> int:
+            if threading.current_thread().name.startswith(SANDBOX_THREAD):
+                return real_monotonic_ns()
             return real_monotonic_ns() + int(self._offset * 1e9)
 
         replacements = {real_sleep: sleep, real_monotonic: monotonic, real_monotonic_ns: monotonic_ns}

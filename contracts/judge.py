@@ -146,6 +146,11 @@ class Judge:
         self.states: set[str] = set()
         self.approved = 0  # one-time tokens that approved a request
         self.owner_checked = 0  # the step whose requests USER-OWN-TOKEN has judged
+        self.tainted: set[int] = (
+            set()
+        )  # customers an obligation was broken for: what follows may be its doing
+        self.presented: set[str] = set()  # access tokens the client has used
+        self.refusals = 0
         self.partner_workers = 1
 
     # Knowledge from server moves ----------------------------------------------------------------
@@ -172,6 +177,8 @@ class Judge:
     def _fail(self, obligation: str, message: str, *entries: Entry) -> None:
         if obligation in self.active:
             self.violations.append(Violation(obligation, message, self.step, list(entries)))
+            if self.op_user is not None:
+                self.tainted.add(self.op_user)
 
     def _saw(self, obligation: str, kind: str) -> None:
         self.situations[obligation][kind] += 1
@@ -243,6 +250,7 @@ class Judge:
         self.step, self.concurrency, self.batch_start = step, concurrency, batch_start
         self.op_links, self.op_user = links, user_id
         self.batch_refreshes = {}
+        self.refusals = 0  # API calls answered 401 so far in these entries: new tokens are due
         for entry in entries:
             self._saw("SECRET-NOT-IN-URL", "token endpoint" if _is_token(entry) else "API")
             if entry.server_cert is not None:
@@ -265,7 +273,11 @@ class Judge:
                 )
             if _is_token(entry):
                 self._token_request(entry)
-            elif entry.token is not None:
+                continue
+            if entry.status == 401:  # whatever it presented (even a token the sandbox never issued)
+                self.refusals += 1
+            if entry.token is not None:
+                self.presented.add(entry.token)
                 self._api_call(entry)
 
     def _sca(self, entry: Entry) -> None:
@@ -343,7 +355,7 @@ class Judge:
         first = self.batch_refreshes.get(link) if link is not None and self.concurrency > 1 else None
         if entry.token_state == "superseded" and entry.token_cause == "rotated":
             self._rotated(entry, refresh)
-        elif first is not None and self._racing(first, entry, current):
+        elif first is not None and self._racing(first, entry):
             self._fail(
                 "USER-NO-STALE",
                 f"two workers refreshed this customer's token at once (#{first.seq} and #{entry.seq}): "
@@ -351,7 +363,7 @@ class Judge:
                 first,
                 entry,
             )
-        elif first is None and current is not None:
+        elif current is not None:
             self._reuse(entry, current, "refreshed")
         if link is not None and self.concurrency > 1:
             self.batch_refreshes.setdefault(link, entry)
@@ -361,15 +373,11 @@ class Judge:
                 self.replaced_by[current.token] = entry
             self.used_refresh.setdefault(refresh, entry)
 
-    def _racing(self, first: Entry, entry: Entry, current: Issued | None) -> bool:
-        """A second refresh of one lineage among workers acting at once: a race, unless the first
-        failed and had answered, or the newest token it issued was refused since."""
-        overlapping = entry.wall < _answered(first)
-        if overlapping:
-            return True
-        if first.status != 200:
-            return False
-        return current is None or current.token not in self.refused
+    @staticmethod
+    def _racing(first: Entry, entry: Entry) -> bool:
+        """A second refresh of one lineage sent while the first was still unanswered: two workers
+        refreshing at once. (One sent after, needlessly, is USER-REUSE's to judge.)"""
+        return entry.wall < _answered(first)
 
     def _rotated(self, entry: Entry, refresh: str) -> None:
         self._saw("USER-NO-STALE", "rotated refresh token")
@@ -390,7 +398,8 @@ class Judge:
     def _reuse(self, entry: Entry, current: Issued, how: str) -> None:
         """USER-REUSE: new tokens for a customer whose newest token is young and works."""
         age = (entry.at - self.skew) - current.received()
-        if age < REUSE_WINDOW and self._usable(current):
+        used = current.token in self.presented  # a token it never used, it may never have read
+        if age < REUSE_WINDOW and used and self._usable(current) and not self.refusals:
             self._fail(
                 "USER-REUSE",
                 f"{how} a customer's token it had received {_duration(age)} before, which still worked",
@@ -430,8 +439,9 @@ class Judge:
             and token_id not in self.refused
             and token_id not in self.ended
             and info.client_expiry(earliest=True) - client_now > CC_RENEWAL_WINDOW
+            and token_id in self.presented  # a token it never used, it may never have read
         ]
-        if len(held) >= self.partner_workers:
+        if len(held) >= self.partner_workers and not self.refusals:
             self._fail(
                 "CC-REUSE",
                 f"fetched a client-credentials token while holding {len(held)} with over an hour to live "
@@ -488,7 +498,7 @@ class Judge:
     # Operations: what the client did and said ---------------------------------------------------
 
     def judge(self, op: Operation) -> None:
-        self.step = op.step
+        self.step, self.op_user = op.step, op.user_id
         outcome = op.outcome
         if outcome is not None and outcome.kind == "unsupported":
             self.unsupported.add(op.name)  # the adapter's documented answer: counts against nothing
@@ -531,6 +541,7 @@ class Judge:
 
     def _retries(self, op: Operation) -> None:
         entries = op.entries
+        self._after_invalid_grant(entries)
         for i, entry in enumerate(entries):
             later = entries[i + 1 :]
             refused_client = entry.status == 401 and entry.error in ("unauthorized", "invalid_client")
@@ -575,6 +586,25 @@ class Judge:
                 if before.status != 429 and after.wall - _answered(before) < MIN_PAUSE:
                     self._fail("RETRY-BOUNDED", "retried a transient failure without pausing", before, after)
 
+    def _after_invalid_grant(self, entries: list[Entry]) -> None:
+        """INVALID-GRANT-STOP when the invalid_grant was a fault: the sandbox answered before it read
+        the form, so the journal cannot name the refresh token; within one operation, any refresh
+        after it sends that token again (an operation acts for one customer)."""
+        dead: Entry | None = None
+        for entry in entries:
+            if not _is_token(entry) or entry.grant_type != "refresh_token":
+                continue
+            if dead is not None:
+                self._fail(
+                    "INVALID-GRANT-STOP",
+                    "sent a refresh token again after it was answered invalid_grant",
+                    dead,
+                    entry,
+                )
+                return
+            if entry.error == "invalid_grant" and entry.token is None:
+                dead = entry
+
     def _outcome_rules(self, op: Operation) -> None:
         outcome = op.outcome
         assert outcome is not None
@@ -593,7 +623,7 @@ class Judge:
             )
         elif op.expect.get("relink") and not disrupted:
             self._saw("RELINK-REPORTED", op.name)
-            if outcome.status != "relink_needed":
+            if outcome.status != "relink_needed" and not self._explained(op):
                 self._fail(
                     "RELINK-REPORTED",
                     f"{op.name}({op.user}) answered {outcome}; the user's tokens are gone: a re-link is "
@@ -611,15 +641,20 @@ class Judge:
         return self.impostor or refused_again or any(kind in DISRUPTIVE_FAULTS for kind in faults)
 
     def _works(self, op: Operation) -> None:
-        """WORKS, unless an obligation broken in the same step already explains the failure."""
+        """WORKS, unless an obligation broken in the same step, or earlier for the same customer,
+        may explain the failure."""
         outcome = op.outcome
         assert outcome is not None
         if not op.expect.get("works"):
             return
         self._saw("WORKS", op.name)
-        if outcome.status != "ok" and not any(v.step == op.step for v in self.violations):
+        if outcome.status != "ok" and not self._explained(op) and op.user_id not in self.tainted:
             what = f"{op.name}({op.user or ''})"
             self._fail("WORKS", f"{what} answered {outcome} though nothing was wrong", *op.entries[-3:])
+
+    def _explained(self, op: Operation) -> bool:
+        """An obligation broken in the same step already explains a wrong answer."""
+        return any(v.step == op.step for v in self.violations)
 
     _op_partner_call = _outcome_rules
     _op_create_user = _outcome_rules
@@ -650,6 +685,11 @@ class Judge:
         outcome = op.outcome
         assert outcome is not None
         exchanged = [e for e in op.entries if e.grant_type == "authorization_code"]
+        flagged = any(v.obligation == "CODE-ONCE" and v.step == op.step for v in self.violations)
+        if len(exchanged) > 1 and not flagged:
+            # one redirect carries one code: a second exchange is that code again, even when the
+            # first never reached the grant (a fault answered it) and the journal has no code id
+            self._fail("CODE-ONCE", "exchanged the redirect's authorization code again", *exchanged[:2])
         tamper = op.expect.get("tamper")
         if tamper:
             self._saw("STATE-CHECKED", tamper)

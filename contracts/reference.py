@@ -345,7 +345,10 @@ class ReferenceClient:
         if body.get("type") == "BUSINESS":
             return True  # businesses are checked by other means (seed 004); not modelled here
         found = body.get("dateOfBirth") or (body.get("details") or {}).get("dateOfBirth")
-        return bool(found == expected)
+        return self._same_date(str(found or ""), expected)
+
+    def _same_date(self, found: str, expected: str) -> bool:
+        return found == expected
 
     # Calling as a user (seed 003) --------------------------------------------------------------
 

@@ -190,7 +190,8 @@ def user_calls_concurrently(s: Story) -> None:
 
 
 def fund_transfers(s: Story) -> None:
-    key = s.customer()
+    linked = [k for k in s.keys if k.startswith("l")]  # created customers have no profile to fund from
+    key = s.rng.choice(linked) if linked else None
     for _ in range(s.rng.randint(1, 3) if key is not None else 0):  # a payout batch
         s.w.fund_transfer(key)  # type: ignore[arg-type]
 
@@ -354,7 +355,9 @@ def tell(ctx: RunContext, index: int, steps: int) -> None:
 
 
 def link_user_plain(s: Story, person: str) -> None:
-    s.keys.append(s.w.link_user(person))
+    """A genuine link: the customer's own date of birth, their personal profile or (one time in
+    five) their business profile."""
+    s.keys.append(s.w.link_user(person, profile="business" if s.rng.random() < 0.2 else "personal"))
 
 
 def explore(ctx: RunContext, examples: int, steps: int) -> None:

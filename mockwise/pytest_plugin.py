@@ -39,7 +39,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--wise-client", help="judge a Python client: module:factory (factory(config) -> WiseClient)"
     )
     group.addoption("--wise-client-cmd", help="judge a client in any language: a command speaking JSON lines")
-    group.addoption("--wise-examples", type=int, help="stories the contract suites generate (default 60)")
+    group.addoption("--wise-examples", type=int, help="stories the contract suites tell (default 100)")
+    group.addoption("--wise-budget", type=float, help="seconds the contract suites may take at most")
     group.addoption("--wise-junit", help="also write the contract verdicts as JUnit XML here")
     group.addoption("--wise-json", help="also write the contract verdicts as JSON here")
     group.addoption("--wise-scenarios", help="write each counterexample as a replayable scenario file here")
@@ -124,7 +125,7 @@ class ContractSuite:
         make, clock, name = client_for(
             self.config.getoption("--wise-client"), self.config.getoption("--wise-client-cmd")
         )
-        examples = self.config.getoption("--wise-examples") or 60
+        examples = self.config.getoption("--wise-examples")
         scenarios = self.config.getoption("--wise-scenarios")
         where, ca, admin = (
             _option(self.config, name) for name in ("mockwise_url", "mockwise_ca", "mockwise_admin_token")
@@ -136,6 +137,7 @@ class ContractSuite:
                 name=name,
                 profile=self.profile,
                 examples=examples,
+                budget=self.config.getoption("--wise-budget"),
                 arena=arena,
                 scenario_dir=Path(scenarios) if scenarios else None,
             )
