@@ -5,9 +5,8 @@ the sandbox's clock can test early expiry and skew but never proactive renewal. 
 moves "both clocks" shifts the client's clock too:
 
 - in-process Python clients: `time-machine` shifts `time.time()` and `datetime.now()` for the whole
-  process; `time.monotonic()` and `time.sleep()` are patched alongside (a wait moves the clock
-  instead of waiting), including names the client's own package bound at import
-  (`from time import sleep, monotonic`);
+  process; `time.sleep()` moves the clock instead of waiting; in the client's own package
+  `time.monotonic()` moves too, as do names bound at import (`from time import sleep, monotonic`);
 - subprocess clients: libfaketime (Debian's `faketime` package), preloaded into the client's
   process and reading its offset from a file the suite rewrites;
 - a client that takes an injected clock: `ManualClock`.
@@ -22,8 +21,8 @@ import contextlib
 import glob
 import os
 import sys
-import threading
 import time
+import types
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
@@ -100,22 +99,17 @@ class ManualClock:
         return {}
 
 
-#: The thread an in-process sandbox serves from (`mockwise.server.Runner.start_in_thread`): its
-#: event loop times its timers with `time.monotonic`, which must not jump with the client's clock.
-SANDBOX_THREAD = "mockwise-server"
-
-
 class TimeMachineClock:
     """Moves this process's clocks with time-machine (in-process Python clients).
 
-    While a story runs, `time.sleep` moves the clock instead of waiting: a client honouring a
-    Retry-After or backing off costs no real time, and the sandbox (which reads the same patched
-    clock) still sees how long the client waited. `time.monotonic` moves with every shift, so a
-    client that times its tokens with it sees the hours pass too.
+    While a story runs, `time.sleep` moves the clock instead of waiting: a client (or a library it
+    uses) honouring a Retry-After or backing off costs no real time, and the sandbox (which reads
+    the same patched clock) still sees how long the client waited.
 
-    `packages`: the client's own top-level packages; names in them bound to `time.sleep` or
-    `time.monotonic` at import are patched as well (the stdlib and libraries keep theirs: their
-    timeouts must stay real)."""
+    `packages`: the client's own top-level packages. In them, `time.monotonic()` moves with the
+    clock too (their `time` module is a stand-in that adds the shifts), and so do names bound at
+    import (`from time import sleep, monotonic`). Elsewhere `time.monotonic` keeps real time:
+    event loops, connection pools and thread timeouts must not jump by hours."""
 
     movable = True
     real_waits = False  # set for a sandbox in another process, which cannot see a skipped wait
@@ -144,18 +138,19 @@ class TimeMachineClock:
             real_sleep(0)  # still yield to other threads
 
         def monotonic() -> float:
-            if threading.current_thread().name.startswith(SANDBOX_THREAD):
-                return real_monotonic()  # the in-process sandbox's event loop keeps real time
             return real_monotonic() + self._offset
 
         def monotonic_ns() -> int:
-            if threading.current_thread().name.startswith(SANDBOX_THREAD):
-                return real_monotonic_ns()
             return real_monotonic_ns() + int(self._offset * 1e9)
 
-        replacements = {real_sleep: sleep, real_monotonic: monotonic, real_monotonic_ns: monotonic_ns}
-        for name, new in (("sleep", sleep), ("monotonic", monotonic), ("monotonic_ns", monotonic_ns)):
-            self._patch(time, name, new)
+        self._patch(time, "sleep", sleep)
+        stand_in = _TimeModule(sleep, monotonic, monotonic_ns)
+        replacements = {
+            real_sleep: sleep,
+            real_monotonic: monotonic,
+            real_monotonic_ns: monotonic_ns,
+            time: stand_in,
+        }
         for module in _own_modules(self.packages):
             for name, value in list(vars(module).items()):
                 new_value = _replacement(replacements, value)
@@ -182,6 +177,20 @@ class TimeMachineClock:
 
     def environment(self) -> dict[str, str]:
         return {}
+
+
+class _TimeModule(types.ModuleType):
+    """The `time` module as a client's own package sees it during a story: `sleep` and
+    `monotonic` move with the client's clock; everything else is the real module's."""
+
+    def __init__(self, sleep: Any, monotonic: Any, monotonic_ns: Any) -> None:
+        super().__init__("time")
+        self.sleep = sleep
+        self.monotonic = monotonic
+        self.monotonic_ns = monotonic_ns
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(time, name)
 
 
 def _replacement(replacements: dict[Any, Any], value: Any) -> Any:

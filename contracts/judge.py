@@ -588,11 +588,16 @@ class Judge:
 
     def _after_invalid_grant(self, entries: list[Entry]) -> None:
         """INVALID-GRANT-STOP when the invalid_grant was a fault: the sandbox answered before it read
-        the form, so the journal cannot name the refresh token; within one operation, any refresh
-        after it sends that token again (an operation acts for one customer)."""
+        the form, so the journal cannot name the refresh token; within one operation, a refresh
+        after it, with no new user tokens in between, sends that token again (an operation acts
+        for one customer)."""
         dead: Entry | None = None
         for entry in entries:
-            if not _is_token(entry) or entry.grant_type != "refresh_token":
+            if not _is_token(entry):
+                continue
+            if entry.status == 200 and entry.grant_type != "client_credentials":
+                dead = None  # new user tokens since: a refresh may present the new refresh token
+            if entry.grant_type != "refresh_token":
                 continue
             if dead is not None:
                 self._fail(

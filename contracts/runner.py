@@ -13,9 +13,11 @@ import importlib
 import inspect
 import ssl
 import tempfile
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,7 +30,7 @@ from contracts.progress import Progress
 from contracts.report import Counterexample, Report, Verdict
 from contracts.shrink import Moves, Replayed
 from contracts.shrink import shrink as shrink_story
-from contracts.stories import RunContext, explore
+from contracts.stories import Finding, RunContext, explore
 from contracts.world import ClientFactory, World, moves_of_steps
 from mockwise.client import SandboxClient
 from mockwise.domain.sandbox import Sandbox
@@ -217,6 +219,7 @@ STEPS = 14
 EXPLORE_SHARE = 0.6  # of a --budget: the rest shrinks the counterexamples
 SHRINK_SECONDS = 60.0  # without a budget: the time all counterexamples share for shrinking
 SHRINK_REPLAYS = 60  # replays one counterexample may take
+PARALLEL = 3  # stories told side by side, for clients whose clock is their own
 
 
 def run_contracts(
@@ -254,6 +257,7 @@ def run_contracts(
             progress.broken = sorted(ctx.found)
             progress.update()
 
+        own_clock, real_waits = _kind_of_client(make_client, make_clock)
         ctx = RunContext(
             arena.control,
             arena.endpoints,
@@ -263,6 +267,8 @@ def run_contracts(
             arena.impostor,
             out_of_time=lambda: explore_until is not None and time.perf_counter() > explore_until,
             on_step=on_step,
+            parallel=PARALLEL if own_clock else 1,
+            real_waits=real_waits or arena.remote,
         )
         explore(ctx, examples, STEPS if steps is None else steps)
         explored = time.perf_counter()
@@ -305,12 +311,20 @@ def _counterexamples(
     deadline: float | None,
     progress: Progress,
 ) -> dict[str, Counterexample]:
-    """Each broken obligation's story, shrunk within the time left (shared fairly: each takes its
-    share of what the ones before it left)."""
+    """Each broken obligation's story, shrunk within the time left: shared fairly (each takes its
+    share of what the ones before it left), `ctx.parallel` of them at a time."""
     found = sorted(ctx.found.items())
-    out: dict[str, Counterexample] = {}
     until = deadline if deadline is not None else time.perf_counter() + SHRINK_SECONDS
-    for index, (obligation, finding) in enumerate(found):
+    left = [len(found)]
+    lock = threading.Lock()
+
+    def counted() -> None:
+        with lock:
+            progress.replays += 1
+        progress.update()
+
+    def one(item: tuple[str, Finding]) -> tuple[str, Counterexample]:
+        obligation, finding = item
         example = Counterexample(
             obligation,
             finding.violation.render(),
@@ -320,42 +334,44 @@ def _counterexamples(
             finding.redirect_query,
             shrunk=False,
         )
-        if shrink:
-            share = (until - time.perf_counter()) / (len(found) - index)
-            progress.phase = f"shrink {obligation}"
-            progress.update(force=True)
+        if not shrink:
+            return obligation, example
+        with lock:
+            rounds = -(-left[0] // ctx.parallel)  # the shares still to come, side by side
+            left[0] -= 1
+            share = (until - time.perf_counter()) / max(1, rounds)
+        progress.phase = "shrink"
+        progress.update(force=True)
 
-            def replayed(
-                moves: Moves, fidelity: dict[str, Any], query: bool, which: str = obligation
-            ) -> Replayed:
-                return _replay_for(which, moves, fidelity, query, ctx, arena, profile)
+        def replayed(moves: Moves, fidelity: dict[str, Any], query: bool) -> Replayed:
+            return _replay_for(obligation, moves, fidelity, query, ctx, arena, profile)
 
-            def counted() -> None:
-                progress.replays += 1
-                progress.update()
+        result = shrink_story(
+            replayed,
+            [m.as_json() for m in finding.moves if m.steps],
+            finding.fidelity,
+            finding.redirect_query,
+            max_replays=SHRINK_REPLAYS,
+            deadline=time.perf_counter() + max(0.0, share),
+            on_replay=counted,
+        )
+        best = result.replayed
+        if best is None or best.violation is None or len(best.story) > len(finding.story):
+            return obligation, example
+        return obligation, Counterexample(
+            obligation, best.violation.render(), best.story, best.moves, best.fidelity, best.redirect_query
+        )
 
-            result = shrink_story(
-                replayed,
-                [m.as_json() for m in finding.moves if m.steps],
-                finding.fidelity,
-                finding.redirect_query,
-                max_replays=SHRINK_REPLAYS,
-                deadline=time.perf_counter() + max(0.0, share),
-                on_replay=counted,
-            )
-            if result.replayed is not None and len(result.replayed.story) <= len(finding.story):
-                best = result.replayed
-                assert best.violation is not None
-                example = Counterexample(
-                    obligation,
-                    best.violation.render(),
-                    best.story,
-                    best.moves,
-                    best.fidelity,
-                    best.redirect_query,
-                )
-        out[obligation] = example
-    return out
+    with ThreadPoolExecutor(max(1, ctx.parallel), thread_name_prefix="mockwise-shrink") as pool:
+        return dict(pool.map(one, found))
+
+
+def _kind_of_client(make_client: ClientFactory, make_clock: Callable[[], ClientClock]) -> tuple[bool, bool]:
+    """(its clock is its own, its waits are real): a subprocess has both; an in-process client
+    moved by time-machine has neither (it shares this process's clock, and its waits are skipped)."""
+    if getattr(make_client, "clock_reason", None) is not None:  # SubprocessClients
+        return True, True
+    return not isinstance(make_clock(), TimeMachineClock), False
 
 
 def _replay_for(
@@ -376,6 +392,7 @@ def _replay_for(
         fidelity=fidelity,
         impostor=arena.impostor,
         redirect_query=redirect_query,
+        gate=ctx.gate,
     )
 
     def broken() -> Violation | None:

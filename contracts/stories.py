@@ -23,14 +23,16 @@ same stories, and the same verdict, in CI. Counterexamples are shrunk by replay
 from __future__ import annotations
 
 import random
+import threading
 from collections import Counter
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
 from contracts.clocks import ClientClock
 from contracts.judge import ACCESS_LIFETIME, TAMPERINGS, Violation
-from contracts.world import RENEWAL_POINT, ClientFactory, Move, Step, World
+from contracts.world import RENEWAL_POINT, ClientFactory, Gate, Move, Step, World
 from mockwise.client import SandboxClient
 
 DAY = 86400
@@ -88,6 +90,7 @@ class Finding:
     moves: list[Move]
     fidelity: dict[str, Any]
     redirect_query: bool
+    index: int = 0  # the story's number
 
 
 @dataclass
@@ -102,35 +105,47 @@ class RunContext:
     impostor: Any = None  # the arena's man in the middle, when it has one
     out_of_time: Callable[[], bool] = lambda: False
     on_step: Callable[[], None] = lambda: None
+    # Stories told side by side: only for clients whose clock is their own (a subprocess, an
+    # injected clock), never with time-machine, which moves this whole process's clock.
+    parallel: int = 1
+    # The client's waits are real (a subprocess, a sandbox in another process): the faults that
+    # make it wait (429s, outages, the impostor's failed handshakes) come up in their themes only.
+    real_waits: bool = False
+    gate: Gate = field(default_factory=Gate)
     found: dict[str, Finding] = field(default_factory=dict)
     steps_run: int = 0
     examples_run: int = 0
     situations: dict[str, Counter[str]] = field(default_factory=dict)
     unsupported: set[str] = field(default_factory=set)  # optional operations the client lacks
+    lock: threading.Lock = field(default_factory=threading.Lock)
 
     def absorb(self, world: World) -> None:
         """Add a finished story's situations to the run's."""
-        self.unsupported |= world.judge.unsupported
-        for obligation, kinds in world.judge.situations.items():
-            self.situations.setdefault(obligation, Counter()).update(kinds)
+        with self.lock:
+            self.unsupported |= world.judge.unsupported
+            for obligation, kinds in world.judge.situations.items():
+                self.situations.setdefault(obligation, Counter()).update(kinds)
 
-    def record(self, world: World, violation: Violation) -> None:
-        """Keep the shortest story that broke each obligation (the shrinker's head start)."""
+    def record(self, world: World, violation: Violation, index: int) -> None:
+        """Keep the shortest story that broke each obligation (the shrinker's head start); of two
+        as short, the earlier story's, so stories told side by side give the same verdict."""
         steps = [s for s in world.story if s.number <= violation.step]
-        known = self.found.get(violation.obligation)
-        if known is None or len(steps) < len(known.story):
-            self.found[violation.obligation] = Finding(
-                violation, steps, list(world.moves), world.fidelity, world.redirect_query
-            )
+        with self.lock:
+            known = self.found.get(violation.obligation)
+            if known is None or (len(steps), index) < (len(known.story), known.index):
+                self.found[violation.obligation] = Finding(
+                    violation, steps, list(world.moves), world.fidelity, world.redirect_query, index
+                )
 
 
 class Story:
     """One story being told: its world, its dice, and what it has used up."""
 
-    def __init__(self, world: World, rng: random.Random, theme: str) -> None:
+    def __init__(self, world: World, rng: random.Random, theme: str, real_waits: bool = False) -> None:
         self.w = world
         self.rng = rng
         self.theme = theme
+        self.real_waits = real_waits
         self.keys: list[str] = []  # every customer key, whatever became of it (so replays match)
         self.impostor_met = False
         self.rate_limited = False
@@ -241,10 +256,12 @@ def fault(s: Story) -> None:
     kind, path = rng.choice(FAULTS)
     if s.theme == "rate limits" and not s.rate_limited:
         kind, path = "rate_limited", rng.choice(("/oauth/token", "/v1/*"))
-    if kind == "rate_limited" and s.rate_limited:
-        kind = "server_error"  # one 429 a story: its wait is real for clients in another process
+    elif kind == "rate_limited" and (s.rate_limited or s.real_waits):
+        kind = "server_error"  # one 429 a story, and for real waits only in its theme
     s.rate_limited = s.rate_limited or kind == "rate_limited"
     times = rng.choice((1, 1, 1, 2, 5)) if kind in OUTAGE_KINDS else 1  # 5: longer than any retry
+    if times == 5 and s.real_waits and s.theme != "faults":
+        times = 2
     s.w.fault(kind, path, times)
     roll = rng.random()
     if roll < 0.15:
@@ -300,7 +317,8 @@ def available(s: Story, name: str) -> bool:
     if name == "deploy_secret":
         return s.w.pending_secret is not None
     if name == "meet_impostor":
-        return s.w.impostor is not None and not s.impostor_met
+        theirs = s.theme == "impostor" or not s.real_waits  # a meeting costs real retries
+        return s.w.impostor is not None and not s.impostor_met and theirs
     return True
 
 
@@ -319,8 +337,9 @@ def tell(ctx: RunContext, index: int, steps: int) -> None:
         fidelity=fidelity,
         impostor=ctx.impostor,
         redirect_query=redirect_query,
+        gate=ctx.gate,
     )
-    story = Story(world, rng, theme)
+    story = Story(world, rng, theme, ctx.real_waits)
     focus = THEMES[theme]
     weights = {
         name: weight * (4 if name in focus else 1)
@@ -331,20 +350,23 @@ def tell(ctx: RunContext, index: int, steps: int) -> None:
 
     def judged() -> None:
         nonlocal seen
-        ctx.steps_run += 1
+        with ctx.lock:
+            ctx.steps_run += 1
         for violation in world.judge.violations[seen:]:
-            ctx.record(world, violation)
+            ctx.record(world, violation, index)
         seen = len(world.judge.violations)
         ctx.on_step()
 
     try:
-        create_user(story)
-        link_user_plain(story, rng.choice(PEOPLE))
+        with ctx.gate.shared():
+            create_user(story)
+            link_user_plain(story, rng.choice(PEOPLE))
         judged()
         for _ in range(steps):
             names = [n for n in weights if available(story, n)]
             name = rng.choices(names, [weights[n] for n in names])[0]
-            MOVES[name][0](story)
+            with ctx.gate.around(name):
+                MOVES[name][0](story)
             judged()
     finally:
         try:
@@ -361,9 +383,19 @@ def link_user_plain(s: Story, person: str) -> None:
 
 
 def explore(ctx: RunContext, examples: int, steps: int) -> None:
-    """Tell `examples` stories (fewer when the budget's share for exploring runs out)."""
-    for index in range(examples):
+    """Tell `examples` stories (fewer when the budget's share for exploring runs out), `parallel`
+    of them at a time."""
+
+    def one(index: int) -> None:
         if ctx.out_of_time():
             return
-        ctx.examples_run += 1
+        with ctx.lock:
+            ctx.examples_run += 1
         tell(ctx, index, steps)
+
+    if ctx.parallel <= 1:
+        for index in range(examples):
+            one(index)
+        return
+    with ThreadPoolExecutor(ctx.parallel, thread_name_prefix="mockwise-story") as pool:
+        list(pool.map(one, range(examples)))

@@ -12,7 +12,7 @@ import contextlib
 import datetime
 import tempfile
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -42,6 +42,47 @@ SETTINGS = {
 }
 #: Extra parameters a genuine redirect back may carry: a client must ignore them.
 EXTRA_PARAMS = (("lang", "en"), ("source", "wise"))
+
+
+class Gate:
+    """Stories told side by side share the sandbox's TLS listeners, and a man in the middle answers
+    every new connection while he is there: a move meeting him is made alone (`alone`), the
+    others side by side (`shared`). A single story's gate never waits."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._moving = 0
+        self._alone = False
+        self._waiting = 0  # moves waiting to be alone: others wait for them, so they get their turn
+
+    @contextlib.contextmanager
+    def shared(self) -> Iterator[None]:
+        with self._cond:
+            self._cond.wait_for(lambda: not self._alone and not self._waiting)
+            self._moving += 1
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._moving -= 1
+                self._cond.notify_all()
+
+    @contextlib.contextmanager
+    def alone(self) -> Iterator[None]:
+        with self._cond:
+            self._waiting += 1
+            self._cond.wait_for(lambda: not self._alone and not self._moving)
+            self._waiting -= 1
+            self._alone = True
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._alone = False
+                self._cond.notify_all()
+
+    def around(self, action: str) -> contextlib.AbstractContextManager[None]:
+        return self.alone() if action == "meet_impostor" else self.shared()
 
 
 @dataclass
@@ -100,8 +141,10 @@ class World:
         fidelity: dict[str, Any] | None = None,
         impostor: Any = None,
         redirect_query: bool = False,
+        gate: Gate | None = None,
     ) -> None:
         self.fidelity = dict(fidelity or {})  # the sandbox settings this story runs with
+        self.gate = gate or Gate()
         self.redirect_query = redirect_query  # the registered redirect URI has a query string (§3)
         self.tenant = control.create_tenant(fidelity={**SETTINGS, **self.fidelity})
         self.now = self.tenant.clock.freeze()  # the tenant's time: only the suite moves it
@@ -646,7 +689,8 @@ class World:
             for name in ("user", "whose"):
                 if isinstance(args.get(name), str) and args[name] != "partner":
                     args[name] = keys.get(args[name], f"gone-{args[name]}")
-            made = getattr(self, action)(**args)
+            with self.gate.around(action):
+                made = getattr(self, action)(**args)
             if item.get("created") and isinstance(made, str):
                 keys[item["created"]] = made
             if stop is not None and stop():
