@@ -595,20 +595,15 @@ class Judge:
         for entry in entries:
             if not _is_token(entry):
                 continue
-            if entry.status == 200 and entry.grant_type != "client_credentials":
-                dead = None  # new user tokens since: a refresh may present the new refresh token
-            if entry.grant_type != "refresh_token":
-                continue
-            if dead is not None:
-                self._fail(
-                    "INVALID-GRANT-STOP",
-                    "sent a refresh token again after it was answered invalid_grant",
-                    dead,
-                    entry,
-                )
+            refresh = entry.grant_type == "refresh_token"
+            if refresh and dead is not None:
+                message = "sent a refresh token again after it was answered invalid_grant"
+                self._fail("INVALID-GRANT-STOP", message, dead, entry)
                 return
-            if entry.error == "invalid_grant" and entry.token is None:
+            if refresh and entry.error == "invalid_grant" and entry.token is None:
                 dead = entry
+            elif entry.status == 200 and entry.grant_type != "client_credentials":
+                dead = None  # new user tokens since: a refresh may present the new refresh token
 
     def _outcome_rules(self, op: Operation) -> None:
         outcome = op.outcome
