@@ -188,9 +188,10 @@ class _TimeModule(types.ModuleType):
         self.sleep = sleep
         self.monotonic = monotonic
         self.monotonic_ns = monotonic_ns
+        self._real = time
 
     def __getattr__(self, name: str) -> Any:
-        return getattr(time, name)
+        return getattr(self._real, name)
 
 
 def _replacement(replacements: dict[Any, Any], value: Any) -> Any:
@@ -204,7 +205,9 @@ def _own_modules(packages: tuple[str, ...]) -> list[Any]:
     return [
         module
         for name, module in list(sys.modules.items())
-        if module is not None and any(name == p or name.startswith(p + ".") for p in packages)
+        if module is not None
+        and name != __name__  # this module keeps the real clock it moves the others with
+        and any(name == p or name.startswith(p + ".") for p in packages)
     ]
 
 

@@ -38,7 +38,7 @@ TRANSIENT_ERRORS = {"connection_reset", "malformed_json", "gateway_html", "rate_
 MAX_ATTEMPTS = 4
 MIN_PAUSE = 0.02
 CC_RENEWAL_WINDOW = 3600.0  # a client may renew its client-credentials token in its last hour
-REUSE_WINDOW = 3600.0  # a customer's token received less than an hour ago is not renewed without need
+REUSE_WINDOW = 7200.0  # a customer's token received less than two hours ago is not renewed without need
 REFRESH_MARGIN = 60.0
 PARTNER_PATHS = ("/v1/users/exists", "/v1/user/signup/")  # what a client-credentials token is for
 CUSTOMER_OPS = ("user_call", "fund_transfer", "finish_link")
@@ -203,7 +203,7 @@ class Judge:
             if current is not None:
                 self._due("USER-NO-EXPIRED", "REFRESH-EARLY", current, client_now)
                 if client_now - current.received() < REUSE_WINDOW and self._usable(current):
-                    self._saw("USER-REUSE", "a token under an hour old")
+                    self._saw("USER-REUSE", "a token under two hours old")
             if len(customers - {op.user_id}) >= 1:
                 self._saw("USER-OWN-TOKEN", "customer call")
         if op.name == "fund_transfer" and self.approved:
@@ -355,14 +355,8 @@ class Judge:
         first = self.batch_refreshes.get(link) if link is not None and self.concurrency > 1 else None
         if entry.token_state == "superseded" and entry.token_cause == "rotated":
             self._rotated(entry, refresh)
-        elif first is not None and self._racing(first, entry):
-            self._fail(
-                "USER-NO-STALE",
-                f"two workers refreshed this customer's token at once (#{first.seq} and #{entry.seq}): "
-                "refreshes for one customer are not serialised, and each kills the other's access token",
-                first,
-                entry,
-            )
+        elif first is not None:
+            self._second_refresh(first, entry, current)
         elif current is not None:
             self._reuse(entry, current, "refreshed")
         if link is not None and self.concurrency > 1:
@@ -373,11 +367,28 @@ class Judge:
                 self.replaced_by[current.token] = entry
             self.used_refresh.setdefault(refresh, entry)
 
-    @staticmethod
-    def _racing(first: Entry, entry: Entry) -> bool:
-        """A second refresh of one lineage sent while the first was still unanswered: two workers
-        refreshing at once. (One sent after, needlessly, is USER-REUSE's to judge.)"""
-        return entry.wall < _answered(first)
+    def _second_refresh(self, first: Entry, entry: Entry, current: Issued | None) -> None:
+        """A second refresh of one lineage among workers acting at once. Sent while the first was
+        unanswered, two workers refreshed at once; sent after it succeeded, a worker refreshed a
+        token another had just refreshed (it decided on what it read before). Either way each
+        refresh kills the access token of the one before. Excused: after a failed first refresh,
+        or once the newest token was refused."""
+        if entry.wall < _answered(first):
+            how = f"two workers refreshed this customer's token at once (#{first.seq} and #{entry.seq})"
+        elif first.status == 200 and (current is None or current.token not in self.refused):
+            how = (
+                f"a worker refreshed this customer's token (#{entry.seq}) right after another worker "
+                f"had refreshed it with the same refresh token (#{first.seq})"
+            )
+        else:
+            return
+        self._fail(
+            "USER-NO-STALE",
+            f"{how}: refreshes for one customer are not serialised, and each kills the access token "
+            "the other worker holds",
+            first,
+            entry,
+        )
 
     def _rotated(self, entry: Entry, refresh: str) -> None:
         self._saw("USER-NO-STALE", "rotated refresh token")

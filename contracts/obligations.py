@@ -88,7 +88,7 @@ CATALOG: tuple[Obligation, ...] = (
         "(each refresh or new grant kills the token before it)",
         "major",
         "no refresh_token or registration_code grant for a customer whose newest access token works, was "
-        "not refused, and was received less than an hour before on the client's clock",
+        "not refused, and was received less than two hours before on the client's clock",
         situation="customer operations holding a fresh token",
     ),
     Obligation(

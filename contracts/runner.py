@@ -11,7 +11,9 @@ from __future__ import annotations
 import contextlib
 import importlib
 import inspect
+import os
 import ssl
+import sys
 import tempfile
 import threading
 import time
@@ -184,6 +186,8 @@ def python_client(spec: str) -> tuple[ClientFactory, Callable[[], ClientClock]]:
     bound to `time.sleep` or `time.monotonic` at import included); one taking `(config, clock)` is
     given an injectable `ManualClock`-style callable."""
     module_name, _, attr = spec.partition(":")
+    if os.getcwd() not in sys.path:  # a module beside you, as `python -m` would find it
+        sys.path.insert(0, os.getcwd())
     factory: Callable[..., WiseClient] = getattr(importlib.import_module(module_name), attr or "factory")
     positional = [
         p
@@ -202,6 +206,11 @@ def python_client(spec: str) -> tuple[ClientFactory, Callable[[], ClientClock]]:
         return make, ManualClock
     package = module_name.split(".")[0]
     return make, lambda: _time_machine_or_nothing((package,))
+
+
+def fail_fast(broken: set[str], stories: int) -> bool:
+    """Stop exploring at the first broken obligation (`run_contracts(enough=fail_fast)`)."""
+    return bool(broken)
 
 
 def _time_machine_or_nothing(packages: tuple[str, ...] = ()) -> ClientClock:
@@ -235,11 +244,13 @@ def run_contracts(
     scenario_dir: Path | None = None,
     budget: float | None = None,
     progress: Progress | None = None,
+    enough: Callable[[set[str], int], bool] | None = None,
 ) -> Report:
     """Judge a client: explore (tell `examples` stories of `steps` moves, the same on every run; the
     judge records every broken obligation with the shortest story that broke it), then shrink each
     broken obligation's story by replaying shorter ones. `budget`: seconds for the whole run
-    (exploration stops at its share; shrinking shares the rest fairly)."""
+    (exploration stops at its share; shrinking shares the rest fairly). `enough(broken, stories)`:
+    asked before each story; True stops exploring (`fail_fast`, the kill matrix)."""
     started = time.perf_counter()
     progress = progress or Progress()
     deadline = started + budget if budget else None
@@ -265,7 +276,10 @@ def run_contracts(
             make_clock,
             profile,
             arena.impostor,
-            out_of_time=lambda: explore_until is not None and time.perf_counter() > explore_until,
+            out_of_time=lambda: (
+                (explore_until is not None and time.perf_counter() > explore_until)
+                or (enough is not None and enough(set(ctx.found), ctx.examples_run))
+            ),
             on_step=on_step,
             parallel=PARALLEL if own_clock else 1,
             real_waits=real_waits or arena.remote,
@@ -442,7 +456,7 @@ def _notes(verdicts: list[Verdict], ctx: RunContext, clock_reason: str, examples
     for reason, ids in skipped.items():
         notes.append(f"{', '.join(ids)} not judged: {reason}")
     if ctx.examples_run < examples:
-        notes.append(f"the budget ended exploration after {ctx.examples_run} of {examples} stories")
+        notes.append(f"exploration stopped after {ctx.examples_run} of {examples} stories")
     return notes
 
 
