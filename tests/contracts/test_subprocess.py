@@ -66,10 +66,10 @@ def test_without_faketime_the_clock_obligations_are_not_judged(
     monkeypatch.setattr("contracts.subprocess_driver.find_libfaketime", lambda: None)
     clients, clock = subprocess_client(f"{sys.executable} {EXAMPLE}")
     report = run_contracts(clients, clock, name="example", examples=20, shrink=False, arena=arena)
-    assert CLOCK_BOUND <= set(report.not_exercised) and not CLOCK_BOUND & set(report.broken)
+    assert set(report.not_exercised) >= CLOCK_BOUND and not CLOCK_BOUND & set(report.broken)
     assert "STATE-CHECKED" in report.broken  # what it can judge, it still judges
     text = report.text()
-    assert f"SKIP  USER-NO-EXPIRED" in text and FAKETIME_MISSING in text
+    assert "SKIP  USER-NO-EXPIRED" in text and FAKETIME_MISSING in text
     assert any("USER-NO-EXPIRED" in note and FAKETIME_MISSING in note for note in report.notes)
     verdicts = {o["id"]: o for o in json.loads(report.as_json_text())["obligations"]}
     assert verdicts["USER-NO-EXPIRED"]["status"] == "SKIP"
