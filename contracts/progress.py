@@ -5,21 +5,30 @@ explore  41 stories  612 steps  broken: STATE-CHECKED, USER-NO-EXPIRED  12 s  (â
 
 from __future__ import annotations
 
-import sys
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import TextIO
+from typing import Protocol
 
 CI_EVERY = 5.0  # seconds between lines when the output is not a terminal
 TTY_EVERY = 0.2
+
+
+class Stream(Protocol):
+    """Where progress goes: a file such as sys.stderr, or anything that writes like one."""
+
+    def write(self, text: str, /) -> object: ...
+
+    def flush(self) -> object: ...
+
+    def isatty(self) -> bool: ...
 
 
 @dataclass
 class Progress:
     """Counts the run's stories and steps and shows them; `stream=None` shows nothing."""
 
-    stream: TextIO | None = None
+    stream: Stream | None = None
     started: float = field(default_factory=time.perf_counter)
     phase: str = "explore"
     stories: int = 0
@@ -72,7 +81,3 @@ class Progress:
             if self.tty and self._width:
                 self.stream.write("\r" + " " * self._width + "\r")
                 self.stream.flush()
-
-
-def for_stream(stream: TextIO | None = sys.stderr) -> Progress:
-    return Progress(stream)

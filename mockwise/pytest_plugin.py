@@ -120,6 +120,7 @@ class ContractSuite:
     def _run(self) -> Report:
         from pathlib import Path
 
+        from contracts.progress import Progress
         from contracts.runner import arena_for, client_for, run_contracts
 
         make, clock, name = client_for(
@@ -138,11 +139,30 @@ class ContractSuite:
                 profile=self.profile,
                 examples=examples,
                 budget=self.config.getoption("--wise-budget"),
+                progress=Progress(_TerminalLines(self.config)),
                 arena=arena,
                 scenario_dir=Path(scenarios) if scenarios else None,
             )
         report.write(self.config.getoption("--wise-junit"), self.config.getoption("--wise-json"))
         return report
+
+
+class _TerminalLines:
+    """The contract run's progress, a line every few seconds, through pytest's terminal (stdout and
+    stderr are captured while the first obligation's test runs the suites)."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.reporter = config.pluginmanager.get_plugin("terminalreporter")
+
+    def write(self, text: str) -> None:
+        if self.reporter is not None and text.strip():
+            self.reporter.write_line(text.strip())
+
+    def flush(self) -> None:
+        pass
+
+    def isatty(self) -> bool:
+        return False
 
 
 class ObligationItem(pytest.Item):
