@@ -208,15 +208,8 @@ class MissingClientId(ReferenceClient):
     def _token_request(self, form: dict[str, str]) -> httpx.Response:
         return super()._token_request({k: v for k, v in form.items() if k != "client_id"})
 
-    def _exchange_code(self, code: str) -> dict[str, Any] | None:
-        response = self._send(
-            "POST",
-            self._token_url(),
-            auth=(self.config.client_id, self.client_secret),
-            data={"grant_type": "authorization_code", "code": code, "redirect_uri": self._redirect_uri()},
-        )
-        tokens: dict[str, Any] | None = response.json() if response.status_code == 200 else None
-        return tokens
+    def _code_form(self, code: str) -> dict[str, str]:
+        return {k: v for k, v in super()._code_form(code).items() if k != "client_id"}
 
 
 class NoDateOfBirthCheck(ReferenceClient):
@@ -480,13 +473,7 @@ class RetriesCodeExchange(ReferenceClient):
     catches = "CODE-ONCE"
 
     def _exchange_code(self, code: str) -> dict[str, Any] | None:
-        form = {
-            "grant_type": "authorization_code",
-            "client_id": self.config.client_id,
-            "code": code,
-            "redirect_uri": self._redirect_uri(),
-        }
-        response = self._token_request(form)
+        response = self._token_request(self._code_form(code))
         if response.status_code == 200:
             tokens: dict[str, Any] = response.json()
             return tokens

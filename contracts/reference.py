@@ -309,12 +309,7 @@ class ReferenceClient:
 
     def _exchange_code(self, code: str) -> dict[str, Any] | None:
         """Exchange the code once: it is single use (§2.4), so a failed exchange is not retried."""
-        form = {
-            "grant_type": "authorization_code",
-            "client_id": self.config.client_id,
-            "code": code,
-            "redirect_uri": self._redirect_uri(),
-        }
+        form = self._code_form(code)
         try:
             response = self.http.post(
                 self._token_url(), auth=(self.config.client_id, self.client_secret), data=form
@@ -331,6 +326,14 @@ class ReferenceClient:
         if response.status_code == 401:
             raise GiveUp("unauthorized")
         return None
+
+    def _code_form(self, code: str) -> dict[str, str]:
+        return {
+            "grant_type": "authorization_code",
+            "client_id": self.config.client_id,
+            "code": code,
+            "redirect_uri": self._redirect_uri(),
+        }
 
     def _date_of_birth_matches(self, record: UserRecord, expected: str) -> bool:
         """Seed 004: after linking, check the profile's date of birth against our own records."""
