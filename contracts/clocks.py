@@ -247,9 +247,11 @@ class FaketimeClock:
         self._write()
 
     def stop(self) -> None:
-        # The file stays: a client process kept for the next story reads it until then.
+        # The file stays: a client process kept for the next story reads it until then (unless
+        # the process is gone, and its directory with it).
         self.offset = 0.0
-        self._write()
+        with contextlib.suppress(OSError):
+            self._write()
 
     def _write(self) -> None:
         tmp = self.file.with_suffix(".tmp")

@@ -146,6 +146,7 @@ class ClientProcess:
         """Start a new story in this process; False when the client does not offer `reset`."""
         if self.resettable is False or not self.alive:
             return False
+        config.write(self.config_file)  # for a client that reads its configuration again
         try:
             answer = self.ask("reset", timeout=RESET_TIMEOUT, config=asdict(config))
         except (ConnectionError, TimeoutError, OSError):
@@ -171,6 +172,8 @@ class ClientProcess:
                     with contextlib.suppress(OSError):
                         stream.close()
             self._files.cleanup()
+            if isinstance(self.clock, FaketimeClock):  # its own directory (SubprocessClients.make_clock)
+                shutil.rmtree(self.clock.file.parent, ignore_errors=True)
 
 
 class SubprocessClient:
