@@ -38,9 +38,10 @@ from mockwise.client import SandboxClient
 DAY = 86400
 LIFETIME = int(ACCESS_LIFETIME)
 # Clock moves cluster around the boundaries that matter: a 12-hour token, a 5-minute renewal margin.
+# (Half an hour and an hour and a half: a token still young, which a careful client leaves alone.)
 ADVANCES = sorted(
-    {1, 61, 299, 301, 3599, 3601, 6 * 3600, 11 * 3600, LIFETIME - 301, LIFETIME - 299, LIFETIME - 61,
-     LIFETIME - 1, LIFETIME, LIFETIME + 1, DAY, 3 * DAY}
+    {1, 61, 299, 301, 1800, 3599, 3601, 5400, 6 * 3600, 11 * 3600, LIFETIME - 301, LIFETIME - 299,
+     LIFETIME - 61, LIFETIME - 1, LIFETIME, LIFETIME + 1, DAY, 3 * DAY}
 )  # fmt: skip
 # Where a renewal goes wrong, around the sandbox's expiry of a token (the client was told one
 # second less): the margins clients use (5 minutes, an hour, Wise's suggested 6 hours), after it.
@@ -182,7 +183,7 @@ def create_user(s: Story) -> None:
 def link_user(s: Story) -> None:
     rng = s.rng
     focused = s.theme == "linking"
-    tamper = rng.choice(sorted(TAMPERINGS)) if rng.random() < (0.5 if focused else 0.25) else None
+    tamper = rng.choice(sorted(TAMPERINGS)) if rng.random() < (0.7 if focused else 0.25) else None
     dob = rng.choice(DOBS) if rng.random() < (0.5 if focused else 0.2) else "own"
     profile = "business" if rng.random() < 0.2 else "personal"
     extra = rng.random() < 0.25

@@ -155,7 +155,9 @@ class ClientProcess:
         self.resettable = answer.get("ok") is True
         return self.resettable
 
-    def stop(self) -> None:
+    def stop(self, keep_clock: bool = False) -> None:
+        """Stop the process; its clock's directory goes too, unless another process takes the
+        clock over (`keep_clock`)."""
         try:
             if self.alive:
                 self.ask("close", timeout=5)
@@ -172,7 +174,7 @@ class ClientProcess:
                     with contextlib.suppress(OSError):
                         stream.close()
             self._files.cleanup()
-            if isinstance(self.clock, FaketimeClock):  # its own directory (SubprocessClients.make_clock)
+            if isinstance(self.clock, FaketimeClock) and not keep_clock:  # made for it by make_clock
                 shutil.rmtree(self.clock.file.parent, ignore_errors=True)
 
 
@@ -270,7 +272,7 @@ class SubprocessClients:
         with self._lock:
             process = self._reserved.pop(id(clock), None)
         if process is not None and not process.reset(config):
-            process.stop()
+            process.stop(keep_clock=True)  # the story's clock: the new process takes it over
             process = None
         if process is None:
             process = ClientProcess(self.argv, config, clock)

@@ -225,7 +225,8 @@ class World:
         entries = self.tenant.journal.entries(since=self._cursor)
         if entries:
             self._cursor = entries[-1].seq
-            self._tokens = None  # requests may have issued, superseded or rotated tokens
+        if any(e.status == 200 and e.issued for e in entries):
+            self._tokens = None  # a grant issued tokens, and superseded or rotated others
         self.judge.observe(
             entries,
             step.number,
@@ -237,11 +238,17 @@ class World:
         return entries
 
     def tokens(self) -> list[dict[str, Any]]:
-        """The sandbox's tokens (ids, lineages, states), fetched again only after something changed."""
+        """The sandbox's tokens (ids, lineages, states), fetched again only after a grant or a
+        server move changed them; expiry, which only the clock decides, is worked out here."""
         if self._tokens is None:
             self._tokens = self.tenant.tokens()
+            for token in self._tokens:
+                token["expires"] = datetime.datetime.fromisoformat(token["expires_at"]).timestamp()
             self.judge.learn_links({t["id"]: t["link"] for t in self._tokens if t["link"] is not None})
-        return self._tokens
+        return [
+            {**t, "state": "expired"} if t["state"] == "valid" and t["expires"] <= self.now else t
+            for t in self._tokens
+        ]
 
     def _alive(self, model: UserModel) -> tuple[bool, bool]:
         """(a refresh token alive, an access token alive), among the lineages the client got."""
@@ -585,7 +592,6 @@ class World:
 
     def _move_clocks(self, seconds: float, both: bool) -> None:
         self.now = self.tenant.clock.advance(seconds)
-        self._tokens = None  # tokens may have expired
         if both and getattr(self.clock, "movable", False):
             self.clock.shift(seconds)
         else:
@@ -620,6 +626,7 @@ class World:
             return  # only an account a partner created can be reclaimed
         self._step("reclaim", user=user)
         self.tenant.reclaim(model.email)
+        self._tokens = None
         model.registration_code_alive = False
 
     def rotate_secret(self, deploy: bool) -> None:

@@ -14,7 +14,7 @@ from contracts.runner import Arena, python_client, run_contracts
 
 # A mutant's run stops once its own obligation is broken, but not before this many stories, so a
 # bug that also breaks another obligation has had the chance to show it.
-AT_LEAST = 20
+AT_LEAST = 10
 
 
 def verdict(arena: Arena, client: type[ReferenceClient], catches: str | None = None) -> Report:

@@ -53,7 +53,9 @@ def test_a_client_without_reset_is_started_for_each_story(arena: Arena, tmp_path
 def test_the_readme_example_client_gets_its_verdict(arena: Arena) -> None:
     """The README's "Test your client": a standalone script with two bugs on purpose."""
     clients, clock = subprocess_client(f"{sys.executable} {EXAMPLE}")
-    report = run_contracts(clients, clock, name="examples/partner_client.py", shrink=False, arena=arena)
+    report = run_contracts(
+        clients, clock, name="examples/partner_client.py", examples=40, shrink=False, arena=arena
+    )
     broken = set(report.broken)
     assert {"USER-NO-EXPIRED", "STATE-CHECKED"} <= broken  # its two deliberate bugs
     assert not broken & {"AUTH-BASIC", "SECRET-NOT-IN-URL", "MTLS-PRESENT", "VERIFY-SERVER", "DOB-CHECK"}
