@@ -82,7 +82,7 @@ def measure(tokens: int, mode: str) -> dict[str, Any]:
             journal.record(entry)
 
     def expire_and_collect() -> int:
-        tenant.clock.advance(ACCESS_TOKEN_LIFETIME + tenant.fidelity.expired_token_memory + 1)
+        tenant.clock.advance(ACCESS_TOKEN_LIFETIME + tenant.settings.oauth.expired_token_memory + 1)
         return tenant.collect()
 
     # Steady state: a tenant that has served a while has a full journal (bounded by design).

@@ -1,4 +1,4 @@
-"""mockwise's benchmark: one command, one table, each goal of issue 9 as a ratio measured in this run.
+"""mockwise's benchmark: one command, one table, each speed goal as a ratio measured in this run.
 
     python bench/run.py                 # about 3 minutes on a 2-core machine
     python bench/run.py --quick         # shorter runs, for a look

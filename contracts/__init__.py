@@ -1,1 +1,1 @@
-"""Contract suites that judge any Wise client against the mockwise sandbox (filled by a later issue)."""
+"""Contract suites that judge any Wise client against the mockwise sandbox (see docs/obligations.md)."""

@@ -27,6 +27,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
+from mockwise.timetravel import ProcessClock
+
 
 class ClientClock(Protocol):
     movable: bool
@@ -99,6 +101,15 @@ class ManualClock:
         return {}
 
 
+#: Seconds a client may wait (sleep) in one story, in all: far more than any sane backoff or
+#: Retry-After takes there (the suite's 429s ask for a second).
+MAX_WAITING = 3600.0
+
+
+class WaitedTooLong(BaseException):  # noqa: N818 - a client's `except Exception` must not swallow it
+    """Raised in a client's `time.sleep` once it has waited past `MAX_WAITING` in one story."""
+
+
 class TimeMachineClock:
     """Moves this process's clocks with time-machine (in-process Python clients).
 
@@ -116,20 +127,18 @@ class TimeMachineClock:
 
     def __init__(self, packages: tuple[str, ...] = ()) -> None:
         self.packages = packages
-        self._travel: Any = None
-        self._traveller: Any = None
+        self._process = ProcessClock()
         self._offset = 0.0
+        self._waited = 0.0
         self._patched: list[tuple[Any, str, Any]] = []  # (namespace, name, original)
 
     def start(self) -> None:
-        import time_machine
-
-        self._travel = time_machine.travel(time.time(), tick=True)
-        self._traveller = self._travel.start()
-        self._offset = 0.0
+        self._process.start()
+        self._offset = self._waited = 0.0
         real_sleep, real_monotonic, real_monotonic_ns = time.sleep, time.monotonic, time.monotonic_ns
 
         def sleep(seconds: float) -> None:  # replaces time.sleep while a story runs
+            seconds = self._account(seconds)
             if self.real_waits:
                 real_sleep(seconds)  # the clock ticks through it
                 return
@@ -157,23 +166,30 @@ class TimeMachineClock:
                 if new_value is not None:
                     self._patch(module, name, new_value)
 
+    def _account(self, seconds: float) -> float:
+        """A wait, counted against the story's allowance: a client that would wait longer (an
+        endless retry loop, its backoff doubling) is stopped, or its skipped waits would move the
+        clock past the end of time."""
+        if self._waited > MAX_WAITING:
+            raise WaitedTooLong(f"the client waited more than {MAX_WAITING:.0f} s in one story")
+        seconds = min(max(seconds, 0.0), MAX_WAITING)
+        self._waited += seconds
+        return seconds
+
     def _patch(self, namespace: Any, name: str, value: Any) -> None:
         self._patched.append((namespace, name, getattr(namespace, name)))
         setattr(namespace, name, value)
 
     def shift(self, seconds: float) -> None:
-        assert self._traveller is not None, "start() first"
-        self._traveller.shift(seconds)
+        assert self._process.started, "start() first"
+        self._process.shift(seconds)
         self._offset += seconds
 
     def stop(self) -> None:
         for namespace, name, original in reversed(self._patched):
             setattr(namespace, name, original)
         self._patched.clear()
-        if self._travel is not None:
-            with contextlib.suppress(Exception):
-                self._travel.stop()
-        self._travel = self._traveller = None
+        self._process.stop()
 
     def environment(self) -> dict[str, str]:
         return {}

@@ -582,7 +582,7 @@ class Judge:
                 self._saw("RETRY-BOUNDED", f"{_failure(entry)} on the {where}")
         attempts: dict[tuple[str, str | None], list[Entry]] = {}
         for entry in entries:
-            attempts.setdefault((_unversioned(entry.path), entry.grant_type), []).append(entry)
+            attempts.setdefault((entry.route, entry.grant_type), []).append(entry)
         for same in attempts.values():
             streak = [same[0]]  # attempts in a row, each after a transient failure of the one before
             for before, after in itertools.pairwise(same):
@@ -648,7 +648,10 @@ class Judge:
         """An impostor or a disruptive fault was in the way, or a token was refused again after
         the one renewal a refusal calls for: no answer is wrong."""
         faults = op.faults()
-        refused_again = faults.count("invalid_token") > 1
+        # an injected invalid_token on top of a natural refusal (an expired token) counts too: the
+        # fault strikes the first request that authenticates, which may be the renewal's retry
+        refused = sum(1 for e in op.entries if e.error == "invalid_token")
+        refused_again = "invalid_token" in faults and refused > 1
         return self.impostor or refused_again or any(kind in DISRUPTIVE_FAULTS for kind in faults)
 
     def _works(self, op: Operation) -> None:
@@ -763,13 +766,7 @@ def _failure(entry: Entry) -> str:
 
 
 def _is_token(entry: Entry) -> bool:
-    return _unversioned(entry.path) == TOKEN_PATH
-
-
-def _unversioned(path: str) -> str:
-    if len(path) > 7 and path[5] == "Q" and path[1:5].isdigit():
-        return path[7:]
-    return path
+    return entry.route == TOKEN_PATH  # the path as routed: without a CalVer prefix
 
 
 def _duration(seconds: float) -> str:

@@ -19,7 +19,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlparse
 
 from contracts.adapter import ClientConfig, NewUser, Outcome, WiseClient
-from contracts.clocks import ClientClock, NoClock
+from contracts.clocks import ClientClock, NoClock, WaitedTooLong
 from contracts.judge import ACCESS_LIFETIME, Issued, Judge, Operation
 from mockwise.client import ControlPlaneError, SandboxClient, TenantClient
 from mockwise.domain.journal import Entry
@@ -29,6 +29,7 @@ RETRY_AFTER = 1  # seconds: a 429's Retry-After in the suites; real time for som
 DELAY = 0.05  # seconds: the delay fault, and the overlap forced on racing refreshes
 LINKABLE = {"alex": "alex.morgan@example.com", "lena": "lena.fischer@example.com"}
 RENEWAL_POINT = -100  # seconds around an access token's expiry: where a client renews it
+IMPOSTOR_SECONDS = 10.0  # real seconds a man in the middle stays, at most
 SETTINGS = {
     # The sandbox is lenient where the judge is strict (client credentials in a form body are
     # accepted), so one bug shows up as one broken obligation rather than a cascade.
@@ -659,14 +660,19 @@ class World:
         self.impostor.set(True)
         self.judge.impostor = True
         self._depth += 1
+        # he leaves after a while even if the client keeps trying (a retry loop without end)
+        leaves = threading.Timer(IMPOSTOR_SECONDS, self.impostor.set, (False,))
+        leaves.start()
         try:
             if user is None:
                 self.partner_call()
             else:
                 self.user_call(user)
         finally:
+            leaves.cancel()
             self._depth -= 1
-            self.impostor.set(False)
+            if self.impostor.active:
+                self.impostor.set(False)
             self.judge.impostor = False
 
     def fault(self, kind: str, path: str | None = None, times: int = 1) -> None:
@@ -802,17 +808,20 @@ def scripted_approval(
     """The customer logs in on the authorize page and approves; None when the page will not
     redirect (an unknown client or an unregistered redirect_uri shows an error page, §3)."""
     try:
-        answer = tenant.link(authorize_url, person["email"], person["password"], profile_id=profile_id)
+        redirect = tenant.link(
+            authorize_url, email=person["email"], password=person["password"], profile_id=profile_id
+        )
     except ControlPlaneError:
         return None
-    redirect = answer.get("redirect")
-    return str(redirect) if redirect else None
+    return redirect or None
 
 
 def _guarded(call: Callable[[], Outcome]) -> Outcome:
     """A client that raises instead of reporting is judged on what it reported: an error."""
     try:
         outcome = call()
+    except WaitedTooLong as stopped:  # an endless retry loop, stopped in its sleep
+        return Outcome("error", "hung", {"stopped": str(stopped)})
     except NotImplementedError:
         return Outcome.error("unsupported")
     except Exception as exc:

@@ -20,7 +20,7 @@ _EXPORTS = {
     "Sandbox": "mockwise.domain.sandbox",
     "Tenant": "mockwise.domain.tenant",
     "Clock": "mockwise.domain.clock",
-    "Fidelity": "mockwise.domain.fidelity",
+    "Settings": "mockwise.domain.fidelity",
     "Credentials": "mockwise.domain.seed",
     "TokenState": "mockwise.domain.tokens",
     "TokenKind": "mockwise.domain.tokens",
@@ -32,8 +32,8 @@ __all__ = [
     "Clock",
     "Credentials",
     "EndReason",
-    "Fidelity",
     "Sandbox",
+    "Settings",
     "Tenant",
     "TokenKind",
     "TokenState",
@@ -42,7 +42,7 @@ __all__ = [
 
 if TYPE_CHECKING:
     from mockwise.domain.clock import Clock
-    from mockwise.domain.fidelity import Fidelity
+    from mockwise.domain.fidelity import Settings
     from mockwise.domain.sandbox import Sandbox
     from mockwise.domain.seed import Credentials
     from mockwise.domain.tenant import Tenant

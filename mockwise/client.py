@@ -19,9 +19,12 @@ from typing import Any
 
 import httpx
 
+from mockwise.domain.fidelity import SANDBOX_OTP
 from mockwise.domain.journal import FIELDS, Entry, expect_requests
 
 JSON = dict[str, Any]
+#: Items a paged listing is asked for at a time (the control plane's most).
+PAGE = 1000
 
 
 class ControlPlaneError(RuntimeError):
@@ -64,12 +67,32 @@ class SandboxClient:
             raise ControlPlaneError(response)
         return response.json() if response.content else None
 
+    def every(self, path: str, key: str, params: JSON | None = None) -> list[JSON]:
+        """Every item of a paged listing (`limit`/`offset`, newest first), page after page."""
+        items: list[JSON] = []
+        query = {**(params or {}), "limit": PAGE, "offset": 0}
+        while True:
+            page = self.call("GET", path, params=query)
+            items += page[key]
+            if page.get("next") is None:
+                return items
+            query["offset"] += len(page[key])
+
     def create_tenant(
-        self, tenant_id: str | None = None, *, seed: JSON | bool = True, fidelity: JSON | None = None
+        self,
+        tenant_id: str | None = None,
+        *,
+        seed: JSON | bool = True,
+        settings: JSON | None = None,
+        fidelity: JSON | None = None,
     ) -> TenantClient:
+        """A new tenant; `settings` by dotted key (`{"oauth.refresh_token_rotation": True}`), or
+        `fidelity` by the flat legacy names."""
         body: JSON = {"seed": seed}
         if tenant_id is not None:
             body["id"] = tenant_id
+        if settings:
+            body["settings"] = settings
         if fidelity:
             body["fidelity"] = fidelity
         created = self.call("POST", "/tenants", body)
@@ -79,8 +102,7 @@ class SandboxClient:
         return TenantClient(self, tenant_id)
 
     def tenants(self) -> list[JSON]:
-        tenants: list[JSON] = self.call("GET", "/tenants")["tenants"]
-        return tenants
+        return self.every("/tenants", "tenants")
 
     def reset(self) -> None:
         self.call("POST", "/reset")
@@ -137,14 +159,17 @@ class TenantClient:
         return described
 
     def tokens(self, state: str | None = None) -> list[JSON]:
-        tokens: list[JSON] = self.call("GET", "/tokens", params={"state": state})["tokens"]
-        return tokens
+        return self.sandbox.every(f"{self.prefix}/tokens", "tokens", {"state": state})
 
-    def fidelity(self, **changes: Any) -> JSON:
-        settings: JSON = (
-            self.call("PATCH", "/fidelity", changes) if changes else self.call("GET", "/fidelity")
-        )
-        return settings
+    def settings(self) -> JSON:
+        """Every setting, by dotted key: `{"oauth.refresh_token_rotation": False, ...}`."""
+        described: JSON = self.call("GET", "/settings")
+        return {key: row["value"] for key, row in described.items()}
+
+    def configure(self, changes: JSON) -> JSON:
+        """Change settings by dotted key, as `Tenant.configure`; answers every setting."""
+        described: JSON = self.call("PATCH", "/settings", changes)
+        return {key: row["value"] for key, row in described.items()}
 
     def reset(self) -> None:
         self.call("POST", "/reset")
@@ -187,56 +212,60 @@ class TenantClient:
     def link(
         self,
         authorize_url: str,
-        email: str,
-        password: str,
         *,
+        email: str | None = None,
+        password: str | None = None,
         approve: bool = True,
-        otp: str = "111111",
+        otp: str = SANDBOX_OTP,
         profile_id: int | None = None,
-    ) -> JSON:
-        """A scripted user logs in, passes 2FA, chooses a profile and approves (or denies).
-        Answers `{"redirect", "code", "profile_id", "denied"}`; raises `ControlPlaneError` when the
-        page refuses (a bad authorize URL: 400; a refused step: 422)."""
-        body = {
-            "authorize_url": authorize_url,
-            "email": email,
-            "password": password,
-            "approve": approve,
-            "otp": otp,
-        }
-        if profile_id is not None:
-            body["profile_id"] = profile_id
+    ) -> str:
+        """A scripted user logs in, passes 2FA, chooses a profile and approves (or denies): the
+        redirect back (or, for a link from the sandbox mailbox, the code the page shows), as
+        `Tenant.link`. Raises `ControlPlaneError` when the page refuses (a bad authorize URL: 400;
+        a refused step: 422). `link_outcome` answers the whole outcome."""
+        outcome = self.link_outcome(
+            authorize_url, email=email, password=password, approve=approve, otp=otp, profile_id=profile_id
+        )
+        return str(outcome.get("redirect") or outcome.get("code") or "")
+
+    def link_outcome(self, authorize_url: str, **knobs: Any) -> JSON:
+        """`link`, answering `{"redirect", "code", "profile_id", "denied"}`."""
+        body = {"authorize_url": authorize_url, **{k: v for k, v in knobs.items() if v is not None}}
         outcome: JSON = self.call("POST", "/link", body)
         return outcome
 
-    # Scenarios (seed 003, reference §2.5); `user` is an id or an e-mail
+    # Scenarios (`mockwise.domain.scenarios.SCENARIOS`); `user` is an id or an e-mail
 
-    def scenario(self, name: str, **body: Any) -> JSON:
-        outcome: JSON = self.call("POST", f"/scenarios/{name}", body)
+    def scenario(self, name: str, **params: Any) -> JSON:
+        """Run the scenario `name` with its parameters (see `SCENARIOS`)."""
+        outcome: JSON = self.call("POST", f"/scenarios/{name}", params)
         return outcome
 
-    def revoke_access(self, user: int | str, client_id: str | None = None) -> JSON:
-        return self.scenario("revoke-access", user=user, client_id=client_id)
+    def _ended(self, name: str, **params: Any) -> list[str]:
+        return [str(token) for token in self.scenario(name, **params)["ended"]]
 
-    def enable_enhanced_security(self, user: int | str) -> JSON:
-        return self.scenario("enhanced-security", user=user)
+    def revoke_access(self, user: int | str, client_id: str | None = None) -> list[str]:
+        return self._ended("revoke-access", user=user, client_id=client_id)
 
-    def breach(self, client_id: str) -> JSON:
-        return self.scenario("breach", client_id=client_id)
+    def enable_enhanced_security(self, user: int | str) -> list[str]:
+        return self._ended("enhanced-security", user=user)
 
-    def change_email(self, user: int | str, email: str) -> JSON:
-        return self.scenario("change-email", user=user, email=email)
+    def breach(self, client_id: str) -> list[str]:
+        return self._ended("breach", client_id=client_id)
+
+    def change_email(self, user: int | str, email: str) -> list[str]:
+        return self._ended("change-email", user=user, email=email)
 
     def rotate_secret(self, client_id: str, client_secret: str | None = None) -> str:
         return str(
             self.scenario("rotate-secret", client_id=client_id, client_secret=client_secret)["client_secret"]
         )
 
-    def revoke_secret(self, client_id: str) -> JSON:
-        return self.scenario("revoke-secret", client_id=client_id)
+    def revoke_secret(self, client_id: str) -> list[str]:
+        return self._ended("revoke-secret", client_id=client_id)
 
-    def reclaim(self, user: int | str) -> JSON:
-        return self.scenario("reclaim", user=user)
+    def reclaim(self, user: int | str) -> list[str]:
+        return self._ended("reclaim", user=user)
 
 
 class ClockClient:
@@ -283,18 +312,30 @@ class JournalClient:
     def __init__(self, tenant: TenantClient) -> None:
         self._tenant = tenant
 
-    def entries(self, since: int = 0, **match: Any) -> list[Entry]:
-        """Journal entries (after sequence number `since`) whose fields equal `match`."""
-        data = self._tenant.call("GET", "/journal", params={"since": since or None, **match})
-        return [_entry(row) for row in data["entries"]]
+    def select(self, *, since: int = 0, **match: Any) -> list[Entry]:
+        """Journal entries (after sequence number `since`) whose fields equal `match`, oldest first,
+        as `Journal.select` (the control plane's pages, followed to the newest)."""
+        return [_entry(row) for row in self._follow(since, match)[0]]
+
+    def _follow(self, since: int, match: JSON) -> tuple[list[JSON], int]:
+        """The journal after `since`, page after page, oldest first; and how many were dropped."""
+        rows: list[JSON] = []
+        while True:
+            page = self._tenant.call("GET", "/journal", params={**match, "since": since, "limit": PAGE})
+            rows += page["entries"]
+            if page.get("next") is None or not page["entries"]:
+                return rows, int(page["dropped"])
+            since = page["entries"][-1]["seq"]
+
+    entries = select
 
     def assert_request_made(self, times: int | None = None, **match: Any) -> list[Entry]:
         """Like `Journal.assert_request_made`: fails with the requests that matter, their token
         states and causes."""
-        data = self._tenant.call("GET", "/journal")
-        everything = [_entry(row) for row in data["entries"]]
-        found = self.entries(**match)
-        return expect_requests(everything, found, times, match, data["dropped"])
+        rows, dropped = self._follow(0, {})
+        everything = [_entry(row) for row in rows]
+        found = self.select(**match)
+        return expect_requests(everything, found, times, match, dropped)
 
     def assert_no_request(self, **match: Any) -> None:
         self.assert_request_made(times=0, **match)
@@ -307,4 +348,5 @@ def _entry(row: JSON) -> Entry:
     fields = {k: v for k, v in row.items() if k in FIELDS}
     fields["params"] = tuple(fields.get("params", ()))
     fields["query"] = tuple(fields.get("query", ()))
+    fields["headers"] = tuple(fields.get("headers", ()))
     return Entry(**fields)

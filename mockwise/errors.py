@@ -1,7 +1,7 @@
 """Refusals in Wise's own shapes (reference §2.6, §4, §10).
 
-The domain raises these; the HTTP layer renders them with `response()`, which by default sends
-`body()` as JSON. Wise answers in four shapes:
+The domain raises these; the HTTP layer renders them (`mockwise.http.responses.render_error`),
+sending `body()` as JSON. Wise answers in four shapes:
 
 - OAuth: `{"error": "invalid_grant", "error_description": "..."}` (token endpoint, bearer checks);
 - validation: `{"errors": [{"code", "message", "path", "arguments"}]}` (signup and other JSON APIs);
@@ -16,8 +16,10 @@ from datetime import UTC, datetime
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 
+from mockwise.domain.fidelity import LIMITED_BY
+
 if TYPE_CHECKING:
-    from starlette.responses import Response
+    from mockwise.domain.journal import Note
 
 JSON = dict[str, Any]
 
@@ -28,7 +30,7 @@ class WiseError(Exception):
     status: int = 400
     code: str = "error"  # short name for the journal: "invalid_grant", "NotNull", "Forbidden"...
     reason: str | None = None  # why, in one word, for the journal's `reason` field
-    journal: str | None = None  # an SCA refusal's story, for the journal's `sca` field
+    note: Note | None = None  # what the refused operation tells the journal (see `journal.Note`)
 
     def __init__(self, headers: dict[str, str] | None = None) -> None:
         super().__init__()
@@ -36,18 +38,6 @@ class WiseError(Exception):
 
     def body(self, path: str, now: float) -> JSON | None:
         raise NotImplementedError
-
-    def response(self, path: str, now: float) -> Response:
-        """The HTTP answer: `body()` as Wise JSON, or, when it is None, an empty body with a JSON
-        content type (429 per the docs example, §9). Override for an answer that is not JSON."""
-        from starlette.responses import Response  # imported here: the domain does not load HTTP
-
-        from mockwise.http.responses import WiseJSON
-
-        body = self.body(path, now)
-        if body is None:
-            return Response(b"", self.status, headers=self.headers, media_type="application/json")
-        return WiseJSON(body, self.status, headers=self.headers)
 
     def __str__(self) -> str:
         return f"{self.status} {self.code}"
@@ -177,11 +167,6 @@ def not_found(message: str = "No message available") -> SpringError:
     return SpringError(404, message)
 
 
-#: `X-Rate-Limited-By` in Wise's OAS example [C] §9 (also `ratelimit.LIMITED_BY`: it lives here
-#: because the domain's rate limiter imports this module, not the other way round).
-LIMITED_BY = "wise-public-api"
-
-
 class RateLimited(WiseError):
     """429 with `Retry-After` and `X-Rate-Limited-By`, and an empty body (§9 docs example)."""
 
@@ -206,10 +191,8 @@ class RawResponse(WiseError):
         self.media_type = media_type
         self.code = code
 
-    def response(self, path: str, now: float) -> Response:
-        from starlette.responses import Response
-
-        return Response(self.content, self.status, headers=self.headers, media_type=self.media_type)
+    def body(self, path: str, now: float) -> None:
+        return None
 
 
 class DropConnection(Exception):

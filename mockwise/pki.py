@@ -17,6 +17,7 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime
+import hashlib
 import ipaddress
 import os
 import re
@@ -34,9 +35,14 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from mockwise.domain.certificates import fingerprint
 
-#: The server certificate always covers these; more names are configurable [issue 4].
+def fingerprint(der: bytes) -> str:
+    """SHA-256 of a certificate's DER, lower-case hex (`openssl x509 -fingerprint -sha256`, without
+    the colons): how a certificate is known here, on connections and in records."""
+    return hashlib.sha256(der).hexdigest()
+
+
+#: The server certificate always covers these; more names come from `--server-name`.
 DEFAULT_SERVER_NAMES = ("localhost", "127.0.0.1", "::1")
 #: The CA's subject: what "Get Wise certificate" downloads, for the partner's trust store (§6).
 CA_ORGANISATION = "mockwise"
@@ -47,7 +53,7 @@ RSA_SIZES = frozenset({2048, 3072, 4096})
 EC_CURVES = frozenset({"secp256r1", "secp384r1"})
 
 # OpenSSL's X509_V_FLAG_NO_CHECK_TIME: the TLS layer checks the chain only; a client certificate's
-# validity is judged over HTTP against the *tenant's* clock, so tests can move time (issue 4).
+# validity is judged over HTTP against the *tenant's* clock, so tests can move time.
 NO_CHECK_TIME = 0x200000
 
 ClientCertificates = Literal["none", "required", "optional"]

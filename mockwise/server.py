@@ -23,9 +23,10 @@ from starlette.types import ASGIApp
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
 from mockwise.domain.certificates import EXTENSION as CONNECTION
-from mockwise.domain.certificates import NO_TLS, Connection, fingerprint
+from mockwise.domain.certificates import NO_TLS, Connection
 from mockwise.errors import SpringError, clip
 from mockwise.http.edge import ABORT
+from mockwise.pki import fingerprint
 
 TLS_CLOSE_GRACE = 0.5  # seconds a TLS connection may take to close when the server stops
 # Limits of the transport, where Wise is silent (Tomcat's defaults are in the same range: a 20 s

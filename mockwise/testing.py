@@ -19,7 +19,9 @@ from typing import Any
 
 import httpx
 
-from mockwise.client import JournalClient, SandboxClient, TenantClient
+from mockwise.client import FaultsClient, JournalClient, SandboxClient, TenantClient
+from mockwise.domain.fidelity import SANDBOX_OTP
+from mockwise.timetravel import ProcessClock
 
 JSON = dict[str, Any]
 
@@ -119,8 +121,7 @@ class SandboxClock:
 
     def __init__(self, sandbox: WiseSandbox) -> None:
         self._sandbox = sandbox
-        self._travel: Any = None
-        self._traveller: Any = None
+        self._process = ProcessClock()
 
     def now(self) -> float:
         return self._sandbox.tenant.clock.now()
@@ -146,25 +147,15 @@ class SandboxClock:
         return self._sandbox.tenant.clock.unfreeze()
 
     def _shift_process(self, delta: float) -> None:
-        try:
-            import time_machine
-        except ImportError:  # pragma: no cover - an optional dependency
-            raise RuntimeError(
-                "moving the process clock needs time-machine: pip install time-machine"
-            ) from None
-        if self._traveller is None:
+        if not self._process.started:
             # The tenant's clock is frozen first: an in-process server reads the same patched
             # time.time(), and must not move twice.
             self._sandbox.tenant.clock.freeze()
-            self._travel = time_machine.travel(time.time(), tick=True)
-            self._traveller = self._travel.start()
-        self._traveller.shift(delta)
+            self._process.start()
+        self._process.shift(delta)
 
     def stop(self) -> None:
-        if self._travel is not None:
-            with contextlib.suppress(Exception):
-                self._travel.stop()
-            self._travel = self._traveller = None
+        self._process.stop()
 
 
 class WiseSandbox:
@@ -273,19 +264,56 @@ class WiseSandbox:
         return self.tenant.journal
 
     @property
-    def faults(self) -> Any:
+    def faults(self) -> FaultsClient:
         return self.tenant.faults
 
-    def link(self, authorize_url: str, email: str, password: str | None = None, **knobs: Any) -> str:
-        """The scripted user approves `authorize_url` (your client's) as `email`; the redirect back."""
-        if password is None:
-            password = str(self.user(email)["password"])
-        answer = self.tenant.link(authorize_url, email, password, **knobs)
-        return str(answer.get("redirect") or "")
+    def reset(self) -> None:
+        self.tenant.reset()
 
-    def __getattr__(self, name: str) -> Any:
-        # scenarios and the rest of the tenant's control plane: revoke_access, reclaim, rotate_secret...
-        return getattr(self.tenant, name)
+    def configure(self, changes: JSON) -> JSON:
+        """Change the tenant's settings by dotted key (`{"oauth.refresh_token_rotation": True}`)."""
+        return self.tenant.configure(changes)
+
+    def link(
+        self,
+        authorize_url: str,
+        email: str | None = None,
+        password: str | None = None,
+        *,
+        approve: bool = True,
+        otp: str = SANDBOX_OTP,
+        profile_id: int | None = None,
+    ) -> str:
+        """The scripted user approves `authorize_url` (your client's) as `email` (their seeded
+        password unless given); the redirect back."""
+        if password is None and email is not None:
+            password = str(self.user(email)["password"])
+        return self.tenant.link(
+            authorize_url, email=email, password=password, approve=approve, otp=otp, profile_id=profile_id
+        )
+
+    # The scenarios (`mockwise.domain.scenarios.SCENARIOS`), as on `TenantClient` and `Tenant`
+
+    def revoke_access(self, user: int | str, client_id: str | None = None) -> list[str]:
+        return self.tenant.revoke_access(user, client_id)
+
+    def enable_enhanced_security(self, user: int | str) -> list[str]:
+        return self.tenant.enable_enhanced_security(user)
+
+    def breach(self, client_id: str) -> list[str]:
+        return self.tenant.breach(client_id)
+
+    def change_email(self, user: int | str, email: str) -> list[str]:
+        return self.tenant.change_email(user, email)
+
+    def rotate_secret(self, client_id: str, client_secret: str | None = None) -> str:
+        return self.tenant.rotate_secret(client_id, client_secret)
+
+    def revoke_secret(self, client_id: str) -> list[str]:
+        return self.tenant.revoke_secret(client_id)
+
+    def reclaim(self, user: int | str) -> list[str]:
+        return self.tenant.reclaim(user)
 
     def close(self) -> None:
         self.clock.stop()

@@ -13,11 +13,11 @@ from dataclasses import dataclass
 import httpx
 import pytest
 
+from mockwise.domain.fidelity import Limits
 from mockwise.domain.sandbox import Sandbox
 from mockwise.domain.seed import Credentials
 from mockwise.domain.tenant import Tenant
 from mockwise.http.app import create_app
-from mockwise.http.edge import MAX_HEADER_BYTES
 from mockwise.server import MAX_REQUEST_HEAD, Listener
 from tests.helpers import partner, serving
 
@@ -101,20 +101,20 @@ def test_a_client_stalling_mid_request_gets_a_408_and_is_dropped(server: Server,
 
 
 def test_a_stalled_body_is_a_408_in_the_journal(server: Server, seeded: tuple[Tenant, Credentials]) -> None:
-    _, creds = seeded
+    tenant, creds = seeded
     with connect(server) as sock:
         sock.sendall(token_request(creds, b"grant_type=cli", length=100))  # 14 of 100 bytes, then silence
         answer, waited = read_all(sock)
     status, _, body = parse(answer)
     assert status == 408 and json.loads(body)["path"] == "/oauth/token"
     assert waited < BOUND
-    # The token route reads the form before the credentials, so the request names no tenant yet:
-    # it is journaled with the sandbox's unrouted requests.
-    unrouted = server.sandbox.unrouted
+    # Its Basic credentials name the tenant (the edge reads them before the body): it is in the
+    # tenant's journal, as every request its credentials identify.
+    journal = tenant.journal
     deadline = time.monotonic() + BOUND
-    while not unrouted.select(status=408) and time.monotonic() < deadline:
+    while not journal.select(status=408) and time.monotonic() < deadline:
         time.sleep(0.01)  # the route finishes (and the edge journals it) just after the answer left
-    [entry] = unrouted.select(status=408)
+    [entry] = journal.select(status=408)
     assert entry.path == "/oauth/token" and entry.error == "Request Timeout"
 
 
@@ -175,20 +175,20 @@ def test_headers_past_the_transport_cap_get_a_431_before_the_request_is_whole(se
 def test_large_headers_that_reach_the_app_get_a_journaled_431(
     server: Server, seeded: tuple[Tenant, Credentials]
 ) -> None:
-    _, creds = seeded
+    tenant, creds = seeded
     with httpx.Client(base_url=server.url) as http:
         response = http.post(
             "/oauth/token",
             auth=partner(creds),
             data={"grant_type": "client_credentials"},
-            headers={"X-Padding": "p" * (MAX_HEADER_BYTES + 1)},
+            headers={"X-Padding": "p" * (Limits().max_header_bytes + 1)},
         )
     assert response.status_code == 431
     assert (
         response.json()["error"] == "Request Header Fields Too Large"
         and response.json()["path"] == "/oauth/token"
     )
-    assert any(e.status == 431 and e.error == "header_fields_too_large" for e in server.sandbox.unrouted)
+    assert any(e.status == 431 and e.error == "header_fields_too_large" for e in tenant.journal)
 
 
 def test_a_malformed_request_gets_json_not_plain_text(server: Server) -> None:

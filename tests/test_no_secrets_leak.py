@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import pickle
 from collections.abc import Iterator
 from typing import Any
 
@@ -86,9 +85,9 @@ def full_flow(sandbox: Sandbox, url: str) -> tuple[list[str], list[str]]:
         grant(grant_type="registration_code", email=seeded["email"], registration_code=seeded_code, **common)
         grant(grant_type="refresh_token", refresh_token=user["refresh_token"])
         linked = control.tenant(creds.tenant).link(
-            authorize_url(creds, url, state="st"), person["email"], person["password"]
+            authorize_url(creds, url, state="st"), email=person["email"], password=person["password"]
         )
-        code = query_of(linked["redirect"])["code"]
+        code = query_of(linked)["code"]
         secrets.append(code)
         tokens = grant(grant_type="authorization_code", code=code, redirect_uri=redirect_uri, **common)
         assert http.get("/v1/me", headers=bearer(tokens["access_token"])).status_code == 200
@@ -103,7 +102,7 @@ def full_flow(sandbox: Sandbox, url: str) -> tuple[list[str], list[str]]:
         assert len(tenant.journal) >= 10
         base = f"/_mockwise/tenants/{creds.tenant}"
         published = [http.get(f"{base}{path}").text for path in ("/journal", "/tokens", "/dashboard")]
-    at_rest = repr(pickle.dumps(tenant.directory)) + repr(list(tenant.store))
+    at_rest = repr(tenant.snapshot()) + repr(list(tenant.store))
     return secrets, [*published, repr(list(sandbox.unrouted)), at_rest]
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from contracts.obligations import markdown
+from mockwise.domain.fidelity import markdown as settings_markdown
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
@@ -32,6 +33,10 @@ def test_use_in_pytest_is_the_example_file_verbatim() -> None:
     for excerpt in EXCERPTS:
         for chunk in excerpt.strip().split("\n\n\n"):
             assert chunk.strip() in source, chunk[:200]
+
+
+def test_settings_in_docs_are_current() -> None:
+    assert (ROOT / "docs" / "settings.md").read_text(encoding="utf-8") == settings_markdown() + "\n"
 
 
 def test_obligations_catalog_in_docs_is_current() -> None:

@@ -170,10 +170,10 @@ class Worker:
     def link(self, site: Site) -> None:
         client = site.creds.clients[0]
         person = self.rng.choice([u for u in site.creds.users if u["password"]])
-        outcome = site.control.tenant(site.creds.tenant).link(
-            authorize_url(site.creds, self.url, state="s"), person["email"], person["password"]
+        redirect = site.control.tenant(site.creds.tenant).link(
+            authorize_url(site.creds, self.url, state="s"), email=person["email"], password=person["password"]
         )
-        code = query_of(outcome["redirect"])["code"]
+        code = query_of(redirect)["code"]
         form = {"grant_type": "authorization_code", "client_id": client["client_id"], "code": code}
         tokens = self.token(site, {**form, "redirect_uri": client["redirect_uris"][0]})
         if tokens is not None:

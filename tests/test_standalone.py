@@ -86,7 +86,9 @@ def test_httpx_and_requests_over_both_listeners(served: Served) -> None:
         timeout=5,
     )
     assert me.json()["id"] == doc["personal_tokens"][0]["user_id"]  # personal tokens need no mTLS
-    journal = httpx.get(f"{doc['control_url']}/tenants/default/journal", verify=context(doc)).json()
+    journal = httpx.get(
+        f"{doc['control_url']}/tenants/default/journal", params={"since": 0}, verify=context(doc)
+    ).json()
     fingerprints = [e["cert"] for e in journal["entries"] if e["path"].startswith("/oauth")]
     assert fingerprints[0] is not None and len(fingerprints[0]) == 64 and fingerprints[1] is None
 

@@ -46,7 +46,10 @@ def test_the_readme_sca_flow_runs_against_mockwise_serve(served: dict[str, Any],
         assert head.startswith("http/1.1 201"), (attempt, result.stdout)
         assert "x-2fa-approval-result: approved" in head
     journal = requests.get(
-        f"{served['control_url']}/tenants/default/journal", timeout=5, verify=served["ca_cert"]
+        f"{served['control_url']}/tenants/default/journal",
+        params={"since": 0},
+        timeout=5,
+        verify=served["ca_cert"],
     ).json()
     outcomes = [e["sca"].split(" ")[0] for e in journal["entries"] if e.get("sca")]
     assert outcomes == ["challenged:missing", "approved:signature"] * 2

@@ -5,7 +5,7 @@ certificate signed from a CSR, issued, or registered for a client, with its fing
 validity and revocation. The sandbox CA that signs them is sandbox-wide (`Sandbox.pki`).
 
 How each mTLS failure is answered. Wise documents none of this ([?] §6, §13 q5). TLS-level answers
-are fixed by the listener; HTTP-level ones use `Fidelity.mtls_refusal_status` (401 `unauthorized`
+are fixed by the listener; HTTP-level ones use `mtls.refusal_status` (401 `unauthorized`
 or 403 `access_denied`, Spring's two shapes) with a clear `error_description`:
 
 - no certificate on the mTLS host: TLS, the handshake fails (§6 [I]: the likeliest behaviour);
@@ -18,7 +18,7 @@ or 403 `access_denied`, Spring's two shapes) with a clear `error_description`:
   known only from the request's credentials, Basic or bearer (§6 [I]: CN = client id);
 - an mTLS-enforced client on the TLS-only API host: HTTP ("calls are accepted only on the mTLS
   endpoints" [C] §1, §6; the answer is unknown);
-- a certificate-bound token without its certificate (only with `Fidelity.mtls_token_binding`):
+- a certificate-bound token without its certificate (only with `mtls.token_binding`):
   401 `invalid_token`, as RFC 8705 §3 says.
 
 On the mTLS host every client's certificate is checked, enforced or not: presenting a certificate
@@ -30,7 +30,6 @@ transports, the plain-HTTP `--http` mode) carry no transport facts and are not j
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import secrets
 import ssl
 from collections.abc import Callable, Iterator
@@ -39,10 +38,11 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Literal
 
 from mockwise.domain.clock import iso_millis
+from mockwise.domain.context import TenantContext
+from mockwise.domain.fidelity import Mtls
 from mockwise.errors import OAuthError, invalid_token
 
 if TYPE_CHECKING:
-    from mockwise.domain.tenant import Tenant
     from mockwise.domain.tokens import Token
     from mockwise.pki import CertificateInfo, KeyPair, KeyType, SandboxPKI
 
@@ -125,12 +125,6 @@ class IssuedCertificate:
         return self.info.fingerprint
 
 
-def fingerprint(der: bytes) -> str:
-    """SHA-256 of a certificate's DER, lower-case hex (`openssl x509 -fingerprint -sha256`, without
-    the colons): how a certificate is known here, on connections and in records."""
-    return hashlib.sha256(der).hexdigest()
-
-
 @dataclass(frozen=True, slots=True)
 class Connection:
     """What the transport knows about a request: the listener it came in on (`API`, `MTLS`, or
@@ -144,6 +138,8 @@ class Connection:
     @classmethod
     def presenting(cls, listener: str, cert_pem: str | None = None) -> Connection:
         """A connection to `listener` presenting `cert_pem` (for in-process tests: no sockets)."""
+        from mockwise.pki import fingerprint
+
         if cert_pem is None:
             return cls(listener)
         der = ssl.PEM_cert_to_DER_cert(cert_pem)
@@ -157,7 +153,7 @@ EXTENSION = "mockwise.connection"
 
 def mtls_refused(status: int, description: str) -> OAuthError:
     """An HTTP-level mTLS refusal: 401 `unauthorized` (Spring's failed authentication) or 403
-    `access_denied` (Spring's AccessDeniedException), per `Fidelity.mtls_refusal_status`."""
+    `access_denied` (Spring's AccessDeniedException), per `mtls.refusal_status`."""
     if status == 403:
         return OAuthError("access_denied", description, 403)
     return OAuthError("unauthorized", description, 401)
@@ -166,11 +162,10 @@ def mtls_refused(status: int, description: str) -> OAuthError:
 class Certificates:
     """A tenant's client certificates (its Developer Hub), and the checks of the mTLS host."""
 
-    def __init__(self, tenant: Tenant, pki: Callable[[], SandboxPKI]) -> None:
-        self._tenant = tenant
+    def __init__(self, context: TenantContext, pki: Callable[[], SandboxPKI]) -> None:
+        self._context = context
         self._pki = pki
         self._records: dict[str, Certificate] = {}
-        self._seeded: list[Certificate] = []
 
     @property
     def pki(self) -> SandboxPKI:
@@ -198,14 +193,14 @@ class Certificates:
         - "other_client": signed by the sandbox CA for another client id, recorded nowhere."""
         from mockwise.pki import SandboxPKI
 
-        tenant = self._tenant
-        client = tenant.client(client_id)
+        context = self._context
+        client = context.directory.client(client_id)
         if variant is not None and variant not in VARIANTS:
             raise ValueError(f"unknown variant {variant!r}; try one of {', '.join(VARIANTS)}")
         if key_type not in ("ec", "rsa"):
             raise ValueError(f"unknown key_type {key_type!r}; ec or rsa")
         organisation = organisation or client.name or client_id
-        now = tenant.clock.now()
+        now = context.clock.now()
         not_before, not_after = now - BACKDATE, now + lifetime
         if variant == "expired":
             not_before, not_after = now - lifetime - DAY, now - DAY
@@ -222,7 +217,7 @@ class Certificates:
         info = pair.info
         if variant in ("other_ca", "other_client"):
             return IssuedCertificate(pair, info, None)
-        with tenant.lock:
+        with context.lock:
             record = self._record(client_id, info, name, "issued", limited=variant is None)
             if variant == "revoked":
                 record.revoked_at = now
@@ -233,10 +228,10 @@ class Certificates:
         client id; the CSR must be PEM with an O. Returns the record; its `pem` is the certificate."""
         from mockwise.pki import inspect_certificate
 
-        tenant = self._tenant
-        tenant.client(client_id)
-        now = tenant.clock.now()
-        with tenant.lock:
+        context = self._context
+        context.directory.client(client_id)
+        now = context.clock.now()
+        with context.lock:
             cert_pem = self.pki.sign_csr(
                 csr_pem, client_id, not_before=now - BACKDATE, not_after=now + CLIENT_CERTIFICATE_LIFETIME
             )
@@ -244,10 +239,10 @@ class Certificates:
 
     def register(self, client_id: str, cert_pem: str | bytes, *, name: str | None = None) -> Certificate:
         """Record a certificate made elsewhere (signed by the sandbox CA, CN = the client id)."""
-        tenant = self._tenant
-        tenant.client(client_id)
+        context = self._context
+        context.directory.client(client_id)
         info = self.pki.check_registrable(cert_pem, client_id)
-        with tenant.lock:
+        with context.lock:
             existing = self._records.get(info.fingerprint)
             if existing is not None:
                 raise CertificateLimit(f"certificate {existing.id} is already registered ({existing.name!r})")
@@ -255,19 +250,19 @@ class Certificates:
 
     def revoke(self, fingerprint: str, client_id: str | None = None) -> Certificate:
         """Revoke a certificate; the mTLS host refuses it from now on. Idempotent."""
-        with self._tenant.lock:
+        with self._context.lock:
             record = self.get(fingerprint)
             if record is None or (client_id is not None and record.client_id != client_id):
                 owner = f" for client {client_id!r}" if client_id else ""
                 raise LookupError(f"no certificate {fingerprint[:64]!r}{owner}")
             if record.revoked_at is None:
-                record.revoked_at = self._tenant.clock.now()
+                record.revoked_at = self._context.clock.now()
             return record
 
     def enforce(self, client_id: str, enforced: bool = True) -> None:
         """Turn mTLS enforcement on or off for a client (Wise does it for OAuth partners, §1)."""
-        with self._tenant.lock:
-            self._tenant.client(client_id).mtls_enforced = enforced
+        with self._context.lock:
+            self._context.directory.client(client_id).mtls_enforced = enforced
 
     def get(self, fingerprint: str) -> Certificate | None:
         """A record by SHA-256 fingerprint (hex; colons and case are ignored), or by its prefix `id`."""
@@ -282,7 +277,7 @@ class Certificates:
         return [r for r in self._records.values() if r.client_id == client_id]
 
     def active(self, client_id: str, now: float | None = None) -> list[Certificate]:
-        at = self._tenant.clock.now() if now is None else now
+        at = self._context.clock.now() if now is None else now
         return [r for r in self.of_client(client_id) if r.state(at) is CertificateState.ACTIVE]
 
     def __iter__(self) -> Iterator[Certificate]:
@@ -303,7 +298,7 @@ class Certificates:
     def _record(
         self, client_id: str, info: CertificateInfo, name: str | None, origin: Origin, *, limited: bool = True
     ) -> Certificate:
-        now = self._tenant.clock.now()
+        now = self._context.clock.now()
         if limited:
             self._check_room(client_id, name, now)
         if name is not None and not 0 < len(name) <= 100:
@@ -332,12 +327,16 @@ class Certificates:
 
     # Reset -----------------------------------------------------------------------------------
 
-    def mark_seeded(self) -> None:
-        """Remember the certificates as they are now; `reset()` returns to them."""
-        self._seeded = [dataclasses.replace(r) for r in self._records.values()]
+    def snapshot(self) -> list[Certificate]:
+        """Every certificate record (a `Part`)."""
+        return [dataclasses.replace(r) for r in self._records.values()]
 
-    def reset(self) -> None:
-        self._records = {r.fingerprint: dataclasses.replace(r) for r in self._seeded}
+    def restore(self, snapshot: list[Certificate] | None) -> None:
+        self._records = {r.fingerprint: dataclasses.replace(r) for r in snapshot or ()}
+
+    @property
+    def _settings(self) -> Mtls:
+        return self._context.settings.mtls
 
     # The mTLS host's checks ------------------------------------------------------------------
 
@@ -347,9 +346,9 @@ class Certificates:
         listener = connection.listener
         if listener is None:
             return
-        tenant = self._tenant
-        status = tenant.fidelity.mtls_refusal_status
-        client = tenant.directory.clients.get(client_id) if client_id is not None else None
+        context = self._context
+        status = self._settings.refusal_status
+        client = context.directory.clients.get(client_id) if client_id is not None else None
         if listener != MTLS:
             if client is not None and client.mtls_enforced:
                 raise mtls_refused(
@@ -362,7 +361,7 @@ class Certificates:
             raise mtls_refused(status, "A client certificate is required on the mTLS host")
         if client_id is None:
             return
-        now = tenant.clock.now()
+        now = context.clock.now()
         record = self._records.get(connection.fingerprint)
         if record is None:
             presented = _common_name(connection)
@@ -407,7 +406,7 @@ class Certificates:
         if (
             bound is not None
             and connection.listener is not None
-            and self._tenant.fidelity.mtls_token_binding
+            and self._settings.token_binding
             and connection.fingerprint != bound
         ):
             raise invalid_token(
@@ -416,7 +415,7 @@ class Certificates:
 
     def bind(self, token: Token, connection: Connection) -> None:
         """Bind a token issued over mTLS to the certificate presented, when the tenant asks for it."""
-        if self._tenant.fidelity.mtls_token_binding and connection.fingerprint is not None:
+        if self._settings.token_binding and connection.fingerprint is not None:
             token.cert = connection.fingerprint
 
 

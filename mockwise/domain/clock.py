@@ -45,7 +45,7 @@ class Clock:
                 self._offset += seconds
             return self.now()
 
-    def set(self, instant: float | datetime) -> float:
+    def set(self, instant: float | str | datetime) -> float:
         """Jump to an absolute instant; a frozen clock stays frozen there."""
         at = to_timestamp(instant)
         with self._lock:
@@ -70,17 +70,40 @@ class Clock:
             return self.now()
 
     def reset(self) -> None:
+        self.restore(None)
+
+    def snapshot(self) -> tuple[float, float | None]:
+        """(offset, frozen instant): the clock's state, as `restore` takes it back."""
         with self._lock:
-            self._offset = 0.0
-            self._frozen_at = None
+            return self._offset, self._frozen_at
+
+    def restore(self, snapshot: tuple[float, float | None] | None) -> None:
+        """Back to `snapshot` (None: the system time, running)."""
+        with self._lock:
+            self._offset, self._frozen_at = snapshot if snapshot is not None else (0.0, None)
 
 
-def to_timestamp(instant: float | datetime) -> float:
+MAX_INSTANT = 253402300800.0  # year 10000
+
+
+def to_timestamp(instant: float | str | datetime) -> float:
+    """Epoch seconds from epoch seconds, an aware datetime, or an ISO-8601 string (UTC unless it
+    says otherwise); ValueError for anything else or out of range."""
+    if isinstance(instant, str):
+        try:
+            moment = datetime.fromisoformat(instant.replace("Z", "+00:00"))
+        except ValueError:
+            raise ValueError(f"{instant[:40]!r} is not an ISO-8601 instant") from None
+        instant = moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
     if isinstance(instant, datetime):
         if instant.tzinfo is None:
             raise ValueError("a naive datetime is ambiguous; give a timezone (UTC)")
-        return instant.timestamp()
-    return float(instant)
+        at = instant.timestamp()
+    else:
+        at = float(instant)
+    if not 0 <= at < MAX_INSTANT:
+        raise ValueError("the instant is out of range (1970 to 9999)")
+    return at
 
 
 def iso_millis(instant: float) -> str:

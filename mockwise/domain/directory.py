@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import pickle
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import date
+from typing import Any
 
 from mockwise.domain.model import Address, ApiClient, Balance, Profile, ProfileType, Secrets, User
 
@@ -13,9 +15,23 @@ FIRST_PROFILE_ID = 30_000_001  # Wise's examples use profile ids like 30000000 (
 FIRST_BALANCE_ID = 200_001
 
 
+def _no_routes(client_id: str) -> None:
+    pass
+
+
 class Directory:
-    def __init__(self, secrets: Secrets) -> None:
+    """Clients, users and profiles. Client ids route requests to their tenant, so adding one binds
+    it (`bind_client`: ValueError when another tenant has it) and restoring a snapshot rebinds."""
+
+    def __init__(
+        self,
+        secrets: Secrets,
+        bind_client: Callable[[str], None] = _no_routes,
+        unbind_client: Callable[[str], None] = _no_routes,
+    ) -> None:
         self.secrets = secrets
+        self._bind_client = bind_client
+        self._unbind_client = unbind_client
         self.clients: dict[str, ApiClient] = {}
         self.users: dict[int, User] = {}
         self.profiles: dict[int, Profile] = {}
@@ -37,6 +53,7 @@ class Directory:
     ) -> ApiClient:
         if client_id in self.clients:
             raise ValueError(f"client {client_id!r} already exists")
+        self._bind_client(client_id)  # unique across the sandbox: it routes requests
         client = ApiClient(
             client_id=client_id,
             secret_digest=self.secrets.digest(client_secret),
@@ -168,3 +185,38 @@ class Directory:
 
     def profiles_of(self, user: User) -> list[Profile]:
         return [self.profiles[p] for p in user.profiles]
+
+    # State (see `mockwise.domain.context.Part`) ----------------------------------------------
+
+    _STATE = (
+        "clients",
+        "users",
+        "profiles",
+        "_by_email",
+        "_by_signup_email",
+        "_next_user",
+        "_next_profile",
+        "_next_balance",
+    )
+
+    def snapshot(self) -> bytes:
+        return pickle.dumps({name: getattr(self, name) for name in self._STATE}, pickle.HIGHEST_PROTOCOL)
+
+    def restore(self, snapshot: bytes | None) -> None:
+        for client_id in self.clients:
+            self._unbind_client(client_id)
+        fresh = Directory(self.secrets)
+        state: dict[str, Any] = (
+            pickle.loads(snapshot)  # noqa: S301 - our own bytes
+            if snapshot is not None
+            else {name: getattr(fresh, name) for name in self._STATE}
+        )
+        for name, value in state.items():
+            setattr(self, name, value)
+        for client_id in self.clients:
+            self._bind_client(client_id)
+
+    def close(self) -> None:
+        """Stop routing this directory's clients (its tenant is gone)."""
+        for client_id in self.clients:
+            self._unbind_client(client_id)

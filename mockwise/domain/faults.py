@@ -8,8 +8,10 @@ can be replayed). Faults never change token state: `invalid_grant` makes the nex
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import random
+import threading
 from dataclasses import dataclass, field
 from enum import StrEnum
 from fnmatch import fnmatchcase
@@ -92,13 +94,18 @@ class Fault:
     def label(self) -> str:
         return f"{self.kind.value}#{self.id}"
 
-    def matches(self, path: str, method: str, grant_type: str | None, client_id: str | None) -> bool:
+    def matches(
+        self, path: str, method: str, grant_type: str | None, client_id: str | None, *aliases: str
+    ) -> bool:
+        """Whether this request is in the fault's scope. `path` is the route (`/v1/me`); `aliases`
+        are the other names it was called by (`/2026Q3/me`, `/me`), which a path glob may name."""
         if self.exhausted:
             return False
         if self.kind is FaultKind.INVALID_TOKEN and path == TOKEN_PATH:
             return False  # "the next API call"
+        pattern = self.path
         return (
-            (self.path is None or fnmatchcase(path, self.path))
+            (pattern is None or any(fnmatchcase(p, pattern) for p in (path, *aliases)))
             and (self.method is None or self.method.upper() == method)
             and (self.grant_type is None or self.grant_type == grant_type)
             and (self.client_id is None or self.client_id == client_id)
@@ -157,33 +164,50 @@ class Fault:
 
 
 class Faults:
-    """A tenant's armed faults, tried in the order they were added."""
+    """A tenant's armed faults, tried in the order they were added (safe across threads: the
+    server's loop takes shots while a test arms and disarms)."""
 
     def __init__(self) -> None:
         self._faults: list[Fault] = []
         self._ids = itertools.count(1)
+        self._lock = threading.Lock()
 
     def add(self, kind: FaultKind | str, **scope: Any) -> Fault:
-        fault = Fault(id=f"f{next(self._ids)}", kind=FaultKind(kind), **scope)
-        self._faults.append(fault)
-        return fault
+        with self._lock:
+            fault = Fault(id=f"f{next(self._ids)}", kind=FaultKind(kind), **scope)
+            self._faults.append(fault)
+            return fault
 
-    def take(self, path: str, method: str, grant_type: str | None, client_id: str | None) -> Fault | None:
-        """The fault that fires for this request, if any. Callers skip it when no fault is armed
-        (`if tenant.faults`): it is on the path of every data-plane request."""
-        for fault in self._faults:
-            if fault.matches(path, method, grant_type, client_id) and fault.roll():
-                return fault
-        return None
+    def take(
+        self, path: str, method: str, grant_type: str | None, client_id: str | None, *aliases: str
+    ) -> Fault | None:
+        """The fault that fires for this request, if any (a shot is spent). Callers skip it when
+        no fault is armed (`if tenant.faults`): it is on the path of every data-plane request."""
+        with self._lock:
+            for fault in self._faults:
+                if fault.matches(path, method, grant_type, client_id, *aliases) and fault.roll():
+                    return fault
+            return None
 
     def remove(self, fault_id: str) -> None:
-        before = len(self._faults)
-        self._faults = [f for f in self._faults if f.id != fault_id]
-        if len(self._faults) == before:
-            raise LookupError(f"no fault {fault_id!r}")
+        with self._lock:
+            before = len(self._faults)
+            self._faults = [f for f in self._faults if f.id != fault_id]
+            if len(self._faults) == before:
+                raise LookupError(f"no fault {fault_id!r}")
 
     def clear(self) -> None:
-        self._faults.clear()
+        with self._lock:
+            self._faults = []
+
+    def snapshot(self) -> list[Fault]:
+        """The armed faults (a `Part`), each with its count of shots fired."""
+        with self._lock:
+            return [dataclasses.replace(f, fired=f.fired) for f in self._faults]
+
+    def restore(self, snapshot: list[Fault] | None) -> None:
+        with self._lock:
+            self._faults = [dataclasses.replace(f, fired=f.fired) for f in snapshot or ()]
 
     def __iter__(self) -> Any:
         return iter(list(self._faults))

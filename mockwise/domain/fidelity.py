@@ -1,11 +1,18 @@
-"""Every choice mockwise makes where Wise is silent, in one place.
+"""Every choice mockwise makes where Wise is silent, in one place: the tenant's `Settings`.
 
-Confirmed Wise behaviour (tagged [C] in the reference) is not configurable: it is simply what the
-sandbox does. Where Wise is silent or its sources disagree, the sandbox behaves like Spring
-Security OAuth2 (reference §2.7) and the choice lives here, named, documented and switchable per
-tenant, so a user who learns the real answer can change it: `Fidelity(refresh_token_rotation=True)`.
+Confirmed Wise behaviour (tagged [C] in the reference) is not configurable where it is a fact of
+the lifecycle (the constants below); where Wise is silent or its sources disagree, the sandbox
+behaves like Spring Security OAuth2 (reference §2.7) and the choice is a setting here, named,
+documented with its evidence and switchable per tenant, so a user who learns the real answer can
+change it.
 
-"§" numbers refer to `reference/wise-auth-surface.md`.
+Settings are grouped in sections (`oauth`, `authorize`, `sca`, `jose`, `rate_limits`, `mtls`,
+`limits`) and addressed by dotted keys, in Python and over the control plane alike:
+
+    settings = Settings().apply({"oauth.refresh_token_rotation": True, "sca.pin": "9876"})
+
+They are part of a tenant's seed: `tenant.reset()` restores the settings it was seeded with.
+"§" numbers refer to `docs/wise-reference.md`.
 """
 
 from __future__ import annotations
@@ -13,8 +20,9 @@ from __future__ import annotations
 import dataclasses
 import functools
 import itertools
-from dataclasses import dataclass
-from typing import Any, Literal, get_args, get_origin, get_type_hints
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Literal, get_args, get_origin, get_type_hints
 
 #: Access tokens (client-credentials and user) live 12 hours [C] §2.4.
 ACCESS_TOKEN_LIFETIME = 12 * 3600
@@ -36,6 +44,8 @@ PERSONAL_TOKEN_LIFETIME = 10 * 365 * 24 * 3600
 REGISTRATION_CODE_MIN_LENGTH = 32
 #: `scope` is always "transfers" [C] §2.3.
 SCOPE = "transfers"
+#: `X-Rate-Limited-By` in Wise's OAS example [C] §9.
+LIMITED_BY = "wise-public-api"
 
 #: EU/EEA and UK countries, where PSD2 bars personal tokens from statements and funding [C] §5.1.
 PSD2_COUNTRIES = frozenset({
@@ -47,15 +57,72 @@ PSD2_COUNTRIES = frozenset({
 
 TokenFormat = Literal["uuid", "jwe"]
 ResponseFields = Literal["current", "legacy"]
+SigningAlgorithm = Literal["ES256", "ES384", "ES512", "PS256", "PS384", "PS512", "request"]
+
+_MAX_RATE = 1_000_000  # a rate-limit window holds at most this many instants per caller
+
+
+def _between(low: int, high: int) -> Callable[[Any], str | None]:
+    def check(value: Any) -> str | None:
+        return None if low <= value <= high else f"must be a whole number from {low} to {high}"
+
+    return check
+
+
+def _header_value(value: Any) -> str | None:
+    if 0 < len(value) <= 100 and value.isascii() and value.isprintable():
+        return None
+    return "must be a short printable ASCII string (it is a header value)"
+
+
+def _check(rule: Callable[[Any], str | None]) -> Any:
+    """A field whose value must also pass `rule` (which answers None, or what is wrong)."""
+    return {"check": rule}
+
+
+class Section:
+    """A group of settings: a frozen dataclass whose fields each carry a docstring below them."""
+
+    name: ClassVar[str]
+
+    def __post_init__(self) -> None:
+        """Refuse values the sandbox cannot act on: a wrong type, a choice outside its Literal, a
+        negative duration or count, or one a field's own rule refuses (a ValueError: 400 on the
+        control plane)."""
+        for item in dataclasses.fields(self):  # type: ignore[arg-type]
+            value = getattr(self, item.name)
+            key = f"{self.name}.{item.name}"
+            kind = _hints(type(self).__name__)[item.name]
+            if get_origin(kind) is Literal:
+                if value not in get_args(kind) or isinstance(value, bool) != isinstance(
+                    get_args(kind)[0], bool
+                ):
+                    choices = ", ".join(repr(choice) for choice in get_args(kind))
+                    raise ValueError(f"{key!r} must be one of {choices}")
+            elif type(value) is not kind:
+                raise ValueError(f"{key!r} must be {kind.__name__}, not {type(value).__name__}")
+            elif kind is int and value < 0:
+                raise ValueError(f"{key!r} must not be negative")
+            rule = item.metadata.get("check")
+            problem = rule(value) if rule is not None else None
+            if problem is not None:
+                raise ValueError(f"{key!r} {problem}")
+
+
+@functools.cache
+def _hints(section: str) -> dict[str, Any]:
+    return get_type_hints(globals()[section])
 
 
 @dataclass(frozen=True, slots=True)
-class Fidelity:
-    """The sandbox's answers to questions Wise's documentation leaves open (reference §13)."""
+class OAuth(Section):
+    """`POST /oauth/token`, tokens and the bearer checks (reference §2, §10, §11)."""
 
-    registration_code_failure_status: int = 401
+    name: ClassVar[str] = "oauth"
+
+    registration_code_failure_status: Literal[400, 401] = 401
     """Status of `invalid_grant` / "Invalid user credentials." on the registration_code grant.
-    The API reference says 401, the guides (and seed 003) say 400 [C, sources disagree] §2.6."""
+    The API reference says 401, the guides say 400 [C, sources disagree] §2.6."""
 
     refresh_token_rotation: bool = False
     """Whether a refresh returns a new refresh token (killing the old one). Wise is silent [?] §2.5;
@@ -88,7 +155,8 @@ class Fidelity:
 
     link_per_profile: bool = True
     """A user's tokens are kept per (client, user, profile): re-linking one profile replaces that
-    profile's refresh token only. Wise is silent on profiles here [?] §2.5, §3."""
+    profile's refresh token only. False: per (client, user), so linking any profile replaces the
+    user's refresh token. Wise is silent on profiles here [?] §2.5, §3."""
 
     bound_token_lists_only_its_profile: bool = True
     """A token from the authorize page is bound to one profile [C] §3; whether it still *lists* the
@@ -99,7 +167,20 @@ class Fidelity:
 
     refresh_survives_reclaim: bool = True
     """A reclaimed account's registration code stops working [C] §4; Wise does not say its refresh
-    tokens die too [?]. True: they keep working until revoked."""
+    tokens die too [?]. True: they keep working until revoked; False: reclaiming revokes them."""
+
+    expired_token_memory: int = 24 * 3600
+    """Seconds (tenant clock) an expired token is remembered before it is collected. Wise answers
+    401 `invalid_token` to expired and unknown tokens alike [C] §10, so this only decides how long
+    a request carrying one is still journaled under its tenant as "expired" rather than with the
+    sandbox's unrouted requests. Longer keeps more memory when a tenant issues millions of tokens."""
+
+
+@dataclass(frozen=True, slots=True)
+class Authorize(Section):
+    """The authorize page (reference §3)."""
+
+    name: ClassVar[str] = "authorize"
 
     deny_redirects: bool = True
     """Deny on the authorize page redirects at once to `redirect_uri?error=access_denied&...`.
@@ -112,127 +193,276 @@ class Fidelity:
 
     login_session_lifetime: int = 3600
     """Seconds (tenant clock) a sign-in on the authorize page lasts: within it a second authorize
-    request skips the login (seed 004: "if they are not already logged in"). Wise is silent [?]."""
+    request skips the login ("if they are not already logged in", §3). Wise is silent [?]."""
 
-    expired_token_memory: int = 24 * 3600
-    """Seconds (tenant clock) an expired token is remembered before it is collected. Wise answers
-    401 `invalid_token` to expired and unknown tokens alike [C] §10, so this only decides how long
-    a request carrying one is still journaled under its tenant as "expired" rather than with the
-    sandbox's unrouted requests. Longer keeps more memory when a tenant issues millions of tokens."""
 
-    # Enhanced security: SCA, JOSE, rate limits (reference §5, §7, §9) ----------------------------
+@dataclass(frozen=True, slots=True)
+class Sca(Section):
+    """Strong customer authentication and one-time tokens (reference §5)."""
 
-    sca_personal_tokens: bool = False
+    name: ClassVar[str] = "sca"
+
+    personal_tokens: bool = False
     """Whether personal tokens are challenged on SCA-protected endpoints (§5.5). Wise's sandbox has
     SCA for personal tokens off until it is switched on at its public-keys page [C] §1, so off here
     too; `tenant.sca.require(user, True)` switches it on for one user (the standalone server does so
     for its seeded business user)."""
 
-    sca_user_tokens: bool = False
+    user_tokens: bool = False
     """Whether OAuth user tokens are challenged ("SCA over API", §5.3). Wise enables it per partner
     after a survey [C]; off by default here, switchable per tenant and per user."""
 
-    sca_challenge_body: Literal["spring", "empty"] = "spring"
+    challenge_body: Literal["spring", "empty"] = "spring"
     """The body of the 403 SCA challenge: the documented Spring body "You are forbidden to send this
     request" [C] §5.2, or none (header-only, as one third-party client's tests saw [O])."""
 
-    sca_signing_accounts: Literal["business_profile", "business_user", "any"] = "business_profile"
+    signing_accounts: Literal["business_profile", "business_user", "any"] = "business_profile"
     """Since 2024 a signed one-time token works only for business accounts [C] §5.1; how Wise tells
     one is unknown [?]. "business_profile": the profile in the request's path must be a business
     profile; "business_user": the user must own a business profile; "any": pre-2024 behaviour."""
 
-    sca_statement_exemption_days: int = 90
+    statement_exemption_days: int = 90
     """Statement SCA is needed once every 90 days [C] §5.2; 0 challenges every statement request
     (handy when a test wants to see the challenge again)."""
 
-    sca_low_risk_challenges: str = "PIN"
+    low_risk_challenges: str = "PIN"
     """The factors a low-risk one-time token (balance statement) asks for, comma-separated from PIN,
     SMS (alternatives WHATSAPP, VOICE). Wise picks from the user's enrolled factors [C] §5.3; the
     docs' statement example asks for a PIN."""
 
-    sca_high_risk_challenges: str = "PIN,SMS"
+    high_risk_challenges: str = "PIN,SMS"
     """The factors a high-risk one-time token (funding) asks for: "at least two authentication
     methods of different types" [C] §5.3, so a PIN (knowledge) and a phone OTP (possession)."""
 
-    sca_pin: str = "1234"
+    pin: str = "1234"
     """The PIN every sandbox user is enrolled with. Wise's sandbox PIN is not documented [?] (its OTP
     code is always 111111 [C] §1)."""
 
-    sca_lockout_status: Literal[403, 429] = 429
+    lockout_status: Literal[403, 429] = 429
     """What a protected endpoint answers while a user is locked out after 5 failed checks ("OTT
     creation will be blocked for 15 minutes" [C] §5.3; the answer itself is [?]): 429 with
     `Retry-After` (Wise lists the rule under rate limits, §9), or 403 REJECTED with no new token."""
 
-    jose_refusal_status: Literal[400, 401, 403] = 400
+    one_time_token_lifetime: int = field(default=3600, metadata=_check(_between(1, 10 * 365 * 86400)))
+    """Seconds a one-time token stays usable: its `validity` is 3600 in Wise's schema [C] §2.4, §5.3.
+    Shorter lets a test see a token expire without moving the clock far."""
+
+
+@dataclass(frozen=True, slots=True)
+class Jose(Section):
+    """Signed and encrypted requests and responses (reference §7)."""
+
+    name: ClassVar[str] = "jose"
+
+    refusal_status: Literal[400, 401, 403] = 400
     """Status of a refused JOSE request (bad signature, `url` mismatch, unknown `kid`, unsupported
     algorithm, missing partner key). Wise documents none [?] §7.3 (only decryption failures: 500
     [C]); the body is Spring's error JSON naming the reason."""
 
-    jose_response_signing_algorithm: str = "ES512"
+    response_signing_algorithm: SigningAlgorithm = "ES512"
     """The algorithm the sandbox signs JWS responses with: "ES512" as in the docs' example [C] §7.2,
     another of ES256/384/512 and PS256/384/512, or "request" to mirror the request's `alg` [?]."""
 
-    jose_wrap_errors: bool = False
+    wrap_errors: bool = False
     """Whether error responses (4xx/5xx) to JOSE requests are signed or encrypted too [?]. Off:
     errors come back as plain JSON, readable even when the client's JOSE set-up is what failed."""
 
-    rate_limit_scope: Literal["client", "tenant"] = "client"
-    """What the limits of §9 count: per API client (personal tokens: per user), as the docs' "per
-    client" reading suggests [?], or all of the tenant's requests together."""
 
-    rate_limit_retry_after: bool = True
+@dataclass(frozen=True, slots=True)
+class RateLimits(Section):
+    """Rate limits (reference §9). Off unless asked for (the standalone server turns them on)."""
+
+    name: ClassVar[str] = "rate_limits"
+
+    enabled: bool = False
+    """Whether requests are counted and refused with 429 past the limits. Off for in-process
+    tenants, so a test's bursts are not refused; `mockwise serve` turns it on, as Wise has it [C] §9."""
+
+    per_second: int = field(default=100, metadata=_check(_between(1, _MAX_RATE)))
+    """Requests a caller may make in any 1-second span: 100 by default [C] §9."""
+
+    per_minute: int = field(default=1000, metadata=_check(_between(1, _MAX_RATE)))
+    """Requests a caller may make in any 60-second span: 1000 by default [C] §9."""
+
+    limited_by: str = field(default=LIMITED_BY, metadata=_check(_header_value))
+    """The `X-Rate-Limited-By` header of a 429: "wise-public-api" in Wise's OAS example [C] §9."""
+
+    scope: Literal["client", "tenant"] = "client"
+    """What the limits count: per API client (personal tokens: per user), as the docs' "per client"
+    reading suggests [?] §9, or all of the tenant's requests together."""
+
+    retry_after: bool = True
     """Send `Retry-After` on 429. Wise sends it "sometimes" [C] §9; False leaves it out, so a
     client's own backoff is exercised."""
 
-    mtls_refusal_status: Literal[401, 403] = 401
+
+@dataclass(frozen=True, slots=True)
+class Mtls(Section):
+    """Client certificates on the mTLS host (reference §6)."""
+
+    name: ClassVar[str] = "mtls"
+
+    refusal_status: Literal[401, 403] = 401
     """Status of an HTTP-level mTLS refusal: an mTLS-enforced client on the TLS-only host, or a
     certificate that is expired or not yet valid (tenant clock), revoked, or not the client's. Wise
     is silent [?] §6, §13 q5: 401 answers `unauthorized` (Spring's failed authentication), 403
     `access_denied` (Spring's AccessDeniedException); both with a clear `error_description`."""
 
-    mtls_token_binding: bool = False
+    token_binding: bool = False
     """Bind access tokens issued over mTLS to the certificate presented (RFC 8705 §3): a call with
     such a token must present that certificate, or get 401 `invalid_token`. Wise does not say it
     binds tokens [?] §6."""
 
-    def __post_init__(self) -> None:
-        """Refuse values the sandbox could not act on: a choice outside its Literal, a negative
-        duration, count or status (a ValueError, which the control plane answers with a 400)."""
-        for name, kind in _hints().items():
-            value = getattr(self, name)
-            if get_origin(kind) is Literal and value not in get_args(kind):
-                choices = ", ".join(repr(choice) for choice in get_args(kind))
-                raise ValueError(f"{name!r} must be one of {choices}")
-            if type(value) in (int, float) and value < 0:
-                raise ValueError(f"{name!r} must not be negative")
 
-    def replace(self, **changes: Any) -> Fidelity:
-        return dataclasses.replace(self, **changes)
+@dataclass(frozen=True, slots=True)
+class Limits(Section):
+    """Sizes the sandbox accepts and keeps. Wise publishes none of them [?]: these bound memory and
+    refuse floods early, far above what any real Wise request needs."""
+
+    name: ClassVar[str] = "limits"
+
+    max_body: int = field(default=64 * 1024, metadata=_check(_between(1024, 8 * 1024 * 1024)))
+    """Bytes of request body accepted on the data plane before a 413: OAuth forms and the JSON
+    bodies here are tiny. A declared length past it is refused before the body is read."""
+
+    max_header_bytes: int = field(default=16 * 1024, metadata=_check(_between(1024, 64 * 1024)))
+    """Bytes of header names and values accepted before a 431. Tomcat's default is 8 KiB; JWE
+    tokens and SCA signatures fit many times over."""
+
+    mailbox_size: int = field(default=500, metadata=_check(_between(1, 100_000)))
+    """E-mails the sandbox mailbox keeps (the authorize page's e-mail flow, §4); older ones go."""
+
+
+SECTIONS: tuple[Any, ...] = (OAuth, Authorize, Sca, Jose, RateLimits, Mtls, Limits)
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """A tenant's answers to questions Wise's documentation leaves open (reference §13)."""
+
+    oauth: OAuth = field(default_factory=OAuth)
+    authorize: Authorize = field(default_factory=Authorize)
+    sca: Sca = field(default_factory=Sca)
+    jose: Jose = field(default_factory=Jose)
+    rate_limits: RateLimits = field(default_factory=RateLimits)
+    mtls: Mtls = field(default_factory=Mtls)
+    limits: Limits = field(default_factory=Limits)
+
+    def apply(self, changes: Mapping[str, Any]) -> Settings:
+        """These settings with `changes` ({"section.field": value}; a legacy flat name such as
+        "refresh_token_rotation" works too) applied. A ValueError names an unknown key or a value
+        the sandbox cannot act on; nothing changes then."""
+        sections: dict[str, dict[str, Any]] = {}
+        unknown = []
+        for key, value in changes.items():
+            dotted = LEGACY.get(key, key)
+            section, _, name = dotted.partition(".")
+            if dotted not in KEYS:
+                unknown.append(key)
+                continue
+            sections.setdefault(section, {})[name] = value
+        if unknown:
+            raise ValueError(
+                f"unknown setting(s): {', '.join(sorted(map(str, unknown)))}; see GET …/settings"
+            )
+        replaced = {s: dataclasses.replace(getattr(self, s), **c) for s, c in sections.items()}
+        return dataclasses.replace(self, **replaced)
+
+    def replace(self, **changes: Any) -> Settings:
+        """`apply` with keyword arguments: legacy flat names (`refresh_token_rotation=True`)."""
+        return self.apply(changes)
+
+    def get(self, key: str) -> Any:
+        section, _, name = LEGACY.get(key, key).partition(".")
+        return getattr(getattr(self, section), name)
+
+    def items(self) -> Iterator[tuple[str, Any]]:
+        """Every setting as (dotted key, value), section by section."""
+        for section in SECTIONS:
+            values = getattr(self, section.name)
+            for item in dataclasses.fields(section):
+                yield f"{section.name}.{item.name}", getattr(values, item.name)
 
     def as_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        """{"section.field": value}: what the control plane shows and a seed's `settings` holds."""
+        return dict(self.items())
 
-    @classmethod
-    def field_docs(cls) -> dict[str, str]:
-        """Each setting's documentation, for the control plane and the docs."""
-        import ast
-        import inspect
+    def changed(self) -> dict[str, Any]:
+        """Only the settings that differ from the defaults."""
+        default = Settings()
+        return {k: v for k, v in self.items() if default.get(k) != v}
 
-        source = inspect.getsource(cls)
-        tree = ast.parse(source)
-        docs: dict[str, str] = {}
-        body = tree.body[0].body  # type: ignore[attr-defined]
-        for node, after in itertools.pairwise(body):
-            if (
-                isinstance(node, ast.AnnAssign)
-                and isinstance(node.target, ast.Name)
-                and isinstance(after, ast.Expr)
-                and isinstance(after.value, ast.Constant)
-            ):
-                docs[node.target.id] = " ".join(str(after.value.value).split())
-        return docs
+    @staticmethod
+    def docs() -> dict[str, str]:
+        """Each setting's documentation, by dotted key, for the control plane and the docs."""
+        return dict(_docs())
+
+
+def _field_docs(section: type) -> dict[str, str]:
+    import ast
+    import inspect
+    import textwrap
+
+    tree = ast.parse(textwrap.dedent(inspect.getsource(section)))
+    body = tree.body[0].body  # type: ignore[attr-defined]
+    docs: dict[str, str] = {}
+    for node, after in itertools.pairwise(body):
+        if (
+            isinstance(node, ast.AnnAssign)
+            and isinstance(node.target, ast.Name)
+            and isinstance(after, ast.Expr)
+            and isinstance(after.value, ast.Constant)
+        ):
+            docs[node.target.id] = " ".join(str(after.value.value).split())
+    return docs
 
 
 @functools.cache
-def _hints() -> dict[str, Any]:
-    return get_type_hints(Fidelity)
+def _docs() -> tuple[tuple[str, str], ...]:
+    return tuple(
+        (f"{section.name}.{name}", doc) for section in SECTIONS for name, doc in _field_docs(section).items()
+    )
+
+
+KEYS = frozenset(
+    f"{section.name}.{item.name}" for section in SECTIONS for item in dataclasses.fields(section)
+)
+
+#: The flat names settings had before they were grouped (the control plane's `/fidelity` view and
+#: `Settings.replace` still take them): `<name>` for oauth and authorize, `<section>_<name>` else.
+LEGACY: dict[str, str] = {
+    **{item.name: f"{s.name}.{item.name}" for s in (OAuth, Authorize) for item in dataclasses.fields(s)},
+    **{
+        f"{s.name}_{item.name}": f"{s.name}.{item.name}"
+        for s in (Sca, Jose, Mtls)
+        for item in dataclasses.fields(s)
+    },
+    "rate_limit_scope": "rate_limits.scope",
+    "rate_limit_retry_after": "rate_limits.retry_after",
+}
+
+
+def markdown() -> str:
+    """Every setting as Markdown, section by section: `docs/settings.md` (regenerate with
+    `python -m mockwise.domain.fidelity > docs/settings.md`; a test checks it is current)."""
+    docs = Settings.docs()
+    lines = [
+        "# Settings",
+        "",
+        "Each tenant's answers to the questions Wise's documentation leaves open, generated from",
+        "`mockwise/domain/fidelity.py`. Set them by dotted key: `tenant.configure({...})` in Python,",
+        "`PATCH /_mockwise/tenants/{id}/settings` over HTTP, or a seed document's `settings` object.",
+        "Tags: [C] confirmed, [O] observed, [I] inferred, [?] unknown (see `docs/wise-reference.md`).",
+    ]
+    for section in SECTIONS:
+        lines += ["", f"## `{section.name}`", "", " ".join((section.__doc__ or "").split()), ""]
+        lines += ["| Key | Default | What it answers |", "|---|---|---|"]
+        default = section()
+        for item in dataclasses.fields(section):
+            key = f"{section.name}.{item.name}"
+            lines.append(f"| `{key}` | `{getattr(default, item.name)!r}` | {docs.get(key, '')} |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    print(markdown())

@@ -15,20 +15,23 @@ The rules, with their sources in the reference (§) and the seeds:
 
 from __future__ import annotations
 
+import pickle
 import secrets
 import string
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
-from mockwise.domain.clock import Clock
+from mockwise.domain.context import TenantContext
 from mockwise.domain.directory import Directory
 from mockwise.domain.fidelity import (
     ACCESS_TOKEN_LIFETIME,
     AUTHORIZATION_CODE_LIFETIME,
     PERSONAL_TOKEN_LIFETIME,
     REFRESH_TOKEN_LIFETIME,
-    Fidelity,
+    OAuth,
 )
+from mockwise.domain.journal import Note
 from mockwise.domain.model import ApiClient, Profile, User
 from mockwise.domain.tokens import (
     EndReason,
@@ -37,16 +40,19 @@ from mockwise.domain.tokens import (
     Token,
     TokenKind,
     TokenState,
-    TokenStore,
     new_token_value,
+    presented,
     token_key,
     uuid_token,
 )
-from mockwise.errors import OAuthError, invalid_grant
+from mockwise.errors import OAuthError, WiseError, invalid_grant, invalid_request, unsupported_grant_type
 
 INVALID_USER_CREDENTIALS = "Invalid user credentials."  # [C] §2.6, seed 003
 CODE_ALPHABET = string.ascii_letters + string.digits  # codes look like "G2s8EJ" (§2.4)
 CODE_SCAN_MIN = 1024  # codes held before expired ones are looked for
+
+
+GRANT_TYPES = ("client_credentials", "registration_code", "authorization_code", "refresh_token")
 
 
 @dataclass(slots=True)
@@ -57,6 +63,7 @@ class Issued:
     access: Token
     refresh_value: str | None = None
     refresh: Token | None = None
+    note: Note = field(default_factory=Note)  # for the journal: what the request presented, what it got
 
 
 @dataclass(slots=True, eq=False)
@@ -76,26 +83,25 @@ LinkKey = tuple[str, int, int | None]
 
 
 class TokenService:
-    def __init__(
-        self,
-        clock: Clock,
-        directory: Directory,
-        store: TokenStore,
-        fidelity: Callable[[], Fidelity],
-    ) -> None:
-        self.clock = clock
-        self.directory = directory
-        self.store = store
-        self._fidelity = fidelity
+    """The tenant's tokens, codes and links (a `Part`: its snapshot is every token it holds)."""
+
+    def __init__(self, context: TenantContext) -> None:
+        self._context = context
+        self.clock = context.clock
+        self.store = context.store
         self._codes: ShrinkingTable[str, AuthorizationCode] = ShrinkingTable()
         self._scan_codes_at = CODE_SCAN_MIN
         self.links: dict[LinkKey, Link] = {}  # the current link of each (client, user, profile)
         self._next_link = 1
-        self._latest_cc: dict[str, tuple[str, Token]] = {}  # only with Fidelity.client_credentials_reuse
+        self._latest_cc: dict[str, tuple[str, Token]] = {}  # only with oauth.client_credentials_reuse
 
     @property
-    def fidelity(self) -> Fidelity:
-        return self._fidelity()
+    def settings(self) -> OAuth:
+        return self._context.settings.oauth
+
+    @property
+    def directory(self) -> Directory:
+        return self._context.directory
 
     @property
     def codes(self) -> dict[str, AuthorizationCode]:
@@ -106,19 +112,63 @@ class TokenService:
     def codes(self, codes: dict[str, AuthorizationCode]) -> None:
         self._codes = ShrinkingTable(codes)
 
+    # The four grants (§2.2) ---------------------------------------------------------------------
+
+    def grant(self, client: ApiClient, grant_type: str, params: dict[str, str]) -> Issued:
+        """Run `grant_type` for an authenticated `client` with the request's parameters. The answer
+        (or the refusal) carries a journal note on what the request presented and was given."""
+        note = self._subject(grant_type, params)
+        try:
+            issued = self._grant(client, grant_type, params)
+        except WiseError as refusal:
+            refusal.note = note
+            raise
+        note.issued = issued.access.id
+        note.user_id = issued.access.user_id
+        issued.note = note
+        return issued
+
+    def _grant(self, client: ApiClient, grant_type: str, params: dict[str, str]) -> Issued:
+        if grant_type == "client_credentials":
+            return self.client_credentials(client)
+        if grant_type == "registration_code":
+            if not client.can_create_users:
+                raise OAuthError("unauthorized_client", "Unauthorized grant type: registration_code")
+            return self.registration_code(
+                client, _required(params, "email"), _required(params, "registration_code")
+            )
+        if grant_type == "authorization_code":
+            code = _required(params, "code", "An authorization code must be supplied.")
+            return self.authorization_code(client, code, params.get("redirect_uri"))
+        if grant_type == "refresh_token":
+            return self.refresh(client, _required(params, "refresh_token"))
+        raise unsupported_grant_type(grant_type)
+
+    def _subject(self, grant_type: str, params: dict[str, str]) -> Note:
+        """What a grant request is about, by identity (never by value), noted even if it fails."""
+        if grant_type == "refresh_token" and params.get("refresh_token"):
+            return presented(*self.lookup(params["refresh_token"]))
+        if grant_type == "authorization_code" and params.get("code"):
+            key = token_key(params["code"])
+            return Note(token=key[:16], token_kind="authorization_code", token_state=self._code_state(key))
+        if grant_type == "registration_code" and params.get("email"):
+            user = self.directory.by_signup_email(params["email"])
+            return Note(user_id=user.id if user is not None else None)
+        return Note()
+
     # Issuing ---------------------------------------------------------------------------------
 
     def _mint(self, kind: TokenKind, lifetime: float, now: float, **fields: object) -> tuple[str, Token]:
-        value = new_token_value(kind, self.fidelity.client_credentials_token_format)
+        value = new_token_value(kind, self.settings.client_credentials_token_format)
         token = Token(token_key(value), kind, issued_at=now, expires_at=now + lifetime, **fields)  # type: ignore[arg-type]
         self.store.add(token)
         # amortised collection of long-expired tokens
-        self.store.collect(now, self.fidelity.expired_token_memory, budget=2)
+        self.store.collect(now, self.settings.expired_token_memory, budget=2)
         return value, token
 
     def client_credentials(self, client: ApiClient) -> Issued:
         now = self.clock.now()
-        if self.fidelity.client_credentials_reuse:
+        if self.settings.client_credentials_reuse:
             latest = self._latest_cc.get(client.client_id)
             if latest is not None and latest[1].state(now) is TokenState.VALID:
                 return Issued(*latest)
@@ -129,7 +179,7 @@ class TokenService:
             client_id=client.client_id,
             grant_type="client_credentials",
         )
-        if self.fidelity.client_credentials_reuse:
+        if self.settings.client_credentials_reuse:
             self._latest_cc[client.client_id] = (value, token)
         return Issued(value, token)
 
@@ -143,7 +193,7 @@ class TokenService:
         ):
             raise invalid_grant(
                 INVALID_USER_CREDENTIALS,
-                status=self.fidelity.registration_code_failure_status,
+                status=self.settings.registration_code_failure_status,
                 reason="reclaimed" if user is not None and user.reclaimed else "user_credentials",
             )
         return self._new_link(client, user, None, "registration_code")
@@ -191,7 +241,7 @@ class TokenService:
         if link.access is not None and link.access.end_reason is None:
             self._end(link.access, EndReason.REFRESHED, now)  # seed 003: the previous token dies now
         access_value, link.access = self._mint_in(link, TokenKind.USER, ACCESS_TOKEN_LIFETIME, now)
-        if not self.fidelity.refresh_token_rotation:
+        if not self.settings.refresh_token_rotation:
             return Issued(access_value, link.access, refresh_value, token)
         self._end(token, EndReason.ROTATED, now)
         # a rotated refresh token keeps the original horizon
@@ -222,7 +272,7 @@ class TokenService:
         code_key: str | None = None,
     ) -> Issued:
         now = self.clock.now()
-        key: LinkKey = (client.client_id, user.id, profile_id if self.fidelity.link_per_profile else None)
+        key: LinkKey = (client.client_id, user.id, profile_id if self.settings.link_per_profile else None)
         old = self.links.get(key)
         if old is not None and old.refresh.end_reason is None:
             self._end(old.refresh, EndReason.REGRANTED, now)  # §2.5; its last access token lives on
@@ -275,13 +325,22 @@ class TokenService:
         )
         return code
 
+    def _code_state(self, key: str) -> str:
+        """An authorization code as it stood when presented: valid, used, expired or unknown."""
+        code = self._codes.data.get(key)
+        if code is None:
+            return TokenState.UNKNOWN.value
+        if code.used_at is not None:
+            return "used"
+        return TokenState.VALID.value if self.clock.now() < code.expires_at else TokenState.EXPIRED.value
+
     def _forget_expired_codes(self, now: float, *, always: bool = False) -> None:
         # Used codes are kept while they could still be replayed, so reuse can revoke (RFC 6749).
         # A scan happens when the table has doubled since the last one: amortised O(1) per code.
         codes = self._codes.data
         if len(codes) < self._scan_codes_at and not always:
             return
-        horizon = now - self.fidelity.expired_token_memory
+        horizon = now - self.settings.expired_token_memory
         expired = [k for k, c in codes.items() if c.expires_at < horizon]
         for key in expired:
             del codes[key]
@@ -293,7 +352,7 @@ class TokenService:
         """Forget long-expired tokens and codes (see `TokenStore.collect`); how many tokens went."""
         now = self.clock.now()
         self._forget_expired_codes(now, always=True)
-        return self.store.collect(now, self.fidelity.expired_token_memory)
+        return self.store.collect(now, self.settings.expired_token_memory)
 
     # Personal tokens -------------------------------------------------------------------------
 
@@ -329,7 +388,7 @@ class TokenService:
             if token.end_reason is None and now < token.expires_at and which(token):
                 self._end(token, reason, now)
                 ended.append(token)
-        if self.fidelity.client_credentials_reuse:
+        if self.settings.client_credentials_reuse:
             self._latest_cc = {k: v for k, v in self._latest_cc.items() if v[1].end_reason is None}
         return ended
 
@@ -347,8 +406,36 @@ class TokenService:
         token.ended_at = now
 
     def clear(self) -> None:
+        self.restore(None)
+
+    # State (see `mockwise.domain.context.Part`) ----------------------------------------------
+
+    def snapshot(self) -> bytes:
+        state = {
+            "tokens": list(self.store),
+            "codes": dict(self._codes.data),
+            "links": dict(self.links),
+            "next_link": self._next_link,
+            "latest_cc": dict(self._latest_cc),
+        }
+        return pickle.dumps(state, pickle.HIGHEST_PROTOCOL)
+
+    def restore(self, snapshot: bytes | None) -> None:
         self.store.clear()
         self._codes.clear()
         self._scan_codes_at = CODE_SCAN_MIN
-        self.links = {}
-        self._latest_cc = {}
+        state: dict[str, Any] = pickle.loads(snapshot) if snapshot is not None else {}  # noqa: S301
+        for token in state.get("tokens", ()):
+            self.store.add(token)
+        for key, code in state.get("codes", {}).items():
+            self._codes.put(key, code)
+        self.links = dict(state.get("links", {}))
+        self._next_link = state.get("next_link", 1)
+        self._latest_cc = dict(state.get("latest_cc", {}))
+
+
+def _required(params: dict[str, str], name: str, message: str | None = None) -> str:
+    value = params.get(name)
+    if not value:
+        raise invalid_request(message or f"Missing {name}")
+    return value

@@ -32,7 +32,7 @@ from jwcrypto.jwe import JWE
 from jwcrypto.jwk import JWK
 from jwcrypto.jws import JWS, InvalidJWSSignature
 
-from mockwise.domain.clock import Clock
+from mockwise.domain.context import TenantContext
 from mockwise.errors import FieldError, ValidationError
 
 
@@ -165,13 +165,12 @@ def _shared(scope: KeyScope, algorithm: str) -> JWK:
 class JoseKeys:
     """A tenant's JOSE keys: Wise's own (versioned, rotatable) and its partners' uploads."""
 
-    def __init__(self, clock: Clock, lock: threading.RLock) -> None:
-        self._clock = clock
-        self._lock = lock  # the tenant's
+    def __init__(self, context: TenantContext) -> None:
+        self._clock = context.clock
+        self._lock = context.lock  # the tenant's
         self.version = 1
         self._sandbox: dict[tuple[int, KeyScope, str], SandboxKey] = {}
         self._partners: dict[str, dict[str, PartnerKey]] = {}
-        self._seeded: dict[str, dict[str, PartnerKey]] = {}
 
     # Wise's keys ---------------------------------------------------------------------------------
 
@@ -274,14 +273,15 @@ class JoseKeys:
             if self._partners.get(client_id, {}).pop(key_id, None) is None:
                 raise LookupError(f"client {client_id!r} has no key {key_id!r}")
 
-    def mark_seeded(self) -> None:
+    def snapshot(self) -> dict[str, dict[str, PartnerKey]]:
+        """Partners' uploads (a `Part`). Wise's own keys are not part of it: a reset keeps them,
+        since clients may cache them."""
         with self._lock:
-            self._seeded = {c: dict(keys) for c, keys in self._partners.items()}
+            return {c: dict(keys) for c, keys in self._partners.items()}
 
-    def reset(self) -> None:
-        """Partners' uploads return to the seeded set; Wise's keys stay (clients may cache them)."""
+    def restore(self, snapshot: dict[str, dict[str, PartnerKey]] | None) -> None:
         with self._lock:
-            self._partners = {c: dict(keys) for c, keys in self._seeded.items()}
+            self._partners = {c: dict(keys) for c, keys in (snapshot or {}).items()}
 
     # Operations ----------------------------------------------------------------------------------
 

@@ -25,7 +25,8 @@ class Entry:
     wall: float = 0.0  # system clock, when the request arrived
     done: float = 0.0  # system clock, when its answer was complete
     method: str = ""
-    path: str = ""
+    path: str = ""  # as the client sent it
+    route: str = ""  # the path as routed: no CalVer prefix (`/2026Q3`), no trailing slash
     status: int = 0
     error: str | None = None  # the Wise error code answered, if any ("invalid_grant", "NotNull"...)
     reason: str | None = None  # why, in one word ("redirect_uri_mismatch", "refresh_token_revoked"...)
@@ -34,7 +35,7 @@ class Entry:
     user_id: int | None = None
     token: str | None = None  # Token.id of the token presented (bearer or refresh token)
     token_kind: str | None = None
-    token_state: str | None = None  # valid, expired, superseded, revoked, unknown
+    token_state: str | None = None  # valid, expired, superseded, revoked, unknown (codes: used)
     token_cause: str | None = None  # why it ended early, when it did
     issued: str | None = None  # Token.id of the access token this request was given
     fault: str | None = None
@@ -42,6 +43,7 @@ class Entry:
     server_cert: str | None = None  # set when the connection presented a stand-in server certificate
     params: tuple[str, ...] = ()  # names of the form parameters sent (never their values)
     query: tuple[str, ...] = ()  # names of the query-string parameters (never their values)
+    headers: tuple[str, ...] = ()  # names of the request headers, as sent (never their values)
     basic_auth: bool = False
     trace_id: str = ""
     sca: str | None = None  # "challenged:<reason> ott=<id>", "approved:<how> ott=<id>", "refused:<reason>"
@@ -51,17 +53,33 @@ class Entry:
         data = asdict(self)
         data["params"] = list(self.params)
         data["query"] = list(self.query)
+        data["headers"] = list(self.headers)
         return data
 
 
 FIELDS = frozenset(f.name for f in fields(Entry))
 
 
-def _unversioned(path: str) -> str:
-    # `/2026Q3/oauth/token` → `/oauth/token`
-    if len(path) > 7 and path[5] == "Q" and path[1:5].isdigit() and path[7] == "/":
-        return path[7:]
-    return path
+@dataclass(slots=True)
+class Note:
+    """What a domain operation tells the journal about the request it served: the operation
+    returns it (or its refusal carries it) and the request pipeline writes it into the entry.
+    Never a secret: tokens appear by `Token.id`."""
+
+    user_id: int | None = None
+    token: str | None = None
+    token_kind: str | None = None
+    token_state: str | None = None
+    token_cause: str | None = None
+    issued: str | None = None
+    sca: str | None = None
+    jose: str | None = None
+
+    def apply(self, entry: Entry) -> None:
+        for name in self.__slots__:
+            value = getattr(self, name)
+            if value is not None:
+                setattr(entry, name, value)
 
 
 def expect_requests(
@@ -75,7 +93,7 @@ def expect_requests(
     wanted = ", ".join(f"{k}={v!r}" for k, v in match.items() if v is not None) or "any request"
     expected = "at least once" if times is None else f"{times} time(s)"
     path = match.get("path")
-    near = [e for e in entries if path is None or _unversioned(e.path) == path]
+    near = [e for e in entries if path is None or path in (e.path, e.route)]
     refused = [e for e in entries if e not in near and (e.status >= 400 or e.status == 0)]
     lines = [f"expected {wanted} {expected}, found {len(found)}."]
     lines.append("Requests to that path:" if path is not None else "All requests:")
@@ -143,14 +161,27 @@ class Journal:
         return entry
 
     def clear(self) -> None:
+        self.restore(None)
+
+    def snapshot(self) -> list[Entry]:
+        """The entries held (a `Part`); sequence numbers keep counting across a restore."""
         with self._lock:
-            self._entries.clear()
+            return list(self._entries)
+
+    def restore(self, snapshot: list[Entry] | None) -> None:
+        with self._lock:
+            self._entries = deque(snapshot or (), maxlen=self._entries.maxlen)
             self.dropped = 0
+
+    def latest(self, count: int) -> list[Entry]:
+        """The newest `count` entries, newest first (without copying the rest)."""
+        with self._lock:
+            return list(itertools.islice(reversed(self._entries), count))
 
     def select(self, *, since: int = 0, **match: Any) -> list[Entry]:
         """Entries after sequence number `since` whose fields equal every given value
         (`None` values are ignored), e.g. `select(path="/oauth/token", grant_type="refresh_token")`.
-        `path` also matches the path without a CalVer prefix."""
+        `path` matches the path as sent or as routed (without a CalVer prefix)."""
         unknown = set(match) - FIELDS
         if unknown:
             raise ValueError(f"unknown journal field(s): {', '.join(sorted(unknown))}")
@@ -160,9 +191,11 @@ class Journal:
             e
             for e in tuple(self._entries)  # a snapshot: the server may record while a test reads
             if e.seq > since
-            and (path is None or e.path == path or _unversioned(e.path) == path)
+            and (path is None or path in (e.path, e.route))
             and all(getattr(e, k) == v for k, v in wanted.items())
         ]
+
+    entries = select  # the same, by the name the HTTP client's journal also answers to
 
     def assert_request_made(self, times: int | None = None, **match: Any) -> list[Entry]:
         """Assert that requests matching `match` were made (exactly `times` times when given);

@@ -31,24 +31,23 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from enum import StrEnum
-from typing import TYPE_CHECKING
+from typing import Any
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
+from mockwise.domain.context import TenantContext
 from mockwise.domain.fidelity import (
     CLAIM_ACCOUNT_CODE_LIFETIME,
     SANDBOX_OTP,
     TWO_FACTOR_LOCKOUT,
     TWO_FACTOR_MAX_FAILURES,
 )
+from mockwise.domain.grants import TokenService
 from mockwise.domain.model import ApiClient, Profile, ProfileType, User
+from mockwise.domain.scenarios import Scenarios
 from mockwise.domain.tokens import token_key
 from mockwise.errors import FieldError, ValidationError
 
-if TYPE_CHECKING:
-    from mockwise.domain.tenant import Tenant
-
 AUTHORIZE_PATH = "/oauth/authorize/"  # with the trailing slash, as Wise writes it (§3)
-MAILBOX_CAPACITY = 500
 MAX_SESSIONS = 4096  # beyond this, expired sign-ins are swept on the next one
 MIN_PASSWORD = 8
 
@@ -150,7 +149,7 @@ class AuthorizeRequest:
 @dataclass(frozen=True, slots=True)
 class Outcome:
     """How an authorize request ended: a redirect, a code shown on a page (e-mail flow), or a page
-    with a link back to the partner (a denial, when `Fidelity.deny_redirects` is off)."""
+    with a link back to the partner (a denial, when `authorize.deny_redirects` is off)."""
 
     redirect: str | None = None
     code: str | None = None
@@ -177,37 +176,50 @@ def with_params(uri: str, params: list[tuple[str, str]]) -> str:
 class Linking:
     """A tenant's account-linking state: sign-ins, 2FA attempts, claim codes and the mailbox."""
 
-    def __init__(self, tenant: Tenant) -> None:
-        self._tenant = tenant
-        self.sessions: dict[str, LoginSession] = {}
-        self.attempts: dict[int, Attempts] = {}
-        self.claims: dict[str, ClaimCode] = {}
-        self.mailbox: deque[Mail] = deque(maxlen=MAILBOX_CAPACITY)
-        self._mail_links: dict[str, Mail] = {}
-        self._next_mail = 1
+    def __init__(self, context: TenantContext, tokens: TokenService, scenarios: Scenarios) -> None:
+        self._context = context
+        self._tokens = tokens
+        self._scenarios = scenarios
+        self.restore(None)
 
     def clear(self) -> None:
-        with self._tenant.lock:
-            self.sessions.clear()
-            self.attempts.clear()
-            self.claims.clear()
-            self.mailbox.clear()
-            self._mail_links.clear()
+        self.restore(None)
 
     def clear_mailbox(self) -> None:
-        with self._tenant.lock:
+        with self._context.lock:
             self.mailbox.clear()
             self._mail_links.clear()
 
+    def snapshot(self) -> dict[str, Any]:
+        """Sign-ins, 2FA attempts, claim codes and the mailbox (a `Part`)."""
+        with self._context.lock:
+            return {
+                "sessions": dict(self.sessions),
+                "attempts": dict(self.attempts),
+                "claims": dict(self.claims),
+                "mailbox": list(self.mailbox),
+                "next_mail": self._next_mail,
+            }
+
+    def restore(self, snapshot: dict[str, Any] | None) -> None:
+        state = snapshot or {}
+        with self._context.lock:
+            self.sessions: dict[str, LoginSession] = dict(state.get("sessions", {}))
+            self.attempts: dict[int, Attempts] = dict(state.get("attempts", {}))
+            self.claims: dict[str, ClaimCode] = dict(state.get("claims", {}))
+            self.mailbox: deque[Mail] = deque(state.get("mailbox", ()))
+            self._mail_links: dict[str, Mail] = {m.link_id: m for m in self.mailbox}
+            self._next_mail: int = state.get("next_mail", 1)
+
     def _now(self) -> float:
-        return self._tenant.clock.now()
+        return self._context.clock.now()
 
     # The request -------------------------------------------------------------------------------
 
     def authorize(self, params: Mapping[str, str]) -> AuthorizeRequest:
         """Check the authorize page's query (§3). `response_type` is accepted and ignored."""
         client_id = params.get("client_id") or ""
-        client = self._tenant.directory.clients.get(client_id)
+        client = self._context.directory.clients.get(client_id)
         if client is None:
             raise LinkingError("invalid_client", "We don't recognise the app that sent you here.")
         redirect_uri = params.get("redirect_uri")
@@ -243,7 +255,7 @@ class Linking:
         """The live session a cookie names, or None."""
         if not cookie:
             return None
-        with self._tenant.lock:
+        with self._context.lock:
             found = self.sessions.get(token_key(cookie))
             if found is None:
                 return None
@@ -258,7 +270,7 @@ class Linking:
         if found is not None:
             return found, None
         value = secrets.token_urlsafe(32)
-        with self._tenant.lock:
+        with self._context.lock:
             self._sweep()
             session = LoginSession(token_key(value), secrets.token_urlsafe(24), self._expiry())
             self.sessions[session.key] = session
@@ -267,7 +279,7 @@ class Linking:
     def rekey(self, session: LoginSession) -> str:
         """A new cookie value for a session whose sign-in changed (no session fixation)."""
         value = secrets.token_urlsafe(32)
-        with self._tenant.lock:
+        with self._context.lock:
             self.sessions.pop(session.key, None)
             session.key = token_key(value)
             session.csrf = secrets.token_urlsafe(24)
@@ -279,11 +291,11 @@ class Linking:
         return hmac.compare_digest(session.csrf.encode(), presented.encode("utf-8", "replace"))
 
     def end_session(self, session: LoginSession) -> None:
-        with self._tenant.lock:
+        with self._context.lock:
             self.sessions.pop(session.key, None)
 
     def _expiry(self) -> float:
-        return self._now() + self._tenant.fidelity.login_session_lifetime
+        return self._now() + self._context.settings.authorize.login_session_lifetime
 
     def _sweep(self) -> None:
         """Keep at most MAX_SESSIONS: expired ones go first, then the oldest (pages opened and
@@ -300,7 +312,7 @@ class Linking:
 
     def step(self, session: LoginSession, request: AuthorizeRequest, profile_id: int | None = None) -> Step:
         """The step this session is at for this request (profile_id: the profile chosen, if any)."""
-        with self._tenant.lock:
+        with self._context.lock:
             claim = self.claim_for(request)
             if claim is not None:
                 if claim.used_at is None:
@@ -315,7 +327,7 @@ class Linking:
                     raise LinkingError(
                         "invalid_claim_account_code", "This account has already been claimed. Log in instead."
                     )
-            if session.user_id is None or session.user_id not in self._tenant.directory.users:
+            if session.user_id is None or session.user_id not in self._context.directory.users:
                 return Step.LOGIN
             if not session.verified:
                 return Step.TWO_FACTOR
@@ -327,16 +339,16 @@ class Linking:
     def user(self, session: LoginSession) -> User | None:
         if session.user_id is None:
             return None
-        return self._tenant.directory.users.get(session.user_id)
+        return self._context.directory.users.get(session.user_id)
 
     def profiles(self, session: LoginSession) -> list[Profile]:
         user = self.user(session)
-        return self._tenant.directory.profiles_of(user) if user is not None else []
+        return self._context.directory.profiles_of(user) if user is not None else []
 
     def log_in(self, session: LoginSession, email: str, password: str) -> None:
         """E-mail and password, checked with `Directory.check_password`."""
-        directory = self._tenant.directory
-        with self._tenant.lock:
+        directory = self._context.directory
+        with self._context.lock:
             user = directory.by_email(email.strip())
             if user is None or not user.active or not directory.check_password(user, password):
                 raise StepRefused(
@@ -352,7 +364,7 @@ class Linking:
     ) -> None:
         """Secure a partner-created account with a password: the account is now the user's, and
         the partner's registration code stops working (§4). Denying consent later does not undo it."""
-        with self._tenant.lock:
+        with self._context.lock:
             claim = self.claim_for(request)
             if claim is None or self.step(session, request) is not Step.CLAIM:
                 raise StepRefused(Step.CLAIM, "not_claimable", "This account can't be claimed here.")
@@ -365,10 +377,10 @@ class Linking:
                 )
             if password != confirm:
                 raise StepRefused(Step.CLAIM, "password_mismatch", "The passwords don't match.", "confirm")
-            user = self._tenant.directory.user(claim.user_id)
-            user.password_digest = self._tenant.directory.secrets.digest(password)
+            user = self._context.directory.user(claim.user_id)
+            user.password_digest = self._context.directory.secrets.digest(password)
             claim.used_at = self._now()
-            self._tenant.reclaim(user)
+            self._scenarios.reclaim(user)
             self._signed_in_as(session, user)
 
     def _signed_in_as(self, session: LoginSession, user: User) -> None:
@@ -378,7 +390,7 @@ class Linking:
 
     def verify_two_factor(self, session: LoginSession, otp: str) -> None:
         """The sandbox code is always 111111 [C] §1; 5 wrong codes lock the user out for 15 min."""
-        with self._tenant.lock:
+        with self._context.lock:
             if session.user_id is None:
                 raise StepRefused(Step.LOGIN, "not_signed_in", "Log in first.")
             now = self._now()
@@ -422,7 +434,7 @@ class Linking:
     ) -> Profile:
         """A first (personal) profile for a user who has none: Wise asks the user to "create or
         select one profile" (§3)."""
-        with self._tenant.lock:
+        with self._context.lock:
             user = self.user(session)
             if user is None or not session.verified:
                 raise StepRefused(Step.LOGIN, "not_signed_in", "Log in first.")
@@ -444,13 +456,18 @@ class Linking:
             user.first_name = user.first_name or first
             user.last_name = user.last_name or last
             user.date_of_birth = user.date_of_birth or born
-            return self._tenant.add_profile(
-                user, ProfileType.PERSONAL, first_name=first, last_name=last, date_of_birth=born
+            return self._context.directory.add_profile(
+                user,
+                ProfileType.PERSONAL,
+                created_at=self._now(),
+                first_name=first,
+                last_name=last,
+                date_of_birth=born,
             )
 
     def approve(self, session: LoginSession, request: AuthorizeRequest, profile_id: int) -> Outcome:
         """Consent: an authorization code bound to client, redirect URI, user and profile (§3)."""
-        with self._tenant.lock:
+        with self._context.lock:
             if self.step(session, request, profile_id) is not Step.CONSENT:
                 raise StepRefused(Step.PROFILE, "not_ready", "Log in and choose a profile first.")
             user = self.user(session)
@@ -459,25 +476,25 @@ class Linking:
                 raise StepRefused(
                     Step.PROFILE, "invalid_profile", "Choose one of your profiles.", "profile_id"
                 )
-            code = self._tenant.issue_code(request.client.client_id, request.redirect_uri, user, profile)
+            code = self._tokens.issue_code(request.client, request.redirect_uri, user, profile)
         if request.email_link is not None:  # seed 004: the user is shown the code to type in
             return Outcome(code=code, profile_id=profile.id)
         params = [("code", code)]
         if request.state is not None:
             params.append(("state", request.state))  # returned unchanged, only when sent [C] §3
         params.append(("profileId", str(profile.id)))
-        return Outcome(redirect=with_params(request.redirect_uri, params), profile_id=profile.id)
+        return Outcome(redirect=with_params(request.redirect_uri, params), code=code, profile_id=profile.id)
 
     def deny(self, request: AuthorizeRequest) -> Outcome:
         """The user said no: `error=access_denied` (standard OAuth; Wise's values are [I] §3)."""
-        fidelity = self._tenant.fidelity
-        params = [("error", "access_denied"), ("error_description", fidelity.access_denied_description)]
+        settings = self._context.settings.authorize
+        params = [("error", "access_denied"), ("error_description", settings.access_denied_description)]
         if request.state is not None:
             params.append(("state", request.state))
         back = with_params(request.redirect_uri, params)
         if request.email_link is not None:  # nothing to redirect to from an e-mail
             return Outcome(denied=True)
-        if fidelity.deny_redirects:
+        if settings.deny_redirects:
             return Outcome(redirect=back, denied=True)
         return Outcome(link_back=back, denied=True)
 
@@ -492,7 +509,7 @@ class Linking:
         """`POST /v1/user/claim-account`: a code, valid 5 minutes, for the authorize page [C] §4.
 
         Wise is silent on refusals; they are 400s in its validation shape here."""
-        with self._tenant.lock:
+        with self._context.lock:
             if user.created_by_client is None or user.created_by_client != client_id:
                 raise ValidationError(
                     [FieldError("NOT_CLAIMABLE", "This user was not created by this partner", "userId")], 400
@@ -506,7 +523,7 @@ class Linking:
                     ],
                     400,
                 )
-            if not self._tenant.directory.secrets.matches(registration_code, user.registration_code_digest):
+            if not self._context.directory.secrets.matches(registration_code, user.registration_code_digest):
                 raise ValidationError(
                     [
                         FieldError(
@@ -535,7 +552,7 @@ class Linking:
         §3); a client with none gets no e-mail sent."""
         if not client.redirect_uris:
             return None
-        with self._tenant.lock:
+        with self._context.lock:
             link_id = secrets.token_urlsafe(18)
             redirect_uri = client.redirect_uris[0]
             query = urlencode(
@@ -561,10 +578,10 @@ class Linking:
                 sent_at=self._now(),
             )
             self._next_mail += 1
-            if len(self.mailbox) == self.mailbox.maxlen:
-                self._mail_links.pop(self.mailbox[0].link_id, None)
             self.mailbox.append(mail)
             self._mail_links[link_id] = mail
+            while len(self.mailbox) > self._context.settings.limits.mailbox_size:  # the oldest go
+                self._mail_links.pop(self.mailbox.popleft().link_id, None)
             return mail
 
     # The scripted user -------------------------------------------------------------------------

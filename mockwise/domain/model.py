@@ -138,3 +138,22 @@ class User:
     def name(self) -> str | None:
         full = f"{self.first_name} {self.last_name}".strip()
         return full or None
+
+
+#: English names of the countries sandbox users are likeliest to live in; Wise writes a name where
+#: an address shows `countryName` (a balance statement's account holder). Others show their code.
+COUNTRY_NAMES = {
+    "AT": "Austria", "AU": "Australia", "BE": "Belgium", "BG": "Bulgaria", "BR": "Brazil",
+    "CA": "Canada", "CH": "Switzerland", "CY": "Cyprus", "CZ": "Czechia", "DE": "Germany",
+    "DK": "Denmark", "EE": "Estonia", "ES": "Spain", "FI": "Finland", "FR": "France",
+    "GB": "United Kingdom", "GR": "Greece", "HK": "Hong Kong", "HR": "Croatia", "HU": "Hungary",
+    "IE": "Ireland", "IN": "India", "IS": "Iceland", "IT": "Italy", "JP": "Japan", "LI": "Liechtenstein",
+    "LT": "Lithuania", "LU": "Luxembourg", "LV": "Latvia", "MT": "Malta", "MX": "Mexico",
+    "MY": "Malaysia", "NL": "Netherlands", "NO": "Norway", "NZ": "New Zealand", "PL": "Poland",
+    "PT": "Portugal", "RO": "Romania", "SE": "Sweden", "SG": "Singapore", "SI": "Slovenia",
+    "SK": "Slovakia", "US": "United States", "ZA": "South Africa",
+}  # fmt: skip
+
+
+def country_name(code: str) -> str:
+    return COUNTRY_NAMES.get(code.upper(), code)

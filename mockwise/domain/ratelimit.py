@@ -12,35 +12,16 @@ send 101 requests, see the 429, `advance(1)`, be served again.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import threading
 from collections import deque
-from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
-from mockwise.domain.clock import Clock
-from mockwise.domain.fidelity import Fidelity
-from mockwise.errors import LIMITED_BY, RateLimited
+from mockwise.domain.context import TenantContext
+from mockwise.domain.fidelity import RateLimits
+from mockwise.errors import RateLimited
 
-#: Wise's documented default limits [C] §9.
-PER_SECOND = 100
-PER_MINUTE = 1000
-_MAX_LIMIT = 1_000_000  # a window holds at most this many instants per client
-
-
-@dataclass(frozen=True, slots=True)
-class RateLimits:
-    """A tenant's limit settings. Off unless asked for (the standalone server turns them on)."""
-
-    enabled: bool = False
-    per_second: int = PER_SECOND
-    per_minute: int = PER_MINUTE
-    limited_by: str = LIMITED_BY
-
-    def as_json(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+__all__ = ["RateLimiter", "RateLimits"]
 
 
 class _Window:
@@ -65,48 +46,37 @@ class _Window:
 
 
 class RateLimiter:
-    """One tenant's limits, counted per client (or per tenant, `Fidelity.rate_limit_scope`)."""
+    """One tenant's limits (`Settings.rate_limits`), counted per client or per tenant."""
 
-    def __init__(self, clock: Clock, fidelity: Callable[[], Fidelity]) -> None:
-        self._clock = clock
-        self._fidelity = fidelity
+    def __init__(self, context: TenantContext) -> None:
+        self._context = context
         self._lock = threading.Lock()
         self._windows: dict[str, tuple[_Window, _Window]] = {}
-        self.settings = RateLimits()
-        self._seeded = self.settings
+        self._counted_for: RateLimits | None = None  # the settings the windows were made for
+
+    @property
+    def settings(self) -> RateLimits:
+        return self._context.settings.rate_limits
 
     def configure(self, **changes: Any) -> RateLimits:
-        """Change the settings (`enabled`, `per_second`, `per_minute`, `limited_by`); counts restart."""
-        unknown = set(changes) - {f.name for f in dataclasses.fields(RateLimits)}
-        if unknown:
-            raise ValueError(f"unknown rate-limit setting(s): {', '.join(sorted(unknown))}")
-        settings = dataclasses.replace(self.settings, **changes)
-        if not isinstance(settings.enabled, bool):
-            raise ValueError("'enabled' must be a boolean")
-        for name in ("per_second", "per_minute"):
-            value = getattr(settings, name)
-            if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= _MAX_LIMIT:
-                raise ValueError(f"{name!r} must be a whole number from 1 to {_MAX_LIMIT}")
-        by = settings.limited_by
-        if not isinstance(by, str) or not 0 < len(by) <= 100 or not (by.isascii() and by.isprintable()):
-            raise ValueError("'limited_by' must be a short printable ASCII string (it is a header value)")
-        with self._lock:
-            self.settings = settings
-            self._windows.clear()
-        return settings
+        """Change the settings (`enabled`, `per_second`, `per_minute`, `limited_by`, `scope`,
+        `retry_after`): `rate_limits.<name>` in the tenant's settings. Counts restart."""
+        context = self._context
+        with context.lock:
+            context.settings = context.settings.apply({f"rate_limits.{k}": v for k, v in changes.items()})
+        return self.settings
 
     def check(self, client_id: str | None, user_id: int | None) -> None:
         """Count one request by this caller, or refuse it with 429 when a window is full."""
         settings = self.settings
         if not settings.enabled:
             return
-        fidelity = self._fidelity()
-        if fidelity.rate_limit_scope == "tenant":
-            key = "*"
-        else:
-            key = client_id if client_id is not None else f"user:{user_id}"
-        now = self._clock.now()
+        key = "*" if settings.scope == "tenant" else client_id if client_id is not None else f"user:{user_id}"
+        now = self._context.clock.now()
         with self._lock:
+            if self._counted_for is not settings:  # new limits: counts restart
+                self._windows.clear()
+                self._counted_for = settings
             windows = self._windows.get(key)
             if windows is None:
                 windows = (_Window(1.0, settings.per_second), _Window(60.0, settings.per_minute))
@@ -117,13 +87,13 @@ class RateLimiter:
                 windows[1].seen.append(now)
                 return
         refusal = RateLimited(max(1, math.ceil(wait)), settings.limited_by)
-        if not fidelity.rate_limit_retry_after:
+        if not settings.retry_after:
             del refusal.headers["Retry-After"]
         raise refusal
 
     def usage(self) -> dict[str, dict[str, int]]:
         """Requests counted in each caller's windows now (for the control plane)."""
-        now = self._clock.now()
+        now = self._context.clock.now()
         with self._lock:
             out = {}
             for key, (second, minute) in self._windows.items():
@@ -132,10 +102,10 @@ class RateLimiter:
                 out[key] = {"last_second": len(second.seen), "last_minute": len(minute.seen)}
             return out
 
-    def mark_seeded(self) -> None:
-        self._seeded = self.settings
+    def snapshot(self) -> None:
+        """Counts are not kept (a `Part` with no state worth restoring): a reset starts them afresh."""
+        return None
 
-    def reset(self) -> None:
+    def restore(self, snapshot: None) -> None:
         with self._lock:
-            self.settings = self._seeded
             self._windows.clear()

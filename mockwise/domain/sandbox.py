@@ -10,7 +10,7 @@ import secrets
 import threading
 from typing import TYPE_CHECKING, Any
 
-from mockwise.domain.fidelity import Fidelity
+from mockwise.domain.fidelity import Settings
 from mockwise.domain.journal import DEFAULT_CAPACITY as DEFAULT_JOURNAL_CAPACITY
 from mockwise.domain.journal import Journal
 from mockwise.domain.model import Secrets
@@ -28,9 +28,9 @@ class Sandbox:
     """All tenants of one mockwise instance (one server, or one in-process app)."""
 
     def __init__(
-        self, fidelity: Fidelity | None = None, seed: SeedData | None = None, pki: SandboxPKI | None = None
+        self, settings: Settings | None = None, seed: SeedData | None = None, pki: SandboxPKI | None = None
     ) -> None:
-        self.fidelity = fidelity or Fidelity()
+        self.settings = settings or Settings()  # what a new tenant starts with
         self._pki = pki
         self.seed = seed if seed is not None else load_seed()
         self.secrets = Secrets()
@@ -45,7 +45,7 @@ class Sandbox:
     def pki(self) -> SandboxPKI:
         """The sandbox's CA and server certificate (mTLS, §6); a fresh one in memory on first use."""
         if self._pki is None:
-            from mockwise.pki import SandboxPKI  # cryptography loads only when TLS is used
+            from mockwise.pki import SandboxPKI  # trustme loads only when certificates are made
 
             with self._lock:
                 if self._pki is None:
@@ -59,7 +59,7 @@ class Sandbox:
         tenant_id: str | None = None,
         *,
         seed: SeedData | bool | None = True,
-        fidelity: Fidelity | None = None,
+        settings: Settings | None = None,
         fixed: bool = False,
         journal_capacity: int = DEFAULT_JOURNAL_CAPACITY,
     ) -> tuple[Tenant, Credentials]:
@@ -67,13 +67,25 @@ class Sandbox:
         keeps the latest `journal_capacity` requests (`tenant.journal.resize` changes it later).
 
         Returns the tenant and its credentials (secrets in clear, this once)."""
-        tenant_id = tenant_id or secrets.token_hex(4)
+        if tenant_id is None:
+            tenant_id = secrets.token_hex(4)
+            while tenant_id in self.tenants:  # 8 hex digits clash within tens of thousands of tenants
+                tenant_id = secrets.token_hex(6)
         if not _valid_id(tenant_id):
             raise ValueError("a tenant id is 1-64 letters, digits, '-' or '_'")
         with self._lock:
             if tenant_id in self.tenants:
                 raise ValueError(f"tenant {tenant_id!r} already exists")
-            tenant = Tenant(tenant_id, self, fidelity or self.fidelity, self.secrets, journal_capacity)
+            routes = _TenantRoutes(self)
+            tenant = Tenant(
+                tenant_id,
+                routes,
+                lambda: self.pki,
+                settings=settings or self.settings,
+                secrets=self.secrets,
+                journal_capacity=journal_capacity,
+            )
+            routes.tenant = tenant
             self.tenants[tenant_id] = tenant
         data = self.seed if seed is True else (seed or {})
         try:
@@ -114,26 +126,40 @@ class Sandbox:
             return None, None
         return tenant, tenant.store.get(key)
 
-    def _bind_client(self, client_id: str, tenant: Tenant) -> None:
-        owner = self._clients.setdefault(client_id, tenant)
-        if owner is not tenant:
-            raise ValueError(f"client id {client_id!r} is taken by tenant {owner.id!r}")
-
-    def _unbind_client(self, client_id: str) -> None:
-        self._clients.pop(client_id, None)
-
-    def _bind_token(self, key: str, tenant: Tenant) -> None:
-        with self._routes_lock:
-            self._tokens.put(key, tenant)
-
-    def _unbind_token(self, key: str) -> None:
-        with self._routes_lock:
-            if self._tokens.data.pop(key, None) is not None:
-                self._tokens.shrink()
-
     def describe(self) -> dict[str, Any]:
         return {"tenants": sorted(self.tenants)}
 
 
 def _valid_id(value: str) -> bool:
     return 0 < len(value) <= 64 and all(c.isascii() and (c.isalnum() or c in "-_") for c in value)
+
+
+class _TenantRoutes:
+    """One tenant's line to the sandbox's routing tables (`mockwise.domain.context.Routes`)."""
+
+    __slots__ = ("sandbox", "tenant")
+
+    def __init__(self, sandbox: Sandbox) -> None:
+        self.sandbox = sandbox
+        self.tenant: Tenant | None = None
+
+    def bind_client(self, client_id: str) -> None:
+        assert self.tenant is not None
+        owner = self.sandbox._clients.setdefault(client_id, self.tenant)
+        if owner is not self.tenant:
+            raise ValueError(f"client id {client_id!r} is taken by tenant {owner.id!r}")
+
+    def unbind_client(self, client_id: str) -> None:
+        if self.sandbox._clients.get(client_id) is self.tenant:
+            del self.sandbox._clients[client_id]
+
+    def bind_token(self, key: str) -> None:
+        assert self.tenant is not None
+        with self.sandbox._routes_lock:
+            self.sandbox._tokens.put(key, self.tenant)
+
+    def unbind_token(self, key: str) -> None:
+        sandbox = self.sandbox
+        with sandbox._routes_lock:
+            if sandbox._tokens.data.pop(key, None) is not None:
+                sandbox._tokens.shrink()

@@ -20,12 +20,11 @@ from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 import hashlib
 import hmac
 import math
-import threading
 from collections import deque
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -34,15 +33,14 @@ from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from mockwise.domain.clock import Clock
-from mockwise.domain.directory import Directory
-from mockwise.domain.fidelity import SANDBOX_OTP, Fidelity
+from mockwise.domain.context import TenantContext
+from mockwise.domain.fidelity import SANDBOX_OTP, Sca
+from mockwise.domain.journal import Note
 from mockwise.domain.model import Profile, ProfileType, User
 from mockwise.domain.tokens import TokenKind, token_key, uuid_token
 from mockwise.errors import JSON, FieldError, RateLimited, SpringError, ValidationError, WiseError
 
 #: One-time tokens: `validity: 3600` [C] §2.4.
-OTT_LIFETIME = 3600
 #: "low-risk actions within a 5-minute window after successfully completing SCA once" [C] §5.3.
 SESSION_LIFETIME = 5 * 60
 #: "5 failed attempts in a row ... OTT creation will be blocked for 15 minutes" [C] §5.3, §9.
@@ -130,7 +128,7 @@ class OneTimeToken:
         return {
             "oneTimeToken": value,
             "challenges": [c.as_json(self.user_id) for c in shown],
-            "validity": OTT_LIFETIME,
+            "validity": round(self.expires_at - self.issued_at),
             "actionType": self.action.value,
             "userId": self.user_id,
         }
@@ -187,8 +185,8 @@ class ScaChallenge(WiseError):
         self.reason = reason
         self.empty_body = empty_body
         # the journal names tokens by a hash prefix, never by value: the new one and the one sent
-        self.journal = f"challenged:{reason} ott={token.id}" + (
-            f" presented={presented}" if presented else ""
+        self.note = Note(
+            sca=f"challenged:{reason} ott={token.id}" + (f" presented={presented}" if presented else "")
         )
 
     def body(self, path: str, now: float) -> JSON | None:
@@ -201,7 +199,7 @@ class ScaRefused(SpringError):
     def __init__(self, message: str, reason: str, presented: str | None = None) -> None:
         super().__init__(403, message, {"x-2fa-approval-result": "REJECTED"})
         self.code = "sca_rejected"
-        self.journal = f"refused:{reason}" + (f" presented={presented}" if presented else "")
+        self.note = Note(sca=f"refused:{reason}" + (f" presented={presented}" if presented else ""))
 
 
 class ScaLocked(RateLimited):
@@ -211,7 +209,19 @@ class ScaLocked(RateLimited):
 
     def __init__(self, retry_after: int) -> None:
         super().__init__(retry_after, "wise-sca")
-        self.journal = "refused:locked"
+        self.note = Note(sca="refused:locked")
+
+
+PSD2_REFUSAL = (
+    "Personal API tokens cannot {action} for customers in the EU/UK (PSD2); use OAuth user tokens instead"
+)
+
+
+def refuse_psd2(kind: TokenKind, user: User, action: str) -> None:
+    """ "EU/UK: Due to PSD2, you cannot fund transfers or view balance statements via API with a
+    personal token" [C] §5.1. The body shape of that refusal is not documented; Spring's is used."""
+    if kind is TokenKind.PERSONAL and user.psd2:
+        raise SpringError(403, PSD2_REFUSAL.format(action=action))
 
 
 def load_public_key(pem: str | bytes) -> tuple[rsa.RSAPublicKey, str]:
@@ -237,17 +247,10 @@ def obfuscate_phone(number: str) -> str:
 class StrongAuth:
     """A tenant's SCA state: per-user switches and keys, one-time tokens, sessions and lockouts."""
 
-    def __init__(
-        self,
-        clock: Clock,
-        fidelity: Callable[[], Fidelity],
-        directory: Callable[[], Directory],
-        lock: threading.RLock,
-    ) -> None:
-        self._clock = clock
-        self._fidelity = fidelity
-        self._directory = directory
-        self._lock = lock
+    def __init__(self, context: TenantContext) -> None:
+        self._context = context
+        self._clock = context.clock
+        self._lock = context.lock
         self._required: dict[int, bool] = {}
         self._keys: dict[int, list[ScaKey]] = {}
         self._tokens: dict[str, OneTimeToken] = {}
@@ -256,12 +259,16 @@ class StrongAuth:
         self._statements: dict[int, float] = {}
         self._failures: dict[int, int] = {}
         self._locked: dict[int, float] = {}
-        self._seeded: tuple[dict[int, bool], dict[int, list[ScaKey]]] = ({}, {})
+
+    @property
+    def _settings(self) -> Sca:
+        return self._context.settings.sca
 
     # Who is challenged -----------------------------------------------------------------------
 
     def require(self, user: User | int, required: bool | None) -> None:
-        """Switch SCA on or off for one user; None follows the tenant (`Fidelity.sca_*_tokens`)."""
+        """Switch SCA on or off for one user; None follows the tenant's settings
+        (`sca.personal_tokens`, `sca.user_tokens`)."""
         uid = _uid(user)
         with self._lock:
             if required is None:
@@ -273,11 +280,11 @@ class StrongAuth:
         override = self._required.get(_uid(user))
         if override is not None:
             return override
-        fidelity = self._fidelity()
+        settings = self._settings
         if kind is TokenKind.PERSONAL:
-            return fidelity.sca_personal_tokens
+            return settings.personal_tokens
         if kind is TokenKind.USER:
-            return fidelity.sca_user_tokens
+            return settings.user_tokens
         return False
 
     def overrides(self) -> dict[int, bool]:
@@ -342,14 +349,14 @@ class StrongAuth:
         """May this request go ahead? An Approval, or ScaChallenge / ScaRefused / ScaLocked."""
         if not self.required_for(user, kind):
             return Approval("not_required")
-        fidelity = self._fidelity()
+        settings = self._settings
         with self._lock:
             now = self._clock.now()
             if not action.high_risk:
                 if self._sessions.get(user.id, 0.0) > now:
                     return Approval("session")
                 last = self._statements.get(user.id)
-                days = fidelity.sca_statement_exemption_days
+                days = settings.statement_exemption_days
                 if (
                     action is ScaAction.BALANCE__GET_STATEMENT
                     and last is not None
@@ -370,7 +377,7 @@ class StrongAuth:
             if now >= token.expires_at:
                 raise self._challenge(user, profile, action, "expired", sent)
             if signature is not None and kind is TokenKind.PERSONAL:
-                if not self._business(user, profile, fidelity):
+                if not self._business(user, profile, settings):
                     token.spent = "personal_account"
                     raise ScaRefused(
                         "Signing API requests is supported for business accounts only",
@@ -386,7 +393,7 @@ class StrongAuth:
                 return self._approve(token, "signature", now)
             if token.cleared:
                 return self._approve(token, "challenges", now)
-            empty = fidelity.sca_challenge_body == "empty"
+            empty = settings.challenge_body == "empty"
             raise ScaChallenge(presented, token, "pending", presented=sent, empty_body=empty)
 
     def issue(
@@ -395,13 +402,19 @@ class StrongAuth:
         """A new one-time token (a chosen `value` makes a test vector reproducible)."""
         uid = _uid(user)
         value = value or uuid_token()
-        fidelity = self._fidelity()
-        kinds = fidelity.sca_high_risk_challenges if action.high_risk else fidelity.sca_low_risk_challenges
+        settings = self._settings
+        kinds = settings.high_risk_challenges if action.high_risk else settings.low_risk_challenges
         with self._lock:
             now = self._clock.now()
             self._collect(now)
             token = OneTimeToken(
-                token_key(value), uid, profile_id, action, now, now + OTT_LIFETIME, _challenges(kinds)
+                token_key(value),
+                uid,
+                profile_id,
+                action,
+                now,
+                now + self._settings.one_time_token_lifetime,
+                _challenges(kinds),
             )
             self._tokens[token.key] = token
             self._order.append(token)
@@ -414,11 +427,11 @@ class StrongAuth:
         now = self._clock.now()
         until = self._locked.get(user.id, 0.0)
         if until > now:
-            if self._fidelity().sca_lockout_status == 403:
+            if self._settings.lockout_status == 403:
                 return ScaRefused("Too many failed attempts: one-time tokens are blocked", "locked", sent)
             return ScaLocked(max(1, math.ceil(until - now)))
         value, token = self.issue(user, profile.id, action)
-        empty = self._fidelity().sca_challenge_body == "empty"
+        empty = self._settings.challenge_body == "empty"
         return ScaChallenge(value, token, reason, presented=sent, empty_body=empty)
 
     def _approve(self, token: OneTimeToken, how: str, now: float) -> Approval:
@@ -428,12 +441,12 @@ class StrongAuth:
             self._statements[token.user_id] = now
         return Approval(how, token.id)
 
-    def _business(self, user: User, profile: Profile, fidelity: Fidelity) -> bool:
-        rule = fidelity.sca_signing_accounts
+    def _business(self, user: User, profile: Profile, settings: Sca) -> bool:
+        rule = settings.signing_accounts
         if rule == "any":
             return True
         if rule == "business_user":
-            return any(p.type is ProfileType.BUSINESS for p in self._directory().profiles_of(user))
+            return any(p.type is ProfileType.BUSINESS for p in self._context.directory.profiles_of(user))
         return profile.type is ProfileType.BUSINESS
 
     def _signed(self, user_id: int, value: str, signature: str) -> bool:
@@ -454,7 +467,10 @@ class StrongAuth:
         # Tokens are issued in time order, all with the same lifetime: drop those an hour past expiry
         # (they then read as unknown, which gets the same fresh challenge), and bound the count.
         order = self._order
-        while order and (order[0].expires_at + OTT_LIFETIME <= now or len(order) >= _MAX_TOKENS):
+        while order and (
+            order[0].expires_at + (order[0].expires_at - order[0].issued_at) <= now
+            or len(order) >= _MAX_TOKENS
+        ):
             self._tokens.pop(order.popleft().key, None)
 
     # The one-time-token framework (§5.3) -------------------------------------------------------
@@ -494,7 +510,7 @@ class StrongAuth:
                 raise ValidationError(
                     [FieldError("NOT_TRIGGERED", f"No code was sent by {kind.value}: trigger it first", path)]
                 )
-            expected = self._fidelity().sca_pin if kind is ChallengeType.PIN else SANDBOX_OTP
+            expected = self._settings.pin if kind is ChallengeType.PIN else SANDBOX_OTP
             if not isinstance(code, str) or not hmac.compare_digest(code.encode(), expected.encode()):
                 failures = self._failures.get(user.id, 0) + 1
                 if failures >= LOCKOUT_FAILURES:
@@ -540,19 +556,41 @@ class StrongAuth:
             "one_time_tokens": len(self._tokens),
         }
 
-    def mark_seeded(self) -> None:
+    def snapshot(self) -> dict[str, Any]:
+        """Per-user switches and keys (as PEM), and the live one-time tokens, sessions, exemptions
+        and lockouts (a `Part`)."""
         with self._lock:
-            self._seeded = (dict(self._required), {u: list(k) for u, k in self._keys.items()})
+            return {
+                "required": dict(self._required),
+                "keys": {uid: [k.pem for k in keys] for uid, keys in self._keys.items()},
+                "tokens": [
+                    dataclasses.replace(t, challenges=[dataclasses.replace(c) for c in t.challenges])
+                    for t in self._order
+                ],
+                "sessions": dict(self._sessions),
+                "statements": dict(self._statements),
+                "failures": dict(self._failures),
+                "locked": dict(self._locked),
+            }
 
-    def reset(self) -> None:
-        """Back to the seeded switches and keys; tokens, sessions, exemptions and lockouts go."""
+    def restore(self, snapshot: dict[str, Any] | None) -> None:
+        state = snapshot or {}
         with self._lock:
-            required, keys = self._seeded
-            self._required = dict(required)
-            self._keys = {u: list(k) for u, k in keys.items()}
-            for store in (self._tokens, self._sessions, self._statements, self._failures, self._locked):
-                store.clear()
-            self._order.clear()
+            self._required = dict(state.get("required", {}))
+            self._keys = {
+                uid: [ScaKey(*_key(pem)) for pem in pems] for uid, pems in state.get("keys", {}).items()
+            }
+            self._order = deque(state.get("tokens", ()))
+            self._tokens = {t.key: t for t in self._order}
+            self._sessions = dict(state.get("sessions", {}))
+            self._statements = dict(state.get("statements", {}))
+            self._failures = dict(state.get("failures", {}))
+            self._locked = dict(state.get("locked", {}))
+
+
+def _key(pem: str) -> tuple[str, str, rsa.RSAPublicKey]:
+    public, fingerprint = load_public_key(pem)
+    return fingerprint, pem, public
 
 
 def _uid(user: User | int) -> int:

@@ -90,6 +90,11 @@ def apply_seed(tenant: Tenant, data: SeedData, *, fixed: bool) -> Credentials:
             creds.clients.append(made.as_json() | {"name": _str(spec, "name") or seed_id})
         for spec in _list(data, "users"):
             creds.users.append(_seed_user(tenant, spec, client_ids, creds, fixed))
+        settings = data.get("settings", {})
+        if not isinstance(settings, dict):
+            raise ValueError('\'settings\' must be an object of dotted keys, e.g. {"sca.pin": "9876"}')
+        if settings:
+            tenant.configure(settings)
     except (KeyError, TypeError, ValueError) as exc:
         raise SeedError(str(exc)) from exc
     tenant.mark_seeded()

@@ -7,25 +7,27 @@ This is the Python API a test author holds in their head:
     tenant.revoke_access(user, client_id)
     tenant.reclaim(user)
 
-Every operation here is also reachable over HTTP through the control plane.
+Every operation here is also reachable over HTTP through the control plane, with the same names
+(`mockwise.client.TenantClient`). The tenant is a composition: one `TenantContext` (clock, lock,
+settings, directory, token store) shared by its services, each a `Part` with the same reset rule.
 """
 
 from __future__ import annotations
 
 import pickle
 import secrets
-import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
-from mockwise.domain.certificates import Certificates
+from mockwise.domain.certificates import NO_TLS, Certificates, Connection
 from mockwise.domain.clock import Clock
+from mockwise.domain.context import Part, Routes, TenantContext
 from mockwise.domain.directory import Directory
 from mockwise.domain.faults import Faults
-from mockwise.domain.fidelity import SANDBOX_OTP, Fidelity
-from mockwise.domain.grants import TokenService
+from mockwise.domain.fidelity import SANDBOX_OTP, Settings
+from mockwise.domain.grants import Issued, TokenService
 from mockwise.domain.jose import JoseKeys
 from mockwise.domain.journal import DEFAULT_CAPACITY as DEFAULT_JOURNAL_CAPACITY
 from mockwise.domain.journal import Journal
@@ -33,12 +35,17 @@ from mockwise.domain.linking import Linking
 from mockwise.domain.model import ApiClient, Profile, ProfileType, Secrets, User
 from mockwise.domain.ratelimit import RateLimiter
 from mockwise.domain.sca import StrongAuth
-from mockwise.domain.tokens import EndReason, Token, TokenKind, TokenStore
+from mockwise.domain.scenarios import Scenarios, UserRef
+from mockwise.domain.tokens import Token, TokenStore
+from mockwise.errors import FieldError, ValidationError
 
 if TYPE_CHECKING:
-    from mockwise.domain.sandbox import Sandbox
+    from collections.abc import Callable
+    from threading import RLock
 
-UserRef = User | int | str  # a user, its id, or its e-mail
+    from mockwise.pki import SandboxPKI
+
+__all__ = ["ClientCredentials", "Tenant", "UserRef"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,28 +66,80 @@ class Tenant:
     def __init__(
         self,
         tenant_id: str,
-        sandbox: Sandbox,
-        fidelity: Fidelity,
-        secrets: Secrets,
+        routes: Routes,
+        pki: Callable[[], SandboxPKI],
+        *,
+        settings: Settings | None = None,
+        secrets: Secrets | None = None,
         journal_capacity: int = DEFAULT_JOURNAL_CAPACITY,
     ) -> None:
-        self.id = tenant_id
-        self.fidelity = fidelity
-        self.clock = Clock()
-        self.lock = threading.RLock()
+        context = TenantContext(tenant_id, routes, secrets or Secrets(), settings or Settings())
+        self.context = context
         self.journal = Journal(journal_capacity)
         self.faults = Faults()
-        self._sandbox = sandbox
-        self.directory = Directory(secrets)
-        self.store = TokenStore(bind=lambda key: sandbox._bind_token(key, self), unbind=sandbox._unbind_token)
-        self.tokens = TokenService(self.clock, self.directory, self.store, lambda: self.fidelity)
-        self.linking = Linking(self)  # the authorize page's sign-ins, 2FA, claims and mailbox
-        # Enhanced security (§5, §7, §9): JOSE keys, SCA, rate limits
-        self.jose = JoseKeys(self.clock, self.lock)
-        self.sca = StrongAuth(self.clock, lambda: self.fidelity, lambda: self.directory, self.lock)
-        self.rate_limits = RateLimiter(self.clock, lambda: self.fidelity)
-        self.certificates = Certificates(self, lambda: sandbox.pki)  # the Developer Hub's mTLS page
-        self._pristine: bytes | None = None
+        self.tokens = TokenService(context)
+        self.scenarios = Scenarios(context, self.tokens)
+        self.linking = Linking(context, self.tokens, self.scenarios)  # the authorize page's state
+        # Enhanced security (§5, §6, §7, §9): SCA, JOSE keys, rate limits, client certificates
+        self.sca = StrongAuth(context)
+        self.jose = JoseKeys(context)
+        self.rate_limits = RateLimiter(context)
+        self.certificates = Certificates(context, pki)  # the Developer Hub's mTLS page
+        self._seeded: bytes | None = None
+
+    @property
+    def parts(self) -> dict[str, Part]:
+        """Every piece of the tenant's state, by name: what `reset` restores and a store keeps."""
+        return {
+            "context": self.context,
+            "tokens": self.tokens,
+            "linking": self.linking,
+            "sca": self.sca,
+            "jose": self.jose,
+            "rate_limits": self.rate_limits,
+            "certificates": self.certificates,
+            "faults": self.faults,
+            "journal": self.journal,
+        }
+
+    # The context's pieces, for the Python API -------------------------------------------------
+
+    @property
+    def id(self) -> str:
+        return self.context.id
+
+    @property
+    def clock(self) -> Clock:
+        return self.context.clock
+
+    @property
+    def lock(self) -> RLock:
+        return self.context.lock
+
+    @property
+    def directory(self) -> Directory:
+        return self.context.directory
+
+    @property
+    def store(self) -> TokenStore:
+        return self.context.store
+
+    @property
+    def settings(self) -> Settings:
+        """The tenant's settings (`mockwise.domain.fidelity`): immutable; assign a changed copy."""
+        return self.context.settings
+
+    @settings.setter
+    def settings(self, settings: Settings) -> None:
+        if not isinstance(settings, Settings):
+            raise TypeError("settings are a mockwise.domain.fidelity.Settings")
+        self.context.settings = settings
+
+    def configure(self, changes: dict[str, Any]) -> Settings:
+        """Change settings by dotted key (`{"oauth.refresh_token_rotation": True}`); returns them."""
+        with self.lock:
+            self.context.settings = self.context.settings.apply(changes)
+            return self.context.settings
 
     def __repr__(self) -> str:
         return (
@@ -101,9 +160,6 @@ class Tenant:
         client_id = client_id or f"partner-{secrets.token_hex(6)}"
         client_secret = client_secret or secrets.token_urlsafe(24)
         with self.lock:
-            if client_id in self.directory.clients:
-                raise ValueError(f"client {client_id!r} already exists")
-            self._sandbox._bind_client(client_id, self)  # unique across the sandbox: it routes requests
             client = self.directory.add_client(
                 client_id, client_secret, name=name, redirect_uris=redirect_uris, mtls_enforced=mtls_enforced
             )
@@ -143,7 +199,7 @@ class Tenant:
             return self.directory.add_profile(self.user(user), type, created_at=self.clock.now(), **fields)
 
     def add_personal_token(self, user: UserRef, token: str | None = None) -> str:
-        """A personal API token for `user`, as made on wise.com (seed 000). Returns its value."""
+        """A personal API token for `user`, as made on wise.com (§5.1). Returns its value."""
         with self.lock:
             return self.tokens.personal_token(self.user(user), token)
 
@@ -161,17 +217,34 @@ class Tenant:
                 language=language,
             )
 
+    def sign_up(
+        self, client: ApiClient, email: str, registration_code: str, language: str, *, send_email: bool
+    ) -> User:
+        """`POST /v1/user/signup/registration_code` once its input is valid (§4): a new user, or
+        409 NOT_UNIQUE for a known e-mail, after sending that user a link to approve the partner
+        when `sendAuthorizationCodeAsEmail` asks for it (§4, the e-mail flow)."""
+        with self.lock:
+            existing = self.directory.by_email(email)
+            if existing is None:
+                return self.create_user_over_api(client, email, registration_code, language)
+            if send_email:
+                self.linking.send_authorization_email(client, existing)
+        raise ValidationError(
+            [
+                FieldError(
+                    "NOT_UNIQUE",
+                    "You're already a member. Please login",
+                    "email",
+                    ["email", "class com.transferwise.fx.api.ApiRegisterCommand", email],
+                )
+            ],
+            409,
+        )
+
     # Lookups ---------------------------------------------------------------------------------
 
     def user(self, ref: UserRef) -> User:
-        if isinstance(ref, User):
-            return ref
-        if isinstance(ref, int):
-            return self.directory.user(ref)
-        found = self.directory.by_email(ref)
-        if found is None:
-            raise LookupError(f"no user with e-mail {ref!r} in this tenant")
-        return found
+        return self.scenarios.user(ref)
 
     def client(self, client_id: str) -> ApiClient:
         return self.directory.client(client_id)
@@ -180,7 +253,17 @@ class Tenant:
         now = self.clock.now()
         return [t for t in self.store if t.state(now).value == "valid"]
 
-    # Authorization codes (the authorize page's output) ---------------------------------------
+    # Grants ----------------------------------------------------------------------------------
+
+    def grant(
+        self, client: ApiClient, grant_type: str, params: dict[str, str], connection: Connection = NO_TLS
+    ) -> Issued:
+        """One of the four grants of `POST /oauth/token` for an authenticated `client` (§2), over
+        `connection` (an access token issued over mTLS is bound to its certificate, if asked)."""
+        with self.lock:
+            issued = self.tokens.grant(client, grant_type, params)
+            self.certificates.bind(issued.access, connection)  # RFC 8705, with `mtls.token_binding`
+            return issued
 
     def issue_code(
         self, client_id: str, redirect_uri: str, user: UserRef, profile: Profile | int | None = None
@@ -216,121 +299,77 @@ class Tenant:
         )
         return outcome.redirect or outcome.code or outcome.link_back or ""
 
-    # Scenarios: the ways a token dies early (seed 003, reference §2.5) ----------------------
+    # Scenarios: the ways a token dies early (reference §2.5; `mockwise.domain.scenarios`). Each
+    # answers the ids of the tokens it ended, as the control plane does (`mockwise.handles`).
 
-    def revoke_access(self, user: UserRef, client_id: str | None = None) -> list[Token]:
+    def revoke_access(self, user: UserRef, client_id: str | None = None) -> list[str]:
         """The user revokes a partner's access on wise.com (every partner when `client_id` is None)."""
-        uid = self.user(user).id
-        return self._revoke(
-            EndReason.USER_REVOKED_ACCESS,
-            lambda t: (
-                t.user_id == uid and t.kind is not TokenKind.PERSONAL and client_id in (None, t.client_id)
-            ),
-        )
+        return _ids(self.scenarios.revoke_access(user, client_id))
 
-    def enable_enhanced_security(self, user: UserRef) -> list[Token]:
-        """The user turns on enhanced security: their partner tokens stop working (seed 003)."""
-        owner = self.user(user)
-        owner.enhanced_security = True
-        return self._revoke(
-            EndReason.ENHANCED_SECURITY, lambda t: t.user_id == owner.id and t.kind is not TokenKind.PERSONAL
-        )
+    def enable_enhanced_security(self, user: UserRef) -> list[str]:
+        """The user turns on enhanced security: their partner tokens stop working."""
+        return _ids(self.scenarios.enable_enhanced_security(user))
 
-    def breach(self, client_id: str) -> list[Token]:
-        """Wise revokes every token of a client for a suspected breach (seed 003)."""
-        self.client(client_id)
-        return self._revoke(EndReason.SECURITY_BREACH, lambda t: t.client_id == client_id)
+    def breach(self, client_id: str) -> list[str]:
+        """Wise revokes every token of a client for a suspected breach."""
+        return _ids(self.scenarios.breach(client_id))
 
-    def change_email(self, user: UserRef, new_email: str) -> list[Token]:
-        """The user changes their e-mail at Wise: all tokens to the account are revoked (§2.5).
+    def change_email(self, user: UserRef, email: str) -> list[str]:
+        """The user changes their e-mail at Wise: all tokens to the account are revoked."""
+        return _ids(self.scenarios.change_email(user, email))
 
-        Assumption: a user who changed their e-mail on wise.com has taken the account over, so the
-        partner's registration code stops working too (the partner must re-link, §2.5)."""
-        owner = self.user(user)
-        with self.lock:
-            self.directory.change_email(owner, new_email)
-            owner.reclaimed = owner.created_over_api or owner.reclaimed
-        return self._revoke(EndReason.EMAIL_CHANGED, lambda t: t.user_id == owner.id)
+    def rotate_secret(self, client_id: str, client_secret: str | None = None) -> str:
+        """A new client secret; the old one stops working and client-credentials tokens die."""
+        return self.scenarios.rotate_secret(client_id, client_secret)
 
-    def rotate_secret(self, client_id: str, new_secret: str | None = None) -> str:
-        """A new client secret (Developer Hub). The old one stops working at once and the client's
-        client-credentials tokens are revoked; users' tokens survive (they belong to the client id)."""
-        client = self.client(client_id)
-        new_secret = new_secret or secrets.token_urlsafe(24)
-        with self.lock:
-            client.secret_digest = self.directory.secrets.digest(new_secret)
-            client.secret_revoked = False
-        self._revoke(
-            EndReason.SECRET_ROTATED,
-            lambda t: t.client_id == client_id and t.kind is TokenKind.CLIENT_CREDENTIALS,
-        )
-        return new_secret
-
-    def revoke_secret(self, client_id: str) -> list[Token]:
+    def revoke_secret(self, client_id: str) -> list[str]:
         """The client secret is revoked: the client cannot authenticate and all its tokens die."""
-        client = self.client(client_id)
-        client.secret_revoked = True
-        return self._revoke(EndReason.SECRET_REVOKED, lambda t: t.client_id == client_id)
+        return _ids(self.scenarios.revoke_secret(client_id))
 
-    def reclaim(self, user: UserRef) -> list[Token]:
-        """The user takes over an account a partner created: the registration code stops working
-        (§4); the partner must link through the authorize page from now on."""
-        owner = self.user(user)
-        owner.reclaimed = True
-        if self.fidelity.refresh_survives_reclaim:
-            return []
-        return self._revoke(
-            EndReason.USER_REVOKED_ACCESS,
-            lambda t: t.user_id == owner.id and t.kind is not TokenKind.PERSONAL,
-        )
+    def reclaim(self, user: UserRef) -> list[str]:
+        """The user takes over an account a partner created: its registration code stops working."""
+        return _ids(self.scenarios.reclaim(user))
 
     def collect(self) -> int:
-        """Forget every token that expired more than `fidelity.expired_token_memory` ago, and expired
+        """Forget every token that expired more than `oauth.expired_token_memory` ago, and expired
         codes, now (issuing tokens also collects a few at a time). Returns how many tokens went."""
         with self.lock:
             return self.tokens.collect()
 
-    def _revoke(self, reason: EndReason, which: Callable[[Token], bool]) -> list[Token]:
-        with self.lock:
-            return self.tokens.revoke(reason, which)
-
     # Lifecycle of the tenant itself ----------------------------------------------------------
 
-    def mark_seeded(self) -> None:
-        """Remember the directory and personal tokens as they are now; `reset()` returns to them."""
+    def snapshot(self) -> bytes:
+        """The whole tenant's state: every part's snapshot, pickled (`restore` takes it back)."""
         with self.lock:
-            personal = [t for t in self.store if t.kind is TokenKind.PERSONAL]
-            self._pristine = pickle.dumps((self.directory, personal), protocol=pickle.HIGHEST_PROTOCOL)
-            for part in (self.jose, self.sca, self.rate_limits, self.certificates):
-                part.mark_seeded()
+            return pickle.dumps(
+                {name: part.snapshot() for name, part in self.parts.items()}, pickle.HIGHEST_PROTOCOL
+            )
+
+    def restore(self, snapshot: bytes | None) -> None:
+        with self.lock:
+            state = pickle.loads(snapshot) if snapshot is not None else {}  # noqa: S301 - our own bytes
+            for name, part in self.parts.items():
+                part.restore(state.get(name))
+
+    def mark_seeded(self) -> None:
+        """Remember the tenant as it is now (settings included); `reset()` returns to it."""
+        self._seeded = self.snapshot()
 
     def reset(self) -> None:
-        """Back to the state right after seeding: tokens, codes, faults, journal and clock cleared."""
-        with self.lock:
-            self.tokens.clear()
-            self.linking.clear()
-            self.journal.clear()
-            self.faults.clear()
-            self.clock.reset()
-            for part in (self.jose, self.sca, self.rate_limits, self.certificates):
-                part.reset()
-            if self._pristine is None:
-                return
-            for client_id in self.directory.clients:
-                self._sandbox._unbind_client(client_id)
-            directory, personal = pickle.loads(self._pristine)  # noqa: S301 - our own bytes
-            for client_id in directory.clients:
-                self._sandbox._bind_client(client_id, self)
-            self.directory = self.tokens.directory = directory
-            for token in personal:
-                self.store.add(token)
+        """Back to the state right after seeding: every part restores its seeded snapshot, so
+        tokens, codes, sign-ins, faults and the journal go, the clock returns to system time and
+        settings return to the seeded ones."""
+        self.restore(self._seeded)
 
     def close(self) -> None:
         with self.lock:
             self.tokens.clear()
             self.linking.clear()
-            for client_id in self.directory.clients:
-                self._sandbox._unbind_client(client_id)
+            self.directory.close()
+
+
+def _ids(tokens: list[Token]) -> list[str]:
+    return [t.id for t in tokens]
 
 
 def _date(value: date | str | None) -> date | None:

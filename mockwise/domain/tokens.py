@@ -16,6 +16,7 @@ from enum import StrEnum
 from typing import Generic, TypeVar
 
 from mockwise.domain.fidelity import TokenFormat
+from mockwise.domain.journal import Note
 
 
 class TokenKind(StrEnum):
@@ -39,7 +40,7 @@ class EndReason(StrEnum):
     # Superseded (reference §2.5)
     REFRESHED = "refreshed"  # "Using a refresh_token ... invalidates the previously granted access_token"
     REGRANTED = "regranted"  # a new registration_code/authorization_code grant replaced the refresh token
-    ROTATED = "rotated"  # the refresh token was replaced on use (Fidelity.refresh_token_rotation)
+    ROTATED = "rotated"  # the refresh token was replaced on use (oauth.refresh_token_rotation)
     # Revoked (seed 003, reference §2.5)
     USER_REVOKED_ACCESS = "user_revoked_access"
     ENHANCED_SECURITY = "enhanced_security"
@@ -88,6 +89,19 @@ class Token:
 
     def remaining(self, now: float) -> float:
         return self.expires_at - now
+
+
+def presented(token: Token | None, state: TokenState) -> Note:
+    """The journal's note on a token a request presented, as it stood when the request arrived."""
+    if token is None:
+        return Note(token_state=state.value)
+    return Note(
+        user_id=token.user_id,
+        token=token.id,
+        token_kind=token.kind.value,
+        token_state=state.value,
+        token_cause=token.end_reason.value if token.end_reason else None,
+    )
 
 
 @dataclass(slots=True, eq=False)
@@ -234,3 +248,8 @@ class TokenStore:
 
     def __iter__(self) -> Iterator[Token]:
         return iter(list(self._tokens.data.values()))
+
+    def newest_first(self) -> list[Token]:
+        """The tokens, the latest issued first (a copy, made in one step: safe from another thread
+        while tokens are issued)."""
+        return list(reversed(self._tokens.data.values()))

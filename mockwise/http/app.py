@@ -7,8 +7,6 @@ Routes parse, call the domain, and render; no business rule lives here.
 
 from __future__ import annotations
 
-import time
-
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
@@ -21,40 +19,32 @@ from mockwise.errors import SpringError, WiseError
 from mockwise.http import (
     authorize,
     balances,
-    certificates,
+    calver,
     claim,
     control,
-    housekeeping,
     identity,
     jose,
-    linking,
     mtls,
     sca,
-    security_control,
     signup,
     token,
 )
-from mockwise.http.edge import Edge, exchange_of
-from mockwise.http.forms import MAX_BODY
-from mockwise.http.responses import wise_response
+from mockwise.http.edge import Edge
+from mockwise.http.pipeline import Call, refuse
+from mockwise.http.responses import render_error
 
 DATA_PLANE: list[BaseRoute] = [*token.routes, *identity.routes, *signup.routes, *balances.routes]
 DATA_PLANE += [*authorize.routes, *claim.routes, *jose.routes, *sca.routes, *mtls.routes]
-CONTROL_TENANT_ROUTES: list[BaseRoute] = []  # per-tenant control routes other surfaces contribute
-CONTROL_TENANT_ROUTES += [*linking.routes, *security_control.routes, *certificates.control_routes]
-CONTROL_TENANT_ROUTES += housekeeping.routes
 
 
 def create_app(sandbox: Sandbox | None = None, *, admin_token: str | None = None) -> Starlette:
     """The whole sandbox as one ASGI app: the Wise data plane and the `/_mockwise` control plane."""
     sandbox = sandbox if sandbox is not None else Sandbox()
-    control_plane = control.ControlGuard(Router(control.control_routes(CONTROL_TENANT_ROUTES)), admin_token)
+    calver.CalVerNames.check(DATA_PLANE)  # every route has a 2026Q3 name, or a reason not to
+    control_plane = control.ControlGuard(Router(control.control_routes()), admin_token)
     app = Starlette(
         routes=[*DATA_PLANE, Mount(control.PREFIX, app=control_plane)],
-        middleware=[
-            Middleware(Edge, sandbox=sandbox, max_body=MAX_BODY),
-            Middleware(jose.JoseLayer, sandbox=sandbox),  # inside the edge: journalled, traced
-        ],
+        middleware=[Middleware(Edge, sandbox=sandbox, names=calver.CalVerNames())],
         exception_handlers={WiseError: _wise_error, HTTPException: _http_error, Exception: _server_error},
     )
     app.state.sandbox = sandbox
@@ -62,17 +52,13 @@ def create_app(sandbox: Sandbox | None = None, *, admin_token: str | None = None
 
 
 def _render(request: Request, error: WiseError) -> Response:
-    exchange = exchange_of(request.scope) if "mockwise" in request.scope else None
-    if exchange is not None:
-        exchange.entry.error = error.code
-        exchange.entry.reason = error.reason
-        if error.journal is not None:
-            exchange.entry.sca = error.journal
-        now = exchange.tenant.clock.now() if exchange.tenant is not None else time.time()
-        path = exchange.entry.path
-    else:
-        now, path = time.time(), request.url.path
-    return wise_response(error, path, now)
+    """A refusal no route answered (an unknown path, a method the path does not take, a bug)."""
+    exchange = request.scope.get("mockwise")
+    if exchange is None:  # the control plane: not journaled
+        import time
+
+        return render_error(error, request.url.path, time.time())
+    return refuse(Call(request, exchange), error)
 
 
 async def _wise_error(request: Request, exc: Exception) -> Response:

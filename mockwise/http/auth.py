@@ -1,4 +1,5 @@
-"""Who is calling: HTTP Basic client authentication and bearer tokens, with Wise's refusals.
+"""Who is calling: the `Authorization` header, read once per request, and the bearer caller a route
+is handed. The refusals (reference §2.6, §10) are the pipeline's (`mockwise.http.pipeline`):
 
 - no `Authorization` header → 401 `unauthorized` "Full authentication is required..." [C] §10;
 - unknown, expired, superseded or revoked bearer → 401 `invalid_token` "Invalid token" [C] §10;
@@ -11,61 +12,44 @@ import base64
 import binascii
 from dataclasses import dataclass
 
-from starlette.requests import Request
-
 from mockwise.domain.model import ApiClient, Profile, User
-from mockwise.domain.sandbox import Sandbox
 from mockwise.domain.tenant import Tenant
-from mockwise.domain.tokens import Token, TokenKind, TokenState
-from mockwise.errors import (
-    OAuthError,
-    bad_client_credentials,
-    forbidden,
-    invalid_token,
-    missing_authentication,
-)
-from mockwise.http.edge import connection_of, exchange_of
+from mockwise.domain.tokens import Token, TokenKind
+from mockwise.errors import OAuthError, WiseError, bad_client_credentials, forbidden
 
 
-def sandbox_of(request: Request) -> Sandbox:
-    sandbox: Sandbox = request.app.state.sandbox
-    return sandbox
+@dataclass(frozen=True, slots=True)
+class Credentials:
+    """What a request's `Authorization` header says, parsed once (never logged or journaled)."""
+
+    scheme: str | None = None  # "basic", "bearer", or another scheme as sent (lower case)
+    client_id: str | None = None  # Basic
+    secret: str | None = None  # Basic
+    token_value: str | None = None  # Bearer
+    error: WiseError | None = None  # a Basic header that cannot be decoded
 
 
-def basic_credentials(request: Request) -> tuple[str, str] | None:
-    """(client_id, client_secret) from `Authorization: Basic`, or None when there is none."""
-    header = request.headers.get("authorization")
-    if header is None:
-        return None
-    scheme, _, encoded = header.strip().partition(" ")
-    if scheme.lower() != "basic":
-        return None
+NO_CREDENTIALS = Credentials()
+
+
+def parse_authorization(header: bytes) -> Credentials:
+    """`Basic <base64(client_id:secret)>` or `Bearer <token>`; anything else names no one."""
+    scheme, _, value = header.decode("latin-1").strip().partition(" ")
+    scheme, value = scheme.lower(), value.strip()
+    if scheme == "bearer":
+        return Credentials(scheme, token_value=value or None)
+    if scheme != "basic":
+        return Credentials(scheme or None)
     try:
-        decoded = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
+        decoded = base64.b64decode(value, validate=True).decode("utf-8")
     except (binascii.Error, UnicodeDecodeError, ValueError):
-        raise bad_client_credentials("Failed to decode basic authentication token") from None
+        return Credentials(
+            scheme, error=bad_client_credentials("Failed to decode basic authentication token")
+        )
     client_id, colon, secret = decoded.partition(":")
     if not colon:
-        raise bad_client_credentials("Invalid basic authentication token")
-    return client_id, secret
-
-
-async def authenticate_client(
-    request: Request, client_id: str, secret: str, grant_type: str | None
-) -> tuple[Tenant, ApiClient]:
-    tenant = sandbox_of(request).tenant_for_client(client_id)
-    if tenant is None:
-        raise bad_client_credentials()
-    await exchange_of(request.scope).admit(tenant, client_id=client_id, grant_type=grant_type)
-    client = tenant.directory.clients.get(client_id)
-    if (
-        client is None
-        or client.secret_revoked
-        or not tenant.directory.secrets.matches(secret, client.secret_digest)
-    ):
-        raise bad_client_credentials()
-    tenant.certificates.admit(client.client_id, connection_of(request.scope))  # mTLS (§6)
-    return tenant, client
+        return Credentials(scheme, error=bad_client_credentials("Invalid basic authentication token"))
+    return Credentials(scheme, client_id=client_id, secret=secret)
 
 
 @dataclass(slots=True)
@@ -88,7 +72,7 @@ class Caller:
     def user(self) -> User:
         """The user a user or personal token acts for."""
         if self.token.user_id is None:
-            status = self.tenant.fidelity.client_credentials_on_user_endpoints
+            status = self.tenant.settings.oauth.client_credentials_on_user_endpoints
             if status == 401:
                 raise OAuthError("unauthorized", "A client credentials token does not act for a user", 401)
             raise forbidden("This endpoint needs a user access token; a client credentials token has no user")
@@ -99,7 +83,7 @@ class Caller:
         user = self.user()
         profiles = self.tenant.directory.profiles_of(user)
         bound = self.token.profile_id
-        if bound is not None and self.tenant.fidelity.bound_token_lists_only_its_profile:
+        if bound is not None and self.tenant.settings.oauth.bound_token_lists_only_its_profile:
             return [p for p in profiles if p.id == bound]
         return profiles
 
@@ -112,37 +96,3 @@ class Caller:
         if self.token.profile_id is not None and self.token.profile_id != profile_id:
             raise forbidden("This token was granted for another profile")
         return profile
-
-
-def bearer_value(header: str | None) -> str | None:
-    """The token in an `Authorization: Bearer <token>` header; None when there is none."""
-    if header is None:
-        return None
-    scheme, _, value = header.strip().partition(" ")
-    value = value.strip()
-    return value if scheme.lower() == "bearer" and value else None
-
-
-async def bearer(request: Request) -> Caller:
-    """The caller behind `Authorization: Bearer <token>`, or the refusal Wise gives."""
-    exchange = exchange_of(request.scope)
-    value = bearer_value(request.headers.get("authorization"))
-    if value is None:
-        raise missing_authentication(realm="oauth2-resource", scheme="Bearer")
-    tenant, token = sandbox_of(request).find_token(value)
-    if tenant is None or token is None:
-        exchange.presented(None, TokenState.UNKNOWN)
-        raise _invalid(None, value)
-    state = token.state(tenant.clock.now())
-    exchange.presented(token, state)  # first, so admission knows the client (rate limits)
-    await exchange.admit(tenant)
-    if state is not TokenState.VALID or token.kind is TokenKind.REFRESH:
-        raise _invalid(tenant, value)
-    tenant.certificates.admit_token(token, connection_of(request.scope))  # mTLS (§6)
-    return Caller(tenant, token)
-
-
-def _invalid(tenant: Tenant | None, value: str) -> OAuthError:
-    if tenant is not None and tenant.fidelity.echo_token_in_invalid_token:
-        return invalid_token(value[:64])
-    return invalid_token()

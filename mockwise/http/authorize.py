@@ -22,8 +22,8 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, StrictUndefined
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
-from starlette.routing import Route
 
+from mockwise.domain.journal import Note
 from mockwise.domain.linking import (
     AUTHORIZE_PATH,
     AuthorizeRequest,
@@ -32,12 +32,10 @@ from mockwise.domain.linking import (
     Outcome,
     Step,
     StepRefused,
-    first_params,
 )
 from mockwise.domain.tenant import Tenant
-from mockwise.http.auth import sandbox_of
-from mockwise.http.edge import exchange_of
 from mockwise.http.forms import form_params
+from mockwise.http.pipeline import Answer, Auth, Call, endpoint
 
 COOKIE_PREFIX = "mockwise_session_"
 COOKIE_PATH = "/oauth/authorize"  # covers `/oauth/authorize/` and `/oauth/authorize`
@@ -190,7 +188,7 @@ class Flow:
         return page("declined.html", client_name=name, link_back=outcome.link_back, details=self.details())
 
 
-async def authorize_page(request: Request) -> Response:
+async def authorize_page(call: Call) -> Response | Answer:
     """
     summary: The authorize page (account linking)
     description: >
@@ -213,10 +211,10 @@ async def authorize_page(request: Request) -> Response:
         description: "An error page: unknown client, unregistered redirect_uri, bad claim code."
         content: {text/html: {}}
     """
-    return await _authorize(request, _show)
+    return await _authorize(call, _show)
 
 
-async def authorize_form(request: Request) -> Response:
+async def authorize_form(call: Call) -> Response | Answer:
     """
     summary: A form posted from the authorize page
     description: >
@@ -256,37 +254,32 @@ async def authorize_form(request: Request) -> Response:
         description: "The form is too large."
         content: {application/json: {}}
     """
-    return await _authorize(request, _post)
+    return await _authorize(call, _post)
 
 
-async def _authorize(request: Request, step: Callable[[Flow], Awaitable[Response]]) -> Response:
+async def _authorize(call: Call, step: Callable[[Flow], Awaitable[Response | Answer]]) -> Response | Answer:
     """The checks both methods share (the client, its redirect_uri, the claim code), then `step`."""
-    exchange = exchange_of(request.scope)
-    params = first_params(request.scope.get("query_string", b"").decode("latin-1"))
-    exchange.entry.params = tuple(params)
-    client_id = params.get("client_id", "")
-    tenant = sandbox_of(request).tenant_for_client(client_id) if client_id else None
+    tenant, params = call.tenant, call.params
     if tenant is None:
+        client_id = params.get("client_id", "")
         message = (
             "The link you followed doesn't say which app sent you here."
             if not client_id
             else "We don't recognise the app that sent you here."
         )
         return error_page("invalid_client" if client_id else "invalid_request", message)
-    await exchange.admit(tenant, client_id=client_id)
     try:
-        return await step(Flow(request, tenant, tenant.linking.authorize(params)))
+        return await step(Flow(call.request, tenant, tenant.linking.authorize(params)))
     except LinkingError as exc:
         return error_page(exc.error, exc.message)
 
 
-async def _show(flow: Flow) -> Response:
+async def _show(flow: Flow) -> Answer:
     session, flow.new_cookie = flow.linking.open_session(flow.request.cookies.get(cookie_name(flow.tenant)))
-    exchange_of(flow.request.scope).entry.user_id = session.user_id
-    return flow.render(session)
+    return Answer(flow.render(session), Note(user_id=session.user_id))
 
 
-async def _post(flow: Flow) -> Response:
+async def _post(flow: Flow) -> Response | Answer:
     form = await form_params(flow.request)
     linking = flow.linking
     session = linking.session(flow.request.cookies.get(cookie_name(flow.tenant)))
@@ -297,7 +290,7 @@ async def _post(flow: Flow) -> Response:
             403,
             restart=flow.action,
         )
-    exchange_of(flow.request.scope).entry.user_id = session.user_id
+    note = Note(user_id=session.user_id)
     action = form.get("action", "")
     profile_id = _int(form.get("profile_id"))
     values: dict[str, str] = {
@@ -327,17 +320,17 @@ async def _post(flow: Flow) -> Response:
                 raise StepRefused(
                     Step.PROFILE, "invalid_profile", "Choose one of your profiles.", "profile_id"
                 )
-            return flow.finish(linking.approve(session, flow.authorize, profile_id))
+            return Answer(flow.finish(linking.approve(session, flow.authorize, profile_id)), note)
         elif action == "deny":
-            return flow.finish(linking.deny(flow.authorize))
+            return Answer(flow.finish(linking.deny(flow.authorize)), note)
         elif action == "logout":
             linking.end_session(session)
             session, flow.new_cookie = linking.open_session(None)
         else:
             raise StepRefused(Step.LOGIN, "unknown_action", "Something went wrong with that form. Try again.")
     except StepRefused as refused:
-        return flow.render(session, profile_id=profile_id, refused=refused, values=values)
-    return flow.render(session, profile_id=profile_id)
+        return Answer(flow.render(session, profile_id=profile_id, refused=refused, values=values), note)
+    return Answer(flow.render(session, profile_id=profile_id), note)
 
 
 def _int(value: str | None) -> int | None:
@@ -347,6 +340,6 @@ def _int(value: str | None) -> int | None:
 
 
 routes = [
-    Route("/oauth/authorize", authorize_page, methods=["GET"], name="authorize"),
-    Route("/oauth/authorize", authorize_form, methods=["POST"], name="authorize_form"),
+    endpoint("/oauth/authorize", authorize_page, methods=["GET"], auth=Auth.PAGE, name="authorize"),
+    endpoint("/oauth/authorize", authorize_form, methods=["POST"], auth=Auth.PAGE, name="authorize_form"),
 ]

@@ -1,6 +1,7 @@
-"""Thin resources behind Wise's PSD2 limits on personal tokens (seed 000, reference §5.1, §5.5):
-the balance statement and transfer funding. EU/UK customers cannot use either with a personal
-token; partners' user tokens can. Both are SCA-protected (§5.5): see `mockwise.http.sca`."""
+"""Thin resources behind Wise's PSD2 limits on personal tokens (reference §5.1, §5.5): the balance
+statement and transfer funding. EU/UK customers cannot use either with a personal token; partners'
+user tokens can. Both are SCA-protected (§5.5): each route runs its own checks (403, 404, 400) and
+answers `Guarded`, and the pipeline challenges only a request that would otherwise succeed."""
 
 from __future__ import annotations
 
@@ -8,29 +9,13 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import Route
 
 from mockwise.domain.clock import iso_millis
-from mockwise.domain.model import Profile
-from mockwise.domain.sca import ScaAction
-from mockwise.domain.tokens import TokenKind
-from mockwise.errors import FieldError, ValidationError, forbidden, not_found
-from mockwise.http.auth import Caller, bearer
-from mockwise.http.forms import json_object
+from mockwise.domain.model import Profile, country_name
+from mockwise.domain.sca import ScaAction, refuse_psd2
+from mockwise.errors import FieldError, ValidationError, not_found
+from mockwise.http.pipeline import Call, Guarded, endpoint
 from mockwise.http.responses import WiseJSON
-from mockwise.http.sca import approved, require_sca
-
-PSD2_REFUSAL = (
-    "Personal API tokens cannot {action} for customers in the EU/UK (PSD2); use OAuth user tokens instead"
-)
-
-
-def refuse_psd2(caller: Caller, action: str) -> None:
-    """Seed 000: "EU/UK: Due to PSD2, you cannot fund transfers or view balance statements via API
-    with a personal token." The body shape of that refusal is not documented; Spring's is used."""
-    if caller.kind is TokenKind.PERSONAL and caller.user().psd2:
-        raise forbidden(PSD2_REFUSAL.format(action=action))
 
 
 def _interval(request: Request, name: str, default: datetime) -> datetime:
@@ -50,7 +35,7 @@ def _interval(request: Request, name: str, default: datetime) -> datetime:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
-async def statement(request: Request) -> Response:
+async def statement(call: Call) -> Guarded:
     """
     summary: A balance statement (PSD2-limited for personal tokens)
     tags: [balances]
@@ -67,10 +52,9 @@ async def statement(request: Request) -> Response:
       403: {$ref: "#/components/responses/SpringError"}
       404: {$ref: "#/components/responses/SpringError"}
     """
-    caller = await bearer(request)
+    request, caller = call.request, call.bearer
     profile = caller.profile(request.path_params["profile_id"])
-    refuse_psd2(caller, "view balance statements")
-    approval = await require_sca(request, caller, profile, ScaAction.BALANCE__GET_STATEMENT)
+    refuse_psd2(caller.kind, caller.user(), "view balance statements")
     balance = next((b for b in profile.balances if b.id == request.path_params["balance_id"]), None)
     if balance is None:
         raise not_found("Balance not found")
@@ -85,39 +69,38 @@ async def statement(request: Request) -> Response:
         "addStamp": False,
         "currency": currency,
         "profileId": profile.id,
+        "accountId": balance.id,  # in Wise's example and the 2026Q3 shape (docs/calver-2026q3.md)
         "timezone": "Z",
     }
-    answer = WiseJSON(
-        {
-            "accountHolder": _holder(profile),
-            "issuer": {
-                "name": "Wise Payments Limited",
-                "firstLine": "Worship Square, 65 Clifton Street",
-                "city": "London",
-                "postCode": "EC2A 4JE",
-                "stateCode": None,
-                "country": "United Kingdom",
-            },
-            "bankDetails": None,
-            "transactions": [],
-            "startOfStatementBalance": {"value": balance.amount, "currency": balance.currency},
-            "endOfStatementBalance": {"value": balance.amount, "currency": balance.currency},
-            "endOfStatementUnrealisedGainLoss": None,
-            "balanceAssetConfiguration": None,
-            "query": query,
-            "request": {
-                "id": str(uuid.uuid4()),
-                "creationTime": iso_millis(now.timestamp()),
-                "profileId": profile.id,
-                "currency": currency,
-                "balanceId": balance.id,
-                "balanceName": None,
-                "intervalStart": query["intervalStart"],
-                "intervalEnd": query["intervalEnd"],
-            },
-        }
-    )
-    return approved(answer, approval)
+    body = {
+        "accountHolder": _holder(profile),
+        "issuer": {
+            "name": "Wise Payments Limited",
+            "firstLine": "Worship Square, 65 Clifton Street",
+            "city": "London",
+            "postCode": "EC2A 4JE",
+            "stateCode": None,
+            "country": "United Kingdom",
+        },
+        "bankDetails": None,
+        "transactions": [],
+        "startOfStatementBalance": {"value": balance.amount, "currency": balance.currency},
+        "endOfStatementBalance": {"value": balance.amount, "currency": balance.currency},
+        "endOfStatementUnrealisedGainLoss": None,
+        "balanceAssetConfiguration": None,
+        "query": query,
+        "request": {
+            "id": str(uuid.uuid4()),
+            "creationTime": iso_millis(now.timestamp()),
+            "profileId": profile.id,
+            "currency": currency,
+            "balanceId": balance.id,
+            "balanceName": None,
+            "intervalStart": query["intervalStart"],
+            "intervalEnd": query["intervalEnd"],
+        },
+    }
+    return Guarded(profile, lambda: WiseJSON(body))
 
 
 def _holder(profile: Profile) -> dict[str, object]:
@@ -127,7 +110,7 @@ def _holder(profile: Profile) -> dict[str, object]:
         "city": a.city,
         "postCode": a.post_code,
         "stateCode": a.state or None,
-        "countryName": a.country,
+        "countryName": country_name(a.country),  # a name at Wise; the profile keeps the code
     }
     if profile.type.value == "business":
         return {"type": "BUSINESS", "address": address, "businessName": profile.business_name}
@@ -139,7 +122,7 @@ def _holder(profile: Profile) -> dict[str, object]:
     }
 
 
-async def fund_transfer(request: Request) -> Response:
+async def fund_transfer(call: Call) -> Guarded:
     """
     summary: Fund a transfer from the balance (PSD2-limited for personal tokens)
     tags: [balances]
@@ -155,33 +138,38 @@ async def fund_transfer(request: Request) -> Response:
       401: {$ref: "#/components/responses/OAuthError"}
       403: {$ref: "#/components/responses/SpringError"}
     """
-    caller = await bearer(request)
-    profile = caller.profile(request.path_params["profile_id"])
-    refuse_psd2(caller, "fund transfers")
-    approval = await require_sca(request, caller, profile, ScaAction.TRANSFER__FUND)
-    data = await json_object(request)
+    caller = call.bearer
+    profile = caller.profile(call.path_params["profile_id"])
+    refuse_psd2(caller.kind, caller.user(), "fund transfers")
+    data = await call.json()
     if data.get("type") != "BALANCE":
         raise ValidationError([FieldError("NotValid", "type must be BALANCE", "type", ["type"])])
-    funded = WiseJSON(
-        {
-            "type": "BALANCE",
-            "status": "COMPLETED",
-            "errorCode": None,
-            "errorMessage": None,
-            "balanceTransactionId": uuid.uuid4().int % 10**9,
-        },
-        201,
+    return Guarded(
+        profile,
+        lambda: WiseJSON(
+            {
+                "type": "BALANCE",
+                "status": "COMPLETED",
+                "errorCode": None,
+                "errorMessage": None,
+                "balanceTransactionId": uuid.uuid4().int % 10**9,
+            },
+            201,
+        ),
     )
-    return approved(funded, approval)
 
 
 routes = [
-    Route(
+    endpoint(
         "/v1/profiles/{profile_id:int}/balance-statements/{balance_id:int}/statement.json",
         statement,
         methods=["GET"],
+        sca=ScaAction.BALANCE__GET_STATEMENT,
     ),
-    Route(
-        "/v3/profiles/{profile_id:int}/transfers/{transfer_id:int}/payments", fund_transfer, methods=["POST"]
+    endpoint(
+        "/v3/profiles/{profile_id:int}/transfers/{transfer_id:int}/payments",
+        fund_transfer,
+        methods=["POST"],
+        sca=ScaAction.TRANSFER__FUND,
     ),
 ]

@@ -3,18 +3,16 @@ created into a 5-minute `claimAccountCode` for the authorize page's `claim_accou
 
 from __future__ import annotations
 
-from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
 from mockwise.domain.tokens import TokenKind
 from mockwise.errors import FieldError, forbidden
-from mockwise.http.auth import bearer
-from mockwise.http.forms import json_object, require_valid, string_field
+from mockwise.http.forms import require_valid, string_field
+from mockwise.http.pipeline import Call, endpoint
 from mockwise.http.responses import WiseJSON
 
 
-async def claim_account(request: Request) -> Response:
+async def claim_account(call: Call) -> Response:
     """
     summary: A claim-account code for a user the partner created (valid 5 minutes)
     tags: [users]
@@ -40,11 +38,11 @@ async def claim_account(request: Request) -> Response:
       401: {description: "No, or an invalid, bearer token."}
       403: {description: "Not a user token of the partner."}
     """
-    caller = await bearer(request)
+    caller = call.bearer
     user = caller.user()  # a user token: the partner acts for the user it created (§4)
     if caller.kind is not TokenKind.USER:
         raise forbidden("This endpoint needs a user access token from the partner that created the user")
-    data = await json_object(request)
+    data = await call.json()
     errors: list[FieldError] = []
     registration_code = string_field(data, "registrationCode", errors)
     require_valid(errors)
@@ -53,4 +51,4 @@ async def claim_account(request: Request) -> Response:
     return WiseJSON({"claimAccountCode": code})
 
 
-routes = [Route("/v1/user/claim-account", claim_account, methods=["POST"])]
+routes = [endpoint("/v1/user/claim-account", claim_account, methods=["POST"])]

@@ -2,90 +2,85 @@
 
 - every response carries `x-trace-id`; a sane `X-External-Correlation-Id` is echoed (§12);
 - a CalVer prefix (`/2026Q3/oauth/token`) is routed like the plain path (§1), and so is a trailing
-  slash (`/oauth/authorize/` is how Wise writes it);
+  slash (`/oauth/authorize/` is how Wise writes it); under a prefix, a version's own names of an
+  operation (`/2026Q3/me` for `/v1/me`, `mockwise.http.calver`) are routed to its classic route;
 - a declared body larger than the limit is refused before it is read (413, Wise-style JSON), and
   so are headers larger than theirs (431); Wise is silent on both limits: 64 KiB of body (OAuth and
   JSON bodies here are tiny), 16 KiB of headers (Tomcat's default is 8 KiB; JWE tokens and SCA
   signatures fit many times over). The transport refuses what never becomes a whole request
   (`mockwise/server.py`);
-- each request becomes one journal entry, filed under the tenant its credentials name.
+- each request becomes one journal entry, filed under the tenant its credentials name: the
+  `Authorization` header is read once, here (`identify`), whatever the route, so a 404, a 405 or
+  a 413 with a tenant's token is in that tenant's journal; requests naming no tenant go to the
+  sandbox's unrouted journal.
 
+What happens next, for a request a route takes, is the pipeline (`mockwise.http.pipeline`).
 A pure ASGI middleware (not BaseHTTPMiddleware): it sits on every request, so it stays lean.
 """
 
 from __future__ import annotations
 
-import asyncio
 import os
 import re
 import time
-from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mockwise.domain.certificates import EXTENSION, NO_TLS, Connection
-from mockwise.domain.faults import FaultKind
 from mockwise.domain.journal import Entry
-from mockwise.domain.tokens import Token, TokenState
+from mockwise.domain.sandbox import Sandbox
+from mockwise.domain.tenant import Tenant
+from mockwise.domain.tokens import Token, TokenState, presented
 from mockwise.errors import DropConnection, SpringError
-from mockwise.http.responses import wise_response
-
-if TYPE_CHECKING:
-    from mockwise.domain.sandbox import Sandbox
-    from mockwise.domain.tenant import Tenant
+from mockwise.http.auth import NO_CREDENTIALS, Credentials, parse_authorization
+from mockwise.http.calver import CalVerNames
+from mockwise.http.forms import MAX_BODY_KEY
+from mockwise.http.responses import render_error
 
 ABORT = "mockwise.abort"  # the transport's hook to drop a connection (see mockwise/server.py)
 CALVER = re.compile(r"^/(\d{4}Q[1-4])(?=/)")
 CONTROL_PREFIX = "/_mockwise"
-DEFAULT_MAX_BODY = 64 * 1024  # OAuth and JSON bodies here are tiny; refuse floods early
-MAX_HEADER_BYTES = 16 * 1024  # names and values of all headers
 
 
 class Exchange:
-    """One request in flight: its journal entry and, once known, its tenant."""
+    """One request in flight: its journal entry, its credentials, and the tenant they name."""
 
-    __slots__ = ("entry", "route", "tenant")
+    __slots__ = ("called", "credentials", "entry", "route", "sandbox", "tenant", "token")
 
-    def __init__(self, entry: Entry, route: str) -> None:
+    def __init__(self, sandbox: Sandbox, entry: Entry, route: str, credentials: Credentials) -> None:
+        self.sandbox = sandbox
         self.entry = entry
         self.route = route  # the path as routed: no CalVer prefix, no trailing slash
+        self.called: tuple[str, ...] = ()  # the other names it was called by (`/2026Q3/me`, `/me`)
+        self.credentials = credentials
         self.tenant: Tenant | None = None
+        self.token: Token | None = None  # the bearer token presented, when the sandbox knows it
+        self._identify()
 
-    async def admit(
-        self, tenant: Tenant, *, client_id: str | None = None, grant_type: str | None = None
-    ) -> None:
-        """The request's credentials named `tenant`: file it there, at the tenant's time, and
-        apply the tenant's faults (a fault answers instead of the route, or delays it)."""
+    def _identify(self) -> None:
+        """Find the tenant the credentials name: a bearer token's or a Basic client id's (O(1))."""
+        credentials, sandbox = self.credentials, self.sandbox
+        if credentials.token_value is not None:
+            tenant, token = sandbox.find_token(credentials.token_value)
+            if tenant is None:
+                presented(None, TokenState.UNKNOWN).apply(self.entry)
+                return
+            self.token = token
+            self.file_under(tenant)
+            if token is not None:
+                presented(token, token.state(tenant.clock.now())).apply(self.entry)
+                self.entry.client_id = token.client_id
+        elif credentials.client_id is not None:
+            tenant = sandbox.tenant_for_client(credentials.client_id)
+            if tenant is not None:
+                self.file_under(tenant)
+                self.entry.client_id = credentials.client_id
+
+    def file_under(self, tenant: Tenant) -> None:
+        """Journal this request under `tenant`, at the tenant's time."""
         self.tenant = tenant
-        entry = self.entry
-        entry.at = tenant.clock.now()
-        if client_id is not None:
-            entry.client_id = client_id
-        if grant_type is not None:
-            entry.grant_type = grant_type
-        tenant.rate_limits.check(
-            entry.client_id, entry.user_id
-        )  # 429 when over the limits (§9), before faults use up a shot
-        if tenant.faults:
-            with tenant.lock:
-                fault = tenant.faults.take(self.route, entry.method, entry.grant_type, entry.client_id)
-            if fault is not None:
-                entry.fault = fault.label
-                if fault.kind is FaultKind.DELAY:
-                    await asyncio.sleep(fault.seconds)
-                else:
-                    raise fault.error()
-
-    def presented(self, token: Token | None, state: TokenState) -> None:
-        entry = self.entry
-        entry.token_state = state.value
-        if token is not None:
-            entry.token = token.id
-            entry.token_kind = token.kind.value
-            entry.token_cause = token.end_reason.value if token.end_reason else None
-            entry.client_id = entry.client_id or token.client_id
-            entry.user_id = token.user_id
+        self.entry.at = tenant.clock.now()
 
 
 def exchange_of(scope: Scope) -> Exchange:
@@ -101,10 +96,10 @@ def connection_of(scope: Scope) -> Connection:
 
 
 class Edge:
-    def __init__(self, app: ASGIApp, sandbox: Sandbox, max_body: int = DEFAULT_MAX_BODY) -> None:
+    def __init__(self, app: ASGIApp, sandbox: Sandbox, names: CalVerNames | None = None) -> None:
         self.app = app
         self.sandbox = sandbox
-        self.max_body = max_body
+        self.names = names
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -120,6 +115,9 @@ class Edge:
             routed = routed[version.end() :]
         if len(routed) > 1 and routed.endswith("/"):  # Spring matches `/oauth/token/` as `/oauth/token`
             routed = routed.rstrip("/") or "/"
+        named = routed  # without its version: `/me`
+        if version is not None and self.names is not None:
+            routed = self.names.classic(version.group(1), routed) or routed  # `/me` → `/v1/me`
         if routed != path:
             scope = dict(scope)
             scope["path"] = routed
@@ -131,24 +129,37 @@ class Edge:
         extra: list[tuple[bytes, bytes]] = [(b"x-trace-id", trace_id.encode())]
         declared = 0
         header_bytes = 0
+        authorization = None
+        names = []
         for name, value in scope["headers"]:
+            names.append(name)
             header_bytes += len(name) + len(value)
             if name == b"x-external-correlation-id":
                 if 0 < len(value) <= 36 and value.isascii() and value.replace(b"-", b"").isalnum():
                     extra.append((b"x-external-correlation-id", value))
             elif name == b"content-length":
                 declared = int(value) if value.isdigit() else 0
+            elif name == b"authorization" and authorization is None:
+                authorization = value
 
         wall = time.time()
-        entry = Entry(at=wall, wall=wall, method=scope["method"], path=path, trace_id=trace_id)
+        entry = Entry(at=wall, wall=wall, method=scope["method"], path=path, route=routed, trace_id=trace_id)
+        entry.headers = tuple(
+            dict.fromkeys(n.decode("latin-1") for n in names)
+        )  # names only, for the journal
         if scope["query_string"]:
             entry.query = tuple(
                 dict.fromkeys(k for k, _ in parse_qsl(scope["query_string"].decode("latin-1")))
             )
         connection = connection_of(scope)
         entry.cert, entry.server_cert = connection.fingerprint, connection.server_cert
-        exchange = Exchange(entry, routed)
+        credentials = parse_authorization(authorization) if authorization is not None else NO_CREDENTIALS
+        exchange = Exchange(self.sandbox, entry, routed, credentials)
+        if routed != path:
+            exchange.called = tuple(dict.fromkeys(p for p in (path, named) if p != routed))
         scope["mockwise"] = exchange
+        limits = (exchange.tenant.settings if exchange.tenant is not None else self.sandbox.settings).limits
+        scope[MAX_BODY_KEY] = limits.max_body  # what `forms.read_body` lets through
 
         committed = False
 
@@ -171,12 +182,12 @@ class Edge:
             await send(message)
 
         try:
-            if header_bytes > MAX_HEADER_BYTES:
+            if header_bytes > limits.max_header_bytes:
                 entry.error = "header_fields_too_large"
                 await _refuse(
                     SpringError(431, "Request header fields too large"), path, wall, send_with_headers
                 )
-            elif declared > self.max_body:
+            elif declared > limits.max_body:
                 entry.error = "payload_too_large"
                 await _refuse(SpringError(413, "Request body too large"), path, wall, send_with_headers)
             else:
@@ -196,7 +207,7 @@ class Edge:
 
 
 async def _refuse(error: SpringError, path: str, now: float, send: Send) -> None:
-    await wise_response(error, path, now)({"type": "http"}, _no_receive, send)
+    await render_error(error, path, now)({"type": "http"}, _no_receive, send)
 
 
 async def _no_receive() -> Message:  # pragma: no cover - a response never reads the request

@@ -16,17 +16,22 @@ from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 from starlette.requests import ClientDisconnect, Request
 
+from mockwise.domain.fidelity import Limits
 from mockwise.errors import FieldError, SpringError, ValidationError, invalid_request
 
 MAX_FIELDS = 100
-MAX_BODY = 64 * 1024
+MAX_BODY_KEY = "mockwise.max_body"  # the scope key the edge puts the tenant's `limits.max_body` in
+DEFAULT_LIMITS = Limits()
 
 
-async def read_body(request: Request, limit: int = MAX_BODY) -> bytes:
-    """The whole body, refusing (413) once it grows past `limit` (chunked bodies included).
+async def read_body(request: Request, limit: int | None = None) -> bytes:
+    """The whole body, refusing (413) once it grows past `limit` (default: the tenant's
+    `limits.max_body`, as the edge found it; chunked bodies included).
 
     A body that never arrives in full (the client stalled until the server's request timeout, or
     went away) is a 408 in the journal, not a mockwise error."""
+    if limit is None:
+        limit = int(request.scope.get(MAX_BODY_KEY, DEFAULT_LIMITS.max_body))
     chunks: list[bytes] = []
     size = 0
     try:

@@ -7,18 +7,16 @@ token from the authorize page reaches only the profile it was granted for (§3).
 
 from __future__ import annotations
 
-from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
 from mockwise.errors import forbidden
-from mockwise.http.auth import bearer
+from mockwise.http.pipeline import Call, endpoint
 from mockwise.http.render import me as render_me
 from mockwise.http.render import profile_v1, profile_v2
 from mockwise.http.responses import WiseJSON
 
 
-async def me(request: Request) -> Response:
+async def me(call: Call) -> Response:
     """
     summary: The user a user or personal token acts for
     tags: [identity]
@@ -28,12 +26,12 @@ async def me(request: Request) -> Response:
       401: {$ref: "#/components/responses/OAuthError"}
       403: {$ref: "#/components/responses/SpringError"}
     """
-    caller = await bearer(request)
+    caller = call.bearer
     user = caller.user()
     return WiseJSON(render_me(user, caller.tenant.directory.profiles_of(user)))
 
 
-async def user_by_id(request: Request) -> Response:
+async def user_by_id(call: Call) -> Response:
     """
     summary: A user by id (only the token's own user)
     tags: [identity]
@@ -43,14 +41,14 @@ async def user_by_id(request: Request) -> Response:
       401: {$ref: "#/components/responses/OAuthError"}
       403: {$ref: "#/components/responses/SpringError"}
     """
-    caller = await bearer(request)
+    caller = call.bearer
     user = caller.user()
-    if request.path_params["user_id"] != user.id:
+    if call.path_params["user_id"] != user.id:
         raise forbidden("You are not authorized to access this user")
     return WiseJSON(render_me(user, caller.tenant.directory.profiles_of(user)))
 
 
-async def profiles_v1(request: Request) -> Response:
+async def profiles_v1(call: Call) -> Response:
     """
     summary: The user's profiles, legacy shape (lower-case type, details)
     tags: [profiles]
@@ -59,11 +57,11 @@ async def profiles_v1(request: Request) -> Response:
       200: {description: "Profiles the token may reach."}
       401: {$ref: "#/components/responses/OAuthError"}
     """
-    caller = await bearer(request)
+    caller = call.bearer
     return WiseJSON([profile_v1(p) for p in caller.profiles()])
 
 
-async def profile_v1_by_id(request: Request) -> Response:
+async def profile_v1_by_id(call: Call) -> Response:
     """
     summary: One profile, legacy shape
     tags: [profiles]
@@ -72,11 +70,11 @@ async def profile_v1_by_id(request: Request) -> Response:
       200: {description: "The profile."}
       403: {$ref: "#/components/responses/SpringError"}
     """
-    caller = await bearer(request)
-    return WiseJSON(profile_v1(caller.profile(request.path_params["profile_id"])))
+    caller = call.bearer
+    return WiseJSON(profile_v1(caller.profile(call.path_params["profile_id"])))
 
 
-async def profiles_v2(request: Request) -> Response:
+async def profiles_v2(call: Call) -> Response:
     """
     summary: The user's profiles (upper-case type, flat fields, publicId)
     tags: [profiles]
@@ -85,12 +83,12 @@ async def profiles_v2(request: Request) -> Response:
       200: {description: "Profiles the token may reach."}
       401: {$ref: "#/components/responses/OAuthError"}
     """
-    caller = await bearer(request)
+    caller = call.bearer
     user = caller.user()
     return WiseJSON([profile_v2(p, user) for p in caller.profiles()])
 
 
-async def profile_v2_by_id(request: Request) -> Response:
+async def profile_v2_by_id(call: Call) -> Response:
     """
     summary: One profile
     tags: [profiles]
@@ -99,15 +97,15 @@ async def profile_v2_by_id(request: Request) -> Response:
       200: {description: "The profile."}
       403: {$ref: "#/components/responses/SpringError"}
     """
-    caller = await bearer(request)
-    return WiseJSON(profile_v2(caller.profile(request.path_params["profile_id"]), caller.user()))
+    caller = call.bearer
+    return WiseJSON(profile_v2(caller.profile(call.path_params["profile_id"]), caller.user()))
 
 
 routes = [
-    Route("/v1/me", me, methods=["GET"]),
-    Route("/v1/users/{user_id:int}", user_by_id, methods=["GET"]),
-    Route("/v1/profiles", profiles_v1, methods=["GET"]),
-    Route("/v1/profiles/{profile_id:int}", profile_v1_by_id, methods=["GET"]),
-    Route("/v2/profiles", profiles_v2, methods=["GET"]),
-    Route("/v2/profiles/{profile_id:int}", profile_v2_by_id, methods=["GET"]),
+    endpoint("/v1/me", me, methods=["GET"]),
+    endpoint("/v1/users/{user_id:int}", user_by_id, methods=["GET"]),
+    endpoint("/v1/profiles", profiles_v1, methods=["GET"]),
+    endpoint("/v1/profiles/{profile_id:int}", profile_v1_by_id, methods=["GET"]),
+    endpoint("/v2/profiles", profiles_v2, methods=["GET"]),
+    endpoint("/v2/profiles/{profile_id:int}", profile_v2_by_id, methods=["GET"]),
 ]

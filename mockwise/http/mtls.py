@@ -8,25 +8,23 @@ answer [?]. The sandbox answers 200 with a small JSON object in the style of Wis
      "clientId": "<the token's client, null for personal tokens>",
      "certificate": "<SHA-256 fingerprint of the client certificate>"}
 
-On the TLS-only API host it is refused like any mTLS failure (`Fidelity.mtls_refusal_status`): the
+On the TLS-only API host it is refused like any mTLS failure (`mtls.refusal_status`): the
 endpoint exists to prove mTLS works. In-process (no TLS), `certificate` is null.
 """
 
 from __future__ import annotations
 
-from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
 from mockwise.domain.certificates import MTLS, mtls_refused
-from mockwise.http.auth import bearer
 from mockwise.http.edge import connection_of
+from mockwise.http.pipeline import Call, endpoint
 from mockwise.http.responses import WiseJSON
 
 PLAYGROUND = "/v1/authenticated/playground"
 
 
-async def playground(request: Request) -> Response:
+async def playground(call: Call) -> Response:
     """
     summary: Wise's mTLS test endpoint (on the mTLS host, with a client certificate)
     description: >
@@ -40,21 +38,21 @@ async def playground(request: Request) -> Response:
       401: {$ref: "#/components/responses/OAuthError"}
       403: {$ref: "#/components/responses/OAuthError"}
     """
-    caller = await bearer(request)
-    connection = connection_of(request.scope)
+    caller = call.bearer
+    connection = connection_of(call.request.scope)
     if connection.listener is not None and connection.listener != MTLS:
         raise mtls_refused(
-            caller.tenant.fidelity.mtls_refusal_status,
+            caller.tenant.settings.mtls.refusal_status,
             f"GET {PLAYGROUND} answers on the mTLS host only: call mtls_api_url with a client certificate",
         )
     return WiseJSON(
         {
             "message": "authenticated-playground-response",
-            "method": request.method,
+            "method": call.request.method,
             "clientId": caller.token.client_id,
             "certificate": connection.fingerprint,
         }
     )
 
 
-routes = [Route(PLAYGROUND, playground, methods=["GET"])]
+routes = [endpoint(PLAYGROUND, playground, methods=["GET"])]

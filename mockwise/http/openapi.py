@@ -97,7 +97,10 @@ def openapi_document(routes: list[BaseRoute]) -> dict[str, Any]:
             "info": {
                 "title": "mockwise: Wise Platform API sandbox (data plane) and control plane (/_mockwise)",
                 "version": __version__,
-                "description": "Data-plane paths also answer under a CalVer prefix (/2026Q3/oauth/token).",
+                "description": (
+                    "Data-plane paths also answer under a CalVer prefix (/2026Q3/oauth/token), and "
+                    "under their 2026Q3 names (/2026Q3/me for /v1/me; see docs/calver-2026q3.md)."
+                ),
             },
             "components": COMPONENTS,
         }

@@ -6,7 +6,7 @@ import math
 from typing import Any
 
 from mockwise.domain.clock import iso_millis, iso_nanos
-from mockwise.domain.fidelity import SCOPE, Fidelity
+from mockwise.domain.fidelity import SCOPE, OAuth
 from mockwise.domain.grants import Issued
 from mockwise.domain.model import Profile, ProfileType, User
 
@@ -19,13 +19,13 @@ def seconds_left(expires_at: float, now: float) -> int:
     return max(0, math.ceil(round(expires_at - now, 6)) - 1)
 
 
-def token_response(issued: Issued, now: float, fidelity: Fidelity) -> JSON:
+def token_response(issued: Issued, now: float, settings: OAuth) -> JSON:
     access = issued.access
     body: JSON = {"access_token": issued.access_value, "token_type": "bearer"}
     if issued.refresh is not None:
         body["refresh_token"] = issued.refresh_value
     body["expires_in"] = seconds_left(access.expires_at, now)
-    legacy = fidelity.token_response_fields == "legacy"
+    legacy = settings.token_response_fields == "legacy"
     if not legacy:
         body["expires_at"] = iso_millis(access.expires_at)
     if issued.refresh is not None and not legacy:
@@ -150,9 +150,11 @@ def profile_v2(profile: Profile, user: User) -> JSON:
             "descriptionOfBusiness": profile.description,
             "webpage": profile.webpage,
             "companyType": profile.company_type,
+            "companyRole": profile.company_role,  # in the 2026Q3 profile too (docs/calver-2026q3.md)
             "businessFreeFormDescription": profile.description,
             "firstLevelCategory": profile.category,
             "secondLevelCategory": profile.sub_category,
+            "industryCategories": [c for c in (profile.category, profile.sub_category) if c],
             "operationalAddresses": [],
         }
     return body

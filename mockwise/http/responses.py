@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from starlette.background import BackgroundTask
 from starlette.responses import Response
 
-if TYPE_CHECKING:
-    from mockwise.errors import WiseError
+from mockwise.errors import RawResponse, WiseError
 
 _ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))  # made once, not per answer
 _CONTENT_TYPE = (b"content-type", b"application/json")
@@ -53,6 +52,12 @@ class WiseJSON(Response):
         return _ENCODER.encode(content).encode()
 
 
-def wise_response(error: WiseError, path: str, now: float) -> Response:
-    """The answer to a refusal (`WiseError.response`: Wise JSON unless the error says otherwise)."""
-    return error.response(path, now)
+def render_error(error: WiseError, path: str, now: float) -> Response:
+    """The answer to a refusal: its `body()` as Wise JSON, an empty JSON body when it has none
+    (429, per the docs example §9), or a fault's raw bytes."""
+    if isinstance(error, RawResponse):
+        return Response(error.content, error.status, headers=error.headers, media_type=error.media_type)
+    body = error.body(path, now)
+    if body is None:
+        return Response(b"", error.status, headers=error.headers, media_type="application/json")
+    return WiseJSON(body, error.status, headers=error.headers)

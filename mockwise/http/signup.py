@@ -5,14 +5,12 @@ from __future__ import annotations
 
 import re
 
-from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
 from mockwise.domain.fidelity import REGISTRATION_CODE_MIN_LENGTH
 from mockwise.errors import FieldError, ValidationError
-from mockwise.http.auth import bearer
-from mockwise.http.forms import json_object, require_valid, string_field
+from mockwise.http.forms import require_valid, string_field
+from mockwise.http.pipeline import Call, endpoint
 from mockwise.http.render import new_user
 from mockwise.http.responses import WiseJSON
 
@@ -22,7 +20,7 @@ EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s.]+(\.[^@\s.]+)+$")
 MAX_INT = 2147483647
 
 
-async def signup(request: Request) -> Response:
+async def signup(call: Call) -> Response:
     """
     summary: Create a user over API, with a registration code the partner chose
     tags: [users]
@@ -47,9 +45,9 @@ async def signup(request: Request) -> Response:
       409: {$ref: "#/components/responses/ValidationErrors"}
       422: {$ref: "#/components/responses/ValidationErrors"}
     """
-    caller = await bearer(request)
+    caller = call.bearer
     client = caller.require_partner()
-    data = await json_object(request)
+    data = await call.json()
 
     errors: list[FieldError] = []
     email = string_field(data, "email", errors)
@@ -78,28 +76,13 @@ async def signup(request: Request) -> Response:
             [FieldError("ERROR", "Please provide a valid email", "email", ["email", email])], 422
         )
 
-    tenant = caller.tenant
-    with tenant.lock:
-        existing = tenant.directory.by_email(email)
-        if existing is not None:
-            if data.get("sendAuthorizationCodeAsEmail") is True:  # the e-mail flow (seed 004)
-                tenant.linking.send_authorization_email(client, existing)
-            raise ValidationError(
-                [
-                    FieldError(
-                        "NOT_UNIQUE",
-                        "You're already a member. Please login",
-                        "email",
-                        ["email", "class com.transferwise.fx.api.ApiRegisterCommand", email],
-                    )
-                ],
-                409,
-            )
-        user = tenant.create_user_over_api(client, email, code, language.upper())
+    user = caller.tenant.sign_up(
+        client, email, code, language.upper(), send_email=data.get("sendAuthorizationCodeAsEmail") is True
+    )
     return WiseJSON(new_user(user))  # 200, not 201 (§4)
 
 
-async def exists(request: Request) -> Response:
+async def exists(call: Call) -> Response:
     """
     summary: Whether a Wise user with this e-mail exists
     tags: [users]
@@ -115,9 +98,9 @@ async def exists(request: Request) -> Response:
       401: {$ref: "#/components/responses/OAuthError"}
       403: {$ref: "#/components/responses/SpringError"}
     """
-    caller = await bearer(request)
+    caller = call.bearer
     caller.require_partner()
-    data = await json_object(request)
+    data = await call.json()
     errors: list[FieldError] = []
     email = string_field(data, "email", errors)
     require_valid(errors)
@@ -126,6 +109,6 @@ async def exists(request: Request) -> Response:
 
 
 routes = [
-    Route("/v1/user/signup/registration_code", signup, methods=["POST"]),
-    Route("/v1/users/exists", exists, methods=["POST"]),
+    endpoint("/v1/user/signup/registration_code", signup, methods=["POST"]),
+    endpoint("/v1/users/exists", exists, methods=["POST"]),
 ]

@@ -17,7 +17,7 @@ from tests.helpers import created_user
 
 
 def expire_everything(tenant: Tenant) -> None:
-    tenant.clock.advance(ACCESS_TOKEN_LIFETIME + tenant.fidelity.expired_token_memory + 1)
+    tenant.clock.advance(ACCESS_TOKEN_LIFETIME + tenant.settings.oauth.expired_token_memory + 1)
 
 
 def issue(tenant: Tenant, creds: Credentials, count: int) -> list[str]:
@@ -46,7 +46,7 @@ def test_how_long_expired_tokens_are_remembered_is_a_tenant_setting(
     tenant: Tenant, creds: Credentials
 ) -> None:
     tenant.clock.freeze()
-    tenant.fidelity = tenant.fidelity.replace(expired_token_memory=7 * 86400)
+    tenant.settings = tenant.settings.replace(expired_token_memory=7 * 86400)
     [value] = issue(tenant, creds, 1)
     tenant.clock.advance(ACCESS_TOKEN_LIFETIME + 3 * 86400)  # past the default day, within the week
     issue(tenant, creds, 1)  # issuing collects a few long-expired tokens as it goes
@@ -106,7 +106,7 @@ def test_collect_forgets_long_expired_codes(tenant: Tenant, creds: Credentials) 
     client = creds.clients[0]
     code = tenant.issue_code(client["client_id"], client["redirect_uris"][0], "alex.morgan@example.com")
     assert len(tenant.tokens.codes) == 1
-    tenant.clock.advance(AUTHORIZATION_CODE_LIFETIME + tenant.fidelity.expired_token_memory + 1)
+    tenant.clock.advance(AUTHORIZATION_CODE_LIFETIME + tenant.settings.oauth.expired_token_memory + 1)
     tenant.collect()
     assert tenant.tokens.codes == {}
     assert code  # the value itself was never kept

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from mockwise.domain.fidelity import ACCESS_TOKEN_LIFETIME, AUTHORIZATION_CODE_LIFETIME, Fidelity
+from mockwise.domain.fidelity import ACCESS_TOKEN_LIFETIME, AUTHORIZATION_CODE_LIFETIME, Settings
 from mockwise.domain.grants import Issued
 from mockwise.domain.sandbox import Sandbox
 from mockwise.domain.seed import Credentials
@@ -51,7 +51,7 @@ def test_each_client_credentials_call_gives_an_independent_token(tenant: Tenant,
 
 
 def test_client_credentials_reuse_setting_returns_the_live_token(sandbox: Sandbox) -> None:
-    tenant, creds = sandbox.create_tenant(fidelity=Fidelity(client_credentials_reuse=True))
+    tenant, creds = sandbox.create_tenant(settings=Settings().replace(client_credentials_reuse=True))
     tenant.clock.freeze()
     first = tenant.tokens.client_credentials(partner(tenant, creds))
     tenant.clock.advance(100)
@@ -75,7 +75,7 @@ def test_refresh_kills_the_previous_access_token_at_once(tenant: Tenant, creds: 
 
 
 def test_refresh_token_rotation_setting(sandbox: Sandbox) -> None:
-    tenant, creds = sandbox.create_tenant(fidelity=Fidelity(refresh_token_rotation=True))
+    tenant, creds = sandbox.create_tenant(settings=Settings().replace(refresh_token_rotation=True))
     issued = register(tenant, creds)
     assert issued.refresh_value is not None
     rotated = tenant.tokens.refresh(partner(tenant, creds), issued.refresh_value)
@@ -131,7 +131,7 @@ def test_registration_code_works_repeatedly_until_the_account_is_reclaimed(
 
 
 def test_reclaimed_status_is_configurable(sandbox: Sandbox) -> None:
-    tenant, creds = sandbox.create_tenant(fidelity=Fidelity(registration_code_failure_status=400))
+    tenant, creds = sandbox.create_tenant(settings=Settings().replace(registration_code_failure_status=400))
     tenant.reclaim(created_user(creds)["email"])
     with pytest.raises(OAuthError) as failure:
         register(tenant, creds)
@@ -250,17 +250,19 @@ def test_email_change_also_retires_the_registration_code(tenant: Tenant, creds: 
         register(tenant, creds)
 
 
-def test_expired_tokens_are_collected_after_the_retention_period(tenant: Tenant, creds: Credentials) -> None:
+def test_expired_tokens_are_collected_after_the_retention_period(
+    sandbox: Sandbox, tenant: Tenant, creds: Credentials
+) -> None:
     client = partner(tenant, creds)
     values = [tenant.tokens.client_credentials(client).access_value for _ in range(50)]
     before = len(tenant.store)
     tenant.clock.advance(ACCESS_TOKEN_LIFETIME + 1)
     assert state(tenant, values[0]) is TokenState.EXPIRED  # still remembered
-    tenant.clock.advance(tenant.fidelity.expired_token_memory)
+    tenant.clock.advance(tenant.settings.oauth.expired_token_memory)
     assert tenant.tokens.collect() == 50
     assert len(tenant.store) == before - 50
     assert state(tenant, values[0]) is TokenState.UNKNOWN
-    assert tenant._sandbox.find_token(values[0]) == (None, None)
+    assert sandbox.find_token(values[0]) == (None, None)
 
 
 def test_personal_tokens_are_long_lived_and_belong_to_their_user(tenant: Tenant, creds: Credentials) -> None:

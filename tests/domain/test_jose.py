@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import json
-import threading
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -16,7 +15,6 @@ from jwcrypto.common import json_encode
 from jwcrypto.jwe import JWE
 from jwcrypto.jwk import JWK
 
-from mockwise.domain.clock import Clock
 from mockwise.domain.jose import (
     SIGNING_ALGORITHMS,
     JoseError,
@@ -26,6 +24,8 @@ from mockwise.domain.jose import (
     encrypt_direct,
     sign,
 )
+from mockwise.domain.sandbox import Sandbox
+from mockwise.domain.tenant import Tenant
 from mockwise.errors import ValidationError
 from tests.jose_helpers import (
     b64url,
@@ -44,11 +44,16 @@ WEAK_RSA = rsa.generate_private_key(65537, 1024)  # noqa: S505 - too weak on pur
 
 
 @pytest.fixture
-def keys() -> JoseKeys:
-    clock = Clock()
-    clock.set(datetime(2027, 1, 15, tzinfo=UTC))
-    clock.freeze()
-    return JoseKeys(clock, threading.RLock())
+def tenant() -> Tenant:
+    tenant, _ = Sandbox().create_tenant(seed=False)
+    tenant.clock.set(datetime(2027, 1, 15, tzinfo=UTC))
+    tenant.clock.freeze()
+    return tenant
+
+
+@pytest.fixture
+def keys(tenant: Tenant) -> JoseKeys:
+    return tenant.jose
 
 
 def upload(keys: JoseKeys, key: Any, alg: str, scope: str = "PAYLOAD_SIGNING", **extra: Any) -> str:
@@ -247,12 +252,12 @@ def test_decryption_failures_are_marked_for_the_generic_500(keys: JoseKeys) -> N
         keys.decrypt(good)
 
 
-def test_reset_forgets_uploads_but_keeps_wise_keys(keys: JoseKeys) -> None:
+def test_reset_forgets_uploads_but_keeps_wise_keys(tenant: Tenant, keys: JoseKeys) -> None:
     seeded = upload(keys, new_key("ES256"), "ES256")
-    keys.mark_seeded()
+    tenant.mark_seeded()
     upload(keys, new_key("ES256"), "ES256")
     wise = keys.sandbox_key(KeyScope.PAYLOAD_SIGNING, "ES256")
-    keys.reset()
+    tenant.reset()
     assert [k.key_id for k in keys.partner_keys(CLIENT)] == [seeded]
     assert keys.sandbox_key(KeyScope.PAYLOAD_SIGNING, "ES256") is wise
     keys.remove(CLIENT, seeded)

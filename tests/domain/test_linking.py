@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from mockwise.domain.fidelity import Limits
 from mockwise.domain.linking import (
-    MAILBOX_CAPACITY,
     LinkingError,
     Step,
     StepRefused,
@@ -15,6 +15,8 @@ from mockwise.domain.linking import (
 from mockwise.domain.seed import Credentials
 from mockwise.domain.tenant import Tenant
 from tests.linking import ALEX, PASSWORD, authorize_url
+
+MAILBOX_CAPACITY = Limits().mailbox_size
 
 
 @pytest.mark.parametrize(
@@ -38,7 +40,7 @@ def test_sessions_live_on_the_tenant_clock(tenant: Tenant) -> None:
     session, cookie = tenant.linking.open_session(None)
     assert cookie is not None and session.key != cookie  # only a hash of the cookie is kept
     assert tenant.linking.open_session(cookie) == (session, None)
-    tenant.clock.advance(tenant.fidelity.login_session_lifetime)
+    tenant.clock.advance(tenant.settings.authorize.login_session_lifetime)
     assert tenant.linking.session(cookie) is None
     assert session.key not in tenant.linking.sessions
 

@@ -9,17 +9,22 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from mockwise.domain.clock import Clock
-from mockwise.domain.fidelity import Fidelity
+from mockwise.domain.fidelity import Settings
 from mockwise.domain.ratelimit import RateLimiter, RateLimits
+from mockwise.domain.sandbox import Sandbox
+from mockwise.domain.tenant import Tenant
 from mockwise.errors import RateLimited
 
 
-def limiter(fidelity: Fidelity | None = None, **settings: object) -> tuple[RateLimiter, Clock]:
-    clock = Clock()
-    clock.freeze()
-    limits = RateLimiter(clock, lambda: fidelity or Fidelity())
-    limits.configure(enabled=True, **settings)
-    return limits, clock
+def tenant_with(settings: Settings | None = None) -> Tenant:
+    return Sandbox().create_tenant(seed=False, settings=settings)[0]
+
+
+def limiter(settings: Settings | None = None, **changes: object) -> tuple[RateLimiter, Clock]:
+    tenant = tenant_with(settings)
+    tenant.clock.freeze()
+    tenant.rate_limits.configure(enabled=True, **changes)
+    return tenant.rate_limits, tenant.clock
 
 
 def admitted(limits: RateLimiter, client: str = "c") -> bool:
@@ -31,8 +36,7 @@ def admitted(limits: RateLimiter, client: str = "c") -> bool:
 
 
 def test_off_by_default() -> None:
-    clock = Clock()
-    limits = RateLimiter(clock, Fidelity)
+    limits = tenant_with().rate_limits
     assert limits.settings == RateLimits(enabled=False, per_second=100, per_minute=1000)
     for _ in range(2000):
         limits.check("c", None)
@@ -85,12 +89,12 @@ def test_clients_are_counted_apart_unless_the_tenant_is_the_scope() -> None:
     limits.check(None, 7)
     with pytest.raises(RateLimited):
         limits.check(None, 7)
-    shared, _ = limiter(Fidelity(rate_limit_scope="tenant"), per_second=2)
+    shared, _ = limiter(Settings().replace(rate_limit_scope="tenant"), per_second=2)
     assert [admitted(shared, "a"), admitted(shared, "b"), admitted(shared, "c")] == [True, True, False]
 
 
 def test_retry_after_can_be_left_out() -> None:
-    limits, _ = limiter(Fidelity(rate_limit_retry_after=False), per_second=1, limited_by="edge")
+    limits, _ = limiter(Settings().replace(rate_limit_retry_after=False), per_second=1, limited_by="edge")
     limits.check("c", None)
     with pytest.raises(RateLimited) as refused:
         limits.check("c", None)
@@ -110,18 +114,21 @@ def test_a_clock_moved_back_starts_afresh() -> None:
      {"limited_by": ""}, {"burst": 3}],
 )  # fmt: skip
 def test_bad_settings_are_refused(bad: dict[str, object]) -> None:
-    limits = RateLimiter(Clock(), Fidelity)
+    limits = tenant_with().rate_limits
     with pytest.raises(ValueError):
         limits.configure(**bad)
     assert limits.settings == RateLimits()
 
 
 def test_reset_returns_to_the_seeded_settings_and_forgets_counts() -> None:
-    limits, _ = limiter(per_second=1)
-    limits.mark_seeded()
+    tenant = tenant_with()
+    tenant.clock.freeze()
+    limits = tenant.rate_limits
+    limits.configure(enabled=True, per_second=1)
+    tenant.mark_seeded()
     limits.check("c", None)
     limits.configure(per_second=5)
-    limits.reset()
+    tenant.reset()
     assert limits.settings.per_second == 1
     limits.check("c", None)  # the count was forgotten
     assert limits.usage() == {"c": {"last_second": 1, "last_minute": 1}}
@@ -168,4 +175,4 @@ def test_racing_threads_never_exceed_the_limit() -> None:
 @pytest.mark.parametrize("bad", ["line\nbreak", "naïve", "x" * 101])
 def test_limited_by_must_be_a_safe_header_value(bad: str) -> None:
     with pytest.raises(ValueError, match="header"):
-        RateLimiter(Clock(), Fidelity).configure(limited_by=bad)
+        tenant_with().rate_limits.configure(limited_by=bad)

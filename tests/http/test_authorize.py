@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from mockwise.domain.fidelity import Fidelity
+from mockwise.domain.fidelity import Settings
 from mockwise.domain.sandbox import Sandbox
 from mockwise.domain.seed import Credentials
 from mockwise.domain.tenant import Tenant
@@ -186,7 +186,7 @@ def test_a_signed_in_browser_skips_the_login_until_it_logs_out_or_the_session_en
     again.submit("logout")
     assert "Log in to Wise" in again.text
     again.log_in()
-    tenant.clock.advance(tenant.fidelity.login_session_lifetime)
+    tenant.clock.advance(tenant.settings.authorize.login_session_lifetime)
     assert "Log in to Wise" in Pages(api, authorize_url(creds)).text
 
 
@@ -285,7 +285,7 @@ def test_deny_redirects_with_access_denied_and_the_state(api: httpx.Client, cred
 def test_deny_can_show_a_page_with_a_link_back_instead(
     api: httpx.Client, creds: Credentials, tenant: Tenant
 ) -> None:
-    tenant.fidelity = tenant.fidelity.replace(deny_redirects=False)
+    tenant.settings = tenant.settings.replace(deny_redirects=False)
     pages = Pages(api, authorize_url(creds, state="s"))
     pages.log_in(LENA)
     response = pages.submit("deny")
@@ -354,7 +354,7 @@ def test_tenant_reset_forgets_sign_ins(api: httpx.Client, creds: Credentials, te
 
 
 def test_tenants_have_separate_cookies(api: httpx.Client, sandbox: Sandbox, creds: Credentials) -> None:
-    _, other = sandbox.create_tenant(fidelity=Fidelity())
+    _, other = sandbox.create_tenant(settings=Settings())
     Pages(api, authorize_url(creds)).log_in()
     assert "Log in to Wise" in Pages(api, authorize_url(other)).text
     assert "Choose a profile" in Pages(api, authorize_url(creds)).text

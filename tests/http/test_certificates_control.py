@@ -158,7 +158,7 @@ def test_every_certificate_endpoint_documents_itself_as_openapi_yaml() -> None:
 
     import yaml
 
-    from mockwise.http.certificates import control_routes
+    from mockwise.http.control.certificates import routes as control_routes
     from mockwise.http.mtls import routes
 
     for route in [*control_routes, *routes]:

@@ -284,7 +284,9 @@ def test_fault_fires_once_then_is_exhausted(api: httpx.Client, tenant_doc: dict[
     [listed] = api.get(f"{C}/tenants/acme/faults").json()["faults"]
     assert listed["id"] == fault["id"] and listed["fired"] == 1 and listed["exhausted"] is True
     entries = api.get(f"{C}/tenants/acme/journal", params={"path": "/oauth/token"}).json()["entries"]
-    assert entries[0]["fault"] == f"server_error#{fault['id']}" and entries[1]["fault"] is None
+    assert (
+        entries[1]["fault"] == f"server_error#{fault['id']}" and entries[0]["fault"] is None
+    )  # newest first
 
 
 def test_rate_limited_fault_n_times_scoped_to_a_grant(api: httpx.Client, tenant_doc: dict[str, Any]) -> None:
@@ -410,7 +412,7 @@ def test_journal_filters_and_clear(api: httpx.Client, tenant_doc: dict[str, Any]
     assert [
         e["error"] for e in api.get(f"{C}/tenants/acme/journal", params={"status": 400}).json()["entries"]
     ] == ["unsupported_grant_type"]
-    first_seq = journal["entries"][0]["seq"]
+    first_seq = journal["entries"][-1]["seq"]  # newest first: the last is the oldest
     assert len(api.get(f"{C}/tenants/acme/journal", params={"since": first_seq}).json()["entries"]) == 2
     assert (
         len(

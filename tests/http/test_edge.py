@@ -77,3 +77,23 @@ def test_the_journal_never_holds_secrets(api: httpx.Client, creds: Credentials, 
     dumped = repr([e.as_json() for e in tenant.journal])
     for value in (secret, user["registration_code"], body["access_token"], body["refresh_token"]):
         assert value not in dumped
+
+
+def test_every_request_is_journaled_under_the_tenant_its_credentials_name(
+    sandbox: Sandbox, api: httpx.Client, tenant: Tenant, creds: Credentials
+) -> None:
+    """A 404, a 405 and a 413 with a tenant's token are in that tenant's journal, with the token's
+    state; a request that names no tenant goes to the sandbox's unrouted journal."""
+    headers = {"Authorization": f"Bearer {creds.personal_tokens[0]['token']}"}
+    assert api.get("/2026Q3/no-such-thing", headers=headers).status_code == 404
+    assert api.delete("/v1/me", headers=headers).status_code == 405
+    big = api.post("/v1/users/exists", headers=headers, content=b"x" * (tenant.settings.limits.max_body + 1))
+    assert big.status_code == 413
+    journaled = [(e.method, e.route, e.status, e.token_state) for e in tenant.journal]
+    assert journaled == [
+        ("GET", "/no-such-thing", 404, "valid"),
+        ("DELETE", "/v1/me", 405, "valid"),
+        ("POST", "/v1/users/exists", 413, "valid"),
+    ]
+    assert api.get("/v1/me", headers={"Authorization": "Bearer not-a-token"}).status_code == 401
+    assert [(e.route, e.token_state) for e in sandbox.unrouted] == [("/v1/me", "unknown")]

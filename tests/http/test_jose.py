@@ -241,6 +241,24 @@ def test_jws_jwe_playground_signs_then_encrypts(partner: Partner, api: httpx.Cli
     assert json.loads(payload)["message"] == "jose-playground-response-both"
 
 
+def test_playgrounds_under_their_2026q3_names(partner: Partner, api: httpx.Client) -> None:
+    # The JWS `url` is the path as called; direct encryption follows the operation, not its name.
+    name = "/2026Q3/auth/jose/playground/jws"
+    signed = api.post(name, headers=jose("jws", partner.token), content=partner.jws(name, {"message": "q3"}))
+    assert signed.status_code == 200, signed.text
+    _, payload = cryptography_verify(signed.text, partner.wise_key("ES512", "PAYLOAD_SIGNING"))
+    assert json.loads(payload)["message"] == "jose-playground-response-q3"
+    sealed = partner.jwe(b'{"message":"pin"}')
+    direct = api.post(
+        "/2026Q3/auth/jose/playground/jwe-direct-encryption",
+        headers=jose("jwe", partner.token),
+        content=sealed.compact,
+    )
+    header, plaintext, _ = cryptography_decrypt(direct.text, cek=sealed.cek)
+    assert header == {"enc": "A256GCM", "alg": "dir"}
+    assert json.loads(plaintext)["message"] == "jose-playground-response-pin"
+
+
 def test_playgrounds_reject_non_jose_input(partner: Partner, api: httpx.Client) -> None:
     plain = api.post(JWS_PLAYGROUND, headers=bearer(partner.token), json={"message": "hi"})
     assert plain.status_code == 400 and "X-TW-JOSE-Method: jws" in plain.json()["message"]
@@ -290,7 +308,7 @@ def test_jws_on_transfer_funding_with_a_user_token(
         path, headers=jose("jws", access), content=partner.jws(path, {"type": "CARD"})
     )
     assert errors_stay_plain.status_code == 400 and errors_stay_plain.json()["errors"][0]["path"] == "type"
-    tenant.fidelity = tenant.fidelity.replace(jose_wrap_errors=True)
+    tenant.settings = tenant.settings.replace(jose_wrap_errors=True)
     wrapped = api.post(path, headers=jose("jws", access), content=partner.jws(path, {"type": "CARD"}))
     assert wrapped.status_code == 400 and wrapped.headers["content-type"] == "application/jose+json"
 
@@ -299,7 +317,7 @@ def test_response_signing_algorithm_is_a_fidelity_setting(
     api: httpx.Client, creds: Credentials, tenant: Tenant
 ) -> None:
     partner = Partner(api, creds, "PS256")
-    tenant.fidelity = tenant.fidelity.replace(jose_response_signing_algorithm="request")
+    tenant.settings = tenant.settings.replace(jose_response_signing_algorithm="request")
     response = api.post(
         JWS_PLAYGROUND,
         headers=jose("jws", partner.token),
@@ -352,7 +370,7 @@ def test_failures_name_their_reason(partner: Partner, api: httpx.Client, creds: 
 
 
 def test_refusal_status_is_a_fidelity_setting(partner: Partner, api: httpx.Client, tenant: Tenant) -> None:
-    tenant.fidelity = tenant.fidelity.replace(jose_refusal_status=401)
+    tenant.settings = tenant.settings.replace(jose_refusal_status=401)
     response = api.post(
         JWS_PLAYGROUND,
         headers=jose("jws", partner.token),

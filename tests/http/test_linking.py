@@ -313,7 +313,7 @@ def test_control_docstrings_are_openapi_yaml() -> None:
 
     import yaml
 
-    from mockwise.http import linking
+    from mockwise.http.control import linking
 
     for route in linking.routes:
         operation = yaml.safe_load(inspect.getdoc(route.endpoint) or "")

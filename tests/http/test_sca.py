@@ -142,7 +142,7 @@ def test_psd2_refusal_comes_before_sca(api: httpx.Client, tenant: Tenant, creds:
 
 
 def test_header_only_challenges(alex: Alex, tenant: Tenant) -> None:
-    tenant.fidelity = tenant.fidelity.replace(sca_challenge_body="empty")
+    tenant.settings = tenant.settings.replace(sca_challenge_body="empty")
     response = alex.post_fund()
     assert challenged(response) and response.content == b""
 
@@ -181,7 +181,7 @@ def test_lockout_answers_429_with_retry_after(alex: Alex, api: httpx.Client, ten
 @pytest.fixture
 def oauth(api: httpx.Client, tenant: Tenant, creds: Credentials) -> dict[str, Any]:
     """A partner's user token for alex's business profile, SCA on for user tokens."""
-    tenant.fidelity = tenant.fidelity.replace(sca_user_tokens=True)
+    tenant.settings = tenant.settings.replace(sca_user_tokens=True)
     alex = creds.users[0]
     business = next(p for p in alex["profiles"] if p["type"] == "business")
     access = user_token(api, tenant, creds, alex["email"], business["id"])
@@ -293,3 +293,18 @@ def test_any_approval_headers_get_a_challenge_never_a_crash(
     response = alex.post_fund(**headers)
     fresh = challenged(response)
     assert fresh and fresh != headers.get("x-2fa-approval")
+
+
+def test_the_routes_own_checks_come_before_the_challenge(alex: Alex, tenant: Tenant) -> None:
+    """A request that would fail anyway (no such balance, a bad body) gets that answer, not a
+    challenge, and does not spend a one-time token the user has just cleared."""
+    missing_balance = alex.statement.replace("/balance-statements/", "/balance-statements/9").replace(
+        "/statement.json", "9/statement.json"
+    )
+    assert alex.get(missing_balance).status_code == 404
+    ott = challenged(alex.post_fund())
+    signed = {"x-2fa-approval": ott, "X-Signature": sign_ott(alex.key, ott)}
+    mistyped = alex.api.post(alex.fund, headers=alex.headers | signed, json={"type": "CARD"})
+    assert mistyped.status_code == 400 and "x-2fa-approval-result" not in mistyped.headers
+    funded = alex.post_fund(**signed)  # the token the user cleared still works
+    assert funded.status_code == 201 and funded.headers["x-2fa-approval-result"] == "APPROVED"

@@ -11,7 +11,8 @@ from starlette.routing import Route
 
 from mockwise.domain.seed import Credentials
 from mockwise.domain.tenant import Tenant
-from mockwise.http import jose, sca, security_control
+from mockwise.http import jose, sca
+from mockwise.http.control import security as security_control
 from tests.helpers import bearer, client_credentials, public_pem, sign_ott
 from tests.jose_helpers import key_upload, new_key
 
@@ -48,7 +49,7 @@ def test_sca_switches_and_keys(api: httpx.Client, creds: Credentials, tenant: Te
         "personal_tokens": False, "user_tokens": False, "users": {}, "one_time_tokens": 0,
     }  # fmt: skip
     assert api.patch(f"{base}/sca", json={"user_tokens": True}).json()["user_tokens"] is True
-    assert tenant.fidelity.sca_user_tokens and not tenant.fidelity.sca_personal_tokens
+    assert tenant.settings.sca.user_tokens and not tenant.settings.sca.personal_tokens
     assert api.patch(f"{base}/sca", json={"user_tokens": "yes"}).status_code == 400
 
     made = api.post(f"{base}/users/{alex['id']}/sca-keys", json={})

@@ -6,19 +6,29 @@ revocation scenarios, faults and the journal. JSON in and out; errors are
 admin token (`--admin-token` / `MOCKWISE_ADMIN_TOKEN`) as `Authorization: Bearer <token>`.
 
 Each endpoint's docstring is its OpenAPI operation (YAML), collected into `/_mockwise/openapi.json`.
-Surfaces outside this package contribute per-tenant routes through `control_routes(extra)`.
+Every control route is listed in `control_routes()`, here: the one place to add one.
 """
 
 from __future__ import annotations
 
 import hmac
 import ipaddress
-from collections.abc import Sequence
 
 from starlette.routing import BaseRoute, Mount, Route, Router
 from starlette.types import Receive, Scope, Send
 
-from mockwise.http.control import clock, dashboard, faults, journal, scenarios, tenants
+from mockwise.http.control import (
+    certificates,
+    clock,
+    dashboard,
+    faults,
+    housekeeping,
+    journal,
+    linking,
+    scenarios,
+    security,
+    tenants,
+)
 from mockwise.http.control.common import PREFIX
 from mockwise.http.responses import WiseJSON
 
@@ -27,8 +37,10 @@ __all__ = ["PREFIX", "ControlGuard", "control_routes", "is_loopback"]
 
 def tenant_routes() -> list[BaseRoute]:
     return [
-        Route("/dashboard", dashboard.tenant_page, methods=["GET"]),
+        *dashboard.tenant_routes(),  # the tenant's pages: journal, tokens, mailbox, settings…
         Route("/reset", tenants.reset_tenant, methods=["POST"]),
+        Route("/settings", tenants.get_settings, methods=["GET"]),
+        Route("/settings", tenants.patch_settings, methods=["PATCH"]),
         Route("/fidelity", tenants.get_fidelity, methods=["GET"]),
         Route("/fidelity", tenants.patch_fidelity, methods=["PATCH"]),
         Route("/clients", tenants.add_client, methods=["POST"]),
@@ -48,22 +60,23 @@ def tenant_routes() -> list[BaseRoute]:
         Route("/tokens", journal.list_tokens, methods=["GET"]),
         Route("/journal", journal.get_journal, methods=["GET"]),
         Route("/journal", journal.clear_journal, methods=["DELETE"]),
+        *housekeeping.routes,  # the journal's capacity, collecting expired tokens
+        *linking.routes,  # the scripted user, the mailbox
+        *security.routes,  # JOSE keys, SCA switches and keys, rate limits
+        *certificates.routes,  # the Developer Hub: client certificates, mTLS enforcement
     ]
 
 
-def control_routes(extra_tenant_routes: Sequence[BaseRoute] = ()) -> list[BaseRoute]:
-    """Everything under `/_mockwise`. Surfaces add per-tenant routes (mounted under
-    `/tenants/{tenant}`) through `extra_tenant_routes`."""
+def control_routes() -> list[BaseRoute]:
+    """Everything under `/_mockwise`; per-tenant routes are mounted under `/tenants/{tenant}`."""
     return [
-        Route("/", dashboard.index, methods=["GET"]),
-        Route("/openapi.json", dashboard.openapi_json, methods=["GET"]),
-        Route("/docs", dashboard.docs_page, methods=["GET"]),
+        *dashboard.site_routes(),  # the tenants page, the API documents and try-it, static assets
         Route("/tenants", tenants.list_tenants, methods=["GET"]),
         Route("/tenants", tenants.create_tenant, methods=["POST"]),
         Route("/reset", tenants.reset_all, methods=["POST"]),
         Route("/tenants/{tenant}", tenants.get_tenant, methods=["GET"]),
         Route("/tenants/{tenant}", tenants.delete_tenant, methods=["DELETE"]),
-        Mount("/tenants/{tenant}", routes=[*tenant_routes(), *extra_tenant_routes]),
+        Mount("/tenants/{tenant}", routes=tenant_routes()),
     ]
 
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from starlette.requests import Request
@@ -180,8 +181,18 @@ def token_json(token: Token, now: float) -> JSON:
     }
 
 
-def tenant_json(tenant: Tenant) -> JSON:
-    now = tenant.clock.now()
+#: Clients and users a tenant's description lists (the first ones); the rest are only counted.
+EMBEDDED = 100
+
+
+def tenant_json(tenant: Tenant, token_counts: Mapping[str, int] | None = None) -> JSON:
+    """A tenant without secrets. `token_counts` (by state, from a scan off the loop) saves counting
+    the tenant's tokens here; the first `EMBEDDED` clients and users are listed."""
+    if token_counts is None:
+        now = tenant.clock.now()
+        token_counts = {"valid": len(live_tokens(tenant, now)), "total": len(tenant.store)}
+    total = token_counts.get("total", sum(token_counts.values()))
+    directory = tenant.directory
     return {
         "id": tenant.id,
         "clock": clock_json(tenant),
@@ -193,10 +204,11 @@ def tenant_json(tenant: Tenant) -> JSON:
                 "mtls_enforced": c.mtls_enforced,
                 "secret_revoked": c.secret_revoked,
             }
-            for c in tenant.directory.clients.values()
+            for c in itertools.islice(list(directory.clients.values()), EMBEDDED)
         ],
-        "users": [user_json(tenant, u) for u in tenant.directory.users.values()],
-        "tokens": {"total": len(tenant.store), "live": len(live_tokens(tenant, now))},
+        "users": [user_json(tenant, u) for u in itertools.islice(list(directory.users.values()), EMBEDDED)],
+        "counts": {"clients": len(directory.clients), "users": len(directory.users)},
+        "tokens": {"total": total, "live": token_counts.get("valid", 0)},
         "journal": {"entries": len(tenant.journal), "dropped": tenant.journal.dropped},
-        "fidelity": tenant.fidelity.as_dict(),
+        "settings": tenant.settings.as_dict(),
     }

@@ -91,8 +91,7 @@ async def add_fault(request: Request) -> Response:
         times = None
     if times is not None and (isinstance(times, bool) or not isinstance(times, int)):
         raise ControlError(400, "invalid_request", "'times' is an integer >= 1, or null / \"always\"")
-    with tenant.lock:
-        fault = tenant.faults.add(kind, times=times, **scope)
+    fault = tenant.faults.add(kind, times=times, **scope)
     return WiseJSON(fault.as_json(), 201)
 
 
@@ -117,7 +116,5 @@ async def remove_fault(request: Request) -> Response:
       204: {description: "Removed."}
       404: {description: "No such fault."}
     """
-    tenant = tenant_of(request)
-    with tenant.lock:
-        tenant.faults.remove(request.path_params["fault_id"])
+    tenant_of(request).faults.remove(request.path_params["fault_id"])
     return Response(status_code=204)

@@ -2,12 +2,25 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
 
+from mockwise.domain.journal import Entry, Journal
 from mockwise.http.control.common import ControlError, endpoint, tenant_of, token_json
+from mockwise.http.control.paging import (
+    DEFAULT_LIMIT,
+    MAX_LIMIT,
+    STATES,
+    integer,
+    link,
+    next_offset,
+    offload,
+    tokens_of,
+    window_of,
+)
 from mockwise.http.responses import WiseJSON
 
 
@@ -15,18 +28,40 @@ from mockwise.http.responses import WiseJSON
 async def list_tokens(request: Request) -> Response:
     """
     summary: The tenant's tokens (ids, never values) with their state and remaining lifetime
+    description: >
+      One page of tokens, newest (latest issued) first: `limit` of them (default 100, at most 1000)
+      after skipping `offset`. `total` counts the tokens in the requested `state` (all tokens
+      without one), `counts` every state; `next` is this listing's next page (null on the last):
+      follow it until it is null to read them all.
     tags: [tokens]
     parameters:
       - {name: state, in: query, schema: {type: string, enum: [valid, expired, superseded, revoked]}}
+      - {name: limit, in: query, schema: {type: integer, minimum: 1, maximum: 1000, default: 100}}
+      - {name: offset, in: query, schema: {type: integer, minimum: 0, default: 0}}
     responses:
-      200: {description: "Tokens, newest first."}
+      200:
+        description: "{tokens, total, counts: {valid, expired, superseded, revoked}, offset, limit, next}"
+      400: {description: "Unknown state, or a bad limit or offset."}
+      404: {description: "No such tenant."}
     """
     tenant = tenant_of(request)
-    now = tenant.clock.now()
     wanted = request.query_params.get("state")
-    tokens = sorted(tenant.store, key=lambda t: t.issued_at, reverse=True)
-    rows = [token_json(t, now) for t in tokens if wanted is None or t.state(now).value == wanted]
-    return WiseJSON({"tokens": rows})
+    if wanted is not None and wanted not in STATES:
+        raise ControlError(400, "invalid_request", f"'state' is one of {', '.join(STATES)}")
+    window = window_of(request)
+    scan = await tokens_of(tenant, state=wanted, offset=window.offset, limit=window.limit)
+    total = scan.counts[wanted] if wanted is not None else scan.total
+    now = tenant.clock.now()
+    return WiseJSON(
+        {
+            "tokens": [token_json(t, now) for t in scan.page],
+            "total": total,
+            "counts": scan.counts,
+            "offset": window.offset,
+            "limit": window.limit,
+            "next": next_offset(request, window, total),
+        }
+    )
 
 
 JOURNAL_FILTERS = {
@@ -41,12 +76,40 @@ JOURNAL_FILTERS = {
     "token_state",
     "user_id",
 }
+CURSORS = {"since", "before", "limit"}
+
+
+@dataclass(frozen=True, slots=True)
+class JournalPage:
+    entries: list[Entry]
+    total: int  # entries held that match the filters
+    more: bool  # whether entries past this page match too
+
+
+def journal_page(
+    journal: Journal, match: dict[str, Any], *, since: int | None, before: int | None, limit: int
+) -> JournalPage:
+    """One page of the entries matching `match`: after `since`, oldest first (following the
+    journal as it grows), or else newest first, before `before` when given."""
+    matching = journal.select(**match)  # a copy, oldest first
+    if since is not None:
+        later = [e for e in matching if e.seq > since]
+        return JournalPage(later[:limit], len(matching), len(later) > limit)
+    earlier = [e for e in reversed(matching) if before is None or e.seq < before]
+    return JournalPage(earlier[:limit], len(matching), len(earlier) > limit)
 
 
 @endpoint
 async def get_journal(request: Request) -> Response:
     """
     summary: The tenant's request journal (secrets never appear)
+    description: >
+      One page of the entries the journal holds that match every filter given: the newest first,
+      `limit` of them (default 100, at most 1000); `next` (null on the last page) continues with
+      older ones (`before`, a sequence number). To follow the journal as it grows, pass `since`
+      (a sequence number, 0 for the oldest held): entries after it, oldest first; `next` then
+      moves `since` on, and is null once the page reaches the newest entry. `total` counts the
+      entries held that match; `dropped` those the capacity pushed out.
     tags: [journal]
     parameters:
       - {name: path, in: query, schema: {type: string}}
@@ -55,16 +118,27 @@ async def get_journal(request: Request) -> Response:
       - {name: client_id, in: query, schema: {type: string}}
       - {name: status, in: query, schema: {type: integer}}
       - {name: error, in: query, schema: {type: string}}
+      - {name: reason, in: query, schema: {type: string}}
       - {name: token, in: query, schema: {type: string}}
       - {name: token_state, in: query, schema: {type: string}}
       - {name: user_id, in: query, schema: {type: integer}}
-      - {name: since, in: query, description: "entries after this sequence number", schema: {type: integer}}
+      - name: since
+        in: query
+        description: "entries after this sequence number, oldest first"
+        schema: {type: integer, minimum: 0}
+      - name: before
+        in: query
+        description: "entries before this sequence number, newest first"
+        schema: {type: integer, minimum: 0}
+      - {name: limit, in: query, schema: {type: integer, minimum: 1, maximum: 1000, default: 100}}
     responses:
-      200: {description: "Matching entries, oldest first, and how many were dropped by the cap."}
+      200: {description: "{entries, total, limit, next, dropped, capacity}"}
+      400: {description: "An unknown filter, or a filter or cursor that is not a number."}
+      404: {description: "No such tenant."}
     """
     tenant = tenant_of(request)
     query = request.query_params
-    unknown = set(query) - JOURNAL_FILTERS - {"since"}
+    unknown = set(query) - JOURNAL_FILTERS - CURSORS
     if unknown:
         raise ControlError(400, "invalid_request", f"unknown filter(s): {', '.join(sorted(unknown))}")
     match: dict[str, Any] = {k: v for k, v in query.items() if k in JOURNAL_FILTERS}
@@ -72,13 +146,30 @@ async def get_journal(request: Request) -> Response:
         for name in ("status", "user_id"):
             if name in match:
                 match[name] = int(match[name])
-        since = int(query.get("since", "0"))
     except ValueError:
-        raise ControlError(400, "invalid_request", "status, user_id and since are integers") from None
-    entries = tenant.journal.select(since=since, **match)
+        raise ControlError(400, "invalid_request", "status and user_id are integers") from None
+    if "since" in query and "before" in query:
+        raise ControlError(400, "invalid_request", "'since' and 'before' go one at a time")
+    since = integer(request, "since", -1, 0, 2**62) if "since" in query else None
+    before = integer(request, "before", -1, 0, 2**62) if "before" in query else None
+    limit = integer(request, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
     journal = tenant.journal
+    page = await offload(
+        lambda: journal_page(journal, match, since=since, before=before, limit=limit), len(journal)
+    )
+    following = None
+    if page.more and page.entries:
+        last = page.entries[-1].seq
+        following = link(request, since=last) if since is not None else link(request, before=last)
     return WiseJSON(
-        {"entries": [e.as_json() for e in entries], "dropped": journal.dropped, "capacity": journal.capacity}
+        {
+            "entries": [e.as_json() for e in page.entries],
+            "total": page.total,
+            "limit": limit,
+            "next": following,
+            "dropped": journal.dropped,
+            "capacity": journal.capacity,
+        }
     )
 
 

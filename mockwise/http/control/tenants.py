@@ -1,13 +1,14 @@
-"""Tenants, their fidelity settings, and seeding them with clients, users and profiles."""
+"""Tenants, their settings, and seeding them with clients, users and profiles."""
 
 from __future__ import annotations
 
 from typing import Any
 
+import anyio.lowlevel
 from starlette.requests import Request
 from starlette.responses import Response
 
-from mockwise.domain.fidelity import Fidelity
+from mockwise.domain.fidelity import LEGACY, Settings
 from mockwise.domain.model import Address, Profile, User
 from mockwise.domain.tenant import Tenant
 from mockwise.http.control.common import (
@@ -23,6 +24,7 @@ from mockwise.http.control.common import (
     tenant_of,
     user_json,
 )
+from mockwise.http.control.paging import next_offset, tokens_of, window_of
 from mockwise.http.responses import WiseJSON
 
 
@@ -30,11 +32,34 @@ from mockwise.http.responses import WiseJSON
 async def list_tenants(request: Request) -> Response:
     """
     summary: List tenants
+    description: >
+      One page of tenants, newest first, each described as `GET /_mockwise/tenants/{tenant}`
+      does (no secrets): `limit` of them (default 100, at most 1000) after skipping `offset`.
+      `total` counts every tenant; `next` is the next page (null on the last).
     tags: [tenants]
+    parameters:
+      - {name: limit, in: query, schema: {type: integer, minimum: 1, maximum: 1000, default: 100}}
+      - {name: offset, in: query, schema: {type: integer, minimum: 0, default: 0}}
     responses:
-      200: {description: "Every tenant, described without secrets."}
+      200: {description: "{tenants, total, offset, limit, next}"}
+      400: {description: "A bad limit or offset."}
     """
-    return WiseJSON({"tenants": [tenant_json(t) for t in sandbox_of(request).tenants.values()]})
+    window = window_of(request)
+    tenants = list(reversed(sandbox_of(request).tenants.values()))
+    chosen = tenants[window.offset : window.offset + window.limit]
+    rows = []
+    for tenant in chosen:  # about a millisecond each: let the loop serve others between them
+        rows.append(tenant_json(tenant, (await tokens_of(tenant)).counts))
+        await anyio.lowlevel.checkpoint()
+    return WiseJSON(
+        {
+            "tenants": rows,
+            "total": len(tenants),
+            "offset": window.offset,
+            "limit": window.limit,
+            "next": next_offset(request, window, len(tenants)),
+        }
+    )
 
 
 @endpoint
@@ -54,10 +79,11 @@ async def create_tenant(request: Request) -> Response:
             properties:
               id: {type: string, description: "1-64 letters, digits, '-' or '_' (default: random)"}
               seed: {description: "a seed document like fixtures/default.json, or false"}
-              fidelity: {type: object, description: "Fidelity settings for this tenant"}
+              settings: {type: object, description: "Settings by dotted key (as GET …/settings)"}
+              fidelity: {type: object, description: "Settings by their flat legacy names (as GET …/fidelity)"}
     responses:
       201: {description: "The tenant's id, URLs and credentials."}
-      400: {description: "Bad id, seed or fidelity."}
+      400: {description: "Bad id, seed or settings."}
       409: {description: "A tenant with that id exists."}
     """
     data = await body_of(request)
@@ -68,8 +94,9 @@ async def create_tenant(request: Request) -> Response:
     seed = data.get("seed", True)
     if not isinstance(seed, bool | dict):
         raise ControlError(400, "invalid_request", "'seed' is a seed object, or false for an empty tenant")
-    fidelity = _fidelity(sandbox.fidelity, field(data, "fidelity", dict, {}))
-    tenant, creds = sandbox.create_tenant(tenant_id, seed=seed, fidelity=fidelity)
+    changes = {**_legacy(field(data, "fidelity", dict, {})), **field(data, "settings", dict, {})}
+    settings = sandbox.settings.apply(changes)  # a ValueError (unknown key, bad value): 400
+    tenant, creds = sandbox.create_tenant(tenant_id, seed=seed, settings=settings)
     base = str(request.base_url).rstrip("/")
     return WiseJSON(
         {"api_url": base, "control_url": f"{base}{PREFIX}/tenants/{tenant.id}", **creds.as_json()}, 201
@@ -82,10 +109,11 @@ async def get_tenant(request: Request) -> Response:
     summary: Describe a tenant (no secrets)
     tags: [tenants]
     responses:
-      200: {description: "Clients, users, profiles, token counts, clock, fidelity."}
+      200: {description: "Clients, users, profiles, token counts, clock, settings."}
       404: {description: "No such tenant."}
     """
-    return WiseJSON(tenant_json(tenant_of(request)))
+    tenant = tenant_of(request)
+    return WiseJSON(tenant_json(tenant, (await tokens_of(tenant)).counts))
 
 
 @endpoint
@@ -112,7 +140,7 @@ async def reset_tenant(request: Request) -> Response:
     """
     tenant = tenant_of(request)
     tenant.reset()
-    return WiseJSON(tenant_json(tenant))
+    return WiseJSON(tenant_json(tenant, (await tokens_of(tenant)).counts))
 
 
 @endpoint
@@ -128,54 +156,85 @@ async def reset_all(request: Request) -> Response:
     return WiseJSON({"reset": sorted(sandbox.tenants)})
 
 
-def _fidelity(base: Fidelity, changes: JSON) -> Fidelity:
-    known = set(base.as_dict())
-    unknown = set(changes) - known
+def _legacy(changes: JSON) -> JSON:
+    unknown = set(changes) - set(LEGACY)
     if unknown:
         raise ControlError(
             400, "invalid_request", f"unknown fidelity setting(s): {', '.join(sorted(unknown))}"
         )
-    for name, value in changes.items():
-        current = getattr(base, name)
-        if type(value) is not type(current):
-            raise ControlError(400, "invalid_request", f"fidelity {name!r} must be {type(current).__name__}")
-    return base.replace(**changes)  # a value Fidelity refuses is a ValueError: 400 (`endpoint`)
+    return {LEGACY[name]: value for name, value in changes.items()}
+
+
+def _described(settings: Settings, keys: dict[str, str]) -> JSON:
+    docs = Settings.docs()
+    return {shown: {"value": settings.get(key), "doc": docs.get(key, "")} for shown, key in keys.items()}
+
+
+@endpoint
+async def get_settings(request: Request) -> Response:
+    """
+    summary: The tenant's settings (its answers to questions Wise leaves open), by dotted key
+    description: >
+      Every setting in its section (oauth, authorize, sca, jose, rate_limits, mtls, limits) with
+      its value and its documentation: what Wise says, and why this default.
+    tags: [tenants]
+    responses:
+      200: {description: "Each setting (section.name) with its value and doc."}
+    """
+    keys = {key: key for key in Settings().as_dict()}
+    return WiseJSON(_described(tenant_of(request).settings, keys))
+
+
+@endpoint
+async def patch_settings(request: Request) -> Response:
+    """
+    summary: Change the tenant's settings by dotted key
+    description: >
+      All or nothing: an unknown key or a value the sandbox cannot act on is a 400 and changes
+      nothing. A reset returns the tenant to the settings it was seeded with.
+    tags: [tenants]
+    requestBody:
+      content:
+        application/json:
+          schema: {type: object, example: {"oauth.refresh_token_rotation": true, "sca.pin": "9876"}}
+    responses:
+      200: {description: "Every setting now, as GET."}
+      400: {description: "Unknown setting or bad value."}
+    """
+    tenant = tenant_of(request)
+    tenant.configure(await body_of(request))
+    keys = {key: key for key in Settings().as_dict()}
+    return WiseJSON(_described(tenant.settings, keys))
 
 
 @endpoint
 async def get_fidelity(request: Request) -> Response:
     """
-    summary: The tenant's answers to questions Wise leaves open
+    summary: The tenant's OAuth, authorize, SCA, JOSE and mTLS settings by their flat legacy names
+    description: A view of `…/settings` under the names settings had before they were grouped.
     tags: [tenants]
     responses:
       200: {description: "Each setting's value and documentation."}
     """
-    tenant = tenant_of(request)
-    docs = Fidelity.field_docs()
-    return WiseJSON(
-        {
-            name: {"value": value, "doc": docs.get(name, "")}
-            for name, value in tenant.fidelity.as_dict().items()
-        }
-    )
+    return WiseJSON(_described(tenant_of(request).settings, LEGACY))
 
 
 @endpoint
 async def patch_fidelity(request: Request) -> Response:
     """
-    summary: Change fidelity settings for this tenant
+    summary: Change settings by their flat legacy names (a view of PATCH …/settings)
     tags: [tenants]
     requestBody:
       content:
         application/json:
           schema: {type: object, example: {refresh_token_rotation: true}}
     responses:
-      200: {description: "The settings now in force."}
+      200: {description: "The settings now in force, by legacy name."}
       400: {description: "Unknown setting or wrong type."}
     """
     tenant = tenant_of(request)
-    tenant.fidelity = _fidelity(tenant.fidelity, await body_of(request))
-    return WiseJSON(tenant.fidelity.as_dict())
+    settings = tenant.configure(_legacy(await body_of(request)))
+    return WiseJSON({name: settings.get(key) for name, key in LEGACY.items()})
 
 
 # Seeding -----------------------------------------------------------------------------------------

@@ -255,7 +255,7 @@ async def put_mtls(request: Request) -> Response:
 
 
 CERTIFICATE = "/clients/{client_id}/certificates/{fingerprint}"
-control_routes: list[BaseRoute] = [
+routes: list[BaseRoute] = [
     Route("/ca.pem", get_ca, methods=["GET"]),
     Route("/certificates", list_certificates, methods=["GET"]),
     Route("/clients/{client_id}/certificates", list_certificates, methods=["GET"]),

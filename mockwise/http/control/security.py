@@ -8,6 +8,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from mockwise.domain.fidelity import RateLimits
 from mockwise.domain.tenant import Tenant
 from mockwise.http.control.common import ControlError, body_of, endpoint, field, tenant_of
 from mockwise.http.responses import WiseJSON
@@ -68,8 +69,8 @@ async def delete_partner_key(request: Request) -> Response:
 
 def _sca_json(tenant: Tenant) -> dict[str, object]:
     return {
-        "personal_tokens": tenant.fidelity.sca_personal_tokens,
-        "user_tokens": tenant.fidelity.sca_user_tokens,
+        "personal_tokens": tenant.settings.sca.personal_tokens,
+        "user_tokens": tenant.settings.sca.user_tokens,
         **tenant.sca.describe(),
     }
 
@@ -89,7 +90,7 @@ async def get_sca(request: Request) -> Response:
 async def patch_sca(request: Request) -> Response:
     """
     summary: Switch SCA on or off for the tenant's personal tokens and OAuth user tokens
-    description: Shorthand for the fidelity settings `sca_personal_tokens` and `sca_user_tokens`.
+    description: A view of the settings `sca.personal_tokens` and `sca.user_tokens`.
     tags: [security]
     requestBody:
       content:
@@ -108,8 +109,8 @@ async def patch_sca(request: Request) -> Response:
     for name in ("personal_tokens", "user_tokens"):
         value = field(data, name, bool, None)
         if value is not None:
-            changes[f"sca_{name}"] = value
-    tenant.fidelity = tenant.fidelity.replace(**changes)
+            changes[f"sca.{name}"] = value
+    tenant.configure(changes)
     return WiseJSON(_sca_json(tenant))
 
 
@@ -191,7 +192,7 @@ async def get_rate_limits(request: Request) -> Response:
       200: {description: "enabled, per_second, per_minute, limited_by, usage per caller."}
     """
     limits = tenant_of(request).rate_limits
-    return WiseJSON(limits.settings.as_json() | {"usage": limits.usage()})
+    return WiseJSON(_rate_limits_json(limits.settings) | {"usage": limits.usage()})
 
 
 @endpoint
@@ -215,7 +216,17 @@ async def patch_rate_limits(request: Request) -> Response:
       400: {description: "Unknown setting or bad value."}
     """
     limits = tenant_of(request).rate_limits
-    return WiseJSON(limits.configure(**await body_of(request)).as_json())
+    return WiseJSON(_rate_limits_json(limits.configure(**await body_of(request))))
+
+
+def _rate_limits_json(settings: RateLimits) -> dict[str, object]:
+    """A view of the settings `rate_limits.*` (also under `…/settings`)."""
+    return {
+        "enabled": settings.enabled,
+        "per_second": settings.per_second,
+        "per_minute": settings.per_minute,
+        "limited_by": settings.limited_by,
+    }
 
 
 routes = [

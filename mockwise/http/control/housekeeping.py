@@ -1,6 +1,6 @@
 """Per-tenant control routes that bound memory: the journal's capacity, and collecting expired tokens.
 
-Mounted under `/_mockwise/tenants/{tenant}` (see `CONTROL_TENANT_ROUTES` in `app.py`).
+Mounted under `/_mockwise/tenants/{tenant}` (see `control_routes()`).
 """
 
 from __future__ import annotations

@@ -1,0 +1,109 @@
+"""One vocabulary for a tenant (mockwise/handles.py): the in-process `Tenant` and the HTTP
+`TenantClient` answer the same scenario list the same way, from the one registry."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from mockwise.client import SandboxClient, TenantClient
+from mockwise.domain.sandbox import Sandbox
+from mockwise.domain.scenarios import SCENARIOS
+from mockwise.domain.seed import Credentials
+from mockwise.domain.tenant import Tenant
+from mockwise.handles import TenantHandle
+from mockwise.http.app import create_app
+from mockwise.inprocess import SyncASGITransport
+from mockwise.testing import WiseSandbox
+
+Pair = tuple[TenantHandle, Credentials, Tenant]
+
+
+@pytest.fixture
+def sandbox() -> Sandbox:
+    return Sandbox()
+
+
+@pytest.fixture
+def control(sandbox: Sandbox) -> Iterator[SandboxClient]:
+    with SandboxClient("http://sandbox", transport=SyncASGITransport(create_app(sandbox))) as client:
+        yield client
+
+
+def in_process(sandbox: Sandbox, control: SandboxClient) -> Pair:
+    tenant, creds = sandbox.create_tenant()
+    return tenant, creds, tenant
+
+
+def over_http(sandbox: Sandbox, control: SandboxClient) -> Pair:
+    client = control.create_tenant()
+    creds = Credentials(client.id, client.credentials["clients"], client.credentials["users"])
+    return client, creds, sandbox.tenant(client.id)
+
+
+def token(api: httpx.Client, creds: Credentials, **form: str) -> dict[str, Any]:
+    client = creds.clients[0]
+    answer = api.post("/oauth/token", auth=(client["client_id"], client["client_secret"]), data=form)
+    assert answer.status_code == 200, answer.text
+    body: dict[str, Any] = answer.json()
+    return body
+
+
+def args_for(name: str, creds: Credentials) -> dict[str, Any]:
+    created = next(u for u in creds.users if u.get("registration_code"))
+    values = {
+        "user": created["email"],
+        "client_id": creds.clients[0]["client_id"],
+        "email": "new@example.com",
+    }
+    return {p.name: values[p.name] for p in SCENARIOS[name].params if p.required}
+
+
+def story(
+    make: Callable[[Sandbox, SandboxClient], Pair], sandbox: Sandbox, control: SandboxClient, name: str
+) -> Any:
+    """Issue the same tokens, run scenario `name`, and describe what it did (ids differ by tenant)."""
+    handle, creds, tenant = make(sandbox, control)
+    created = next(u for u in creds.users if u.get("registration_code"))
+    with httpx.Client(transport=SyncASGITransport(create_app(sandbox)), base_url="http://sandbox") as api:
+        token(api, creds, grant_type="client_credentials")
+        token(
+            api,
+            creds,
+            grant_type="registration_code",
+            client_id=creds.clients[0]["client_id"],
+            email=created["email"],
+            registration_code=created["registration_code"],
+        )
+    answer = getattr(handle, SCENARIOS[name].method)(**args_for(name, creds))
+    kinds = {t.id: t.kind.value for t in tenant.store}
+    states = sorted((t.kind.value, t.state(tenant.clock.now()).value) for t in tenant.store)
+    if isinstance(answer, str):
+        return "a new secret", states
+    assert all(isinstance(i, str) for i in answer)
+    return sorted(kinds[i] for i in answer), states
+
+
+@pytest.mark.parametrize("name", sorted(SCENARIOS))
+def test_each_scenario_does_the_same_in_process_and_over_http(
+    sandbox: Sandbox, control: SandboxClient, name: str
+) -> None:
+    assert story(in_process, sandbox, control, name) == story(over_http, sandbox, control, name)
+
+
+@pytest.mark.parametrize("handle", [Tenant, TenantClient, WiseSandbox])
+def test_every_scenario_of_the_registry_is_a_method_with_its_parameters(handle: type) -> None:
+    for scenario in SCENARIOS.values():
+        method = getattr(handle, scenario.method)
+        params = [p for p in inspect.signature(method).parameters if p != "self"]
+        assert params == [p.name for p in scenario.params], (handle.__name__, scenario.name)
+
+
+def test_journal_and_link_speak_the_same_words(sandbox: Sandbox, control: SandboxClient) -> None:
+    for handle, _, _ in (in_process(sandbox, control), over_http(sandbox, control)):
+        assert handle.journal.select(since=0) == []
+        assert inspect.signature(handle.link).parameters.keys() >= {"email", "password", "profile_id"}
