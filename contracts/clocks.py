@@ -106,7 +106,7 @@ class ManualClock:
 MAX_WAITING = 3600.0
 
 
-class WaitedTooLong(BaseException):  # noqa: N818 - a client's `except Exception` must not swallow it
+class WaitedTooLong(BaseException):  # not Exception: a client's `except Exception` must not swallow it
     """Raised in a client's `time.sleep` once it has waited past `MAX_WAITING` in one story."""
 
 

@@ -206,7 +206,8 @@ def user_calls_concurrently(s: Story) -> None:
 
 
 def fund_transfers(s: Story) -> None:
-    linked = [k for k in s.keys if k.startswith("l")]  # created customers have no profile to fund from
+    # customers the client linked (a created one has no profile to fund from until they make one)
+    linked = sorted(k for k, m in s.w.users.items() if m.kind == "linked")
     key = s.rng.choice(linked) if linked else None
     for _ in range(s.rng.randint(1, 3) if key is not None else 0):  # a payout batch
         s.w.fund_transfer(key)  # type: ignore[arg-type]
@@ -327,7 +328,9 @@ def tell(ctx: RunContext, index: int, steps: int) -> None:
     """Tell story number `index` (at most `steps` moves after its two customers)."""
     rng = random.Random(f"mockwise:{index}")  # noqa: S311 - reproducible stories, not secrets
     theme = list(THEMES)[index % len(THEMES)]
-    fidelity = {name: value for name, value in VARIATIONS.items() if rng.random() < VARIATION_CHANCE}
+    # what a linked token lists, and how a challenge looks, matter most where links and SCA are
+    chance = 2 * VARIATION_CHANCE if theme in ("linking", "sca") else VARIATION_CHANCE
+    fidelity = {name: value for name, value in VARIATIONS.items() if rng.random() < chance}
     redirect_query = rng.random() < REDIRECT_QUERY_CHANCE
     world = World(
         ctx.control,
@@ -361,7 +364,7 @@ def tell(ctx: RunContext, index: int, steps: int) -> None:
     try:
         with ctx.gate.shared():
             create_user(story)
-            link_user_plain(story, rng.choice(PEOPLE))
+            link_user_plain(story, "alex" if theme == "sca" else rng.choice(PEOPLE))  # alex has a business
         judged()
         for _ in range(steps):
             names = [n for n in weights if available(story, n)]
@@ -378,9 +381,10 @@ def tell(ctx: RunContext, index: int, steps: int) -> None:
 
 
 def link_user_plain(s: Story, person: str) -> None:
-    """A genuine link: the customer's own date of birth, their personal profile or (one time in
-    five) their business profile."""
-    s.keys.append(s.w.link_user(person, profile="business" if s.rng.random() < 0.2 else "personal"))
+    """A genuine link: the customer's own date of birth, their personal profile or (about one
+    time in three) their business profile."""
+    business = 0.6 if s.theme == "sca" else 0.3  # businesses fund transfers
+    s.keys.append(s.w.link_user(person, profile="business" if s.rng.random() < business else "personal"))
 
 
 def explore(ctx: RunContext, examples: int, steps: int) -> None:

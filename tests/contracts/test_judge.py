@@ -22,6 +22,7 @@ def entry(**fields: Any) -> Entry:
     fields.setdefault("status", 200)
     fields.setdefault("method", "POST" if fields.get("path", "/oauth/token") == "/oauth/token" else "GET")
     fields.setdefault("path", "/oauth/token")
+    fields.setdefault("route", fields["path"])
     fields.setdefault("client_id", "partner")
     if fields["path"] == "/oauth/token":
         fields.setdefault("basic_auth", True)
