@@ -9,8 +9,18 @@ from pathlib import Path
 
 import pytest
 
-from contracts.clocks import FAKETIME_MISSING, FaketimeClock, NoClock, TimeMachineClock, fixed_because
+from contracts.adapter import Outcome
+from contracts.clocks import (
+    FAKETIME_MISSING,
+    MAX_WAITING,
+    FaketimeClock,
+    NoClock,
+    TimeMachineClock,
+    WaitedTooLong,
+    fixed_because,
+)
 from contracts.subprocess_driver import SubprocessClients
+from contracts.world import _guarded
 
 CLIENT = """\
 import time
@@ -85,3 +95,30 @@ def test_a_clock_that_cannot_move_says_why(monkeypatch: pytest.MonkeyPatch) -> N
     clients = SubprocessClients("true")
     assert clients.clock_reason == FAKETIME_MISSING and "apt-get install faketime" in FAKETIME_MISSING
     assert fixed_because(clients.make_clock()) == FAKETIME_MISSING
+
+
+def test_an_endless_retry_loop_is_stopped_in_its_sleep() -> None:
+    clock = TimeMachineClock()
+    clock.start()
+    try:
+        with pytest.raises(WaitedTooLong):
+            backoff = 0.1
+            while True:  # a client that never gives up, its backoff doubling
+                time.sleep(backoff)
+                backoff *= 2
+        assert time.time() < 4e9  # the clock was not moved past the end of time
+    finally:
+        clock.stop()
+    assert _guarded(lambda: _sleep_forever()) == Outcome(
+        "error", "hung", {"stopped": f"the client waited more than {MAX_WAITING:.0f} s in one story"}
+    )
+
+
+def _sleep_forever() -> Outcome:
+    clock = TimeMachineClock()
+    clock.start()
+    try:
+        while True:
+            time.sleep(600)
+    finally:
+        clock.stop()
