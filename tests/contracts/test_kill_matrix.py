@@ -45,3 +45,12 @@ def test_each_mutant_breaks_its_obligation_and_no_other(arena: Arena, mutant: ty
 def test_every_obligation_has_a_mutant() -> None:
     caught = {m.catches for m in MUTANTS}  # type: ignore[attr-defined]
     assert caught == {o.id for o in CATALOG} - {"REFRESH-EARLY"}  # strict only: a margin, not a bug
+
+
+def test_a_correct_client_written_another_way_keeps_every_obligation(arena: Arena) -> None:
+    """No false alarm for habits the reference does not have (monotonic timing, a sleep bound at
+    import, its own registration codes, last-value-wins parsing), and no false green either."""
+    make, clock = python_client("tests.contracts.independent_client:factory")
+    report = run_contracts(make, clock, name="independent", examples=50, shrink=False, arena=arena)
+    assert report.broken == []
+    assert set(report.not_exercised) == {"SCA-CLEARED", "SCA-ONE-USE"}  # it has no fund_transfer
