@@ -268,7 +268,7 @@ def run_contracts(
             progress.broken = sorted(ctx.found)
             progress.update()
 
-        own_clock, real_waits = _kind_of_client(make_client, make_clock)
+        clock_reason, own_clock, real_waits = _client_facts(make_client, make_clock)
         ctx = RunContext(
             arena.control,
             arena.endpoints,
@@ -287,20 +287,19 @@ def run_contracts(
         explore(ctx, examples, STEPS if steps is None else steps)
         explored = time.perf_counter()
         progress.phase = "shrink"
-        counterexamples = _counterexamples(ctx, arena, profile, shrink, deadline, progress)
+        counterexamples = _counterexamples(ctx, shrink, deadline, progress)
     ended = time.perf_counter()
     progress.done()
-    reason = _clock_reason(make_client, make_clock)
     verdicts = [
         Verdict(
             o,
             counterexamples.get(o.id),
             ctx.situations.get(o.id, Counter()),
-            _not_exercised(o, ctx, arena, reason),
+            _not_exercised(o, ctx, arena, clock_reason),
         )
         for o in catalog(profile)
     ]
-    notes = _notes(verdicts, ctx, reason, examples)
+    notes = _notes(verdicts, ctx, examples)
     report = Report(
         name,
         profile,
@@ -318,12 +317,7 @@ def run_contracts(
 
 
 def _counterexamples(
-    ctx: RunContext,
-    arena: Arena,
-    profile: str,
-    shrink: bool,
-    deadline: float | None,
-    progress: Progress,
+    ctx: RunContext, shrink: bool, deadline: float | None, progress: Progress
 ) -> dict[str, Counterexample]:
     """Each broken obligation's story, shrunk within the time left: shared fairly (each takes its
     share of what the ones before it left), `ctx.parallel` of them at a time."""
@@ -354,11 +348,10 @@ def _counterexamples(
             rounds = -(-left[0] // ctx.parallel)  # the shares still to come, side by side
             left[0] -= 1
             share = (until - time.perf_counter()) / max(1, rounds)
-        progress.phase = "shrink"
         progress.update(force=True)
 
         def replayed(moves: Moves, fidelity: dict[str, Any], query: bool) -> Replayed:
-            return _replay_for(obligation, moves, fidelity, query, ctx, arena, profile)
+            return _replay_for(obligation, moves, fidelity, query, ctx)
 
         result = shrink_story(
             replayed,
@@ -380,34 +373,23 @@ def _counterexamples(
         return dict(pool.map(one, found))
 
 
-def _kind_of_client(make_client: ClientFactory, make_clock: Callable[[], ClientClock]) -> tuple[bool, bool]:
-    """(its clock is its own, its waits are real): a subprocess has both; an in-process client
-    moved by time-machine has neither (it shares this process's clock, and its waits are skipped)."""
-    if getattr(make_client, "clock_reason", None) is not None:  # SubprocessClients
-        return True, True
-    return not isinstance(make_clock(), TimeMachineClock), False
+def _client_facts(
+    make_client: ClientFactory, make_clock: Callable[[], ClientClock]
+) -> tuple[str, bool, bool]:
+    """Why its clock cannot be moved ("" when it can); whether that clock is its own; whether its
+    waits are real. A subprocess has a clock and real waits of its own; an in-process client moved
+    by time-machine shares this process's clock, and its waits are skipped."""
+    known = getattr(make_client, "clock_reason", None)
+    if known is not None:  # SubprocessClients (asking for a clock would reserve a process)
+        return str(known), True, True
+    clock = make_clock()
+    return fixed_because(clock), not isinstance(clock, TimeMachineClock), False
 
 
 def _replay_for(
-    obligation: str,
-    moves: Moves,
-    fidelity: dict[str, Any],
-    redirect_query: bool,
-    ctx: RunContext,
-    arena: Arena,
-    profile: str,
+    obligation: str, moves: Moves, fidelity: dict[str, Any], redirect_query: bool, ctx: RunContext
 ) -> Replayed:
-    world = World(
-        ctx.control,
-        ctx.endpoints,
-        ctx.make_client,
-        ctx.make_clock(),
-        profile=profile,
-        fidelity=fidelity,
-        impostor=arena.impostor,
-        redirect_query=redirect_query,
-        gate=ctx.gate,
-    )
+    world = ctx.world(fidelity, redirect_query)
 
     def broken() -> Violation | None:
         return next((v for v in world.judge.violations if v.obligation == obligation), None)
@@ -425,14 +407,6 @@ def _replay_for(
     return Replayed(violation, kept, story, fidelity, redirect_query)
 
 
-def _clock_reason(make_client: ClientFactory, make_clock: Callable[[], ClientClock]) -> str:
-    """Why the client's clock cannot be moved ("" when it can)."""
-    known = getattr(make_client, "clock_reason", None)
-    if known is not None:
-        return str(known)
-    return fixed_because(make_clock())
-
-
 def _not_exercised(o: Obligation, ctx: RunContext, arena: Arena, clock_reason: str) -> str:
     """Why an obligation may not have been put to the test in this run."""
     for need in o.needs:
@@ -447,7 +421,7 @@ def _not_exercised(o: Obligation, ctx: RunContext, arena: Arena, clock_reason: s
     return f"no {o.situation} occurred in {ctx.examples_run} stories (raise --examples or --budget)"
 
 
-def _notes(verdicts: list[Verdict], ctx: RunContext, clock_reason: str, examples: int) -> list[str]:
+def _notes(verdicts: list[Verdict], ctx: RunContext, examples: int) -> list[str]:
     notes = []
     skipped: dict[str, list[str]] = {}
     for v in verdicts:

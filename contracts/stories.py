@@ -120,6 +120,20 @@ class RunContext:
     unsupported: set[str] = field(default_factory=set)  # optional operations the client lacks
     lock: threading.Lock = field(default_factory=threading.Lock)
 
+    def world(self, fidelity: dict[str, Any], redirect_query: bool) -> World:
+        """A fresh tenant and client for a story (or a replay of one)."""
+        return World(
+            self.control,
+            self.endpoints,
+            self.make_client,
+            self.make_clock(),
+            profile=self.profile,
+            fidelity=fidelity,
+            impostor=self.impostor,
+            redirect_query=redirect_query,
+            gate=self.gate,
+        )
+
     def absorb(self, world: World) -> None:
         """Add a finished story's situations to the run's."""
         with self.lock:
@@ -332,17 +346,7 @@ def tell(ctx: RunContext, index: int, steps: int) -> None:
     chance = 2 * VARIATION_CHANCE if theme in ("linking", "sca") else VARIATION_CHANCE
     fidelity = {name: value for name, value in VARIATIONS.items() if rng.random() < chance}
     redirect_query = rng.random() < REDIRECT_QUERY_CHANCE
-    world = World(
-        ctx.control,
-        ctx.endpoints,
-        ctx.make_client,
-        ctx.make_clock(),
-        profile=ctx.profile,
-        fidelity=fidelity,
-        impostor=ctx.impostor,
-        redirect_query=redirect_query,
-        gate=ctx.gate,
-    )
+    world = ctx.world(fidelity, redirect_query)
     story = Story(world, rng, theme, ctx.real_waits)
     focus = THEMES[theme]
     weights = {
