@@ -120,7 +120,7 @@ PLAINER: dict[str, list[Any]] = {
     "times": [None, 2],
     "extra": [None],
     "profile": [None],
-    "dob": ["other"],
+    "dob": [None, "other"],
     "tamper": ["foreign"],
     "both": [True],
 }
