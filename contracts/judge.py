@@ -326,7 +326,12 @@ class Judge:
         kind = "client_credentials" if grant == "client_credentials" else "user"
         if kind == "client_credentials":
             self._cc_reuse(entry)
-        if entry.issued in self.issued:  # the live token again (client_credentials_reuse)
+        known = self.issued.get(entry.issued)
+        if known is not None:
+            # the live token again (Spring's token store, client_credentials_reuse), with what is left
+            # of its life: a client renewing in its last seconds cannot get a fresher one, so it is
+            # blamed only past the token's real end
+            known.absolute = True
             return
         link = self.links.get(entry.token or "") if grant == "refresh_token" else None
         self.issued[entry.issued] = Issued(

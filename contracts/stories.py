@@ -44,8 +44,9 @@ ADVANCES = sorted(
      LIFETIME - 61, LIFETIME - 1, LIFETIME, LIFETIME + 1, DAY, 3 * DAY}
 )  # fmt: skip
 # Where a renewal goes wrong, around the sandbox's expiry of a token (the client was told one
-# second less): the margins clients use (5 minutes, an hour, Wise's suggested 6 hours), after it.
-MARGINS = (-6 * 3600, -3601, -301, -299, 1, 30, 3600)
+# second less): the margins clients use (5 minutes, an hour, Wise's suggested 6 hours), after it,
+# and while the token is still young (half an hour and an hour and a half after it was issued).
+MARGINS = (-LIFETIME + 1800, -LIFETIME + 5400, -6 * 3600, -3601, -301, -299, 1, 30, 3600)
 EXPIRY_OFFSETS = (-301, -299, -61, -1, 0, 1, 30)
 FAULTS = (
     ("server_error", "/oauth/token"),
@@ -64,6 +65,7 @@ OUTAGE_KINDS = ("server_error", "connection_reset", "malformed_json", "gateway_h
 REVOCATIONS = ("revoke-access", "enhanced-security", "change-email")
 PEOPLE = ("alex", "lena")  # seeded Wise users who link their accounts
 DOBS = ("day", "month", "year", "other")  # near misses of a customer's date of birth
+TAMPER_KINDS = tuple(sorted(TAMPERINGS))
 #: The settings Wise leaves open (mockwise/domain/fidelity.py): a story turns each on by chance.
 VARIATIONS: dict[str, Any] = {
     "client_credentials_token_format": "jwe",  # long encrypted JWTs by 2027 (§2.4)
@@ -77,6 +79,17 @@ VARIATIONS: dict[str, Any] = {
 }
 VARIATION_CHANCE = 0.3
 REDIRECT_QUERY_CHANCE = 0.25
+#: The variations a client most often relies on without knowing, by the theme whose stories meet
+#: them: those stories turn them on three times in four.
+THEME_VARIATIONS: dict[str, tuple[str, ...]] = {
+    "expiry": ("token_response_fields", "client_credentials_reuse"),
+    "concurrency": ("refresh_token_rotation",),
+    "linking": ("bound_token_lists_only_its_profile",),
+    "revocation": ("registration_code_failure_status", "refresh_token_rotation"),
+    "sca": ("bound_token_lists_only_its_profile", "sca_challenge_body"),
+    "secrets": ("client_credentials_token_format", "echo_token_in_invalid_token"),
+}
+THEME_VARIATION_CHANCE = 0.75
 SWARM_OFF = 0.3  # the chance a move outside the story's theme is switched off for the story
 
 
@@ -164,6 +177,8 @@ class Story:
         self.keys: list[str] = []  # every customer key, whatever became of it (so replays match)
         self.impostor_met = False
         self.rate_limited = False
+        self.tamperings = 0
+        self.first_tampering = rng.randrange(len(TAMPER_KINDS))
 
     def customer(self) -> str | None:
         return self.rng.choice(self.keys) if self.keys else None
@@ -172,8 +187,8 @@ class Story:
         """When an operation happens: now, anywhere in its token's last minute, or at a margin."""
         roll = self.rng.random()
         bias = 0.6 if self.theme == "expiry" else 0.35
-        if roll < bias:
-            return self.rng.randint(-61, 0)
+        if roll < bias:  # the last minute, its very end (the told expiry, the real one) often
+            return self.rng.choice((-1, 0)) if self.rng.random() < 0.3 else self.rng.randint(-61, 0)
         if roll < bias + 0.2:
             return self.rng.choice(MARGINS)
         return None
@@ -197,7 +212,12 @@ def create_user(s: Story) -> None:
 def link_user(s: Story) -> None:
     rng = s.rng
     focused = s.theme == "linking"
-    tamper = rng.choice(sorted(TAMPERINGS)) if rng.random() < (0.7 if focused else 0.25) else None
+    tamper = None
+    if rng.random() < (0.7 if focused else 0.25):
+        # a linking story goes through the near misses in turn, from a random one: every kind
+        # comes up within a few such stories
+        s.tamperings += 1
+        tamper = TAMPER_KINDS[(s.first_tampering + s.tamperings) % len(TAMPER_KINDS)]
     dob = rng.choice(DOBS) if rng.random() < (0.5 if focused else 0.2) else "own"
     profile = "business" if rng.random() < 0.2 else "personal"
     extra = rng.random() < 0.25
@@ -342,10 +362,13 @@ def tell(ctx: RunContext, index: int, steps: int) -> None:
     """Tell story number `index` (at most `steps` moves after its two customers)."""
     rng = random.Random(f"mockwise:{index}")  # noqa: S311 - reproducible stories, not secrets
     theme = list(THEMES)[index % len(THEMES)]
-    # what a linked token lists, and how a challenge looks, matter most where links and SCA are
-    chance = 2 * VARIATION_CHANCE if theme in ("linking", "sca") else VARIATION_CHANCE
-    fidelity = {name: value for name, value in VARIATIONS.items() if rng.random() < chance}
-    redirect_query = rng.random() < REDIRECT_QUERY_CHANCE
+    own = THEME_VARIATIONS.get(theme, ())  # the variations that matter most to the theme
+    fidelity = {
+        name: value
+        for name, value in VARIATIONS.items()
+        if rng.random() < (THEME_VARIATION_CHANCE if name in own else VARIATION_CHANCE)
+    }
+    redirect_query = rng.random() < (THEME_VARIATION_CHANCE if theme == "linking" else REDIRECT_QUERY_CHANCE)
     world = ctx.world(fidelity, redirect_query)
     story = Story(world, rng, theme, ctx.real_waits)
     focus = THEMES[theme]
