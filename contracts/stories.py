@@ -286,8 +286,9 @@ def meet_impostor(s: Story) -> None:
 
 
 def fault(s: Story) -> None:
-    """Arm a fault, and mostly meet it at once: in a partner call whose token is due (so the token
-    request meets it), a link (the code exchange), or a customer's call (due: the refresh)."""
+    """Arm a fault, and mostly meet it at once: in a partner call, a link (the code exchange) or a
+    customer's call, with the token due when the fault is for the token endpoint (so the renewal
+    meets it)."""
     rng = s.rng
     kind, path = rng.choice(FAULTS)
     if s.theme == "rate limits" and not s.rate_limited:
@@ -300,16 +301,18 @@ def fault(s: Story) -> None:
         times = 2
     s.w.fault(kind, path, times)
     roll = rng.random()
-    if roll < 0.15:
+    if roll < 0.1:
         return  # it strikes whatever comes next
-    if roll < 0.4:
-        s.w.partner_call(RENEWAL_POINT if rng.random() < 0.7 else None)
-    elif roll < 0.55:
+    # the operation that meets it: one that makes the request it is armed for (a token is due when
+    # the fault is for the token endpoint)
+    for_tokens = path == "/oauth/token" or kind == "invalid_grant"
+    key = s.customer()
+    if roll < 0.45 or key is None:
+        s.w.partner_call(RENEWAL_POINT if for_tokens or rng.random() < 0.3 else None)
+    elif for_tokens and roll < 0.65:
         s.keys.append(s.w.link_user(rng.choice(PEOPLE)))
     else:
-        key = s.customer()
-        if key is not None:
-            s.w.user_call(key, RENEWAL_POINT if rng.random() < 0.6 else None)
+        s.w.user_call(key, RENEWAL_POINT if for_tokens or rng.random() < 0.3 else None)
 
 
 MoveMaker = Callable[[Story], None]
