@@ -195,13 +195,17 @@ class World:
         self._tokens: list[dict[str, Any]] | None = None  # the sandbox's token list, while current
 
     def close(self) -> None:
+        # The clock first: a client process goes back to its pool on close, and the next story,
+        # perhaps already waiting for it, moves that same clock.
         try:
-            self.client.close()
-        finally:
             self.clock.stop()
-            if self.impostor is not None and self.impostor.active:
-                self.impostor.set(False)
-            self._files.cleanup()
+        finally:
+            try:
+                self.client.close()
+            finally:
+                if self.impostor is not None and self.impostor.active:
+                    self.impostor.set(False)
+                self._files.cleanup()
 
     # Bookkeeping ------------------------------------------------------------------------------
 
