@@ -61,3 +61,38 @@ def test_an_operation_the_client_does_not_offer_counts_against_nothing(arena: Ar
         world.tenant.delete()
     assert world.judge.violations == [] and world.judge.unsupported == {"fund_transfer"}
     assert [s.outcome for s in world.story if s.action == "fund_transfer"] == ["error:unsupported"] * 2
+
+
+class Recorder:
+    """A clock and a client that write down when they are stopped and closed."""
+
+    movable = True
+
+    def __init__(self, log: list[str], name: str) -> None:
+        self.log, self.name = log, name
+
+    def start(self) -> None:
+        pass
+
+    def shift(self, seconds: float) -> None:
+        pass
+
+    def stop(self) -> None:
+        self.log.append(f"{self.name} stopped")
+
+    def environment(self) -> dict[str, str]:
+        return {}
+
+    def close(self) -> None:
+        self.log.append(f"{self.name} closed")
+
+
+def test_a_story_stops_its_client_s_clock_before_the_client_goes_back_to_its_pool(arena: Arena) -> None:
+    """Told side by side, the next story may take the client process (and its clock) at once."""
+    log: list[str] = []
+    world = World(
+        arena.control, arena.endpoints, lambda c, k: Recorder(log, "client"), Recorder(log, "clock")
+    )  # type: ignore[arg-type, return-value]
+    world.close()
+    world.tenant.delete()
+    assert log == ["clock stopped", "client closed"]
