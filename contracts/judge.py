@@ -192,14 +192,14 @@ class Judge:
             self._saw("VERIFY-SERVER", "partner" if op.user is None else "customer")
         customers = {i.user_id for i in self.issued.values() if i.kind == "user" and i.user_id is not None}
         if op.name == "partner_call":
-            held = self._newest("client_credentials", None)
+            held = self.newest("client_credentials", None)
             if held is not None:
                 self._saw("CC-REUSE", "a live token")
                 self._due("CC-NO-EXPIRED", None, held, client_now)
             if customers:
                 self._saw("USER-OWN-TOKEN", "partner call")
         if op.name in CUSTOMER_OPS and op.links:
-            current = self._newest("user", op.links)
+            current = self.newest("user", op.links)
             if current is not None:
                 self._due("USER-NO-EXPIRED", "REFRESH-EARLY", current, client_now)
                 if client_now - current.received() < REUSE_WINDOW and self._usable(current):
@@ -224,7 +224,7 @@ class Judge:
         """Whether a token the client holds still works, as far as it was told."""
         return info.token not in self.refused and info.token not in self.ended
 
-    def _newest(self, kind: str, links: frozenset[int] | None) -> Issued | None:
+    def newest(self, kind: str, links: frozenset[int] | None) -> Issued | None:
         """The newest access token of `kind` the client received (of these lineages)."""
         found = [
             info
@@ -356,7 +356,7 @@ class Judge:
         if entry.error == "invalid_grant":
             self.dead_refresh.setdefault(refresh, entry.done)
         link = self.links.get(refresh)
-        current = self._newest("user", frozenset({link})) if link is not None else None
+        current = self.newest("user", frozenset({link})) if link is not None else None
         first = self.batch_refreshes.get(link) if link is not None and self.concurrency > 1 else None
         if entry.token_state == "superseded" and entry.token_cause == "rotated":
             self._rotated(entry, refresh)

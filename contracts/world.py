@@ -581,10 +581,10 @@ class World:
         """Move the clocks to `offset` seconds around the expiry of the partner's (or this
         customer's) newest access token; the move wanted, None without a token."""
         if model is None:
-            latest = self.judge._newest("client_credentials", None)
+            latest = self.judge.newest("client_credentials", None)
         else:
             self.tokens()
-            latest = self.judge._newest("user", frozenset(model.links))
+            latest = self.judge.newest("user", frozenset(model.links))
         return None if latest is None else self._to_expiry(latest, offset, both)
 
     def _to_expiry(self, latest: Issued, offset: float, both: bool) -> float:
