@@ -639,7 +639,11 @@ class Judge:
             )
         elif op.expect.get("relink") and not disrupted:
             self._saw("RELINK-REPORTED", op.name)
-            if outcome.status != "relink_needed" and not self._explained(op):
+            if (
+                outcome.status != "relink_needed"
+                and not self._explained(op)
+                and op.user_id not in self.tainted
+            ):
                 self._fail(
                     "RELINK-REPORTED",
                     f"{op.name}({op.user}) answered {outcome}; the user's tokens are gone: a re-link is "
