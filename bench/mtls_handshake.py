@@ -156,7 +156,7 @@ class served:
         self.state = state
 
     def __enter__(self) -> dict[str, Any]:
-        command = [sys.executable, "-m", "mockwise", "serve", "--port", "0", "--mtls-port", "0"]
+        command = [sys.executable, "-m", "mockwise", "serve", "--quiet", "--port", "0", "--mtls-port", "0"]
         self.process = subprocess.Popen(
             [*command, "--state-dir", str(self.state)], stdout=subprocess.DEVNULL, env={**os.environ}
         )

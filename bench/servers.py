@@ -67,6 +67,7 @@ class Mockwise(Process):
         self.ready_seconds = 0.0
         (state / "sandbox.json").unlink(missing_ok=True)
         command = [sys.executable, "-m", "mockwise", "serve", "--port", "0", "--state-dir", str(state)]
+        command += ["--quiet"]  # the server is measured, not its console log (a few µs a request)
         command += ["--http"] if http else ["--mtls-port", "0"]
         began = time.perf_counter()
         super().__init__([*command, *extra], cpu, stdout=subprocess.DEVNULL)

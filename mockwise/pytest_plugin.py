@@ -51,6 +51,16 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    where = _option(config, "mockwise_url")
+    if where:  # a mistake here would otherwise fail every test that uses the sandbox, at length
+        from mockwise.cli import sandbox_problem
+
+        problem = sandbox_problem(where, "--mockwise-url")
+        if problem is not None:
+            raise pytest.UsageError(problem)
+
+
 INI_OPTIONS = frozenset({"mockwise_url", "mockwise_ca", "mockwise_strictness"})
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import json
 import signal
 import socket
@@ -205,11 +206,18 @@ class Listener:
     sock: socket.socket | None = field(default=None, repr=False)
 
     def bind(self) -> socket.socket:
+        """Bind and listen; an address that cannot be had raises `AddressUnavailable`."""
+        if not 0 <= self.port <= 65535:
+            raise AddressUnavailable(self, f"{self.port} is not a port (0-65535; 0 picks a free one)")
         family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
         sock = socket.socket(family, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((self.host, self.port))
-        sock.listen(2048)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((self.host, self.port))
+            sock.listen(2048)
+        except OSError as exc:
+            sock.close()
+            raise AddressUnavailable(self, _why(exc)) from exc
         sock.set_inheritable(True)
         self.port = sock.getsockname()[1]
         self.sock = sock
@@ -220,6 +228,43 @@ class Listener:
         scheme = "https" if self.ssl is not None else "http"
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"{scheme}://{host}:{self.port}"
+
+
+def bind_all(listeners: list[Listener]) -> None:
+    """Bind every listener not bound yet; if one cannot be, close those bound here and raise."""
+    bound: list[Listener] = []
+    try:
+        for listener in listeners:
+            if listener.sock is None:
+                listener.bind()
+                bound.append(listener)
+    except OSError:
+        for listener in bound:
+            assert listener.sock is not None
+            listener.sock.close()
+            listener.sock = None
+        raise
+
+
+class AddressUnavailable(OSError):
+    """A listener's host and port cannot be bound; `reason` says why in words."""
+
+    def __init__(self, listener: Listener, reason: str) -> None:
+        super().__init__(f"cannot listen on {listener.host}:{listener.port}: {reason}")
+        self.listener = listener
+        self.reason = reason
+
+
+def _why(exc: OSError) -> str:
+    if exc.errno == errno.EADDRINUSE:
+        return "the port is in use"
+    if exc.errno == errno.EACCES:
+        return "the port needs privileges (ports below 1024 usually do)"
+    if exc.errno == errno.EADDRNOTAVAIL:
+        return "the host is not an address of this machine"
+    if isinstance(exc, socket.gaierror):
+        return f"the host is not known ({exc.strerror})"
+    return exc.strerror or str(exc)
 
 
 def _protocol_for(
@@ -254,9 +299,8 @@ class Runner:
     ) -> None:
         self.listeners = listeners
         self.servers: list[_Server] = []
+        bind_all(listeners)
         for listener in listeners:
-            if listener.sock is None:
-                listener.bind()
             config = uvicorn.Config(
                 app,
                 lifespan="off",

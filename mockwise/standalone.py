@@ -6,26 +6,33 @@ By default it serves HTTPS on two listeners, like Wise's two hosts (reference §
 the server certificate and the clients' certificates live in the state directory (`keystore.py`),
 so a restart keeps trust. `--http` serves plain HTTP on one listener instead, for quick local use:
 no TLS, and client certificates are not checked.
+
+What the user gave is checked before the state directory is written: the seed file and the ports;
+then the seed (its `settings` too) and `--set`. A mistake there is a `StartupError` whose message
+names the input and the fix. Each request is then logged on the console (`requestlog.py`) unless
+`quiet`.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shlex
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, TextIO
 from urllib.parse import urlencode
 
 from mockwise.domain.linking import AUTHORIZE_PATH
 from mockwise.domain.sandbox import DEFAULT_TENANT, Sandbox
-from mockwise.domain.seed import Credentials, load_seed
+from mockwise.domain.seed import Credentials, SeedData, SeedError, load_seed
 from mockwise.http.app import create_app
 from mockwise.http.control import is_loopback
 from mockwise.keystore import Keystore
 from mockwise.pki import write_private
-from mockwise.server import Listener, Runner
+from mockwise.requestlog import RequestLog
+from mockwise.server import AddressUnavailable, Listener, Runner, bind_all
 from mockwise.standalone_sca import enrol_business_user
 
 DEFAULT_PORT = 8443  # the API host (TLS)
@@ -44,22 +51,53 @@ class ServeOptions:
     missing_client_cert: Literal["tls", "http"] = "tls"
     state_dir: Path = Path(".mockwise")
     seed: Path | None = None
+    settings: dict[str, Any] = field(default_factory=dict)  # `--set key=value`, after the seed's settings
+    quiet: bool = False  # no request log on the console
     log_level: str = "warning"
     admin_token: str | None = None
 
 
+class StartupError(ValueError):
+    """Something given to `mockwise serve` cannot work; the message names it and the fix."""
+
+
 class Standalone:
-    def __init__(self, options: ServeOptions) -> None:
+    def __init__(self, options: ServeOptions, out: TextIO | None = None) -> None:
         self.options = options
+        self.out = out
         self.keystore: Keystore | None = None
         self.client_files: dict[str, tuple[Path, Path]] = {}
-        seed = load_seed(options.seed)
+        seed = _seed(options)
+        # Sockets first: a port that cannot be had is reported before the state directory is touched.
         if options.http:
-            self.sandbox = Sandbox(seed=seed)
-            self.tenant, self.credentials = self.sandbox.create_tenant(DEFAULT_TENANT, fixed=True)
             port = DEFAULT_HTTP_PORT if options.port is None else options.port
             self.api = Listener("api", options.host, port)
             self.mtls: Listener | None = None
+        else:
+            port = DEFAULT_PORT if options.port is None else options.port
+            self.api = Listener("api", options.host, port)
+            self.mtls = Listener("mtls", options.host, options.mtls_port)
+        listeners = [self.api] if self.mtls is None else [self.api, self.mtls]
+        try:
+            bind_all(listeners)
+        except AddressUnavailable as exc:
+            raise StartupError(_unavailable(exc, options)) from None
+        try:
+            self._make_sandbox(seed)
+        except BaseException:
+            for listener in listeners:
+                if listener.sock is not None:
+                    listener.sock.close()
+            raise
+        self.app = create_app(self.sandbox, admin_token=options.admin_token)
+        self.runner = Runner(self.app, listeners, log_level=options.log_level)
+        if not options.quiet:
+            self.sandbox.journal_listeners.append(RequestLog(out or sys.stdout))
+
+    def _make_sandbox(self, seed: SeedData) -> None:
+        options = self.options
+        if options.http:
+            self.sandbox = Sandbox(seed=seed)
         else:
             self.keystore = Keystore(options.state_dir)
             names = options.server_names
@@ -67,21 +105,29 @@ class Standalone:
                 names = (options.host, *names)
             pki = self.keystore.load_pki(names)
             self.sandbox = Sandbox(seed=seed, pki=pki)
-            self.tenant, self.credentials = self.sandbox.create_tenant(DEFAULT_TENANT, fixed=True)
-            self.client_files = self.keystore.client_certificates(self.tenant)
-            port = DEFAULT_PORT if options.port is None else options.port
             optional = options.missing_client_cert == "http"
-            mtls_context = pki.server_context("optional" if optional else "required")
-            self.api = Listener("api", options.host, port, ssl=pki.server_context("none"))
-            self.mtls = Listener("mtls", options.host, options.mtls_port, ssl=mtls_context)
-        self.tenant.rate_limits.configure(enabled=True)  # Wise's 100/s and 1000/min (§9)
+            assert self.mtls is not None
+            self.api.ssl = pki.server_context("none")
+            self.mtls.ssl = pki.server_context("optional" if optional else "required")
+        # Wise's 100/s and 1000/min (§9) for the served tenant; its seed's settings and `--set` after
+        served = self.sandbox.settings.apply({"rate_limits.enabled": True})
+        try:
+            self.tenant, self.credentials = self.sandbox.create_tenant(
+                DEFAULT_TENANT, fixed=True, settings=served
+            )
+        except SeedError as exc:
+            raise StartupError(f"--seed {options.seed}: {exc}") from None
+        if options.settings:
+            try:
+                self.tenant.configure(dict(options.settings))  # the one place --set lands
+            except ValueError as exc:
+                raise StartupError(f"--set: {exc}{_quoting_hint(str(exc))}") from None
+        if self.keystore is not None:
+            self.client_files = self.keystore.client_certificates(self.tenant)
         self.sca_key = enrol_business_user(
             self.tenant, self.credentials, options.state_dir / "sca-private-key.pem"
         )
-        self.tenant.mark_seeded()  # a reset keeps the served certificates and the SCA key
-        self.app = create_app(self.sandbox, admin_token=options.admin_token)
-        listeners = [self.api] if self.mtls is None else [self.api, self.mtls]
-        self.runner = Runner(self.app, listeners, log_level=options.log_level)
+        self.tenant.mark_seeded()  # a reset keeps the served certificates, the SCA key and the settings
 
     @property
     def sandbox_json(self) -> Path:
@@ -90,9 +136,9 @@ class Standalone:
     def document(self) -> dict[str, Any]:
         """What a client needs to talk to this sandbox; the same shape the control plane returns."""
         return describe(
-            self.api.url,
+            _reachable(self.api),
             self.credentials,
-            mtls_api_url=self.mtls.url if self.mtls is not None else None,
+            mtls_api_url=_reachable(self.mtls) if self.mtls is not None else None,
             ca_cert=self.keystore.ca_cert.resolve() if self.keystore is not None else None,
             client_files=self.client_files,
             mtls_enforced={c.client_id: c.mtls_enforced for c in self.tenant.directory.clients.values()},
@@ -112,7 +158,7 @@ class Standalone:
         if not is_loopback(self.options.host) and self.options.admin_token is None:
             print(
                 f"note: listening on {self.options.host}; the control plane still answers loopback callers"
-                " only (give --admin-token to open it to others)",
+                " only (give --admin-token, or MOCKWISE_ADMIN_TOKEN, to open it to others)",
                 file=out,
                 flush=True,
             )
@@ -120,6 +166,39 @@ class Standalone:
     def serve(self) -> None:
         self.runner.run(self.on_ready)
         print("mockwise stopped.", flush=True)
+
+
+def _seed(options: ServeOptions) -> SeedData:
+    try:
+        return load_seed(options.seed)
+    except SeedError as exc:
+        raise StartupError(f"--seed {exc}") from None
+
+
+def _quoting_hint(problem: str) -> str:
+    if "must be str, not" not in problem:
+        return ""
+    return """ (a value that reads as JSON is taken as JSON: quote the text, --set 'sca.pin="1234"')"""
+
+
+def _unavailable(exc: AddressUnavailable, options: ServeOptions) -> str:
+    listener = exc.listener
+    flag = "--mtls-port" if listener.name == "mtls" else "--port"
+    if "host" in exc.reason:
+        return f"--host {listener.host}: {exc.reason}; use 127.0.0.1, or 0.0.0.0 for every interface"
+    return (
+        f"{flag} {listener.port}: cannot listen on {listener.host}:{listener.port}, {exc.reason}; "
+        f"choose another port ({flag} 0 picks a free one)"
+    )
+
+
+def _reachable(listener: Listener) -> str:
+    """The listener's URL as a client on this machine can use it: a wildcard bind (0.0.0.0, in a
+    container) is reached on loopback, a name the server certificate always covers."""
+    if listener.host not in WILDCARDS:
+        return listener.url
+    loopback = "::1" if ":" in listener.host else "127.0.0.1"
+    return dataclasses.replace(listener, host=loopback, sock=None).url
 
 
 def describe(

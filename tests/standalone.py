@@ -8,10 +8,11 @@ import signal
 import ssl
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -24,23 +25,46 @@ class Served:
     doc: dict[str, Any]
     state: Path
     started_in: float  # seconds from spawning the process to sandbox.json
-    banner: str = ""
+    lines: list[str] = field(default_factory=list)  # everything it printed so far (a reader thread)
+    reader: threading.Thread | None = None
 
-    def read_banner(self) -> str:
+    @property
+    def output(self) -> str:
+        return "".join(self.lines)
+
+    def read_banner(self, timeout: float = 10) -> str:
         """What the server printed when it became ready (up to "Press Ctrl-C to stop.")."""
-        assert self.process.stdout is not None
-        while "Press Ctrl-C to stop." not in self.banner:
-            line = self.process.stdout.readline()
-            if not line:
+        deadline = time.monotonic() + timeout
+        while "Press Ctrl-C to stop." not in self.output and time.monotonic() < deadline:
+            if self.reader is not None and not self.reader.is_alive():
                 break
-            self.banner += line
-        return self.banner
+            time.sleep(0.01)
+        return self.output.split("Press Ctrl-C to stop.", 1)[0] + "Press Ctrl-C to stop.\n"
+
+    def log_lines(self, timeout: float = 5, count: int = 1) -> list[str]:
+        """The request log's lines (printed after the banner), waiting for `count` of them."""
+        deadline = time.monotonic() + timeout
+        while True:
+            after = self.output.split("Press Ctrl-C to stop.\n", 1)[-1]
+            found = [line for line in after.splitlines() if line and line != "mockwise stopped."]
+            if len(found) >= count or time.monotonic() > deadline:
+                return found
+            time.sleep(0.01)
 
     def stop(self) -> str:
         """Ctrl-C, and everything the server printed."""
         self.process.send_signal(signal.SIGINT)
-        output, _ = self.process.communicate(timeout=10)
-        return self.banner + output
+        self.process.wait(timeout=10)
+        if self.reader is not None:
+            self.reader.join(5)
+        return self.output
+
+
+def _drain(process: subprocess.Popen[str], into: list[str]) -> None:
+    """Read the server's output as it comes, so that its request log never fills the pipe."""
+    assert process.stdout is not None
+    for line in process.stdout:
+        into.append(line)
 
 
 def context(
@@ -76,16 +100,27 @@ def serve(state: Path, *args: str) -> Iterator[Served]:
         text=True,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
+    lines: list[str] = []
+    reader = threading.Thread(target=_drain, args=(process, lines), daemon=True)
+    reader.start()
     deadline = began + 20
     while not (state / "sandbox.json").exists():
         if process.poll() is not None or time.monotonic() > deadline:
             process.kill()
-            pytest.fail(f"server did not start: {process.communicate()[0]}")
+            process.wait()
+            reader.join(5)
+            assert process.stdout is not None
+            process.stdout.close()
+            pytest.fail(f"server did not start: {''.join(lines)}")
         time.sleep(0.01)
     started_in = time.monotonic() - began
+    doc = json.loads((state / "sandbox.json").read_text())
     try:
-        yield Served(process, json.loads((state / "sandbox.json").read_text()), state, started_in)
+        yield Served(process, doc, state, started_in, lines, reader)
     finally:
         if process.poll() is None:
             process.kill()
-        process.communicate()
+        process.wait()
+        reader.join(5)
+        assert process.stdout is not None
+        process.stdout.close()

@@ -41,3 +41,27 @@ def test_settings_in_docs_are_current() -> None:
 
 def test_obligations_catalog_in_docs_is_current() -> None:
     assert (ROOT / "docs" / "obligations.md").read_text(encoding="utf-8").endswith(markdown() + "\n")
+
+
+def test_readme_names_only_environment_variables_that_serve_reads() -> None:
+    from mockwise import cli
+
+    serve = vars(cli.build_parser().parse_args(["serve"]))
+    known = {f"MOCKWISE_{dest.upper()}" for dest in serve if dest not in ("command", "environment_problems")}
+    named = set(re.findall(r"\bMOCKWISE_[A-Z_]+\b", README.read_text(encoding="utf-8")))
+    others = {"MOCKWISE_CONFIG", "MOCKWISE_SOAK_SECONDS"}  # the subprocess driver's, the soak test's
+    others |= {"MOCKWISE_REQUIRE_BROWSER", "MOCKWISE_REQUIRE_CONTAINER"}  # the test suite's
+    assert named - others <= known and {"MOCKWISE_PORT", "MOCKWISE_SET"} <= named
+
+
+def test_readme_yaml_blocks_parse_and_name_the_image_and_its_volume() -> None:
+    import yaml
+
+    blocks = re.findall(r"```yaml\n(.*?)```", README.read_text(encoding="utf-8"), flags=re.S)
+    documents = [yaml.safe_load(block) for block in blocks]
+    compose = next(d for d in documents if "services" in d and "jobs" not in d)
+    assert compose["services"]["wise"]["image"] == "mockwise"
+    assert compose["services"]["wise"]["volumes"] == ["wise-state:/state"]  # the Containerfile's VOLUME
+    assert compose["services"]["app"]["depends_on"]["wise"] == {"condition": "service_healthy"}
+    ci = next(d for d in documents if "jobs" in d)
+    assert ci["jobs"]["test"]["services"]["wise"]["ports"] == ["8443:8443", "8444:8444"]

@@ -11,7 +11,7 @@ from __future__ import annotations
 import itertools
 import threading
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
@@ -139,6 +139,8 @@ class Journal:
         self._lock = threading.Lock()  # the server's loop records while a test thread may resize
         self.dropped = 0
         """How many of the oldest entries fell off because the journal was full."""
+        self.on_record: Callable[[Entry], None] | None = None
+        """Called with each entry once it is recorded (outside the lock): the console log."""
 
     @property
     def capacity(self) -> int:
@@ -158,6 +160,8 @@ class Journal:
             if len(entries) == entries.maxlen:
                 self.dropped += 1
             entries.append(entry)
+        if self.on_record is not None:
+            self.on_record(entry)
         return entry
 
     def clear(self) -> None:

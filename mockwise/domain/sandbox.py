@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import secrets
 import threading
+from collections.abc import Callable
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from mockwise.domain.fidelity import Settings
 from mockwise.domain.journal import DEFAULT_CAPACITY as DEFAULT_JOURNAL_CAPACITY
-from mockwise.domain.journal import Journal
+from mockwise.domain.journal import Entry, Journal
 from mockwise.domain.model import Secrets
 from mockwise.domain.seed import Credentials, SeedData, apply_seed, load_seed
 from mockwise.domain.tenant import Tenant
@@ -36,6 +38,10 @@ class Sandbox:
         self.secrets = Secrets()
         self.tenants: dict[str, Tenant] = {}
         self.unrouted = Journal()  # requests whose credentials name no tenant
+        self.unrouted.on_record = partial(self._recorded, None)
+        self.journal_listeners: list[Callable[[str | None, Entry], None]] = []
+        """Called with (tenant id, or None for unrouted requests) and each journal entry as it is
+        recorded, in every tenant, present and future (`mockwise serve`'s console log)."""
         self._clients: dict[str, Tenant] = {}
         self._tokens: ShrinkingTable[str, Tenant] = ShrinkingTable()  # read without a lock
         self._routes_lock = threading.Lock()  # taken inside a tenant's lock, never around one
@@ -86,6 +92,7 @@ class Sandbox:
                 journal_capacity=journal_capacity,
             )
             routes.tenant = tenant
+            tenant.journal.on_record = partial(self._recorded, tenant_id)
             self.tenants[tenant_id] = tenant
         data = self.seed if seed is True else (seed or {})
         try:
@@ -107,6 +114,10 @@ class Sandbox:
         if tenant is None:
             raise LookupError(f"no tenant {tenant_id!r}")
         tenant.close()
+
+    def _recorded(self, tenant_id: str | None, entry: Entry) -> None:
+        for listener in self.journal_listeners:
+            listener(tenant_id, entry)
 
     def reset(self) -> None:
         """Reset every tenant to its seeded state."""

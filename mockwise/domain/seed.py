@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import json
 import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from mockwise.domain.model import Address
+from mockwise.domain.model import Address, User
 from mockwise.domain.tenant import Tenant
 
 SeedData = dict[str, Any]
@@ -56,15 +58,40 @@ def fixtures_dir() -> Path:
 
 
 def load_seed(path: str | Path | None = None) -> SeedData:
+    """The seed document at `path` (default: the bundled fixtures); a `SeedError` naming the file
+    when it cannot be read, is not JSON, or is not an object."""
     source = Path(path) if path is not None else fixtures_dir() / "default.json"
-    data = json.loads(source.read_text(encoding="utf-8"))
+    try:
+        text = source.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise SeedError(f"{source}: no such file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SeedError(f"{source}: cannot be read ({getattr(exc, 'strerror', None) or exc})") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise SeedError(f"{source} is not JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})") from None
     if not isinstance(data, dict):
-        raise ValueError(f"{source}: a seed is a JSON object with clients and users")
+        raise SeedError(f"{source}: a seed is a JSON object with clients and users")
     return data
 
 
 class SeedError(ValueError):
-    """A seed document that cannot be applied; the message names the bad field."""
+    """A seed document that cannot be applied; the message says where (`users[1].profiles[0]`) and
+    what is wrong there."""
+
+
+@contextmanager
+def _at(where: str) -> Iterator[None]:
+    """Name the place in the seed of an error raised while applying it."""
+    try:
+        yield
+    except SeedError as exc:
+        raise SeedError(f"{where}.{exc}" if str(exc)[:1].isalpha() else f"{where}{exc}") from exc
+    except KeyError as exc:
+        raise SeedError(f"{where}: missing {exc.args[0]!r}") from exc
+    except (TypeError, ValueError) as exc:
+        raise SeedError(f"{where}: {exc}") from exc
 
 
 def apply_seed(tenant: Tenant, data: SeedData, *, fixed: bool) -> Credentials:
@@ -74,8 +101,8 @@ def apply_seed(tenant: Tenant, data: SeedData, *, fixed: bool) -> Credentials:
     tenant); otherwise derive unique ids and fresh secrets."""
     creds = Credentials(tenant=tenant.id)
     client_ids: dict[str, str] = {}
-    try:
-        for spec in _list(data, "clients"):
+    for index, spec in enumerate(_list(data, "clients")):
+        with _at(f"clients[{index}]"):
             seed_id = _str(spec, "client_id", required=True)
             client_id = seed_id if fixed else f"{seed_id}-{tenant.id}"
             secret = _str(spec, "client_secret") if fixed else None
@@ -88,15 +115,15 @@ def apply_seed(tenant: Tenant, data: SeedData, *, fixed: bool) -> Credentials:
             )
             client_ids[seed_id] = client_id
             creds.clients.append(made.as_json() | {"name": _str(spec, "name") or seed_id})
-        for spec in _list(data, "users"):
+    for index, spec in enumerate(_list(data, "users")):
+        with _at(f"users[{index}]"):
             creds.users.append(_seed_user(tenant, spec, client_ids, creds, fixed))
-        settings = data.get("settings", {})
-        if not isinstance(settings, dict):
-            raise ValueError('\'settings\' must be an object of dotted keys, e.g. {"sca.pin": "9876"}')
-        if settings:
+    settings = data.get("settings", {})
+    if not isinstance(settings, dict):
+        raise SeedError('\'settings\' must be an object of dotted keys, e.g. {"sca.pin": "9876"}')
+    if settings:
+        with _at("settings"):
             tenant.configure(settings)
-    except (KeyError, TypeError, ValueError) as exc:
-        raise SeedError(str(exc)) from exc
     tenant.mark_seeded()
     return creds
 
@@ -137,30 +164,33 @@ def _seed_user(
     if creator:
         out["created_by_client"] = client_ids[creator]
         out["registration_code"] = registration_code
-    for pspec in spec.get("profiles", []):
-        pspec = dict(pspec)
-        kind = pspec.pop("type", "personal")
-        address = Address(**pspec.pop("address", {}) or {"country": user.country})
-        balances = [(b["currency"], float(b.get("amount", 0))) for b in pspec.pop("balances", [])]
-        profile = tenant.add_profile(user, kind, address=address, balances=balances, **pspec)
-        out["profiles"].append(
-            {
-                "id": profile.id,
-                "type": profile.type.value,
-                "name": profile.full_name,
-                "balances": [{"id": b.id, "currency": b.currency} for b in profile.balances],
-            }
-        )
-    for tspec in spec.get("personal_tokens", []):
-        value = tenant.add_personal_token(user, _str(tspec, "token") if fixed else None)
+    for index, pspec in enumerate(spec.get("profiles", [])):
+        with _at(f"profiles[{index}]"):
+            out["profiles"].append(_seed_profile(tenant, user, dict(pspec)))
+    for index, tspec in enumerate(spec.get("personal_tokens", [])):
+        with _at(f"personal_tokens[{index}]"):
+            value = tenant.add_personal_token(user, _str(tspec, "token") if fixed else None)
         creds.personal_tokens.append({"token": value, "user_id": user.id, "email": user.email})
     return out
+
+
+def _seed_profile(tenant: Tenant, user: User, pspec: dict[str, Any]) -> dict[str, Any]:
+    kind = pspec.pop("type", "personal")
+    address = Address(**pspec.pop("address", {}) or {"country": user.country})
+    balances = [(b["currency"], float(b.get("amount", 0))) for b in pspec.pop("balances", [])]
+    profile = tenant.add_profile(user, kind, address=address, balances=balances, **pspec)
+    return {
+        "id": profile.id,
+        "type": profile.type.value,
+        "name": profile.full_name,
+        "balances": [{"id": b.id, "currency": b.currency} for b in profile.balances],
+    }
 
 
 def _list(data: SeedData, key: str) -> list[dict[str, Any]]:
     value = data.get(key, [])
     if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
-        raise ValueError(f"{key!r} must be a list of objects")
+        raise SeedError(f"{key!r} must be a list of objects")
     return value
 
 

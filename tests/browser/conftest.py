@@ -75,8 +75,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 FAILED = pytest.StashKey[bool]()
 
 
-@pytest.fixture(scope="session")
-def browser() -> Iterator[Any]:
+@pytest.fixture(scope="module")  # not the session's: Playwright's sync API keeps an event loop
+def browser() -> Iterator[Any]:  # running in this thread while open, and asyncio.run then fails elsewhere
     missing = _browser_missing()
     if missing is not None:
         pytest.fail(f"MOCKWISE_REQUIRE_BROWSER is set but {missing}")

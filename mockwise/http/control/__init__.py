@@ -22,6 +22,7 @@ from mockwise.http.control import (
     clock,
     dashboard,
     faults,
+    health,
     housekeeping,
     journal,
     linking,
@@ -71,6 +72,7 @@ def control_routes() -> list[BaseRoute]:
     """Everything under `/_mockwise`; per-tenant routes are mounted under `/tenants/{tenant}`."""
     return [
         *dashboard.site_routes(),  # the tenants page, the API documents and try-it, static assets
+        Route("/health", health.health, methods=["GET"]),
         Route("/tenants", tenants.list_tenants, methods=["GET"]),
         Route("/tenants", tenants.create_tenant, methods=["POST"]),
         Route("/reset", tenants.reset_all, methods=["POST"]),
@@ -80,8 +82,12 @@ def control_routes() -> list[BaseRoute]:
     ]
 
 
+OPEN_TO_ALL = frozenset({f"{PREFIX}/health"})  # a container's or orchestrator's probe
+
+
 class ControlGuard:
-    """Serve the control plane to loopback callers, and to others presenting the admin token."""
+    """Serve the control plane to loopback callers, and to others presenting the admin token
+    (the health check, to everyone)."""
 
     def __init__(self, app: Router, admin_token: str | None = None) -> None:
         self.app = app
@@ -103,6 +109,8 @@ class ControlGuard:
         await self.app(scope, receive, send)
 
     def _allowed(self, scope: Scope) -> bool:
+        if scope["path"] in OPEN_TO_ALL:
+            return True
         client = scope.get("client")
         if client is not None and is_loopback(client[0]):
             return True
