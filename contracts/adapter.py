@@ -6,7 +6,8 @@ keep, renew and drop tokens by itself: that is what is judged.
 
 A Python client implements `WiseClient` (see `contracts.reference` for a complete one); a client
 in any other language speaks the same operations as JSON lines over stdin/stdout
-(`contracts.subprocess_driver`). Every client is configured with a `ClientConfig`.
+(`contracts.subprocess_driver`). Every client is configured with a `ClientConfig`. The whole
+contract, with a worked example, is docs/contracts.md.
 """
 
 from __future__ import annotations
@@ -19,7 +20,9 @@ from typing import Any, Literal, Protocol, runtime_checkable
 
 Status = Literal["ok", "relink_needed", "error"]
 
-#: The failure kinds a client reports (`Outcome.kind`). Unknown kinds are accepted and shown.
+#: The failure kinds a client reports (`Outcome.kind`). Unknown kinds are accepted and shown. The
+#: judge requires `state_mismatch` (STATE-CHECKED) and `dob_mismatch` (DOB-CHECK) where they apply,
+#: and counts `unsupported` against nothing; the others are for the reader (docs/contracts.md).
 ERROR_KINDS = (
     "rate_limited",  # 429 and the client gave up
     "server_error",  # 5xx, a gateway page or a malformed body, after bounded retries
@@ -28,7 +31,7 @@ ERROR_KINDS = (
     "state_mismatch",  # the redirect back carried a `state` the client did not issue
     "dob_mismatch",  # the linked profile's date of birth is not the partner's customer's
     "sca_rejected",  # the SCA challenge could not be cleared, or the retry was refused
-    "unsupported",  # the client does not implement this (optional) operation
+    "unsupported",  # the client does not offer this operation (or raise NotImplementedError)
     "rejected",  # any other refusal
 )
 
@@ -109,7 +112,9 @@ class NewUser:
 
     key: str  # the partner's own name for this customer
     email: str
-    registration_code: str  # chosen by the partner; the client must store it to get tokens later
+    # a code the client may use, or it generates its own (32+ characters, §4): the suite never needs
+    # it; the client must store whichever it registered, to get tokens with it later
+    registration_code: str
 
 
 @runtime_checkable

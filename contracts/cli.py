@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
+from contracts.progress import Progress
 from contracts.runner import arena_for, client_for, replay, run_contracts
 
 
@@ -22,6 +24,8 @@ def contract(args: argparse.Namespace) -> int:
             shrink=not args.no_shrink,
             arena=arena,
             scenario_dir=Path(args.scenarios) if args.scenarios else None,
+            budget=args.budget,
+            progress=Progress(None if args.quiet else sys.stderr),
         )
     print(report.text())
     report.write(args.junit, args.json)

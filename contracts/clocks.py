@@ -4,11 +4,15 @@ Real clients decide when to renew from `expires_in` on their own clock, so a sui
 the sandbox's clock can test early expiry and skew but never proactive renewal. A server move that
 moves "both clocks" shifts the client's clock too:
 
-- in-process Python clients: `time-machine` shifts `time.time()` (and `datetime.now()`) for the
-  whole process; clients must read the wall clock, not `time.monotonic()`, which it leaves alone;
+- in-process Python clients: `time-machine` shifts `time.time()` and `datetime.now()` for the whole
+  process; `time.sleep()` moves the clock instead of waiting; in the client's own package
+  `time.monotonic()` moves too, as do names bound at import (`from time import sleep, monotonic`);
 - subprocess clients: libfaketime (Debian's `faketime` package), preloaded into the client's
   process and reading its offset from a file the suite rewrites;
 - a client that takes an injected clock: `ManualClock`.
+
+A clock that cannot move (`NoClock`) says why (`fixed_because`): the obligations that need the
+client to see time pass are then reported as not exercised, with that reason, never as kept.
 """
 
 from __future__ import annotations
@@ -16,7 +20,10 @@ from __future__ import annotations
 import contextlib
 import glob
 import os
+import sys
 import time
+import types
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -24,6 +31,8 @@ from mockwise.timetravel import ProcessClock
 
 
 class ClientClock(Protocol):
+    movable: bool
+
     def start(self) -> None: ...
 
     def shift(self, seconds: float) -> None: ...
@@ -35,16 +44,31 @@ class ClientClock(Protocol):
         ...
 
 
+def fixed_because(clock: ClientClock) -> str:
+    """Why the suite cannot move this clock ("" when it can)."""
+    if getattr(clock, "movable", False):
+        return ""
+    return str(getattr(clock, "reason", "") or "the client's clock cannot be moved")
+
+
+FAKETIME_MISSING = (
+    "the client's clock cannot be moved: libfaketime is not installed (apt-get install faketime)"
+)
+
+
 class NoClock:
     """For clients whose clock cannot be moved: proactive-renewal moves become sandbox-only."""
 
     movable = False
 
+    def __init__(self, reason: str = "the client's clock cannot be moved") -> None:
+        self.reason = reason
+
     def start(self) -> None:
         pass
 
     def shift(self, seconds: float) -> None:
-        raise RuntimeError("this client's clock cannot be moved")
+        raise RuntimeError(self.reason)
 
     def stop(self) -> None:
         pass
@@ -77,47 +101,130 @@ class ManualClock:
         return {}
 
 
-class TimeMachineClock:
-    """Moves this process's wall clock with time-machine (in-process Python clients).
+#: Seconds a client may wait (sleep) in one story, in all: far more than any sane backoff or
+#: Retry-After takes there (the suite's 429s ask for a second).
+MAX_WAITING = 3600.0
 
-    While a story runs, `time.sleep` moves the clock instead of waiting: a client honouring a
-    Retry-After or backing off costs no real time, and the sandbox (which reads the same patched
-    clock) still sees how long the client waited."""
+
+class WaitedTooLong(BaseException):  # not Exception: a client's `except Exception` must not swallow it
+    """Raised in a client's `time.sleep` once it has waited past `MAX_WAITING` in one story."""
+
+
+class TimeMachineClock:
+    """Moves this process's clocks with time-machine (in-process Python clients).
+
+    While a story runs, `time.sleep` moves the clock instead of waiting: a client (or a library it
+    uses) honouring a Retry-After or backing off costs no real time, and the sandbox (which reads
+    the same patched clock) still sees how long the client waited.
+
+    `packages`: the client's own top-level packages. In them, `time.monotonic()` moves with the
+    clock too (their `time` module is a stand-in that adds the shifts), and so do names bound at
+    import (`from time import sleep, monotonic`). Elsewhere `time.monotonic` keeps real time:
+    event loops, connection pools and thread timeouts must not jump by hours."""
 
     movable = True
     real_waits = False  # set for a sandbox in another process, which cannot see a skipped wait
 
-    def __init__(self) -> None:
+    def __init__(self, packages: tuple[str, ...] = ()) -> None:
+        self.packages = packages
         self._process = ProcessClock()
-        self._real_sleep: Any = None
+        self._offset = 0.0
+        self._waited = 0.0
+        self._patched: list[tuple[Any, str, Any]] = []  # (namespace, name, original)
 
     def start(self) -> None:
         self._process.start()
-        self._real_sleep = time.sleep
-        time.sleep = self._sleep  # type: ignore[assignment]
+        self._offset = self._waited = 0.0
+        real_sleep, real_monotonic, real_monotonic_ns = time.sleep, time.monotonic, time.monotonic_ns
 
-    def _sleep(self, seconds: float) -> None:  # replaces time.sleep while a story runs
-        if self.real_waits:
-            if self._real_sleep is not None:
-                self._real_sleep(seconds)  # the clock ticks through it
-            return
-        if seconds > 0 and self._process.started:
-            self._process.shift(seconds)
-        if self._real_sleep is not None:
-            self._real_sleep(0)  # still yield to other threads
+        def sleep(seconds: float) -> None:  # replaces time.sleep while a story runs
+            seconds = self._account(seconds)
+            if self.real_waits:
+                real_sleep(seconds)  # the clock ticks through it
+                return
+            if seconds > 0:
+                self.shift(seconds)
+            real_sleep(0)  # still yield to other threads
+
+        def monotonic() -> float:
+            return real_monotonic() + self._offset
+
+        def monotonic_ns() -> int:
+            return real_monotonic_ns() + int(self._offset * 1e9)
+
+        self._patch(time, "sleep", sleep)
+        stand_in = _TimeModule(sleep, monotonic, monotonic_ns)
+        replacements = {
+            real_sleep: sleep,
+            real_monotonic: monotonic,
+            real_monotonic_ns: monotonic_ns,
+            time: stand_in,
+        }
+        for module in _own_modules(self.packages):
+            for name, value in list(vars(module).items()):
+                new_value = _replacement(replacements, value)
+                if new_value is not None:
+                    self._patch(module, name, new_value)
+
+    def _account(self, seconds: float) -> float:
+        """A wait, counted against the story's allowance: a client that would wait longer (an
+        endless retry loop, its backoff doubling) is stopped, or its skipped waits would move the
+        clock past the end of time."""
+        if self._waited > MAX_WAITING:
+            raise WaitedTooLong(f"the client waited more than {MAX_WAITING:.0f} s in one story")
+        seconds = min(max(seconds, 0.0), MAX_WAITING)
+        self._waited += seconds
+        return seconds
+
+    def _patch(self, namespace: Any, name: str, value: Any) -> None:
+        self._patched.append((namespace, name, getattr(namespace, name)))
+        setattr(namespace, name, value)
 
     def shift(self, seconds: float) -> None:
         assert self._process.started, "start() first"
         self._process.shift(seconds)
+        self._offset += seconds
 
     def stop(self) -> None:
-        if self._real_sleep is not None:
-            time.sleep = self._real_sleep
-            self._real_sleep = None
+        for namespace, name, original in reversed(self._patched):
+            setattr(namespace, name, original)
+        self._patched.clear()
         self._process.stop()
 
     def environment(self) -> dict[str, str]:
         return {}
+
+
+class _TimeModule(types.ModuleType):
+    """The `time` module as a client's own package sees it during a story: `sleep` and
+    `monotonic` move with the client's clock; everything else is the real module's."""
+
+    def __init__(self, sleep: Any, monotonic: Any, monotonic_ns: Any) -> None:
+        super().__init__("time")
+        self.sleep = sleep
+        self.monotonic = monotonic
+        self.monotonic_ns = monotonic_ns
+        self._real = time
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._real, name)
+
+
+def _replacement(replacements: dict[Any, Any], value: Any) -> Any:
+    try:
+        return replacements.get(value)
+    except TypeError:  # unhashable module attributes
+        return None
+
+
+def _own_modules(packages: tuple[str, ...]) -> list[Any]:
+    return [
+        module
+        for name, module in list(sys.modules.items())
+        if module is not None
+        and name != __name__  # this module keeps the real clock it moves the others with
+        and any(name == p or name.startswith(p + ".") for p in packages)
+    ]
 
 
 LIBFAKETIME_GLOBS = (
@@ -143,7 +250,7 @@ class FaketimeClock:
     def __init__(self, directory: Path, library: str | None = None) -> None:
         self.library = library or find_libfaketime()
         if self.library is None:
-            raise RuntimeError("libfaketime not found: apt-get install faketime")
+            raise RuntimeError(FAKETIME_MISSING)
         self.file = directory / "faketime.rc"
         self.offset = 0.0
 
@@ -156,12 +263,17 @@ class FaketimeClock:
         self._write()
 
     def stop(self) -> None:
-        with contextlib.suppress(FileNotFoundError):
-            self.file.unlink()
+        # The file stays: a client process kept for the next story reads it until then (unless
+        # the process is gone, and its directory with it).
+        self.offset = 0.0
+        with contextlib.suppress(OSError):
+            self._write()
 
     def _write(self) -> None:
         tmp = self.file.with_suffix(".tmp")
-        tmp.write_text(f"{self.offset:+.0f}\n", encoding="ascii")
+        # Whole seconds, rounded up: a client whose clock is ahead renews early (never blamed),
+        # one whose clock lags could be blamed for a token it believed fresh.
+        tmp.write_text(f"+{_ceil(self.offset)}\n", encoding="ascii")
         os.replace(tmp, self.file)
 
     def environment(self) -> dict[str, str]:
@@ -172,3 +284,11 @@ class FaketimeClock:
             "FAKETIME_NO_CACHE": "1",
             "FAKETIME_DONT_RESET": "1",
         }
+
+
+def _ceil(seconds: float) -> int:
+    whole = int(seconds)
+    return whole + 1 if seconds > whole else whole
+
+
+ClockFactory = Callable[[], ClientClock]

@@ -1,15 +1,19 @@
 """The judge: reads the sandbox's journal and the client's outcomes, and finds broken obligations.
 
-It knows what the client was told (each token's `expires_in`) and how far the sandbox's clock has
-run ahead of the client's (moves of the sandbox's clock alone), so a client is only blamed for what
-it could have known: a token that expired early because only the sandbox's clock moved is excused;
-one the client kept past the expiry it was given is not.
+It knows what the client was told (each token's `expires_in`, and `expires_at` when the response
+had it) and how far the sandbox's clock has run ahead of the client's (moves of the sandbox's clock
+alone), so a client is only blamed for what it could have known: a token that expired early
+because only the sandbox's clock moved is excused; one the client kept past the expiry it was given
+is not.
+
+It also counts, for every obligation, the situations that put it to the test (`situations`): an
+obligation whose situation never occurred was not exercised, and is never reported as kept.
 """
 
 from __future__ import annotations
 
 import itertools
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,6 +25,7 @@ from mockwise.domain.journal import Entry, describe
 
 TOKEN_PATH = "/oauth/token"
 ACCESS_LIFETIME = 43200.0
+TOLD_LIFETIME = ACCESS_LIFETIME - 1  # `expires_in: 43199` for a 12-hour token (§2.3)
 REQUIRED_PARAMS = {
     "client_credentials": {"grant_type"},
     "registration_code": {"grant_type", "client_id", "email", "registration_code"},
@@ -33,7 +38,10 @@ TRANSIENT_ERRORS = {"connection_reset", "malformed_json", "gateway_html", "rate_
 MAX_ATTEMPTS = 4
 MIN_PAUSE = 0.02
 CC_RENEWAL_WINDOW = 3600.0  # a client may renew its client-credentials token in its last hour
+REUSE_WINDOW = 7200.0  # a customer's token received less than two hours ago is not renewed without need
 REFRESH_MARGIN = 60.0
+PARTNER_PATHS = ("/v1/users/exists", "/v1/user/signup/")  # what a client-credentials token is for
+CUSTOMER_OPS = ("user_call", "fund_transfer", "finish_link")
 
 
 @dataclass
@@ -55,12 +63,14 @@ class Operation:
 
     name: str
     step: int
-    user: str | None = None
+    user: str | None = None  # the customer's key
+    user_id: int | None = None  # the customer's Wise user id, when known
     outcome: Outcome | None = None
     url: str | None = None  # start_link's authorize URL
     entries: list[Entry] = field(default_factory=list)
     concurrent: bool = False
     expect: dict[str, Any] = field(default_factory=dict)
+    links: frozenset[int] = frozenset()  # the token lineages the client holds for this customer
 
     def faults(self) -> list[str]:
         return [e.fault.split("#")[0] for e in self.entries if e.fault]
@@ -68,15 +78,31 @@ class Operation:
 
 @dataclass
 class Issued:
+    """An access token the client received, and what it was told about its life."""
+
     kind: str  # "client_credentials" or "user"
     at: float  # tenant time
     skew: float  # the sandbox clock's lead over the client's, when it was issued
     user_id: int | None = None
     seq: int = 0  # the journal entry that issued it
+    absolute: bool = False  # the response also gave `expires_at` (an instant on the sandbox's clock)
+    link: int | None = None  # its lineage (user tokens)
+    grant: str | None = None
+    token: str = ""  # its id in the journal
 
-    def client_expiry(self) -> float:
-        """When the client was told it expires, on the client's own clock."""
-        return self.at - self.skew + ACCESS_LIFETIME
+    def received(self) -> float:
+        """When the client got it, on the client's own clock."""
+        return self.at - self.skew
+
+    def client_expiry(self, earliest: bool = False) -> float:
+        """When the client was told it expires, on the client's own clock: `expires_in` after it
+        arrived, or the `expires_at` instant if the response said so (a client may go by either:
+        the later for "it was still good", the earlier for "it was due")."""
+        told = self.received() + TOLD_LIFETIME
+        if not self.absolute:
+            return told
+        at = self.at + ACCESS_LIFETIME
+        return min(told, at) if earliest else max(told, at)
 
 
 class Judge:
@@ -87,27 +113,44 @@ class Judge:
         profile: str = "wise",
         retry_after: float = 1.0,
         mtls: bool = False,
+        absolute_expiry: bool = True,
     ) -> None:
         self.client_id = client_id
         self.mtls = mtls  # the sandbox serves an mTLS host: the partner must present its certificate
+        self.absolute_expiry = absolute_expiry  # token responses carry `expires_at` (§2.3)
         self.impostor = False  # a man in the middle answers new connections: nothing can work
         self.redirect_uri = redirect_uri
         self.active = {o.id for o in catalog(profile)}
         self.retry_after = retry_after
         self.violations: list[Violation] = []
+        self.situations: dict[str, Counter[str]] = defaultdict(Counter)
+        self.unsupported: set[str] = set()  # operations the client answered `unsupported`
         self.step = 0
         self.skew = 0.0
         self.issued: dict[str, Issued] = {}
+        self.links: dict[str, int] = {}  # token id -> lineage, as the sandbox knows it
         self.refused: set[str] = set()  # tokens an API call got a 401 for
         self.ended: set[str] = set()  # tokens a server move ended (the client may not know yet)
         self.dead_refresh: dict[str, float] = {}  # token id -> when the client had its invalid_grant
         self.dead_registration: dict[int, float] = {}
         self.retries_after_death: Counter[str | int] = Counter()
         self.in_flight: Counter[str] = Counter()
+        self.replaced_by: dict[str, Entry] = {}  # access token -> the refresh that superseded it
+        self.used_refresh: dict[str, Entry] = {}  # refresh token -> the successful refresh with it
         self.concurrency = 1  # workers acting at once while the entries being observed were made
         self.batch_start = 0  # the journal's last entry before those workers began (see `observe`)
+        self.batch_refreshes: dict[int, Entry] = {}  # lineage -> the first refresh of this batch
+        self.op_links: frozenset[int] = frozenset()
+        self.op_user: int | None = None
         self.codes: Counter[str] = Counter()
         self.states: set[str] = set()
+        self.approved = 0  # one-time tokens that approved a request
+        self.owner_checked = 0  # the step whose requests USER-OWN-TOKEN has judged
+        self.tainted: set[int] = (
+            set()
+        )  # customers an obligation was broken for: what follows may be its doing
+        self.presented: set[str] = set()  # access tokens the client has used
+        self.refusals = 0
         self.partner_workers = 1
 
     # Knowledge from server moves ----------------------------------------------------------------
@@ -119,6 +162,13 @@ class Judge:
     def tokens_ended(self, token_ids: Iterable[str]) -> None:
         self.ended.update(token_ids)
 
+    def learn_links(self, links: dict[str, int]) -> None:
+        """Which lineage each token belongs to (from the sandbox's token list)."""
+        self.links.update(links)
+        for token_id, info in self.issued.items():
+            if info.link is None and token_id in links:
+                info.link = links[token_id]
+
     def workers(self, count: int) -> None:
         self.partner_workers = max(self.partner_workers, count)
 
@@ -127,16 +177,82 @@ class Judge:
     def _fail(self, obligation: str, message: str, *entries: Entry) -> None:
         if obligation in self.active:
             self.violations.append(Violation(obligation, message, self.step, list(entries)))
+            if self.op_user is not None:
+                self.tainted.add(self.op_user)
+
+    def _saw(self, obligation: str, kind: str) -> None:
+        self.situations[obligation][kind] += 1
+
+    # Before an operation: the situations it meets -----------------------------------------------
+
+    def begin(self, op: Operation, now: float) -> None:
+        """The client is about to do `op` at tenant time `now`: count what it is put to."""
+        client_now = now - self.skew
+        if self.impostor:
+            self._saw("VERIFY-SERVER", "partner" if op.user is None else "customer")
+        customers = {i.user_id for i in self.issued.values() if i.kind == "user" and i.user_id is not None}
+        if op.name == "partner_call":
+            held = self.newest("client_credentials", None)
+            if held is not None:
+                self._saw("CC-REUSE", "a live token")
+                self._due("CC-NO-EXPIRED", None, held, client_now)
+            if customers:
+                self._saw("USER-OWN-TOKEN", "partner call")
+        if op.name in CUSTOMER_OPS and op.links:
+            current = self.newest("user", op.links)
+            if current is not None:
+                self._due("USER-NO-EXPIRED", "REFRESH-EARLY", current, client_now)
+                if client_now - current.received() < REUSE_WINDOW and self._usable(current):
+                    self._saw("USER-REUSE", "a token under two hours old")
+            if len(customers - {op.user_id}) >= 1:
+                self._saw("USER-OWN-TOKEN", "customer call")
+        if op.name == "fund_transfer" and self.approved:
+            self._saw("SCA-ONE-USE", "a transfer after an approved one")
+
+    def _due(self, expired: str, early: str | None, held: Issued, client_now: float) -> None:
+        if not self._usable(held):
+            return  # the client was told (or will be): renewing is expected anyway
+        left = held.client_expiry() - client_now
+        if left <= 0:
+            self._saw(expired, "past the told expiry" if left < -1 else "at the told expiry")
+            if early:
+                self._saw(early, "past the told expiry")
+        elif left < REFRESH_MARGIN and early:
+            self._saw(early, "in the last minute")
+
+    def _usable(self, info: Issued) -> bool:
+        """Whether a token the client holds still works, as far as it was told."""
+        return info.token not in self.refused and info.token not in self.ended
+
+    def newest(self, kind: str, links: frozenset[int] | None) -> Issued | None:
+        """The newest access token of `kind` the client received (of these lineages)."""
+        found = [
+            info
+            for info in self.issued.values()
+            if info.kind == kind and (links is None or info.link in links)
+        ]
+        return max(found, key=lambda i: i.seq, default=None)
 
     # Entries: what the client sent --------------------------------------------------------------
 
     def observe(
-        self, entries: Iterable[Entry], step: int, *, concurrency: int = 1, batch_start: int = 0
+        self,
+        entries: Iterable[Entry],
+        step: int,
+        *,
+        concurrency: int = 1,
+        batch_start: int = 0,
+        links: frozenset[int] = frozenset(),
+        user_id: int | None = None,
     ) -> None:
         """Judge what the client sent during `step`: `concurrency` workers at once, begun after the
-        journal's entry `batch_start`."""
+        journal's entry `batch_start`, for the customer whose lineages are `links`."""
         self.step, self.concurrency, self.batch_start = step, concurrency, batch_start
+        self.op_links, self.op_user = links, user_id
+        self.batch_refreshes = {}
+        self.refusals = 0  # API calls answered 401 so far in these entries: new tokens are due
         for entry in entries:
+            self._saw("SECRET-NOT-IN-URL", "token endpoint" if _is_token(entry) else "API")
             if entry.server_cert is not None:
                 self._fail(
                     "VERIFY-SERVER",
@@ -144,27 +260,44 @@ class Judge:
                     "never signed",
                     entry,
                 )
-            if entry.sca is not None and entry.sca.startswith("challenged:pending"):
-                self._fail("SCA-CLEARED", "sent a one-time token whose challenges were not cleared", entry)
-            if entry.sca is not None and entry.sca.startswith("challenged:reused"):
-                self._fail("SCA-ONE-USE", "sent a one-time token that had already approved a request", entry)
-            if self.mtls and entry.client_id == self.client_id and entry.cert is None:
-                self._fail("MTLS-PRESENT", "a request without the partner's client certificate", entry)
+            if entry.sca is not None:
+                self._sca(entry)
+            if self.mtls and entry.client_id == self.client_id:
+                self._saw("MTLS-PRESENT", "token endpoint" if _is_token(entry) else "API")
+                if entry.cert is None:
+                    self._fail("MTLS-PRESENT", "a request without the partner's client certificate", entry)
             if set(entry.query) & SENSITIVE_QUERY:
                 names = ", ".join(sorted(set(entry.query) & SENSITIVE_QUERY))
                 self._fail(
                     "SECRET-NOT-IN-URL", f"{names} sent in the URL of {entry.method} {entry.path}", entry
                 )
-            if entry.route == TOKEN_PATH:
+            if _is_token(entry):
                 self._token_request(entry)
-            elif entry.token is not None:
+                continue
+            if entry.status == 401:  # whatever it presented (even a token the sandbox never issued)
+                self.refusals += 1
+            if entry.token is not None:
+                self.presented.add(entry.token)
                 self._api_call(entry)
 
+    def _sca(self, entry: Entry) -> None:
+        sca = entry.sca or ""
+        if sca.startswith("challenged:pending"):
+            self._fail("SCA-CLEARED", "sent a one-time token whose challenges were not cleared", entry)
+        elif sca.startswith("challenged:reused"):
+            self._fail("SCA-ONE-USE", "sent a one-time token that had already approved a request", entry)
+        elif sca.startswith("challenged:"):
+            self._saw("SCA-CLEARED", "challenge")
+        if sca.startswith("approved:"):
+            self.approved += 1
+
     def _token_request(self, entry: Entry) -> None:
+        grant = entry.grant_type
+        self._saw("AUTH-BASIC", grant or "no grant")
+        self._saw("GRANT-PARAMS", grant or "no grant")
         if not entry.basic_auth or "grant_type" not in entry.params:
             how = "without HTTP Basic" if not entry.basic_auth else "without a form body"
             self._fail("AUTH-BASIC", f"a token request {how}", entry)
-        grant = entry.grant_type
         missing = REQUIRED_PARAMS.get(grant or "", set()) - set(entry.params)
         if missing:
             self._fail("GRANT-PARAMS", f"{grant} grant without {', '.join(sorted(missing))}", entry)
@@ -174,30 +307,139 @@ class Judge:
                 "the code exchange sent a redirect_uri that is not the registered one",
                 entry,
             )
-        # Blame only requests sent after the client had the invalid_grant answer (not concurrent ones);
-        # uncoordinated workers may each discover a dead credential once; a loop is never excused.
+        if entry.error == "invalid_grant" and grant in ("refresh_token", "registration_code"):
+            self._saw("INVALID-GRANT-STOP", entry.reason or "invalid_grant")
         if grant == "refresh_token" and entry.token is not None:
-            if entry.wall > self.dead_refresh.get(entry.token, float("inf")) and self._again(entry.token):
-                self._fail("INVALID-GRANT-STOP", "sent a refresh token already answered invalid_grant", entry)
-            if entry.error == "invalid_grant":
-                self.dead_refresh.setdefault(entry.token, entry.done)
+            self._refresh(entry, entry.token)
         if grant == "registration_code" and entry.user_id is not None:
-            dead_since = self.dead_registration.get(entry.user_id, float("inf"))
-            if entry.wall > dead_since and self._again(entry.user_id):
-                self._fail(
-                    "INVALID-GRANT-STOP", "sent a registration code already answered invalid_grant", entry
-                )
-            if entry.error == "invalid_grant" and entry.reason in ("reclaimed", "user_credentials"):
-                self.dead_registration.setdefault(entry.user_id, entry.done)
+            self._registration(entry, entry.user_id)
         if grant == "authorization_code" and entry.token is not None:
             self.codes[entry.token] += 1
+            self._saw("CODE-ONCE", "exchange" if self.codes[entry.token] == 1 else "again")
             if self.codes[entry.token] == 2:
                 self._fail("CODE-ONCE", "exchanged the same authorization code twice", entry)
         if entry.status == 200 and entry.issued is not None:
-            kind = "client_credentials" if grant == "client_credentials" else "user"
-            if kind == "client_credentials":
-                self._cc_reuse(entry)
-            self.issued[entry.issued] = Issued(kind, entry.at, self.skew, entry.user_id, entry.seq)
+            self._issued(entry, grant)
+
+    def _issued(self, entry: Entry, grant: str | None) -> None:
+        assert entry.issued is not None
+        kind = "client_credentials" if grant == "client_credentials" else "user"
+        if kind == "client_credentials":
+            self._cc_reuse(entry)
+        known = self.issued.get(entry.issued)
+        if known is not None:
+            # the live token again (Spring's token store, client_credentials_reuse), with what is left
+            # of its life: a client renewing in its last seconds cannot get a fresher one, so it is
+            # blamed only past the token's real end
+            known.absolute = True
+            return
+        link = self.links.get(entry.token or "") if grant == "refresh_token" else None
+        self.issued[entry.issued] = Issued(
+            kind,
+            entry.at,
+            self.skew,
+            entry.user_id,
+            entry.seq,
+            self.absolute_expiry,
+            link,
+            grant,
+            entry.issued,
+        )
+        if link is not None:
+            self.links[entry.issued] = link
+
+    def _refresh(self, entry: Entry, refresh: str) -> None:
+        # Blame only requests sent after the client had the invalid_grant answer (not concurrent ones);
+        # uncoordinated workers may each discover a dead credential once; a loop is never excused.
+        if entry.wall > self.dead_refresh.get(refresh, float("inf")) and self._again(refresh):
+            self._fail("INVALID-GRANT-STOP", "sent a refresh token already answered invalid_grant", entry)
+        if entry.error == "invalid_grant":
+            self.dead_refresh.setdefault(refresh, entry.done)
+        link = self.links.get(refresh)
+        current = self.newest("user", frozenset({link})) if link is not None else None
+        first = self.batch_refreshes.get(link) if link is not None and self.concurrency > 1 else None
+        if entry.token_state == "superseded" and entry.token_cause == "rotated":
+            self._rotated(entry, refresh)
+        elif first is not None:
+            self._second_refresh(first, entry, current)
+        elif current is not None:
+            self._reuse(entry, current, "refreshed")
+        if link is not None and self.concurrency > 1:
+            self.batch_refreshes.setdefault(link, entry)
+        if entry.status == 200:
+            self._saw("USER-NO-STALE", "concurrent refresh" if self.concurrency > 1 else "refresh")
+            if current is not None:
+                self.replaced_by[current.token] = entry
+            self.used_refresh.setdefault(refresh, entry)
+
+    def _second_refresh(self, first: Entry, entry: Entry, current: Issued | None) -> None:
+        """A second refresh of one lineage among workers acting at once. Sent while the first was
+        unanswered, two workers refreshed at once; sent after it succeeded, a worker refreshed a
+        token another had just refreshed (it decided on what it read before). Either way each
+        refresh kills the access token of the one before. Excused: after a failed first refresh,
+        or once the newest token was refused."""
+        if entry.wall < _answered(first):
+            how = f"two workers refreshed this customer's token at once (#{first.seq} and #{entry.seq})"
+        elif first.status == 200 and (current is None or current.token not in self.refused):
+            how = (
+                f"a worker refreshed this customer's token (#{entry.seq}) right after another worker "
+                f"had refreshed it with the same refresh token (#{first.seq})"
+            )
+        else:
+            return
+        self._fail(
+            "USER-NO-STALE",
+            f"{how}: refreshes for one customer are not serialised, and each kills the access token "
+            "the other worker holds",
+            first,
+            entry,
+        )
+
+    def _rotated(self, entry: Entry, refresh: str) -> None:
+        self._saw("USER-NO-STALE", "rotated refresh token")
+        used = self.used_refresh.get(refresh)
+        if used is not None and self.concurrency > 1 and used.seq > self.batch_start:
+            message = (
+                f"a worker refreshed with a refresh token another worker had already used (#{used.seq}), "
+                "which rotated it: refreshes for one customer are not serialised"
+            )
+        else:
+            where = f" at #{used.seq}" if used is not None else ""
+            message = (
+                f"sent a refresh token the refresh{where} had rotated: the refresh_token that refresh "
+                "returned was not kept"
+            )
+        self._fail("USER-NO-STALE", message, *([used] if used is not None else []), entry)
+
+    def _reuse(self, entry: Entry, current: Issued, how: str) -> None:
+        """USER-REUSE: new tokens for a customer whose newest token is young and works."""
+        age = (entry.at - self.skew) - current.received()
+        used = current.token in self.presented  # a token it never used, it may never have read
+        if age < REUSE_WINDOW and used and self._usable(current) and not self.refusals:
+            self._fail(
+                "USER-REUSE",
+                f"{how} a customer's token it had received {_duration(age)} before, which still worked",
+                entry,
+            )
+
+    def _registration(self, entry: Entry, user_id: int) -> None:
+        dead_since = self.dead_registration.get(user_id, float("inf"))
+        if entry.wall > dead_since and self._again(user_id):
+            self._fail("INVALID-GRANT-STOP", "sent a registration code already answered invalid_grant", entry)
+        if entry.error == "invalid_grant" and entry.reason in ("reclaimed", "user_credentials"):
+            self.dead_registration.setdefault(user_id, entry.done)
+        if self.concurrency > 1:
+            return  # workers falling back at once: judged by what they do with the answers
+        held = [
+            info
+            for info in self.issued.values()
+            if info.kind == "user"
+            and info.user_id == user_id
+            and (info.link in self.op_links or (info.link is None and info.grant == "registration_code"))
+        ]
+        current = max(held, key=lambda i: i.seq, default=None)
+        if current is not None:
+            self._reuse(entry, current, "fetched new tokens with the registration code, replacing")
 
     def _again(self, credential: str | int) -> bool:
         """Whether this is a use beyond the one each concurrent worker is allowed."""
@@ -212,9 +454,10 @@ class Judge:
             if info.kind == "client_credentials"
             and token_id not in self.refused
             and token_id not in self.ended
-            and info.client_expiry() - client_now > CC_RENEWAL_WINDOW
+            and info.client_expiry(earliest=True) - client_now > CC_RENEWAL_WINDOW
+            and token_id in self.presented  # a token it never used, it may never have read
         ]
-        if len(held) >= self.partner_workers:
+        if len(held) >= self.partner_workers and not self.refusals:
             self._fail(
                 "CC-REUSE",
                 f"fetched a client-credentials token while holding {len(held)} with over an hour to live "
@@ -240,30 +483,87 @@ class Judge:
                 self.in_flight[token] += 1
                 excused = self.in_flight[token] <= self.concurrency
             if not excused:
-                self._fail(
-                    "USER-NO-STALE", "sent a user access token that a refresh had already replaced", entry
-                )
+                self._stale(entry, info)
         elif left <= 0:
             obligation = "CC-NO-EXPIRED" if info.kind == "client_credentials" else "USER-NO-EXPIRED"
-            self._fail(obligation, f"sent a token {int(-left)} s past the expiry it was given", entry)
+            self._fail(obligation, f"sent a token {_duration(-left)} past the expiry it was told", entry)
         elif info.kind == "user" and left < REFRESH_MARGIN:
             self._fail("REFRESH-EARLY", f"sent a user token with only {int(left)} s left", entry)
+
+    def _stale(self, entry: Entry, info: Issued) -> None:
+        assert entry.token is not None
+        by = self.replaced_by.get(entry.token)
+        if by is None:
+            self._fail("USER-NO-STALE", "sent a user access token that a refresh had already replaced", entry)
+        elif self.concurrency > 1 and info.seq > self.batch_start and by.seq > self.batch_start:
+            self._fail(
+                "USER-NO-STALE",
+                f"two workers refreshed this customer's token at once: the token one got (#{info.seq}) was "
+                f"replaced by the other's refresh (#{by.seq}) and then sent",
+                by,
+                entry,
+            )
+        else:
+            self._fail(
+                "USER-NO-STALE",
+                f"sent a user access token that the refresh at #{by.seq} had already replaced",
+                by,
+                entry,
+            )
 
     # Operations: what the client did and said ---------------------------------------------------
 
     def judge(self, op: Operation) -> None:
-        self.step = op.step
+        self.step, self.op_user = op.step, op.user_id
+        outcome = op.outcome
+        if outcome is not None and outcome.kind == "unsupported":
+            self.unsupported.add(op.name)  # the adapter's documented answer: counts against nothing
+            return
         if not op.concurrent:
             self._retries(op)
+        self._owner(op)
         getattr(self, f"_op_{op.name}", lambda op: None)(op)
+
+    def _owner(self, op: Operation) -> None:
+        """USER-OWN-TOKEN: the tokens presented belong to whom the operation acts for (once for the
+        requests of workers acting at once)."""
+        if op.concurrent and self.owner_checked == op.step:
+            return
+        self.owner_checked = op.step
+        for entry in op.entries:
+            customer_token = (
+                entry.token_kind in ("user", "refresh") or entry.grant_type == "registration_code"
+            )
+            if op.name in ("partner_call",) and entry.token_kind in ("user", "refresh"):
+                self._fail("USER-OWN-TOKEN", "a partner call presented a customer's token", entry)
+            elif op.user_id is not None and customer_token and entry.user_id not in (None, op.user_id):
+                self._fail(
+                    "USER-OWN-TOKEN",
+                    f"{op.name}({op.user}) presented another customer's "
+                    f"{'registration code' if entry.grant_type == 'registration_code' else 'token'} "
+                    f"(user {entry.user_id}, not {op.user_id})",
+                    entry,
+                )
+            elif (
+                op.name in CUSTOMER_OPS
+                and entry.token_kind == "client_credentials"
+                and not entry.path.startswith(PARTNER_PATHS)
+            ):
+                self._fail(
+                    "USER-OWN-TOKEN",
+                    f"{op.name}({op.user}) presented the partner's client-credentials token for the customer",
+                    entry,
+                )
 
     def _retries(self, op: Operation) -> None:
         entries = op.entries
+        self._after_invalid_grant(entries)
         for i, entry in enumerate(entries):
             later = entries[i + 1 :]
             refused_client = entry.status == 401 and entry.error in ("unauthorized", "invalid_client")
-            if entry.route == TOKEN_PATH and refused_client:
-                retried = [e for e in later if e.route == TOKEN_PATH]
+            if _is_token(entry) and refused_client:
+                self._saw("NO-RETRY-INVALID-CLIENT", entry.grant_type or "token request")
+                retried = [e for e in later if _is_token(e)]
                 if retried:
                     self._fail(
                         "NO-RETRY-INVALID-CLIENT",
@@ -271,6 +571,8 @@ class Judge:
                         entry,
                         retried[0],
                     )
+            if entry.status == 429:
+                self._saw("RETRY-AFTER", "token endpoint" if _is_token(entry) else "API")
             if entry.status == 429 and later:
                 pause = later[0].wall - _answered(entry)
                 if pause < self.retry_after * 0.95:
@@ -280,6 +582,9 @@ class Judge:
                         entry,
                         later[0],
                     )
+            if _transient(entry):
+                where = "token endpoint" if _is_token(entry) else "API"
+                self._saw("RETRY-BOUNDED", f"{_failure(entry)} on the {where}")
         attempts: dict[tuple[str, str | None], list[Entry]] = {}
         for entry in entries:
             attempts.setdefault((entry.route, entry.grant_type), []).append(entry)
@@ -297,10 +602,31 @@ class Judge:
                 if before.status != 429 and after.wall - _answered(before) < MIN_PAUSE:
                     self._fail("RETRY-BOUNDED", "retried a transient failure without pausing", before, after)
 
+    def _after_invalid_grant(self, entries: list[Entry]) -> None:
+        """INVALID-GRANT-STOP when the invalid_grant was a fault: the sandbox answered before it read
+        the form, so the journal cannot name the refresh token; within one operation, a refresh
+        after it, with no new user tokens in between, sends that token again (an operation acts
+        for one customer)."""
+        dead: Entry | None = None
+        for entry in entries:
+            if not _is_token(entry):
+                continue
+            refresh = entry.grant_type == "refresh_token"
+            if refresh and dead is not None:
+                message = "sent a refresh token again after it was answered invalid_grant"
+                self._fail("INVALID-GRANT-STOP", message, dead, entry)
+                return
+            if refresh and entry.error == "invalid_grant" and entry.token is None:
+                dead = entry
+            elif entry.status == 200 and entry.grant_type != "client_credentials":
+                dead = None  # new user tokens since: a refresh may present the new refresh token
+
     def _outcome_rules(self, op: Operation) -> None:
         outcome = op.outcome
         assert outcome is not None
         disrupted = self._disrupted(op)
+        if op.expect.get("registration_code_alive") and op.expect.get("refresh_dead"):
+            self._saw("REGCODE-FALLBACK", "dead refresh token")
         if op.expect.get("registration_code_alive") and outcome.status == "relink_needed":
             # Even when the partner's own credentials are refused: that is no reason to drop the
             # customer, whose registration code works again once the secret is deployed.
@@ -311,12 +637,19 @@ class Judge:
                 f"works{why}",
                 *op.entries[-3:],
             )
-        elif op.expect.get("relink") and not disrupted and outcome.status != "relink_needed":
-            self._fail(
-                "RELINK-REPORTED",
-                f"{op.name}({op.user}) answered {outcome}; the user's tokens are gone: a re-link is needed",
-                *op.entries[-3:],
-            )
+        elif op.expect.get("relink") and not disrupted:
+            self._saw("RELINK-REPORTED", op.name)
+            if (
+                outcome.status != "relink_needed"
+                and not self._explained(op)
+                and op.user_id not in self.tainted
+            ):
+                self._fail(
+                    "RELINK-REPORTED",
+                    f"{op.name}({op.user}) answered {outcome}; the user's tokens are gone: a re-link is "
+                    "needed",
+                    *op.entries[-3:],
+                )
         elif not disrupted:
             self._works(op)
 
@@ -331,17 +664,20 @@ class Judge:
         return self.impostor or refused_again or any(kind in DISRUPTIVE_FAULTS for kind in faults)
 
     def _works(self, op: Operation) -> None:
-        """WORKS, unless an obligation broken in the same step already explains the failure."""
+        """WORKS, unless an obligation broken in the same step, or earlier for the same customer,
+        may explain the failure."""
         outcome = op.outcome
         assert outcome is not None
-        if (
-            op.expect.get("works")
-            and outcome.status != "ok"
-            and outcome.kind != "unsupported"
-            and not any(v.step == op.step for v in self.violations)
-        ):
+        if not op.expect.get("works"):
+            return
+        self._saw("WORKS", op.name)
+        if outcome.status != "ok" and not self._explained(op) and op.user_id not in self.tainted:
             what = f"{op.name}({op.user or ''})"
             self._fail("WORKS", f"{what} answered {outcome} though nothing was wrong", *op.entries[-3:])
+
+    def _explained(self, op: Operation) -> bool:
+        """An obligation broken in the same step already explains a wrong answer."""
+        return any(v.step == op.step for v in self.violations)
 
     _op_partner_call = _outcome_rules
     _op_create_user = _outcome_rules
@@ -350,6 +686,7 @@ class Judge:
 
     def _op_start_link(self, op: Operation) -> None:
         assert op.url is not None
+        self._saw("REDIRECT-EXACT", "authorize URL")
         query = {k: v[0] for k, v in parse_qs(urlparse(op.url).query, keep_blank_values=True).items()}
         if query.get("redirect_uri") != self.redirect_uri or query.get("client_id") != self.client_id:
             self._fail(
@@ -371,25 +708,49 @@ class Judge:
         outcome = op.outcome
         assert outcome is not None
         exchanged = [e for e in op.entries if e.grant_type == "authorization_code"]
-        if op.expect.get("tampered"):
+        flagged = any(v.obligation == "CODE-ONCE" and v.step == op.step for v in self.violations)
+        if len(exchanged) > 1 and not flagged:
+            # one redirect carries one code: a second exchange is that code again, even when the
+            # first never reached the grant (a fault answered it) and the journal has no code id
+            self._fail("CODE-ONCE", "exchanged the redirect's authorization code again", *exchanged[:2])
+        tamper = op.expect.get("tamper")
+        if tamper:
+            self._saw("STATE-CHECKED", tamper)
             if exchanged or outcome.kind != "state_mismatch":
                 self._fail(
                     "STATE-CHECKED",
-                    f"accepted a redirect whose state was not its own (answered {outcome})",
+                    f"accepted a redirect whose state was not its own ({TAMPERINGS.get(tamper, tamper)}; "
+                    f"answered {outcome})",
                     *exchanged,
                 )
             return
-        if op.expect.get("wrong_dob"):
+        wrong_dob = op.expect.get("wrong_dob")
+        if wrong_dob:
+            self._saw("DOB-CHECK", wrong_dob)
             if outcome.status == "ok":
                 self._fail(
                     "DOB-CHECK",
-                    "linked a profile whose date of birth is not the customer's",
+                    f"linked a profile whose date of birth is not the customer's ({wrong_dob})",
                     *op.entries[-2:],
                 )
             return
         # a faked invalid_grant on the new tokens' first refresh leaves nothing to link with
         if not self._disrupted(op) and "invalid_grant" not in op.faults():
             self._works(op)
+
+
+#: How the suite tampers with the `state` of a redirect back (STATE-CHECKED), in the report's words.
+TAMPERINGS = {
+    "foreign": "a state of another session",
+    "prefix": "the issued state's first half, then other characters",
+    "suffix": "other characters, then the issued state's second half",
+    "one-char": "the issued state with one character changed",
+    "case": "the issued state in another case",
+    "truncated": "the issued state without its last character",
+    "empty": "an empty state",
+    "missing": "no state at all",
+    "repeated": "the state parameter three times: foreign, issued, foreign",
+}
 
 
 def _answered(entry: Entry) -> float:
@@ -401,3 +762,25 @@ def _transient(entry: Entry) -> bool:
     return (
         entry.status >= 500 or entry.status == 429 or (entry.error in TRANSIENT_ERRORS) or entry.status == 0
     )
+
+
+def _failure(entry: Entry) -> str:
+    if entry.status == 429:
+        return "429"
+    if entry.status == 0 or entry.error == "connection_reset":
+        return "reset"
+    if entry.error in ("malformed_json", "gateway_html"):
+        return str(entry.error)
+    return "5xx"
+
+
+def _is_token(entry: Entry) -> bool:
+    return entry.route == TOKEN_PATH  # the path as routed: without a CalVer prefix
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 120:
+        return f"{int(seconds)} s"
+    if seconds < 7200:
+        return f"{int(seconds // 60)} min"
+    return f"{seconds / 3600:.1f} h"

@@ -7,14 +7,21 @@ reference keeps every obligation; each mutant breaks its own and no other.
 
 from __future__ import annotations
 
+import contextlib
+import datetime
 import ssl
 import threading
 from typing import Any
+from urllib.parse import parse_qs, parse_qsl, urlencode, urlparse
 
 import httpx
 
 from contracts.adapter import ClientConfig, Outcome
-from contracts.reference import GiveUp, PendingLink, ReferenceClient, UserRecord, _is_json
+from contracts.reference import GiveUp, PendingLink, ReferenceClient, RelinkNeeded, UserRecord, _is_json
+
+
+def _bearer(record: UserRecord) -> dict[str, str]:
+    return {"Authorization": f"Bearer {record.access_token}"}
 
 
 class TokenPerCall(ReferenceClient):
@@ -201,15 +208,8 @@ class MissingClientId(ReferenceClient):
     def _token_request(self, form: dict[str, str]) -> httpx.Response:
         return super()._token_request({k: v for k, v in form.items() if k != "client_id"})
 
-    def _exchange_code(self, code: str) -> dict[str, Any] | None:
-        response = self._send(
-            "POST",
-            self._token_url(),
-            auth=(self.config.client_id, self.client_secret),
-            data={"grant_type": "authorization_code", "code": code, "redirect_uri": self._redirect_uri()},
-        )
-        tokens: dict[str, Any] | None = response.json() if response.status_code == 200 else None
-        return tokens
+    def _code_form(self, code: str) -> dict[str, str]:
+        return {k: v for k, v in super()._code_form(code).items() if k != "client_id"}
 
 
 class NoDateOfBirthCheck(ReferenceClient):
@@ -302,6 +302,251 @@ class ReusesOneTimeToken(ReferenceClient):
         return response
 
 
+class RenewsHoursEarly(ReferenceClient):
+    """Renews a customer's token when less than 11.5 hours are left (a margin meant as 5 minutes,
+    written in the wrong unit): every half hour, for a token that lives twelve."""
+
+    catches = "USER-REUSE"
+
+    def _user_token(self, record: UserRecord, force: str | None = None) -> str:
+        with record.lock:
+            early = self.clock() >= record.expires_at - 11.5 * 3600
+            if record.access_token is None or record.access_token == force or early:
+                self._refresh(record)
+            assert record.access_token is not None
+            return record.access_token
+
+
+class RegistrationCodeEveryCall(ReferenceClient):
+    """For customers it created, gets fresh tokens from the stored registration code on every call
+    instead of keeping them (each grant kills the refresh token before it)."""
+
+    catches = "USER-REUSE"
+
+    def _user_token(self, record: UserRecord, force: str | None = None) -> str:
+        if record.kind == "created" and record.registration_code is not None:
+            with record.lock, contextlib.suppress(RelinkNeeded):  # refused: its refresh token, then
+                self._use_registration_code(record)
+                assert record.access_token is not None
+                return record.access_token
+        return super()._user_token(record, force)
+
+
+class LastUserTokenCache(ReferenceClient):
+    """Caches "the user token" it fetched last and reuses it while it is fresh, whichever customer
+    the call is for."""
+
+    catches = "USER-OWN-TOKEN"
+
+    def __init__(self, config: ClientConfig, **kwargs: Any) -> None:
+        super().__init__(config, **kwargs)
+        self._last: tuple[str, float] | None = None
+
+    def _user_token(self, record: UserRecord, force: str | None = None) -> str:
+        last = self._last
+        if force is None and last is not None and not self._needs_renewal(last[1]):
+            return last[0]
+        token = super()._user_token(record, force)
+        self._last = (token, record.expires_at)
+        return token
+
+
+class KeepsFirstRefreshToken(ReferenceClient):
+    """Keeps the refresh token it got when the customer linked, ignoring the one each refresh
+    returns (fine while Wise returns the same one; not when it rotates them)."""
+
+    catches = "USER-NO-STALE"
+
+    def _store(self, record: UserRecord, tokens: dict[str, Any]) -> None:
+        first = record.refresh_token
+        super()._store(record, tokens)
+        record.refresh_token = first or record.refresh_token
+
+
+class StatePrefixCheck(ReferenceClient):
+    """Compares only the first 8 characters of the state that comes back."""
+
+    catches = "STATE-CHECKED"
+
+    def _state_matches(self, pending: PendingLink | None, returned: str | None) -> bool:
+        return pending is not None and returned is not None and returned[:8] == pending.state[:8]
+
+
+class StateCheckedWhenPresent(ReferenceClient):
+    """Checks the state only when the redirect carries one."""
+
+    catches = "STATE-CHECKED"
+
+    def _state_matches(self, pending: PendingLink | None, returned: str | None) -> bool:
+        return pending is not None and (not returned or returned == pending.state)
+
+
+class StateCaseInsensitive(ReferenceClient):
+    """Compares the state without regard to case."""
+
+    catches = "STATE-CHECKED"
+
+    def _state_matches(self, pending: PendingLink | None, returned: str | None) -> bool:
+        return pending is not None and (returned or "").lower() == pending.state.lower()
+
+
+class StateAnyValue(ReferenceClient):
+    """Accepts a redirect if any of its `state` values is the one it issued."""
+
+    catches = "STATE-CHECKED"
+
+    def finish_link(self, user_key: str, callback_url: str) -> Outcome:
+        values = parse_qs(urlparse(callback_url).query).get("state", [])
+        with self._lock:
+            pending = self._pending.get(user_key)
+        if pending is not None and pending.state in values:
+            query = urlparse(callback_url)._replace(query=_only_state(callback_url, pending.state))
+            return super().finish_link(user_key, query.geturl())
+        return super().finish_link(user_key, callback_url)
+
+
+def _only_state(url: str, state: str) -> str:
+    pairs = [(k, v) for k, v in parse_qsl(urlparse(url).query) if k != "state"]
+    return urlencode([*pairs, ("state", state)])
+
+
+class DobYearOnly(ReferenceClient):
+    """Checks only the year of the linked profile's date of birth."""
+
+    catches = "DOB-CHECK"
+
+    def _same_date(self, found: str, expected: str) -> bool:
+        return found[:4] == expected[:4]
+
+
+class TwelveHoursNoMargin(ReferenceClient):
+    """Assumes a customer's token lives 12 hours from when it arrived (not the `expires_in` it was
+    told, a second less) and renews it only at that instant."""
+
+    catches = "USER-NO-EXPIRED"
+
+    def _store(self, record: UserRecord, tokens: dict[str, Any]) -> None:
+        super()._store(record, tokens)
+        record.expires_at = self.clock() + 12 * 3600
+
+    def _user_token(self, record: UserRecord, force: str | None = None) -> str:
+        with record.lock:
+            if (
+                record.access_token is None
+                or record.access_token == force
+                or self.clock() >= record.expires_at
+            ):
+                self._refresh(record)
+            assert record.access_token is not None
+            return record.access_token
+
+
+class RetriesForever(ReferenceClient):
+    """Backs off politely on transient failures, but never gives up."""
+
+    catches = "RETRY-BOUNDED"
+
+    def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        backoff = 0.05
+        for _ in range(12):
+            try:
+                response = self.http.request(method, path, **kwargs)
+            except httpx.TransportError:
+                self.sleep(backoff)
+                backoff = min(backoff * 2, 1.0)
+                continue
+            if response.status_code == 429:
+                self.sleep(self._retry_after(response, backoff))
+                continue
+            if response.status_code >= 500 or (response.status_code < 300 and not _is_json(response)):
+                self.sleep(backoff)
+                backoff = min(backoff * 2, 1.0)
+                continue
+            return response
+        raise GiveUp("server_error")
+
+
+class RetriesCodeExchange(ReferenceClient):
+    """Sends the code exchange through its generic retrying request, so a failed exchange is
+    tried again with the same code."""
+
+    catches = "CODE-ONCE"
+
+    def _exchange_code(self, code: str) -> dict[str, Any] | None:
+        response = self._token_request(self._code_form(code))
+        if response.status_code == 200:
+            tokens: dict[str, Any] = response.json()
+            return tokens
+        return None
+
+
+class FirstListedProfile(ReferenceClient):
+    """Takes the customer's profile from the first one `/v2/profiles` lists, not from the redirect
+    (right while a linked token lists only its own profile)."""
+
+    catches = "WORKS"
+
+    def finish_link(self, user_key: str, callback_url: str) -> Outcome:
+        outcome = super().finish_link(user_key, callback_url)
+        with self._lock:
+            record = self._users.get(user_key)
+        if outcome.status == "ok" and record is not None:
+            listed = self._send("GET", "/v2/profiles", headers=_bearer(record))
+            profiles = listed.json() if listed.status_code == 200 else []
+            if profiles:
+                record.profile_id = profiles[0]["id"]
+        return outcome
+
+
+class TruncatesTokens(ReferenceClient):
+    """Stores access tokens in a column sized for UUIDs (64 characters)."""
+
+    catches = "WORKS"
+
+    def _grant(self, form: dict[str, str]) -> dict[str, Any] | None:
+        tokens = super()._grant(form)
+        if tokens is not None:
+            tokens = {**tokens, "access_token": str(tokens["access_token"])[:64]}
+        return tokens
+
+
+class NeedsExpiresAt(ReferenceClient):
+    """Reads a token's expiry from `expires_at` only, which Wise's responses before 2023 lack."""
+
+    catches = "WORKS"
+
+    def _expires_at(self, tokens: dict[str, Any]) -> float:
+        when = datetime.datetime.fromisoformat(str(tokens["expires_at"]).replace("Z", "+00:00"))
+        return when.timestamp()
+
+
+class ChallengeNeedsBody(ReferenceClient):
+    """Reads the SCA challenge's JSON body before its headers (Wise may send none)."""
+
+    catches = "WORKS"
+
+    def _fund(self, path: str, token: str, ott: str | None = None) -> httpx.Response:
+        response = super()._fund(path, token, ott)
+        if response.status_code == 403:
+            response.json()  # raises on an empty body
+        return response
+
+
+class StrictCallback(ReferenceClient):
+    """Refuses a redirect back that carries parameters it does not know."""
+
+    catches = "WORKS"
+
+    def finish_link(self, user_key: str, callback_url: str) -> Outcome:
+        known = {"code", "state", "profileId", "error", "error_description"}
+        registered = set(parse_qs(urlparse(self.config.redirect_uri).query))
+        if set(parse_qs(urlparse(callback_url).query)) - known - registered:
+            with self._lock:
+                self._pending.pop(user_key, None)
+            return Outcome.error("rejected")
+        return super().finish_link(user_key, callback_url)
+
+
 MUTANTS: tuple[type[ReferenceClient], ...] = (
     TokenPerCall,
     PartnerTokenUntil401,
@@ -325,4 +570,21 @@ MUTANTS: tuple[type[ReferenceClient], ...] = (
     AcceptsAnyServer,
     RetriesUncleared,
     ReusesOneTimeToken,
+    RenewsHoursEarly,
+    RegistrationCodeEveryCall,
+    LastUserTokenCache,
+    KeepsFirstRefreshToken,
+    StatePrefixCheck,
+    StateCheckedWhenPresent,
+    StateCaseInsensitive,
+    StateAnyValue,
+    DobYearOnly,
+    TwelveHoursNoMargin,
+    RetriesForever,
+    RetriesCodeExchange,
+    FirstListedProfile,
+    TruncatesTokens,
+    NeedsExpiresAt,
+    ChallengeNeedsBody,
+    StrictCallback,
 )

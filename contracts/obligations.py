@@ -25,9 +25,12 @@ class Obligation:
     source: str
     severity: Severity
     check: str
+    situation: str = ""  # what the run counts: the moments that put this obligation to the test
     profiles: tuple[str, ...] = PROFILES
-    # an optional operation (adapter) without which the obligation is never put to the test
-    needs: str | None = None
+    # what the obligation cannot be judged without: an optional operation of the adapter
+    # (`fund_transfer`, `create_user`, `start_link`), a client clock the suite can move (`clock`),
+    # an mTLS host (`mtls`) or the arena's man in the middle (`impostor`)
+    needs: tuple[str, ...] = ()
 
     def as_json(self) -> dict[str, object]:
         return asdict(self)
@@ -40,6 +43,7 @@ CATALOG: tuple[Obligation, ...] = (
         "seed 002; reference §2.1",
         "critical",
         "each /oauth/token request carries Basic credentials and a form body with grant_type",
+        situation="token requests",
     ),
     Obligation(
         "GRANT-PARAMS",
@@ -48,6 +52,7 @@ CATALOG: tuple[Obligation, ...] = (
         "reference §2.2",
         "major",
         "the form's parameter names include the grant's required ones",
+        situation="token requests",
     ),
     Obligation(
         "SECRET-NOT-IN-URL",
@@ -55,6 +60,7 @@ CATALOG: tuple[Obligation, ...] = (
         "seed 000 (the client secret is highly sensitive); RFC 6749 §2.3.1",
         "critical",
         "no request has client_secret, code, refresh_token, registration_code or password in its query",
+        situation="requests",
     ),
     Obligation(
         "CC-REUSE",
@@ -62,27 +68,61 @@ CATALOG: tuple[Obligation, ...] = (
         "seed 002 (a token per worker, renewed before it expires)",
         "major",
         "no new client-credentials token while this client holds one per worker with more than an hour left",
+        situation="partner operations holding a live token",
     ),
     Obligation(
         "CC-NO-EXPIRED",
         "A client-credentials token is renewed before it expires, never sent after its expiry.",
         "seed 002 (track the lifetime and retrieve a new token before the token expires)",
         "major",
-        "no API call presents a client-credentials token past the expiry it was told (expires_in, its clock)",
+        "no API call presents a client-credentials token past the expiry it was told (expires_in or "
+        "expires_at, on its clock)",
+        situation="partner operations at or past the told expiry",
+        needs=("clock",),
+    ),
+    Obligation(
+        "USER-REUSE",
+        "A customer's access token is reused until it is close to expiry: not refreshed, nor fetched again "
+        "with the registration code, while it has hours left.",
+        "seed 003 (request a new access token when the previous one is close to expiring); reference §2.5 "
+        "(each refresh or new grant kills the token before it)",
+        "major",
+        "no refresh_token or registration_code grant for a customer whose newest access token works, was "
+        "not refused, and was received less than two hours before on the client's clock",
+        situation="customer operations holding a fresh token",
     ),
     Obligation(
         "USER-NO-EXPIRED",
         "A user access token is refreshed before it expires, never sent after its known expiry.",
         "seed 003 (request a new access token whenever the previous one is close to expiring)",
         "major",
-        "no API call presents a user token past the expiry the client was told (expires_in, on its clock)",
+        "no API call presents a user token past the expiry the client was told (expires_in or expires_at, "
+        "on its clock)",
+        situation="customer operations at or past the told expiry",
+        needs=("clock",),
     ),
     Obligation(
         "USER-NO-STALE",
-        "A user access token is never sent after a refresh replaced it, even under concurrency.",
-        "seed 003 (a refresh invalidates the previous access token; use central storage)",
+        "A user token is never sent after a refresh replaced it, and one customer's tokens are refreshed by "
+        "one worker at a time.",
+        "seed 003 (a refresh invalidates the previous access token; use central token storage to avoid "
+        "races)",
         "critical",
-        "no API call presents a user token the sandbox recorded as superseded by a refresh",
+        "no API call presents a user access token a refresh superseded; no refresh presents a refresh token "
+        "a refresh rotated; among workers acting at once, one refresh per customer unless its newest token "
+        "was refused",
+        situation="replaced tokens",
+    ),
+    Obligation(
+        "USER-OWN-TOKEN",
+        "Each operation presents the tokens of whom it acts for: a customer's call that customer's, a "
+        "partner call the partner's.",
+        "seed 003 (a user's tokens act for that user); reference §3 (a token is bound to the approved "
+        "profile)",
+        "critical",
+        "no operation for a customer presents another customer's access or refresh token or registration "
+        "code, or the partner's token on a customer's endpoint; no partner call presents a customer's token",
+        situation="operations while holding several parties' tokens",
     ),
     Obligation(
         "INVALID-GRANT-STOP",
@@ -91,6 +131,7 @@ CATALOG: tuple[Obligation, ...] = (
         "critical",
         "no refresh_token grant reuses a refresh token answered invalid_grant; no registration_code grant "
         "for a user whose code was answered invalid_grant",
+        situation="invalid_grant answers",
     ),
     Obligation(
         "REGCODE-FALLBACK",
@@ -98,6 +139,8 @@ CATALOG: tuple[Obligation, ...] = (
         "seed 003 (store the registration code; it works until the user reclaims the account)",
         "major",
         "a created, unreclaimed user is never reported as needing a re-link",
+        situation="operations for created customers with a working registration code",
+        needs=("create_user",),
     ),
     Obligation(
         "RELINK-REPORTED",
@@ -105,6 +148,7 @@ CATALOG: tuple[Obligation, ...] = (
         "seed 003 (send the user through the linking flow again)",
         "major",
         "an operation for a user with no usable refresh token or registration code answers relink_needed",
+        situation="operations for customers whose tokens are gone",
     ),
     Obligation(
         "RETRY-AFTER",
@@ -112,6 +156,7 @@ CATALOG: tuple[Obligation, ...] = (
         "reference §9",
         "major",
         "within one operation, no request follows a 429 sooner than its Retry-After",
+        situation="429 answers",
     ),
     Obligation(
         "RETRY-BOUNDED",
@@ -121,6 +166,7 @@ CATALOG: tuple[Obligation, ...] = (
         "major",
         "in one operation, at most 4 attempts of a request after a transient failure, each 20 ms or more "
         "after the failure",
+        situation="transient failures",
     ),
     Obligation(
         "NO-RETRY-INVALID-CLIENT",
@@ -128,6 +174,7 @@ CATALOG: tuple[Obligation, ...] = (
         "reference §2.6",
         "major",
         "within one operation, no token request follows one answered 401 for the client's credentials",
+        situation="refused client credentials",
     ),
     Obligation(
         "REDIRECT-EXACT",
@@ -136,14 +183,18 @@ CATALOG: tuple[Obligation, ...] = (
         "critical",
         "the authorize URL names our client_id and the registered redirect_uri; no exchange is refused "
         "for a redirect_uri mismatch",
+        situation="authorize URLs",
+        needs=("start_link",),
     ),
     Obligation(
         "STATE-CHECKED",
         "The client sends an unguessable state and refuses a redirect back whose state it did not issue.",
         "RFC 6749 §10.12; reference §3",
         "critical",
-        "state has 16+ characters and is never reused; a tampered redirect ends in state_mismatch without "
-        "exchanging the code",
+        "state has 16+ characters and is never reused; a redirect whose state is not exactly the one issued "
+        "(foreign, a near miss, empty, missing, repeated) ends in state_mismatch without exchanging the code",
+        situation="foreign redirects",
+        needs=("start_link",),
     ),
     Obligation(
         "CODE-ONCE",
@@ -151,13 +202,18 @@ CATALOG: tuple[Obligation, ...] = (
         "reference §2.4 (codes are single use)",
         "major",
         "no code appears in two authorization_code grants",
+        situation="code exchanges",
+        needs=("start_link",),
     ),
     Obligation(
         "DOB-CHECK",
         "After linking, the client checks the profile's date of birth and refuses a mismatch.",
         "seed 004 (actions after linking an account)",
         "critical",
-        "a link whose profile's date of birth differs from the partner's record ends in dob_mismatch",
+        "a link to a personal profile whose date of birth differs from the partner's record (by a day, a "
+        "month, a year, or entirely) ends in dob_mismatch",
+        situation="links to someone else",
+        needs=("start_link",),
     ),
     Obligation(
         "SCA-CLEARED",
@@ -166,7 +222,8 @@ CATALOG: tuple[Obligation, ...] = (
         "reference §5.3 (the token is ready when no challenge is required and not passed)",
         "critical",
         "no request presents a one-time token whose challenges are still pending",
-        needs="fund_transfer",
+        situation="SCA challenges",
+        needs=("fund_transfer",),
     ),
     Obligation(
         "SCA-ONE-USE",
@@ -174,7 +231,8 @@ CATALOG: tuple[Obligation, ...] = (
         "reference §5.2 (a one-time token is single use)",
         "major",
         "no request presents a one-time token already used",
-        needs="fund_transfer",
+        situation="transfers after an approved one",
+        needs=("fund_transfer",),
     ),
     Obligation(
         "MTLS-PRESENT",
@@ -182,6 +240,8 @@ CATALOG: tuple[Obligation, ...] = (
         "seed 002 (mTLS is a strict requirement); reference §6",
         "critical",
         "no journal entry for the partner's client id arrives without a client certificate",
+        situation="partner requests",
+        needs=("mtls",),
     ),
     Obligation(
         "VERIFY-SERVER",
@@ -189,6 +249,8 @@ CATALOG: tuple[Obligation, ...] = (
         "reference §6 (trust Wise's CA), §12 (HTTPS only)",
         "critical",
         "no request arrives over a connection whose server certificate another CA signed",
+        situation="impostor meetings",
+        needs=("impostor",),
     ),
     Obligation(
         "WORKS",
@@ -196,6 +258,7 @@ CATALOG: tuple[Obligation, ...] = (
         "the purpose of the integration",
         "major",
         "an operation with no fault and live credentials answers ok",
+        situation="operations that must work",
     ),
     Obligation(
         "REFRESH-EARLY",
@@ -203,11 +266,23 @@ CATALOG: tuple[Obligation, ...] = (
         "reference §2.5 (Wise suggests refreshing hours early)",
         "minor",
         "no API call presents a user token with less than 60 seconds left on the client's clock",
+        situation="customer operations in a token's last minute",
         profiles=("strict",),
+        needs=("clock",),
     ),
 )
 
 BY_ID = {o.id: o for o in CATALOG}
+
+#: What each need is, in the catalog's words.
+NEEDS = {
+    "clock": "a client clock the suite can move",
+    "fund_transfer": "the optional `fund_transfer` operation",
+    "create_user": "the `create_user` operation",
+    "start_link": "the `start_link` and `finish_link` operations",
+    "mtls": "an mTLS host",
+    "impostor": "the local sandbox's impostor",
+}
 
 
 def catalog(profile: str = "wise") -> tuple[Obligation, ...]:
@@ -218,13 +293,14 @@ def catalog(profile: str = "wise") -> tuple[Obligation, ...]:
 
 def markdown(profile: str | None = None) -> str:
     rows = [
-        "| Id | Obligation | Source | Severity | Profiles | Checked by |",
-        "|---|---|---|---|---|---|",
+        "| Id | Obligation | Source | Severity | Profiles | Checked by | Counted |",
+        "|---|---|---|---|---|---|---|",
     ]
     for o in CATALOG if profile is None else catalog(profile):
-        check = o.check if o.needs is None else f"{o.check} (needs the optional `{o.needs}` operation)"
+        needs = f" (needs {', '.join(NEEDS[n] for n in o.needs)})" if o.needs else ""
         rows.append(
-            f"| `{o.id}` | {o.statement} | {o.source} | {o.severity} | {', '.join(o.profiles)} | {check} |"
+            f"| `{o.id}` | {o.statement} | {o.source} | {o.severity} | {', '.join(o.profiles)} | "
+            f"{o.check}{needs} | {o.situation} |"
         )
     return "\n".join(rows)
 

@@ -130,7 +130,9 @@ class ReferenceClient:
                 self.sleep(self._retry_after(response, backoff))
                 backoff *= 2
                 continue
-            if response.status_code >= 500 or not _is_json(response):
+            # a gateway page or a broken body where an answer was due; a bare 403 (an SCA
+            # challenge may have no body, §5.2) or 401 is an answer
+            if response.status_code >= 500 or (response.status_code < 300 and not _is_json(response)):
                 if last:
                     raise GiveUp("server_error")
                 self.sleep(backoff)
@@ -161,7 +163,7 @@ class ReferenceClient:
         if response.status_code == 200:
             tokens: dict[str, Any] = response.json()
             return tokens
-        error = response.json().get("error")
+        error = _body(response).get("error")
         if response.status_code == 401 and error in ("unauthorized", "invalid_client"):
             raise GiveUp(self._on_refused_client())
         if error == "invalid_grant":
@@ -307,12 +309,7 @@ class ReferenceClient:
 
     def _exchange_code(self, code: str) -> dict[str, Any] | None:
         """Exchange the code once: it is single use (§2.4), so a failed exchange is not retried."""
-        form = {
-            "grant_type": "authorization_code",
-            "client_id": self.config.client_id,
-            "code": code,
-            "redirect_uri": self._redirect_uri(),
-        }
+        form = self._code_form(code)
         try:
             response = self.http.post(
                 self._token_url(), auth=(self.config.client_id, self.client_secret), data=form
@@ -330,6 +327,14 @@ class ReferenceClient:
             raise GiveUp("unauthorized")
         return None
 
+    def _code_form(self, code: str) -> dict[str, str]:
+        return {
+            "grant_type": "authorization_code",
+            "client_id": self.config.client_id,
+            "code": code,
+            "redirect_uri": self._redirect_uri(),
+        }
+
     def _date_of_birth_matches(self, record: UserRecord, expected: str) -> bool:
         """Seed 004: after linking, check the profile's date of birth against our own records."""
         path = f"/v2/profiles/{record.profile_id}" if record.profile_id else "/v1/me"
@@ -343,7 +348,10 @@ class ReferenceClient:
         if body.get("type") == "BUSINESS":
             return True  # businesses are checked by other means (seed 004); not modelled here
         found = body.get("dateOfBirth") or (body.get("details") or {}).get("dateOfBirth")
-        return bool(found == expected)
+        return self._same_date(str(found or ""), expected)
+
+    def _same_date(self, found: str, expected: str) -> bool:
+        return found == expected
 
     # Calling as a user (seed 003) --------------------------------------------------------------
 
@@ -458,6 +466,15 @@ class ReferenceClient:
 
 def _bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
+
+
+def _body(response: httpx.Response) -> dict[str, Any]:
+    """The JSON object answered, or {} (an empty or non-JSON body)."""
+    try:
+        body = response.json()
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
 
 
 def _is_json(response: httpx.Response) -> bool:

@@ -1,19 +1,21 @@
-"""Verdicts: each obligation passed or broken, with a short readable counterexample, a scenario
-file to replay it (`mockwise replay FILE`), and JSON and JUnit XML for CI."""
+"""Verdicts: each obligation kept, broken or not exercised, with how often its situation occurred;
+a broken one with a short readable counterexample and a scenario file to replay it
+(`mockwise replay FILE`); JSON and JUnit XML for CI."""
 
 from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import escape, quoteattr
 
 from contracts.obligations import Obligation
-from contracts.world import Step
+from contracts.world import Move, Step
 
-SCENARIO_VERSION = 1
+SCENARIO_VERSION = 2  # version 1 files (steps only) still replay
 
 
 @dataclass
@@ -21,15 +23,21 @@ class Counterexample:
     obligation: str
     violation: str  # the judge's account: what was broken, with the journal entries that show it
     story: list[Step]  # the shortest story found
-    program: str  # hypothesis's own rendering of the failing program
+    moves: list[Move] | list[dict[str, Any]]
     fidelity: dict[str, Any]
+    redirect_query: bool = False
+    shrunk: bool = True
 
     def text(self) -> str:
-        lines = ["  What happened (shortest story found):"]
+        found = "shortest story found" if self.shrunk else "story found; not shrunk"
+        lines = [f"  What happened ({found}):"]
         lines += [f"    {step.line()}" for step in self.story]
         lines += ["  What was wrong:"] + [f"    {line}" for line in self.violation.splitlines()]
-        if self.fidelity:
-            lines.append(f"  Sandbox settings: {self.fidelity}")
+        settings = dict(self.fidelity)
+        if self.redirect_query:
+            settings["redirect_uri"] = "registered with a query string"
+        if settings:
+            lines.append(f"  Sandbox settings: {settings}")
         return "\n".join(lines)
 
     def scenario(self, client: str) -> dict[str, Any]:
@@ -38,6 +46,8 @@ class Counterexample:
             "client": client,
             "obligation": self.obligation,
             "fidelity": self.fidelity,
+            "redirect_query": self.redirect_query,
+            "moves": [m.as_json() if isinstance(m, Move) else m for m in self.moves],
             "steps": [step.as_json() for step in self.story],
         }
 
@@ -46,16 +56,51 @@ class Counterexample:
 class Verdict:
     obligation: Obligation
     counterexample: Counterexample | None
-    exercised: bool = True  # False: the client lacks the optional operation the obligation needs
+    situations: Counter[str] = field(default_factory=Counter)
+    reason: str = ""  # why it was not exercised, when it was not
 
     @property
     def passed(self) -> bool:
         return self.counterexample is None
 
     @property
+    def exercised(self) -> bool:
+        return self.counterexample is not None or sum(self.situations.values()) > 0
+
+    @property
+    def status(self) -> str:
+        return "FAIL" if not self.passed else "PASS" if self.exercised else "SKIP"
+
+    @property
     def skip_reason(self) -> str:
         """Why the obligation was not exercised ("" when it was)."""
-        return "" if self.exercised else f"not exercised: the client has no {self.obligation.needs}"
+        return "" if self.exercised else f"not exercised: {self.reason}"
+
+    @property
+    def occurred(self) -> str:
+        """How often its situation occurred: "31 foreign redirects (6 kinds)"."""
+        total = sum(self.situations.values())
+        if not total:
+            return ""
+        kinds = len(self.situations)
+        return f"{total} {self.obligation.situation}" + (f" ({kinds} kinds)" if kinds > 1 else "")
+
+    def as_json(self, client: str) -> dict[str, Any]:
+        return {
+            **self.obligation.as_json(),
+            "status": self.status,
+            "passed": self.passed,
+            "exercised": self.exercised,
+            "not_exercised_because": self.reason if not self.exercised else None,
+            "situations": {"total": sum(self.situations.values()), "kinds": dict(self.situations)},
+            "counterexample": None
+            if self.counterexample is None
+            else {
+                "violation": self.counterexample.violation,
+                "story": [s.line() for s in self.counterexample.story],
+                "scenario": self.counterexample.scenario(client),
+            },
+        }
 
 
 @dataclass
@@ -66,6 +111,9 @@ class Report:
     examples: int
     steps: int
     seconds: float
+    notes: list[str] = field(default_factory=list)  # what limited the run, one line each
+    timings: dict[str, float] = field(default_factory=dict)  # explore, shrink (seconds)
+    replays: int = 0
 
     @property
     def passed(self) -> bool:
@@ -76,22 +124,30 @@ class Report:
         return [v.obligation.id for v in self.verdicts if not v.passed]
 
     @property
+    def not_exercised(self) -> list[str]:
+        return [v.obligation.id for v in self.verdicts if not v.exercised]
+
+    @property
     def steps_per_second(self) -> float:
         return self.steps / self.seconds if self.seconds else 0.0
 
     def text(self) -> str:
         width = max(len(v.obligation.id) for v in self.verdicts)
+        kept = len(self.verdicts) - len(self.broken) - len(self.not_exercised)
+        skipped = f", {len(self.not_exercised)} not exercised" if self.not_exercised else ""
         head = (
             f"Wise client contract: {self.client} (profile {self.profile}) — "
-            f"{len(self.verdicts) - len(self.broken)}/{len(self.verdicts)} obligations kept; "
+            f"{kept}/{len(self.verdicts)} obligations kept, {len(self.broken)} broken{skipped}; "
             f"{self.examples} stories, {self.steps} steps in {self.seconds:.1f} s"
         )
-        lines = [head, ""]
+        lines = [head]
+        lines += [f"NOTE  {note}" for note in self.notes]
+        lines.append("")
         for verdict in self.verdicts:
-            mark = "FAIL" if not verdict.passed else "PASS" if verdict.exercised else "SKIP"
             o = verdict.obligation
-            note = f"  ({verdict.skip_reason})" if verdict.skip_reason else ""
-            lines.append(f"{mark}  {o.id:<{width}}  {o.statement}  [{o.severity}; {o.source}]{note}")
+            why = f"  ({verdict.skip_reason})" if not verdict.exercised else ""
+            why = why or (f"  — {verdict.occurred}" if verdict.occurred else "")
+            lines.append(f"{verdict.status}  {o.id:<{width}}  {o.statement}  [{o.severity}; {o.source}]{why}")
         for verdict in self.verdicts:
             if verdict.counterexample is not None:
                 lines += ["", f"FAIL {verdict.obligation.id}: {verdict.obligation.statement}"]
@@ -106,21 +162,10 @@ class Report:
             "examples": self.examples,
             "steps": self.steps,
             "seconds": round(self.seconds, 3),
-            "obligations": [
-                {
-                    **v.obligation.as_json(),
-                    "passed": v.passed,
-                    "exercised": v.exercised,
-                    "counterexample": None
-                    if v.counterexample is None
-                    else {
-                        "violation": v.counterexample.violation,
-                        "story": [s.line() for s in v.counterexample.story],
-                        "scenario": v.counterexample.scenario(self.client),
-                    },
-                }
-                for v in self.verdicts
-            ],
+            "timings": {k: round(v, 3) for k, v in self.timings.items()},
+            "notes": self.notes,
+            "not_exercised": self.not_exercised,
+            "obligations": [v.as_json(self.client) for v in self.verdicts],
         }
 
     def write(self, junit: str | None = None, json_file: str | None = None) -> None:
@@ -137,26 +182,28 @@ class Report:
         for v in self.verdicts:
             o = v.obligation
             name = quoteattr(f"{o.id}: {o.statement}")
+            head = f'  <testcase classname="wise-contract" name={name} time="0">'
+            occurred = f"<system-out>{escape(v.occurred)}</system-out>" if v.occurred else ""
             if not v.exercised:
-                skipped = quoteattr(v.skip_reason)
-                cases.append(
-                    f'  <testcase classname="wise-contract" name={name} time="0">'
-                    f"<skipped message={skipped}/></testcase>"
-                )
+                cases.append(f"{head}<skipped message={quoteattr(v.skip_reason)}/></testcase>")
             elif v.counterexample is None:
-                cases.append(f'  <testcase classname="wise-contract" name={name} time="0"/>')
+                cases.append(f"{head}{occurred}</testcase>")
             else:
                 body = escape(v.counterexample.text())
                 cases.append(
-                    f'  <testcase classname="wise-contract" name={name} time="0">\n'
+                    f"{head}\n"
                     f"    <failure message={quoteattr(o.statement)} type={quoteattr(o.id)}>{body}</failure>\n"
+                    f"    {occurred}\n"
                     f"  </testcase>"
                 )
-        unexercised = sum(not v.exercised for v in self.verdicts)
+        properties = "".join(
+            f"    <property name={quoteattr('note')} value={quoteattr(note)}/>\n" for note in self.notes
+        )
         return (
             '<?xml version="1.0" encoding="utf-8"?>\n'
             f'<testsuite name={quoteattr("wise-contract " + self.client)} tests="{len(self.verdicts)}" '
-            f'failures="{len(self.broken)}" skipped="{unexercised}" time="{self.seconds:.3f}">\n'
+            f'failures="{len(self.broken)}" skipped="{len(self.not_exercised)}" time="{self.seconds:.3f}">\n'
+            + (f"  <properties>\n{properties}  </properties>\n" if properties else "")
             + "\n".join(cases)
             + "\n</testsuite>\n"
         )

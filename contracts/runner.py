@@ -1,9 +1,9 @@
 """Running the suites against a client, and replaying a counterexample.
 
-`run_contracts` first explores (hypothesis generates stories and the judge records every broken
-obligation), then, for each broken obligation, searches again with that obligation as the failing
-condition so hypothesis shrinks it to its shortest story. The run is derandomised: the same client
-gives the same verdict in CI.
+`run_contracts` first explores (`contracts.stories` tells seeded stories and the judge records every
+broken obligation and every situation that put one to the test), then shrinks each broken obligation's
+story by replaying shorter ones (`contracts.shrink`). The run is derandomised: the same client gets
+the same verdict in CI.
 """
 
 from __future__ import annotations
@@ -11,24 +11,29 @@ from __future__ import annotations
 import contextlib
 import importlib
 import inspect
+import os
 import ssl
+import sys
 import tempfile
+import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hypothesis import HealthCheck, Phase, settings
-from hypothesis.errors import Flaky
-from hypothesis.stateful import run_state_machine_as_test
-
 from contracts.adapter import ClientConfig, WiseClient
-from contracts.clocks import ClientClock, ManualClock, NoClock, TimeMachineClock
-from contracts.machine import ObligationBroken, RunContext, build_machine
-from contracts.obligations import catalog
+from contracts.clocks import ClientClock, ManualClock, NoClock, TimeMachineClock, fixed_because
+from contracts.judge import Violation
+from contracts.obligations import Obligation, catalog
+from contracts.progress import Progress
 from contracts.report import Counterexample, Report, Verdict
-from contracts.world import ClientFactory, World
+from contracts.shrink import Moves, Replayed
+from contracts.shrink import shrink as shrink_story
+from contracts.stories import Finding, RunContext, explore
+from contracts.world import ClientFactory, World, moves_of_steps
 from mockwise.client import SandboxClient
 from mockwise.domain.sandbox import Sandbox
 from mockwise.http.app import create_app
@@ -166,8 +171,8 @@ def client_for(spec: str | None, command: str | None) -> tuple[ClientFactory, Ca
     if command:
         from contracts.subprocess_driver import subprocess_client
 
-        make, clock = subprocess_client(command)
-        return make, clock, command
+        clients, clock = subprocess_client(command)
+        return clients, clock, command
     if not spec:
         raise ValueError("name a client: module:factory, or a command")
     make, clock = python_client(spec)
@@ -177,9 +182,12 @@ def client_for(spec: str | None, command: str | None) -> tuple[ClientFactory, Ca
 def python_client(spec: str) -> tuple[ClientFactory, Callable[[], ClientClock]]:
     """`module:factory` → how to make the client, and which clock can move its time.
 
-    A factory taking `(config)` gets its clock moved with time-machine (when installed); one
-    taking `(config, clock)` is given an injectable `ManualClock`-style callable."""
+    A factory taking `(config)` gets its clock moved with time-machine (names its own package
+    bound to `time.sleep` or `time.monotonic` at import included); one taking `(config, clock)` is
+    given an injectable `ManualClock`-style callable."""
     module_name, _, attr = spec.partition(":")
+    if os.getcwd() not in sys.path:  # a module beside you, as `python -m` would find it
+        sys.path.insert(0, os.getcwd())
     factory: Callable[..., WiseClient] = getattr(importlib.import_module(module_name), attr or "factory")
     positional = [
         p
@@ -196,15 +204,31 @@ def python_client(spec: str) -> tuple[ClientFactory, Callable[[], ClientClock]]:
 
     if takes_clock:
         return make, ManualClock
-    return make, _time_machine_or_nothing
+    package = module_name.split(".")[0]
+    return make, lambda: _time_machine_or_nothing((package,))
 
 
-def _time_machine_or_nothing() -> ClientClock:
+def fail_fast(broken: set[str], stories: int) -> bool:
+    """Stop exploring at the first broken obligation (`run_contracts(enough=fail_fast)`)."""
+    return bool(broken)
+
+
+def _time_machine_or_nothing(packages: tuple[str, ...] = ()) -> ClientClock:
     try:
         import time_machine  # noqa: F401
     except ImportError:
-        return NoClock()
-    return TimeMachineClock()
+        return NoClock("the client's clock cannot be moved: time-machine is not installed")
+    return TimeMachineClock(packages)
+
+
+#: The default run: enough stories for every obligation's situation to occur, short enough that a
+#: verdict comes in well under a minute (see bench/contract_suites.py).
+EXAMPLES = 100
+STEPS = 14
+EXPLORE_SHARE = 0.6  # of a --budget: the rest shrinks the counterexamples
+SHRINK_SECONDS = 60.0  # without a budget: the time all counterexamples share for shrinking
+SHRINK_REPLAYS = 60  # replays one counterexample may take
+PARALLEL = 3  # stories told side by side, for clients whose clock is their own
 
 
 def run_contracts(
@@ -213,60 +237,201 @@ def run_contracts(
     *,
     name: str = "client",
     profile: str = "wise",
-    examples: int = 30,
-    steps: int = 20,
+    examples: int | None = None,
+    steps: int | None = None,
     shrink: bool = True,
     arena: Arena | None = None,
     scenario_dir: Path | None = None,
+    budget: float | None = None,
+    progress: Progress | None = None,
+    enough: Callable[[set[str], int], bool] | None = None,
 ) -> Report:
+    """Judge a client: explore (tell `examples` stories of `steps` moves, the same on every run; the
+    judge records every broken obligation with the shortest story that broke it), then shrink each
+    broken obligation's story by replaying shorter ones. `budget`: seconds for the whole run
+    (exploration stops at its share; shrinking shares the rest fairly). `enough(broken, stories)`:
+    asked before each story; True stops exploring (`fail_fast`, the kill matrix)."""
     started = time.perf_counter()
+    progress = progress or Progress()
+    deadline = started + budget if budget else None
+    progress.deadline = deadline
+    examples = EXAMPLES if examples is None else examples
     with contextlib.ExitStack() as stack:
         if arena is None:
             arena = stack.enter_context(arena_for())
+        stack.callback(getattr(make_client, "release", lambda: None))
+        explore_until = started + budget * EXPLORE_SHARE if budget else None
+        make_clock = arena.clocks(make_clock)
+
+        def on_step() -> None:
+            progress.stories, progress.steps = ctx.examples_run, ctx.steps_run
+            progress.broken = sorted(ctx.found)
+            progress.update()
+
+        clock_reason, own_clock, real_waits = _client_facts(make_client, make_clock)
         ctx = RunContext(
-            arena.control, arena.endpoints, make_client, arena.clocks(make_clock), profile, arena.impostor
+            arena.control,
+            arena.endpoints,
+            make_client,
+            make_clock,
+            profile,
+            arena.impostor,
+            out_of_time=lambda: (
+                (explore_until is not None and time.perf_counter() > explore_until)
+                or (enough is not None and enough(set(ctx.found), ctx.examples_run))
+            ),
+            on_step=on_step,
+            parallel=PARALLEL if own_clock else 1,
+            real_waits=real_waits or arena.remote,
         )
-        machine = build_machine(ctx)
-        explore = settings(
-            max_examples=examples,
-            stateful_step_count=steps,
-            derandomize=True,
-            database=None,
-            deadline=None,
-            suppress_health_check=list(HealthCheck),
-            phases=[Phase.explicit, Phase.generate],
-            report_multiple_bugs=False,
-        )
-        run_state_machine_as_test(machine, settings=explore)
-        counterexamples: dict[str, Counterexample] = {}
-        for obligation, finding in sorted(ctx.found.items()):
-            story, fidelity, program, violation = finding.story, finding.fidelity, "", finding.violation
-            if shrink:
-                ctx.target = obligation
-                try:
-                    run_state_machine_as_test(machine, settings=settings(explore, phases=list(Phase)))
-                except Flaky:
-                    pass  # a race that did not repeat: the story found while exploring stands
-                except ObligationBroken as failure:
-                    program = "\n".join(getattr(failure, "__notes__", []))
-                    if ctx.last_world is not None and ctx.raised is not None:  # the shortest story ran last
-                        story, fidelity, violation = (
-                            list(ctx.last_world.story),
-                            ctx.last_world.fidelity,
-                            ctx.raised,
-                        )
-                ctx.target = None
-            counterexamples[obligation] = Counterexample(
-                obligation, violation.render(), story, program, fidelity
-            )
+        explore(ctx, examples, STEPS if steps is None else steps)
+        explored = time.perf_counter()
+        progress.phase = "shrink"
+        counterexamples = _counterexamples(ctx, shrink, deadline, progress)
+    ended = time.perf_counter()
+    progress.done()
     verdicts = [
-        Verdict(o, counterexamples.get(o.id), o.needs is None or o.needs in ctx.exercised)
+        Verdict(
+            o,
+            counterexamples.get(o.id),
+            ctx.situations.get(o.id, Counter()),
+            _not_exercised(o, ctx, arena, clock_reason),
+        )
         for o in catalog(profile)
     ]
-    report = Report(name, profile, verdicts, ctx.examples_run, ctx.steps_run, time.perf_counter() - started)
+    notes = _notes(verdicts, ctx, examples)
+    report = Report(
+        name,
+        profile,
+        verdicts,
+        ctx.examples_run,
+        ctx.steps_run,
+        ended - started,
+        notes,
+        {"explore": explored - started, "shrink": ended - explored},
+        progress.replays,
+    )
     if scenario_dir is not None:
         report.write_scenarios(scenario_dir)
     return report
+
+
+def _counterexamples(
+    ctx: RunContext, shrink: bool, deadline: float | None, progress: Progress
+) -> dict[str, Counterexample]:
+    """Each broken obligation's story, shrunk within the time left: shared fairly (each takes its
+    share of what the ones before it left), `ctx.parallel` of them at a time."""
+    found = sorted(ctx.found.items())
+    until = deadline if deadline is not None else time.perf_counter() + SHRINK_SECONDS
+    left = [len(found)]
+    lock = threading.Lock()
+
+    def counted() -> None:
+        with lock:
+            progress.replays += 1
+        progress.update()
+
+    def one(item: tuple[str, Finding]) -> tuple[str, Counterexample]:
+        obligation, finding = item
+        example = Counterexample(
+            obligation,
+            finding.violation.render(),
+            finding.story,
+            finding.moves,
+            finding.fidelity,
+            finding.redirect_query,
+            shrunk=False,
+        )
+        if not shrink:
+            return obligation, example
+        with lock:
+            rounds = -(-left[0] // ctx.parallel)  # the shares still to come, side by side
+            left[0] -= 1
+            share = (until - time.perf_counter()) / max(1, rounds)
+        progress.update(force=True)
+
+        def replayed(moves: Moves, fidelity: dict[str, Any], query: bool) -> Replayed:
+            return _replay_for(obligation, moves, fidelity, query, ctx)
+
+        result = shrink_story(
+            replayed,
+            [m.as_json() for m in finding.moves if m.steps],
+            finding.fidelity,
+            finding.redirect_query,
+            max_replays=SHRINK_REPLAYS,
+            deadline=time.perf_counter() + max(0.0, share),
+            on_replay=counted,
+        )
+        best = result.replayed
+        if best is None or best.violation is None or len(best.story) > len(finding.story):
+            return obligation, example
+        return obligation, Counterexample(
+            obligation, best.violation.render(), best.story, best.moves, best.fidelity, best.redirect_query
+        )
+
+    with ThreadPoolExecutor(max(1, ctx.parallel), thread_name_prefix="mockwise-shrink") as pool:
+        return dict(pool.map(one, found))
+
+
+def _client_facts(
+    make_client: ClientFactory, make_clock: Callable[[], ClientClock]
+) -> tuple[str, bool, bool]:
+    """Why its clock cannot be moved ("" when it can); whether that clock is its own; whether its
+    waits are real. A subprocess has a clock and real waits of its own; an in-process client moved
+    by time-machine shares this process's clock, and its waits are skipped."""
+    known = getattr(make_client, "clock_reason", None)
+    if known is not None:  # SubprocessClients (asking for a clock would reserve a process)
+        return str(known), True, True
+    clock = make_clock()
+    return fixed_because(clock), not isinstance(clock, TimeMachineClock), False
+
+
+def _replay_for(
+    obligation: str, moves: Moves, fidelity: dict[str, Any], redirect_query: bool, ctx: RunContext
+) -> Replayed:
+    world = ctx.world(fidelity, redirect_query)
+
+    def broken() -> Violation | None:
+        return next((v for v in world.judge.violations if v.obligation == obligation), None)
+
+    try:
+        world.replay(moves, stop=lambda: broken() is not None)
+    finally:
+        try:
+            world.close()
+        finally:
+            world.tenant.delete()
+    violation = broken()
+    story = [s for s in world.story if violation is None or s.number <= violation.step]
+    kept = [m.as_json() for m in world.moves if m.steps]
+    return Replayed(violation, kept, story, fidelity, redirect_query)
+
+
+def _not_exercised(o: Obligation, ctx: RunContext, arena: Arena, clock_reason: str) -> str:
+    """Why an obligation may not have been put to the test in this run."""
+    for need in o.needs:
+        if need == "clock" and clock_reason:
+            return clock_reason
+        if need in ctx.unsupported:
+            return f"the client does not offer {need}"
+        if need == "mtls" and not arena.endpoints.get("mtls_api_url"):
+            return "the sandbox serves no mTLS host"
+        if need == "impostor" and arena.impostor is None:
+            return "no impostor can stand in for a sandbox in another process"
+    return f"no {o.situation} occurred in {ctx.examples_run} stories (raise --examples or --budget)"
+
+
+def _notes(verdicts: list[Verdict], ctx: RunContext, examples: int) -> list[str]:
+    notes = []
+    skipped: dict[str, list[str]] = {}
+    for v in verdicts:
+        if not v.exercised:
+            skipped.setdefault(v.reason, []).append(v.obligation.id)
+    for reason, ids in skipped.items():
+        notes.append(f"{', '.join(ids)} not judged: {reason}")
+    if ctx.examples_run < examples:
+        notes.append(f"exploration stopped after {ctx.examples_run} of {examples} stories")
+    return notes
 
 
 def replay(
@@ -286,11 +451,14 @@ def replay(
         arena.clocks(make_clock)(),
         profile=profile,
         fidelity=scenario.get("fidelity") or {},
+        impostor=arena.impostor,
+        redirect_query=bool(scenario.get("redirect_query")),
     )
     try:
-        world.replay(scenario["steps"])
+        world.replay(scenario.get("moves") or moves_of_steps(scenario["steps"]))
     finally:
         world.close()
+        getattr(make_client, "release", lambda: None)()
         if not keep:
             world.tenant.delete()
     return world

@@ -2,7 +2,8 @@
 """A small Wise client, written the way a partner might, judged by mockwise as a subprocess.
 
 It imports nothing from mockwise (only the standard library) and speaks the suites' JSON-lines
-protocol on stdin/stdout, so the same approach works for a client in Go, Java or Node. Run:
+protocol on stdin/stdout (docs/contracts.md), `reset` included, so one process serves every
+story; the same approach works for a client in Go, Java or Node. Run:
 
     mockwise contract --client-cmd "python3 examples/partner_client.py"
 
@@ -25,16 +26,29 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
-CONFIG = json.load(open(os.environ["MOCKWISE_CONFIG"]))  # noqa: SIM115 - read once at start
-API = CONFIG["mtls_api_url"] or CONFIG["api_url"]
-TLS = ssl.create_default_context(cafile=CONFIG["ca_cert"] or None)
-if CONFIG["client_cert"]:
-    TLS.load_cert_chain(CONFIG["client_cert"], CONFIG["client_key"])
-
 lock = threading.Lock()
 partner: dict = {}  # {"token": ..., "expires_at": ...}
 users: dict = {}  # key -> {"access": ..., "refresh": ..., "email": ..., "code": ...}
 pending: dict = {}  # key -> (state, date_of_birth)
+CONFIG: dict = {}
+
+
+def configure(config):
+    """Use this configuration (at start, and on `reset`: a new story, so everything is forgotten)."""
+    global API, TLS
+    CONFIG.clear()
+    CONFIG.update(config)
+    API = CONFIG["mtls_api_url"] or CONFIG["api_url"]
+    TLS = ssl.create_default_context(cafile=CONFIG["ca_cert"] or None)
+    if CONFIG["client_cert"]:
+        TLS.load_cert_chain(CONFIG["client_cert"], CONFIG["client_key"])
+    partner.clear()
+    users.clear()
+    pending.clear()
+
+
+with open(os.environ["MOCKWISE_CONFIG"]) as config_file:
+    configure(json.load(config_file))
 
 
 def call(method, path, body=None, token=None, form=None):
@@ -189,7 +203,12 @@ def dispatch(message):
 out = threading.Lock()
 for line in sys.stdin:
     message = json.loads(line)
-    if message["op"] == "close":
-        print(json.dumps({"id": message["id"], "ok": True}), flush=True)
-        break
+    if message["op"] in ("close", "reset"):  # between stories: nothing is in flight
+        if message["op"] == "reset":
+            configure(message["config"])
+        with out:
+            print(json.dumps({"id": message["id"], "ok": True}), flush=True)
+        if message["op"] == "close":
+            break
+        continue
     threading.Thread(target=answer, args=(message,), daemon=True).start()

@@ -185,11 +185,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     contract = commands.add_parser("contract", help="judge a Wise client with the contract suites")
     _client_arguments(contract)
-    contract.add_argument("--examples", type=int, default=60, help="stories to generate (default 60)")
-    contract.add_argument("--steps", type=int, default=25, help="moves per story at most (default 25)")
+    contract.add_argument("--examples", type=int, default=None, help="stories to tell (default 100)")
+    contract.add_argument("--steps", type=int, default=None, help="moves per story (default 14)")
+    contract.add_argument(
+        "--budget",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="finish within this many seconds: fewer stories and shorter shrinking if need be",
+    )
     contract.add_argument(
         "--no-shrink", action="store_true", help="report counterexamples as found, unshrunk"
     )
+    contract.add_argument("--quiet", action="store_true", help="no progress line while it runs")
     contract.add_argument("--junit", metavar="FILE", help="also write the verdicts as JUnit XML")
     contract.add_argument("--json", metavar="FILE", help="also write the verdicts as JSON")
     contract.add_argument("--scenarios", metavar="DIR", help="write each counterexample as a scenario file")

@@ -39,7 +39,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--wise-client", help="judge a Python client: module:factory (factory(config) -> WiseClient)"
     )
     group.addoption("--wise-client-cmd", help="judge a client in any language: a command speaking JSON lines")
-    group.addoption("--wise-examples", type=int, help="stories the contract suites generate (default 60)")
+    group.addoption("--wise-examples", type=int, help="stories the contract suites tell (default 100)")
+    group.addoption("--wise-budget", type=float, help="seconds the contract suites may take at most")
     group.addoption("--wise-junit", help="also write the contract verdicts as JUnit XML here")
     group.addoption("--wise-json", help="also write the contract verdicts as JSON here")
     group.addoption("--wise-scenarios", help="write each counterexample as a replayable scenario file here")
@@ -129,12 +130,13 @@ class ContractSuite:
     def _run(self) -> Report:
         from pathlib import Path
 
+        from contracts.progress import Progress
         from contracts.runner import arena_for, client_for, run_contracts
 
         make, clock, name = client_for(
             self.config.getoption("--wise-client"), self.config.getoption("--wise-client-cmd")
         )
-        examples = self.config.getoption("--wise-examples") or 60
+        examples = self.config.getoption("--wise-examples")
         scenarios = self.config.getoption("--wise-scenarios")
         where, ca, admin = (
             _option(self.config, name) for name in ("mockwise_url", "mockwise_ca", "mockwise_admin_token")
@@ -146,11 +148,31 @@ class ContractSuite:
                 name=name,
                 profile=self.profile,
                 examples=examples,
+                budget=self.config.getoption("--wise-budget"),
+                progress=Progress(_TerminalLines(self.config)),
                 arena=arena,
                 scenario_dir=Path(scenarios) if scenarios else None,
             )
         report.write(self.config.getoption("--wise-junit"), self.config.getoption("--wise-json"))
         return report
+
+
+class _TerminalLines:
+    """The contract run's progress, a line every few seconds, through pytest's terminal (stdout and
+    stderr are captured while the first obligation's test runs the suites)."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.reporter = config.pluginmanager.get_plugin("terminalreporter")
+
+    def write(self, text: str) -> None:
+        if self.reporter is not None and text.strip():
+            self.reporter.write_line(text.strip())
+
+    def flush(self) -> None:
+        pass
+
+    def isatty(self) -> bool:
+        return False
 
 
 class ObligationItem(pytest.Item):

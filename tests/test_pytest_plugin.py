@@ -118,5 +118,5 @@ def test_wise_client_runs_the_suites_as_tests(pytester: pytest.Pytester, tmp_pat
     )  # fmt: skip
     outcomes = result.parseoutcomes()
     assert outcomes.get("failed") == 1 and outcomes.get("passed", 0) >= 15
-    result.stdout.fnmatch_lines(["*STATE-CHECKED: The client sends an unguessable state*", "*tampered=True*"])
+    result.stdout.fnmatch_lines(["*STATE-CHECKED: The client sends an unguessable state*", "*tamper=*"])
     assert 'failures="1"' in junit.read_text()

@@ -6,54 +6,44 @@ import json
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from contracts.mutants import SkipsStateCheck, factory_for
-from contracts.reference import ReferenceClient
-from contracts.runner import Arena, _time_machine_or_nothing, replay, run_contracts
+from contracts.report import Report
+from contracts.runner import Arena, fail_fast, python_client, replay, run_contracts
+
+MUTANT = "contracts.mutants:SkipsStateCheck"
 
 
-def run(arena: Arena, client: type[ReferenceClient], tmp_path: Path):  # type: ignore[no-untyped-def]
-    factory = factory_for(client)
-    return run_contracts(
-        lambda config, clock: factory(config),
-        _time_machine_or_nothing,
-        name=client.__name__,
-        examples=20,
-        steps=15,
-        arena=arena,
-        scenario_dir=tmp_path,
-    )
+def run(arena: Arena, client: str, tmp_path: Path) -> Report:
+    make, clock = python_client(client)
+    return run_contracts(make, clock, name=client, examples=20, arena=arena, scenario_dir=tmp_path)
 
 
 def test_a_broken_obligation_comes_with_a_short_story_and_a_scenario_file(
     arena: Arena, tmp_path: Path
 ) -> None:
-    report = run(arena, SkipsStateCheck, tmp_path)
+    report = run(arena, MUTANT, tmp_path)
     assert report.broken == ["STATE-CHECKED"] and not report.passed
     [verdict] = [v for v in report.verdicts if not v.passed]
     counterexample = verdict.counterexample
-    assert counterexample is not None
-    assert len(counterexample.story) <= 8  # shrunk: the seeded customers, then the tampered link
+    assert counterexample is not None and counterexample.shrunk
+    assert len(counterexample.story) <= 3  # shrunk: a link whose redirect came back tampered
     text = report.text()
-    assert "FAIL  STATE-CHECKED" in text and "tampered=True" in text
+    assert "FAIL  STATE-CHECKED" in text and "tamper=" in text
     assert "accepted a redirect whose state was not its own" in text
     [scenario_file] = tmp_path.glob("*.json")
     scenario = json.loads(scenario_file.read_text())
-    assert scenario["obligation"] == "STATE-CHECKED" and scenario["steps"]
+    assert scenario["obligation"] == "STATE-CHECKED" and scenario["moves"] and scenario["steps"]
 
-    factory = factory_for(SkipsStateCheck)
-    still = replay(
-        scenario, lambda config, clock: factory(config), _time_machine_or_nothing, arena, keep=False
-    )
+    make, clock = python_client(MUTANT)
+    still = replay(scenario, make, clock, arena, keep=False)
     assert {v.obligation for v in still.judge.violations} == {"STATE-CHECKED"}
-    fixed = factory_for(ReferenceClient)
-    healed = replay(
-        scenario, lambda config, clock: fixed(config), _time_machine_or_nothing, arena, keep=False
-    )
+    make, clock = python_client("contracts.reference:factory")
+    healed = replay(scenario, make, clock, arena, keep=False)
     assert healed.judge.violations == []
 
 
 def test_reports_for_ci(arena: Arena, tmp_path: Path) -> None:
-    report = run(arena, SkipsStateCheck, tmp_path)
+    make, clock = python_client(MUTANT)
+    report = run_contracts(make, clock, name=MUTANT, arena=arena, shrink=False, enough=fail_fast)
     suite = ET.fromstring(report.junit_xml())  # noqa: S314 - our own output
     assert suite.get("failures") == "1" and int(suite.get("tests") or 0) == len(report.verdicts)
     failure = suite.find("testcase/failure")
@@ -61,4 +51,22 @@ def test_reports_for_ci(arena: Arena, tmp_path: Path) -> None:
     data = json.loads(report.as_json_text())
     assert data["passed"] is False
     broken = [o for o in data["obligations"] if not o["passed"]]
-    assert [o["id"] for o in broken] == ["STATE-CHECKED"] and broken[0]["counterexample"]["scenario"]["steps"]
+    assert [o["id"] for o in broken] == ["STATE-CHECKED"] and broken[0]["counterexample"]["scenario"]["moves"]
+    assert broken[0]["situations"]["total"] >= 1 and broken[0]["status"] == "FAIL"
+    # a run stopped early says so, and says which obligations it did not get to
+    assert any("exploration stopped after" in note for note in report.notes)
+    assert all(o["status"] in ("PASS", "FAIL", "SKIP") for o in data["obligations"])
+
+
+def test_every_verdict_says_how_often_its_situation_occurred(arena: Arena) -> None:
+    make, clock = python_client("contracts.reference:factory")
+    report = run_contracts(make, clock, name="reference", examples=10, shrink=False, arena=arena)
+    lines = {
+        line.split()[1]: line for line in report.text().splitlines() if line.startswith(("PASS", "SKIP"))
+    }
+    assert "foreign redirects" in lines["STATE-CHECKED"] or "not exercised" in lines["STATE-CHECKED"]
+    exercised = [v for v in report.verdicts if v.exercised]
+    assert exercised and all(v.occurred and v.occurred in lines[v.obligation.id] for v in exercised)
+    for verdict in report.verdicts:
+        if not verdict.exercised:  # never PASS without its situation
+            assert lines[verdict.obligation.id].startswith("SKIP") and "not exercised" in verdict.skip_reason

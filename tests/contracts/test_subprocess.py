@@ -1,49 +1,95 @@
-"""Clients in any language: judged as subprocesses speaking JSON lines, their clock moved by
-libfaketime (when installed)."""
+"""Clients in any language: judged as subprocesses speaking JSON lines, one process reset between
+stories, their clock moved by libfaketime (and, without it, the obligations that need it reported
+as not exercised, never as kept)."""
 
 from __future__ import annotations
 
+import json
 import shutil
 import sys
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
 
-from contracts.clocks import find_libfaketime
-from contracts.runner import Arena, run_contracts
-from contracts.subprocess_driver import subprocess_client
+from contracts.clocks import FAKETIME_MISSING, find_libfaketime
+from contracts.runner import PARALLEL, Arena, run_contracts
+from contracts.subprocess_driver import SubprocessClients, resolve_interpreter, subprocess_client
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "partner_client.py"
+REFERENCE = f"{sys.executable} -m contracts.subprocess_driver contracts.reference:factory"
 needs_faketime = pytest.mark.skipif(
     find_libfaketime() is None and shutil.which("faketime") is None,
     reason="libfaketime (apt: faketime) missing",
 )
+CLOCK_BOUND = {"USER-NO-EXPIRED", "CC-NO-EXPIRED"}
 
 
 @needs_faketime
-def test_the_reference_client_passes_as_a_subprocess(arena: Arena) -> None:
-    make, clock = subprocess_client(
-        f"{sys.executable} -m contracts.subprocess_driver contracts.reference:factory"
-    )
+def test_the_reference_client_passes_as_a_subprocess_in_few_processes(arena: Arena) -> None:
+    clients, clock = subprocess_client(REFERENCE)
     report = run_contracts(
-        make, clock, name="reference (subprocess)", examples=15, steps=15, shrink=False, arena=arena
+        clients, clock, name="reference (subprocess)", examples=30, shrink=False, arena=arena
     )
     assert report.broken == []
+    assert clients.spawned <= PARALLEL + 1  # reset between stories, not a new process for each
+
+
+def test_a_client_without_reset_is_started_for_each_story(arena: Arena, tmp_path: Path) -> None:
+    script = tmp_path / "no_reset.py"
+    script.write_text(
+        "from contracts.adapter import ClientConfig\n"
+        "from contracts.reference import factory\n"
+        "from contracts.subprocess_driver import serve\n"
+        "serve(factory(ClientConfig.from_environment()))\n",
+        encoding="utf-8",
+    )
+    clients, clock = subprocess_client(f"{sys.executable} {script}")
+    report = run_contracts(clients, clock, name="no reset", examples=4, shrink=False, arena=arena)
+    assert report.broken == [] and clients.spawned == 4
 
 
 @needs_faketime
 def test_the_readme_example_client_gets_its_verdict(arena: Arena) -> None:
     """The README's "Test your client": a standalone script with two bugs on purpose."""
-    make, clock = subprocess_client(f"{sys.executable} {EXAMPLE}")
+    clients, clock = subprocess_client(f"{sys.executable} {EXAMPLE}")
     report = run_contracts(
-        make, clock, name="examples/partner_client.py", examples=50, steps=25, shrink=False, arena=arena
+        clients, clock, name="examples/partner_client.py", examples=40, shrink=False, arena=arena
     )
     broken = set(report.broken)
     assert {"USER-NO-EXPIRED", "STATE-CHECKED"} <= broken  # its two deliberate bugs
     assert not broken & {"AUTH-BASIC", "SECRET-NOT-IN-URL", "MTLS-PRESENT", "VERIFY-SERVER", "DOB-CHECK"}
+    assert {"SCA-CLEARED", "SCA-ONE-USE"} <= set(report.not_exercised)  # it has no fund_transfer
+
+
+def test_without_faketime_the_clock_obligations_are_not_judged(
+    arena: Arena, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("contracts.subprocess_driver.find_libfaketime", lambda: None)
+    clients, clock = subprocess_client(f"{sys.executable} {EXAMPLE}")
+    report = run_contracts(clients, clock, name="example", examples=20, shrink=False, arena=arena)
+    assert set(report.not_exercised) >= CLOCK_BOUND and not CLOCK_BOUND & set(report.broken)
+    assert "STATE-CHECKED" in report.broken  # what it can judge, it still judges
+    text = report.text()
+    assert "SKIP  USER-NO-EXPIRED" in text and FAKETIME_MISSING in text
+    assert any("USER-NO-EXPIRED" in note and FAKETIME_MISSING in note for note in report.notes)
+    verdicts = {o["id"]: o for o in json.loads(report.as_json_text())["obligations"]}
+    assert verdicts["USER-NO-EXPIRED"]["status"] == "SKIP"
+    assert verdicts["USER-NO-EXPIRED"]["not_exercised_because"] == FAKETIME_MISSING
+    suite = ET.fromstring(report.junit_xml())  # noqa: S314 - our own output
+    skipped = {case.get("name", "").split(":")[0]: case.find("skipped") for case in suite.findall("testcase")}
+    assert skipped["USER-NO-EXPIRED"] is not None
+    assert FAKETIME_MISSING in (skipped["USER-NO-EXPIRED"].get("message") or "")
 
 
 def test_a_client_that_dies_is_reported_not_hung(arena: Arena) -> None:
-    make, clock = subprocess_client(f"{sys.executable} -c 'import sys; sys.exit(3)'")
-    report = run_contracts(make, clock, name="dead", examples=2, steps=3, shrink=False, arena=arena)
+    clients, clock = subprocess_client(f"{sys.executable} -c 'import sys; sys.exit(3)'")
+    report = run_contracts(clients, clock, name="dead", examples=2, steps=6, shrink=False, arena=arena)
     assert "WORKS" in report.broken
+
+
+def test_the_interpreter_is_resolved_once() -> None:
+    real = resolve_interpreter(["python3", "client.py"])
+    assert Path(real[0]).is_absolute() and real[1:] == ["client.py"]
+    assert resolve_interpreter(["./client", "--flag"]) == ["./client", "--flag"]
+    assert SubprocessClients("python3 client.py").argv[0] == real[0]

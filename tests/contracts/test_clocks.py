@@ -1,0 +1,124 @@
+"""The client's clock: what moves it, what it leaves alone, and why a clock cannot move."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from contracts.adapter import Outcome
+from contracts.clocks import (
+    FAKETIME_MISSING,
+    MAX_WAITING,
+    FaketimeClock,
+    NoClock,
+    TimeMachineClock,
+    WaitedTooLong,
+    fixed_because,
+)
+from contracts.subprocess_driver import SubprocessClients
+from contracts.world import _guarded
+
+CLIENT = """\
+import time
+from time import monotonic, sleep
+
+
+def plain_monotonic():
+    return time.monotonic()
+
+
+def bound_monotonic():
+    return monotonic()
+
+
+def wall():
+    return time.time()
+
+
+def nap(seconds):
+    sleep(seconds)
+"""
+
+
+@pytest.fixture
+def client_package(tmp_path: Path) -> Iterator[object]:
+    """A client package that binds `sleep` and `monotonic` at import, as many do."""
+    package = tmp_path / "bound_clock_client"
+    package.mkdir()
+    (package / "__init__.py").write_text(CLIENT, encoding="utf-8")
+    sys.path.insert(0, str(tmp_path))
+    try:
+        import bound_clock_client  # type: ignore[import-not-found]
+
+        yield bound_clock_client
+    finally:
+        sys.path.remove(str(tmp_path))
+        sys.modules.pop("bound_clock_client", None)
+
+
+def test_a_story_moves_the_client_s_clocks_and_skips_its_waits(client_package: object) -> None:
+    client: object = client_package
+    clock = TimeMachineClock(("bound_clock_client",))
+    clock.start()
+    try:
+        before = (client.plain_monotonic(), client.bound_monotonic(), client.wall())  # type: ignore[attr-defined]
+        began = time.perf_counter()
+        client.nap(30)  # type: ignore[attr-defined]
+        assert time.perf_counter() - began < 5  # not waited for real
+        clock.shift(12 * 3600)
+        after = (client.plain_monotonic(), client.bound_monotonic(), client.wall())  # type: ignore[attr-defined]
+        assert [round(b - a) for a, b in zip(before, after, strict=True)] == [43230] * 3
+        assert time.monotonic() < before[0] + 60  # the rest of the process keeps real monotonic time
+    finally:
+        clock.stop()
+    assert client.monotonic is time.monotonic and client.sleep is time.sleep  # type: ignore[attr-defined]
+    assert client.time is time  # type: ignore[attr-defined]
+
+
+def test_a_faketime_offset_is_rounded_up(tmp_path: Path) -> None:
+    clock = FaketimeClock(tmp_path, library="/usr/lib/libfaketime.so.1")
+    clock.start()
+    clock.shift(43199.2)  # a client whose clock lags could be blamed for a token it thought fresh
+    assert clock.file.read_text(encoding="ascii") == "+43200\n"
+    clock.stop()
+    assert clock.file.read_text(encoding="ascii") == "+0\n"  # kept for a process that serves on
+
+
+def test_a_clock_that_cannot_move_says_why(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert fixed_because(TimeMachineClock()) == ""
+    assert fixed_because(NoClock("because")) == "because"
+    monkeypatch.setattr("contracts.subprocess_driver.find_libfaketime", lambda: None)
+    clients = SubprocessClients("true")
+    assert clients.clock_reason == FAKETIME_MISSING and "apt-get install faketime" in FAKETIME_MISSING
+    assert fixed_because(clients.make_clock()) == FAKETIME_MISSING
+
+
+def test_an_endless_retry_loop_is_stopped_in_its_sleep() -> None:
+    clock = TimeMachineClock()
+    clock.start()
+    try:
+        with pytest.raises(WaitedTooLong):
+            backoff = 0.1
+            while True:  # a client that never gives up, its backoff doubling
+                time.sleep(backoff)
+                backoff *= 2
+        assert time.time() < 4e9  # the clock was not moved past the end of time
+    finally:
+        clock.stop()
+    assert _guarded(lambda: _sleep_forever()) == Outcome(
+        "error", "hung", {"stopped": f"the client waited more than {MAX_WAITING:.0f} s in one story"}
+    )
+
+
+def _sleep_forever() -> Outcome:
+    clock = TimeMachineClock()
+    clock.start()
+    try:
+        while True:
+            time.sleep(600)
+    finally:
+        clock.stop()
