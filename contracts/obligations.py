@@ -40,7 +40,7 @@ CATALOG: tuple[Obligation, ...] = (
     Obligation(
         "AUTH-BASIC",
         "Every token request authenticates the client with HTTP Basic and sends its parameters as a form.",
-        "seed 002; reference §2.1",
+        "Wise embedded auth page; reference §2.1",
         "critical",
         "each /oauth/token request carries Basic credentials and a form body with grant_type",
         situation="token requests",
@@ -57,7 +57,7 @@ CATALOG: tuple[Obligation, ...] = (
     Obligation(
         "SECRET-NOT-IN-URL",
         "The client secret, codes and tokens never travel in a URL.",
-        "seed 000 (the client secret is highly sensitive); RFC 6749 §2.3.1",
+        "Wise auth-and-security page (the client secret is highly sensitive); RFC 6749 §2.3.1",
         "critical",
         "no request has client_secret, code, refresh_token, registration_code or password in its query",
         situation="requests",
@@ -65,7 +65,7 @@ CATALOG: tuple[Obligation, ...] = (
     Obligation(
         "CC-REUSE",
         "The client-credentials token is reused until it is close to expiry, not fetched per call.",
-        "seed 002 (a token per worker, renewed before it expires)",
+        "Wise embedded auth page (a token per worker, renewed before it expires)",
         "major",
         "no new client-credentials token while this client holds one per worker with more than an hour left",
         situation="partner operations holding a live token",
@@ -73,7 +73,7 @@ CATALOG: tuple[Obligation, ...] = (
     Obligation(
         "CC-NO-EXPIRED",
         "A client-credentials token is renewed before it expires, never sent after its expiry.",
-        "seed 002 (track the lifetime and retrieve a new token before the token expires)",
+        "Wise embedded auth page (track the lifetime and retrieve a new token before the token expires)",
         "major",
         "no API call presents a client-credentials token past the expiry it was told (expires_in or "
         "expires_at, on its clock)",
@@ -84,8 +84,8 @@ CATALOG: tuple[Obligation, ...] = (
         "USER-REUSE",
         "A customer's access token is reused until it is close to expiry: not refreshed, nor fetched again "
         "with the registration code, while it has hours left.",
-        "seed 003 (request a new access token when the previous one is close to expiring); reference §2.5 "
-        "(each refresh or new grant kills the token before it)",
+        "Wise user-tokens page (request a new access token when the previous one is close to expiring); "
+        "reference §2.5 (each refresh or new grant kills the token before it)",
         "major",
         "no refresh_token or registration_code grant for a customer whose newest access token works, was "
         "not refused, and was received less than two hours before on the client's clock",
@@ -94,7 +94,7 @@ CATALOG: tuple[Obligation, ...] = (
     Obligation(
         "USER-NO-EXPIRED",
         "A user access token is refreshed before it expires, never sent after its known expiry.",
-        "seed 003 (request a new access token whenever the previous one is close to expiring)",
+        "Wise user-tokens page (request a new access token whenever the previous one is close to expiring)",
         "major",
         "no API call presents a user token past the expiry the client was told (expires_in or expires_at, "
         "on its clock)",
@@ -105,8 +105,8 @@ CATALOG: tuple[Obligation, ...] = (
         "USER-NO-STALE",
         "A user token is never sent after a refresh replaced it, and one customer's tokens are refreshed by "
         "one worker at a time.",
-        "seed 003 (a refresh invalidates the previous access token; use central token storage to avoid "
-        "races)",
+        "Wise user-tokens page (a refresh invalidates the previous access token; use central token storage "
+        "to avoid races)",
         "critical",
         "no API call presents a user access token a refresh superseded; no refresh presents a refresh token "
         "a refresh rotated; among workers acting at once, one refresh per customer unless its newest token "
@@ -117,8 +117,8 @@ CATALOG: tuple[Obligation, ...] = (
         "USER-OWN-TOKEN",
         "Each operation presents the tokens of whom it acts for: a customer's call that customer's, a "
         "partner call the partner's.",
-        "seed 003 (a user's tokens act for that user); reference §3 (a token is bound to the approved "
-        "profile)",
+        "Wise user-tokens page (a user's tokens act for that user); reference §3 (a token is bound to the "
+        "approved profile)",
         "critical",
         "no operation for a customer presents another customer's access or refresh token or registration "
         "code, or the partner's token on a customer's endpoint; no partner call presents a customer's token",
@@ -127,7 +127,7 @@ CATALOG: tuple[Obligation, ...] = (
     Obligation(
         "INVALID-GRANT-STOP",
         "After invalid_grant the client never sends that refresh token (or dead registration code) again.",
-        "seed 003; reference §2.5",
+        "Wise user-tokens page; reference §2.5",
         "critical",
         "no refresh_token grant reuses a refresh token answered invalid_grant; no registration_code grant "
         "for a user whose code was answered invalid_grant",
@@ -136,7 +136,7 @@ CATALOG: tuple[Obligation, ...] = (
     Obligation(
         "REGCODE-FALLBACK",
         "For a user created over API, a dead refresh token is replaced through the stored registration code.",
-        "seed 003 (store the registration code; it works until the user reclaims the account)",
+        "Wise user-tokens page (store the registration code; it works until the user reclaims the account)",
         "major",
         "a created, unreclaimed user is never reported as needing a re-link",
         situation="operations for created customers with a working registration code",
@@ -145,7 +145,7 @@ CATALOG: tuple[Obligation, ...] = (
     Obligation(
         "RELINK-REPORTED",
         "When a user's tokens are gone for good, the client reports 're-link needed'.",
-        "seed 003 (send the user through the linking flow again)",
+        "Wise user-tokens page (send the user through the linking flow again)",
         "major",
         "an operation for a user with no usable refresh token or registration code answers relink_needed",
         situation="operations for customers whose tokens are gone",
@@ -208,7 +208,7 @@ CATALOG: tuple[Obligation, ...] = (
     Obligation(
         "DOB-CHECK",
         "After linking, the client checks the profile's date of birth and refuses a mismatch.",
-        "seed 004 (actions after linking an account)",
+        "Wise linking-accounts page (actions after linking an account)",
         "critical",
         "a link to a personal profile whose date of birth differs from the partner's record (by a day, a "
         "month, a year, or entirely) ends in dob_mismatch",
@@ -237,7 +237,7 @@ CATALOG: tuple[Obligation, ...] = (
     Obligation(
         "MTLS-PRESENT",
         "Every request the partner makes presents its client certificate, on the mTLS host.",
-        "seed 002 (mTLS is a strict requirement); reference §6",
+        "Wise embedded auth page (mTLS is a strict requirement); reference §6",
         "critical",
         "no journal entry for the partner's client id arrives without a client certificate",
         situation="partner requests",

@@ -2,17 +2,18 @@
 
 It is also a readable example of what Wise asks of a partner (each rule cites its source):
 
-- client authentication with HTTP Basic and a form body, for every grant (§2.1, seed 002);
-- one client-credentials token, reused until shortly before it expires, then renewed (seed 002);
+- client authentication with HTTP Basic and a form body, for every grant (§2.1, Wise embedded auth page);
+- one client-credentials token, reused until shortly before it expires, then renewed (Wise embedded
+  auth page);
 - user tokens renewed shortly before expiry, one refresh at a time per user, kept in one central
-  place so no thread uses a token a refresh replaced (seed 003);
+  place so no thread uses a token a refresh replaced (Wise user-tokens page);
 - on `invalid_grant`: drop the tokens; for a user created over API try the stored registration
-  code once; otherwise report "re-link needed" (seed 003);
+  code once; otherwise report "re-link needed" (Wise user-tokens page);
 - bounded retries with exponential backoff, honouring `Retry-After` (§9); never retry refused
   client credentials;
 - an unguessable `state`, checked on the way back; the exact registered `redirect_uri`; the code
   exchanged once; the linked profile's date of birth checked against the partner's record (§3,
-  seed 004);
+  Wise linking-accounts page);
 - the client certificate presented and the server's certificate verified against the sandbox CA
   (§6);
 - an SCA challenge (403 with `x-2fa-approval`) cleared through the one-time-token endpoints before
@@ -182,7 +183,7 @@ class ReferenceClient:
     # Client-credentials token ------------------------------------------------------------------
 
     def _partner_token(self, force: str | None = None) -> str:
-        """The partner's token: reused while it lives, renewed before it expires (seed 002).
+        """The partner's token: reused while it lives, renewed before it expires (Wise embedded auth page).
         `force`: the token that was just refused, to be replaced (once) if still current."""
         with self._cc_lock:
             current = self._cc
@@ -262,7 +263,7 @@ class ReferenceClient:
         record.refresh_token = tokens.get("refresh_token") or record.refresh_token
         record.expires_at = self._expires_at(tokens)
 
-    # Linking an existing account (§3, seed 004) ------------------------------------------------
+    # Linking an existing account (§3, Wise linking-accounts page) -------------------------------------------
 
     def start_link(self, user_key: str, date_of_birth: str) -> str:
         state = self._new_state()
@@ -336,7 +337,8 @@ class ReferenceClient:
         }
 
     def _date_of_birth_matches(self, record: UserRecord, expected: str) -> bool:
-        """Seed 004: after linking, check the profile's date of birth against our own records."""
+        """After linking, check the profile's date of birth against our own records (Wise linking-accounts
+        page)."""
         path = f"/v2/profiles/{record.profile_id}" if record.profile_id else "/v1/me"
         token = self._user_token(record)
         response = self._send("GET", path, headers=_bearer(token))
@@ -346,14 +348,16 @@ class ReferenceClient:
             raise GiveUp("rejected")
         body = response.json()
         if body.get("type") == "BUSINESS":
-            return True  # businesses are checked by other means (seed 004); not modelled here
+            return (
+                True  # businesses are checked by other means (Wise linking-accounts page); not modelled here
+            )
         found = body.get("dateOfBirth") or (body.get("details") or {}).get("dateOfBirth")
         return self._same_date(str(found or ""), expected)
 
     def _same_date(self, found: str, expected: str) -> bool:
         return found == expected
 
-    # Calling as a user (seed 003) --------------------------------------------------------------
+    # Calling as a user (Wise user-tokens page) --------------------------------------------------------------
 
     def user_call(self, user_key: str) -> Outcome:
         with self._lock:
@@ -376,7 +380,7 @@ class ReferenceClient:
         return Outcome.error("rejected")
 
     def _user_token(self, record: UserRecord, force: str | None = None) -> str:
-        """The user's access token, renewed before expiry; one refresh at a time (seed 003)."""
+        """The user's access token, renewed before expiry; one refresh at a time (Wise user-tokens page)."""
         with record.lock:
             stale = record.access_token is None or record.access_token == force
             if stale or self._needs_renewal(record.expires_at):
@@ -391,7 +395,7 @@ class ReferenceClient:
         if tokens is not None:
             self._store(record, tokens)
             return
-        # invalid_grant: the refresh token is dead and must never be sent again (seed 003)
+        # invalid_grant: the refresh token is dead and must never be sent again (Wise user-tokens page)
         record.access_token = record.refresh_token = None
         if record.kind == "created":
             self._use_registration_code(record)  # raises RelinkNeeded once that is gone too

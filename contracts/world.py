@@ -403,8 +403,8 @@ class World:
         expect = {
             "tamper": tamper,
             "wrong_dob": dob if dob != "own" and personal else None,
-            # seed 004: a business is checked by other means; whether a link to one succeeds is the
-            # client's decision, so only personal links must work
+            # Wise linking-accounts page: a business is checked by other means; whether a link to one
+            # succeeds is the client's decision, so only personal links must work
             "works": self.pending_secret is None and personal,
         }
         op = Operation("finish_link", finish.number, key, user_id=seeded["id"], expect=expect)
@@ -422,7 +422,7 @@ class World:
 
     def user_call(self, user: str, at: int | None = None) -> Outcome | None:
         """One call as the customer `user` (their key); `at`: first move both clocks to that many
-        seconds around the expiry of their newest access token (seed 003: renew before it)."""
+        seconds around the expiry of their newest access token (Wise user-tokens page: renew before it)."""
         self._move("user_call", user=user, **({"at": at} if at is not None else {}))
         model = self.users.get(user)
         if model is None:

@@ -97,7 +97,9 @@ class WiseIntegration:
         }))  # fmt: skip
         customer.profile_id = int(query["profileId"])
         profile = self._get(customer, f"/v2/profiles/{customer.profile_id}")
-        if profile.get("dateOfBirth") != customer.date_of_birth:  # seed 004: check who we linked
+        if (
+            profile.get("dateOfBirth") != customer.date_of_birth
+        ):  # Wise linking-accounts page: check who we linked
             del self.customers[customer_id]
             raise PermissionError("date of birth mismatch")
         return customer.profile_id

@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 from mockwise.domain.model import Address, ApiClient, Balance, Profile, ProfileType, Secrets, User
 
 FIRST_USER_ID = 100_001
-FIRST_PROFILE_ID = 30_000_001  # Wise's examples use profile ids like 30000000 (seed 004)
+FIRST_PROFILE_ID = 30_000_001  # Wise's examples use profile ids like 30000000 (Wise linking-accounts page)
 FIRST_BALANCE_ID = 200_001
 
 
@@ -55,7 +55,7 @@ def check_client_id(client_id: str) -> None:
 
 def check_redirect_uri(uri: str) -> None:
     """An absolute http(s) URI with a host, or a mobile app's own scheme (`myapp://callback`,
-    `com.example.app:/oauth`, seed 004); never a script or data URI, whitespace, control
+    `com.example.app:/oauth`, Wise linking-accounts page); never a script or data URI, whitespace, control
     characters or a fragment (RFC 6749 §3.1.2)."""
     if not uri:
         raise ValueError("a redirect URI cannot be empty")

@@ -2,15 +2,15 @@
 
 The rules, with their sources in the reference (§) and the seeds:
 
-- client_credentials: a 12 h token, never a refresh token (seed 002, §2.2);
+- client_credentials: a 12 h token, never a refresh token (Wise embedded auth page, §2.2);
 - registration_code / authorization_code: a user access token (12 h) and a refresh token (~20 y);
   a new original grant replaces the link's old refresh token, while the last access token minted
   from it lives on until it expires or is replaced (§2.5);
-- refresh_token: a new access token, and the previous one dies at once (seed 003);
+- refresh_token: a new access token, and the previous one dies at once (Wise user-tokens page);
 - authorization codes: single use, 30 minutes, bound to client, redirect URI, user and profile
   (§3); a reused code revokes what it issued (RFC 6749 §4.1.2);
 - registration codes work again and again until the user reclaims the account, then
-  `invalid_grant` / "Invalid user credentials." (§4, seed 003).
+  `invalid_grant` / "Invalid user credentials." (§4, Wise user-tokens page).
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ from mockwise.domain.tokens import (
 )
 from mockwise.errors import OAuthError, WiseError, invalid_grant, invalid_request, unsupported_grant_type
 
-INVALID_USER_CREDENTIALS = "Invalid user credentials."  # [C] §2.6, seed 003
+INVALID_USER_CREDENTIALS = "Invalid user credentials."  # [C] §2.6, Wise user-tokens page
 CODE_ALPHABET = string.ascii_letters + string.digits  # codes look like "G2s8EJ" (§2.4)
 CODE_SCAN_MIN = 1024  # codes held before expired ones are looked for
 
@@ -298,7 +298,9 @@ class TokenService:
             raise invalid_grant(f"Invalid refresh token: {shown}", reason=f"refresh_token_{state.value}")
         link = token.link
         if link.access is not None and link.access.end_reason is None:
-            self._end(link.access, EndReason.REFRESHED, now)  # seed 003: the previous token dies now
+            self._end(
+                link.access, EndReason.REFRESHED, now
+            )  # Wise user-tokens page: the previous token dies now
         access_value, link.access = self._mint_in(link, TokenKind.USER, ACCESS_TOKEN_LIFETIME, now)
         if not self.settings.refresh_token_rotation:
             self._ledger.link(link)

@@ -1,5 +1,5 @@
 """Linking an existing Wise account: the authorize page's rules, without HTTP (reference §3, §4,
-seed 004).
+Wise linking-accounts page).
 
 A user follows a partner's link to `/oauth/authorize/`, logs in (or, with a `claim_account_code`,
 secures a partner-created account with a password), passes 2FA when their account has it, picks
@@ -14,9 +14,9 @@ client, redirect URI, user and profile (`TokenService.issue_code`). The pages an
   the e-mail the same way by default (`authorize.login_max_failures`, `authorize.login_lockout`);
 - claim-account codes last 5 minutes [C] §2.4 and are used once; claiming reclaims the account,
   after which the registration code fails (§4);
-- the e-mail flow (seed 004): on a 409 from user creation with `sendAuthorizationCodeAsEmail`, an
-  e-mail with a link lands in the tenant's sandbox mailbox; following it and approving shows the
-  code on a page instead of redirecting.
+- the e-mail flow (Wise linking-accounts page): on a 409 from user creation with
+  `sendAuthorizationCodeAsEmail`, an e-mail with a link lands in the tenant's sandbox mailbox;
+  following it and approving shows the code on a page instead of redirecting.
 
 Browser sign-ins are server-side sessions keyed by a SHA-256 of the cookie value, so the value is
 never stored; each has its own CSRF token.
@@ -427,7 +427,7 @@ class Linking:
 
     def _signed_in_as(self, session: LoginSession, user: User) -> None:
         session.user_id = user.id
-        session.verified = not user.two_factor  # a per-user setting (§1, seed 004)
+        session.verified = not user.two_factor  # a per-user setting (§1, Wise linking-accounts page)
         session.expires_at = self._expiry()
 
     def verify_two_factor(self, session: LoginSession, otp: str) -> None:
@@ -526,7 +526,9 @@ class Linking:
                     Step.PROFILE, "invalid_profile", "Choose one of your profiles.", "profile_id"
                 )
             code = self._tokens.issue_code(request.client, request.redirect_uri, user, profile)
-        if request.email_link is not None:  # seed 004: the user is shown the code to type in
+        if (
+            request.email_link is not None
+        ):  # Wise linking-accounts page: the user is shown the code to type in
             return Outcome(code=code, profile_id=profile.id)
         params = [("code", code)]
         if request.state is not None:
@@ -593,10 +595,10 @@ class Linking:
             self._context.changed("linking")
             return code
 
-    # The sandbox mailbox (seed 004) -------------------------------------------------------------
+    # The sandbox mailbox (Wise linking-accounts page) -------------------------------------------------------
 
     def send_authorization_email(self, client: ApiClient, user: User) -> Mail | None:
-        """The e-mail flow: a link to log in, approve and be shown a code (seed 004).
+        """The e-mail flow: a link to log in, approve and be shown a code (Wise linking-accounts page).
 
         The code is bound to the client's first registered redirect URI (the exchange must send it,
         §3); a client with none gets no e-mail sent."""

@@ -38,7 +38,8 @@ class Secrets:
 
 @dataclass(slots=True, eq=False)
 class ApiClient:
-    """A partner's OAuth client: the client id and secret Wise sends at partnership start (seed 000)."""
+    """A partner's OAuth client: the client id and secret Wise sends at partnership start (Wise
+    auth-and-security page)."""
 
     client_id: str
     secret_digest: bytes
@@ -136,7 +137,8 @@ class User:
 
     @property
     def psd2(self) -> bool:
-        """EU/UK customers: PSD2 bars personal tokens from statements and funding (seed 000)."""
+        """EU/UK customers: PSD2 bars personal tokens from statements and funding (Wise
+        auth-and-security page)."""
         return self.country.upper() in PSD2_COUNTRIES
 
     @property

@@ -23,10 +23,12 @@ from mockwise.domain.store import NO_LEDGER, Ledger
 
 
 class TokenKind(StrEnum):
-    CLIENT_CREDENTIALS = "client_credentials"  # the partner's app-level access token (seed 002)
-    USER = "user"  # a user access token (seed 003)
+    CLIENT_CREDENTIALS = (
+        "client_credentials"  # the partner's app-level access token (Wise embedded auth page)
+    )
+    USER = "user"  # a user access token (Wise user-tokens page)
     REFRESH = "refresh"  # a user refresh token
-    PERSONAL = "personal"  # a personal API token made on wise.com (seed 000)
+    PERSONAL = "personal"  # a personal API token made on wise.com (Wise auth-and-security page)
 
 
 class TokenState(StrEnum):
@@ -44,7 +46,7 @@ class EndReason(StrEnum):
     REFRESHED = "refreshed"  # "Using a refresh_token ... invalidates the previously granted access_token"
     REGRANTED = "regranted"  # a new registration_code/authorization_code grant replaced the refresh token
     ROTATED = "rotated"  # the refresh token was replaced on use (oauth.refresh_token_rotation)
-    # Revoked (seed 003, reference §2.5)
+    # Revoked (Wise user-tokens page, reference §2.5)
     USER_REVOKED_ACCESS = "user_revoked_access"
     ENHANCED_SECURITY = "enhanced_security"
     SECURITY_BREACH = "security_breach"  # Wise revokes a client's tokens for a suspected breach

@@ -1,5 +1,5 @@
-"""The authorize page, `GET|POST /oauth/authorize/` (reference §3, seed 004): server-rendered pages
-for logging in, 2FA, claiming an account, choosing a profile and consenting.
+"""The authorize page, `GET|POST /oauth/authorize/` (reference §3, Wise linking-accounts page):
+server-rendered pages for logging in, 2FA, claiming an account, choosing a profile and consenting.
 
 Routes parse and render; the rules live in `mockwise.domain.linking`. The tenant is found from
 `client_id`; the browser's sign-in is a server-side session named by a per-tenant cookie, and each

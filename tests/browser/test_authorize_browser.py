@@ -1,5 +1,5 @@
 """The authorize page in a real browser (Debian's chromium via Playwright), against mockwise on a
-real socket and the test's own callback server (reference §3, seed 004)."""
+real socket and the test's own callback server (reference §3, Wise linking-accounts page)."""
 
 from __future__ import annotations
 

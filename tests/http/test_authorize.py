@@ -1,4 +1,5 @@
-"""The authorize page over HTTP (reference §3, seed 004): pages, redirects, codes, 2FA lockout, CSRF."""
+"""The authorize page over HTTP (reference §3, Wise linking-accounts page): pages, redirects, codes,
+2FA lockout, CSRF."""
 
 from __future__ import annotations
 
@@ -182,7 +183,7 @@ def test_a_signed_in_browser_skips_the_login_until_it_logs_out_or_the_session_en
     pages = Pages(api, authorize_url(creds))
     pages.log_in()
     again = Pages(api, authorize_url(creds, state="second"))
-    assert "Choose a profile" in again.text  # seed 004: "if they are not already logged in"
+    assert "Choose a profile" in again.text  # Wise linking-accounts page: "if they are not already logged in"
     again.submit("logout")
     assert "Log in to Wise" in again.text
     again.log_in()

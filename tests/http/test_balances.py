@@ -1,4 +1,5 @@
-"""Personal-token PSD2 limits (seed 000): no statements, no funding, for EU/UK customers."""
+"""Personal-token PSD2 limits (Wise auth-and-security page): no statements, no funding, for EU/UK
+customers."""
 
 from __future__ import annotations
 

@@ -155,7 +155,7 @@ def test_a_redirect_uri_that_is_not_one_is_refused(
         "https://partner.example/wise/callback?tenant=eu",
         "http://localhost:8080/wise/callback",
         "http://127.0.0.1:3000/cb",
-        "myapp://oauth/callback",  # a mobile app's deep link (seed 004)
+        "myapp://oauth/callback",  # a mobile app's deep link (Wise linking-accounts page)
         "com.partner.app:/oauth2redirect",  # reverse-domain scheme, as Android apps register
     ],
 )

@@ -1,5 +1,5 @@
-"""Claiming an account (§4), the e-mail flow (seed 004), and the scripted user (control plane and
-Python API)."""
+"""Claiming an account (§4), the e-mail flow (Wise linking-accounts page), and the scripted user
+(control plane and Python API)."""
 
 from __future__ import annotations
 
@@ -173,7 +173,9 @@ def test_a_409_with_send_authorization_code_as_email_sends_a_link(
     assert signup(api, creds, ALEX).status_code == 409
     assert api.get(control(tenant, "/mailbox")).json() == {"mails": []}
     assert signup(api, creds, "new.person@example.com", sendAuthorizationCodeAsEmail=True).status_code == 200
-    assert api.get(control(tenant, "/mailbox")).json() == {"mails": []}  # only on a 409 (seed 004)
+    assert api.get(control(tenant, "/mailbox")).json() == {
+        "mails": []
+    }  # only on a 409 (Wise linking-accounts page)
 
     response = signup(api, creds, ALEX, sendAuthorizationCodeAsEmail=True)
     assert response.status_code == 409 and response.json()["errors"][0]["code"] == "NOT_UNIQUE"

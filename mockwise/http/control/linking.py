@@ -1,7 +1,7 @@
 """Control-plane endpoints for account linking (mounted under `/_mockwise/tenants/{tenant}`):
 
 - `POST /link`: a scripted user clicks through the authorize page (headless tests, contract suites);
-- `GET|DELETE /mailbox`: the e-mails Wise would have sent (the e-mail flow, seed 004);
+- `GET|DELETE /mailbox`: the e-mails Wise would have sent (the e-mail flow, Wise linking-accounts page);
 - `GET /mailbox/inbox`: the same mailbox as a page for people, with the links to follow.
 """
 
@@ -102,7 +102,7 @@ async def get_mailbox(request: Request) -> Response:
     description: >
       E-mails Wise would have sent, newest last. User creation over API that hits an existing user
       (409) with `sendAuthorizationCodeAsEmail: true` sends one with a link to the authorize page;
-      following it and approving shows the authorization code on a page (seed 004).
+      following it and approving shows the authorization code on a page (Wise linking-accounts page).
     tags: [linking]
     responses:
       200: {description: "{mails: [{id, to, subject, text, link, client_id, user_id, sent_at}]}"}

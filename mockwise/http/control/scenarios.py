@@ -1,4 +1,5 @@
-"""Scenarios: the ways a token dies early on Wise, triggered on demand (seed 003, reference §2.5)."""
+"""Scenarios: the ways a token dies early on Wise, triggered on demand (Wise user-tokens page,
+reference §2.5)."""
 
 from __future__ import annotations
 
