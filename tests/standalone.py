@@ -46,7 +46,7 @@ class Served:
         deadline = time.monotonic() + timeout
         while True:
             after = self.output.split("Press Ctrl-C to stop.\n", 1)[-1]
-            found = [line for line in after.splitlines() if line and line != "mockwise stopped."]
+            found = [line for line in after.splitlines() if line and not line.startswith("mockwise stopped")]
             if len(found) >= count or time.monotonic() > deadline:
                 return found
             time.sleep(0.01)

@@ -59,6 +59,7 @@ ELSEWHERE = {  # snippets other tests run, and why
     "$API/_mockwise/tenants/demo/clock/advance": "test_readme_shell.py",
     "$API/_mockwise/tenants/demo/faults": "test_readme_shell.py",
     "grant_type=authorization_code": "test_readme_shell.py (Link a user)",
+    "refresh_token=PASTE-THE-REFRESH-TOKEN": "test_readme_shell.py (the link outlives a restart)",
     "x-2fa-approval: $OTT": "test_standalone_sca.py (the sca-flow block)",
     "bench/run.py": "a benchmark, not a test",
     "docker build -f Containerfile": "test_container.py, with podman",

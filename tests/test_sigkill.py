@@ -161,8 +161,12 @@ def test_every_answer_survives_sigkill(tmp_path: Path) -> None:
 
     with serve(state, "--http") as served:
         assert "restored 1 tenant" in served.read_banner()
-        listed = httpx.get(f"{served.doc['api_url']}/_mockwise/tenants/default/tokens", timeout=60).json()
-        states = {t["id"]: t["state"] for t in listed["tokens"]}
+        states: dict[str, str] = {}
+        page: str | None = "/_mockwise/tenants/default/tokens?limit=1000"
+        while page is not None:  # the listing pages, newest first
+            listed = httpx.get(f"{served.doc['api_url']}{page}", timeout=60).json()
+            states |= {t["id"]: t["state"] for t in listed["tokens"]}
+            page = listed["next"]
     checked = 0
     for worker in workers:
         for value, dead in worker.dead.items():

@@ -91,8 +91,8 @@ def test_everything_survives_a_restart(tmp_path: Path) -> None:
             authorize = (
                 f"{doc['authorize_url']}?{urlencode({'client_id': partner, 'redirect_uri': redirect_uri})}"
             )
-            code = query_of(tenant.link(authorize, ALEX, PASSWORD)["redirect"])["code"]
-            unused = query_of(tenant.link(authorize, LENA, PASSWORD)["redirect"])["code"]
+            code = query_of(tenant.link(authorize, email=ALEX, password=PASSWORD))["code"]
+            unused = query_of(tenant.link(authorize, email=LENA, password=PASSWORD))["code"]
             exchange = {
                 "grant_type": "authorization_code",
                 "redirect_uri": redirect_uri,

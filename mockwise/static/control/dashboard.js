@@ -17,7 +17,7 @@
   function show(text, ok) {
     if (!status) return;
     status.textContent = text;
-    status.className = ok ? "ok" : "bad";
+    status.className = ok === null ? "busy" : ok ? "ok" : "bad";
   }
 
   const kept = sessionStorage.getItem(OUTCOME);
@@ -57,6 +57,7 @@
 
   async function act(label, method, path, body) {
     let result;
+    show(`${label}…`, null); // the last outcome goes: what is shown next is this action's
     try {
       result = await call(method, path, body);
     } catch (error) {
