@@ -24,8 +24,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from contracts.report import Report
-from contracts.runner import client_for, run_contracts
+from mockwise.contracts.report import Report
+from mockwise.contracts.runner import client_for, run_contracts
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -40,15 +40,15 @@ class Scenario:
 
 
 SCENARIOS = (
-    Scenario("correct client, in-process", "contracts.reference:factory", None, 30),
+    Scenario("correct client, in-process", "mockwise.contracts.reference:factory", None, 30),
     Scenario(
         "correct client, subprocess",
         None,
-        f"{sys.executable} -m contracts.subprocess_driver contracts.reference:factory",
+        f"{sys.executable} -m mockwise.contracts.subprocess_driver mockwise.contracts.reference:factory",
         30,
     ),
-    Scenario("one-bug client (no state check)", "contracts.mutants:SkipsStateCheck", None, 60, 8),
-    Scenario("one-bug client (refresh after 401)", "contracts.mutants:RefreshAfter401", None, 60, 8),
+    Scenario("one-bug client (no state check)", "mockwise.contracts.mutants:SkipsStateCheck", None, 60, 8),
+    Scenario("one-bug client (refresh after 401)", "mockwise.contracts.mutants:RefreshAfter401", None, 60, 8),
     Scenario(
         "README example client", None, f"{sys.executable} {ROOT / 'examples' / 'partner_client.py'}", 120, 8
     ),

@@ -6,7 +6,7 @@ many state-machine steps a second the contract suites run. A benchmark, not a te
 - `SyncASGITransport`: a sync `httpx.Client` (what most test suites use), per request, in µs;
 - `ASGITransport`: an async `httpx.AsyncClient`, per request, in µs;
 - app only: the ASGI app called directly with a prepared scope (no httpx): mockwise's own share;
-- contract suites: `run_contracts` with the reference client (`contracts.reference:factory`), the
+- contract suites: `run_contracts` with the reference client (`mockwise.contracts.reference:factory`), the
   default budget (30 stories of up to 20 steps, then shrinking), `report.steps_per_second`.
 """
 
@@ -151,9 +151,9 @@ def app_only(setup: Setup, count: int) -> dict[str, float]:
 
 
 def contract_steps() -> dict[str, float]:
-    from contracts.runner import python_client, run_contracts
+    from mockwise.contracts.runner import python_client, run_contracts
 
-    report = run_contracts(*python_client("contracts.reference:factory"), name="reference")
+    report = run_contracts(*python_client("mockwise.contracts.reference:factory"), name="reference")
     return {
         "steps": report.steps,
         "stories": report.examples,

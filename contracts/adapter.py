@@ -4,9 +4,9 @@ The suites never hand a client a token. They ask it to do what a partner's produ
 API as the partner, create a user, link a user, call the API as a user) and the client must get,
 keep, renew and drop tokens by itself: that is what is judged.
 
-A Python client implements `WiseClient` (see `contracts.reference` for a complete one); a client
+A Python client implements `WiseClient` (see `mockwise.contracts.reference` for a complete one); a client
 in any other language speaks the same operations as JSON lines over stdin/stdout
-(`contracts.subprocess_driver`). Every client is configured with a `ClientConfig`. The whole
+(`mockwise.contracts.subprocess_driver`). Every client is configured with a `ClientConfig`. The whole
 contract, with a worked example, is docs/contracts.md.
 """
 

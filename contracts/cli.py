@@ -7,8 +7,8 @@ import json
 import sys
 from pathlib import Path
 
-from contracts.progress import Progress
-from contracts.runner import arena_for, client_for, replay, run_contracts
+from mockwise.contracts.progress import Progress
+from mockwise.contracts.runner import arena_for, client_for, replay, run_contracts
 
 
 def contract(args: argparse.Namespace) -> int:

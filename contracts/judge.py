@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
-from contracts.adapter import Outcome
-from contracts.obligations import catalog
+from mockwise.contracts.adapter import Outcome
+from mockwise.contracts.obligations import catalog
 from mockwise.domain.journal import Entry, describe
 
 TOKEN_PATH = "/oauth/token"

@@ -16,8 +16,15 @@ from urllib.parse import parse_qs, parse_qsl, urlencode, urlparse
 
 import httpx
 
-from contracts.adapter import ClientConfig, Outcome
-from contracts.reference import GiveUp, PendingLink, ReferenceClient, RelinkNeeded, UserRecord, _is_json
+from mockwise.contracts.adapter import ClientConfig, Outcome
+from mockwise.contracts.reference import (
+    GiveUp,
+    PendingLink,
+    ReferenceClient,
+    RelinkNeeded,
+    UserRecord,
+    _is_json,
+)
 
 
 def _bearer(record: UserRecord) -> dict[str, str]:

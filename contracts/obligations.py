@@ -3,8 +3,8 @@ the outcomes the client reports.
 
 Every obligation has an id, a one-line statement, its source (a seed file or a section of the
 reference), a severity, the strictness profiles it belongs to, and how it is checked. The checks
-themselves live in `contracts.judge`, one method per obligation. `python -m contracts.obligations`
-prints the catalog as Markdown.
+themselves live in `mockwise.contracts.judge`, one method per obligation.
+`python -m mockwise.contracts.obligations` prints the catalog as Markdown.
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ It is also a readable example of what Wise asks of a partner (each rule cites it
 - an SCA challenge (403 with `x-2fa-approval`) cleared through the one-time-token endpoints before
   the request is sent again with the token, and each token used once (§5.3).
 
-Each behaviour is a small method so that `contracts.mutants` can break exactly one.
+Each behaviour is a small method so that `mockwise.contracts.mutants` can break exactly one.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ from urllib.parse import parse_qs, urlencode, urlparse
 
 import httpx
 
-from contracts.adapter import ClientConfig, NewUser, Outcome
+from mockwise.contracts.adapter import ClientConfig, NewUser, Outcome
 
 RENEW_MARGIN = 300.0  # renew a token this many seconds before it expires
 MAX_ATTEMPTS = 4  # one try and three retries, for transient failures
@@ -494,5 +494,5 @@ def _int(value: str | None) -> int | None:
 
 
 def factory(config: ClientConfig) -> ReferenceClient:
-    """The entry point the suites call: `--wise-client contracts.reference:factory`."""
+    """The entry point the suites call: `--wise-client mockwise.contracts.reference:factory`."""
     return ReferenceClient(config)

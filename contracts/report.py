@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import escape, quoteattr
 
-from contracts.obligations import Obligation
-from contracts.world import Move, Step
+from mockwise.contracts.obligations import Obligation
+from mockwise.contracts.world import Move, Step
 
 SCENARIO_VERSION = 2  # version 1 files (steps only) still replay
 

@@ -1,8 +1,8 @@
 """Running the suites against a client, and replaying a counterexample.
 
-`run_contracts` first explores (`contracts.stories` tells seeded stories and the judge records every
+`run_contracts` first explores (`mockwise.contracts.stories` tells seeded stories and the judge records every
 broken obligation and every situation that put one to the test), then shrinks each broken obligation's
-story by replaying shorter ones (`contracts.shrink`). The run is derandomised: the same client gets
+story by replaying shorter ones (`mockwise.contracts.shrink`). The run is derandomised: the same client gets
 the same verdict in CI.
 """
 
@@ -24,17 +24,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from contracts.adapter import ClientConfig, WiseClient
-from contracts.clocks import ClientClock, ManualClock, NoClock, TimeMachineClock, fixed_because
-from contracts.judge import Violation
-from contracts.obligations import Obligation, catalog
-from contracts.progress import Progress
-from contracts.report import Counterexample, Report, Verdict
-from contracts.shrink import Moves, Replayed
-from contracts.shrink import shrink as shrink_story
-from contracts.stories import Finding, RunContext, explore
-from contracts.world import ClientFactory, World, moves_of_steps
 from mockwise.client import SandboxClient
+from mockwise.contracts.adapter import ClientConfig, WiseClient
+from mockwise.contracts.clocks import ClientClock, ManualClock, NoClock, TimeMachineClock, fixed_because
+from mockwise.contracts.judge import Violation
+from mockwise.contracts.obligations import Obligation, catalog
+from mockwise.contracts.progress import Progress
+from mockwise.contracts.report import Counterexample, Report, Verdict
+from mockwise.contracts.shrink import Moves, Replayed
+from mockwise.contracts.shrink import shrink as shrink_story
+from mockwise.contracts.stories import Finding, RunContext, explore
+from mockwise.contracts.world import ClientFactory, World, moves_of_steps
 from mockwise.domain.sandbox import Sandbox
 from mockwise.http.app import create_app
 from mockwise.inprocess import SyncASGITransport
@@ -169,7 +169,7 @@ def client_for(spec: str | None, command: str | None) -> tuple[ClientFactory, Ca
     """The client to judge, as the command line and the pytest plugin name it: a command to run
     as a subprocess (`command`), or a Python `module:factory`; with its clock and its name."""
     if command:
-        from contracts.subprocess_driver import subprocess_client
+        from mockwise.contracts.subprocess_driver import subprocess_client
 
         clients, clock = subprocess_client(command)
         return clients, clock, command

@@ -18,8 +18,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from contracts.judge import Violation
-from contracts.world import Step
+from mockwise.contracts.judge import Violation
+from mockwise.contracts.world import Step
 
 Moves = list[dict[str, Any]]
 

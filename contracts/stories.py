@@ -17,7 +17,7 @@ cycled so that each comes up every few stories, which multiplies the weight of i
 outside the theme are switched off at random (swarm testing) so stories also concentrate on few
 kinds of move. Story `n` is drawn from `random.Random("mockwise:n")`: the same client gets the
 same stories, and the same verdict, in CI. Counterexamples are shrunk by replay
-(`contracts.shrink`).
+(`mockwise.contracts.shrink`).
 """
 
 from __future__ import annotations
@@ -30,10 +30,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from contracts.clocks import ClientClock
-from contracts.judge import ACCESS_LIFETIME, TAMPERINGS, Violation
-from contracts.world import RENEWAL_POINT, ClientFactory, Gate, Move, Step, World
 from mockwise.client import SandboxClient
+from mockwise.contracts.clocks import ClientClock
+from mockwise.contracts.judge import ACCESS_LIFETIME, TAMPERINGS, Violation
+from mockwise.contracts.world import RENEWAL_POINT, ClientFactory, Gate, Move, Step, World
 
 DAY = 86400
 LIFETIME = int(ACCESS_LIFETIME)

@@ -57,8 +57,8 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import IO, Any
 
-from contracts.adapter import ClientConfig, NewUser, Outcome, WiseClient
-from contracts.clocks import FAKETIME_MISSING, ClientClock, FaketimeClock, NoClock, find_libfaketime
+from mockwise.contracts.adapter import ClientConfig, NewUser, Outcome, WiseClient
+from mockwise.contracts.clocks import FAKETIME_MISSING, ClientClock, FaketimeClock, NoClock, find_libfaketime
 
 OPERATION_TIMEOUT = 30.0  # seconds a client has to answer one request
 RESET_TIMEOUT = 10.0
@@ -405,13 +405,13 @@ def serve(
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m contracts.subprocess_driver module:factory`: serve a Python client over the
+    """`python -m mockwise.contracts.subprocess_driver module:factory`: serve a Python client over the
     protocol (handy to judge a client that lives in another virtualenv)."""
     import importlib
 
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 1 or ":" not in args[0]:
-        print("usage: python -m contracts.subprocess_driver module:factory", file=sys.stderr)
+        print("usage: python -m mockwise.contracts.subprocess_driver module:factory", file=sys.stderr)
         return 2
     module_name, attr = args[0].split(":", 1)
     factory = getattr(importlib.import_module(module_name), attr)

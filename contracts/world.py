@@ -1,6 +1,6 @@
 """One run of the suites: a fresh tenant, the client under test, and every move either can make.
 
-The state machine (`contracts.machine`) draws moves; `mockwise replay` and the shrinker read them
+Stories (`mockwise.contracts.stories`) draw moves; `mockwise replay` and the shrinker read them
 from a story; all call the methods of `World`, and after each one the judge reads what the sandbox
 saw. Every move is written to `World.moves` (what a scenario file replays) and shown as one or more
 `World.story` steps (what a counterexample reads like).
@@ -18,10 +18,10 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlparse
 
-from contracts.adapter import ClientConfig, NewUser, Outcome, WiseClient
-from contracts.clocks import ClientClock, NoClock, WaitedTooLong
-from contracts.judge import ACCESS_LIFETIME, Issued, Judge, Operation
 from mockwise.client import ControlPlaneError, SandboxClient, TenantClient
+from mockwise.contracts.adapter import ClientConfig, NewUser, Outcome, WiseClient
+from mockwise.contracts.clocks import ClientClock, NoClock, WaitedTooLong
+from mockwise.contracts.judge import ACCESS_LIFETIME, Issued, Judge, Operation
 from mockwise.domain.journal import Entry
 
 ClientFactory = Callable[[ClientConfig, ClientClock], WiseClient]
@@ -360,7 +360,7 @@ class World:
     ) -> str:
         """The customer links their Wise account: the client builds the authorize URL, the customer
         logs in and approves `profile`, and the suite brings the redirect back, perhaps with its
-        `state` tampered (`contracts.judge.TAMPERINGS`) or extra parameters. `dob`: the partner's
+        `state` tampered (`mockwise.contracts.judge.TAMPERINGS`) or extra parameters. `dob`: the partner's
         record of the customer's date of birth, theirs ("own") or a near miss."""
         args: dict[str, Any] = {"person": person}
         args |= {k: v for k, v in (("tamper", tamper), ("profile", profile), ("extra", extra)) if v}

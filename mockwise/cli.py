@@ -71,7 +71,7 @@ def _main(argv: Sequence[str] | None) -> int:
                 _check_sandbox(args.sandbox, "--sandbox")
         except UsageError as exc:
             raise UsageError(str(exc), args.command) from None
-        from contracts import cli as contract_cli
+        from mockwise.contracts import cli as contract_cli
 
         if args.command == "contract":
             return contract_cli.contract(args)

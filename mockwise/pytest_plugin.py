@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 if TYPE_CHECKING:
-    from contracts.report import Report
+    from mockwise.contracts.report import Report
     from mockwise.testing import WiseSandbox, WiseServer
 
 
@@ -105,7 +105,7 @@ def pytest_collection_modifyitems(
 ) -> None:
     if not (config.getoption("--wise-client") or config.getoption("--wise-client-cmd")):
         return
-    from contracts.obligations import catalog
+    from mockwise.contracts.obligations import catalog
 
     profile = _option(config, "mockwise_strictness") or "wise"
     suite = ContractSuite(config, profile)
@@ -130,8 +130,8 @@ class ContractSuite:
     def _run(self) -> Report:
         from pathlib import Path
 
-        from contracts.progress import Progress
-        from contracts.runner import arena_for, client_for, run_contracts
+        from mockwise.contracts.progress import Progress
+        from mockwise.contracts.runner import arena_for, client_for, run_contracts
 
         make, clock, name = client_for(
             self.config.getoption("--wise-client"), self.config.getoption("--wise-client-cmd")

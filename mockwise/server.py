@@ -85,7 +85,7 @@ class WiseProtocol(HttpToolsProtocol):
             cipher = ssl_object.cipher()
             pem = ssl.DER_cert_to_PEM_cert(der) if der else None
             digest = fingerprint(der) if der else None
-            # A context may carry a label (the contract suites' impostor, see `contracts.runner`).
+            # A context may carry a label (the contract suites' impostor, see `mockwise.contracts.runner`).
             label = getattr(ssl_object.context, "mockwise_label", None)
             self._extensions[CONNECTION] = Connection(self.listener, digest, pem, label)
             self._extensions["tls"] = {

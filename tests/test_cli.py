@@ -160,12 +160,16 @@ def test_a_bad_environment_variable_is_named(
 
 
 def test_contract_with_a_missing_sandbox(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
-    line = fails(capsys, "contract", "--client", "contracts.reference:factory", "--sandbox", "/nonexistent")
+    line = fails(
+        capsys, "contract", "--client", "mockwise.contracts.reference:factory", "--sandbox", "/nonexistent"
+    )
     assert line.startswith(
         "mockwise contract: --sandbox /nonexistent: no such state directory or sandbox.json;"
     )
     assert "start `mockwise serve`" in line
-    line = fails(capsys, "contract", "--client", "contracts.reference:factory", "--sandbox", str(tmp_path))
+    line = fails(
+        capsys, "contract", "--client", "mockwise.contracts.reference:factory", "--sandbox", str(tmp_path)
+    )
     assert f"no sandbox.json in it; is `mockwise serve --state-dir {tmp_path}` running?" in line
 
 
@@ -176,13 +180,13 @@ def test_a_sandbox_json_whose_server_stopped(capsys: pytest.CaptureFixture[str],
     api = f"http://127.0.0.1:{port}"
     (tmp_path / "sandbox.json").write_text(json.dumps({"api_url": api, "control_url": f"{api}/_mockwise"}))
     (tmp_path / "x.json").write_text("{}")
-    replay = ["replay", str(tmp_path / "x.json"), "--client", "contracts.reference:factory"]
+    replay = ["replay", str(tmp_path / "x.json"), "--client", "mockwise.contracts.reference:factory"]
     line = fails(capsys, *replay, "--sandbox", str(tmp_path))
     assert f"--sandbox {tmp_path}: nothing answers at {api}" in line and "start `mockwise serve" in line
 
 
 def test_replay_of_a_missing_scenario_file(capsys: pytest.CaptureFixture[str]) -> None:
-    line = fails(capsys, "replay", "nowhere.json", "--client", "contracts.reference:factory")
+    line = fails(capsys, "replay", "nowhere.json", "--client", "mockwise.contracts.reference:factory")
     assert line.startswith("mockwise replay: nowhere.json: no such scenario file; ")
     assert "`mockwise contract --scenarios DIR` writes them" in line
 

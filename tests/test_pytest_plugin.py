@@ -113,7 +113,7 @@ def test_it_is_the_running_server(wise_sandbox):
 def test_wise_client_runs_the_suites_as_tests(pytester: pytest.Pytester, tmp_path: Path) -> None:
     junit = tmp_path / "contract.xml"
     result = pytester.runpytest_subprocess(
-        "--wise-client", "contracts.mutants:SkipsStateCheck", "--wise-examples", "20",
+        "--wise-client", "mockwise.contracts.mutants:SkipsStateCheck", "--wise-examples", "20",
         f"--wise-junit={junit}", "-p", "no:cacheprovider",
     )  # fmt: skip
     outcomes = result.parseoutcomes()

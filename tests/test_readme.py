@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from contracts.obligations import markdown
+from mockwise.contracts.obligations import markdown
 from mockwise.domain.fidelity import markdown as settings_markdown
 
 ROOT = Path(__file__).resolve().parents[1]

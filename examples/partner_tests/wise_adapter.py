@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 from wise_integration import RelinkNeeded, Settings, WiseIntegration
 
-from contracts.adapter import ClientConfig, NewUser, Outcome
+from mockwise.contracts.adapter import ClientConfig, NewUser, Outcome
 
 
 class WiseIntegrationAdapter:

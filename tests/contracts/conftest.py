@@ -4,7 +4,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from contracts.runner import Arena, local_arena
+from mockwise.contracts.runner import Arena, local_arena
 
 
 @pytest.fixture(scope="session")

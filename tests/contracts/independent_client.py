@@ -1,4 +1,4 @@
-"""A correct Wise client written independently of `contracts.reference`, with habits the suites must
+"""A correct Wise client written independently of `mockwise.contracts.reference`, with habits the suites must
 not mistake for bugs: it times tokens with `time.monotonic()` and waits with a `sleep` bound at
 import, generates its own registration codes, renews a minute before expiry, parses the redirect
 back last-value-wins, and offers no `fund_transfer`."""
@@ -16,7 +16,7 @@ from urllib.parse import parse_qsl, urlencode, urlparse
 
 import httpx
 
-from contracts.adapter import ClientConfig, NewUser, Outcome
+from mockwise.contracts.adapter import ClientConfig, NewUser, Outcome
 
 MARGIN = 60.0  # seconds before expiry
 

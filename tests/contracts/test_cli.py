@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from contracts.obligations import CATALOG
 from mockwise.cli import main
+from mockwise.contracts.obligations import CATALOG
 
 SCENARIO = {
     "mockwise_scenario": 1,
-    "client": "contracts.mutants:SkipsStateCheck",
+    "client": "mockwise.contracts.mutants:SkipsStateCheck",
     "obligation": "STATE-CHECKED",
     "fidelity": {},
     "steps": [
@@ -28,7 +28,7 @@ SCENARIO = {
 
 def test_contract_writes_its_verdicts_for_ci(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     junit, verdicts = tmp_path / "junit.xml", tmp_path / "verdicts.json"
-    argv = ["contract", "--client", "contracts.reference:factory", "--examples", "4", "--steps", "6"]
+    argv = ["contract", "--client", "mockwise.contracts.reference:factory", "--examples", "4", "--steps", "6"]
     status = main([*argv, "--junit", str(junit), "--json", str(verdicts), "--quiet"])
     assert status == 0
     out = capsys.readouterr()
@@ -43,7 +43,7 @@ def test_contract_writes_its_verdicts_for_ci(tmp_path: Path, capsys: pytest.Capt
 
 def test_a_budget_bounds_the_run_and_progress_shows_in_ci(capsys: pytest.CaptureFixture[str]) -> None:
     began = time.perf_counter()
-    status = main(["contract", "--client", "contracts.mutants:SkipsStateCheck", "--budget", "8"])
+    status = main(["contract", "--client", "mockwise.contracts.mutants:SkipsStateCheck", "--budget", "8"])
     assert status == 1 and time.perf_counter() - began < 30
     out = capsys.readouterr()
     assert "FAIL  STATE-CHECKED" in out.out and "exploration stopped after" in out.out
@@ -55,7 +55,7 @@ def test_replay_tells_a_broken_client_from_a_mended_one(
 ) -> None:
     scenario = tmp_path / "scenario.json"
     scenario.write_text(json.dumps(SCENARIO), encoding="utf-8")
-    assert main(["replay", str(scenario), "--client", "contracts.mutants:SkipsStateCheck"]) == 1
+    assert main(["replay", str(scenario), "--client", "mockwise.contracts.mutants:SkipsStateCheck"]) == 1
     assert "Still broken:\n[STATE-CHECKED]" in capsys.readouterr().out
-    assert main(["replay", str(scenario), "--client", "contracts.reference:factory"]) == 0
+    assert main(["replay", str(scenario), "--client", "mockwise.contracts.reference:factory"]) == 0
     assert "STATE-CHECKED held this time." in capsys.readouterr().out

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from contracts.adapter import Outcome
-from contracts.clocks import (
+from mockwise.contracts.adapter import Outcome
+from mockwise.contracts.clocks import (
     FAKETIME_MISSING,
     MAX_WAITING,
     FaketimeClock,
@@ -19,8 +19,8 @@ from contracts.clocks import (
     WaitedTooLong,
     fixed_because,
 )
-from contracts.subprocess_driver import SubprocessClients
-from contracts.world import _guarded
+from mockwise.contracts.subprocess_driver import SubprocessClients
+from mockwise.contracts.world import _guarded
 
 CLIENT = """\
 import time
@@ -91,7 +91,7 @@ def test_a_faketime_offset_is_rounded_up(tmp_path: Path) -> None:
 def test_a_clock_that_cannot_move_says_why(monkeypatch: pytest.MonkeyPatch) -> None:
     assert fixed_because(TimeMachineClock()) == ""
     assert fixed_because(NoClock("because")) == "because"
-    monkeypatch.setattr("contracts.subprocess_driver.find_libfaketime", lambda: None)
+    monkeypatch.setattr("mockwise.contracts.subprocess_driver.find_libfaketime", lambda: None)
     clients = SubprocessClients("true")
     assert clients.clock_reason == FAKETIME_MISSING and "apt-get install faketime" in FAKETIME_MISSING
     assert fixed_because(clients.make_clock()) == FAKETIME_MISSING

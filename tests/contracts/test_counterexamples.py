@@ -6,10 +6,10 @@ import json
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from contracts.report import Report
-from contracts.runner import Arena, fail_fast, python_client, replay, run_contracts
+from mockwise.contracts.report import Report
+from mockwise.contracts.runner import Arena, fail_fast, python_client, replay, run_contracts
 
-MUTANT = "contracts.mutants:SkipsStateCheck"
+MUTANT = "mockwise.contracts.mutants:SkipsStateCheck"
 
 
 def run(arena: Arena, client: str, tmp_path: Path) -> Report:
@@ -36,7 +36,7 @@ def test_a_broken_obligation_comes_with_a_short_story_and_a_scenario_file(
     make, clock = python_client(MUTANT)
     still = replay(scenario, make, clock, arena, keep=False)
     assert {v.obligation for v in still.judge.violations} == {"STATE-CHECKED"}
-    make, clock = python_client("contracts.reference:factory")
+    make, clock = python_client("mockwise.contracts.reference:factory")
     healed = replay(scenario, make, clock, arena, keep=False)
     assert healed.judge.violations == []
 
@@ -59,7 +59,7 @@ def test_reports_for_ci(arena: Arena, tmp_path: Path) -> None:
 
 
 def test_every_verdict_says_how_often_its_situation_occurred(arena: Arena) -> None:
-    make, clock = python_client("contracts.reference:factory")
+    make, clock = python_client("mockwise.contracts.reference:factory")
     report = run_contracts(make, clock, name="reference", examples=10, shrink=False, arena=arena)
     lines = {
         line.split()[1]: line for line in report.text().splitlines() if line.startswith(("PASS", "SKIP"))

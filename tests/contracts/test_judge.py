@@ -5,8 +5,8 @@ from __future__ import annotations
 import itertools
 from typing import Any
 
-from contracts.adapter import Outcome
-from contracts.judge import REQUIRED_PARAMS, Judge, Operation
+from mockwise.contracts.adapter import Outcome
+from mockwise.contracts.judge import REQUIRED_PARAMS, Judge, Operation
 from mockwise.domain.journal import Entry
 
 T0 = 1_800_000_000.0

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import pytest
 
-from contracts.mutants import MUTANTS
-from contracts.obligations import BY_ID, CATALOG
-from contracts.reference import ReferenceClient
-from contracts.report import Report
-from contracts.runner import Arena, python_client, run_contracts
+from mockwise.contracts.mutants import MUTANTS
+from mockwise.contracts.obligations import BY_ID, CATALOG
+from mockwise.contracts.reference import ReferenceClient
+from mockwise.contracts.report import Report
+from mockwise.contracts.runner import Arena, python_client, run_contracts
 
 # A mutant's run stops once its own obligation is broken, but not before this many stories, so a
 # bug that also breaks another obligation has had the chance to show it.

@@ -6,7 +6,7 @@ import io
 
 import pytest
 
-from contracts.progress import Progress
+from mockwise.contracts.progress import Progress
 
 
 class Terminal(io.StringIO):
@@ -33,7 +33,7 @@ def test_in_ci_a_line_every_few_seconds(monkeypatch: pytest.MonkeyPatch) -> None
     progress.update()  # the first at once
     progress.update()  # then not before CI_EVERY seconds
     assert log.getvalue().count("\n") == 1
-    monkeypatch.setattr("contracts.progress.CI_EVERY", 0.0)
+    monkeypatch.setattr("mockwise.contracts.progress.CI_EVERY", 0.0)
     progress.phase, progress.replays = "shrink", 7
     progress.update()
     assert log.getvalue().count("\n") == 2 and "shrink" in log.getvalue() and "7 replays" in log.getvalue()

@@ -9,8 +9,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from contracts.reference import ReferenceClient
-from contracts.runner import _time_machine_or_nothing, arena_for, run_contracts
+from mockwise.contracts.reference import ReferenceClient
+from mockwise.contracts.runner import _time_machine_or_nothing, arena_for, run_contracts
 from tests.standalone import Served, serve
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from contracts.judge import Violation
-from contracts.shrink import Moves, Replayed, shrink
-from contracts.world import Step
+from mockwise.contracts.judge import Violation
+from mockwise.contracts.shrink import Moves, Replayed, shrink
+from mockwise.contracts.world import Step
 
 
 def replaying(breaks: Any) -> tuple[Any, list[Moves]]:

@@ -12,12 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from contracts.clocks import FAKETIME_MISSING, find_libfaketime
-from contracts.runner import PARALLEL, Arena, run_contracts
-from contracts.subprocess_driver import SubprocessClients, resolve_interpreter, subprocess_client
+from mockwise.contracts.clocks import FAKETIME_MISSING, find_libfaketime
+from mockwise.contracts.runner import PARALLEL, Arena, run_contracts
+from mockwise.contracts.subprocess_driver import SubprocessClients, resolve_interpreter, subprocess_client
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "partner_client.py"
-REFERENCE = f"{sys.executable} -m contracts.subprocess_driver contracts.reference:factory"
+REFERENCE = f"{sys.executable} -m mockwise.contracts.subprocess_driver mockwise.contracts.reference:factory"
 needs_faketime = pytest.mark.skipif(
     find_libfaketime() is None and shutil.which("faketime") is None,
     reason="libfaketime (apt: faketime) missing",
@@ -38,9 +38,9 @@ def test_the_reference_client_passes_as_a_subprocess_in_few_processes(arena: Are
 def test_a_client_without_reset_is_started_for_each_story(arena: Arena, tmp_path: Path) -> None:
     script = tmp_path / "no_reset.py"
     script.write_text(
-        "from contracts.adapter import ClientConfig\n"
-        "from contracts.reference import factory\n"
-        "from contracts.subprocess_driver import serve\n"
+        "from mockwise.contracts.adapter import ClientConfig\n"
+        "from mockwise.contracts.reference import factory\n"
+        "from mockwise.contracts.subprocess_driver import serve\n"
         "serve(factory(ClientConfig.from_environment()))\n",
         encoding="utf-8",
     )
@@ -65,7 +65,7 @@ def test_the_readme_example_client_gets_its_verdict(arena: Arena) -> None:
 def test_without_faketime_the_clock_obligations_are_not_judged(
     arena: Arena, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("contracts.subprocess_driver.find_libfaketime", lambda: None)
+    monkeypatch.setattr("mockwise.contracts.subprocess_driver.find_libfaketime", lambda: None)
     clients, clock = subprocess_client(f"{sys.executable} {EXAMPLE}")
     report = run_contracts(clients, clock, name="example", examples=20, shrink=False, arena=arena)
     assert set(report.not_exercised) >= CLOCK_BOUND and not CLOCK_BOUND & set(report.broken)

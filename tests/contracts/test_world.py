@@ -7,11 +7,11 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 
-from contracts.adapter import Outcome
-from contracts.judge import TAMPERINGS
-from contracts.reference import ReferenceClient
-from contracts.runner import Arena, python_client
-from contracts.world import World, near_miss, tampered
+from mockwise.contracts.adapter import Outcome
+from mockwise.contracts.judge import TAMPERINGS
+from mockwise.contracts.reference import ReferenceClient
+from mockwise.contracts.runner import Arena, python_client
+from mockwise.contracts.world import World, near_miss, tampered
 
 ISSUED = "q7Rk2mW9xT4pL8vN3bY6cF1hJ5sD0gZa"
 REDIRECT = f"http://localhost:8080/wise/callback?code=C0DE&state={ISSUED}&profileId=30000001"
@@ -48,7 +48,7 @@ class NoTransfers(ReferenceClient):
 
 def test_an_operation_the_client_does_not_offer_counts_against_nothing(arena: Arena) -> None:
     """The issue's story: create a user, link, Wise revokes for a breach, fund a transfer."""
-    _, clock = python_client("contracts.reference:factory")
+    _, clock = python_client("mockwise.contracts.reference:factory")
     world = World(arena.control, arena.endpoints, lambda config, c: NoTransfers(config), clock())
     try:
         world.create_user()
