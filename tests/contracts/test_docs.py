@@ -11,7 +11,7 @@ import pytest
 from mockwise.contracts.runner import Arena, python_client, run_contracts
 
 ROOT = Path(__file__).resolve().parents[2]
-PAGE = (ROOT / "docs" / "mockwise.contracts.md").read_text(encoding="utf-8")
+PAGE = (ROOT / "docs" / "contracts.md").read_text(encoding="utf-8")
 EXAMPLES = ROOT / "examples" / "partner_tests"
 
 
