@@ -231,7 +231,14 @@ class SubprocessClient:
             self.process.ask("update_client_secret", client_secret=client_secret)
 
     def close(self) -> None:
-        self._release(self.process)
+        # Once: a process handed back twice would sit twice in the idle list, and two stories
+        # told side by side would share it, each moving (and setting back) the other's clock.
+        release, self._release = self._release, _released
+        release(self.process)
+
+
+def _released(process: ClientProcess) -> None:
+    pass
 
 
 class SubprocessClients:
@@ -283,6 +290,8 @@ class SubprocessClients:
 
     def _give_back(self, process: ClientProcess) -> None:
         with self._lock:
+            if process not in self._busy:  # not ours to take back (already back, or stopped)
+                return
             self._busy.discard(process)
             keep = process.alive and process.resettable is not False
             if keep:
