@@ -147,3 +147,21 @@ def test_the_try_it_document_is_valid_openapi_30(api: httpx.Client) -> None:
     assert set(document["paths"]) == set(full["paths"])
     assert api.get(f"{C}/static/swagger-ui/swagger-ui-bundle.js").status_code == 200
     assert api.get(f"{C}/static/control/dashboard.js").status_code == 200
+
+
+def test_an_empty_state_is_all_and_an_unknown_page_parameter_is_refused(big_api: httpx.Client) -> None:
+    # a filter form's "all" sends `state=`: every listing of states takes it as none
+    everything = big_api.get(f"{C}/tenants/big/tokens").json()["total"]
+    assert big_api.get(f"{C}/tenants/big/tokens", params={"state": ""}).json()["total"] == everything
+    assert big_api.get(f"{C}/tenants/big/dashboard/tokens", params={"state": ""}).status_code == 200
+    certificates = big_api.get(f"{C}/tenants/big/certificates", params={"state": ""})
+    assert certificates.status_code == 200, certificates.text
+    # a mistyped filter on a page is a 400 that names it, never a page of everything
+    for page, params in (
+        ("dashboard/journal", {"stauts": "401"}),
+        ("dashboard/journal", {"status": "401", "before": "9", "extra": "1"}),
+        ("dashboard/tokens", {"sate": "valid"}),
+    ):
+        answer = big_api.get(f"{C}/tenants/big/{page}", params=params)
+        assert answer.status_code == 400 and "unknown parameter" in answer.text, (page, params)
+    assert big_api.get(f"{C}/tenants/big/dashboard/journal", params={"status": "200"}).status_code == 200

@@ -98,7 +98,10 @@ async def list_certificates(request: Request) -> Response:
     tags: [certificates]
     parameters:
       - {name: client_id, in: query, schema: {type: string}}
-      - {name: state, in: query, schema: {type: string, enum: [active, revoked, expired, not_yet_valid]}}
+      - name: state
+        in: query
+        description: "one state; empty or absent: all"
+        schema: {type: string, enum: ["", active, revoked, expired, not_yet_valid]}
     responses:
       200: {description: "Records, oldest first (never a private key)."}
     """

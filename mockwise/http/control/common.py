@@ -70,11 +70,20 @@ def sandbox_of(request: Request) -> Sandbox:
 
 
 def known_state(request: Request, states: tuple[str, ...]) -> str | None:
-    """The `state` a listing is filtered by, if any: one of `states`, or a 400."""
-    wanted = request.query_params.get("state")
+    """The `state` a listing is filtered by, if any: one of `states`, or a 400. Empty is none (all
+    states), as a page's filter form sends it."""
+    wanted = request.query_params.get("state") or None
     if wanted is not None and wanted not in states:
         raise ControlError(400, "invalid_request", f"'state' is one of {', '.join(states)}")
     return wanted
+
+
+def known_parameters(request: Request, *names: str) -> None:
+    """A 400 for a query parameter the endpoint does not take: a mistyped filter (`?stauts=401`)
+    must not quietly show everything."""
+    unknown = set(request.query_params) - set(names)
+    if unknown:
+        raise ControlError(400, "invalid_request", f"unknown parameter(s): {', '.join(sorted(unknown))}")
 
 
 def tenant_of(request: Request) -> Tenant:

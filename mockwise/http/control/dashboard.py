@@ -41,6 +41,8 @@ from mockwise.http.control.common import (
     ControlError,
     clock_json,
     endpoint,
+    known_parameters,
+    known_state,
     sandbox_of,
     tenant_of,
     user_json,
@@ -314,9 +316,10 @@ async def journal_page(request: Request) -> Response:
       - {name: token, in: query, schema: {type: string}}
     responses:
       200: {description: "An HTML page.", content: {text/html: {}}}
-      400: {description: "A filter or cursor that is not a number."}
+      400: {description: "An unknown parameter, or a filter or cursor that is not a number."}
       404: {description: "No such tenant."}
     """
+    known_parameters(request, "before", *JOURNAL_FILTERS)
     tenant = tenant_of(request)
     filters = {k: request.query_params.get(k, "").strip() for k in JOURNAL_FILTERS}
     match: dict[str, Any] = {k: v for k, v in filters.items() if v}
@@ -462,17 +465,19 @@ async def tokens_page(request: Request) -> Response:
       with counts by state; each opens to its detail and lineage.
     tags: [dashboard]
     parameters:
-      - {name: state, in: query, schema: {type: string, enum: [valid, expired, superseded, revoked]}}
+      - name: state
+        in: query
+        description: "one state; empty or absent: all"
+        schema: {type: string, enum: ["", valid, expired, superseded, revoked]}
       - {name: offset, in: query, schema: {type: integer, minimum: 0, maximum: 1000000000000, default: 0}}
     responses:
       200: {description: "An HTML page.", content: {text/html: {}}}
-      400: {description: "Unknown state, or a bad offset."}
+      400: {description: "Unknown state or parameter, or a bad offset."}
       404: {description: "No such tenant."}
     """
     tenant = tenant_of(request)
-    state = request.query_params.get("state") or None
-    if state is not None and state not in STATES:
-        raise ControlError(400, "invalid_request", f"'state' is one of {', '.join(STATES)}")
+    known_parameters(request, "state", "offset")
+    state = known_state(request, STATES)
     window = window_of(request, ROWS)
     scan = await tokens_of(tenant, state=state, offset=window.offset, limit=window.limit)
     total = scan.counts[state] if state else scan.total

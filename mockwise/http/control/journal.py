@@ -9,7 +9,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from mockwise.domain.journal import Entry, Journal
-from mockwise.http.control.common import ControlError, endpoint, sandbox_of, tenant_of, token_json
+from mockwise.http.control.common import (
+    ControlError,
+    endpoint,
+    known_state,
+    sandbox_of,
+    tenant_of,
+    token_json,
+)
 from mockwise.http.control.paging import (
     DEFAULT_LIMIT,
     MAX_LIMIT,
@@ -35,7 +42,10 @@ async def list_tokens(request: Request) -> Response:
       follow it until it is null to read them all.
     tags: [tokens]
     parameters:
-      - {name: state, in: query, schema: {type: string, enum: [valid, expired, superseded, revoked]}}
+      - name: state
+        in: query
+        description: "one state; empty or absent: all"
+        schema: {type: string, enum: ["", valid, expired, superseded, revoked]}
       - {name: limit, in: query, schema: {type: integer, minimum: 1, maximum: 1000, default: 100}}
       - {name: offset, in: query, schema: {type: integer, minimum: 0, maximum: 1000000000000, default: 0}}
     responses:
@@ -45,9 +55,7 @@ async def list_tokens(request: Request) -> Response:
       404: {description: "No such tenant."}
     """
     tenant = tenant_of(request)
-    wanted = request.query_params.get("state")
-    if wanted is not None and wanted not in STATES:
-        raise ControlError(400, "invalid_request", f"'state' is one of {', '.join(STATES)}")
+    wanted = known_state(request, STATES)
     window = window_of(request)
     scan = await tokens_of(tenant, state=wanted, offset=window.offset, limit=window.limit)
     total = scan.counts[wanted] if wanted is not None else scan.total
