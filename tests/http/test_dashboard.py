@@ -164,4 +164,6 @@ def test_an_empty_state_is_all_and_an_unknown_page_parameter_is_refused(big_api:
     ):
         answer = big_api.get(f"{C}/tenants/big/{page}", params=params)
         assert answer.status_code == 400 and "unknown parameter" in answer.text, (page, params)
+    doubled = big_api.get(f"{C}/tenants/big/dashboard/journal?status=abc&status=")
+    assert doubled.status_code == 400 and "more than once" in doubled.text
     assert big_api.get(f"{C}/tenants/big/dashboard/journal", params={"status": "200"}).status_code == 200

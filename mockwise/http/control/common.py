@@ -79,11 +79,16 @@ def known_state(request: Request, states: tuple[str, ...]) -> str | None:
 
 
 def known_parameters(request: Request, *names: str) -> None:
-    """A 400 for a query parameter the endpoint does not take: a mistyped filter (`?stauts=401`)
-    must not quietly show everything."""
-    unknown = set(request.query_params) - set(names)
+    """A 400 for a query parameter the endpoint does not take, or one given twice: a mistyped or
+    doubled filter (`?stauts=401`, `?status=401&status=`) must not quietly show everything."""
+    query = request.query_params
+    unknown = set(query) - set(names)
     if unknown:
         raise ControlError(400, "invalid_request", f"unknown parameter(s): {', '.join(sorted(unknown))}")
+    repeated = sorted(name for name in set(query) if len(query.getlist(name)) > 1)
+    if repeated:  # which one would count? Starlette would quietly take the last
+        listed = ", ".join(repeated)
+        raise ControlError(400, "invalid_request", f"parameter(s) given more than once: {listed}")
 
 
 def tenant_of(request: Request) -> Tenant:

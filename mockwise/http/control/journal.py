@@ -12,6 +12,7 @@ from mockwise.domain.journal import Entry, Journal
 from mockwise.http.control.common import (
     ControlError,
     endpoint,
+    known_parameters,
     known_state,
     sandbox_of,
     tenant_of,
@@ -141,7 +142,7 @@ async def get_journal(request: Request) -> Response:
       - {name: limit, in: query, schema: {type: integer, minimum: 1, maximum: 1000, default: 100}}
     responses:
       200: {description: "{entries, total, limit, next, dropped, capacity}"}
-      400: {description: "An unknown filter, or a filter or cursor that is not a number."}
+      400: {description: "An unknown or repeated filter, or a filter or cursor that is not a number."}
       404: {description: "No such tenant."}
     """
     return await _entries(tenant_of(request).journal, request)
@@ -179,16 +180,14 @@ async def get_unrouted(request: Request) -> Response:
       - {name: limit, in: query, schema: {type: integer, minimum: 1, maximum: 1000, default: 100}}
     responses:
       200: {description: "{entries, total, limit, next, dropped, capacity}"}
-      400: {description: "An unknown filter, or a filter or cursor that is not a number."}
+      400: {description: "An unknown or repeated filter, or a filter or cursor that is not a number."}
     """
     return await _entries(sandbox_of(request).unrouted, request)
 
 
 async def _entries(journal: Journal, request: Request) -> Response:
+    known_parameters(request, *JOURNAL_FILTERS, *CURSORS)
     query = request.query_params
-    unknown = set(query) - JOURNAL_FILTERS - CURSORS
-    if unknown:
-        raise ControlError(400, "invalid_request", f"unknown filter(s): {', '.join(sorted(unknown))}")
     match: dict[str, Any] = {k: v for k, v in query.items() if k in JOURNAL_FILTERS}
     try:
         for name in ("status", "user_id"):
