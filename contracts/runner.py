@@ -51,6 +51,7 @@ class Impostor:
 
     def __init__(self, pki: SandboxPKI) -> None:
         self.active = False
+        self._lock = threading.Lock()
         self.drop_connections: Callable[[], None] = lambda: None
         self._pki = pki
         self._other = SandboxPKI.elsewhere()
@@ -73,8 +74,11 @@ class Impostor:
         return real
 
     def set(self, active: bool) -> None:
-        self.active = active
-        self.drop_connections()  # clients must handshake again
+        with self._lock:  # the story's own end and its timer may both send him away: once
+            if self.active == active:
+                return
+            self.active = active
+            self.drop_connections()  # clients must handshake again
 
 
 @dataclass

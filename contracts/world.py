@@ -674,6 +674,7 @@ class World:
                 self.user_call(user)
         finally:
             leaves.cancel()
+            leaves.join()  # a leave already under way drops connections now, not once others go on
             self._depth -= 1
             if self.impostor.active:
                 self.impostor.set(False)

@@ -111,7 +111,8 @@ def checkout(tmp_path_factory: pytest.TempPathFactory) -> Path:
     for name in filter(None, listed.split("\0")):
         if (ROOT / name).is_symlink() or (ROOT / name).is_file():
             (where / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(ROOT / name, where / name, follow_symlinks=False)  # a link stays a link, as git clones it
+            # a link stays a link, as git clones it
+            shutil.copy2(ROOT / name, where / name, follow_symlinks=False)
     began = time.monotonic()
     sh(FIRST.removesuffix(SERVE_STEP), where)
     for install in INSTALLS:

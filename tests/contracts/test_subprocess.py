@@ -93,3 +93,40 @@ def test_the_interpreter_is_resolved_once() -> None:
     assert Path(real[0]).is_absolute() and real[1:] == ["client.py"]
     assert resolve_interpreter(["./client", "--flag"]) == ["./client", "--flag"]
     assert SubprocessClients("python3 client.py").argv[0] == real[0]
+
+
+def test_a_client_handed_back_twice_goes_back_to_the_pool_once(arena: Arena) -> None:
+    from mockwise.contracts.adapter import ClientConfig
+    from mockwise.contracts.clocks import NoClock
+
+    clients = SubprocessClients(
+        f"{sys.executable} -m mockwise.contracts.subprocess_driver mockwise.contracts.reference:factory"
+    )
+    config = ClientConfig(
+        api_url=arena.endpoints["api_url"],
+        mtls_api_url="",
+        authorize_url=arena.endpoints["authorize_url"],
+        client_id="x",
+        client_secret="y",
+        redirect_uri="https://example.com/cb",
+    )
+    try:
+        client = clients(config, NoClock())
+        client.close()
+        client.close()  # a second close must not let two stories share the process (and its clock)
+        assert len(clients._idle) == 1
+    finally:
+        clients.release()
+
+
+def test_the_impostor_drops_connections_once_per_change() -> None:
+    from mockwise.contracts.runner import Impostor
+    from mockwise.pki import SandboxPKI
+
+    impostor = Impostor(SandboxPKI.elsewhere())
+    drops: list[bool] = []
+    impostor.drop_connections = lambda: drops.append(impostor.active)
+    impostor.set(True)
+    impostor.set(False)
+    impostor.set(False)  # the story's end after its timer already sent him away: nothing more
+    assert drops == [True, False]
