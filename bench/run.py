@@ -85,13 +85,13 @@ def scenarios(baseline: Baseline, http: Mockwise, memory: Mockwise, tls: Mockwis
     rows = [
         Scenario("baseline", "baseline: bare Starlette POST /oauth/token", baseline.url, token),
         Scenario("token_http", "mockwise POST /oauth/token (client_credentials)", http.api_url, partner),
+        Scenario("token_memory", "  the same, --in-memory", memory.api_url, partner),
         Scenario(
             "me_http",
             "mockwise GET /v1/me (user token)",
             http.api_url,
             Request("GET", "/v1/me", {"Authorization": f"Bearer {http.user_token()}"}),
         ),
-        Scenario("token_memory", "  the same, --in-memory", memory.api_url, partner),
         Scenario(
             "me_memory",
             "  the same, --in-memory",
