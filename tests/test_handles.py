@@ -19,6 +19,7 @@ from mockwise.handles import TenantHandle
 from mockwise.http.app import create_app
 from mockwise.inprocess import SyncASGITransport
 from mockwise.testing import WiseSandbox
+from tests.helpers import client_credentials, created_user, registration_tokens
 
 Pair = tuple[TenantHandle, Credentials, Tenant]
 
@@ -45,16 +46,8 @@ def over_http(sandbox: Sandbox, control: SandboxClient) -> Pair:
     return client, creds, sandbox.tenant(client.id)
 
 
-def token(api: httpx.Client, creds: Credentials, **form: str) -> dict[str, Any]:
-    client = creds.clients[0]
-    answer = api.post("/oauth/token", auth=(client["client_id"], client["client_secret"]), data=form)
-    assert answer.status_code == 200, answer.text
-    body: dict[str, Any] = answer.json()
-    return body
-
-
 def args_for(name: str, creds: Credentials) -> dict[str, Any]:
-    created = next(u for u in creds.users if u.get("registration_code"))
+    created = created_user(creds)
     values = {
         "user": created["email"],
         "client_id": creds.clients[0]["client_id"],
@@ -68,17 +61,9 @@ def story(
 ) -> Any:
     """Issue the same tokens, run scenario `name`, and describe what it did (ids differ by tenant)."""
     handle, creds, tenant = make(sandbox, control)
-    created = next(u for u in creds.users if u.get("registration_code"))
     with httpx.Client(transport=SyncASGITransport(create_app(sandbox)), base_url="http://sandbox") as api:
-        token(api, creds, grant_type="client_credentials")
-        token(
-            api,
-            creds,
-            grant_type="registration_code",
-            client_id=creds.clients[0]["client_id"],
-            email=created["email"],
-            registration_code=created["registration_code"],
-        )
+        client_credentials(api, creds)
+        registration_tokens(api, creds)
     answer = getattr(handle, SCENARIOS[name].method)(**args_for(name, creds))
     kinds = {t.id: t.kind.value for t in tenant.store}
     states = sorted((t.kind.value, t.state(tenant.clock.now()).value) for t in tenant.store)

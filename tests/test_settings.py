@@ -15,7 +15,7 @@ from mockwise.domain.sandbox import Sandbox
 from mockwise.domain.sca import ScaAction
 from mockwise.domain.seed import Credentials
 from mockwise.domain.tenant import Tenant
-from tests.helpers import bearer, code_tokens, created_user, partner, token
+from tests.helpers import bearer, code_tokens, created_user, partner, registration_tokens
 from tests.linking import ALEX, PASSWORD, authorize_url, query_of
 
 TESTS = Path(__file__).resolve().parent
@@ -115,14 +115,7 @@ def test_refresh_survives_reclaim(
 ) -> None:
     tenant.configure({"oauth.refresh_survives_reclaim": survives})
     user = created_user(creds)
-    tokens = token(
-        api,
-        creds,
-        grant_type="registration_code",
-        client_id=creds.clients[0]["client_id"],
-        email=user["email"],
-        registration_code=user["registration_code"],
-    )
+    tokens = registration_tokens(api, creds)
     tenant.reclaim(user["email"])
     refreshed = api.post(
         "/oauth/token",

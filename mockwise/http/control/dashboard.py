@@ -45,6 +45,7 @@ from mockwise.http.control.common import (
     known_state,
     sandbox_of,
     tenant_of,
+    token_json,
     user_json,
 )
 from mockwise.http.control.paging import (
@@ -438,19 +439,10 @@ async def _tokens_by_id(tenant: Tenant, ids: set[str]) -> dict[str, Token]:
 
 
 def _token_row(token: Token, now: float) -> dict[str, Any]:
+    """The listing's JSON (`token_json`), as a page shows it."""
     return {
-        "id": token.id,
-        "kind": token.kind.value,
-        "state": token.state(now).value,
+        **token_json(token, now),
         "cause": token.end_reason.value.replace("_", " ") if token.end_reason else None,
-        "client_id": token.client_id,
-        "user_id": token.user_id,
-        "profile_id": token.profile_id,
-        "grant_type": token.grant_type,
-        "link": token.link.id if token.link else None,
-        "issued_at": iso_millis(token.issued_at),
-        "expires_at": iso_millis(token.expires_at),
-        "ended_at": iso_millis(token.ended_at) if token.ended_at else None,
         "remaining": _duration(max(0.0, token.expires_at - now)),
         "cert": token.cert,
     }
