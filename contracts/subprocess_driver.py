@@ -231,14 +231,7 @@ class SubprocessClient:
             self.process.ask("update_client_secret", client_secret=client_secret)
 
     def close(self) -> None:
-        # Once: a process handed back twice would sit twice in the idle list, and two stories
-        # told side by side would share it, each moving (and setting back) the other's clock.
-        release, self._release = self._release, _released
-        release(self.process)
-
-
-def _released(process: ClientProcess) -> None:
-    pass
+        self._release(self.process)
 
 
 class SubprocessClients:
@@ -290,7 +283,9 @@ class SubprocessClients:
 
     def _give_back(self, process: ClientProcess) -> None:
         with self._lock:
-            if process not in self._busy:  # not ours to take back (already back, or stopped)
+            # Once: a process handed back twice would sit twice in the idle list, and two stories
+            # told side by side would share it, each moving (and setting back) the other's clock.
+            if process not in self._busy:
                 return
             self._busy.discard(process)
             keep = process.alive and process.resettable is not False
