@@ -164,6 +164,10 @@ def test_an_empty_state_is_all_and_an_unknown_page_parameter_is_refused(big_api:
     ):
         answer = big_api.get(f"{C}/tenants/big/{page}", params=params)
         assert answer.status_code == 400 and "unknown parameter" in answer.text, (page, params)
+    # but every link a page draws is one it takes: the tokens page's next page carries its limit
+    page = big_api.get(f"{C}/tenants/big/dashboard/tokens", params={"state": "valid"}).text
+    (following,) = set(re.findall(r'href="([^"]*dashboard/tokens\?[^"]*offset=[^"]*)"', page))
+    assert big_api.get(following.replace("&amp;", "&")).status_code == 200, following
     doubled = big_api.get(f"{C}/tenants/big/dashboard/journal?status=abc&status=")
     assert doubled.status_code == 400 and "more than once" in doubled.text
     assert big_api.get(f"{C}/tenants/big/dashboard/journal", params={"status": "200"}).status_code == 200

@@ -308,10 +308,17 @@ async def journal_page(request: Request) -> Response:
       entry opens to its detail.
     tags: [dashboard]
     parameters:
-      - {name: before, in: query, schema: {type: integer, minimum: 0, maximum: 4611686018427387904}}
+      - name: before
+        in: query
+        description: "empty or absent: from the newest"
+        schema:
+          anyOf: [{type: integer, minimum: 0, maximum: 4611686018427387904}, {type: string, enum: [""]}]
       - {name: path, in: query, schema: {type: string}}
       - {name: method, in: query, schema: {type: string}}
-      - {name: status, in: query, schema: {type: integer, minimum: 0, maximum: 999}}
+      - name: status
+        in: query
+        description: "empty or absent: any (what the page's filter form sends)"
+        schema: {anyOf: [{type: integer, minimum: 0, maximum: 999}, {type: string, enum: [""]}]}
       - {name: client_id, in: query, schema: {type: string}}
       - {name: grant_type, in: query, schema: {type: string}}
       - {name: token, in: query, schema: {type: string}}
@@ -462,13 +469,14 @@ async def tokens_page(request: Request) -> Response:
         description: "one state; empty or absent: all"
         schema: {type: string, enum: ["", valid, expired, superseded, revoked]}
       - {name: offset, in: query, schema: {type: integer, minimum: 0, maximum: 1000000000000, default: 0}}
+      - {name: limit, in: query, schema: {type: integer, minimum: 1, maximum: 1000, default: 50}}
     responses:
       200: {description: "An HTML page.", content: {text/html: {}}}
-      400: {description: "Unknown state or parameter, or a bad offset."}
+      400: {description: "Unknown state or parameter, or a bad offset or limit."}
       404: {description: "No such tenant."}
     """
     tenant = tenant_of(request)
-    known_parameters(request, "state", "offset")
+    known_parameters(request, "state", "offset", "limit")  # its own next link carries the limit
     state = known_state(request, STATES)
     window = window_of(request, ROWS)
     scan = await tokens_of(tenant, state=state, offset=window.offset, limit=window.limit)
