@@ -9,11 +9,11 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from mockwise.domain.sandbox import Sandbox
-from mockwise.domain.seed import Credentials
-from mockwise.domain.tenant import Tenant
-from mockwise.http.app import create_app
-from mockwise.inprocess import SyncASGITransport
+from mockwise._domain.sandbox import Sandbox
+from mockwise._domain.seed import Credentials
+from mockwise._domain.tenant import Tenant
+from mockwise._http.app import create_app
+from mockwise._transport.inprocess import SyncASGITransport
 
 API = "https://api.wise-sandbox.com"
 

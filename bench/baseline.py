@@ -1,5 +1,5 @@
 """The baseline the benchmark compares mockwise with: a bare Starlette endpoint that only parses the
-form and returns a UUID token, served exactly as mockwise is served (`mockwise.server.Runner`:
+form and returns a UUID token, served exactly as mockwise is served (`mockwise._transport.sockets.Runner`:
 uvicorn, httptools, uvloop, the same `uvicorn.Config`), but with uvicorn's own httptools protocol
 instead of mockwise's `WiseProtocol`, so nothing of mockwise is in its path.
 
@@ -22,7 +22,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from mockwise.server import Listener, Runner
+from mockwise._transport.sockets import Listener, Runner
 
 
 async def token(request: Request) -> Response:

@@ -9,7 +9,7 @@ Method
 - A server process (`--serve`, this file) builds the state through the Python API before it
   listens: the tenant `big` holds --tokens live client-credentials tokens, a refreshed user link
   and a full journal (10,000 entries); --tenants - 1 more seeded tenants exist beside it. It then
-  serves on plain HTTP (`mockwise.server.Runner`: uvicorn, one event loop, as `mockwise serve`).
+  serves on plain HTTP (`mockwise._transport.sockets.Runner`: uvicorn, one event loop, as `mockwise serve`).
 - Alone: each control-plane listing and dashboard page is fetched --repeat times, one at a time;
   its median and worst time and its size are reported. Goal: every one under 200 ms.
 - Together: for --seconds, one client calls `GET /v1/me` (a personal token of `big`) in a loop
@@ -47,10 +47,10 @@ C = "/_mockwise"
 
 
 def serve(tokens: int, tenants: int) -> None:
-    from mockwise.domain.journal import Entry
-    from mockwise.domain.sandbox import Sandbox
-    from mockwise.http.app import create_app
-    from mockwise.server import Listener, Runner
+    from mockwise._domain.journal import Entry
+    from mockwise._domain.sandbox import Sandbox
+    from mockwise._http.app import create_app
+    from mockwise._transport.sockets import Listener, Runner
 
     began = time.perf_counter()
     sandbox = Sandbox()
@@ -181,7 +181,7 @@ def memory(tenants: int) -> dict[str, Any]:
     sys.path.insert(0, str(HERE))
     from memory import _trim, rss_bytes
 
-    from mockwise.domain.sandbox import Sandbox
+    from mockwise._domain.sandbox import Sandbox
 
     sandbox = Sandbox()
     sandbox.create_tenant("warm")

@@ -23,7 +23,7 @@ from typing import Any
 import httpx
 
 from mockwise import Sandbox, create_app
-from mockwise.inprocess import ASGITransport, SyncASGITransport
+from mockwise._transport.inprocess import ASGITransport, SyncASGITransport
 
 BASE = "https://api.wise-sandbox.com"
 FORM = {"grant_type": "client_credentials"}

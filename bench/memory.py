@@ -32,8 +32,8 @@ import tracemalloc
 from typing import Any
 
 from mockwise import Sandbox
-from mockwise.domain.fidelity import ACCESS_TOKEN_LIFETIME
-from mockwise.domain.journal import Entry
+from mockwise._domain.journal import Entry
+from mockwise._domain.settings import ACCESS_TOKEN_LIFETIME
 
 
 def rss_bytes() -> int:

@@ -11,7 +11,8 @@ Method
 - Servers: the bare-Starlette baseline (`baseline.py`: parse the form, return a UUID token) and
   `mockwise serve` three times (`--http` keeping its state in `state.db`, as it does by default;
   `--http --in-memory`; and the default HTTPS + mTLS, keeping its state), each in its own process,
-  all served by `mockwise.server.Runner` (uvicorn, httptools, uvloop, one event loop, one process).
+  all served by `mockwise._transport.sockets.Runner` (uvicorn, httptools, uvloop, one event loop, one
+  process).
   The default tenant's Wise rate limits (100/s per client) are switched off over the control plane.
 - Load: `wrk`, keep-alive, 1 thread and 32 connections (--connections), for --seconds a run after
   a --warmup run on fresh connections; every answer must be a 2xx (else the row is marked).

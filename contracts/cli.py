@@ -1,4 +1,4 @@
-"""`mockwise contract` and `mockwise replay` (their arguments are in `mockwise.cli`)."""
+"""`mockwise contract` and `mockwise replay` (their arguments are in `mockwise._standalone.cli`)."""
 
 from __future__ import annotations
 

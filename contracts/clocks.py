@@ -27,7 +27,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
-from mockwise.timetravel import ProcessClock
+from mockwise.testing._timetravel import ProcessClock
 
 
 class ClientClock(Protocol):

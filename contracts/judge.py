@@ -19,9 +19,9 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
+from mockwise._domain.journal import Entry, describe
 from mockwise.contracts.adapter import Outcome
 from mockwise.contracts.obligations import catalog
-from mockwise.domain.journal import Entry, describe
 
 TOKEN_PATH = "/oauth/token"
 ACCESS_LIFETIME = 43200.0

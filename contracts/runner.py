@@ -24,7 +24,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mockwise.client import SandboxClient
+from mockwise._domain.sandbox import Sandbox
+from mockwise._http.app import create_app
+from mockwise._pki import SandboxPKI
+from mockwise._transport.inprocess import SyncASGITransport
+from mockwise._transport.sockets import Listener, Runner
 from mockwise.contracts.adapter import ClientConfig, WiseClient
 from mockwise.contracts.clocks import ClientClock, ManualClock, NoClock, TimeMachineClock, fixed_because
 from mockwise.contracts.judge import Violation
@@ -35,12 +39,8 @@ from mockwise.contracts.shrink import Moves, Replayed
 from mockwise.contracts.shrink import shrink as shrink_story
 from mockwise.contracts.stories import Finding, RunContext, explore
 from mockwise.contracts.world import ClientFactory, World, moves_of_steps
-from mockwise.domain.sandbox import Sandbox
-from mockwise.http.app import create_app
-from mockwise.inprocess import SyncASGITransport
-from mockwise.pki import SandboxPKI
-from mockwise.server import Listener, Runner
 from mockwise.testing import WiseServer
+from mockwise.testing._client import SandboxClient
 
 
 class Impostor:

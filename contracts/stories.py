@@ -30,10 +30,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from mockwise.client import SandboxClient
 from mockwise.contracts.clocks import ClientClock
 from mockwise.contracts.judge import ACCESS_LIFETIME, TAMPERINGS, Violation
 from mockwise.contracts.world import RENEWAL_POINT, ClientFactory, Gate, Move, Step, World
+from mockwise.testing._client import SandboxClient
 
 DAY = 86400
 LIFETIME = int(ACCESS_LIFETIME)
@@ -66,7 +66,7 @@ REVOCATIONS = ("revoke-access", "enhanced-security", "change-email")
 PEOPLE = ("alex", "lena")  # seeded Wise users who link their accounts
 DOBS = ("day", "month", "year", "other")  # near misses of a customer's date of birth
 TAMPER_KINDS = tuple(sorted(TAMPERINGS))
-#: The settings Wise leaves open (mockwise/domain/fidelity.py): a story turns each on by chance.
+#: The settings Wise leaves open (mockwise/_domain/settings.py): a story turns each on by chance.
 VARIATIONS: dict[str, Any] = {
     "client_credentials_token_format": "jwe",  # long encrypted JWTs by 2027 (§2.4)
     "token_response_fields": "legacy",  # the pre-2023 response without expires_at (§2.3)

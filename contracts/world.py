@@ -18,11 +18,11 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlparse
 
-from mockwise.client import ControlPlaneError, SandboxClient, TenantClient
+from mockwise._domain.journal import Entry
 from mockwise.contracts.adapter import ClientConfig, NewUser, Outcome, WiseClient
 from mockwise.contracts.clocks import ClientClock, NoClock, WaitedTooLong
 from mockwise.contracts.judge import ACCESS_LIFETIME, Issued, Judge, Operation
-from mockwise.domain.journal import Entry
+from mockwise.testing._client import ControlPlaneError, SandboxClient, TenantClient
 
 ClientFactory = Callable[[ClientConfig, ClientClock], WiseClient]
 RETRY_AFTER = 1  # seconds: a 429's Retry-After in the suites; real time for some clients, so short

@@ -17,15 +17,15 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 _EXPORTS = {
-    "Sandbox": "mockwise.domain.sandbox",
-    "Tenant": "mockwise.domain.tenant",
-    "Clock": "mockwise.domain.clock",
-    "Settings": "mockwise.domain.fidelity",
-    "Credentials": "mockwise.domain.seed",
-    "TokenState": "mockwise.domain.tokens",
-    "TokenKind": "mockwise.domain.tokens",
-    "EndReason": "mockwise.domain.tokens",
-    "create_app": "mockwise.http.app",
+    "Sandbox": "mockwise._domain.sandbox",
+    "Tenant": "mockwise._domain.tenant",
+    "Clock": "mockwise._domain.clock",
+    "Settings": "mockwise._domain.settings",
+    "Credentials": "mockwise._domain.seed",
+    "TokenState": "mockwise._domain.tokens",
+    "TokenKind": "mockwise._domain.tokens",
+    "EndReason": "mockwise._domain.tokens",
+    "create_app": "mockwise._http.app",
 }
 
 __all__ = [
@@ -41,13 +41,13 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from mockwise.domain.clock import Clock
-    from mockwise.domain.fidelity import Settings
-    from mockwise.domain.sandbox import Sandbox
-    from mockwise.domain.seed import Credentials
-    from mockwise.domain.tenant import Tenant
-    from mockwise.domain.tokens import EndReason, TokenKind, TokenState
-    from mockwise.http.app import create_app
+    from mockwise._domain.clock import Clock
+    from mockwise._domain.sandbox import Sandbox
+    from mockwise._domain.seed import Credentials
+    from mockwise._domain.settings import Settings
+    from mockwise._domain.tenant import Tenant
+    from mockwise._domain.tokens import EndReason, TokenKind, TokenState
+    from mockwise._http.app import create_app
 
 
 def __getattr__(name: str) -> Any:

@@ -1,5 +1,5 @@
 import sys
 
-from mockwise.cli import main
+from mockwise._standalone.cli import main
 
 sys.exit(main())

@@ -12,9 +12,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from starlette.types import ASGIApp
 
-from mockwise.domain.seed import Credentials
-from mockwise.domain.tenant import Tenant
-from mockwise.server import Listener, Runner
+from mockwise._domain.seed import Credentials
+from mockwise._domain.tenant import Tenant
+from mockwise._transport.sockets import Listener, Runner
 
 # A bad certificate variant and what its refusal says (tenant.certificates.issue(..., variant=...)).
 BAD_CERTIFICATES = [

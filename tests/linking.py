@@ -9,7 +9,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 import httpx
 
-from mockwise.domain.seed import Credentials
+from mockwise._domain.seed import Credentials
 
 ALEX = "alex.morgan@example.com"
 LENA = "lena.fischer@example.com"

@@ -16,8 +16,8 @@ from typing import Any
 
 from jwcrypto.jwk import JWK
 
-from mockwise.domain.tenant import Tenant
-from mockwise.domain.tokens import Link, Token
+from mockwise._domain.tenant import Tenant
+from mockwise._domain.tokens import Link, Token
 
 NOT_KEPT = {"_rng"}  # a fault's random generator is remade from its seed
 
@@ -123,8 +123,8 @@ def install_store_check(directory: Any) -> tuple[Any, Any]:
     import weakref
     from pathlib import Path
 
-    from mockwise.domain.sandbox import Sandbox
-    from mockwise.statedb import SqliteStore
+    from mockwise._domain.sandbox import Sandbox
+    from mockwise._store.store import SqliteStore
 
     made: list[tuple[weakref.ref[Sandbox], Path]] = []
     numbers = itertools.count()

@@ -11,7 +11,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "mockwise"
 #: The modules that own a request's journal entry, tenant lock and credentials.
-PIPELINE = {"mockwise.http.pipeline", "mockwise.http.edge"}
+PIPELINE = {"mockwise._http.pipeline", "mockwise._http.edge"}
 
 
 def module_name(path: Path) -> str:
@@ -52,12 +52,12 @@ def test_imports_leave_out_type_checking_blocks(tmp_path: Path) -> None:
     module = tmp_path / "m.py"
     module.write_text(
         "from typing import TYPE_CHECKING\n"
-        "import mockwise.domain.clock\n"
-        "if TYPE_CHECKING:\n    from mockwise.domain.tenant import Tenant\n"
-        "def f():\n    from mockwise.domain.sandbox import Sandbox\n",
+        "import mockwise._domain.clock\n"
+        "if TYPE_CHECKING:\n    from mockwise._domain.tenant import Tenant\n"
+        "def f():\n    from mockwise._domain.sandbox import Sandbox\n",
         encoding="utf-8",
     )
-    assert imports(module) == {"mockwise.domain.clock", "mockwise.domain.sandbox"}
+    assert imports(module) == {"mockwise._domain.clock", "mockwise._domain.sandbox"}
 
 
 def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
@@ -93,7 +93,9 @@ def test_no_import_cycle_in_mockwise() -> None:
     assert cycles(graph) == []
 
 
-ROUTE_MODULES = sorted(name for name in MODULES if name.startswith("mockwise.http.") and name not in PIPELINE)
+ROUTE_MODULES = sorted(
+    name for name in MODULES if name.startswith("mockwise._http.") and name not in PIPELINE
+)
 
 
 @pytest.mark.parametrize("name", ROUTE_MODULES)

@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from mockwise.pki import inspect_certificate
+from mockwise._pki import inspect_certificate
 from tests.standalone import Served, context, serve
 
 

@@ -14,7 +14,8 @@ from typing import Any
 
 import pytest
 
-from mockwise import __version__, cli
+from mockwise import __version__
+from mockwise._standalone import cli
 
 pytest_plugins = ["pytester"]
 
@@ -79,7 +80,7 @@ def test_a_state_directory_this_user_cannot_write(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     """As a container's user meets a host directory it does not own (root cannot be refused here)."""
-    from mockwise.keystore import Keystore
+    from mockwise._standalone.keystore import Keystore
 
     def refused(self: Keystore, names: tuple[str, ...] = ()) -> None:
         raise PermissionError(13, "Permission denied", str(self.directory / "ca.key"))
@@ -113,11 +114,13 @@ def test_a_host_that_is_not_this_machine(capsys: pytest.CaptureFixture[str], sta
     ids=["not-json", "not-object", "client-without-id", "clients-not-list", "nested", "settings", "key"],
 )
 def test_a_bad_seed_file_says_which_file_and_where(
-    capsys: pytest.CaptureFixture[str], tmp_path: Path, content: str, expected: str
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, state: Path, content: str, expected: str
 ) -> None:
     seed = tmp_path / "seed.json"
     seed.write_text(content + "\n")
-    line = fails(capsys, "serve", "--seed", str(seed), "--http", "--port", "0", "--quiet")
+    line = fails(
+        capsys, "serve", "--seed", str(seed), "--http", "--port", "0", "--quiet", "--state-dir", str(state)
+    )
     assert f"mockwise serve: --seed {tmp_path}/{expected}" in line
 
 
@@ -137,8 +140,10 @@ def test_a_missing_seed_file(capsys: pytest.CaptureFixture[str], state: Path) ->
         ("no-equals-sign", "argument --set: 'no-equals-sign' is not KEY=VALUE"),
     ],
 )
-def test_a_bad_setting(capsys: pytest.CaptureFixture[str], setting: str, expected: str) -> None:
-    assert expected in fails(capsys, "serve", "--http", "--port", "0", "--quiet", "--set", setting)
+def test_a_bad_setting(capsys: pytest.CaptureFixture[str], state: Path, setting: str, expected: str) -> None:
+    assert expected in fails(
+        capsys, "serve", "--http", "--port", "0", "--quiet", "--set", setting, "--state-dir", str(state)
+    )
 
 
 def test_a_bad_environment_variable_is_named(

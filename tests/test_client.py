@@ -5,10 +5,10 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from mockwise.client import ControlPlaneError, SandboxClient
-from mockwise.domain.sandbox import Sandbox
-from mockwise.http.app import create_app
-from mockwise.inprocess import SyncASGITransport
+from mockwise._domain.sandbox import Sandbox
+from mockwise._http.app import create_app
+from mockwise._transport.inprocess import SyncASGITransport
+from mockwise.testing._client import ControlPlaneError, SandboxClient
 
 
 @pytest.fixture

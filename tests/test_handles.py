@@ -1,4 +1,4 @@
-"""One vocabulary for a tenant (mockwise/handles.py): the in-process `Tenant` and the HTTP
+"""One vocabulary for a tenant (mockwise/testing/_handles.py): the in-process `Tenant` and the HTTP
 `TenantClient` answer the same scenario list the same way, from the one registry."""
 
 from __future__ import annotations
@@ -10,15 +10,15 @@ from typing import Any
 import httpx
 import pytest
 
-from mockwise.client import SandboxClient, TenantClient
-from mockwise.domain.sandbox import Sandbox
-from mockwise.domain.scenarios import SCENARIOS
-from mockwise.domain.seed import Credentials
-from mockwise.domain.tenant import Tenant
-from mockwise.handles import TenantHandle
-from mockwise.http.app import create_app
-from mockwise.inprocess import SyncASGITransport
+from mockwise._domain.sandbox import Sandbox
+from mockwise._domain.scenarios import SCENARIOS
+from mockwise._domain.seed import Credentials
+from mockwise._domain.tenant import Tenant
+from mockwise._http.app import create_app
+from mockwise._transport.inprocess import SyncASGITransport
 from mockwise.testing import WiseSandbox
+from mockwise.testing._client import SandboxClient, TenantClient
+from mockwise.testing._handles import TenantHandle
 from tests.helpers import client_credentials, created_user, registration_tokens
 
 Pair = tuple[TenantHandle, Credentials, Tenant]

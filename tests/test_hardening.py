@@ -13,12 +13,12 @@ from dataclasses import dataclass
 import httpx
 import pytest
 
-from mockwise.domain.fidelity import Limits
-from mockwise.domain.sandbox import Sandbox
-from mockwise.domain.seed import Credentials
-from mockwise.domain.tenant import Tenant
-from mockwise.http.app import create_app
-from mockwise.server import MAX_REQUEST_HEAD, Listener
+from mockwise._domain.sandbox import Sandbox
+from mockwise._domain.seed import Credentials
+from mockwise._domain.settings import Limits
+from mockwise._domain.tenant import Tenant
+from mockwise._http.app import create_app
+from mockwise._transport.sockets import MAX_REQUEST_HEAD, Listener
 from tests.helpers import partner, serving
 
 TIMEOUT = 0.4  # the server's request timeout in these tests

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from mockwise.domain.sandbox import DEFAULT_TENANT, Sandbox
-from mockwise.domain.tenant import Tenant
-from mockwise.keystore import RENEW_BEFORE, Keystore, KeystoreError
-from mockwise.pki import SandboxPKI, inspect_certificate
+from mockwise._domain.sandbox import DEFAULT_TENANT, Sandbox
+from mockwise._domain.tenant import Tenant
+from mockwise._pki import SandboxPKI, inspect_certificate
+from mockwise._standalone.keystore import RENEW_BEFORE, Keystore, KeystoreError
 
 
 def served_tenant(keystore: Keystore, names: tuple[str, ...] = ()) -> tuple[SandboxPKI, Tenant, Path]:

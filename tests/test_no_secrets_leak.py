@@ -15,12 +15,12 @@ from typing import Any
 import httpx
 import pytest
 
-from mockwise.client import SandboxClient
-from mockwise.domain.sandbox import Sandbox
-from mockwise.domain.tokens import token_key
-from mockwise.http.app import create_app
-from mockwise.server import Listener, Runner
-from mockwise.statedb import SqliteStore
+from mockwise._domain.sandbox import Sandbox
+from mockwise._domain.tokens import token_key
+from mockwise._http.app import create_app
+from mockwise._store.store import SqliteStore
+from mockwise._transport.sockets import Listener, Runner
+from mockwise.testing._client import SandboxClient
 from tests.helpers import bearer, created_user, partner, running, token
 from tests.linking import authorize_url, query_of
 

@@ -15,7 +15,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mockwise.pki import (
+from mockwise._pki import (
     NO_CHECK_TIME,
     CertificateError,
     KeyPair,

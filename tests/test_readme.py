@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from mockwise._domain.settings import markdown as settings_markdown
 from mockwise.contracts.obligations import markdown
-from mockwise.domain.fidelity import markdown as settings_markdown
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
@@ -44,7 +44,7 @@ def test_obligations_catalog_in_docs_is_current() -> None:
 
 
 def test_readme_names_only_environment_variables_that_serve_reads() -> None:
-    from mockwise import cli
+    from mockwise._standalone import cli
 
     serve = vars(cli.build_parser().parse_args(["serve"]))
     known = {f"MOCKWISE_{dest.upper()}" for dest in serve if dest not in ("command", "environment_problems")}

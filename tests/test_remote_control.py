@@ -10,9 +10,9 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from mockwise.domain.sandbox import Sandbox
-from mockwise.http.app import create_app
-from mockwise.server import Listener
+from mockwise._domain.sandbox import Sandbox
+from mockwise._http.app import create_app
+from mockwise._transport.sockets import Listener
 from tests.helpers import serving
 
 ADMIN = "remote-admin-token"

@@ -11,13 +11,13 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from mockwise.domain.journal import Entry
-from mockwise.domain.sandbox import Sandbox
-from mockwise.domain.seed import Credentials
-from mockwise.domain.tenant import Tenant
-from mockwise.http.app import create_app
-from mockwise.inprocess import SyncASGITransport
-from mockwise.requestlog import RequestLog, line
+from mockwise._domain.journal import Entry
+from mockwise._domain.sandbox import Sandbox
+from mockwise._domain.seed import Credentials
+from mockwise._domain.tenant import Tenant
+from mockwise._http.app import create_app
+from mockwise._standalone.requestlog import RequestLog, line
+from mockwise._transport.inprocess import SyncASGITransport
 from tests.helpers import bearer, client_credentials, created_user, partner, registration_tokens
 
 LINE = re.compile(r"^\d\d:\d\d:\d\d\.\d{3} (\S+) +([A-Z]+) +(\S+) (\d{3}) [\d.]+ms(.*)$")

@@ -1,4 +1,4 @@
-"""The tenant's `Settings` (mockwise/domain/fidelity.py): one object, dotted keys, part of the seed,
+"""The tenant's `Settings` (mockwise/_domain/settings.py): one object, dotted keys, part of the seed,
 and every setting acted on: each has a test (here or beside the behaviour it changes) that fails if
 the sandbox ignored it."""
 
@@ -10,11 +10,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from mockwise.domain.fidelity import LEGACY, Settings
-from mockwise.domain.sandbox import Sandbox
-from mockwise.domain.sca import ScaAction
-from mockwise.domain.seed import Credentials
-from mockwise.domain.tenant import Tenant
+from mockwise._domain.sandbox import Sandbox
+from mockwise._domain.sca import ScaAction
+from mockwise._domain.seed import Credentials
+from mockwise._domain.settings import LEGACY, Settings
+from mockwise._domain.tenant import Tenant
 from tests.helpers import bearer, code_tokens, created_user, partner, registration_tokens
 from tests.linking import ALEX, PASSWORD, authorize_url, query_of
 

@@ -21,7 +21,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from mockwise.domain.tokens import token_key
+from mockwise._domain.tokens import token_key
 from tests.helpers import bearer
 from tests.standalone import serve
 

@@ -19,13 +19,13 @@ from dataclasses import dataclass, field
 import httpx
 import pytest
 
-from mockwise.client import SandboxClient
-from mockwise.domain.sandbox import Sandbox
-from mockwise.domain.seed import Credentials
-from mockwise.domain.tenant import Tenant
-from mockwise.domain.tokens import Link, TokenKind, TokenState
-from mockwise.http.app import create_app
-from mockwise.server import Listener
+from mockwise._domain.sandbox import Sandbox
+from mockwise._domain.seed import Credentials
+from mockwise._domain.tenant import Tenant
+from mockwise._domain.tokens import Link, TokenKind, TokenState
+from mockwise._http.app import create_app
+from mockwise._transport.sockets import Listener
+from mockwise.testing._client import SandboxClient
 from tests.helpers import bearer, created_user, partner, serving
 from tests.linking import authorize_url, query_of
 

@@ -13,8 +13,8 @@ from urllib.parse import urlencode
 import httpx
 import pytest
 
-from mockwise.client import SandboxClient
-from mockwise.domain.tokens import token_key
+from mockwise._domain.tokens import token_key
+from mockwise.testing._client import SandboxClient
 from tests.helpers import bearer
 from tests.jose_helpers import key_upload, new_key
 from tests.linking import ALEX, LENA, PASSWORD, query_of

@@ -1,4 +1,4 @@
-"""The SQLite state store (`mockwise.statedb`) under the Python API, with no server: everything a
+"""The SQLite state store (`mockwise._store.store`) under the Python API, with no server: everything a
 tenant holds comes back after a crash (no clean close), tokens come back one at a time as they are
 presented, expired ones are collected from the database too, and a bad state file gets one line
 saying what to do."""
@@ -17,17 +17,17 @@ import httpx
 import pytest
 import time_machine
 
-from mockwise.domain.faults import FaultKind
-from mockwise.domain.jose import KeyScope
-from mockwise.domain.linking import StepRefused
-from mockwise.domain.sandbox import Sandbox
-from mockwise.domain.sca import ChallengeType, ScaAction
-from mockwise.domain.tenant import Tenant
-from mockwise.domain.tokens import TokenState, row_of, uuid_token
-from mockwise.errors import ValidationError
-from mockwise.http.app import create_app
-from mockwise.inprocess import SyncASGITransport
-from mockwise.statedb import SCHEMA_VERSION, SqliteStore, StateError, StateLock, forget
+from mockwise._domain.errors import ValidationError
+from mockwise._domain.faults import FaultKind
+from mockwise._domain.jose import KeyScope
+from mockwise._domain.linking import StepRefused
+from mockwise._domain.sandbox import Sandbox
+from mockwise._domain.sca import ChallengeType, ScaAction
+from mockwise._domain.tenant import Tenant
+from mockwise._domain.tokens import TokenState, row_of, uuid_token
+from mockwise._http.app import create_app
+from mockwise._store.store import SCHEMA_VERSION, SqliteStore, StateError, StateLock, forget
+from mockwise._transport.inprocess import SyncASGITransport
 from tests.helpers import bearer, created_user, partner, registration_tokens, token
 from tests.jose_helpers import key_upload, new_key
 from tests.linking import ALEX, LENA, PASSWORD, authorize_url, query_of

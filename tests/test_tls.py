@@ -22,13 +22,13 @@ import httpx
 import pytest
 import requests
 
-from mockwise.domain.certificates import IssuedCertificate
-from mockwise.domain.sandbox import Sandbox
-from mockwise.domain.seed import Credentials
-from mockwise.domain.tenant import Tenant
-from mockwise.http.app import create_app
-from mockwise.pki import KeyPair
-from mockwise.server import Listener
+from mockwise._domain.certificates import IssuedCertificate
+from mockwise._domain.sandbox import Sandbox
+from mockwise._domain.seed import Credentials
+from mockwise._domain.tenant import Tenant
+from mockwise._http.app import create_app
+from mockwise._pki import KeyPair
+from mockwise._transport.sockets import Listener
 from tests.helpers import BAD_CERTIFICATES, bearer, partner, serving
 
 GRANT = {"grant_type": "client_credentials"}

@@ -22,10 +22,10 @@ from urllib.parse import parse_qsl, urlsplit
 import pytest
 import requests
 
-from mockwise.domain.sandbox import Sandbox
-from mockwise.domain.tenant import ClientCredentials, Tenant
-from mockwise.http.app import create_app
-from mockwise.server import Listener
+from mockwise._domain.sandbox import Sandbox
+from mockwise._domain.tenant import ClientCredentials, Tenant
+from mockwise._http.app import create_app
+from mockwise._transport.sockets import Listener
 from tests.helpers import serving
 
 CHROMIUM = Path(os.environ.get("MOCKWISE_CHROMIUM", "/usr/bin/chromium"))

@@ -9,8 +9,8 @@ from urllib.parse import urlencode
 import pytest
 import requests
 
-from mockwise.domain.sandbox import Sandbox
-from mockwise.domain.tenant import Tenant
+from mockwise._domain.sandbox import Sandbox
+from mockwise._domain.tenant import Tenant
 from tests.browser.conftest import Callback
 from tests.linking import ALEX, LENA, PASSWORD
 

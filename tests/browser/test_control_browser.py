@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from mockwise.domain.sandbox import Sandbox
-from mockwise.http.app import create_app
-from mockwise.server import Listener
+from mockwise._domain.sandbox import Sandbox
+from mockwise._http.app import create_app
+from mockwise._transport.sockets import Listener
 from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS
 from tests.helpers import serving
 

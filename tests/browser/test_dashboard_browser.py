@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 import requests
 
-from mockwise.domain.sandbox import Sandbox
-from mockwise.domain.tenant import Tenant
+from mockwise._domain.sandbox import Sandbox
+from mockwise._domain.tenant import Tenant
 from tests.browser.conftest import ARTIFACTS
 
 SHOTS = ARTIFACTS / "dashboard"
@@ -195,7 +195,7 @@ def test_the_clock_is_set_to_any_instant_and_advanced(
 def test_scenarios_come_from_the_registry_and_run_from_the_page(
     watched: Any, server: tuple[Sandbox, str], busy: Tenant, problems: list[str]
 ) -> None:
-    from mockwise.domain.scenarios import SCENARIOS
+    from mockwise._domain.scenarios import SCENARIOS
 
     watched.goto(base(server, busy))
     for name in SCENARIOS:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from mockwise.cli import main
+from mockwise._standalone.cli import main
 from mockwise.contracts.obligations import CATALOG
 
 SCENARIO = {

@@ -5,9 +5,9 @@ from __future__ import annotations
 import itertools
 from typing import Any
 
+from mockwise._domain.journal import Entry
 from mockwise.contracts.adapter import Outcome
 from mockwise.contracts.judge import REQUIRED_PARAMS, Judge, Operation
-from mockwise.domain.journal import Entry
 
 T0 = 1_800_000_000.0
 ALEX, LENA = 101, 102

@@ -120,8 +120,8 @@ def test_a_client_handed_back_twice_goes_back_to_the_pool_once(arena: Arena) -> 
 
 
 def test_the_impostor_drops_connections_once_per_change() -> None:
+    from mockwise._pki import SandboxPKI
     from mockwise.contracts.runner import Impostor
-    from mockwise.pki import SandboxPKI
 
     impostor = Impostor(SandboxPKI.elsewhere())
     drops: list[bool] = []

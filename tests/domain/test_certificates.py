@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from mockwise.domain.certificates import (
+from mockwise._domain.certificates import (
     API,
     MAX_ACTIVE,
     MTLS,
@@ -13,11 +13,11 @@ from mockwise.domain.certificates import (
     CertificateState,
     Connection,
 )
-from mockwise.domain.sandbox import Sandbox
-from mockwise.domain.seed import Credentials
-from mockwise.domain.tenant import Tenant
-from mockwise.errors import OAuthError
-from mockwise.pki import CertificateError, inspect_certificate
+from mockwise._domain.errors import OAuthError
+from mockwise._domain.sandbox import Sandbox
+from mockwise._domain.seed import Credentials
+from mockwise._domain.tenant import Tenant
+from mockwise._pki import CertificateError, inspect_certificate
 from tests.helpers import BAD_CERTIFICATES
 
 DAY = 24 * 3600

@@ -2,7 +2,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from mockwise.domain.clock import Clock, iso_millis, iso_nanos
+from mockwise._domain.clock import Clock, iso_millis, iso_nanos
 
 
 class FakeTime:

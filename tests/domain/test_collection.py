@@ -7,12 +7,12 @@ import tracemalloc
 
 import pytest
 
-from mockwise.domain.fidelity import ACCESS_TOKEN_LIFETIME, AUTHORIZATION_CODE_LIFETIME
-from mockwise.domain.journal import Entry, Journal
-from mockwise.domain.sandbox import Sandbox
-from mockwise.domain.seed import Credentials
-from mockwise.domain.tenant import Tenant
-from mockwise.domain.tokens import COMPACT_MIN, TokenState
+from mockwise._domain.journal import Entry, Journal
+from mockwise._domain.sandbox import Sandbox
+from mockwise._domain.seed import Credentials
+from mockwise._domain.settings import ACCESS_TOKEN_LIFETIME, AUTHORIZATION_CODE_LIFETIME
+from mockwise._domain.tenant import Tenant
+from mockwise._domain.tokens import COMPACT_MIN, TokenState
 from tests.helpers import created_user
 
 

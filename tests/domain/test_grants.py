@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from mockwise.domain.fidelity import ACCESS_TOKEN_LIFETIME, AUTHORIZATION_CODE_LIFETIME, Settings
-from mockwise.domain.grants import Issued
-from mockwise.domain.sandbox import Sandbox
-from mockwise.domain.seed import Credentials
-from mockwise.domain.tenant import Tenant
-from mockwise.domain.tokens import EndReason, TokenKind, TokenState
-from mockwise.errors import OAuthError
+from mockwise._domain.errors import OAuthError
+from mockwise._domain.grants import Issued
+from mockwise._domain.sandbox import Sandbox
+from mockwise._domain.seed import Credentials
+from mockwise._domain.settings import ACCESS_TOKEN_LIFETIME, AUTHORIZATION_CODE_LIFETIME, Settings
+from mockwise._domain.tenant import Tenant
+from mockwise._domain.tokens import EndReason, TokenKind, TokenState
 from tests.helpers import created_user
 
 

@@ -15,7 +15,8 @@ from jwcrypto.common import json_encode
 from jwcrypto.jwe import JWE
 from jwcrypto.jwk import JWK
 
-from mockwise.domain.jose import (
+from mockwise._domain.errors import ValidationError
+from mockwise._domain.jose import (
     SIGNING_ALGORITHMS,
     JoseError,
     JoseKeys,
@@ -24,9 +25,8 @@ from mockwise.domain.jose import (
     encrypt_direct,
     sign,
 )
-from mockwise.domain.sandbox import Sandbox
-from mockwise.domain.tenant import Tenant
-from mockwise.errors import ValidationError
+from mockwise._domain.sandbox import Sandbox
+from mockwise._domain.tenant import Tenant
 from tests.jose_helpers import (
     b64url,
     cryptography_decrypt,

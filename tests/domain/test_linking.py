@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import pytest
 
-from mockwise.domain.fidelity import Limits
-from mockwise.domain.linking import (
+from mockwise._domain.linking import (
     LinkingError,
     Step,
     StepRefused,
     first_params,
     with_params,
 )
-from mockwise.domain.seed import Credentials
-from mockwise.domain.tenant import Tenant
+from mockwise._domain.seed import Credentials
+from mockwise._domain.settings import Limits
+from mockwise._domain.tenant import Tenant
 from tests.linking import ALEX, PASSWORD, authorize_url
 
 MAILBOX_CAPACITY = Limits().mailbox_size
@@ -104,7 +104,7 @@ def test_no_mail_for_a_client_without_a_redirect_uri(tenant: Tenant) -> None:
 
 
 def test_unused_sessions_are_bounded(tenant: Tenant, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("mockwise.domain.linking.MAX_SESSIONS", 10)
+    monkeypatch.setattr("mockwise._domain.linking.MAX_SESSIONS", 10)
     _, cookie = tenant.linking.open_session(None)
     for _ in range(30):
         tenant.linking.open_session(None)

@@ -8,12 +8,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mockwise.domain.clock import Clock
-from mockwise.domain.fidelity import Settings
-from mockwise.domain.ratelimit import RateLimiter, RateLimits
-from mockwise.domain.sandbox import Sandbox
-from mockwise.domain.tenant import Tenant
-from mockwise.errors import RateLimited
+from mockwise._domain.clock import Clock
+from mockwise._domain.errors import RateLimited
+from mockwise._domain.ratelimit import RateLimiter, RateLimits
+from mockwise._domain.sandbox import Sandbox
+from mockwise._domain.settings import Settings
+from mockwise._domain.tenant import Tenant
 
 
 def tenant_with(settings: Settings | None = None) -> Tenant:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from mockwise.domain.sandbox import Sandbox
-from mockwise.domain.seed import SeedError
-from mockwise.domain.tokens import TokenKind, TokenState
+from mockwise._domain.sandbox import Sandbox
+from mockwise._domain.seed import SeedError
+from mockwise._domain.tokens import TokenKind, TokenState
 
 
 def test_tenants_get_unique_client_ids_and_fresh_secrets(sandbox: Sandbox) -> None:

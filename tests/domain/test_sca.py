@@ -8,9 +8,9 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from mockwise.domain.fidelity import Settings
-from mockwise.domain.model import Profile, User
-from mockwise.domain.sca import (
+from mockwise._domain.errors import ValidationError
+from mockwise._domain.model import Profile, User
+from mockwise._domain.sca import (
     ChallengeType,
     ScaAction,
     ScaChallenge,
@@ -18,10 +18,10 @@ from mockwise.domain.sca import (
     ScaRefused,
     obfuscate_phone,
 )
-from mockwise.domain.seed import Credentials
-from mockwise.domain.tenant import Tenant
-from mockwise.domain.tokens import TokenKind
-from mockwise.errors import ValidationError
+from mockwise._domain.seed import Credentials
+from mockwise._domain.settings import Settings
+from mockwise._domain.tenant import Tenant
+from mockwise._domain.tokens import TokenKind
 from tests import sca_vectors
 from tests.helpers import public_pem, sign_ott
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import httpx
 
-from mockwise.domain.seed import Credentials
-from mockwise.domain.tenant import Tenant
+from mockwise._domain.seed import Credentials
+from mockwise._domain.tenant import Tenant
 from tests.helpers import bearer, user_token
 
 

@@ -1,4 +1,4 @@
-"""Wise's 2026Q3 names (mockwise.http.calver): each answers as its classic route, under a CalVer
+"""Wise's 2026Q3 names (mockwise._http.calver): each answers as its classic route, under a CalVer
 prefix only; classic names keep answering with and without one (docs/calver-2026q3.md)."""
 
 from __future__ import annotations
@@ -9,10 +9,10 @@ import httpx
 import pytest
 from starlette.routing import Route
 
-from mockwise.domain.seed import Credentials
-from mockwise.domain.tenant import Tenant
-from mockwise.http.app import DATA_PLANE
-from mockwise.http.calver import CLASSIC_ONLY, TWINS_2026Q3, CalVerNames
+from mockwise._domain.seed import Credentials
+from mockwise._domain.tenant import Tenant
+from mockwise._http.app import DATA_PLANE
+from mockwise._http.calver import CLASSIC_ONLY, TWINS_2026Q3, CalVerNames
 from tests.helpers import bearer, client_credentials, created_user, registration_tokens
 
 

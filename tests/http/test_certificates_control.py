@@ -10,11 +10,11 @@ from cryptography.x509.oid import NameOID
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mockwise.domain.certificates import MAX_ACTIVE
-from mockwise.domain.sandbox import Sandbox
-from mockwise.domain.seed import Credentials
-from mockwise.domain.tenant import Tenant
-from mockwise.pki import inspect_certificate
+from mockwise._domain.certificates import MAX_ACTIVE
+from mockwise._domain.sandbox import Sandbox
+from mockwise._domain.seed import Credentials
+from mockwise._domain.tenant import Tenant
+from mockwise._pki import inspect_certificate
 
 
 def base(tenant: Tenant, creds: Credentials) -> str:
@@ -158,8 +158,8 @@ def test_every_certificate_endpoint_documents_itself_as_openapi_yaml() -> None:
 
     import yaml
 
-    from mockwise.http.control.certificates import routes as control_routes
-    from mockwise.http.mtls import routes
+    from mockwise._http.control.certificates import routes as control_routes
+    from mockwise._http.mtls import routes
 
     for route in [*control_routes, *routes]:
         operation = yaml.safe_load(inspect.getdoc(route.endpoint) or "")  # type: ignore[attr-defined]

@@ -9,9 +9,9 @@ from typing import Any
 import httpx
 import pytest
 
-from mockwise.domain.sandbox import Sandbox
-from mockwise.http.app import create_app
-from mockwise.inprocess import SyncASGITransport
+from mockwise._domain.sandbox import Sandbox
+from mockwise._http.app import create_app
+from mockwise._transport.inprocess import SyncASGITransport
 from tests.helpers import bearer
 
 C = "/_mockwise"

@@ -10,10 +10,10 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from mockwise.domain.sandbox import Sandbox
-from mockwise.domain.tenant import Tenant
-from mockwise.http.app import create_app
-from mockwise.inprocess import SyncASGITransport
+from mockwise._domain.sandbox import Sandbox
+from mockwise._domain.tenant import Tenant
+from mockwise._http.app import create_app
+from mockwise._transport.inprocess import SyncASGITransport
 
 C = "/_mockwise"
 REMOTE = ("203.0.113.9", 4000)

@@ -9,13 +9,13 @@ import re
 import httpx
 import pytest
 
-from mockwise.domain.sandbox import Sandbox
-from mockwise.domain.scenarios import SCENARIOS
-from mockwise.domain.seed import Credentials
-from mockwise.domain.tenant import Tenant
-from mockwise.http.app import create_app
-from mockwise.http.forms import MAX_JSON_DEPTH
-from mockwise.http.openapi import openapi_document
+from mockwise._domain.sandbox import Sandbox
+from mockwise._domain.scenarios import SCENARIOS
+from mockwise._domain.seed import Credentials
+from mockwise._domain.tenant import Tenant
+from mockwise._http.app import create_app
+from mockwise._http.forms import MAX_JSON_DEPTH
+from mockwise._http.openapi import openapi_document
 
 C = "/_mockwise"
 JSON = {"Content-Type": "application/json"}

@@ -11,12 +11,12 @@ import httpx
 import pytest
 from openapi_spec_validator import validate
 
-from mockwise.client import SandboxClient
-from mockwise.domain.sandbox import Sandbox
-from mockwise.domain.tenant import Tenant
-from mockwise.http.app import create_app
-from mockwise.http.control.dashboard import CSP
-from mockwise.inprocess import SyncASGITransport
+from mockwise._domain.sandbox import Sandbox
+from mockwise._domain.tenant import Tenant
+from mockwise._http.app import create_app
+from mockwise._http.control.dashboard import CSP
+from mockwise._transport.inprocess import SyncASGITransport
+from mockwise.testing._client import SandboxClient
 
 C = "/_mockwise"
 TOKENS = 5_000

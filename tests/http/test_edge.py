@@ -5,9 +5,9 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from mockwise.domain.sandbox import Sandbox
-from mockwise.domain.seed import Credentials
-from mockwise.domain.tenant import Tenant
+from mockwise._domain.sandbox import Sandbox
+from mockwise._domain.seed import Credentials
+from mockwise._domain.tenant import Tenant
 from tests.helpers import partner
 
 

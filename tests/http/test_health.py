@@ -6,9 +6,9 @@ from __future__ import annotations
 import httpx
 
 from mockwise import __version__
-from mockwise.domain.sandbox import Sandbox
-from mockwise.http.app import create_app
-from mockwise.inprocess import SyncASGITransport
+from mockwise._domain.sandbox import Sandbox
+from mockwise._http.app import create_app
+from mockwise._transport.inprocess import SyncASGITransport
 
 
 def test_health_answers_ok(api: httpx.Client, sandbox: Sandbox) -> None:

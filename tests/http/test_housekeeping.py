@@ -7,8 +7,8 @@ from typing import Any
 import httpx
 import pytest
 
-from mockwise.domain.fidelity import ACCESS_TOKEN_LIFETIME
-from mockwise.domain.sandbox import Sandbox
+from mockwise._domain.sandbox import Sandbox
+from mockwise._domain.settings import ACCESS_TOKEN_LIFETIME
 
 C = "/_mockwise/tenants"
 

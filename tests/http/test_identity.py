@@ -7,10 +7,10 @@ import uuid
 import httpx
 import pytest
 
-from mockwise.domain.fidelity import Settings
-from mockwise.domain.sandbox import Sandbox
-from mockwise.domain.seed import Credentials
-from mockwise.domain.tenant import Tenant
+from mockwise._domain.sandbox import Sandbox
+from mockwise._domain.seed import Credentials
+from mockwise._domain.settings import Settings
+from mockwise._domain.tenant import Tenant
 from tests.helpers import (
     bearer,
     client_credentials,

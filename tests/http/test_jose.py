@@ -18,8 +18,8 @@ from jwcrypto.common import json_encode
 from jwcrypto.jwe import JWE
 from jwcrypto.jwk import JWK
 
-from mockwise.domain.seed import Credentials
-from mockwise.domain.tenant import Tenant
+from mockwise._domain.seed import Credentials
+from mockwise._domain.tenant import Tenant
 from tests.helpers import bearer, client_credentials, registration_tokens, user_token
 from tests.jose_helpers import (
     b64url,

@@ -8,9 +8,9 @@ import uuid
 import httpx
 import pytest
 
-from mockwise.domain.linking import LinkingError, StepRefused
-from mockwise.domain.seed import Credentials
-from mockwise.domain.tenant import Tenant
+from mockwise._domain.linking import LinkingError, StepRefused
+from mockwise._domain.seed import Credentials
+from mockwise._domain.tenant import Tenant
 from tests.helpers import (
     bearer,
     client_credentials,
@@ -315,7 +315,7 @@ def test_control_docstrings_are_openapi_yaml() -> None:
 
     import yaml
 
-    from mockwise.http.control import linking
+    from mockwise._http.control import linking
 
     for route in linking.routes:
         operation = yaml.safe_load(inspect.getdoc(route.endpoint) or "")

@@ -8,12 +8,12 @@ from collections.abc import Callable, Iterator
 import httpx
 import pytest
 
-from mockwise.domain.certificates import API, EXTENSION, MTLS, Connection
-from mockwise.domain.sandbox import Sandbox
-from mockwise.domain.seed import Credentials
-from mockwise.domain.tenant import Tenant
-from mockwise.http.app import create_app
-from mockwise.inprocess import SyncASGITransport
+from mockwise._domain.certificates import API, EXTENSION, MTLS, Connection
+from mockwise._domain.sandbox import Sandbox
+from mockwise._domain.seed import Credentials
+from mockwise._domain.tenant import Tenant
+from mockwise._http.app import create_app
+from mockwise._transport.inprocess import SyncASGITransport
 from tests.helpers import BAD_CERTIFICATES, bearer, error, partner, registration_tokens
 
 Connect = Callable[[Connection], httpx.Client]

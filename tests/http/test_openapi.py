@@ -15,10 +15,10 @@ from schemathesis.config import SchemathesisConfig
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from mockwise.domain.sandbox import Sandbox
-from mockwise.http.app import create_app
-from mockwise.http.openapi import openapi_document
-from mockwise.inprocess import SyncASGITransport
+from mockwise._domain.sandbox import Sandbox
+from mockwise._http.app import create_app
+from mockwise._http.openapi import openapi_document
+from mockwise._transport.inprocess import SyncASGITransport
 
 SANDBOX = Sandbox()
 APP = create_app(SANDBOX)

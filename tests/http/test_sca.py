@@ -12,9 +12,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mockwise.domain.sca import ScaAction, token_key
-from mockwise.domain.seed import Credentials
-from mockwise.domain.tenant import Tenant
+from mockwise._domain.sca import ScaAction, token_key
+from mockwise._domain.seed import Credentials
+from mockwise._domain.tenant import Tenant
 from tests import sca_vectors
 from tests.helpers import bearer, client_credentials, sign_ott, user_token
 from tests.jose_helpers import cryptography_decrypt, cryptography_jwe, public_from_der_b64

@@ -9,10 +9,10 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from starlette.routing import Route
 
-from mockwise.domain.seed import Credentials
-from mockwise.domain.tenant import Tenant
-from mockwise.http import jose, sca
-from mockwise.http.control import security as security_control
+from mockwise._domain.seed import Credentials
+from mockwise._domain.tenant import Tenant
+from mockwise._http import jose, sca
+from mockwise._http.control import security as security_control
 from tests.helpers import bearer, client_credentials, public_pem, sign_ott
 from tests.jose_helpers import key_upload, new_key
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from mockwise.domain.seed import Credentials
+from mockwise._domain.seed import Credentials
 from tests.helpers import bearer, client_credentials, error, partner, registration_tokens, token
 
 SIGNUP = "/v1/user/signup/registration_code"

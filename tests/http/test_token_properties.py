@@ -10,9 +10,9 @@ import httpx
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mockwise.domain.sandbox import Sandbox
-from mockwise.http.app import create_app
-from mockwise.inprocess import SyncASGITransport
+from mockwise._domain.sandbox import Sandbox
+from mockwise._http.app import create_app
+from mockwise._transport.inprocess import SyncASGITransport
 
 SANDBOX = Sandbox()
 TENANT, CREDS = SANDBOX.create_tenant()

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import httpx
 
-from mockwise.client import SandboxClient
-from mockwise.domain.sandbox import Sandbox
-from mockwise.domain.seed import Credentials
-from mockwise.http.app import create_app
-from mockwise.inprocess import SyncASGITransport
+from mockwise._domain.sandbox import Sandbox
+from mockwise._domain.seed import Credentials
+from mockwise._http.app import create_app
+from mockwise._transport.inprocess import SyncASGITransport
+from mockwise.testing._client import SandboxClient
 from tests.helpers import bearer, partner
 
 C = "/_mockwise"

@@ -1,0 +1,99 @@
+"""What every part of a tenant shares: its clock, lock, settings, directory and token store, and a
+narrow line back to the sandbox for routing credentials to the tenant.
+
+Each service of a tenant (grants, linking, SCA, JOSE, rate limits, certificates...) is built from
+one `TenantContext` and nothing else of the tenant, and keeps its state behind one rule, `Part`:
+`snapshot()` returns its state as plain picklable data and `restore()` puts a snapshot back
+(None: empty). A tenant's reset restores every part's seeded snapshot; the same two calls are the
+seam a state store saves and loads a tenant through, and each part marks what it changes on the
+tenant's `Ledger` (`mockwise._domain.store`), so a store knows what to write.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any, Protocol
+
+from mockwise._domain.clock import Clock
+from mockwise._domain.directory import Directory
+from mockwise._domain.model import Secrets
+from mockwise._domain.settings import Settings
+from mockwise._domain.store import NO_LEDGER, Ledger
+from mockwise._domain.tokens import TokenStore
+
+
+class Routes(Protocol):
+    """How a tenant tells its sandbox which credentials name it. Client ids and token hashes are
+    unique across the sandbox, so a request finds its tenant from the credentials it carries."""
+
+    def bind_client(self, client_id: str) -> None:
+        """Route `client_id` here; ValueError when another tenant has it."""
+
+    def unbind_client(self, client_id: str) -> None: ...
+
+    def bind_token(self, key: str) -> None: ...
+
+    def unbind_token(self, key: str) -> None: ...
+
+
+class Part(Protocol):
+    """A piece of tenant state with one reset rule: back to a snapshot taken when it was seeded."""
+
+    def snapshot(self) -> Any:
+        """This part's state as plain data (picklable, shares nothing with the live state)."""
+
+    def restore(self, snapshot: Any) -> None:
+        """Replace the state with `snapshot` (None: empty)."""
+
+
+class TenantContext:
+    """The shared ground of one tenant's services."""
+
+    def __init__(
+        self,
+        id: str,
+        routes: Routes,
+        secrets: Secrets,
+        settings: Settings | None = None,
+        clock: Clock | None = None,
+        ledger: Ledger = NO_LEDGER,
+    ) -> None:
+        self.id = id
+        self.routes = routes
+        self.secrets = secrets
+        self.ledger = ledger
+        self._settings = settings if settings is not None else Settings()
+        self.clock = clock if clock is not None else Clock()
+        self.clock.changed = lambda: ledger.changed("clock")
+        self.lock = threading.RLock()
+        self.directory = Directory(
+            secrets, routes.bind_client, routes.unbind_client, lambda: ledger.changed("directory")
+        )
+        self.store = TokenStore(routes.bind_token, routes.unbind_token, ledger, self.lock)
+
+    @property
+    def settings(self) -> Settings:
+        return self._settings
+
+    @settings.setter
+    def settings(self, settings: Settings) -> None:
+        self.put_settings(settings)
+
+    def put_settings(self, settings: Settings | None) -> None:
+        self._settings = settings if settings is not None else Settings()
+        self.ledger.changed("settings")
+
+    def changed(self, part: str) -> None:
+        """Mark a change to one of the tenant's stored parts (`Tenant.stored_parts`)."""
+        self.ledger.changed(part)
+
+    # The context's own state: settings, clock and directory (a `Part`).
+
+    def snapshot(self) -> tuple[Settings, tuple[float, float | None], bytes]:
+        return self.settings, self.clock.snapshot(), self.directory.snapshot()
+
+    def restore(self, snapshot: tuple[Settings, tuple[float, float | None], bytes] | None) -> None:
+        settings, clock, directory = snapshot if snapshot is not None else (Settings(), None, None)
+        self.settings = settings
+        self.clock.restore(clock)
+        self.directory.restore(directory)

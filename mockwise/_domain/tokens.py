@@ -1,0 +1,497 @@
+"""Tokens, their states, and the store that issues, finds, ends and collects them.
+
+Token values are handed out once and never kept: the store is keyed by a SHA-256 of the value, so a
+token's identity (`Token.id`) can appear in the journal and the dashboard without the token itself.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import heapq
+import os
+import weakref
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, Final, Generic, TypeVar
+
+from mockwise._domain.journal import Note
+from mockwise._domain.settings import TokenFormat
+from mockwise._domain.store import NO_LEDGER, Ledger
+
+
+class TokenKind(StrEnum):
+    CLIENT_CREDENTIALS = (
+        "client_credentials"  # the partner's app-level access token (Wise embedded auth page)
+    )
+    USER = "user"  # a user access token (Wise user-tokens page)
+    REFRESH = "refresh"  # a user refresh token
+    PERSONAL = "personal"  # a personal API token made on wise.com (Wise auth-and-security page)
+
+
+class TokenState(StrEnum):
+    VALID = "valid"
+    EXPIRED = "expired"
+    SUPERSEDED = "superseded"  # replaced by a newer token: a refresh, a new grant, a rotation
+    REVOKED = "revoked"  # ended early by a named cause
+    UNKNOWN = "unknown"  # never issued here (or collected long after it expired)
+
+
+class EndReason(StrEnum):
+    """Why a token stopped working before its expiry. Each is visible in the journal."""
+
+    # Superseded (reference §2.5)
+    REFRESHED = "refreshed"  # "Using a refresh_token ... invalidates the previously granted access_token"
+    REGRANTED = "regranted"  # a new registration_code/authorization_code grant replaced the refresh token
+    ROTATED = "rotated"  # the refresh token was replaced on use (oauth.refresh_token_rotation)
+    # Revoked (Wise user-tokens page, reference §2.5)
+    USER_REVOKED_ACCESS = "user_revoked_access"
+    ENHANCED_SECURITY = "enhanced_security"
+    SECURITY_BREACH = "security_breach"  # Wise revokes a client's tokens for a suspected breach
+    EMAIL_CHANGED = "email_changed"  # "all tokens to the account are revoked" (§2.5)
+    SECRET_ROTATED = "secret_rotated"
+    SECRET_REVOKED = "secret_revoked"
+    CODE_REUSED = "code_reused"  # RFC 6749 §4.1.2: a reused code revokes the tokens issued from it
+    TOKEN_DELETED = "token_deleted"  # a personal token deleted on wise.com
+
+    @property
+    def supersedes(self) -> bool:
+        return self in _SUPERSEDING
+
+
+_SUPERSEDING = frozenset({EndReason.REFRESHED, EndReason.REGRANTED, EndReason.ROTATED})
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+@dataclass(slots=True, eq=False)
+class Token:
+    key: str  # SHA-256 of the value, hex
+    kind: TokenKind
+    issued_at: float
+    expires_at: float
+    client_id: str | None = None
+    user_id: int | None = None
+    profile_id: int | None = None  # set when the token reaches one profile only (authorize page, §3)
+    grant_type: str | None = None
+    link: Link | None = None
+    ended_at: float | None = None
+    end_reason: EndReason | None = None
+    cert: str | None = None  # fingerprint of the client certificate it is bound to (RFC 8705)
+    row: int | None = None  # its row in a state store (`mockwise._domain.store`), when it has one
+
+    @property
+    def id(self) -> str:
+        """A short, stable identity for logs and the dashboard; not the token."""
+        return self.key[:16]
+
+    def state(self, now: float) -> TokenState:
+        if self.end_reason is not None:
+            return TokenState.SUPERSEDED if self.end_reason.supersedes else TokenState.REVOKED
+        return TokenState.VALID if now < self.expires_at else TokenState.EXPIRED
+
+    def remaining(self, now: float) -> float:
+        return self.expires_at - now
+
+
+def presented(token: Token | None, state: TokenState) -> Note:
+    """The journal's note on a token a request presented, as it stood when the request arrived."""
+    if token is None:
+        return Note(token_state=state.value)
+    return Note(
+        user_id=token.user_id,
+        token=token.id,
+        token_kind=token.kind.value,
+        token_state=state.value,
+        token_cause=token.end_reason.value if token.end_reason else None,
+    )
+
+
+@dataclass(slots=True, eq=False, weakref_slot=True)
+class Link:
+    """One original grant's lineage for a (client, user, profile): its refresh token and the access
+    tokens minted from it. A new original grant starts a new link (§2.5)."""
+
+    id: int
+    client_id: str
+    user_id: int
+    profile_id: int | None
+    grant_type: str
+    refresh: Token
+    access: Token | None = None
+    code_key: str | None = None
+    history: dict[str, Token] = field(default_factory=dict)  # by key, oldest first; O(1) to forget
+    key_profile: int | None = None  # the profile of its (client, user, profile) key: None per user
+
+    def remember(self, *tokens: Token) -> None:
+        for token in tokens:
+            self.history[token.key] = token
+
+    def live(self, now: float) -> list[Token]:
+        return [t for t in (self.refresh, self.access) if t is not None and t.state(now) is TokenState.VALID]
+
+
+# Rows: a token and a link as plain data, for a state store (`mockwise._domain.store`).
+
+TokenRow = tuple[
+    str, str, float, float, str | None, int | None, int | None, str | None, int | None, float | None,
+    str | None, str | None, int | None,
+]  # fmt: skip
+"""key, kind, issued_at, expires_at, client_id, user_id, profile_id, grant_type, link id,
+ended_at, end_reason, cert, row"""
+LINK_ID: Final = 8  # the link id's place in a TokenRow
+
+LinkRow = tuple[int, str, int, int | None, str, str, str | None, str | None, int | None]
+"""id, client_id, user_id, profile_id, grant_type, refresh key, access key, code key, key_profile"""
+
+
+def token_row(token: Token) -> TokenRow:
+    link, reason = token.link, token.end_reason
+    return (
+        token.key,
+        token.kind.value,
+        token.issued_at,
+        token.expires_at,
+        token.client_id,
+        token.user_id,
+        token.profile_id,
+        token.grant_type,
+        link.id if link is not None else None,
+        token.ended_at,
+        reason.value if reason is not None else None,
+        token.cert,
+        token.row,
+    )
+
+
+def token_from_row(row: TokenRow) -> Token:
+    """The token a row describes, without its link (`TokenStore` joins it to its lineage)."""
+    key, kind, issued, expires, client_id, user_id, profile_id, grant, _, ended, reason, cert, n = row
+    return Token(
+        key,
+        TokenKind(kind),
+        issued,
+        expires,
+        client_id,
+        user_id,
+        profile_id,
+        grant,
+        None,
+        ended,
+        EndReason(reason) if reason is not None else None,
+        cert,
+        n,
+    )
+
+
+def link_row(link: Link) -> LinkRow:
+    access = link.access
+    return (
+        link.id,
+        link.client_id,
+        link.user_id,
+        link.profile_id,
+        link.grant_type,
+        link.refresh.key,
+        access.key if access is not None else None,
+        link.code_key,
+        link.key_profile,
+    )
+
+
+def token_key(value: str) -> str:
+    return hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def uuid_token(row: int | None = None) -> str:
+    """A random (version 4) UUID, as `str(uuid.uuid4())` writes it, at half the cost: every grant
+    mints one or two. With a `row`, the token carries it (`row_of`): a state store finds it by that,
+    not by a search through every token's hash (82 random bits remain)."""
+    raw = bytearray(os.urandom(16))
+    raw[6] = (raw[6] & 0x0F) | 0x40  # version 4
+    raw[8] = (raw[8] & 0x3F) | 0x80  # RFC 4122 variant
+    if row is not None:
+        raw[:ROW_BYTES] = _carried(row, raw[-ROW_BYTES:])
+    h = raw.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+_JWE_HEADER = base64.urlsafe_b64encode(b'{"alg":"RS256","enc":"A256GCM","typ":"JWT"}').rstrip(b"=").decode()
+
+
+def jwe_like_token(row: int | None = None) -> str:
+    """Five dot-separated parts, 500-800 characters, like Wise's encrypted client-credentials JWTs
+    (reference §2.4). Opaque on purpose: it is not a real JWE. A `row` goes into its third part."""
+
+    def part(raw: bytes | bytearray) -> str:
+        return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+    iv = bytearray(os.urandom(12))
+    if row is not None:
+        iv[:ROW_BYTES] = _carried(row, iv[-ROW_BYTES:])
+    return ".".join(
+        (_JWE_HEADER, part(os.urandom(256)), part(iv), part(os.urandom(300)), part(os.urandom(16)))
+    )
+
+
+def new_token_value(kind: TokenKind, fmt: TokenFormat, row: int | None = None) -> str:
+    if kind is TokenKind.CLIENT_CREDENTIALS and fmt == "jwe":
+        return jwe_like_token(row)
+    return uuid_token(row)
+
+
+ROW_BYTES = 5  # a carried row number: up to 2**40 tokens
+
+
+def _carried(row: int, mask: bytes | bytearray) -> bytes:
+    """`row`, masked with random bytes of the token (its last five), so that tokens still look random."""
+    return (row ^ int.from_bytes(mask, "big")).to_bytes(ROW_BYTES, "big")
+
+
+def row_of(value: str) -> int | None:
+    """The row a token minted by a state store carries (`uuid_token(row)`), or None for a value
+    of another shape. Any UUID yields some number: the store checks the row's hash is the token's."""
+    raw: bytes | None = None
+    try:
+        if len(value) == 36 and value[8] == value[13] == value[18] == value[23] == "-":
+            raw = bytes.fromhex(value.replace("-", ""))
+        elif value.startswith(_JWE_HEADER + ".") and value.count(".") == 4:
+            third = value.split(".")[2]
+            raw = base64.urlsafe_b64decode(third + "=" * (-len(third) % 4))
+    except ValueError:
+        return None
+    if raw is None or len(raw) < 2 * ROW_BYTES:
+        return None
+    return int.from_bytes(raw[:ROW_BYTES], "big") ^ int.from_bytes(raw[-ROW_BYTES:], "big")
+
+
+COMPACT_MIN = 4096  # below this a dict's table is too small to be worth copying
+
+
+class ShrinkingTable(Generic[K, V]):
+    """A dict (`data`) that gives its memory back after a mass deletion: a dict never returns the
+    slots of deleted keys, so only a copy does. Add with `put` (it tracks the peak); delete from
+    `data` directly, then call `shrink`. Read `data` directly: a lookup stays a plain dict get.
+
+    `data` is copied when a quarter of its peak or less is left, which keeps the cost amortised
+    O(1) per deletion. It is replaced whole, never rebuilt in place, so readers need no lock."""
+
+    __slots__ = ("_peak", "data")
+
+    def __init__(self, data: dict[K, V] | None = None) -> None:
+        self.data: dict[K, V] = {} if data is None else data
+        self._peak = len(self.data)  # the most entries held since `data` was last copied
+
+    def put(self, key: K, value: V) -> None:
+        data = self.data
+        data[key] = value
+        if len(data) > self._peak:
+            self._peak = len(data)
+
+    def shrink(self) -> bool:
+        """After deletions: copy `data` down if it has shrunk enough; whether it was copied."""
+        data, peak = self.data, self._peak
+        if peak < COMPACT_MIN or len(data) > peak // 4:
+            return False
+        self.data = dict(data)
+        self._peak = len(data)
+        return True
+
+    def clear(self) -> None:
+        self.data = {}
+        self._peak = 0
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+
+class TokenStore:
+    """All tokens of one tenant, keyed by hash; long-expired tokens are collected (`collect`).
+
+    Every change is marked on the tenant's ledger (`mockwise._domain.store`). With a lazy ledger the
+    state store holds the tokens and this holds those in use: a token not in memory is fetched
+    when asked for, with its whole lineage (its link's tokens), and stays. One object per token
+    and per link, always: lineages are joined through `link` (an identity map of links)."""
+
+    def __init__(
+        self,
+        bind: Callable[[str], None],
+        unbind: Callable[[str], None],
+        ledger: Ledger = NO_LEDGER,
+        lock: AbstractContextManager[Any] | None = None,
+    ) -> None:
+        self._lock = lock if lock is not None else nullcontext()  # the tenant's: a fetch adds to memory
+        self._tokens: ShrinkingTable[str, Token] = ShrinkingTable()
+        self._expiry: list[tuple[float, str]] = []
+        self._bind = bind
+        self._unbind = unbind
+        self._ledger = ledger
+        self._links: weakref.WeakValueDictionary[int, Link] = weakref.WeakValueDictionary()
+
+    @property
+    def lazy(self) -> bool:
+        return self._ledger.lazy
+
+    def add(self, token: Token) -> Token:
+        self._hold(token)
+        self._ledger.token(token, True)
+        return token
+
+    def changed(self, token: Token) -> None:
+        """`token` changed (ended, bound to a certificate): mark it."""
+        self._ledger.token(token)
+
+    def _hold(self, token: Token) -> Token:
+        self._tokens.put(token.key, token)
+        heapq.heappush(self._expiry, (token.expires_at, token.key))
+        self._bind(token.key)
+        return token
+
+    def find(self, value: str) -> Token | None:
+        key = token_key(value)
+        token = self._tokens.data.get(key)
+        if token is None and self._ledger.lazy:
+            return self._fetch(key, value)
+        return token
+
+    def get(self, key: str) -> Token | None:
+        token = self._tokens.data.get(key)
+        if token is None and self._ledger.lazy:
+            return self._fetch(key, None)
+        return token
+
+    def _fetch(self, key: str, value: str | None) -> Token | None:
+        with self._lock:
+            held = self._tokens.data.get(key)
+            if held is not None:
+                return held
+            row = self._ledger.fetch_token(key, value)
+            return self._from_row(row) if row is not None else None
+
+    def _from_row(self, row: TokenRow) -> Token:
+        """The token of a fetched row: the one in memory, or the row made a token (with its lineage)."""
+        key, link_id = row[0], row[LINK_ID]
+        held = self._tokens.data.get(key)
+        if held is None and link_id is not None and self.link(link_id) is not None:
+            held = self._tokens.data.get(key)  # fetched with its lineage
+        return held if held is not None else self._hold(token_from_row(row))
+
+    def link(self, link_id: int) -> Link | None:
+        """The link with this id when something holds it; with a lazy ledger, fetched with its
+        lineage when stored (None when its refresh token, the last of its tokens to expire, went)."""
+        link = self._links.get(link_id)
+        if link is not None or not self._ledger.lazy:
+            return link
+        with self._lock:
+            return self._links.get(link_id) or self._fetch_link(link_id)
+
+    def _fetch_link(self, link_id: int) -> Link | None:
+        fetched = self._ledger.fetch_link(link_id)
+        if fetched is None:
+            return None
+        row, rows = fetched
+        held = self._tokens.data
+        lineage = {r[0]: held.get(r[0]) or token_from_row(r) for r in rows}
+        lid, client_id, user_id, profile_id, grant_type, refresh_key, access_key, code_key, key_profile = row
+        refresh = lineage.get(refresh_key)
+        if refresh is None:
+            return None
+        link = Link(
+            lid,
+            client_id,
+            user_id,
+            profile_id,
+            grant_type,
+            refresh,
+            lineage.get(access_key) if access_key is not None else None,
+            code_key,
+            lineage,
+            key_profile,
+        )
+        for key, token in lineage.items():
+            token.link = link
+            if key not in held:
+                self._hold(token)
+        self._links[lid] = link
+        return link
+
+    def joined(self, link: Link) -> None:
+        """A new link, or one put back by a restore: mark it, and know it by id."""
+        self._links[link.id] = link
+        self._ledger.link(link)
+
+    def collect(
+        self, now: float, retention: float, budget: int | None = None, *, stored: bool = False
+    ) -> int:
+        """Forget tokens that expired more than `retention` seconds ago; at most `budget` of them.
+        `stored`: in a lazy ledger's state store too (at most `budget` more)."""
+        horizon = now - retention
+        heap, tokens, dropped = self._expiry, self._tokens.data, 0
+        while heap and heap[0][0] <= horizon and (budget is None or dropped < budget):
+            _, key = heapq.heappop(heap)
+            token = tokens.pop(key, None)
+            if token is not None:
+                self._unbind(key)
+                self._ledger.drop_token(token)
+                link = token.link
+                if link is not None:
+                    link.history.pop(key, None)
+                    if link.access is token:  # long expired: it needs ending by no refresh
+                        link.access = None
+                dropped += 1
+        if dropped:
+            self._tokens.shrink()
+        if stored and self._ledger.lazy:
+            dropped += self._ledger.collect_tokens(horizon, budget)
+        return dropped
+
+    def live(self, now: float, *, client_id: str | None = None, user_id: int | None = None) -> list[Token]:
+        """The tokens live at `now` (of `client_id`, of `user_id`, when given)."""
+        if self._ledger.lazy:
+            with self._lock:
+                rows = self._ledger.scan_tokens(live_at=now, client_id=client_id, user_id=user_id)
+                found: Iterator[Token] = iter([self._from_row(row) for row in rows])
+        else:
+            found = iter(list(self._tokens.data.values()))
+        return [
+            t
+            for t in found
+            if t.end_reason is None
+            and now < t.expires_at
+            and (client_id is None or t.client_id == client_id)
+            and (user_id is None or t.user_id == user_id)
+        ]
+
+    def clear(self) -> None:
+        for key in self._tokens.data:
+            self._unbind(key)
+        self._tokens.clear()
+        self._expiry = []
+        self._links = weakref.WeakValueDictionary()
+        self._ledger.rewritten("tokens")
+
+    def __len__(self) -> int:
+        if self._ledger.lazy:
+            return self._ledger.count_tokens()
+        return len(self._tokens)
+
+    def __iter__(self) -> Iterator[Token]:
+        if self._ledger.lazy:
+            with self._lock:
+                return iter([self._from_row(row) for row in self._ledger.scan_tokens()])
+        return iter(list(self._tokens.data.values()))
+
+    def newest_first(self) -> list[Token]:
+        """The tokens, the latest issued first (a copy, made in one step: safe from another thread
+        while tokens are issued). With a lazy ledger, those the state store holds, by row."""
+        if self._ledger.lazy:
+            return list(reversed(list(self)))
+        return list(reversed(self._tokens.data.values()))
+
+    @property
+    def held(self) -> int:
+        """How many tokens are in memory (all of them, unless the ledger is lazy)."""
+        return len(self._tokens)

@@ -1,0 +1,1 @@
+"""The standalone server and its command line: `mockwise serve`, `certs`, `health`, `reset`."""

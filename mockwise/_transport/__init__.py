@@ -1,0 +1,1 @@
+"""Transport: how bytes reach the ASGI app, over real sockets (uvicorn) or in process (httpx)."""
