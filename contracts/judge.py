@@ -590,10 +590,15 @@ class Judge:
             attempts.setdefault((entry.route, entry.grant_type), []).append(entry)
         for same in attempts.values():
             streak = [same[0]]  # attempts in a row, each after a transient failure of the one before
+            automatic = False  # whether the entry before was the HTTP stack's own retry
             for before, after in itertools.pairwise(same):
                 if not _transient(before):
-                    streak = [after]
+                    streak, automatic = [after], False
                     continue
+                if not automatic and _automatic_retry(before, after):
+                    automatic = True  # the stack's, not the application's: no attempt of its own
+                    continue
+                automatic = False
                 streak.append(after)
                 if len(streak) == MAX_ATTEMPTS + 1:
                     self._fail(
@@ -756,6 +761,23 @@ TAMPERINGS = {
 def _answered(entry: Entry) -> float:
     """When the client had the answer: pauses are counted from there, not from the request."""
     return entry.done or entry.wall
+
+
+#: RFC 9110 §9.2.2: requests a user agent may retry automatically after a connection failure.
+IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS", "TRACE"})
+
+
+def _automatic_retry(before: Entry, after: Entry) -> bool:
+    """RETRY-BOUNDED judges the application's retries, not its HTTP stack's: RFC 9110 §9.2.2 lets
+    a user agent retry an idempotent request once, automatically, when its connection failed before
+    an answer came (the JDK's HttpClient does it at once for a GET on a reset connection, with no
+    switch to turn it off; OkHttp too). The request after such a failure, with the same method, is
+    taken as that retry: not an attempt of its own, and not held to the pause, however soon it came
+    (the sandbox cannot tell an immediate retry from one a new connection's handshake delayed, and
+    a verdict that turned on it would not replay). A retry of that retry is an attempt (the RFC: a
+    client SHOULD NOT retry a failed automatic retry), which the caller sees to."""
+    reset = before.status == 0 or before.error == "connection_reset"
+    return reset and after.method == before.method and before.method in IDEMPOTENT
 
 
 def _transient(entry: Entry) -> bool:

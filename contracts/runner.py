@@ -45,7 +45,20 @@ from mockwise.testing._client import SandboxClient
 
 class Impostor:
     """A man in the middle: while active, new TLS connections are answered with a server certificate
-    from a CA no client should trust. A client that still talks breaks VERIFY-SERVER."""
+    from a CA no client should trust. A client that still talks breaks VERIFY-SERVER.
+
+    He is a server identity of his own, not a costume the sandbox puts on: each new connection is
+    handed, before its first byte is read, to the sandbox's TLS context or to his, and he gets a
+    fresh one at every visit (its own session cache and session-ticket keys). So a client cannot
+    resume a session from the real sandbox (a TLS 1.3 ticket, a TLS 1.2 session id) into him, as a
+    real man in the middle could not: what it resumes with is refused and the handshake is a full
+    one, with his certificate. Only a connection that completed such a handshake is labelled his,
+    and only requests on it count against VERIFY-SERVER. (Swapping the context in the SNI callback,
+    as this did before, let OpenSSL decrypt the real server's tickets: a client resuming a session,
+    as Node, Java, .NET, Go and libcurl do by default, was blamed for talking to him.) 0-RTT early
+    data is refused by both identities (OpenSSL's servers accept none unless told to), and the
+    connections already open when he arrives or leaves are dropped: a kept-alive connection does
+    not outlive a change of identity."""
 
     LABEL = "impostor"
 
@@ -55,30 +68,67 @@ class Impostor:
         self.drop_connections: Callable[[], None] = lambda: None
         self._pki = pki
         self._other = SandboxPKI.elsewhere()
+        self._guarded: list[ssl.SSLContext] = []
+        self._own: dict[int, ssl.SSLContext] = {}  # id(real context) -> his, for this visit
 
     def guard(self, real: ssl.SSLContext) -> ssl.SSLContext:
-        """Let `real` hand new handshakes to a stand-in while active (clients must send SNI)."""
+        """The context a listener serves with: `real`'s handshakes, or his while he is there."""
+        self._guarded.append(real)
+        return Identities(real, self._identity_for)
+
+    def _identity_for(self, real: ssl.SSLContext) -> ssl.SSLContext:
+        # No lock: the event loop asks while `set` holds it, waiting for the loop to drop
+        # connections; `_own` is replaced whole, never changed in place.
+        return self._own.get(id(real), real)
+
+    def _context(self, real: ssl.SSLContext) -> ssl.SSLContext:
+        """His context for a listener: his certificate, the listener's client-certificate rules."""
         fake = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         fake.minimum_version = ssl.TLSVersion.TLSv1_2
+        fake.set_alpn_protocols(["http/1.1"])
         self._other.server.configure_cert(fake)
         fake.verify_mode = real.verify_mode
         if real.verify_mode != ssl.CERT_NONE:
             self._pki.ca.configure_trust(fake)  # it still accepts the partner's real certificate
+            fake.verify_flags = real.verify_flags
         fake.mockwise_label = self.LABEL  # type: ignore[attr-defined]
-
-        def swap(ssl_object: ssl.SSLObject, server_name: str | None, context: ssl.SSLContext) -> None:
-            if self.active:
-                ssl_object.context = fake
-
-        real.sni_callback = swap
-        return real
+        return fake
 
     def set(self, active: bool) -> None:
         with self._lock:  # the story's own end and its timer may both send him away: once
             if self.active == active:
                 return
+            # a new visit, a new identity: nothing from an earlier one can be resumed
+            self._own = {id(real): self._context(real) for real in self._guarded} if active else {}
             self.active = active
             self.drop_connections()  # clients must handshake again
+
+
+class Identities(ssl.SSLContext):
+    """A listener's TLS context that picks, for each new connection, the context that does its
+    handshake (`choose(real)`): asyncio and uvloop create a connection's TLS object with
+    `wrap_bio` when they accept it, before any byte of the ClientHello is read, so the whole
+    handshake (session resumption included) belongs to the chosen context."""
+
+    def __new__(cls, real: ssl.SSLContext, choose: Callable[[ssl.SSLContext], ssl.SSLContext]) -> Identities:
+        return super().__new__(cls, ssl.PROTOCOL_TLS_SERVER)
+
+    def __init__(self, real: ssl.SSLContext, choose: Callable[[ssl.SSLContext], ssl.SSLContext]) -> None:
+        self.real = real
+        self.choose = choose
+
+    def wrap_bio(
+        self,
+        incoming: ssl.MemoryBIO,
+        outgoing: ssl.MemoryBIO,
+        server_side: bool = False,
+        server_hostname: str | bytes | None = None,
+        session: ssl.SSLSession | None = None,
+    ) -> ssl.SSLObject:
+        return self.choose(self.real).wrap_bio(incoming, outgoing, server_side, server_hostname, session)
+
+    def wrap_socket(self, *args: Any, **kwargs: Any) -> ssl.SSLSocket:
+        return self.choose(self.real).wrap_socket(*args, **kwargs)
 
 
 @dataclass
