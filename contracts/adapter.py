@@ -83,7 +83,12 @@ class ClientConfig:
     redirect_uri: str
     ca_cert: str = ""  # PEM file of the sandbox's CA (the "Wise certificate")
     client_cert: str = ""  # PEM file of the partner's client certificate
-    client_key: str = ""  # PEM file of its private key
+    client_key: str = ""  # PEM file of its private key (PKCS#8)
+    # The same as PKCS#12 stores, for the JVM and .NET (written for subprocess clients): the client
+    # certificate with its chain and key, and a trust store holding the sandbox CA; one password.
+    client_keystore: str = ""
+    trust_store: str = ""
+    store_password: str = ""
     extra: dict[str, str] = field(default_factory=dict)
 
     def environment(self) -> dict[str, str]:

@@ -289,6 +289,8 @@ class FaketimeClock:
             "FAKETIME_TIMESTAMP_FILE": str(self.file),
             "FAKETIME_NO_CACHE": "1",
             "FAKETIME_DONT_RESET": "1",
+            # The wall clock moves, the monotonic clock does not (see `MONOTONIC`).
+            "FAKETIME_DONT_FAKE_MONOTONIC": "1",
         }
 
 

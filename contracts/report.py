@@ -114,10 +114,11 @@ class Report:
     notes: list[str] = field(default_factory=list)  # what limited the run, one line each
     timings: dict[str, float] = field(default_factory=dict)  # explore, shrink (seconds)
     replays: int = 0
+    stopped: str = ""  # why the run stopped before its end (a client process died), if it did
 
     @property
     def passed(self) -> bool:
-        return all(v.passed for v in self.verdicts)
+        return not self.stopped and all(v.passed for v in self.verdicts)
 
     @property
     def broken(self) -> list[str]:
@@ -141,6 +142,7 @@ class Report:
             f"{self.examples} stories, {self.steps} steps in {self.seconds:.1f} s"
         )
         lines = [head]
+        lines += [f"STOPPED  {self.stopped}"] if self.stopped else []
         lines += [f"NOTE  {note}" for note in self.notes]
         lines.append("")
         for verdict in self.verdicts:
@@ -159,6 +161,7 @@ class Report:
             "client": self.client,
             "profile": self.profile,
             "passed": self.passed,
+            "stopped": self.stopped or None,
             "examples": self.examples,
             "steps": self.steps,
             "seconds": round(self.seconds, 3),
@@ -196,13 +199,20 @@ class Report:
                     f"    {occurred}\n"
                     f"  </testcase>"
                 )
+        if self.stopped:  # CI must not take a run that never happened for skipped tests
+            cases.append(
+                '  <testcase classname="wise-contract" name="the client process" time="0">'
+                f"<error message={quoteattr(self.stopped)}/></testcase>"
+            )
         properties = "".join(
             f"    <property name={quoteattr('note')} value={quoteattr(note)}/>\n" for note in self.notes
         )
         return (
             '<?xml version="1.0" encoding="utf-8"?>\n'
-            f'<testsuite name={quoteattr("wise-contract " + self.client)} tests="{len(self.verdicts)}" '
-            f'failures="{len(self.broken)}" skipped="{len(self.not_exercised)}" time="{self.seconds:.3f}">\n'
+            f"<testsuite name={quoteattr('wise-contract ' + self.client)} "
+            f'tests="{len(self.verdicts) + bool(self.stopped)}" '
+            f'failures="{len(self.broken)}" errors="{int(bool(self.stopped))}" '
+            f'skipped="{len(self.not_exercised)}" time="{self.seconds:.3f}">\n'
             + (f"  <properties>\n{properties}  </properties>\n" if properties else "")
             + "\n".join(cases)
             + "\n</testsuite>\n"

@@ -38,6 +38,7 @@ from mockwise.contracts.report import Counterexample, Report, Verdict
 from mockwise.contracts.shrink import Moves, Replayed
 from mockwise.contracts.shrink import shrink as shrink_story
 from mockwise.contracts.stories import Finding, RunContext, explore
+from mockwise.contracts.subprocess_driver import ClientGone
 from mockwise.contracts.world import ClientFactory, World, moves_of_steps
 from mockwise.testing import WiseServer
 from mockwise.testing._client import SandboxClient
@@ -331,17 +332,24 @@ def run_contracts(
             profile,
             arena.impostor,
             out_of_time=lambda: (
-                (explore_until is not None and time.perf_counter() > explore_until)
+                _gone(make_client) is not None  # a client process died: the run stops there
+                or (explore_until is not None and time.perf_counter() > explore_until)
                 or (enough is not None and enough(set(ctx.found), ctx.examples_run))
             ),
             on_step=on_step,
             parallel=PARALLEL if own_clock else 1,
             real_waits=real_waits or arena.remote,
         )
-        explore(ctx, examples, STEPS if steps is None else steps)
+        stopped: ClientGone | None = None
+        try:
+            explore(ctx, examples, STEPS if steps is None else steps)
+        except ClientGone as gone:
+            stopped = gone
         explored = time.perf_counter()
         progress.phase = "shrink"
-        counterexamples = _counterexamples(ctx, shrink, deadline, progress)
+        stopped = stopped or _gone(make_client)
+        counterexamples = _counterexamples(ctx, shrink and stopped is None, deadline, progress)
+        stopped = stopped or _gone(make_client)  # during shrinking: its replays stopped
     ended = time.perf_counter()
     progress.done()
     verdicts = [
@@ -349,11 +357,14 @@ def run_contracts(
             o,
             counterexamples.get(o.id),
             ctx.situations.get(o.id, Counter()),
-            _not_exercised(o, ctx, arena, clock_reason),
+            _not_exercised(o, ctx, arena, clock_reason, stopped),
         )
         for o in catalog(profile)
     ]
     notes = _notes(verdicts, ctx, examples)
+    problems = getattr(make_client, "problems", None)  # what a subprocess did against the protocol
+    if problems is not None:
+        notes += [f"protocol: {problem}" for problem in problems.notes()]
     report = Report(
         name,
         profile,
@@ -364,6 +375,7 @@ def run_contracts(
         notes,
         {"explore": explored - started, "shrink": ended - explored},
         progress.replays,
+        stopped=str(stopped) if stopped is not None else "",
     )
     if scenario_dir is not None:
         report.write_scenarios(scenario_dir)
@@ -407,15 +419,18 @@ def _counterexamples(
         def replayed(moves: Moves, fidelity: dict[str, Any], query: bool) -> Replayed:
             return _replay_for(obligation, moves, fidelity, query, ctx)
 
-        result = shrink_story(
-            replayed,
-            [m.as_json() for m in finding.moves if m.steps],
-            finding.fidelity,
-            finding.redirect_query,
-            max_replays=SHRINK_REPLAYS,
-            deadline=time.perf_counter() + max(0.0, share),
-            on_replay=counted,
-        )
+        try:
+            result = shrink_story(
+                replayed,
+                [m.as_json() for m in finding.moves if m.steps],
+                finding.fidelity,
+                finding.redirect_query,
+                max_replays=SHRINK_REPLAYS,
+                deadline=time.perf_counter() + max(0.0, share),
+                on_replay=counted,
+            )
+        except ClientGone:  # the run reports it; the story stays as found
+            return obligation, example
         best = result.replayed
         if best is None or best.violation is None or len(best.story) > len(finding.story):
             return obligation, example
@@ -461,8 +476,18 @@ def _replay_for(
     return Replayed(violation, kept, story, fidelity, redirect_query)
 
 
-def _not_exercised(o: Obligation, ctx: RunContext, arena: Arena, clock_reason: str) -> str:
+def _gone(make_client: ClientFactory) -> ClientGone | None:
+    """The client process that died, when a subprocess client's did (`SubprocessClients.died`)."""
+    died = getattr(make_client, "died", None)
+    return died if isinstance(died, ClientGone) else None
+
+
+def _not_exercised(
+    o: Obligation, ctx: RunContext, arena: Arena, clock_reason: str, stopped: ClientGone | None = None
+) -> str:
     """Why an obligation may not have been put to the test in this run."""
+    if stopped is not None:  # issue 23: nothing is judged from stories the client never took part in
+        return f"the run stopped: {stopped}"
     for need in o.needs:
         if need == "clock" and clock_reason:
             return clock_reason

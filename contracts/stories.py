@@ -32,6 +32,7 @@ from typing import Any
 
 from mockwise.contracts.clocks import ClientClock
 from mockwise.contracts.judge import ACCESS_LIFETIME, TAMPERINGS, Violation
+from mockwise.contracts.subprocess_driver import ClientGone
 from mockwise.contracts.world import RENEWAL_POINT, ClientFactory, Gate, Move, Step, World
 from mockwise.testing._client import SandboxClient
 
@@ -402,6 +403,9 @@ def tell(ctx: RunContext, index: int, steps: int) -> None:
             with ctx.gate.around(name):
                 MOVES[name][0](story)
             judged()
+    except ClientGone:
+        world.judge.situations.clear()  # the client left this story unfinished: nothing in it is kept
+        raise
     finally:
         try:
             world.close()
