@@ -47,11 +47,12 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import asdict, replace
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, SupportsIndex
 
 from mockwise._pki import STORE_PASSWORD, KeyPair, trust_store, write_private_bytes
 from mockwise.contracts.adapter import ClientConfig, NewUser, Outcome, WiseClient
@@ -591,6 +592,29 @@ def serve(
         workers.append(worker)
 
 
+def safe_sleep_under_faketime() -> bool:
+    """Python 3.11+ sleeps until an absolute monotonic deadline (`clock_nanosleep`), which Debian's
+    libfaketime 0.9.10 gets wrong (EINVAL; see `FaketimeClock`): under it, `time.sleep` becomes a
+    wait on an event, which sleeps as long on the real monotonic clock. True when replaced."""
+    if "faketime" not in os.environ.get("LD_PRELOAD", ""):
+        return False
+    try:
+        time.sleep(0.001)
+    except OSError:
+        pass
+    else:
+        return False  # a libfaketime that sleeps correctly
+
+    def sleep(seconds: float | SupportsIndex) -> None:
+        wait = float(seconds)
+        if wait < 0:
+            raise ValueError("sleep length must be non-negative")
+        threading.Event().wait(wait)
+
+    time.sleep = sleep
+    return True
+
+
 def main(argv: list[str] | None = None) -> int:
     """`python -m mockwise.contracts.subprocess_driver module:factory`: serve a Python client over the
     protocol (handy to judge a client that lives in another virtualenv)."""
@@ -600,6 +624,7 @@ def main(argv: list[str] | None = None) -> int:
     if len(args) != 1 or ":" not in args[0]:
         print("usage: python -m mockwise.contracts.subprocess_driver module:factory", file=sys.stderr)
         return 2
+    safe_sleep_under_faketime()
     module_name, attr = args[0].split(":", 1)
     factory = getattr(importlib.import_module(module_name), attr)
     serve(factory(ClientConfig.from_environment()), reset=factory)
