@@ -33,7 +33,7 @@ from mockwise._domain.settings import Settings
 from mockwise._domain.tenant import Tenant
 from mockwise._http.app import create_app
 from mockwise._http.control import is_loopback
-from mockwise._pki import write_private
+from mockwise._pki import STORE_PASSWORD, write_private
 from mockwise._standalone.keystore import Keystore
 from mockwise._standalone.requestlog import RequestLog
 from mockwise._standalone.sca import enrol_business_user
@@ -80,6 +80,8 @@ class Standalone:
         self.out = out
         self.keystore: Keystore | None = None
         self.client_files: dict[str, tuple[Path, Path]] = {}
+        self.trust_store: Path | None = None  # PKCS#12 stores for JVM and .NET clients
+        self.client_stores: dict[str, Path] = {}
         seed = _seed(options)
         _rehearse(seed, options)  # every mistake in the seed or --set, before a port or the state lock
         # An empty token would open the control plane to anyone: it counts as none (issue 15).
@@ -142,6 +144,7 @@ class Standalone:
         _configure(self.tenant, options.settings)
         if self.keystore is not None:
             self.client_files = self.keystore.client_certificates(self.tenant)
+            self.trust_store, self.client_stores = self.keystore.java_stores(self.client_files)
         self.sca_key = enrol_business_user(
             self.tenant, self.credentials, options.state_dir / "sca-private-key.pem"
         )
@@ -161,6 +164,8 @@ class Standalone:
             ca_cert=self.keystore.ca_cert.resolve() if self.keystore is not None else None,
             client_files=self.client_files,
             mtls_enforced={c.client_id: c.mtls_enforced for c in self.tenant.directory.clients.values()},
+            trust_store=self.trust_store,
+            client_stores=self.client_stores,
         )
 
     def write_state(self, document: dict[str, Any]) -> None:
@@ -261,14 +266,18 @@ def describe(
     ca_cert: Path | None = None,
     client_files: dict[str, tuple[Path, Path]] | None = None,
     mtls_enforced: dict[str, bool] | None = None,
+    trust_store: Path | None = None,
+    client_stores: dict[str, Path] | None = None,
 ) -> dict[str, Any]:
-    files, enforced = client_files or {}, mtls_enforced or {}
+    files, enforced, stores = client_files or {}, mtls_enforced or {}, client_stores or {}
     clients = [
         {
             **client,
             "mtls_enforced": enforced.get(client["client_id"], False),
             "cert": str(files[client["client_id"]][0]) if client["client_id"] in files else None,
             "key": str(files[client["client_id"]][1]) if client["client_id"] in files else None,
+            # the same certificate, its chain and key, as a PKCS#12 key store (JVM, .NET)
+            "keystore": str(stores[client["client_id"]]) if client["client_id"] in stores else None,
         }
         for client in credentials.clients
     ]
@@ -278,6 +287,8 @@ def describe(
         "control_url": f"{api_url}/_mockwise",
         "authorize_url": f"{api_url}{AUTHORIZE_PATH}",
         "ca_cert": str(ca_cert) if ca_cert is not None else None,
+        "trust_store": str(trust_store) if trust_store is not None else None,  # the CA, PKCS#12
+        "store_password": STORE_PASSWORD if trust_store is not None else None,
         "tenant": credentials.tenant,
         **credentials.as_json(),
         "clients": clients,  # with the paths of their certificate and key
@@ -319,6 +330,7 @@ def summary(
             ]
         )
     ca, cert, key = (_shown(doc["ca_cert"]), _shown(client["cert"]), _shown(client["key"]))
+    keystore, trusted = _shown(client.get("keystore")), _shown(doc.get("trust_store"))
     enforced = " (mTLS enforced)" if client.get("mtls_enforced") else ""
     return "\n".join(
         [
@@ -334,6 +346,8 @@ def summary(
             f"  partner        client_id={client['client_id']}  "
             f"client_secret={client['client_secret']}{enforced}",
             f"  client cert    {cert}  key {key}",
+            f"  JVM, .NET      key store {keystore}  trust store {trusted}"
+            f"  (PKCS#12, password {doc['store_password']})",
             "",
             "Get a client-credentials token over mTLS:",
             f"  curl -s --cacert {ca} --cert {cert} --key {key} \\",
