@@ -241,9 +241,11 @@ class ClientProcess:
             status = None
         return ClientGone(self.command, status, list(self.stderr), self.answered)
 
-    def ask(self, op: str, timeout: float = OPERATION_TIMEOUT, **args: Any) -> dict[str, Any]:
-        """Send a request and wait for its answer, checked against the protocol's schema. Raises
-        `ClientGone` (the process ended), `NoAnswer` or `BadAnswer`."""
+    def ask(self, op: str, timeout: float | None = None, **args: Any) -> dict[str, Any]:
+        """Send a request and wait for its answer (`OPERATION_TIMEOUT` seconds unless told),
+        checked against the protocol's schema. Raises `ClientGone` (the process ended), `NoAnswer`
+        or `BadAnswer`."""
+        timeout = OPERATION_TIMEOUT if timeout is None else timeout
         future: Future[dict[str, Any]] = Future()
         with self._lock:
             if not self.alive:
@@ -302,9 +304,11 @@ class ClientProcess:
     def stop(self, keep_clock: bool = False) -> None:
         """Stop the process; its clock's directory goes too, unless another process takes the
         clock over (`keep_clock`)."""
+        closed = False
         try:
             if self.alive:
                 self.ask("close", timeout=CLOSE_TIMEOUT)
+                closed = True
         except (Exception, ClientGone):  # noqa: S110 - a client that cannot close cleanly is stopped below
             pass
         finally:
@@ -313,6 +317,12 @@ class ClientProcess:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+                if closed:  # each such process costs the run its wait
+                    self.problems.add(
+                        "exit",
+                        f"the client answered close but had not exited {CLOSE_TIMEOUT:g} s later, and was "
+                        "killed (exit once the answer is out: an open stdin keeps some runtimes alive)",
+                    )
             for stream in (self.process.stdin, self.process.stdout, self.process.stderr):
                 if stream is not None:
                     with contextlib.suppress(OSError):
@@ -484,8 +494,11 @@ class SubprocessClients:
             idle, self._idle = self._idle, []
             idle += self._reserved.values()
             self._reserved.clear()
-        for process in idle:
-            process.stop()
+        stopping = [threading.Thread(target=process.stop, daemon=True) for process in idle]
+        for thread in stopping:  # side by side: one that is slow to exit does not hold the others
+            thread.start()
+        for thread in stopping:
+            thread.join()
 
 
 def resolve_interpreter(argv: list[str]) -> list[str]:

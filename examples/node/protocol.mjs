@@ -52,4 +52,7 @@ export async function serve(make) {
     inFlight.add(work);
     work.finally(() => inFlight.delete(work));
   }
+  // Closed (or stdin ended): exit once the answer is out. An open stdin would keep Node running,
+  // and the suite would wait for it to end before stopping it.
+  process.stdout.write('', () => process.exit(0));
 }
