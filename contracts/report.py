@@ -27,6 +27,9 @@ class Counterexample:
     fidelity: dict[str, Any]
     redirect_query: bool = False
     shrunk: bool = True
+    # Whether replaying the story broke the obligation again (None: not replayed, --no-shrink)
+    reproduced: bool | None = None
+    replays: int = 0
 
     def text(self) -> str:
         found = "shortest story found" if self.shrunk else "story found; not shrunk"
@@ -38,6 +41,13 @@ class Counterexample:
             settings["redirect_uri"] = "registered with a query string"
         if settings:
             lines.append(f"  Sandbox settings: {settings}")
+        if self.reproduced is False:
+            lines.append(
+                f"  Replayed {self.replays} times, the story kept the obligation each time. If the client "
+                "races (several workers at once), the race did not happen again; if not, the verdict "
+                "turned on something other than the client: that is a finding against the suites, "
+                "please report it with this story."
+            )
         return "\n".join(lines)
 
     def scenario(self, client: str) -> dict[str, Any]:
@@ -99,6 +109,7 @@ class Verdict:
                 "violation": self.counterexample.violation,
                 "story": [s.line() for s in self.counterexample.story],
                 "scenario": self.counterexample.scenario(client),
+                "reproduced": self.counterexample.reproduced,
             },
         }
 

@@ -432,10 +432,19 @@ def _counterexamples(
         except ClientGone:  # the run reports it; the story stays as found
             return obligation, example
         best = result.replayed
+        # A verdict must replay: one whose story never breaks the obligation again is said so
+        example.reproduced, example.replays = best is not None, result.replays
         if best is None or best.violation is None or len(best.story) > len(finding.story):
             return obligation, example
         return obligation, Counterexample(
-            obligation, best.violation.render(), best.story, best.moves, best.fidelity, best.redirect_query
+            obligation,
+            best.violation.render(),
+            best.story,
+            best.moves,
+            best.fidelity,
+            best.redirect_query,
+            reproduced=True,
+            replays=result.replays,
         )
 
     with ThreadPoolExecutor(max(1, ctx.parallel), thread_name_prefix="mockwise-shrink") as pool:
