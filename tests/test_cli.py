@@ -443,7 +443,15 @@ def test_serve_takes_settings_from_the_seed_then_set_and_logs_requests(tmp_path:
             verify=context(doc, client["cert"], client["key"]),
         )
         assert token.status_code == 200
-        (line,) = served.log_lines()
+        logged = served.log_lines(count=5)  # GET and POST on the control plane, health, then the token
+        controls = [text for text in logged if " [control] " in text]
+        assert [text.split()[2:5] for text in controls] == [
+            ["GET", "/_mockwise/tenants/default/settings", "200"],
+            ["POST", "/_mockwise/tenants/default/reset", "200"],
+            ["GET", "/_mockwise/tenants/default/settings", "200"],
+            ["GET", "/_mockwise/health", "200"],
+        ]
+        (line,) = [text for text in logged if text not in controls]
         assert " default  POST   /oauth/token 200 " in line and line.endswith("grant=client_credentials")
         assert "LEAKED" not in line and token.json()["access_token"] not in line
     unhealthy = subprocess.run(

@@ -35,7 +35,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mockwise._domain.certificates import EXTENSION, NO_TLS, Connection
 from mockwise._domain.errors import DropConnection, SpringError
-from mockwise._domain.journal import Entry
+from mockwise._domain.journal import ControlCall, Entry
 from mockwise._domain.sandbox import Sandbox
 from mockwise._domain.store import Store
 from mockwise._domain.tenant import Tenant
@@ -114,13 +114,7 @@ class Edge:
             return
         path: str = scope["path"]
         if path.startswith(CONTROL_PREFIX):
-            if self.sandbox.store.persistent:
-                answer = _Held(self.sandbox.store, scope, send)
-                with contextlib.suppress(DropConnection):  # the store could not write: dropped
-                    await self.app(scope, receive, answer)
-                    await answer.release()
-            else:
-                await self.app(scope, receive, send)
+            await self._control(scope, receive, send)
             return
         routed = path
         version = CALVER.match(routed)
@@ -222,6 +216,35 @@ class Edge:
             raise
         finally:
             commit()
+
+    async def _control(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """A control-plane request: a trailing slash routed as the data plane routes it (the index,
+        `/_mockwise/`, is the one path that ends in one), the answer held for the state store like
+        the data plane's, and a line for the console's listeners (never a journal entry)."""
+        path: str = scope["path"]
+        if len(path) > len(CONTROL_PREFIX) + 1 and path.endswith("/"):
+            scope = dict(scope)
+            scope["path"] = path.rstrip("/")
+            scope["raw_path"] = scope["path"].encode()
+        call = ControlCall(time.time(), scope["method"], path)
+
+        async def watched(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                call.status = message["status"]
+            await send(message)
+
+        try:
+            if self.sandbox.store.persistent:
+                answer = _Held(self.sandbox.store, scope, watched)
+                with contextlib.suppress(DropConnection):  # the store could not write: dropped
+                    await self.app(scope, receive, answer)
+                    await answer.release()
+            else:
+                await self.app(scope, receive, watched)
+        finally:
+            call.done = time.time()
+            for listener in self.sandbox.control_listeners:
+                listener(call)
 
 
 class _Held:

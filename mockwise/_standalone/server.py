@@ -118,7 +118,9 @@ class Standalone:
         self.app = create_app(self.sandbox, admin_token=self.admin_token, hosts=self.hosts)
         self.runner = Runner(self.app, listeners, log_level=options.log_level)
         if not options.quiet:
-            self.sandbox.journal_listeners.append(RequestLog(out or sys.stdout))
+            log = RequestLog(out or sys.stdout)
+            self.sandbox.journal_listeners.append(log)
+            self.sandbox.control_listeners.append(log.control)
 
     def _make_sandbox(self, seed: SeedData) -> None:
         options = self.options
