@@ -247,8 +247,10 @@ class Sca(Section):
     profile; "business_user": the user must own a business profile; "any": pre-2024 behaviour."""
 
     statement_exemption_days: int = 90
-    """Statement SCA is needed once every 90 days [C] §5.2; 0 challenges every statement request
-    (handy when a test wants to see the challenge again)."""
+    """Statement SCA is needed once every 90 days [C] §5.2; 0 ends that exemption. The 5-minute SCA
+    session still holds [C] §5.3: for five minutes after the user's last successful SCA (whatever the
+    token, personal or OAuth) a statement is approved without a challenge; advance the clock past it
+    to see the challenge again."""
 
     low_risk_challenges: str = "PIN"
     """The factors a low-risk one-time token (balance statement) asks for, comma-separated from PIN,
