@@ -84,3 +84,11 @@ def test_readme_imports_only_public_names() -> None:
             found += 1
             assert exported is None or name in exported, f"README imports {module}.{name}, not in __all__"
     assert found >= 5
+
+
+def test_readme_apt_line_names_what_ci_installs() -> None:
+    """The README's `apt-get install` line and `.ci/run` install the same Debian packages."""
+    line = re.search(r"apt-get install -y ([^\n`]+)", README.read_text(encoding="utf-8"))
+    assert line is not None
+    ci = set(re.findall(r"missing\+=\(([\w.-]+)\)", (ROOT / ".ci" / "run").read_text(encoding="utf-8")))
+    assert set(line.group(1).split()) == ci and "chromium" in ci and "faketime" in ci
