@@ -87,8 +87,8 @@ class SandboxClient:
         settings: JSON | None = None,
         fidelity: JSON | None = None,
     ) -> TenantClient:
-        """A new tenant; `settings` by dotted key (`{"oauth.refresh_token_rotation": True}`), or
-        `fidelity` by the flat legacy names."""
+        """A new tenant; `settings` by dotted key (`{"oauth.refresh_token_rotation": True}`).
+        `fidelity` (settings by their flat names) is deprecated and goes in 0.3.0."""
         body: JSON = {"seed": seed}
         if tenant_id is not None:
             body["id"] = tenant_id

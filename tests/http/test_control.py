@@ -68,7 +68,7 @@ def test_create_tenant_errors(api: httpx.Client, tenant_doc: dict[str, Any]) -> 
     assert api.post(f"{C}/tenants", json={"id": "no spaces"}).status_code == 400
     assert api.post(f"{C}/tenants", json={"seed": 3}).status_code == 400
     assert api.post(f"{C}/tenants", json={"seed": {"clients": [{}]}}).json()["error"] == "invalid_request"
-    assert api.post(f"{C}/tenants", json={"fidelity": {"nope": 1}}).status_code == 400
+    assert api.post(f"{C}/tenants", json={"settings": {"oauth.nope": 1}}).status_code == 400
     assert api.post(f"{C}/tenants", content=b"{not json", headers=JSON).json()["error"] == "invalid_json"
     assert api.post(f"{C}/tenants", content=b"[]", headers=JSON).status_code == 400
     assert "acme" in {t["id"] for t in api.get(f"{C}/tenants").json()["tenants"]}
@@ -140,37 +140,36 @@ def test_reset_one_and_all(api: httpx.Client, tenant_doc: dict[str, Any]) -> Non
     assert api.post(f"{C}/reset").json() == {"reset": ["acme"]}
 
 
-def test_fidelity_get_and_patch(api: httpx.Client, tenant_doc: dict[str, Any]) -> None:
-    settings = api.get(f"{C}/tenants/acme/fidelity").json()
-    assert settings["registration_code_failure_status"]["value"] == 401
-    assert "guides" in settings["registration_code_failure_status"]["doc"]
-    assert (
-        api.patch(f"{C}/tenants/acme/fidelity", json={"registration_code_failure_status": 400}).status_code
-        == 200
-    )
+def test_settings_get_and_patch(api: httpx.Client, tenant_doc: dict[str, Any]) -> None:
+    settings = api.get(f"{C}/tenants/acme/settings").json()
+    assert settings["oauth.registration_code_failure_status"]["value"] == 401
+    assert "guides" in settings["oauth.registration_code_failure_status"]["doc"]
+    patched = api.patch(f"{C}/tenants/acme/settings", json={"oauth.registration_code_failure_status": 400})
+    assert patched.status_code == 200
     api.post(f"{C}/tenants/acme/scenarios/reclaim", json={"user": tenant_doc["users"][2]["id"]})
     refused = registration_grant(api, tenant_doc)
     assert refused.status_code == 400 and refused.json()["error"] == "invalid_grant"
-    assert api.patch(f"{C}/tenants/acme/fidelity", json={"refresh_token_rotation": "yes"}).status_code == 400
+    wrong = api.patch(f"{C}/tenants/acme/settings", json={"oauth.refresh_token_rotation": "yes"})
+    assert wrong.status_code == 400
 
 
 @pytest.mark.parametrize(
     ("setting", "value", "message"),
     [
-        ("client_credentials_token_format", "jwt", "must be one of 'uuid', 'jwe'"),
-        ("client_credentials_on_user_endpoints", 404, "must be one of 401, 403"),
-        ("expired_token_memory", -1, "must not be negative"),
-        ("login_session_lifetime", -60, "must not be negative"),
+        ("oauth.client_credentials_token_format", "jwt", "must be one of 'uuid', 'jwe'"),
+        ("oauth.client_credentials_on_user_endpoints", 404, "must be one of 401, 403"),
+        ("oauth.expired_token_memory", -1, "must not be negative"),
+        ("authorize.login_session_lifetime", -60, "must not be negative"),
     ],
 )
-def test_fidelity_refuses_values_the_sandbox_cannot_act_on(
+def test_settings_refuse_values_the_sandbox_cannot_act_on(
     api: httpx.Client, tenant_doc: dict[str, Any], setting: str, value: object, message: str
 ) -> None:
-    before = api.get(f"{C}/tenants/acme/fidelity").json()[setting]["value"]
-    refused = api.patch(f"{C}/tenants/acme/fidelity", json={setting: value})
+    before = api.get(f"{C}/tenants/acme/settings").json()[setting]["value"]
+    refused = api.patch(f"{C}/tenants/acme/settings", json={setting: value})
     assert refused.status_code == 400 and message in refused.json()["message"]
-    assert api.post(f"{C}/tenants", json={"fidelity": {setting: value}}).status_code == 400
-    assert api.get(f"{C}/tenants/acme/fidelity").json()[setting]["value"] == before  # unchanged
+    assert api.post(f"{C}/tenants", json={"settings": {setting: value}}).status_code == 400
+    assert api.get(f"{C}/tenants/acme/settings").json()[setting]["value"] == before  # unchanged
 
 
 # Clock ---------------------------------------------------------------------------------------

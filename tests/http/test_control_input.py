@@ -277,17 +277,6 @@ def test_a_whole_number_written_as_a_float_is_a_number(api: httpx.Client, tenant
     assert journal.status_code == 200 and tenant.journal.capacity == 100
 
 
-def test_a_legacy_setting_is_checked_even_when_a_dotted_one_names_it_too(api: httpx.Client) -> None:
-    answer = api.post(
-        f"{C}/tenants",
-        json={
-            "fidelity": {"token_response_fields": {}},
-            "settings": {"oauth.token_response_fields": "legacy"},
-        },
-    )
-    assert answer.status_code == 400 and "token_response_fields" in answer.json()["message"]
-
-
 @pytest.mark.parametrize("listing", ["tokens", "certificates"])
 def test_an_unknown_state_filter_is_a_400(api: httpx.Client, tenant: Tenant, listing: str) -> None:
     answer = api.get(f"{C}/tenants/{tenant.id}/{listing}", params={"state": "bogus"})

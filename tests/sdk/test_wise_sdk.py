@@ -159,19 +159,19 @@ def test_a_used_code_and_a_reclaimed_account_are_oauth_errors(sdk: Sdk) -> None:
 
 
 @pytest.mark.parametrize(
-    "fidelity",
+    "settings",
     [
-        {"token_response_fields": "legacy"},  # no expires_at, no refresh_token_expires_*
-        {"client_credentials_token_format": "jwe"},  # a 5-part JWE-like client-credentials token
-        {"client_credentials_reuse": True},  # Spring's reuse: the same token, less time left
+        {"oauth.token_response_fields": "legacy"},  # no expires_at, no refresh_token_expires_*
+        {"oauth.client_credentials_token_format": "jwe"},  # a 5-part JWE-like client-credentials token
+        {"oauth.client_credentials_reuse": True},  # Spring's reuse: the same token, less time left
     ],
     ids=["legacy-fields", "jwe-token", "reused-token"],
 )
 def test_the_sdk_accepts_every_token_response_mockwise_can_be_set_to(
-    sdk: Sdk, fidelity: dict[str, Any]
+    sdk: Sdk, settings: dict[str, Any]
 ) -> None:
     async def flow(wise: Session) -> None:
-        wise.sandbox.configure(fidelity)
+        wise.sandbox.configure(settings)
         await done(wise.oauth.create_client_token())
         wise.sandbox.clock.advance(hours=1)
         await done(wise.oauth.create_client_token())  # (reused: the same token, an hour less left)

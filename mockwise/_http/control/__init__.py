@@ -24,6 +24,7 @@ from mockwise._http.control import (
     clock,
     dashboard,
     faults,
+    fidelity,
     health,
     housekeeping,
     journal,
@@ -44,8 +45,8 @@ def tenant_routes() -> list[BaseRoute]:
         Route("/reset", tenants.reset_tenant, methods=["POST"]),
         Route("/settings", tenants.get_settings, methods=["GET"]),
         Route("/settings", tenants.patch_settings, methods=["PATCH"]),
-        Route("/fidelity", tenants.get_fidelity, methods=["GET"]),
-        Route("/fidelity", tenants.patch_fidelity, methods=["PATCH"]),
+        Route("/fidelity", fidelity.get_fidelity, methods=["GET"]),  # deprecated: flat names
+        Route("/fidelity", fidelity.patch_fidelity, methods=["PATCH"]),
         Route("/clients", tenants.add_client, methods=["POST"]),
         Route("/users", tenants.add_user, methods=["POST"]),
         Route("/users/{user_id:int}/profiles", tenants.add_profile, methods=["POST"]),
