@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import pickle
 import secrets
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING, Any
@@ -35,7 +35,7 @@ from mockwise._domain.linking import Linking
 from mockwise._domain.model import ApiClient, Profile, ProfileType, Secrets, User
 from mockwise._domain.ratelimit import RateLimiter
 from mockwise._domain.sca import StrongAuth
-from mockwise._domain.scenarios import Scenarios, UserRef
+from mockwise._domain.scenarios import ScenarioHandle, Scenarios, UserRef
 from mockwise._domain.settings import SANDBOX_OTP, Settings
 from mockwise._domain.store import NO_LEDGER, Ledger, load_state
 from mockwise._domain.tokens import Token, TokenStore
@@ -62,7 +62,7 @@ class ClientCredentials:
         }
 
 
-class Tenant:
+class Tenant(ScenarioHandle):
     def __init__(
         self,
         tenant_id: str,
@@ -325,36 +325,11 @@ class Tenant:
         )
         return outcome.redirect or outcome.code or outcome.link_back or ""
 
-    # Scenarios: the ways a token dies early (reference §2.5; `mockwise._domain.scenarios`). Each
-    # answers the ids of the tokens it ended, as the control plane does (`mockwise.testing._handles`).
+    # Scenarios: the ways a token dies early (reference §2.5), declared in `ScenarioHandle`.
 
-    def revoke_access(self, user: UserRef, client_id: str | None = None) -> list[str]:
-        """The user revokes a partner's access on wise.com (every partner when `client_id` is None)."""
-        return _ids(self.scenarios.revoke_access(user, client_id))
-
-    def enable_enhanced_security(self, user: UserRef) -> list[str]:
-        """The user turns on enhanced security: their partner tokens stop working."""
-        return _ids(self.scenarios.enable_enhanced_security(user))
-
-    def breach(self, client_id: str) -> list[str]:
-        """Wise revokes every token of a client for a suspected breach."""
-        return _ids(self.scenarios.breach(client_id))
-
-    def change_email(self, user: UserRef, email: str) -> list[str]:
-        """The user changes their e-mail at Wise: all tokens to the account are revoked."""
-        return _ids(self.scenarios.change_email(user, email))
-
-    def rotate_secret(self, client_id: str, client_secret: str | None = None) -> str:
-        """A new client secret; the old one stops working and client-credentials tokens die."""
-        return self.scenarios.rotate_secret(client_id, client_secret)
-
-    def revoke_secret(self, client_id: str) -> list[str]:
-        """The client secret is revoked: the client cannot authenticate and all its tokens die."""
-        return _ids(self.scenarios.revoke_secret(client_id))
-
-    def reclaim(self, user: UserRef) -> list[str]:
-        """The user takes over an account a partner created: its registration code stops working."""
-        return _ids(self.scenarios.reclaim(user))
+    def _run_scenario(self, name: str, params: Mapping[str, Any]) -> list[str] | str:
+        outcome: list[Token] | str = getattr(self.scenarios, name)(**params)
+        return outcome if isinstance(outcome, str) else [t.id for t in outcome]
 
     def collect(self) -> int:
         """Forget every token that expired more than `oauth.expired_token_memory` ago, and expired
@@ -401,10 +376,6 @@ class _Stored:
 
     snapshot: Callable[[], Any]
     restore: Callable[[Any], None]
-
-
-def _ids(tokens: list[Token]) -> list[str]:
-    return [t.id for t in tokens]
 
 
 def _date(value: date | str | None) -> date | None:

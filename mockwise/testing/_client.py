@@ -14,13 +14,14 @@ against an in-process app and against `mockwise serve`.
 from __future__ import annotations
 
 import ssl
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import httpx
 
 from mockwise._domain.journal import FIELDS, Entry, expect_requests
+from mockwise._domain.scenarios import ScenarioHandle
 from mockwise._domain.settings import SANDBOX_OTP
 
 JSON = dict[str, Any]
@@ -124,7 +125,7 @@ class SandboxClient:
         self.close()
 
 
-class TenantClient:
+class TenantClient(ScenarioHandle):
     """One tenant: its credentials (when created here), clock, scenarios, faults and journal."""
 
     def __init__(self, sandbox: SandboxClient, tenant_id: str, credentials: JSON | None = None) -> None:
@@ -241,38 +242,19 @@ class TenantClient:
         outcome: JSON = self.call("POST", "/link", body)
         return outcome
 
-    # Scenarios (`mockwise._domain.scenarios.SCENARIOS`); `user` is an id or an e-mail
+    # Scenarios: declared in `mockwise._domain.scenarios.ScenarioHandle`
 
     def scenario(self, name: str, **params: Any) -> JSON:
-        """Run the scenario `name` with its parameters (see `SCENARIOS`)."""
+        """Run the scenario `name` with its parameters; the control plane's whole answer."""
         outcome: JSON = self.call("POST", f"/scenarios/{name}", params)
         return outcome
 
-    def _ended(self, name: str, **params: Any) -> list[str]:
-        return [str(token) for token in self.scenario(name, **params)["ended"]]
-
-    def revoke_access(self, user: int | str, client_id: str | None = None) -> list[str]:
-        return self._ended("revoke-access", user=user, client_id=client_id)
-
-    def enable_enhanced_security(self, user: int | str) -> list[str]:
-        return self._ended("enhanced-security", user=user)
-
-    def breach(self, client_id: str) -> list[str]:
-        return self._ended("breach", client_id=client_id)
-
-    def change_email(self, user: int | str, email: str) -> list[str]:
-        return self._ended("change-email", user=user, email=email)
-
-    def rotate_secret(self, client_id: str, client_secret: str | None = None) -> str:
-        return str(
-            self.scenario("rotate-secret", client_id=client_id, client_secret=client_secret)["client_secret"]
-        )
-
-    def revoke_secret(self, client_id: str) -> list[str]:
-        return self._ended("revoke-secret", client_id=client_id)
-
-    def reclaim(self, user: int | str) -> list[str]:
-        return self._ended("reclaim", user=user)
+    def _run_scenario(self, name: str, params: Mapping[str, Any]) -> list[str] | str:
+        sent = {key: getattr(value, "id", value) for key, value in params.items() if value is not None}
+        outcome = self.scenario(name, **sent)
+        if "client_secret" in outcome:
+            return str(outcome["client_secret"])
+        return [str(token) for token in outcome["ended"]]
 
 
 class ClockClient:

@@ -12,13 +12,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Protocol
 
 from mockwise._domain.journal import Entry
+from mockwise._domain.scenarios import ScenarioHandle
 from mockwise._domain.settings import SANDBOX_OTP
 
 if TYPE_CHECKING:
     from mockwise._domain.tenant import Tenant
     from mockwise.testing._client import TenantClient
-
-UserRef = int | str  # a user id or e-mail
+    from mockwise.testing._server import WiseSandbox
 
 
 class ClockHandle(Protocol):
@@ -45,8 +45,9 @@ class JournalHandle(Protocol):
     def clear(self) -> None: ...
 
 
-class TenantHandle(Protocol):
-    """What a test holds: the tenant's clock and journal, its scripted user and its scenarios."""
+class TenantHandle(ScenarioHandle, Protocol):
+    """What a test holds: the tenant's clock and journal, its scripted user and its scenarios
+    (`ScenarioHandle`)."""
 
     @property
     def id(self) -> str: ...
@@ -72,24 +73,10 @@ class TenantHandle(Protocol):
         """The scripted user on the authorize page; the redirect back (or the code a mailbox link
         shows)."""
 
-    # The scenarios (`SCENARIOS`): each answers the ids of the tokens it ended.
 
-    def revoke_access(self, user: UserRef, client_id: str | None = None) -> list[str]: ...
+if TYPE_CHECKING:  # mypy checks that every handle keeps to the protocol
 
-    def enable_enhanced_security(self, user: UserRef) -> list[str]: ...
-
-    def breach(self, client_id: str) -> list[str]: ...
-
-    def change_email(self, user: UserRef, email: str) -> list[str]: ...
-
-    def rotate_secret(self, client_id: str, client_secret: str | None = None) -> str: ...
-
-    def revoke_secret(self, client_id: str) -> list[str]: ...
-
-    def reclaim(self, user: UserRef) -> list[str]: ...
-
-
-if TYPE_CHECKING:  # mypy checks that both implementations keep to the protocol
-
-    def _conforming(tenant: Tenant, client: TenantClient) -> tuple[TenantHandle, TenantHandle]:
-        return tenant, client
+    def _conforming(
+        tenant: Tenant, client: TenantClient, sandbox: WiseSandbox
+    ) -> tuple[TenantHandle, TenantHandle, TenantHandle]:
+        return tenant, client, sandbox

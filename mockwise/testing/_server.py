@@ -13,12 +13,14 @@ import json
 import ssl
 import tempfile
 import time
+from collections.abc import Mapping
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 import httpx
 
+from mockwise._domain.scenarios import ScenarioHandle
 from mockwise._domain.settings import SANDBOX_OTP
 from mockwise.testing._client import FaultsClient, JournalClient, SandboxClient, TenantClient
 from mockwise.testing._timetravel import ProcessClock
@@ -158,7 +160,7 @@ class SandboxClock:
         self._process.stop()
 
 
-class WiseSandbox:
+class WiseSandbox(ScenarioHandle):
     """One tenant of the session's sandbox: a fresh, isolated Wise for one test."""
 
     def __init__(self, server: WiseServer, tenant: TenantClient) -> None:
@@ -292,28 +294,10 @@ class WiseSandbox:
             authorize_url, email=email, password=password, approve=approve, otp=otp, profile_id=profile_id
         )
 
-    # The scenarios (`mockwise._domain.scenarios.SCENARIOS`), as on `TenantClient` and `Tenant`
+    # The scenarios: declared in `mockwise._domain.scenarios.ScenarioHandle`
 
-    def revoke_access(self, user: int | str, client_id: str | None = None) -> list[str]:
-        return self.tenant.revoke_access(user, client_id)
-
-    def enable_enhanced_security(self, user: int | str) -> list[str]:
-        return self.tenant.enable_enhanced_security(user)
-
-    def breach(self, client_id: str) -> list[str]:
-        return self.tenant.breach(client_id)
-
-    def change_email(self, user: int | str, email: str) -> list[str]:
-        return self.tenant.change_email(user, email)
-
-    def rotate_secret(self, client_id: str, client_secret: str | None = None) -> str:
-        return self.tenant.rotate_secret(client_id, client_secret)
-
-    def revoke_secret(self, client_id: str) -> list[str]:
-        return self.tenant.revoke_secret(client_id)
-
-    def reclaim(self, user: int | str) -> list[str]:
-        return self.tenant.reclaim(user)
+    def _run_scenario(self, name: str, params: Mapping[str, Any]) -> list[str] | str:
+        return self.tenant._run_scenario(name, params)
 
     def close(self) -> None:
         self.clock.stop()

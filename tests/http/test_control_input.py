@@ -188,7 +188,7 @@ def test_an_email_that_is_not_one_is_refused(api: httpx.Client, tenant: Tenant, 
         tenant.add_user(email)
     user = next(iter(tenant.directory.users.values()))
     scenario = api.post(
-        f"{C}/tenants/{tenant.id}/scenarios/change-email", json={"user": user.id, "email": email}
+        f"{C}/tenants/{tenant.id}/scenarios/change_email", json={"user": user.id, "email": email}
     )
     assert scenario.status_code == 400 and user.email != email
 
