@@ -19,30 +19,26 @@ import secrets
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Unpack
 
 from mockwise._domain.certificates import NO_TLS, Certificates, Connection
-from mockwise._domain.clock import Clock
 from mockwise._domain.context import Part, Routes, TenantContext
-from mockwise._domain.directory import Directory
 from mockwise._domain.errors import FieldError, ValidationError
 from mockwise._domain.faults import Faults
 from mockwise._domain.grants import Issued, TokenService
 from mockwise._domain.jose import JoseKeys
 from mockwise._domain.journal import DEFAULT_CAPACITY as DEFAULT_JOURNAL_CAPACITY
 from mockwise._domain.journal import Journal
-from mockwise._domain.linking import Linking
+from mockwise._domain.linking import Linking, LinkOptions
 from mockwise._domain.model import ApiClient, Profile, ProfileType, Secrets, User
 from mockwise._domain.ratelimit import RateLimiter
 from mockwise._domain.sca import StrongAuth
 from mockwise._domain.scenarios import ScenarioHandle, Scenarios, UserRef
-from mockwise._domain.settings import SANDBOX_OTP, Settings
+from mockwise._domain.settings import Settings
 from mockwise._domain.store import NO_LEDGER, Ledger, load_state
-from mockwise._domain.tokens import Token, TokenStore
+from mockwise._domain.tokens import Token
 
 if TYPE_CHECKING:
-    from threading import RLock
-
     from mockwise._pki import SandboxPKI
 
 __all__ = ["ClientCredentials", "Tenant", "UserRef"]
@@ -76,6 +72,9 @@ class Tenant(ScenarioHandle):
     ) -> None:
         context = TenantContext(tenant_id, routes, secrets or Secrets(), settings, ledger=ledger)
         self.context = context
+        # the context's pieces, for the Python API (a context never replaces them)
+        self.id, self.clock, self.lock = context.id, context.clock, context.lock
+        self.directory, self.store = context.directory, context.store
         self.journal = Journal(journal_capacity, ledger)
         self.faults = Faults(ledger)
         self.tokens = TokenService(context)
@@ -132,26 +131,6 @@ class Tenant(ScenarioHandle):
     # The context's pieces, for the Python API -------------------------------------------------
 
     @property
-    def id(self) -> str:
-        return self.context.id
-
-    @property
-    def clock(self) -> Clock:
-        return self.context.clock
-
-    @property
-    def lock(self) -> RLock:
-        return self.context.lock
-
-    @property
-    def directory(self) -> Directory:
-        return self.context.directory
-
-    @property
-    def store(self) -> TokenStore:
-        return self.context.store
-
-    @property
     def settings(self) -> Settings:
         """The tenant's settings (`mockwise._domain.settings`): immutable; assign a changed copy."""
         return self.context.settings
@@ -162,7 +141,7 @@ class Tenant(ScenarioHandle):
             raise TypeError("settings are a mockwise._domain.settings.Settings")
         self.context.settings = settings
 
-    def configure(self, changes: dict[str, Any]) -> Settings:
+    def configure(self, changes: Mapping[str, Any]) -> Settings:
         """Change settings by dotted key (`{"oauth.refresh_token_rotation": True}`); returns them."""
         with self.lock:
             self.context.settings = self.context.settings.apply(changes)
@@ -305,24 +284,13 @@ class Tenant(ScenarioHandle):
                 raise ValueError(f"profile {chosen.id} does not belong to user {owner.id}")
             return self.tokens.issue_code(client, redirect_uri, owner, chosen)
 
-    def link(
-        self,
-        authorize_url: str,
-        *,
-        email: str | None = None,
-        password: str | None = None,
-        approve: bool = True,
-        otp: str = SANDBOX_OTP,
-        profile_id: int | None = None,
-    ) -> str:
-        """A scripted user on the authorize page (§3): logs in, passes 2FA with `otp`, chooses
-        `profile_id` (default: the first profile) and approves (or denies). Returns the redirect URL,
-        or for a link from the sandbox mailbox the code the page shows ("" when such a link is
-        denied: there is nowhere to go back to). The same rules as the pages:
-        raises `StepRefused` on a wrong password or 2FA code, `LinkingError` on a bad URL."""
-        outcome = self.linking.script(
-            authorize_url, email=email, password=password, approve=approve, otp=otp, profile_id=profile_id
-        )
+    def link(self, authorize_url: str, email: str | None = None, **options: Unpack[LinkOptions]) -> str:
+        """A scripted user on the authorize page (§3): logs in as `email`, passes 2FA, chooses a
+        profile and approves or denies (`LinkOptions`). Returns the redirect URL, or for a link from
+        the sandbox mailbox the code the page shows ("" when such a link is denied: there is
+        nowhere to go back to). The same rules as the pages: raises `StepRefused` on a wrong
+        password or 2FA code, `LinkingError` on a bad URL."""
+        outcome = self.linking.script(authorize_url, email, **options)
         return outcome.redirect or outcome.code or outcome.link_back or ""
 
     # Scenarios: the ways a token dies early (reference §2.5), declared in `ScenarioHandle`.

@@ -25,13 +25,17 @@ _EXPORTS = {
     "TenantHandle": "mockwise.testing._handles",
     "ClockHandle": "mockwise.testing._handles",
     "JournalHandle": "mockwise.testing._handles",
+    "FaultsHandle": "mockwise.testing._handles",
+    "CertificatesHandle": "mockwise.testing._handles",
     "ProcessClock": "mockwise.testing._timetravel",
     "SyncASGITransport": "mockwise._transport.inprocess",
 }
 
 __all__ = [
+    "CertificatesHandle",
     "ClockHandle",
     "ControlPlaneError",
+    "FaultsHandle",
     "JournalHandle",
     "ProcessClock",
     "SandboxClient",
@@ -46,7 +50,13 @@ __all__ = [
 if TYPE_CHECKING:
     from mockwise._transport.inprocess import SyncASGITransport
     from mockwise.testing._client import ControlPlaneError, SandboxClient, TenantClient
-    from mockwise.testing._handles import ClockHandle, JournalHandle, TenantHandle
+    from mockwise.testing._handles import (
+        CertificatesHandle,
+        ClockHandle,
+        FaultsHandle,
+        JournalHandle,
+        TenantHandle,
+    )
     from mockwise.testing._server import SandboxClock, WiseSandbox, WiseServer
     from mockwise.testing._timetravel import ProcessClock
 

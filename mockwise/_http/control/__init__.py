@@ -49,6 +49,7 @@ def tenant_routes() -> list[BaseRoute]:
         Route("/fidelity", fidelity.patch_fidelity, methods=["PATCH"]),
         Route("/clients", tenants.add_client, methods=["POST"]),
         Route("/users", tenants.add_user, methods=["POST"]),
+        Route("/users/{user}", tenants.get_user, methods=["GET"]),
         Route("/users/{user_id:int}/profiles", tenants.add_profile, methods=["POST"]),
         Route("/users/{user_id:int}/personal-tokens", tenants.add_personal_token, methods=["POST"]),
         Route("/clock", clock.get_clock, methods=["GET"]),

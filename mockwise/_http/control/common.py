@@ -194,6 +194,7 @@ def clock_json(tenant: Tenant) -> JSON:
 def profile_json(profile: Profile) -> JSON:
     return {
         "id": profile.id,
+        "user_id": profile.user_id,
         "type": profile.type.value,
         "name": profile.full_name,
         "date_of_birth": profile.date_of_birth.isoformat() if profile.date_of_birth else None,

@@ -303,6 +303,21 @@ async def add_user(request: Request) -> Response:
     return WiseJSON(user_json(tenant, user), 201)
 
 
+@endpoint
+async def get_user(request: Request) -> Response:
+    """
+    summary: One user, by id or e-mail (no secrets)
+    tags: [seeding]
+    responses:
+      200: {description: "The user, as adding one answers."}
+      404: {description: "No such user."}
+    """
+    tenant = tenant_of(request)
+    ref: str = request.path_params["user"]
+    user = tenant.user(int(ref) if ref.isascii() and ref.isdigit() else ref)
+    return WiseJSON(user_json(tenant, user))
+
+
 def _profile_args(spec: Any) -> tuple[str, Address | None, list[tuple[str, float]], dict[str, Any]]:
     """A profile spec's parts, checked as the directory checks them, before anything is made."""
     if not isinstance(spec, dict):
