@@ -26,7 +26,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
-from mockwise import __version__
+from mockwise._version import __version__
 
 ENV_PREFIX = "MOCKWISE_"
 _TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
@@ -425,39 +425,9 @@ def _where(exc: BaseException) -> str:
     return f"{frames[-1].filename}:{frames[-1].lineno}" if frames else "while importing"
 
 
-def sandbox_problem(where: str, option: str) -> str | None:
-    """Why `where` cannot name a running `mockwise serve` (a state directory, its sandbox.json,
-    or an http(s) URL), in one line naming `option`; None when it can."""
-    if re.match(r"^https?://", where):
-        return None
-    path = Path(where)
-    fix = "start `mockwise serve` (it writes .mockwise/) and give its state directory, or its https:// URL"
-    if not path.exists():
-        return f"{option} {where}: no such state directory or sandbox.json; {fix}"
-    document = path / "sandbox.json" if path.is_dir() else path
-    if not document.is_file():
-        return f"{option} {where}: no sandbox.json in it; is `mockwise serve --state-dir {where}` running?"
-    try:
-        doc = json.loads(document.read_text(encoding="utf-8"))
-        url = f"{doc['control_url']}/health"
-    except (OSError, ValueError, KeyError, TypeError):
-        return f"{option} {where}: {document} is not a sandbox.json written by `mockwise serve`; {fix}"
-    ca = doc.get("ca_cert")
-    try:
-        context = ssl.create_default_context(cafile=ca) if ca else None
-        urllib.request.urlopen(url, context=context, timeout=5).close()  # noqa: S310 - http(s) only
-    except urllib.error.HTTPError:
-        return None  # it answers (an older server without /health)
-    except (OSError, ValueError) as exc:
-        reason = getattr(exc, "reason", None) or exc
-        return (
-            f"{option} {where}: nothing answers at {doc.get('api_url')} ({reason}); that server has "
-            f"stopped: start `mockwise serve --state-dir {document.parent}` again"
-        )
-    return None
-
-
 def _check_sandbox(where: str, option: str) -> None:
+    from mockwise.testing._server import sandbox_problem
+
     problem = sandbox_problem(where, option)
     if problem is not None:
         raise UsageError(problem)

@@ -29,15 +29,21 @@ _EXPORTS = {
     "CertificatesHandle": "mockwise.testing._handles",
     "ProcessClock": "mockwise.testing._timetravel",
     "SyncASGITransport": "mockwise._transport.inprocess",
+    "ASGITransport": "mockwise._transport.inprocess",
+    "Listener": "mockwise._transport.sockets",
+    "Runner": "mockwise._transport.sockets",
 }
 
 __all__ = [
+    "ASGITransport",
     "CertificatesHandle",
     "ClockHandle",
     "ControlPlaneError",
     "FaultsHandle",
     "JournalHandle",
+    "Listener",
     "ProcessClock",
+    "Runner",
     "SandboxClient",
     "SandboxClock",
     "SyncASGITransport",
@@ -48,7 +54,8 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from mockwise._transport.inprocess import SyncASGITransport
+    from mockwise._transport.inprocess import ASGITransport, SyncASGITransport
+    from mockwise._transport.sockets import Listener, Runner
     from mockwise.testing._client import ControlPlaneError, SandboxClient, TenantClient
     from mockwise.testing._handles import (
         CertificatesHandle,
