@@ -16,13 +16,13 @@ from __future__ import annotations
 
 import pickle
 import secrets
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import date
 from typing import TYPE_CHECKING, Any, Unpack
 
 from mockwise._domain.certificates import NO_TLS, Certificates, Connection
 from mockwise._domain.context import Part, Routes, TenantContext
+from mockwise._domain.directory import ClientDetails, UserDetails, to_date
 from mockwise._domain.errors import FieldError, ValidationError
 from mockwise._domain.faults import Faults
 from mockwise._domain.grants import Issued, TokenService
@@ -155,53 +155,27 @@ class Tenant(ScenarioHandle):
     # Seeding ---------------------------------------------------------------------------------
 
     def add_client(
-        self,
-        client_id: str | None = None,
-        client_secret: str | None = None,
-        *,
-        name: str = "",
-        redirect_uris: Iterable[str] = (),
-        mtls_enforced: bool = False,
+        self, client_id: str | None = None, client_secret: str | None = None, **details: Unpack[ClientDetails]
     ) -> ClientCredentials:
+        """An API client (a partner); random id and secret unless given; `details` are
+        `ClientDetails`. The secret is answered in clear, this once."""
         client_id = client_id if client_id is not None else f"partner-{secrets.token_hex(6)}"
         client_secret = client_secret or secrets.token_urlsafe(24)
         with self.lock:
-            client = self.directory.add_client(
-                client_id, client_secret, name=name, redirect_uris=redirect_uris, mtls_enforced=mtls_enforced
-            )
+            client = self.directory.add_client(client_id, client_secret, **details)
         return ClientCredentials(client.client_id, client_secret, client.redirect_uris)
 
-    def add_user(
-        self,
-        email: str,
-        password: str | None = None,
-        *,
-        date_of_birth: date | str | None = None,
-        country: str = "GB",
-        first_name: str = "",
-        last_name: str = "",
-        phone_number: str = "",
-        two_factor: bool = True,
-    ) -> User:
+    def add_user(self, email: str, password: str | None = None, **details: Unpack[UserDetails]) -> User:
+        """A Wise user (an existing Wise customer); `details` are `UserDetails`."""
         with self.lock:
-            return self.directory.add_user(
-                email,
-                password,
-                created_at=self.clock.now(),
-                date_of_birth=_date(date_of_birth),
-                country=country,
-                first_name=first_name,
-                last_name=last_name,
-                phone_number=phone_number,
-                two_factor=two_factor,
-            )
+            return self.directory.add_user(email, password, created_at=self.clock.now(), **details)
 
     def add_profile(
         self, user: UserRef, type: ProfileType | str = ProfileType.PERSONAL, **fields: Any
     ) -> Profile:
         with self.lock:
             if "date_of_birth" in fields:
-                fields["date_of_birth"] = _date(fields["date_of_birth"])
+                fields["date_of_birth"] = to_date(fields["date_of_birth"])
             return self.directory.add_profile(self.user(user), type, created_at=self.clock.now(), **fields)
 
     def add_personal_token(self, user: UserRef, token: str | None = None) -> str:
@@ -344,9 +318,3 @@ class _Stored:
 
     snapshot: Callable[[], Any]
     restore: Callable[[Any], None]
-
-
-def _date(value: date | str | None) -> date | None:
-    if value is None or isinstance(value, date):
-        return value
-    return date.fromisoformat(value)

@@ -26,6 +26,7 @@ from urllib.parse import quote
 import httpx
 
 from mockwise._domain.certificates import Certificate, Variant
+from mockwise._domain.directory import ClientDetails, UserDetails
 from mockwise._domain.faults import FaultKind
 from mockwise._domain.journal import FIELDS, Entry, expect_requests
 from mockwise._domain.linking import LinkOptions
@@ -208,16 +209,11 @@ class TenantClient(ScenarioHandle):
     # Clients, users, profiles, personal tokens
 
     def add_client(
-        self,
-        client_id: str | None = None,
-        client_secret: str | None = None,
-        *,
-        name: str = "",
-        redirect_uris: Sequence[str] = (),
-        mtls_enforced: bool = False,
+        self, client_id: str | None = None, client_secret: str | None = None, **details: Unpack[ClientDetails]
     ) -> ClientRecord:
-        body: JSON = {"client_id": client_id, "client_secret": client_secret, "name": name}
-        body |= {"redirect_uris": list(redirect_uris), "mtls_enforced": mtls_enforced}
+        """An API client (a partner); `details` are `ClientDetails`."""
+        body: JSON = {"client_id": client_id, "client_secret": client_secret, **details}
+        body["redirect_uris"] = list(details.get("redirect_uris", ()))
         return ClientRecord.of(self.call("POST", "/clients", body))
 
     def add_user(
@@ -225,20 +221,13 @@ class TenantClient(ScenarioHandle):
         email: str,
         password: str | None = None,
         *,
-        date_of_birth: date | str | None = None,
-        country: str = "GB",
-        first_name: str = "",
-        last_name: str = "",
-        phone_number: str = "",
-        two_factor: bool = True,
         profiles: Sequence[JSON] = (),
+        **details: Unpack[UserDetails],
     ) -> UserRecord:
-        """A Wise user; `profiles` (over HTTP only): specs of profiles to add with them, as the
-        control plane takes them."""
-        body: JSON = {"email": email, "password": password, "date_of_birth": _iso(date_of_birth)}
-        body |= {"country": country, "first_name": first_name, "last_name": last_name}
-        body |= {"phone_number": phone_number, "two_factor": two_factor, "profiles": list(profiles)}
-        made: JSON = self.call("POST", "/users", body)
+        """A Wise user; `details` are `UserDetails`; `profiles` (over HTTP only): specs of profiles
+        to add with them, as the control plane takes them."""
+        body = {"email": email, "password": password, "profiles": list(profiles)}
+        made: JSON = self.call("POST", "/users", body | {k: _json(v) for k, v in details.items()})
         if password is not None:
             self._secrets[str(made["email"]).casefold()] = {"password": password}
         return self._user(made)
@@ -439,15 +428,11 @@ def _settings(described: JSON) -> Settings:
     return Settings().apply({key: row["value"] for key, row in described.items() if key in KEYS})
 
 
-def _iso(value: date | str | None) -> str | None:
-    return value.isoformat() if isinstance(value, date) else value
-
-
 def _json(value: Any) -> Any:
-    """A profile field as JSON: an `Address` as its fields, a date in ISO form."""
+    """A user's or profile's field as JSON: an `Address` as its fields, a date in ISO form."""
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return dataclasses.asdict(value)
-    return _iso(value) if isinstance(value, date) else value
+    return value.isoformat() if isinstance(value, date) else value
 
 
 class JournalClient:

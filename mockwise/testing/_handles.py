@@ -21,6 +21,7 @@ from datetime import date
 from typing import TYPE_CHECKING, Any, Protocol, Unpack
 
 from mockwise._domain.certificates import Certificate, Variant
+from mockwise._domain.directory import ClientDetails, UserDetails
 from mockwise._domain.faults import FaultKind
 from mockwise._domain.journal import Entry
 from mockwise._domain.linking import LinkOptions
@@ -259,27 +260,13 @@ class TenantHandle(ScenarioHandle, Protocol):
         system time, settings to the seeded ones."""
 
     def add_client(
-        self,
-        client_id: str | None = None,
-        client_secret: str | None = None,
-        *,
-        name: str = "",
-        redirect_uris: Sequence[str] = (),
-        mtls_enforced: bool = False,
-    ) -> ClientView: ...
+        self, client_id: str | None = None, client_secret: str | None = None, **details: Unpack[ClientDetails]
+    ) -> ClientView:
+        """An API client (a partner); random id and secret unless given; `details` are
+        `ClientDetails`."""
 
-    def add_user(
-        self,
-        email: str,
-        password: str | None = None,
-        *,
-        date_of_birth: date | str | None = None,
-        country: str = "GB",
-        first_name: str = "",
-        last_name: str = "",
-        phone_number: str = "",
-        two_factor: bool = True,
-    ) -> UserView: ...
+    def add_user(self, email: str, password: str | None = None, **details: Unpack[UserDetails]) -> UserView:
+        """A Wise user (an existing Wise customer); `details` are `UserDetails`."""
 
     def user(self, ref: UserRef) -> UserView:
         """A user by id, e-mail, or as another call answered them."""
