@@ -125,7 +125,7 @@ def test_registration_code_grant_and_refresh(sdk: Sdk) -> None:
         renewed = await done(wise.oauth.refresh(tokens.refresh_token))
         assert renewed.access_token != tokens.access_token and renewed.refresh_token
         # A refresh kills the access token it replaces (§2.5).
-        states = sorted(t["state"] for t in wise.sandbox.tenant.tokens() if t["kind"] == "user")
+        states = sorted(t["state"] for t in wise.sandbox.tokens() if t["kind"] == "user")
         assert states == ["superseded", "valid"]
 
     sdk.run(flow)
@@ -308,8 +308,8 @@ def test_statement_challenge_cleared_with_an_sms_otp(sdk: Sdk) -> None:
 def test_statement_challenge_signed_with_a_personal_token(sdk: Sdk) -> None:
     async def flow(wise: Session) -> None:
         user_id = wise.sandbox.user(ALEX)["id"]
-        wise.sandbox.tenant.call("PUT", f"/users/{user_id}/sca", {"required": True})
-        key = wise.sandbox.tenant.call("POST", f"/users/{user_id}/sca-keys", {})["private_key"]
+        wise.sandbox.call("PUT", f"/users/{user_id}/sca", {"required": True})
+        key = wise.sandbox.call("POST", f"/users/{user_id}/sca-keys", {})["private_key"]
         business = profile(wise, ALEX, "business")
         ids = {"profile_id": business["id"], "balance_id": business["balances"][0]["id"]}
         client = wise.client(personal_token(wise, ALEX))
@@ -332,8 +332,8 @@ def test_statement_challenge_signed_with_a_personal_token(sdk: Sdk) -> None:
 def test_funding_a_transfer_is_challenged_then_completed(sdk: Sdk) -> None:
     async def flow(wise: Session) -> None:
         user_id = wise.sandbox.user(ALEX)["id"]
-        wise.sandbox.tenant.call("PUT", f"/users/{user_id}/sca", {"required": True})
-        key = wise.sandbox.tenant.call("POST", f"/users/{user_id}/sca-keys", {})["private_key"]
+        wise.sandbox.call("PUT", f"/users/{user_id}/sca", {"required": True})
+        key = wise.sandbox.call("POST", f"/users/{user_id}/sca-keys", {})["private_key"]
         business = profile(wise, ALEX, "business")
         client = wise.client(personal_token(wise, ALEX))
         request = FundingRequest_Balance(balance_id=business["balances"][0]["id"])
