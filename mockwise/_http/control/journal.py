@@ -73,8 +73,8 @@ async def list_tokens(request: Request) -> Response:
     )
 
 
-FILTER_ORDER = ("path", "method", "grant_type", "client_id", "status", "error", "reason")
-FILTER_ORDER += ("token", "token_state", "user_id")
+FILTER_ORDER: tuple[str, ...] = ("path", "method", "grant_type", "client_id", "status", "error")
+FILTER_ORDER += ("reason", "token", "token_state", "user_id")
 JOURNAL_FILTERS = set(FILTER_ORDER)
 CURSORS = {"since", "before", "limit"}
 
