@@ -9,8 +9,9 @@ This is the Python API a test author holds in their head:
 
 Every operation here is also reachable over HTTP through the control plane, with the same names
 and shapes (`mockwise.testing._client.TenantClient`; both keep to `mockwise.testing.TenantHandle`).
-The scenarios are declared in `mockwise._domain.scenarios.ScenarioHandle`. The tenant is a composition: one `TenantContext` (clock, lock,
-settings, directory, token store) shared by its services, each a `Part` with the same reset rule.
+The scenarios are declared in `mockwise._domain.scenarios.ScenarioHandle`. The tenant is a
+composition: one `TenantContext` (clock, lock, settings, directory, token store) shared by its
+services, each a `Part` with the same reset rule.
 """
 
 from __future__ import annotations
