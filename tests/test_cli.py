@@ -404,7 +404,7 @@ def test_serve_takes_settings_from_the_seed_then_set_and_logs_requests(tmp_path:
     settings = {"rate_limits.per_minute": 500, "rate_limits.per_second": 50, "sca.user_tokens": True}
     seed.write_text(json.dumps(bundled | {"settings": settings | {"oauth.refresh_token_rotation": True}}))
     args = ["--seed", str(seed), "--set", "rate_limits.per_second=7"]
-    args += ["--set", "client_credentials_reuse=true"]  # a legacy flat name works too
+    args += ["--set", "oauth.client_credentials_reuse=true"]
     with serve(tmp_path / "state", *args) as served:
         import httpx
 

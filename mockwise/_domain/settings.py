@@ -380,15 +380,14 @@ class Settings:
     limits: Limits = field(default_factory=Limits)
 
     def apply(self, changes: Mapping[str, Any]) -> Settings:
-        """These settings with `changes` ({"section.field": value}; a legacy flat name such as
-        "refresh_token_rotation" works too) applied. A ValueError names an unknown key or a value
-        the sandbox cannot act on; nothing changes then."""
+        """These settings with `changes` ({"section.field": value}) applied. A ValueError names an
+        unknown key (and the key it may have meant) or a value the sandbox cannot act on; nothing
+        changes then."""
         sections: dict[str, dict[str, Any]] = {}
         unknown = []
         for key, value in changes.items():
-            dotted = LEGACY.get(key, key)
-            section, _, name = dotted.partition(".")
-            if dotted not in KEYS:
+            section, _, name = key.partition(".")
+            if key not in KEYS:
                 unknown.append(key)
                 continue
             if isinstance(value, float) and value.is_integer() and _hints(_CLASSES[section])[name] is int:
@@ -401,13 +400,14 @@ class Settings:
         replaced = {s: dataclasses.replace(getattr(self, s), **c) for s, c in sections.items()}
         return dataclasses.replace(self, **replaced)
 
-    def replace(self, **changes: Any) -> Settings:
-        """`apply` with keyword arguments: legacy flat names (`refresh_token_rotation=True`)."""
-        return self.apply(changes)
-
     def get(self, key: str) -> Any:
-        section, _, name = LEGACY.get(key, key).partition(".")
+        """The value of the setting `key` ("section.field"); a KeyError for an unknown key."""
+        if key not in KEYS:
+            raise KeyError(key)
+        section, _, name = key.partition(".")
         return getattr(getattr(self, section), name)
+
+    __getitem__ = get
 
     def items(self) -> Iterator[tuple[str, Any]]:
         """Every setting as (dotted key, value), section by section."""
@@ -478,19 +478,6 @@ _CLASSES = {section.name: section.__name__ for section in SECTIONS}
 KEYS = frozenset(
     f"{section.name}.{item.name}" for section in SECTIONS for item in dataclasses.fields(section)
 )
-
-#: The flat names settings had before they were grouped (the control plane's `/fidelity` view and
-#: `Settings.replace` still take them): `<name>` for oauth and authorize, `<section>_<name>` else.
-LEGACY: dict[str, str] = {
-    **{item.name: f"{s.name}.{item.name}" for s in (OAuth, Authorize) for item in dataclasses.fields(s)},
-    **{
-        f"{s.name}_{item.name}": f"{s.name}.{item.name}"
-        for s in (Sca, Jose, Mtls)
-        for item in dataclasses.fields(s)
-    },
-    "rate_limit_scope": "rate_limits.scope",
-    "rate_limit_retry_after": "rate_limits.retry_after",
-}
 
 
 def json_schema(names: Mapping[str, str] | None = None) -> dict[str, Any]:

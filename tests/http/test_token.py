@@ -68,14 +68,16 @@ def test_response_is_not_cacheable(api: httpx.Client, creds: Credentials) -> Non
 
 
 def test_legacy_response_fields_setting(sandbox: Sandbox, api: httpx.Client) -> None:
-    _, creds = sandbox.create_tenant(settings=Settings().replace(token_response_fields="legacy"))
+    _, creds = sandbox.create_tenant(settings=Settings().apply({"oauth.token_response_fields": "legacy"}))
     assert list(registration_tokens(api, creds)) == [
         "access_token", "token_type", "refresh_token", "expires_in", "scope", "created_at",
     ]  # fmt: skip
 
 
 def test_jwe_like_client_credentials_tokens_setting(sandbox: Sandbox, api: httpx.Client) -> None:
-    _, creds = sandbox.create_tenant(settings=Settings().replace(client_credentials_token_format="jwe"))
+    _, creds = sandbox.create_tenant(
+        settings=Settings().apply({"oauth.client_credentials_token_format": "jwe"})
+    )
     value = client_credentials(api, creds)
     assert value.count(".") == 4 and 500 <= len(value) <= 900
     header = value.split(".")[0]
@@ -241,7 +243,7 @@ def test_client_credentials_in_the_body_are_refused_by_default(api: httpx.Client
 
 
 def test_client_credentials_in_the_body_setting(sandbox: Sandbox, api: httpx.Client) -> None:
-    _, creds = sandbox.create_tenant(settings=Settings().replace(client_auth_in_body=True))
+    _, creds = sandbox.create_tenant(settings=Settings().apply({"oauth.client_auth_in_body": True}))
     client_id, secret = partner(creds)
     form = {"grant_type": "client_credentials", "client_id": client_id, "client_secret": secret}
     assert api.post("/oauth/token", data=form).status_code == 200
