@@ -1,4 +1,4 @@
-"""The SQLite state store (`mockwise._store.store`) under the Python API, with no server: everything a
+"""The SQLite state store (`mockwise._store`) under the Python API, with no server: everything a
 tenant holds comes back after a crash (no clean close), tokens come back one at a time as they are
 presented, expired ones are collected from the database too, and a bad state file gets one line
 saying what to do."""
@@ -26,7 +26,7 @@ from mockwise._domain.sca import ChallengeType, ScaAction
 from mockwise._domain.tenant import Tenant
 from mockwise._domain.tokens import TokenState, row_of, uuid_token
 from mockwise._http.app import create_app
-from mockwise._store.store import SCHEMA_VERSION, SqliteStore, StateError, StateLock, forget
+from mockwise._store import SCHEMA_VERSION, SqliteStore, StateError, StateLock, forget
 from mockwise._transport.inprocess import SyncASGITransport
 from tests.helpers import bearer, created_user, partner, registration_tokens, token
 from tests.jose_helpers import key_upload, new_key

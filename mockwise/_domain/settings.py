@@ -24,6 +24,8 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal, get_args, get_origin, get_type_hints
 
+from mockwise._domain.records import RecordError
+
 #: Access tokens (client-credentials and user) live 12 hours [C] §2.4.
 ACCESS_TOKEN_LIFETIME = 12 * 3600
 #: Refresh tokens: "up to 20 years"; `refresh_token_expires_in: 628639555` in the docs [C] §2.4.
@@ -419,6 +421,16 @@ class Settings:
         """Only the settings that differ from the defaults."""
         default = Settings()
         return {k: v for k, v in self.items() if default.get(k) != v}
+
+    @staticmethod
+    def from_data(data: Any, where: str = "settings") -> Settings:
+        """Settings kept as data (`as_dict()`), every value checked as `apply` checks it."""
+        if not isinstance(data, dict):
+            raise RecordError(f"{where}: expected an object of settings, got {type(data).__name__}")
+        try:
+            return Settings().apply(data)
+        except ValueError as exc:
+            raise RecordError(f"{where}: {exc}") from None
 
     @staticmethod
     def docs() -> dict[str, str]:

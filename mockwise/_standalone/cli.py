@@ -388,7 +388,7 @@ def _health(state_dir: Path) -> int:
 
 def _reset(state_dir: Path) -> int:
     """`mockwise reset`: forget the state of a stopped server (certificates and keys stay)."""
-    from mockwise._store.store import STATE_FILE, StateError, forget
+    from mockwise._store import STATE_FILE, StateError, forget
 
     try:
         found = forget(state_dir)
@@ -403,7 +403,7 @@ def _reset(state_dir: Path) -> int:
 def _serve(args: argparse.Namespace) -> int:
     from mockwise._standalone.keystore import KeystoreError
     from mockwise._standalone.server import ServeOptions, Standalone, StartupError
-    from mockwise._store.store import StateError
+    from mockwise._store import StateError
 
     options = ServeOptions(
         host=args.host,

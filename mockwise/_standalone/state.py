@@ -1,5 +1,5 @@
 """The standalone server's state across restarts: its state directory's lock, its state database
-(`mockwise._store.store`), and the default tenant's credentials after a restart.
+(`mockwise._store`), and the default tenant's credentials after a restart.
 
 `mockwise serve` keeps every tenant in `<state dir>/state.db` unless told `--in-memory`; `--fresh`
 (or `mockwise reset` while it is stopped) forgets them. One server per state directory: a second
@@ -18,7 +18,7 @@ from mockwise._domain.seed import Credentials, SeedData
 from mockwise._domain.settings import Settings
 from mockwise._domain.store import Restored
 from mockwise._domain.tenant import Tenant
-from mockwise._store.store import STATE_FILE, SqliteStore, StateLock, remove_state
+from mockwise._store import STATE_FILE, SqliteStore, StateLock, remove_state
 
 
 class ServerState:
