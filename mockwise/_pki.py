@@ -109,7 +109,7 @@ class KeyPair:
     def write(self, directory: str | Path, stem: str = "client") -> tuple[Path, Path]:
         """Write `<stem>.pem` and `<stem>.key` (mode 0600) into `directory`; returns both paths."""
         directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
+        directory.mkdir(mode=0o700, parents=True, exist_ok=True)  # holds a private key: its owner's
         cert_path, key_path = directory / f"{stem}.pem", directory / f"{stem}.key"
         write_private(key_path, self.key_pem)
         write_file(cert_path, self.cert_pem)

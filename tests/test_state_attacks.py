@@ -190,7 +190,7 @@ def test_a_directory_others_may_write_is_refused_and_a_new_one_is_ours(tmp_path:
     shared = tmp_path / "shared"
     shared.mkdir()
     shared.chmod(0o777)
-    with pytest.raises(UnsafeState, match=r"writable by others \(mode 0777\).*chmod go-w"):
+    with pytest.raises(UnsafeState, match=r"writable by group or others \(mode 0777\).*chmod go-w"):
         StateLock(shared).acquire()
     made = tmp_path / "made" / "state"
     StateLock(made).acquire().release()
@@ -200,7 +200,7 @@ def test_a_directory_others_may_write_is_refused_and_a_new_one_is_ours(tmp_path:
 def test_a_file_others_may_write_is_refused(tmp_path: Path) -> None:
     (tmp_path / "sandbox.json").write_text("{}")
     (tmp_path / "sandbox.json").chmod(0o666)
-    with pytest.raises(UnsafeState, match=r"sandbox\.json is writable by others"):
+    with pytest.raises(UnsafeState, match=r"sandbox\.json is writable by group or others"):
         check_directory(tmp_path)
 
 

@@ -96,8 +96,8 @@ def _owned(path: Path, info: os.stat_result, what: str) -> None:
         )
     if info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
         raise UnsafeState(
-            f"{path} is writable by others (mode {stat.S_IMODE(info.st_mode):04o}): a state {what} must be "
-            f"this user's alone; run `chmod go-w {path}`, or give --state-dir a directory of your own"
+            f"{path} is writable by group or others (mode {stat.S_IMODE(info.st_mode):04o}): a state {what} "
+            f"must be this user's alone; run `chmod go-w {path}`, or give --state-dir a directory of your own"
         )
 
 
