@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import pickle
 import re
@@ -525,3 +526,57 @@ def test_a_full_disk_answers_503_and_health_says_degraded(
         answer = api.post("/oauth/token", auth=partner(creds), data={"grant_type": "client_credentials"})
         assert answer.status_code == 200
     sandbox.close()
+
+
+REAL_FULL_DISK = """
+import json, resource, sys
+from pathlib import Path
+import httpx
+from mockwise._domain.sandbox import Sandbox
+from mockwise._http.app import create_app
+from mockwise._store import SqliteStore
+from mockwise._transport.inprocess import SyncASGITransport
+
+sandbox = Sandbox(store=SqliteStore(Path(sys.argv[1])))
+tenant, creds = sandbox.create_tenant("t")
+sandbox.flush()
+client = creds.clients[0]
+auth = (client["client_id"], client["client_secret"])
+soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+size = max(p.stat().st_size for p in Path(sys.argv[1]).parent.iterdir())
+resource.setrlimit(resource.RLIMIT_FSIZE, (size + 64 * 1024, hard))  # files may grow 64 KiB more
+statuses = []
+with httpx.Client(transport=SyncASGITransport(create_app(sandbox)), base_url="https://api") as api:
+    for _ in range(2000):
+        answer = api.post("/oauth/token", auth=auth, data={"grant_type": "client_credentials"})
+        statuses.append(answer.status_code)
+        if answer.status_code != 200:
+            break
+    health = api.get("/_mockwise/health")
+    print(json.dumps([statuses[-1], answer.json()["error"], health.status_code, health.json()]))
+    resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))  # room again
+    health = api.get("/_mockwise/health")
+    again = api.post("/oauth/token", auth=auth, data={"grant_type": "client_credentials"})
+    print(json.dumps([health.json()["status"], again.status_code, len(statuses)]))
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(sys.platform == "win32", reason="RLIMIT_FSIZE is POSIX")
+def test_a_real_write_past_the_file_size_limit_answers_503_and_recovers(tmp_path: Path) -> None:
+    """A real failing write: the kernel refuses to grow the database past RLIMIT_FSIZE (EFBIG, as
+    a full disk refuses with ENOSPC; Python ignores the SIGXFSZ that would otherwise kill it)."""
+    done = subprocess.run(
+        [sys.executable, "-c", REAL_FULL_DISK, str(tmp_path / "state.db")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    first, second = map(json.loads, done.stdout.strip().splitlines())
+    status, error, health, report = first
+    assert (status, error, health, report["status"]) == (503, "Service Unavailable", 503, "degraded"), first
+    assert report["cause"].startswith("the state store cannot write: "), report
+    state, again, answered = second
+    assert (state, again) == ("ok", 200) and answered > 1, second
