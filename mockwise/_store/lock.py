@@ -152,17 +152,6 @@ class StateLock:
             os.close(self._fd)  # lets go of the flock
             self._fd = None
 
-    @staticmethod
-    def held(directory: Path) -> bool:
-        """Whether a running server holds `directory`."""
-        try:
-            StateLock(directory).acquire().release()
-        except UnsafeState:
-            raise
-        except StateError:
-            return True
-        return False
-
 
 def forget(directory: Path) -> bool:
     """Delete the state database of a stopped server (certificates and keys stay); whether there
