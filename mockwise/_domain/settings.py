@@ -18,8 +18,11 @@ They are part of a tenant's seed: `tenant.reset()` restores the settings it was 
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import functools
 import itertools
+import json
+import textwrap
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal, get_args, get_origin, get_type_hints
@@ -246,8 +249,10 @@ class Sca(Section):
     profile; "business_user": the user must own a business profile; "any": pre-2024 behaviour."""
 
     statement_exemption_days: int = 90
-    """Statement SCA is needed once every 90 days [C] §5.2; 0 challenges every statement request
-    (handy when a test wants to see the challenge again)."""
+    """Statement SCA is needed once every 90 days [C] §5.2; 0 ends that exemption. The 5-minute SCA
+    session still holds [C] §5.3: for five minutes after the user's last successful SCA (whatever the
+    token, personal or OAuth) a statement is approved without a challenge; advance the clock past it
+    to see the challenge again."""
 
     low_risk_challenges: str = "PIN"
     """The factors a low-risk one-time token (balance statement) asks for, comma-separated from PIN,
@@ -393,7 +398,7 @@ class Settings:
             sections.setdefault(section, {})[name] = value
         if unknown:
             raise ValueError(
-                f"unknown setting(s): {', '.join(sorted(map(str, unknown)))}; see GET …/settings"
+                f"unknown setting(s): {', '.join(map(_near, sorted(map(str, unknown))))}; {LISTED}"
             )
         replaced = {s: dataclasses.replace(getattr(self, s), **c) for s, c in sections.items()}
         return dataclasses.replace(self, **replaced)
@@ -436,6 +441,22 @@ class Settings:
     def docs() -> dict[str, str]:
         """Each setting's documentation, by dotted key, for the control plane and the docs."""
         return dict(_docs())
+
+
+LISTED = "`mockwise settings` lists every one (over HTTP: GET /_mockwise/tenants/{id}/settings)"
+
+
+def _near(key: str) -> str:
+    """`key`, and the setting it may have meant."""
+    near = difflib.get_close_matches(key, KEYS, n=1, cutoff=0.6)
+    if not near and "." not in key:  # a bare name: the key of that name in any section
+        near = [k for k in sorted(KEYS) if k.endswith(f".{key}")][:1]
+    if near:
+        return f"{key} (did you mean {near[0]}?)"
+    section = key.partition(".")[0]
+    if section in _CLASSES:
+        return f"{key} ({section} has {', '.join(sorted(k for k in KEYS if k.startswith(section + '.')))})"
+    return key
 
 
 def _field_docs(section: type) -> dict[str, str]:
@@ -524,6 +545,18 @@ def markdown() -> str:
         for item in dataclasses.fields(section):
             key = f"{section.name}.{item.name}"
             lines.append(f"| `{key}` | `{getattr(default, item.name)!r}` | {docs.get(key, '')} |")
+    return "\n".join(lines)
+
+
+def text() -> str:
+    """Every setting with its default and what it answers, for `mockwise settings`."""
+    docs = Settings.docs()
+    lines = []
+    for key, value in Settings().items():
+        lines += [
+            f"{key} = {json.dumps(value)}",
+            *textwrap.wrap(docs.get(key, ""), 96, initial_indent="    ", subsequent_indent="    "),
+        ]
     return "\n".join(lines)
 
 

@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import ssl
 import tempfile
 import time
+import urllib.error
+import urllib.request
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -320,3 +323,35 @@ class WiseSandbox:
         with contextlib.suppress(Exception):
             self.tenant.delete()
         self._files.cleanup()
+
+
+def sandbox_problem(where: str, option: str) -> str | None:
+    """Why `where` cannot name a running `mockwise serve` (a state directory, its sandbox.json,
+    or an http(s) URL), in one line naming `option`; None when it can."""
+    if re.match(r"^https?://", where):
+        return None
+    path = Path(where)
+    fix = "start `mockwise serve` (it writes .mockwise/) and give its state directory, or its https:// URL"
+    if not path.exists():
+        return f"{option} {where}: no such state directory or sandbox.json; {fix}"
+    document = path / "sandbox.json" if path.is_dir() else path
+    if not document.is_file():
+        return f"{option} {where}: no sandbox.json in it; is `mockwise serve --state-dir {where}` running?"
+    try:
+        doc = json.loads(document.read_text(encoding="utf-8"))
+        url = f"{doc['control_url']}/health"
+    except (OSError, ValueError, KeyError, TypeError):
+        return f"{option} {where}: {document} is not a sandbox.json written by `mockwise serve`; {fix}"
+    ca = doc.get("ca_cert")
+    try:
+        context = ssl.create_default_context(cafile=ca) if ca else None
+        urllib.request.urlopen(url, context=context, timeout=5).close()  # noqa: S310 - http(s) only
+    except urllib.error.HTTPError:
+        return None  # it answers (an older server without /health)
+    except (OSError, ValueError) as exc:
+        reason = getattr(exc, "reason", None) or exc
+        return (
+            f"{option} {where}: nothing answers at {doc.get('api_url')} ({reason}); that server has "
+            f"stopped: start `mockwise serve --state-dir {document.parent}` again"
+        )
+    return None

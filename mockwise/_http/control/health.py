@@ -8,9 +8,9 @@ import contextlib
 from starlette.requests import Request
 from starlette.responses import Response
 
-from mockwise import __version__
 from mockwise._http.control.common import endpoint, sandbox_of
 from mockwise._http.responses import WiseJSON
+from mockwise._version import __version__
 
 
 @endpoint
