@@ -45,33 +45,93 @@ def codec(encode: Callable[[Any], JSON], decode: Callable[[Any], Any]) -> dict[s
 
 def to_data(value: Any) -> JSON:
     """`value` as plain JSON values (see the module docstring)."""
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return value.value if isinstance(value, enum.Enum) else value
-    if isinstance(value, enum.Enum):
-        return value.value
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        out = {}
-        for item in _fields(type(value)):
-            field_value = getattr(value, item.name)
-            codec = item.metadata.get(CODEC)
-            out[item.name] = codec[0](field_value) if codec is not None else to_data(field_value)
-        return out
-    if isinstance(value, date):
-        return value.isoformat()
-    if isinstance(value, (bytes, bytearray)):
-        return value.hex()
-    if isinstance(value, Mapping):
-        return {str(k.value if isinstance(k, enum.Enum) else k): to_data(v) for k, v in value.items()}
-    if isinstance(value, (set, frozenset)):
-        return sorted(to_data(v) for v in value)
-    if isinstance(value, (list, tuple)) or hasattr(value, "__iter__"):
-        return [to_data(v) for v in value]
-    raise TypeError(f"{type(value).__name__} is not state a record can hold")
+    encode = _ENCODERS.get(type(value))
+    if encode is None:
+        encode = _ENCODERS[type(value)] = _encoder(type(value))
+    return encode(value)
+
+
+Encoder = Callable[[Any], JSON]
+_ENCODERS: dict[type, Encoder] = {}  # by exact type, made once: a snapshot is taken per tenant made
+
+
+def _same(value: Any) -> JSON:
+    return value
+
+
+def _encoder(kind: type) -> Encoder:
+    if kind in (type(None), bool, int, float, str):
+        return _same
+    if issubclass(kind, enum.Enum):
+        return _enum_value
+    if dataclasses.is_dataclass(kind):
+        return _record_encoder(kind)
+    if issubclass(kind, date):
+        return _iso
+    if issubclass(kind, (bytes, bytearray)):
+        return _hex
+    if issubclass(kind, Mapping):
+        return _mapping_data
+    if issubclass(kind, (set, frozenset)):
+        return _set_data
+    if issubclass(kind, (list, tuple)) or hasattr(kind, "__iter__"):
+        return _list_data
+    raise TypeError(f"{kind.__name__} is not state a record can hold")
+
+
+def _enum_value(value: enum.Enum) -> JSON:
+    return value.value
+
+
+def _iso(value: date) -> JSON:
+    return value.isoformat()
+
+
+def _hex(value: bytes) -> JSON:
+    return value.hex()
+
+
+def _mapping_data(value: Mapping[Any, Any]) -> JSON:
+    return {str(k.value if isinstance(k, enum.Enum) else k): to_data(v) for k, v in value.items()}
+
+
+def _set_data(value: set[Any]) -> JSON:
+    return sorted(to_data(v) for v in value)
+
+
+def _list_data(value: Any) -> JSON:
+    return [to_data(v) for v in value]
+
+
+def _record_encoder(kind: type) -> Encoder:
+    plan = [(f.name, f.metadata[CODEC][0] if CODEC in f.metadata else to_data) for f in _fields(kind)]
+
+    def encode(value: Any) -> JSON:
+        return {name: encode_field(getattr(value, name)) for name, encode_field in plan}
+
+    return encode
 
 
 def from_data(kind: Any, data: JSON, where: str) -> Any:
-    """`data` read back as `kind`; RecordError naming `where` when it is not one."""
-    return _reader(kind)(data, where)
+    """`data` read back as `kind`; RecordError naming `where` (and the field in it) when it is not one."""
+    try:
+        return _reader(kind)(data)
+    except _Bad as bad:
+        raise RecordError(f"{where}{bad.path}: {bad.problem}") from None
+
+
+class _Bad(Exception):
+    """What a reader found wrong; each container on the way out puts its part of the path in front
+    (so that reading good data builds no path at all)."""
+
+    def __init__(self, problem: str) -> None:
+        super().__init__(problem)
+        self.problem = problem
+        self.path = ""
+
+    def within(self, segment: str) -> _Bad:
+        self.path = segment + self.path
+        return self
 
 
 @functools.cache
@@ -84,19 +144,19 @@ def _hints(cls: type) -> dict[str, Any]:
     return typing.get_type_hints(cls)
 
 
-Reader = Callable[[JSON, str], Any]
+Reader = Callable[[JSON], Any]
 
 
-def _fail(where: str, expected: str, data: JSON) -> RecordError:
+def _fail(expected: str, data: JSON) -> _Bad:
     shown = type(data).__name__ if data is not None else "null"
-    return RecordError(f"{where}: expected {expected}, got {shown}")
+    return _Bad(f"expected {expected}, got {shown}")
 
 
 @functools.cache
 def _reader(kind: Any) -> Reader:
     """A function reading data as `kind`, made once per type."""
     if kind is Any:
-        return lambda data, where: data
+        return _same
     if kind is type(None):
         return _exactly(type(None), "null")
     if kind is bool:
@@ -113,6 +173,10 @@ def _reader(kind: Any) -> Reader:
         return _date
     origin, args = get_origin(kind), get_args(kind)
     if origin is Union or origin is types.UnionType:
+        others = tuple(a for a in args if a is not type(None))
+        if len(others) < len(args):  # `X | None`: null is checked first, without trying X
+            inner = _reader(others[0] if len(others) == 1 else Union[others])  # noqa: UP007
+            return _optional(inner)
         return _union(tuple(_reader(a) for a in args), " or ".join(_name(a) for a in args))
     if origin is Literal:
         return _literal(args)
@@ -137,109 +201,139 @@ def _name(kind: Any) -> str:
 
 
 def _exactly(kind: type, expected: str) -> Reader:
-    def read(data: JSON, where: str) -> Any:
+    def read(data: JSON) -> Any:
         if type(data) is not kind:  # bool is an int to isinstance: not here
-            raise _fail(where, expected, data)
+            raise _fail(expected, data)
         return data
 
     return read
 
 
-def _float(data: JSON, where: str) -> float:
+def _float(data: JSON) -> float:
     if type(data) is float:
         return data
     if type(data) is int:
         return float(data)
-    raise _fail(where, "a number", data)
+    raise _fail("a number", data)
 
 
-def _bytes(data: JSON, where: str) -> bytes:
+def _bytes(data: JSON) -> bytes:
     if isinstance(data, str):
         try:
             return bytes.fromhex(data)
         except ValueError:
             pass
-    raise _fail(where, "hex bytes", data)
+    raise _fail("hex bytes", data)
 
 
-def _date(data: JSON, where: str) -> date:
+def _date(data: JSON) -> date:
     if isinstance(data, str):
         try:
             return date.fromisoformat(data)
         except ValueError:
             pass
-    raise _fail(where, "a date (YYYY-MM-DD)", data)
+    raise _fail("a date (YYYY-MM-DD)", data)
 
 
 def _union(readers: tuple[Reader, ...], expected: str) -> Reader:
-    def read(data: JSON, where: str) -> Any:
+    def read(data: JSON) -> Any:
         for reader in readers:
             try:
-                return reader(data, where)
-            except RecordError:
+                return reader(data)
+            except _Bad:
                 continue
-        raise _fail(where, expected, data)
+        raise _fail(expected, data)
+
+    return read
+
+
+def _optional(inner: Reader) -> Reader:
+    def read(data: JSON) -> Any:
+        return None if data is None else inner(data)
 
     return read
 
 
 def _literal(choices: tuple[Any, ...]) -> Reader:
-    def read(data: JSON, where: str) -> Any:
+    def read(data: JSON) -> Any:
         for choice in choices:
             if data == choice and type(data) is type(choice):
                 return choice
-        raise RecordError(f"{where}: expected one of {', '.join(map(repr, choices))}, got {data!r:.40}")
+        raise _Bad(f"expected one of {', '.join(map(repr, choices))}, got {data!r:.40}")
 
     return read
 
 
 def _enum(kind: type[enum.Enum]) -> Reader:
-    def read(data: JSON, where: str) -> Any:
+    def read(data: JSON) -> Any:
         try:
             return kind(data)
         except ValueError:
-            raise RecordError(f"{where}: {data!r:.40} is not a {kind.__name__}") from None
+            raise _Bad(f"{data!r:.40} is not a {kind.__name__}") from None
 
     return read
 
 
 def _sequence(item: Reader, make: Callable[[Any], Any]) -> Reader:
-    def read(data: JSON, where: str) -> Any:
+    def read(data: JSON) -> Any:
         if not isinstance(data, list):
-            raise _fail(where, "a list", data)
-        return make(item(v, f"{where}[{i}]") for i, v in enumerate(data))
+            raise _fail("a list", data)
+        try:
+            return make([item(v) for v in data])
+        except _Bad as bad:  # which item: looked for only now
+            index = next(i for i, v in enumerate(data) if _fails(item, v))
+            raise bad.within(f"[{index}]") from None
 
     return read
+
+
+def _fails(reader: Reader, data: JSON) -> bool:
+    try:
+        reader(data)
+    except _Bad:
+        return True
+    return False
 
 
 def _fixed_tuple(items: tuple[Reader, ...]) -> Reader:
-    def read(data: JSON, where: str) -> Any:
+    def read(data: JSON) -> Any:
         if not isinstance(data, list) or len(data) != len(items):
-            raise _fail(where, f"a list of {len(items)}", data)
-        return tuple(r(v, f"{where}[{i}]") for i, (r, v) in enumerate(zip(items, data, strict=True)))
+            raise _fail(f"a list of {len(items)}", data)
+        out = []
+        for i, (reader, value) in enumerate(zip(items, data, strict=True)):
+            try:
+                out.append(reader(value))
+            except _Bad as bad:
+                raise bad.within(f"[{i}]") from None
+        return tuple(out)
 
     return read
 
 
-def _key_reader(kind: Any) -> Callable[[str, str], Any]:
+def _key_reader(kind: Any) -> Reader:
     """Keys are strings in JSON: an int key (a user id) is read back from its digits."""
     if kind is int:
 
-        def read_int(key: str, where: str) -> int:
+        def read_int(key: str) -> int:
             if key.isascii() and key.lstrip("-").isdigit():
                 return int(key)
-            raise RecordError(f"{where}: key {key!r:.40} is not a whole number")
+            raise _Bad(f"key {key!r:.40} is not a whole number")
 
         return read_int
-    reader = _reader(kind)
-    return reader
+    return _reader(kind)
 
 
-def _mapping(key: Callable[[str, str], Any], value: Reader) -> Reader:
-    def read(data: JSON, where: str) -> Any:
+def _mapping(key: Reader, value: Reader) -> Reader:
+    def read(data: JSON) -> Any:
         if not isinstance(data, dict):
-            raise _fail(where, "an object", data)
-        return {key(k, where): value(v, f"{where}[{k!r}]") for k, v in data.items()}
+            raise _fail("an object", data)
+        out = {}
+        for k, v in data.items():
+            try:
+                out[key(k)] = value(v)
+            except _Bad as bad:
+                raise bad.within(f"[{k!r:.40}]") from None
+        return out
 
     return read
 
@@ -258,29 +352,35 @@ def _record(cls: type) -> Reader:
     )
     name = cls.__name__
 
-    def read(data: JSON, where: str) -> Any:
+    def read(data: JSON) -> Any:
         if not isinstance(data, dict):
-            raise _fail(where, f"a {name} (an object)", data)
+            raise _fail(f"a {name} (an object)", data)
         unknown = data.keys() - readers.keys()
         if unknown:
-            raise RecordError(f"{where}: {name} has no field {sorted(unknown)[0]!r}")
-        missing = required - data.keys()
-        if missing:
-            raise RecordError(f"{where}: {name} field {sorted(missing)[0]!r} is missing")
-        values = {k: readers[k](v, f"{where}.{k}") for k, v in data.items()}
+            raise _Bad(f"{name} has no field {sorted(map(str, unknown))[0]!r:.40}")
+        values = {}
+        try:
+            for key, value in data.items():
+                values[key] = readers[key](value)
+        except _Bad as bad:
+            raise bad.within(f".{key}") from None
+        if len(values) < len(readers):
+            missing = required - values.keys()
+            if missing:
+                raise _Bad(f"{name} field {sorted(missing)[0]!r} is missing")
         try:
             return cls(**values)
         except (ValueError, TypeError) as exc:  # the record's own checks
-            raise RecordError(f"{where}: {exc}") from None
+            raise _Bad(str(exc)) from None
 
     return read
 
 
 def _decoded(decode: Callable[[Any], Any]) -> Reader:
-    def read(data: JSON, where: str) -> Any:
+    def read(data: JSON) -> Any:
         try:
             return decode(data)
         except Exception as exc:  # a library's own error types (jwcrypto, cryptography) included
-            raise RecordError(f"{where}: {exc}") from None
+            raise _Bad(str(exc) or type(exc).__name__) from None
 
     return read

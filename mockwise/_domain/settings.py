@@ -433,7 +433,9 @@ class Settings:
         if not isinstance(data, dict):
             raise RecordError(f"{where}: expected an object of settings, got {type(data).__name__}")
         try:
-            return Settings().apply(data)
+            return _settings_of(tuple(data.items()))
+        except TypeError:  # a value that is not a scalar: no setting takes one
+            raise RecordError(f"{where}: a setting's value is not a boolean, number or string") from None
         except ValueError as exc:
             raise RecordError(f"{where}: {exc}") from None
 
@@ -457,6 +459,13 @@ def _near(key: str) -> str:
     if section in _CLASSES:
         return f"{key} ({section} has {', '.join(sorted(k for k in KEYS if k.startswith(section + '.')))})"
     return key
+
+
+@functools.lru_cache(maxsize=256)
+def _settings_of(items: tuple[tuple[str, Any], ...]) -> Settings:
+    """`Settings.from_data`, once per distinct document: settings are immutable, and every reset of
+    a tenant reads the same ones back."""
+    return Settings().apply(dict(items))
 
 
 def _field_docs(section: type) -> dict[str, str]:
