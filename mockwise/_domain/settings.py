@@ -27,6 +27,8 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal, get_args, get_origin, get_type_hints
 
+from mockwise._domain.records import RecordError
+
 #: Access tokens (client-credentials and user) live 12 hours [C] §2.4.
 ACCESS_TOKEN_LIFETIME = 12 * 3600
 #: Refresh tokens: "up to 20 years"; `refresh_token_expires_in: 628639555` in the docs [C] §2.4.
@@ -426,6 +428,18 @@ class Settings:
         return {k: v for k, v in self.items() if default.get(k) != v}
 
     @staticmethod
+    def from_data(data: Any, where: str = "settings") -> Settings:
+        """Settings kept as data (`as_dict()`), every value checked as `apply` checks it."""
+        if not isinstance(data, dict):
+            raise RecordError(f"{where}: expected an object of settings, got {type(data).__name__}")
+        try:
+            return _settings_of(tuple(data.items()))
+        except TypeError:  # a value that is not a scalar: no setting takes one
+            raise RecordError(f"{where}: a setting's value is not a boolean, number or string") from None
+        except ValueError as exc:
+            raise RecordError(f"{where}: {exc}") from None
+
+    @staticmethod
     def docs() -> dict[str, str]:
         """Each setting's documentation, by dotted key, for the control plane and the docs."""
         return dict(_docs())
@@ -445,6 +459,13 @@ def _near(key: str) -> str:
     if section in _CLASSES:
         return f"{key} ({section} has {', '.join(sorted(k for k in KEYS if k.startswith(section + '.')))})"
     return key
+
+
+@functools.lru_cache(maxsize=256)
+def _settings_of(items: tuple[tuple[str, Any], ...]) -> Settings:
+    """`Settings.from_data`, once per distinct document: settings are immutable, and every reset of
+    a tenant reads the same ones back."""
+    return Settings().apply(dict(items))
 
 
 def _field_docs(section: type) -> dict[str, str]:
