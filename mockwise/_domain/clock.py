@@ -9,7 +9,10 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
+
+from mockwise._domain.records import JSON, from_data, to_data
 
 
 class Clock:
@@ -38,8 +41,10 @@ class Clock:
         """Seconds this clock runs ahead of the system clock (negative: behind)."""
         return self.now() - self._source()
 
-    def advance(self, seconds: float) -> float:
-        """Move time forward (or back, for skew tests) by `seconds`; returns the new instant."""
+    def advance(self, seconds: float = 0, *, minutes: float = 0, hours: float = 0) -> float:
+        """Move time forward (or back, for skew tests) by `seconds` + `minutes` + `hours`; returns
+        the new instant."""
+        seconds += 60 * minutes + 3600 * hours
         with self._lock:
             if self._frozen_at is not None:
                 self._frozen_at += seconds
@@ -80,16 +85,25 @@ class Clock:
     def reset(self) -> None:
         self.restore(None)
 
-    def snapshot(self) -> tuple[float, float | None]:
-        """(offset, frozen instant): the clock's state, as `restore` takes it back."""
+    def snapshot(self) -> JSON:
+        """The clock's state as data (`ClockState`), as `restore` takes it back."""
         with self._lock:
-            return self._offset, self._frozen_at
+            return to_data(ClockState(self._offset, self._frozen_at))
 
-    def restore(self, snapshot: tuple[float, float | None] | None) -> None:
+    def restore(self, snapshot: JSON) -> None:
         """Back to `snapshot` (None: the system time, running)."""
+        state = from_data(ClockState, snapshot, "clock") if snapshot is not None else ClockState()
         with self._lock:
-            self._offset, self._frozen_at = snapshot if snapshot is not None else (0.0, None)
+            self._offset, self._frozen_at = state.offset, state.frozen_at
         self.changed()
+
+
+@dataclass(frozen=True, slots=True)
+class ClockState:
+    """A tenant clock as data: how far it is ahead of the system's, and where it stands if frozen."""
+
+    offset: float = 0.0
+    frozen_at: float | None = None
 
 
 def _nothing() -> None:

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import pickle
 import re
 import uuid
 from collections.abc import Callable, Iterable
-from dataclasses import astuple
+from dataclasses import astuple, dataclass, field
 from datetime import date
-from typing import Any
+from typing import TypedDict, Unpack
 from urllib.parse import urlsplit
 
 from mockwise._domain.model import Address, ApiClient, Balance, Profile, ProfileType, Secrets, User
-from mockwise._domain.store import load_state
+from mockwise._domain.records import JSON, RecordError, from_data, to_data
 
 FIRST_USER_ID = 100_001
 FIRST_PROFILE_ID = 30_000_001  # Wise's examples use profile ids like 30000000 (Wise linking-accounts page)
@@ -124,6 +123,38 @@ def _nothing() -> None:
     pass
 
 
+class ClientDetails(TypedDict, total=False):
+    """A new API client's details, each with a default (`add_client` on every tenant handle)."""
+
+    name: str
+    """What the Developer Hub shows; the client id by default."""
+    redirect_uris: Iterable[str]
+    """Where the authorize page may send the user back, exactly as registered (§3); none by default."""
+    mtls_enforced: bool
+    """Whether its calls must come over mTLS (§6); False by default (a seed's partner: True)."""
+
+
+class UserDetails(TypedDict, total=False):
+    """A new user's details, each with a default (`add_user` on every tenant handle)."""
+
+    date_of_birth: date | str | None
+    """A `date` or ISO `YYYY-MM-DD`; none by default."""
+    country: str
+    """ISO 3166-1 alpha-2; "GB" by default. EU/UK users get PSD2 limits (§5.1)."""
+    first_name: str
+    last_name: str
+    phone_number: str
+    two_factor: bool
+    """Whether the authorize page asks for the 2FA code; True by default."""
+
+
+def to_date(value: date | str | None) -> date | None:
+    """A date from a `date` or an ISO `YYYY-MM-DD` string (ValueError for anything else)."""
+    if value is None or isinstance(value, date):
+        return value
+    return date.fromisoformat(value)
+
+
 class Directory:
     """Clients, users and profiles. Client ids route requests to their tenant, so adding one binds
     it (`bind_client`: ValueError when another tenant has it) and restoring a snapshot rebinds.
@@ -153,16 +184,9 @@ class Directory:
 
     # Clients ---------------------------------------------------------------------------------
 
-    def add_client(
-        self,
-        client_id: str,
-        client_secret: str,
-        name: str = "",
-        redirect_uris: Iterable[str] = (),
-        mtls_enforced: bool = False,
-    ) -> ApiClient:
+    def add_client(self, client_id: str, client_secret: str, **details: Unpack[ClientDetails]) -> ApiClient:
         check_client_id(client_id)
-        for uri in (redirect_uris := tuple(redirect_uris)):
+        for uri in (redirect_uris := tuple(details.get("redirect_uris", ()))):
             check_redirect_uri(uri)
         if client_id in self.clients:
             raise Taken(f"client {client_id!r} already exists")
@@ -170,9 +194,9 @@ class Directory:
         client = ApiClient(
             client_id=client_id,
             secret_digest=self.secrets.digest(client_secret),
-            name=name or client_id,
+            name=details.get("name") or client_id,
             redirect_uris=redirect_uris,
-            mtls_enforced=mtls_enforced,
+            mtls_enforced=details.get("mtls_enforced", False),
         )
         self.clients[client_id] = client
         self.changed()
@@ -192,17 +216,13 @@ class Directory:
         password: str | None = None,
         *,
         created_at: float,
-        date_of_birth: date | None = None,
-        country: str = "GB",
-        first_name: str = "",
-        last_name: str = "",
-        phone_number: str = "",
-        two_factor: bool = True,
         created_by_client: str | None = None,
         registration_code: str | None = None,
         language: str = "EN",
+        **details: Unpack[UserDetails],
     ) -> User:
         check_email(email)
+        country = details.get("country", "GB")
         if not (len(country) == 2 and country.isascii() and country.isalpha()):
             raise ValueError(f"a country is an ISO 3166-1 alpha-2 code (GB, US, DE...), not {country[:20]!r}")
         if self.by_email(email) is not None:
@@ -213,12 +233,12 @@ class Directory:
             signup_email=email,
             password_digest=self.secrets.digest(password) if password is not None else None,
             created_at=created_at,
-            date_of_birth=date_of_birth,
+            date_of_birth=to_date(details.get("date_of_birth")),
             country=country.upper(),
-            first_name=first_name,
-            last_name=last_name,
-            phone_number=phone_number,
-            two_factor=two_factor,
+            first_name=details.get("first_name", ""),
+            last_name=details.get("last_name", ""),
+            phone_number=details.get("phone_number", ""),
+            two_factor=details.get("two_factor", True),
             created_by_client=created_by_client,
             registration_code_digest=(
                 self.secrets.digest(registration_code) if registration_code is not None else None
@@ -308,31 +328,34 @@ class Directory:
 
     # State (see `mockwise._domain.context.Part`) ----------------------------------------------
 
-    _STATE = (
-        "clients",
-        "users",
-        "profiles",
-        "_by_email",
-        "_by_signup_email",
-        "_next_user",
-        "_next_profile",
-        "_next_balance",
-    )
+    def snapshot(self) -> JSON:
+        """Clients, users and profiles as data (`DirectoryState`)."""
+        return to_data(
+            DirectoryState(
+                list(self.clients.values()),
+                list(self.users.values()),
+                list(self.profiles.values()),
+                self._next_user,
+                self._next_profile,
+                self._next_balance,
+            )
+        )
 
-    def snapshot(self) -> bytes:
-        return pickle.dumps({name: getattr(self, name) for name in self._STATE}, pickle.HIGHEST_PROTOCOL)
-
-    def restore(self, snapshot: bytes | None) -> None:
+    def restore(self, snapshot: JSON) -> None:
+        state = (
+            DirectoryState()
+            if snapshot is None
+            else _checked(from_data(DirectoryState, snapshot, "directory"))
+        )
         for client_id in self.clients:
             self._unbind_client(client_id)
-        fresh = Directory(self.secrets)
-        state: dict[str, Any] = (
-            load_state(snapshot)
-            if snapshot is not None
-            else {name: getattr(fresh, name) for name in self._STATE}
-        )
-        for name, value in state.items():
-            setattr(self, name, value)
+        self.clients = {c.client_id: c for c in state.clients}
+        self.users = {u.id: u for u in state.users}
+        self.profiles = {p.id: p for p in state.profiles}
+        self._by_email = {u.email.casefold(): u for u in state.users}
+        self._by_signup_email = {u.signup_email.casefold(): u for u in state.users}  # the newest wins
+        self._next_user, self._next_profile = state.next_user, state.next_profile
+        self._next_balance = state.next_balance
         for client_id in self.clients:
             self._bind_client(client_id)
         self.changed()
@@ -341,3 +364,39 @@ class Directory:
         """Stop routing this directory's clients (its tenant is gone)."""
         for client_id in self.clients:
             self._unbind_client(client_id)
+
+
+@dataclass(slots=True)
+class DirectoryState:
+    """A directory as data (its part of a tenant's state)."""
+
+    clients: list[ApiClient] = field(default_factory=list)
+    users: list[User] = field(default_factory=list)
+    profiles: list[Profile] = field(default_factory=list)
+    next_user: int = FIRST_USER_ID
+    next_profile: int = FIRST_PROFILE_ID
+    next_balance: int = FIRST_BALANCE_ID
+
+
+def _checked(state: DirectoryState) -> DirectoryState:
+    """What the directory's own methods guarantee, checked on state read back: unique ids and
+    e-mails, and every profile a user lists is theirs."""
+    profiles = {p.id: p for p in state.profiles}
+    users = {u.id for u in state.users}
+    emails = [u.email.casefold() for u in state.users]
+    if (
+        len(profiles) != len(state.profiles)
+        or len(users) != len(state.users)
+        or len(set(emails)) != len(emails)
+    ):
+        raise RecordError("directory: two users, profiles or e-mails are the same")
+    if len({c.client_id for c in state.clients}) != len(state.clients):
+        raise RecordError("directory: two clients have the same id")
+    for user in state.users:
+        for profile_id in user.profiles:
+            if profile_id not in profiles or profiles[profile_id].user_id != user.id:
+                raise RecordError(f"directory.users: user {user.id} lists profile {profile_id}, not theirs")
+    for profile in state.profiles:
+        if profile.user_id not in users:
+            raise RecordError(f"directory.profiles: profile {profile.id} belongs to no user")
+    return state

@@ -8,9 +8,9 @@ can be replayed). Faults never change token state: `invalid_grant` makes the nex
 
 from __future__ import annotations
 
-import dataclasses
 import random
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
 from fnmatch import fnmatchcase
@@ -24,6 +24,7 @@ from mockwise._domain.errors import (
     invalid_grant,
     invalid_token,
 )
+from mockwise._domain.records import JSON, from_data, to_data
 from mockwise._domain.store import NO_LEDGER, Ledger
 
 TOKEN_PATH = "/oauth/token"
@@ -212,20 +213,21 @@ class Faults:
             self._faults = []
         self._ledger.changed("faults")
 
-    def snapshot(self) -> list[Fault]:
+    def snapshot(self) -> JSON:
         """The armed faults (a `Part`), each with its count of shots fired."""
         with self._lock:
-            return [dataclasses.replace(f, fired=f.fired) for f in self._faults]
+            return to_data(self._faults)
 
-    def restore(self, snapshot: list[Fault] | None) -> None:
+    def restore(self, snapshot: JSON) -> None:
+        faults = from_data(list[Fault], snapshot, "faults") if snapshot is not None else []
         with self._lock:
-            self._faults = [dataclasses.replace(f, fired=f.fired) for f in snapshot or ()]
+            self._faults = faults
             # ids stay unique across a restore (a state store brings faults back into a fresh process)
             numbers = [int(f.id[1:]) for f in self._faults if f.id[1:].isdigit()]
             self._next = max([self._next, *(n + 1 for n in numbers)])
         self._ledger.changed("faults")
 
-    def __iter__(self) -> Any:
+    def __iter__(self) -> Iterator[Fault]:
         return iter(list(self._faults))
 
     def __len__(self) -> int:

@@ -1,8 +1,9 @@
 """`mockwise certs ...`: the Developer Hub's certificate page, from the command line (reference §6).
 
 Every command but `ca` and `export` talks to the running `mockwise serve` through its control
-plane, found in `<state-dir>/sandbox.json` (the certificate records live in the server's memory,
-per tenant); `ca` and `export` read the state directory, so they work with the server stopped.
+plane, found in `<state-dir>/sandbox.json` (the certificate records are the tenant's, kept in its
+state.db across restarts); `ca` and `export` read the state directory, so they work with the server
+stopped.
 
     mockwise certs ca                       # "Get Wise certificate": the sandbox CA (PEM)
     mockwise certs export --out-dir stores/ # PKCS#12 trust store and key store (JVM, .NET)

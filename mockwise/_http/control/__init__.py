@@ -24,6 +24,7 @@ from mockwise._http.control import (
     clock,
     dashboard,
     faults,
+    fidelity,
     health,
     housekeeping,
     journal,
@@ -44,10 +45,11 @@ def tenant_routes() -> list[BaseRoute]:
         Route("/reset", tenants.reset_tenant, methods=["POST"]),
         Route("/settings", tenants.get_settings, methods=["GET"]),
         Route("/settings", tenants.patch_settings, methods=["PATCH"]),
-        Route("/fidelity", tenants.get_fidelity, methods=["GET"]),
-        Route("/fidelity", tenants.patch_fidelity, methods=["PATCH"]),
+        Route("/fidelity", fidelity.get_fidelity, methods=["GET"]),  # deprecated: flat names
+        Route("/fidelity", fidelity.patch_fidelity, methods=["PATCH"]),
         Route("/clients", tenants.add_client, methods=["POST"]),
         Route("/users", tenants.add_user, methods=["POST"]),
+        Route("/users/{user}", tenants.get_user, methods=["GET"]),
         Route("/users/{user_id:int}/profiles", tenants.add_profile, methods=["POST"]),
         Route("/users/{user_id:int}/personal-tokens", tenants.add_personal_token, methods=["POST"]),
         Route("/clock", clock.get_clock, methods=["GET"]),
@@ -99,7 +101,8 @@ class ControlGuard:
       - its `Host` must be one of the sandbox's own names (`hosts`: the listener's address,
         localhost, `--server-name` names), which stops DNS rebinding (a page on attacker.example,
         re-resolved to 127.0.0.1, sends `Host: attacker.example`); in-process apps (`hosts` None)
-        have no socket a browser could reach;
+        have no socket a browser could reach. A `Host` or `Origin` with userinfo (`x@`) is refused:
+        browsers never send one, and a parser may read a different host out of it;
       - a write must not come from another site, by `Origin` or `Sec-Fetch-Site` (CSRF);
     - a write that carries a body must say it is JSON (`Content-Type: application/json`; the
       certificate routes also take PEM types). A web page can send text/plain or a form to any
@@ -139,7 +142,7 @@ class ControlGuard:
             if client is None or not is_loopback(client[0]):
                 return ControlError(403, "forbidden", NO_TOKEN if self.admin_token is None else WRONG_TOKEN)
             host = headers.get(b"host", b"").decode("latin-1")
-            if self.hosts is not None and host and host_name(host) not in self.hosts:
+            if "@" in host or (self.hosts is not None and host and host_name(host) not in self.hosts):
                 return ControlError(403, "unknown_host", UNKNOWN_HOST.format(host=host[:100]))
             if write and _cross_site(scope, headers):
                 return ControlError(403, "cross_site", CROSS_SITE)
@@ -207,6 +210,8 @@ def _cross_site(scope: Scope, headers: dict[bytes, bytes]) -> bool:
 
 
 def _origin(scheme: str, netloc: str) -> tuple[str, str, int | None] | None:
+    if "@" in netloc:
+        return None  # userinfo: an origin never has one (RFC 6454 §6.1), a URL parser reads past it
     try:
         parts = urlsplit(f"//{netloc}")
         port = parts.port
