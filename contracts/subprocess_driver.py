@@ -179,7 +179,8 @@ class ClientProcess:
         self._closed = False  # its stdout ended
         assert self.process.stdout is not None and self.process.stderr is not None
         threading.Thread(target=self._read, args=(self.process.stdout,), daemon=True).start()
-        threading.Thread(target=self._drain, args=(self.process.stderr,), daemon=True).start()
+        self._drainer = threading.Thread(target=self._drain, args=(self.process.stderr,), daemon=True)
+        self._drainer.start()
 
     def _configured(self, config: ClientConfig) -> ClientConfig:
         config = with_stores(config, Path(self._files.name))
@@ -239,6 +240,8 @@ class ClientProcess:
             status: int | None = self.process.wait(timeout=EXIT_WAIT)
         except subprocess.TimeoutExpired:
             status = None
+        else:
+            self._drainer.join(EXIT_WAIT)  # its last words, still in the pipe when it exited
         return ClientGone(self.command, status, list(self.stderr), self.answered)
 
     def ask(self, op: str, timeout: float | None = None, **args: Any) -> dict[str, Any]:
