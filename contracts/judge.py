@@ -24,8 +24,7 @@ from mockwise.contracts.adapter import Outcome
 from mockwise.contracts.obligations import catalog
 
 TOKEN_PATH = "/oauth/token"
-ACCESS_LIFETIME = 43200.0
-TOLD_LIFETIME = ACCESS_LIFETIME - 1  # `expires_in: 43199` for a 12-hour token (§2.3)
+ACCESS_LIFETIME = 43200.0  # the sandbox's default (`oauth.access_token_lifetime`): 12 hours (§2.4)
 REQUIRED_PARAMS = {
     "client_credentials": {"grant_type"},
     "registration_code": {"grant_type", "client_id", "email", "registration_code"},
@@ -34,6 +33,14 @@ REQUIRED_PARAMS = {
 }
 SENSITIVE_QUERY = {"client_secret", "code", "refresh_token", "registration_code", "password", "access_token"}
 DISRUPTIVE_FAULTS = ("server_error", "rate_limited", "connection_reset", "malformed_json", "gateway_html")
+#: Obligations whose breach makes Wise refuse what follows (a dead, replaced or wrong token, a
+#: burnt code, a refused certificate...): only these excuse a failed operation (WORKS,
+#: RELINK-REPORTED), and only in the operation that broke them or later for the same customer.
+CAUSES_FAILURE = frozenset({
+    "AUTH-BASIC", "GRANT-PARAMS", "CC-NO-EXPIRED", "USER-NO-EXPIRED", "USER-NO-STALE", "USER-OWN-TOKEN",
+    "INVALID-GRANT-STOP", "REDIRECT-EXACT", "CODE-ONCE", "MTLS-PRESENT", "VERIFY-SERVER", "USER-REUSE",
+    "SCA-CLEARED", "SCA-ONE-USE", "STATE-CHECKED", "DOB-CHECK",
+})  # fmt: skip
 TRANSIENT_ERRORS = {"connection_reset", "malformed_json", "gateway_html", "rate_limited"}
 MAX_ATTEMPTS = 4
 MIN_PAUSE = 0.02
@@ -50,6 +57,7 @@ class Violation:
     message: str
     step: int
     entries: list[Entry] = field(default_factory=list)
+    user: int | None = None  # the customer it was broken for
 
     def render(self) -> str:
         lines = [f"[{self.obligation}] step {self.step}: {self.message}"]
@@ -89,20 +97,33 @@ class Issued:
     link: int | None = None  # its lineage (user tokens)
     grant: str | None = None
     token: str = ""  # its id in the journal
+    lifetime: float = ACCESS_LIFETIME  # how long it lives on the sandbox's clock
+    told: bool = True  # the response gave `expires_in` (RFC 6749 §5.1: RECOMMENDED, not required)
 
     def received(self) -> float:
         """When the client got it, on the client's own clock."""
         return self.at - self.skew
 
-    def client_expiry(self, earliest: bool = False) -> float:
+    def client_expiry(self, earliest: bool = False) -> float | None:
         """When the client was told it expires, on the client's own clock: `expires_in` after it
         arrived, or the `expires_at` instant if the response said so (a client may go by either:
-        the later for "it was still good", the earlier for "it was due")."""
-        told = self.received() + TOLD_LIFETIME
+        the later for "it was still good", the earlier for "it was due"); None when it was told
+        neither (it can only learn from a 401)."""
+        at = self.at + self.lifetime
+        if not self.told:
+            return at if self.absolute else None
+        told = self.received() + self.lifetime - 1  # `expires_in: 43199` for a 12-hour token (§2.3)
         if not self.absolute:
             return told
-        at = self.at + ACCESS_LIFETIME
         return min(told, at) if earliest else max(told, at)
+
+    def left(self, client_now: float) -> float:
+        """Seconds of life left, as the client was told; told nothing, as Wise documents a token's
+        life (12 hours, §2.4: what a client may go by) unless it really ends sooner."""
+        told = self.client_expiry(earliest=True)
+        if told is None:
+            told = min(self.at + self.lifetime, self.received() + ACCESS_LIFETIME - 1)
+        return told - client_now
 
 
 class Judge:
@@ -111,9 +132,10 @@ class Judge:
         client_id: str,
         redirect_uri: str,
         profile: str = "wise",
-        retry_after: float = 1.0,
         mtls: bool = False,
         absolute_expiry: bool = True,
+        lifetime: float = ACCESS_LIFETIME,
+        told_expiry: bool = True,
     ) -> None:
         self.client_id = client_id
         self.mtls = mtls  # the sandbox serves an mTLS host: the partner must present its certificate
@@ -121,7 +143,13 @@ class Judge:
         self.impostor = False  # a man in the middle answers new connections: nothing can work
         self.redirect_uri = redirect_uri
         self.active = {o.id for o in catalog(profile)}
-        self.retry_after = retry_after
+        self.lifetime = lifetime  # of access tokens, on the sandbox's clock
+        self.told_expiry = told_expiry  # token responses carry `expires_in`
+        # each armed fault's Retry-After, in seconds (None: the answer carries none), by fault id
+        self.waits: dict[str, float | None] = {}
+        self.excused: Counter[str] = (
+            Counter()
+        )  # failed operations excused, by the obligation that caused them
         self.violations: list[Violation] = []
         self.situations: dict[str, Counter[str]] = defaultdict(Counter)
         self.unsupported: set[str] = set()  # operations the client answered `unsupported`
@@ -146,9 +174,9 @@ class Judge:
         self.states: set[str] = set()
         self.approved = 0  # one-time tokens that approved a request
         self.owner_checked = 0  # the step whose requests USER-OWN-TOKEN has judged
-        self.tainted: set[int] = (
-            set()
-        )  # customers an obligation was broken for: what follows may be its doing
+        # customers an obligation that makes Wise refuse was broken for (the first such): what
+        # follows for them may be its doing
+        self.tainted: dict[int, str] = {}
         self.presented: set[str] = set()  # access tokens the client has used
         self.refusals = 0
         self.partner_workers = 1
@@ -176,9 +204,9 @@ class Judge:
 
     def _fail(self, obligation: str, message: str, *entries: Entry) -> None:
         if obligation in self.active:
-            self.violations.append(Violation(obligation, message, self.step, list(entries)))
-            if self.op_user is not None:
-                self.tainted.add(self.op_user)
+            self.violations.append(Violation(obligation, message, self.step, list(entries), self.op_user))
+            if self.op_user is not None and obligation in CAUSES_FAILURE:
+                self.tainted.setdefault(self.op_user, obligation)
 
     def _saw(self, obligation: str, kind: str) -> None:
         self.situations[obligation][kind] += 1
@@ -202,7 +230,7 @@ class Judge:
             current = self.newest("user", op.links)
             if current is not None:
                 self._due("USER-NO-EXPIRED", "REFRESH-EARLY", current, client_now)
-                if client_now - current.received() < REUSE_WINDOW and self._usable(current):
+                if self._young(current, client_now) and self._usable(current):
                     self._saw("USER-REUSE", "a token under two hours old")
             if len(customers - {op.user_id}) >= 1:
                 self._saw("USER-OWN-TOKEN", "customer call")
@@ -210,15 +238,26 @@ class Judge:
             self._saw("SCA-ONE-USE", "a transfer after an approved one")
 
     def _due(self, expired: str, early: str | None, held: Issued, client_now: float) -> None:
-        if not self._usable(held):
-            return  # the client was told (or will be): renewing is expected anyway
-        left = held.client_expiry() - client_now
+        expiry = held.client_expiry()
+        if not self._usable(held) or expiry is None:
+            return  # the client was told it is dead (or will be), or never told when it expires
+        left = expiry - client_now
         if left <= 0:
             self._saw(expired, "past the told expiry" if left < -1 else "at the told expiry")
             if early:
                 self._saw(early, "past the told expiry")
-        elif left < REFRESH_MARGIN and early:
+        elif left < _margin(held) and early:
             self._saw(early, "in the last minute")
+
+    def _young(self, info: Issued, client_now: float) -> bool:
+        """Whether a token has hours left: received less than two hours before, with more than an
+        hour and more than half its life to go (a token told it lives a second is always due)."""
+        left = info.left(client_now)
+        return (
+            client_now - info.received() < REUSE_WINDOW
+            and left > CC_RENEWAL_WINDOW
+            and left > info.lifetime / 2
+        )
 
     def _usable(self, info: Issued) -> bool:
         """Whether a token the client holds still works, as far as it was told."""
@@ -344,6 +383,8 @@ class Judge:
             link,
             grant,
             entry.issued,
+            self.lifetime,
+            self.told_expiry,
         )
         if link is not None:
             self.links[entry.issued] = link
@@ -377,10 +418,14 @@ class Judge:
         unanswered, two workers refreshed at once; sent after it succeeded, a worker refreshed a
         token another had just refreshed (it decided on what it read before). Either way each
         refresh kills the access token of the one before. Excused: after a failed first refresh,
-        or once the newest token was refused."""
+        once the newest token was refused, or when it is already due (a token told it lives a
+        second is due the moment it arrives)."""
         if entry.wall < _answered(first):
             how = f"two workers refreshed this customer's token at once (#{first.seq} and #{entry.seq})"
-        elif first.status == 200 and (current is None or current.token not in self.refused):
+        elif first.status == 200 and (
+            current is None
+            or (current.token not in self.refused and self._young(current, entry.at - self.skew))
+        ):
             how = (
                 f"a worker refreshed this customer's token (#{entry.seq}) right after another worker "
                 f"had refreshed it with the same refresh token (#{first.seq})"
@@ -413,9 +458,10 @@ class Judge:
 
     def _reuse(self, entry: Entry, current: Issued, how: str) -> None:
         """USER-REUSE: new tokens for a customer whose newest token is young and works."""
-        age = (entry.at - self.skew) - current.received()
+        client_now = entry.at - self.skew
+        age = client_now - current.received()
         used = current.token in self.presented  # a token it never used, it may never have read
-        if age < REUSE_WINDOW and used and self._usable(current) and not self.refusals:
+        if self._young(current, client_now) and used and self._usable(current) and not self.refusals:
             self._fail(
                 "USER-REUSE",
                 f"{how} a customer's token it had received {_duration(age)} before, which still worked",
@@ -454,7 +500,7 @@ class Judge:
             if info.kind == "client_credentials"
             and token_id not in self.refused
             and token_id not in self.ended
-            and info.client_expiry(earliest=True) - client_now > CC_RENEWAL_WINDOW
+            and info.left(client_now) > CC_RENEWAL_WINDOW
             and token_id in self.presented  # a token it never used, it may never have read
         ]
         if len(held) >= self.partner_workers and not self.refusals:
@@ -473,7 +519,8 @@ class Judge:
         info = self.issued.get(token)
         if info is None:
             return
-        left = info.client_expiry() - (entry.at - self.skew)
+        expiry = info.client_expiry()
+        left = float("inf") if expiry is None else expiry - (entry.at - self.skew)
         if entry.token_state == "superseded" and info.kind == "user":
             # The most specific fault: a replaced token is stale, whether or not it also expired.
             # Excused: each worker's one request already in flight with the token that was current
@@ -487,7 +534,7 @@ class Judge:
         elif left <= 0:
             obligation = "CC-NO-EXPIRED" if info.kind == "client_credentials" else "USER-NO-EXPIRED"
             self._fail(obligation, f"sent a token {_duration(-left)} past the expiry it was told", entry)
-        elif info.kind == "user" and left < REFRESH_MARGIN:
+        elif info.kind == "user" and left < _margin(info):
             self._fail("REFRESH-EARLY", f"sent a user token with only {int(left)} s left", entry)
 
     def _stale(self, entry: Entry, info: Issued) -> None:
@@ -571,19 +618,20 @@ class Judge:
                         entry,
                         retried[0],
                     )
-            if entry.status == 429:
-                self._saw("RETRY-AFTER", "token endpoint" if _is_token(entry) else "API")
-            if entry.status == 429 and later:
-                pause = later[0].wall - _answered(entry)
-                if pause < self.retry_after * 0.95:
+            where = "token endpoint" if _is_token(entry) else "API"
+            wait = self.wait(entry)
+            if wait:  # RFC 9110 §10.2.3: a 429 or 503 saying when to come back
+                self._saw("RETRY-AFTER", f"{entry.status} on the {where}")
+                pause = later[0].wall - _answered(entry) if later else None
+                if pause is not None and pause < wait * 0.95:
                     self._fail(
                         "RETRY-AFTER",
-                        f"tried again {pause:.2f} s after a 429 that asked for {self.retry_after:g} s",
+                        f"tried again {pause:.2f} s after a {entry.status} whose Retry-After asked for "
+                        f"{wait:g} s",
                         entry,
                         later[0],
                     )
             if _transient(entry):
-                where = "token endpoint" if _is_token(entry) else "API"
                 self._saw("RETRY-BOUNDED", f"{_failure(entry)} on the {where}")
         attempts: dict[tuple[str, str | None], list[Entry]] = {}
         for entry in entries:
@@ -599,8 +647,15 @@ class Judge:
                     self._fail(
                         "RETRY-BOUNDED", f"more than {MAX_ATTEMPTS} attempts of one failing request", *streak
                     )
-                if before.status != 429 and after.wall - _answered(before) < MIN_PAUSE:
+                # a Retry-After (even 0: "at once") says when; without one the client must pause
+                if self.wait(before) is None and after.wall - _answered(before) < MIN_PAUSE:
                     self._fail("RETRY-BOUNDED", "retried a transient failure without pausing", before, after)
+
+    def wait(self, entry: Entry) -> float | None:
+        """The Retry-After, in seconds, the answer to `entry` carried (None: none)."""
+        if not entry.fault or entry.status not in (429, 503):
+            return None
+        return self.waits.get(entry.fault.partition("#")[2])
 
     def _after_invalid_grant(self, entries: list[Entry]) -> None:
         """INVALID-GRANT-STOP when the invalid_grant was a fault: the sandbox answered before it read
@@ -639,15 +694,11 @@ class Judge:
             )
         elif op.expect.get("relink") and not disrupted:
             self._saw("RELINK-REPORTED", op.name)
-            if (
-                outcome.status != "relink_needed"
-                and not self._explained(op)
-                and op.user_id not in self.tainted
-            ):
+            if outcome.status != "relink_needed" and not self._excused(op):
                 self._fail(
                     "RELINK-REPORTED",
-                    f"{op.name}({op.user}) answered {outcome}; the user's tokens are gone: a re-link is "
-                    "needed",
+                    f"{op.name}({op.user}) answered {outcome.shown()}; the user's tokens are gone: a "
+                    "re-link is needed",
                     *op.entries[-3:],
                 )
         elif not disrupted:
@@ -671,13 +722,30 @@ class Judge:
         if not op.expect.get("works"):
             return
         self._saw("WORKS", op.name)
-        if outcome.status != "ok" and not self._explained(op) and op.user_id not in self.tainted:
+        if outcome.status != "ok" and not self._excused(op):
             what = f"{op.name}({op.user or ''})"
-            self._fail("WORKS", f"{what} answered {outcome} though nothing was wrong", *op.entries[-3:])
+            self._fail(
+                "WORKS", f"{what} answered {outcome.shown()} though nothing was wrong", *op.entries[-3:]
+            )
 
-    def _explained(self, op: Operation) -> bool:
-        """An obligation broken in the same step already explains a wrong answer."""
-        return any(v.step == op.step for v in self.violations)
+    def _excused(self, op: Operation) -> bool:
+        """Whether a wrong answer is excused, and by which obligation (counted in `excused`): one
+        whose breach makes Wise refuse what follows, broken in this very operation for this
+        customer (or for the partner), or earlier for this customer. A breach that cannot make an
+        operation fail (a retry too soon, a token renewed too early) excuses nothing."""
+        cause = next(
+            (
+                v.obligation
+                for v in self.violations
+                if v.step == op.step and v.obligation in CAUSES_FAILURE and v.user in (op.user_id, None)
+            ),
+            None,
+        )
+        if cause is None and op.user_id is not None:
+            cause = self.tainted.get(op.user_id)
+        if cause is not None:
+            self.excused[cause] += 1
+        return cause is not None
 
     _op_partner_call = _outcome_rules
     _op_create_user = _outcome_rules
@@ -708,11 +776,14 @@ class Judge:
         outcome = op.outcome
         assert outcome is not None
         exchanged = [e for e in op.entries if e.grant_type == "authorization_code"]
+        # An attempt the sandbox answered with a transient failure without acting on it is no
+        # exchange (docs/contracts.md, "Attempts whose outcome the client could not know"): a retry
+        # after it is what RETRY-BOUNDED asks for. One redirect carries one code: a second exchange
+        # the sandbox acted on is that code again, whatever the journal could name.
+        acted = [e for e in exchanged if not _unacted(e)]
         flagged = any(v.obligation == "CODE-ONCE" and v.step == op.step for v in self.violations)
-        if len(exchanged) > 1 and not flagged:
-            # one redirect carries one code: a second exchange is that code again, even when the
-            # first never reached the grant (a fault answered it) and the journal has no code id
-            self._fail("CODE-ONCE", "exchanged the redirect's authorization code again", *exchanged[:2])
+        if len(acted) > 1 and not flagged:
+            self._fail("CODE-ONCE", "exchanged the redirect's authorization code again", *acted[:2])
         tamper = op.expect.get("tamper")
         if tamper:
             self._saw("STATE-CHECKED", tamper)
@@ -720,7 +791,7 @@ class Judge:
                 self._fail(
                     "STATE-CHECKED",
                     f"accepted a redirect whose state was not its own ({TAMPERINGS.get(tamper, tamper)}; "
-                    f"answered {outcome})",
+                    f"answered {outcome.shown()})",
                     *exchanged,
                 )
             return
@@ -753,9 +824,20 @@ TAMPERINGS = {
 }
 
 
+def _margin(info: Issued) -> float:
+    """REFRESH-EARLY's margin: a minute, or a quarter of a shorter life (a token told it lives
+    one second cannot be sent with a minute left)."""
+    return min(REFRESH_MARGIN, info.lifetime / 4)
+
+
 def _answered(entry: Entry) -> float:
     """When the client had the answer: pauses are counted from there, not from the request."""
     return entry.done or entry.wall
+
+
+def _unacted(entry: Entry) -> bool:
+    """The sandbox answered with a transient failure without acting on the request (a fault)."""
+    return entry.fault is not None and entry.fault.partition("#")[0] in DISRUPTIVE_FAULTS
 
 
 def _transient(entry: Entry) -> bool:

@@ -473,18 +473,103 @@ class RetriesForever(ReferenceClient):
         raise GiveUp("server_error")
 
 
-class RetriesCodeExchange(ReferenceClient):
-    """Sends the code exchange through its generic retrying request, so a failed exchange is
-    tried again with the same code."""
+class LinksAgainFromScratch(ReferenceClient):
+    """When anything after the code exchange fails (the profile check meets an outage), starts
+    the whole callback over, exchanging the redirect's code a second time."""
 
     catches = "CODE-ONCE"
 
-    def _exchange_code(self, code: str) -> dict[str, Any] | None:
-        response = self._token_request(self._code_form(code))
-        if response.status_code == 200:
-            tokens: dict[str, Any] = response.json()
-            return tokens
-        return None
+    def finish_link(self, user_key: str, callback_url: str) -> Outcome:
+        with self._lock:
+            pending = self._pending.get(user_key)
+        outcome = super().finish_link(user_key, callback_url)
+        if outcome.kind in ("server_error", "network", "rate_limited") and pending is not None:
+            with self._lock:
+                self._pending[user_key] = pending
+            return super().finish_link(user_key, callback_url)
+        return outcome
+
+
+class NeedsExpiresIn(ReferenceClient):
+    """Reads `expires_in` as if every answer had it (RFC 6749 §5.1 only recommends it)."""
+
+    catches = "WORKS"
+
+    def _expires_at(self, tokens: dict[str, Any]) -> float:
+        return self.clock() + float(tokens["expires_in"])
+
+
+class LowercaseTokenTypeOnly(ReferenceClient):
+    """Refuses a token answer whose `token_type` is not exactly "bearer" (RFC 6749 §5.1: the value
+    is case-insensitive)."""
+
+    catches = "WORKS"
+
+    def _grant(self, form: dict[str, str]) -> dict[str, Any] | None:
+        tokens = super()._grant(form)
+        if tokens is not None and tokens.get("token_type") != "bearer":
+            raise GiveUp("rejected")
+        return tokens
+
+
+class StrictTokenFields(ReferenceClient):
+    """Reads token answers into a strict record that refuses fields it does not know (RFC 6749 §5.1:
+    a client ignores them)."""
+
+    catches = "WORKS"
+
+    KNOWN = frozenset({
+        "access_token", "token_type", "refresh_token", "expires_in", "expires_at", "scope",
+        "refresh_token_expires_in", "refresh_token_expires_at", "created_at",
+    })  # fmt: skip
+
+    def _grant(self, form: dict[str, str]) -> dict[str, Any] | None:
+        tokens = super()._grant(form)
+        if tokens is not None and set(tokens) - self.KNOWN:
+            raise GiveUp("rejected")
+        return tokens
+
+
+class ForgetsRefreshToken(ReferenceClient):
+    """Stores whatever a refresh answer says of the refresh token: when it says nothing (RFC 6749
+    §6 allows that), the refresh token is lost."""
+
+    catches = "WORKS"
+
+    def _store(self, record: UserRecord, tokens: dict[str, Any]) -> None:
+        super()._store(record, tokens)
+        record.refresh_token = tokens.get("refresh_token")
+
+
+class AssumesTwelveHours(ReferenceClient):
+    """Ignores a customer's `expires_in` and takes every user token for a 12-hour one."""
+
+    catches = "USER-NO-EXPIRED"
+
+    def _store(self, record: UserRecord, tokens: dict[str, Any]) -> None:
+        super()._store(record, tokens)
+        record.expires_at = self.clock() + 43199
+
+
+class RetryAfterSecondsOnly(ReferenceClient):
+    """Understands a `Retry-After` of delay-seconds only; an HTTP-date (RFC 9110 §10.2.3) falls
+    back to its own short backoff."""
+
+    catches = "RETRY-AFTER"
+
+    def _retry_after(self, response: httpx.Response, fallback: float) -> float:
+        value = response.headers.get("retry-after", "")
+        return min(float(value), 10.0) if value.isdigit() else fallback
+
+
+class RetryAfterOn429Only(ReferenceClient):
+    """Honours `Retry-After` on a 429, and backs off by itself on a 503 that says when to come
+    back (RFC 9110 §10.2.3)."""
+
+    catches = "RETRY-AFTER"
+
+    def _says_when(self, response: httpx.Response) -> bool:
+        return False
 
 
 class FirstListedProfile(ReferenceClient):
@@ -588,7 +673,14 @@ MUTANTS: tuple[type[ReferenceClient], ...] = (
     DobYearOnly,
     TwelveHoursNoMargin,
     RetriesForever,
-    RetriesCodeExchange,
+    LinksAgainFromScratch,
+    NeedsExpiresIn,
+    LowercaseTokenTypeOnly,
+    StrictTokenFields,
+    ForgetsRefreshToken,
+    AssumesTwelveHours,
+    RetryAfterSecondsOnly,
+    RetryAfterOn429Only,
     FirstListedProfile,
     TruncatesTokens,
     NeedsExpiresAt,

@@ -223,7 +223,7 @@ CATALOG: tuple[Obligation, ...] = (
         "critical",
         "no request presents a one-time token whose challenges are still pending",
         situation="SCA challenges",
-        needs=("fund_transfer",),
+        needs=("start_link", "fund_transfer"),  # only a linked customer has a profile to fund from
     ),
     Obligation(
         "SCA-ONE-USE",
@@ -232,7 +232,7 @@ CATALOG: tuple[Obligation, ...] = (
         "major",
         "no request presents a one-time token already used",
         situation="transfers after an approved one",
-        needs=("fund_transfer",),
+        needs=("start_link", "fund_transfer"),
     ),
     Obligation(
         "MTLS-PRESENT",

@@ -10,18 +10,24 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import math
+import sysconfig
 import tempfile
 import threading
+import traceback
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlparse
 
 from mockwise._domain.journal import Entry
+from mockwise._domain.settings import ACCESS_TOKEN_LIFETIME
 from mockwise.contracts.adapter import ClientConfig, NewUser, Outcome, WiseClient
 from mockwise.contracts.clocks import ClientClock, NoClock, WaitedTooLong
-from mockwise.contracts.judge import ACCESS_LIFETIME, Issued, Judge, Operation
+from mockwise.contracts.judge import Issued, Judge, Operation
+from mockwise.contracts.variation import dotted
 from mockwise.testing._client import ControlPlaneError, SandboxClient, TenantClient
 
 ClientFactory = Callable[[ClientConfig, ClientClock], WiseClient]
@@ -33,13 +39,13 @@ IMPOSTOR_SECONDS = 10.0  # real seconds a man in the middle stays, at most
 SETTINGS = {
     # The sandbox is lenient where the judge is strict (client credentials in a form body are
     # accepted), so one bug shows up as one broken obligation rather than a cascade.
-    "client_auth_in_body": True,
+    "oauth.client_auth_in_body": True,
     # Fund transfers as a user are challenged, by SMS, so the SCA obligations are exercised.
-    "sca_user_tokens": True,
-    "sca_high_risk_challenges": "SMS",
+    "sca.user_tokens": True,
+    "sca.high_risk_challenges": "SMS",
     # Stories move clocks by days: expired tokens are remembered for a year, so every request
     # that carries one is journaled under this tenant and the judge sees it.
-    "expired_token_memory": 365 * 86400,
+    "oauth.expired_token_memory": 365 * 86400,
 }
 #: Extra parameters a genuine redirect back may carry: a client must ignore them.
 EXTRA_PARAMS = (("lang", "en"), ("source", "wise"))
@@ -106,7 +112,12 @@ class Step:
 
     def line(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.args.items())
-        shown = self.outcome if self.outcome is None or len(self.outcome) <= 90 else self.outcome[:89] + "…"
+        width = 90 if (self.outcome or "").startswith(("http", "about:")) else 240  # URLs are long
+        shown = (
+            self.outcome
+            if self.outcome is None or len(self.outcome) <= width
+            else self.outcome[: width - 1] + "…"
+        )
         result = f"  -> {shown}" if shown is not None else ""
         return f"{self.number:>3}. {self.action}({args}){result}"
 
@@ -139,15 +150,15 @@ class World:
         clock: ClientClock | None = None,
         *,
         profile: str = "wise",
-        fidelity: dict[str, Any] | None = None,
+        settings: dict[str, Any] | None = None,
         impostor: Any = None,
         redirect_query: bool = False,
         gate: Gate | None = None,
     ) -> None:
-        self.fidelity = dict(fidelity or {})  # the sandbox settings this story runs with
+        self.settings = dotted(settings or {})  # the sandbox settings this story runs with
         self.gate = gate or Gate()
         self.redirect_query = redirect_query  # the registered redirect URI has a query string (§3)
-        self.tenant = control.create_tenant(fidelity={**SETTINGS, **self.fidelity})
+        self.tenant = control.create_tenant(settings={**SETTINGS, **self.settings})
         self.now = self.tenant.clock.freeze()  # the tenant's time: only the suite moves it
         client = self.tenant.client
         if not endpoints.get("mtls_api_url") or redirect_query:
@@ -176,14 +187,18 @@ class World:
         self.clock: ClientClock = clock or NoClock()
         self.clock.start()
         self.client = make_client(self.config, self.clock)
+        fields = self.settings.get("oauth.token_response_fields", "current")
         self.judge = Judge(
             self.config.client_id,
             self.config.redirect_uri,
             profile,
-            retry_after=RETRY_AFTER,
             mtls=bool(self.config.mtls_api_url),
-            absolute_expiry=self.fidelity.get("token_response_fields", "current") == "current",
+            absolute_expiry=fields == "current",
+            lifetime=float(self.settings.get("oauth.access_token_lifetime", ACCESS_TOKEN_LIFETIME)),
+            told_expiry=fields != "minimal",
         )
+        self.took: list[tuple[str, Any]] = []  # variation points a fault of this story took (and how)
+        self._dated: dict[str, dict[str, Any]] = {}  # armed faults with an HTTP-date, by id: their scope
         self.impostor = impostor
         self.users: dict[str, UserModel] = {}
         self.story: list[Step] = []
@@ -285,7 +300,7 @@ class World:
     ) -> Outcome:
         self._begin(op, model)
         outcome = _guarded(call)
-        step.outcome = str(outcome)
+        step.outcome = outcome.shown()
         op.outcome = outcome
         op.entries = self._new_entries(step, model=model)
         return outcome
@@ -332,7 +347,7 @@ class World:
         op = Operation("create_user", step.number, key, expect={"works": self.pending_secret is None})
         self._begin(op)
         outcome = _guarded(lambda: self.client.create_user(user))
-        step.outcome = str(outcome)
+        step.outcome = outcome.shown()
         op.outcome = outcome
         op.entries = self._new_entries(step)
         user_id = next(
@@ -410,7 +425,7 @@ class World:
         op = Operation("finish_link", finish.number, key, user_id=seeded["id"], expect=expect)
         self.judge.begin(op, self.now)
         outcome = _guarded(lambda: self.client.finish_link(key, callback))
-        finish.outcome = str(outcome)
+        finish.outcome = outcome.shown()
         op.outcome = outcome
         op.entries = self._new_entries(finish, model=UserModel(key, "linked", email, seeded["id"]))
         self.judge.judge(op)
@@ -515,7 +530,7 @@ class World:
 
         with ThreadPoolExecutor(workers) as pool:
             outcomes = list(pool.map(run, range(workers)))
-        step.outcome = ", ".join(str(o) for o in outcomes)
+        step.outcome = ", ".join(o.shown() for o in outcomes)
         entries = self._new_entries(step, concurrency=workers, batch_start=batch_start, model=model)
         expected = expect(entries)
         for outcome in outcomes:
@@ -590,7 +605,7 @@ class World:
     def _to_expiry(self, latest: Issued, offset: float, both: bool) -> float:
         """Move the clocks forward to `offset` seconds around `latest`'s expiry (never back);
         the move wanted, negative when already past that point."""
-        delta = latest.at + ACCESS_LIFETIME + offset - self.now
+        delta = latest.at + latest.lifetime + offset - self.now
         if delta > 0:
             self._move_clocks(delta, both)
         return delta
@@ -599,8 +614,31 @@ class World:
         self.now = self.tenant.clock.advance(seconds)
         if both and getattr(self.clock, "movable", False):
             self.clock.shift(seconds)
+            self._redate()
         else:
             self.judge.sandbox_clock_moved(seconds)
+
+    def _client_offset(self) -> float:
+        """Seconds the client's clock runs ahead of this process's (an HTTP-date is written on the
+        client's clock): libfaketime's whole seconds, an injected clock's offset; time-machine
+        moves this process's clock with the client's."""
+        offset = float(getattr(self.clock, "offset", 0.0))
+        return float(math.ceil(offset)) if type(self.clock).__name__ == "FaketimeClock" else offset
+
+    def _redate(self) -> None:
+        """Faults armed with an HTTP-date and not yet fired, armed again for the client's moved
+        clock (the date must still lie the same delay ahead of it)."""
+        if not self._dated:
+            return
+        fired = {f["id"] for f in self.tenant.faults.list() if f["exhausted"]}
+        for fault_id, scope in list(self._dated.items()):
+            del self._dated[fault_id]
+            if fault_id in fired:
+                continue
+            with contextlib.suppress(ControlPlaneError):
+                self.tenant.faults.remove(fault_id)
+                kind = scope.pop("kind")
+                self._arm(kind, {**scope, "clock_offset": self._client_offset()})
 
     def revoke(self, cause: str, user: str | None = None) -> None:
         """A token dies early, as on Wise: revoke-access, enhanced-security, breach, change-email."""
@@ -680,20 +718,51 @@ class World:
                 self.impostor.set(False)
             self.judge.impostor = False
 
-    def fault(self, kind: str, path: str | None = None, times: int = 1) -> None:
-        """Arm one fault for the next matching request(s): `times` in a row is an outage."""
-        self._move("fault", kind=kind, path=path, **({"times": times} if times != 1 else {}))
-        self._step("fault", kind=kind, path=path, **({"times": times} if times != 1 else {}))
+    def fault(
+        self,
+        kind: str,
+        path: str | None = None,
+        times: int = 1,
+        status: int | None = None,
+        retry_after: str | None = None,
+    ) -> None:
+        """Arm one fault for the next matching request(s): `times` in a row is an outage.
+        `status`: a server_error's 5xx (503 when not given); `retry_after`: how its answer says
+        when to come back (`RETRY_AFTER_FORMS`: a 429's default is delay-seconds, a 503's none)."""
+        shown: dict[str, Any] = {"kind": kind, "path": path}
+        shown |= {k: v for k, v in (("times", times), ("status", status)) if v not in (None, 1)}
+        shown |= {"retry_after": retry_after} if retry_after is not None else {}
+        self._move("fault", **shown)
+        self._step("fault", **shown)
         scope: dict[str, Any] = {"times": times}
         if path is not None and kind not in ("invalid_grant", "invalid_token"):
             scope["path"] = path
+        form = retry_after
         if kind == "rate_limited":
-            scope["retry_after"] = RETRY_AFTER
+            form = form or "seconds"
+            self.took.append(("fault.retry_after", form))
         elif kind == "delay":
             scope["seconds"] = DELAY
         elif kind == "server_error":
-            scope["status"] = 503
-        self.tenant.faults.add(kind, **scope)
+            scope["status"] = status or 503
+            self.took.append(("fault.server_error_status", scope["status"]))
+            if scope["status"] == 503:
+                form = form or "absent"
+                self.took.append(("fault.service_unavailable_retry_after", form))
+        if form is not None:
+            scope["retry_after"] = 0 if form == "zero" else RETRY_AFTER
+            scope["retry_after_form"] = "seconds" if form == "zero" else form
+        self._arm(kind, scope)
+
+    def _arm(self, kind: str, scope: dict[str, Any]) -> None:
+        form = scope.get("retry_after_form")
+        if form == "http-date":
+            scope["clock_offset"] = self._client_offset()
+        armed = self.tenant.faults.add(kind, **scope)
+        if form is not None:  # what the judge holds a retry to (RETRY-AFTER)
+            self.judge.waits[armed["id"]] = None if form == "absent" else float(scope["retry_after"])
+        if form == "http-date":
+            self._dated[armed["id"]] = {"kind": kind, **scope}
 
     # Replay -------------------------------------------------------------------------------------
 
@@ -822,7 +891,8 @@ def scripted_approval(
 
 
 def _guarded(call: Callable[[], Outcome]) -> Outcome:
-    """A client that raises instead of reporting is judged on what it reported: an error."""
+    """A client that raises instead of reporting is judged on what it reported: an error, with
+    the exception's type and message and where in the client's own code it was raised."""
     try:
         outcome = call()
     except WaitedTooLong as stopped:  # an endless retry loop, stopped in its sleep
@@ -830,8 +900,42 @@ def _guarded(call: Callable[[], Outcome]) -> Outcome:
     except NotImplementedError:
         return Outcome.error("unsupported")
     except Exception as exc:
-        return Outcome("error", "exception", {"exception": f"{type(exc).__name__}: {exc}"[:300]})
+        return Outcome("error", "exception", raised(exc))
     return outcome if isinstance(outcome, Outcome) else Outcome.from_json(outcome)
+
+
+def raised(exc: BaseException) -> dict[str, str]:
+    """An exception as the report shows it: `{"exception": "KeyError: 'expires_in'", "where":
+    "client.py:42 in store_tokens"}`, the frame being the innermost one in the client's own code
+    (not the standard library's, an installed package's or the suites')."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    own = [f for f in frames if _client_code(f.filename)]
+    data = {"exception": f"{type(exc).__name__}: {exc}"[:300]}
+    where = own[-1] if own else (frames[-1] if frames else None)
+    if where is not None:
+        data["where"] = f"{_short(where.filename)}:{where.lineno} in {where.name}"
+    return data
+
+
+_LIBRARIES = tuple({sysconfig.get_paths()[name] for name in ("stdlib", "platstdlib", "purelib", "platlib")})
+
+
+def _client_code(filename: str) -> bool:
+    return not (
+        filename.startswith(_LIBRARIES)
+        or filename.startswith("<")
+        or (
+            Path(filename).resolve().parent == Path(__file__).resolve().parent
+            and Path(filename).name in ("world.py", "stories.py", "runner.py", "subprocess_driver.py")
+        )
+    )
+
+
+def _short(filename: str) -> str:
+    try:
+        return str(Path(filename).resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return filename
 
 
 def _guarded_url(call: Callable[[], str]) -> str | None:
