@@ -29,6 +29,7 @@ ERROR_KINDS = (
     "network",  # connection failures, resets, TLS errors
     "unauthorized",  # the partner's own credentials were refused (bad or rotated secret)
     "state_mismatch",  # the redirect back carried a `state` the client did not issue
+    "declined",  # the customer declined on the authorize page (error=access_denied came back)
     "dob_mismatch",  # the linked profile's date of birth is not the partner's customer's
     "sca_rejected",  # the SCA challenge could not be cleared, or the retry was refused
     "unsupported",  # the client does not offer this operation (or raise NotImplementedError)

@@ -39,7 +39,7 @@ DISRUPTIVE_FAULTS = ("server_error", "rate_limited", "connection_reset", "malfor
 CAUSES_FAILURE = frozenset({
     "AUTH-BASIC", "GRANT-PARAMS", "CC-NO-EXPIRED", "USER-NO-EXPIRED", "USER-NO-STALE", "USER-OWN-TOKEN",
     "INVALID-GRANT-STOP", "REDIRECT-EXACT", "CODE-ONCE", "MTLS-PRESENT", "VERIFY-SERVER", "USER-REUSE",
-    "SCA-CLEARED", "SCA-ONE-USE", "STATE-CHECKED", "DOB-CHECK",
+    "SCA-CLEARED", "SCA-ONE-USE", "STATE-CHECKED", "DOB-CHECK", "LINK-KEPT", "RELINK-REPLACES",
 })  # fmt: skip
 TRANSIENT_ERRORS = {"connection_reset", "malformed_json", "gateway_html", "rate_limited"}
 MAX_ATTEMPTS = 4
@@ -147,9 +147,10 @@ class Judge:
         self.told_expiry = told_expiry  # token responses carry `expires_in`
         # each armed fault's Retry-After, in seconds (None: the answer carries none), by fault id
         self.waits: dict[str, float | None] = {}
-        self.excused: Counter[str] = (
-            Counter()
-        )  # failed operations excused, by the obligation that caused them
+        # failed operations excused, by the obligation whose breach caused them
+        self.excused: Counter[str] = Counter()
+        self.unfinished: dict[int, str] = {}  # customers whose last link attempt was declined or abandoned
+        self.replaced_links: set[int] = set()  # lineages a customer's own re-link replaced (§2.5)
         self.violations: list[Violation] = []
         self.situations: dict[str, Counter[str]] = defaultdict(Counter)
         self.unsupported: set[str] = set()  # operations the client answered `unsupported`
@@ -196,6 +197,19 @@ class Judge:
         for token_id, info in self.issued.items():
             if info.link is None and token_id in links:
                 info.link = links[token_id]
+
+    def link_attempt(self, user_id: int | None, how: str) -> None:
+        """A customer's link attempt was declined or abandoned: their next operations must work."""
+        if user_id is not None:
+            self.unfinished[user_id] = how
+
+    def relinked(self, user_id: int | None, replaced: set[int]) -> None:
+        """A customer linked again, and the new grant ended these lineages' refresh tokens (§2.5)."""
+        if user_id is not None:
+            self.unfinished.pop(user_id, None)
+        if replaced:
+            self._saw("RELINK-REPLACES", "re-link")
+            self.replaced_links |= replaced
 
     def workers(self, count: int) -> None:
         self.partner_workers = max(self.partner_workers, count)
@@ -397,6 +411,13 @@ class Judge:
         if entry.error == "invalid_grant":
             self.dead_refresh.setdefault(refresh, entry.done)
         link = self.links.get(refresh)
+        if link in self.replaced_links:
+            self._fail(
+                "RELINK-REPLACES",
+                "sent the refresh token of a link the customer had replaced by linking again (the new "
+                "grant killed it, §2.5)",
+                entry,
+            )
         current = self.newest("user", frozenset({link})) if link is not None else None
         first = self.batch_refreshes.get(link) if link is not None and self.concurrency > 1 else None
         if entry.token_state == "superseded" and entry.token_cause == "rotated":
@@ -722,8 +743,19 @@ class Judge:
         if not op.expect.get("works"):
             return
         self._saw("WORKS", op.name)
+        attempt = self.unfinished.pop(op.user_id, None) if op.user_id is not None else None
+        if attempt is not None and op.name != "finish_link":
+            self._saw("LINK-KEPT", f"after a re-link {attempt}")
         if outcome.status != "ok" and not self._excused(op):
             what = f"{op.name}({op.user or ''})"
+            if attempt is not None and op.name != "finish_link":
+                self._fail(
+                    "LINK-KEPT",
+                    f"{what} answered {outcome.shown()} after the customer {attempt} a new link: the link "
+                    "they had still works",
+                    *op.entries[-3:],
+                )
+                return
             self._fail(
                 "WORKS", f"{what} answered {outcome.shown()} though nothing was wrong", *op.entries[-3:]
             )
@@ -781,9 +813,33 @@ class Judge:
         # after it is what RETRY-BOUNDED asks for. One redirect carries one code: a second exchange
         # the sandbox acted on is that code again, whatever the journal could name.
         acted = [e for e in exchanged if not _unacted(e)]
+        if len(acted) < len(exchanged):
+            self._saw("CODE-ONCE", "an exchange a transient failure answered")
+        if acted and any(e.fault and e.seq > acted[0].seq for e in op.entries):
+            self._saw("CODE-ONCE", "a failure after the exchange")
         flagged = any(v.obligation == "CODE-ONCE" and v.step == op.step for v in self.violations)
         if len(acted) > 1 and not flagged:
             self._fail("CODE-ONCE", "exchanged the redirect's authorization code again", *acted[:2])
+        if op.expect.get("declined"):
+            self._saw("LINK-KEPT", "declined")
+            if acted or outcome.status == "ok":
+                self._fail(
+                    "LINK-KEPT",
+                    f"the customer declined on the authorize page, and finish_link answered {outcome.shown()}"
+                    + (" after exchanging a code" if acted else ""),
+                    *acted,
+                )
+            return
+        in_flight = op.expect.get("in_flight")
+        if in_flight and not self._disrupted(op):
+            self._saw("LINKS-IN-FLIGHT", f"attempt {in_flight} of 2")
+            if outcome.kind == "state_mismatch":
+                self._fail(
+                    "LINKS-IN-FLIGHT",
+                    f"refused the redirect of link attempt {in_flight}, which it had started, because "
+                    "another attempt was under way for the customer",
+                )
+                return
         tamper = op.expect.get("tamper")
         if tamper:
             self._saw("STATE-CHECKED", tamper)

@@ -216,6 +216,38 @@ CATALOG: tuple[Obligation, ...] = (
         needs=("start_link",),
     ),
     Obligation(
+        "LINK-KEPT",
+        "A customer who declines on the authorize page, or leaves it and never comes back, keeps the link "
+        "they had.",
+        "reference §3 (a denial comes back as error=access_denied; RFC 6749 §4.1.2.1), §2.5 (only a new "
+        "grant replaces a link's refresh token)",
+        "critical",
+        "a declined callback is answered with an error and exchanges nothing; after a declined or "
+        "abandoned attempt, an operation for the customer whose tokens still work succeeds",
+        situation="declined or abandoned re-links",
+        needs=("start_link",),
+    ),
+    Obligation(
+        "RELINK-REPLACES",
+        "When a customer links again, the client goes on with the new link's tokens.",
+        "reference §2.5 (a new authorization_code grant immediately invalidates the old refresh token)",
+        "major",
+        "no refresh presents the refresh token of a link the same customer replaced by linking again",
+        situation="re-links that replaced a refresh token",
+        needs=("start_link",),
+    ),
+    Obligation(
+        "LINKS-IN-FLIGHT",
+        "Each link attempt the client started is finished by its own redirect: starting a second does not "
+        "void the first.",
+        "reference §3 (state returned unchanged, per authorization request); RFC 6749 §10.12",
+        "major",
+        "with two attempts under way for one customer, the redirect of either (with its own state) links "
+        "the customer",
+        situation="redirects of one of two attempts under way",
+        needs=("start_link",),
+    ),
+    Obligation(
         "SCA-CLEARED",
         "After an SCA challenge, the one-time token goes back with the request only once its challenges "
         "are cleared.",
@@ -272,6 +304,48 @@ CATALOG: tuple[Obligation, ...] = (
     ),
 )
 
+#: Each obligation's adversaries: the ways the stories try to make a client break it, each a kind
+#: of the situation the judge counts, so a run shows which it met (a family, not one instance:
+#: every grant, every near miss of a `state`, every failure on every endpoint...). A test holds the
+#: default run to meeting every one.
+TRANSIENT = ("5xx", "reset", "429")
+ADVERSARIES: dict[str, tuple[str, ...]] = {
+    "AUTH-BASIC": ("client_credentials", "registration_code", "authorization_code", "refresh_token"),
+    "GRANT-PARAMS": ("client_credentials", "registration_code", "authorization_code", "refresh_token"),
+    "SECRET-NOT-IN-URL": ("token endpoint", "API"),
+    "CC-REUSE": ("a live token",),
+    "CC-NO-EXPIRED": ("at the told expiry", "past the told expiry"),
+    "USER-REUSE": ("a token under two hours old",),
+    "USER-NO-EXPIRED": ("at the told expiry", "past the told expiry"),
+    "USER-NO-STALE": ("refresh", "concurrent refresh"),
+    "USER-OWN-TOKEN": ("customer call", "partner call"),
+    "INVALID-GRANT-STOP": ("refresh_token_revoked", "refresh_token_superseded", "fault", "reclaimed"),
+    "REGCODE-FALLBACK": ("dead refresh token",),
+    "RELINK-REPORTED": ("user_call", "fund_transfer"),
+    "RETRY-AFTER": tuple(f"{s} on the {w}" for s in ("429", "503") for w in ("token endpoint", "API")),
+    "RETRY-BOUNDED": (
+        *(f"{t} on the {w}" for t in TRANSIENT for w in ("token endpoint", "API")),
+        "malformed_json on the token endpoint",
+        "gateway_html on the API",
+    ),
+    "NO-RETRY-INVALID-CLIENT": ("client_credentials", "refresh_token", "authorization_code"),
+    "REDIRECT-EXACT": ("authorize URL",),
+    "STATE-CHECKED": tuple(
+        ["foreign", "prefix", "suffix", "one-char", "case", "truncated", "empty", "missing", "repeated"]
+    ),
+    "CODE-ONCE": ("exchange", "an exchange a transient failure answered", "a failure after the exchange"),
+    "DOB-CHECK": ("day", "month", "year", "other"),
+    "LINK-KEPT": ("declined", "after a re-link declined", "after a re-link abandoned"),
+    "RELINK-REPLACES": ("re-link",),
+    "LINKS-IN-FLIGHT": ("attempt 1 of 2", "attempt 2 of 2"),
+    "SCA-CLEARED": ("challenge",),
+    "SCA-ONE-USE": ("a transfer after an approved one",),
+    "MTLS-PRESENT": ("token endpoint", "API"),
+    "VERIFY-SERVER": ("partner", "customer"),
+    "WORKS": ("partner_call", "create_user", "finish_link", "user_call", "fund_transfer"),
+    "REFRESH-EARLY": ("in the last minute", "past the told expiry"),
+}
+
 BY_ID = {o.id: o for o in CATALOG}
 
 #: What each need is, in the catalog's words.
@@ -293,14 +367,14 @@ def catalog(profile: str = "wise") -> tuple[Obligation, ...]:
 
 def markdown(profile: str | None = None) -> str:
     rows = [
-        "| Id | Obligation | Source | Severity | Profiles | Checked by | Counted |",
-        "|---|---|---|---|---|---|---|",
+        "| Id | Obligation | Source | Severity | Profiles | Checked by | Counted | Adversaries |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for o in CATALOG if profile is None else catalog(profile):
         needs = f" (needs {', '.join(NEEDS[n] for n in o.needs)})" if o.needs else ""
         rows.append(
             f"| `{o.id}` | {o.statement} | {o.source} | {o.severity} | {', '.join(o.profiles)} | "
-            f"{o.check}{needs} | {o.situation} |"
+            f"{o.check}{needs} | {o.situation} | {'; '.join(ADVERSARIES.get(o.id, ()))} |"
         )
     return "\n".join(rows)
 

@@ -47,6 +47,7 @@ from mockwise.contracts.adapter import ClientConfig, NewUser, Outcome
 RENEW_MARGIN = 300.0  # renew a token this many seconds before it expires
 MAX_ATTEMPTS = 4  # one try and three retries, for transient failures
 FIRST_BACKOFF = 0.05  # seconds; doubles on each retry
+MAX_PENDING = 5  # link attempts a customer may have under way at once
 MAX_RETRY_AFTER = 10.0  # never wait longer than this for a Retry-After
 DOCUMENTED_LIFETIME = 43199  # Wise's `expires_in` for a 12-hour token (§2.3), when an answer has none
 OTP_CHANNELS = ("SMS", "WHATSAPP", "VOICE")  # challenges passed with a one-time password (§5.3)
@@ -103,7 +104,9 @@ class ReferenceClient:
         self._cc: tuple[str, float] | None = None
         self._cc_lock = threading.Lock()
         self._users: dict[str, UserRecord] = {}
-        self._pending: dict[str, PendingLink] = {}
+        # link attempts under way, by customer: several may be in flight (two tabs, a page closed
+        # and opened again); each callback finishes its own, found by its state
+        self._pending: dict[str, list[PendingLink]] = {}
         self._lock = threading.Lock()
         self._transfer_ids = itertools.count(1)  # any transfer id is fundable in the sandbox
 
@@ -294,7 +297,9 @@ class ReferenceClient:
     def start_link(self, user_key: str, date_of_birth: str) -> str:
         state = self._new_state()
         with self._lock:
-            self._pending[user_key] = PendingLink(state, date_of_birth)
+            attempts = self._pending.setdefault(user_key, [])
+            attempts.append(PendingLink(state, date_of_birth))
+            del attempts[:-MAX_PENDING]  # the oldest unfinished attempts are forgotten
         query = {"client_id": self.config.client_id, "redirect_uri": self._redirect_uri(), "state": state}
         return f"{self.config.authorize_url}?{urlencode(query)}"
 
@@ -304,6 +309,16 @@ class ReferenceClient:
     def _redirect_uri(self) -> str:
         return self.config.redirect_uri
 
+    def _take_pending(self, user_key: str, returned: str | None) -> PendingLink | None:
+        """The link attempt this callback finishes (its state is the one returned), no longer
+        pending; None when the state is none this client issued for the customer."""
+        with self._lock:
+            attempts = self._pending.get(user_key, [])
+            pending = next((p for p in attempts if self._state_matches(p, returned)), None)
+            if pending is not None:
+                attempts.remove(pending)
+            return pending
+
     def _state_matches(self, pending: PendingLink | None, returned: str | None) -> bool:
         return (
             pending is not None and returned is not None and secrets.compare_digest(pending.state, returned)
@@ -311,13 +326,12 @@ class ReferenceClient:
 
     def finish_link(self, user_key: str, callback_url: str) -> Outcome:
         query = {k: v[0] for k, v in parse_qs(urlparse(callback_url).query).items()}
-        with self._lock:
-            pending = self._pending.pop(user_key, None)
-        if not self._state_matches(pending, query.get("state")):
+        pending = self._take_pending(user_key, query.get("state"))
+        if pending is None:
             return Outcome.error("state_mismatch")
-        assert pending is not None
         if "error" in query or "code" not in query:
-            return Outcome.error("rejected")
+            # declined, or no code: nothing changes for the customer's existing link, if any
+            return Outcome.error("declined" if query.get("error") == "access_denied" else "rejected")
         try:
             tokens = self._exchange_code(query["code"])
             if tokens is None:

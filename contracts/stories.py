@@ -216,6 +216,20 @@ def link_user(s: Story) -> None:
     s.keys.append(s.w.link_user(rng.choice(PEOPLE), tamper, dob, profile, extra))
 
 
+RELINKS = ("same", "other", "declined", "abandoned")
+
+
+def relink(s: Story) -> None:
+    """A linked customer links again: the same or their other profile, or declines, or leaves."""
+    linked = sorted(k for k, m in s.w.users.items() if m.kind == "linked")
+    if linked:
+        s.w.relink(s.rng.choice(linked), s.rng.choice(RELINKS))
+
+
+def links_in_flight(s: Story) -> None:
+    s.keys.append(s.w.link_twice(s.rng.choice(PEOPLE)))
+
+
 def user_call(s: Story) -> None:
     key = s.customer()
     if key is not None:
@@ -323,6 +337,8 @@ MOVES: dict[str, tuple[MoveMaker, float]] = {
     "partner_calls_concurrently": (partner_calls_concurrently, 2),
     "create_user": (create_user, 3),
     "link_user": (link_user, 5),
+    "relink": (relink, 1.5),
+    "links_in_flight": (links_in_flight, 0.7),
     "user_call": (user_call, 12),
     "user_calls_concurrently": (user_calls_concurrently, 4),
     "fund_transfers": (fund_transfers, 3),
@@ -342,7 +358,7 @@ THEMES: dict[str, tuple[str, ...]] = {
     "expiry": ("user_call", "partner_call", "advance", "advance_to_expiry"),
     "concurrency": ("user_calls_concurrently", "partner_calls_concurrently"),
     "faults": ("fault",),
-    "linking": ("link_user",),
+    "linking": ("link_user", "relink", "links_in_flight"),
     "revocation": ("revoke", "breach", "reclaim"),
     "sca": ("fund_transfers",),
     "rate limits": ("fault",),

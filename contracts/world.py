@@ -27,7 +27,7 @@ from mockwise._domain.settings import ACCESS_TOKEN_LIFETIME
 from mockwise.contracts.adapter import ClientConfig, NewUser, Outcome, WiseClient
 from mockwise.contracts.clocks import ClientClock, NoClock, WaitedTooLong
 from mockwise.contracts.judge import Issued, Judge, Operation
-from mockwise.contracts.variation import dotted
+from mockwise.contracts.variation import BASE, dotted
 from mockwise.testing._client import ControlPlaneError, SandboxClient, TenantClient
 
 ClientFactory = Callable[[ClientConfig, ClientClock], WiseClient]
@@ -36,17 +36,6 @@ DELAY = 0.05  # seconds: the delay fault, and the overlap forced on racing refre
 LINKABLE = {"alex": "alex.morgan@example.com", "lena": "lena.fischer@example.com"}
 RENEWAL_POINT = -100  # seconds around an access token's expiry: where a client renews it
 IMPOSTOR_SECONDS = 10.0  # real seconds a man in the middle stays, at most
-SETTINGS = {
-    # The sandbox is lenient where the judge is strict (client credentials in a form body are
-    # accepted), so one bug shows up as one broken obligation rather than a cascade.
-    "oauth.client_auth_in_body": True,
-    # Fund transfers as a user are challenged, by SMS, so the SCA obligations are exercised.
-    "sca.user_tokens": True,
-    "sca.high_risk_challenges": "SMS",
-    # Stories move clocks by days: expired tokens are remembered for a year, so every request
-    # that carries one is journaled under this tenant and the judge sees it.
-    "oauth.expired_token_memory": 365 * 86400,
-}
 #: Extra parameters a genuine redirect back may carry: a client must ignore them.
 EXTRA_PARAMS = (("lang", "en"), ("source", "wise"))
 
@@ -101,6 +90,8 @@ class UserModel:
     held: bool = False  # the client answered ok for this user (and has not asked for a re-link since)
     registration_code_alive: bool = False
     links: set[int] = field(default_factory=set)  # the token lineages the client got for this customer
+    person: str | None = None  # a linked customer: the seeded Wise user (LINKABLE) ...
+    profile: str = "personal"  # ... and the type of the profile they approved last
 
 
 @dataclass
@@ -158,7 +149,7 @@ class World:
         self.settings = dotted(settings or {})  # the sandbox settings this story runs with
         self.gate = gate or Gate()
         self.redirect_query = redirect_query  # the registered redirect URI has a query string (§3)
-        self.tenant = control.create_tenant(settings={**SETTINGS, **self.settings})
+        self.tenant = control.create_tenant(settings={**BASE, **self.settings})
         self.now = self.tenant.clock.freeze()  # the tenant's time: only the suite moves it
         client = self.tenant.client
         if not endpoints.get("mtls_api_url") or redirect_query:
@@ -391,29 +382,19 @@ class World:
         email = LINKABLE[person]
         seeded = self.tenant.user(email)
         date_of_birth = near_miss(seeded["date_of_birth"], dob)
-        step = self._step("start_link", key=key, person=person, date_of_birth=date_of_birth)
-        op = Operation("start_link", step.number, key)
-        url = _guarded_url(lambda: self.client.start_link(key, date_of_birth))
+        url = self._start_link(key, person, date_of_birth)
         if url is None:
-            step.outcome = "error:unsupported"
-            op.outcome = Outcome.error("unsupported")
-            self.judge.judge(op)
             return key
-        op.url = url
-        op.entries = self._new_entries(step)
-        step.outcome = url
-        self.judge.judge(op)
-        chosen = next((p for p in seeded["profiles"] if p["type"] == profile), None)
-        chosen = chosen or next(p for p in seeded["profiles"] if p["type"] == "personal")
+        chosen = _profile(seeded, profile)
         callback = scripted_approval(self.tenant, url, seeded, chosen["id"])
         if callback is None:
             return key  # the authorize page refused to redirect (REDIRECT-EXACT says why)
         if tamper:
             callback = tampered(callback, tamper)
-        elif extra:
-            callback = _with_extra(callback)
+        else:
+            self.took.append(("world.callback_extra_params", extra))
+            callback = _with_extra(callback) if extra else callback
         finish_args = {"key": key} | {k: v for k, v in args.items() if k in ("tamper", "profile", "extra")}
-        finish = self._step("finish_link", **finish_args)
         personal = chosen["type"] == "personal"
         expect = {
             "tamper": tamper,
@@ -422,17 +403,115 @@ class World:
             # succeeds is the client's decision, so only personal links must work
             "works": self.pending_secret is None and personal,
         }
-        op = Operation("finish_link", finish.number, key, user_id=seeded["id"], expect=expect)
+        model = UserModel(key, "linked", email, seeded["id"], person=person, profile=chosen["type"])
+        outcome, op = self._finish_link(key, model, callback, expect, finish_args)
+        if outcome.status == "ok" and not tamper and (dob == "own" or not personal):
+            model.held = True
+            self._track_links(model, op.entries, "authorization_code")
+            self.users[key] = model
+        return key
+
+    def _start_link(self, key: str, person: str, date_of_birth: str) -> str | None:
+        """The client's authorize URL for customer `key`, judged; None when it does not link."""
+        step = self._step("start_link", key=key, person=person, date_of_birth=date_of_birth)
+        op = Operation("start_link", step.number, key)
+        url = _guarded_url(lambda: self.client.start_link(key, date_of_birth))
+        if url is None:
+            step.outcome = "error:unsupported"
+            op.outcome = Outcome.error("unsupported")
+            self.judge.judge(op)
+            return None
+        op.url = url
+        op.entries = self._new_entries(step)
+        step.outcome = url
+        self.judge.judge(op)
+        return url
+
+    def _finish_link(
+        self, key: str, model: UserModel, callback: str, expect: dict[str, Any], shown: dict[str, Any]
+    ) -> tuple[Outcome, Operation]:
+        """The customer comes back to the client's redirect URI with `callback`."""
+        finish = self._step("finish_link", **shown)
+        op = Operation("finish_link", finish.number, key, user_id=model.user_id, expect=expect)
+        op.links = frozenset(model.links)
         self.judge.begin(op, self.now)
         outcome = _guarded(lambda: self.client.finish_link(key, callback))
         finish.outcome = outcome.shown()
         op.outcome = outcome
-        op.entries = self._new_entries(finish, model=UserModel(key, "linked", email, seeded["id"]))
+        op.entries = self._new_entries(finish, model=model)
         self.judge.judge(op)
-        if outcome.status == "ok" and not tamper and (dob == "own" or not personal):
-            model = UserModel(key, "linked", email, seeded["id"], held=True)
+        return outcome, op
+
+    def relink(self, user: str, how: str = "same") -> None:
+        """A linked customer links again (§3; reference §2.5: a new grant kills the link's refresh
+        token): approving the same profile ("same") or their other one ("other"), declining on
+        the authorize page ("declined", RFC 6749 §4.1.2.1), or closing it and never coming back
+        ("abandoned"). After a declined or abandoned attempt the customer comes back to the
+        partner's product at once: their existing link must still work (LINK-KEPT)."""
+        self._move("relink", user=user, how=how)
+        model = self.users.get(user)
+        if model is None or model.kind != "linked" or model.person is None:
+            return
+        seeded = self.tenant.user(LINKABLE[model.person])
+        url = self._start_link(user, model.person, seeded["date_of_birth"])
+        if url is None:
+            return
+        if how in ("declined", "abandoned"):
+            if how == "declined":
+                chosen = _profile(seeded, model.profile)
+                callback = scripted_approval(self.tenant, url, seeded, chosen["id"], approve=False)
+                if callback is not None:
+                    self._finish_link(
+                        user, model, callback, {"declined": True}, {"key": user, "declined": True}
+                    )
+            self.judge.link_attempt(model.user_id, how)
+            self._depth += 1
+            try:
+                self.user_call(user)  # the customer comes back
+            finally:
+                self._depth -= 1
+            return
+        other = {"personal": "business", "business": "personal"}[model.profile] if how == "other" else None
+        chosen = _profile(seeded, other or model.profile)
+        callback = scripted_approval(self.tenant, url, seeded, chosen["id"])
+        if callback is None:
+            return
+        expect = {"works": self.pending_secret is None and chosen["type"] == "personal"}
+        shown = {"key": user} | ({"profile": chosen["type"]} if chosen["type"] != model.profile else {})
+        before = set(model.links)
+        outcome, op = self._finish_link(user, model, callback, expect, shown)
+        if outcome.status == "ok":
+            model.held, model.profile = True, chosen["type"]
             self._track_links(model, op.entries, "authorization_code")
-            self.users[key] = model
+            dead = {t["link"] for t in self.tokens() if t["kind"] == "refresh" and t["state"] != "valid"}
+            self.judge.relinked(model.user_id, (before & dead) - {None})
+
+    def link_twice(self, person: str) -> str:
+        """A customer starts linking twice before finishing (two tabs, a page closed and opened
+        again), approves both, and comes back with the first attempt's redirect, then the
+        second's: each is an attempt the client started (LINKS-IN-FLIGHT)."""
+        move = self._move("link_twice", person=person)
+        self._counter += 1
+        key = f"l{self._counter}"
+        if move is not None:
+            move.created = key
+        seeded = self.tenant.user(LINKABLE[person])
+        urls = [self._start_link(key, person, seeded["date_of_birth"]) for _ in range(2)]
+        started = [url for url in urls if url is not None]
+        if len(started) < 2:
+            return key
+        chosen = _profile(seeded, "personal")
+        callbacks = [scripted_approval(self.tenant, url, seeded, chosen["id"]) for url in started]
+        model = UserModel(key, "linked", LINKABLE[person], seeded["id"], person=person)
+        for attempt, callback in enumerate(callbacks, 1):
+            if callback is None:
+                continue
+            expect = {"works": self.pending_secret is None, "in_flight": attempt}
+            outcome, op = self._finish_link(key, model, callback, expect, {"key": key, "attempt": attempt})
+            if outcome.status == "ok":
+                model.held = True
+                self._track_links(model, op.entries, "authorization_code")
+                self.users[key] = model
         return key
 
     def user_call(self, user: str, at: int | None = None) -> Outcome | None:
@@ -785,9 +864,9 @@ class World:
 
 
 MOVES = frozenset({
-    "partner_call", "partner_calls_concurrently", "create_user", "link_user", "user_call",
-    "fund_transfer", "user_calls_concurrently", "advance", "advance_to_expiry", "revoke", "reclaim",
-    "rotate_secret", "deploy_secret", "meet_impostor", "fault",
+    "partner_call", "partner_calls_concurrently", "create_user", "link_user", "relink", "link_twice",
+    "user_call", "fund_transfer", "user_calls_concurrently", "advance", "advance_to_expiry", "revoke",
+    "reclaim", "rotate_secret", "deploy_secret", "meet_impostor", "fault",
 })  # fmt: skip
 
 
@@ -877,17 +956,29 @@ def _with_extra(url: str) -> str:
 
 
 def scripted_approval(
-    tenant: TenantClient, authorize_url: str, person: dict[str, Any], profile_id: int
+    tenant: TenantClient, authorize_url: str, person: dict[str, Any], profile_id: int, approve: bool = True
 ) -> str | None:
-    """The customer logs in on the authorize page and approves; None when the page will not
+    """The customer logs in on the authorize page and approves (or denies: the redirect back, or the
+    link back Wise's page shows, with `error=access_denied`, §3); None when the page will not
     redirect (an unknown client or an unregistered redirect_uri shows an error page, §3)."""
     try:
         redirect = tenant.link(
-            authorize_url, email=person["email"], password=person["password"], profile_id=profile_id
+            authorize_url,
+            email=person["email"],
+            password=person["password"],
+            profile_id=profile_id,
+            approve=approve,
         )
     except ControlPlaneError:
         return None
     return redirect or None
+
+
+def _profile(seeded: dict[str, Any], kind: str) -> dict[str, Any]:
+    """The seeded user's profile of this type, or their personal one."""
+    profiles: list[dict[str, Any]] = seeded["profiles"]
+    chosen = next((p for p in profiles if p["type"] == kind), None)
+    return chosen or next(p for p in profiles if p["type"] == "personal")
 
 
 def _guarded(call: Callable[[], Outcome]) -> Outcome:
