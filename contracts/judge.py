@@ -384,7 +384,7 @@ class Judge:
             # the live token again (Spring's token store, client_credentials_reuse), with what is left
             # of its life: a client renewing in its last seconds cannot get a fresher one, so it is
             # blamed only past the token's real end
-            known.absolute = True
+            known.absolute = known.absolute or self.told_expiry
             return
         link = self.links.get(entry.token or "") if grant == "refresh_token" else None
         self.issued[entry.issued] = Issued(

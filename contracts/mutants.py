@@ -548,6 +548,13 @@ class StrictTokenFields(ReferenceClient):
 
     def _grant(self, form: dict[str, str]) -> dict[str, Any] | None:
         tokens = super()._grant(form)
+        # (where refusing replaces nothing: see LowercaseTokenTypeOnly)
+        if tokens is not None and form["grant_type"] != "refresh_token" and set(tokens) - self.KNOWN:
+            raise GiveUp("rejected")
+        return tokens
+
+    def _exchange_code(self, code: str) -> dict[str, Any] | None:
+        tokens = super()._exchange_code(code)
         if tokens is not None and set(tokens) - self.KNOWN:
             raise GiveUp("rejected")
         return tokens

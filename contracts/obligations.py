@@ -240,11 +240,13 @@ CATALOG: tuple[Obligation, ...] = (
         "LINKS-IN-FLIGHT",
         "Each link attempt the client started is finished by its own redirect: starting a second does not "
         "void the first.",
-        "reference §3 (state returned unchanged, per authorization request); RFC 6749 §10.12",
-        "major",
+        "reference §3 (state returned unchanged, per authorization request); RFC 6749 §10.12 (good "
+        "practice: Wise says nothing of two attempts at once)",
+        "minor",
         "with two attempts under way for one customer, the redirect of either (with its own state) links "
         "the customer",
         situation="redirects of one of two attempts under way",
+        profiles=("strict",),
         needs=("start_link",),
     ),
     Obligation(
