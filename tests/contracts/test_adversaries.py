@@ -18,3 +18,11 @@ def test_the_default_run_meets_every_adversary_of_every_obligation(reference_rep
         for v in reference_report.verdicts
     }
     assert {k: v for k, v in unmet.items() if v} == {}
+
+
+def test_each_obligation_is_declared_once_beside_its_check() -> None:
+    from mockwise.contracts.checks import linking, outcomes, requests, retries, tokens
+    from mockwise.contracts.obligations import ORDER
+
+    declared = [o.id for family in (requests, tokens, retries, linking, outcomes) for o in family.OBLIGATIONS]
+    assert sorted(declared) == sorted(ORDER) and len(set(declared)) == len(declared)
