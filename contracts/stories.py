@@ -34,7 +34,7 @@ from mockwise.contracts.clocks import ClientClock
 from mockwise.contracts.judge import ACCESS_LIFETIME, TAMPERINGS, Violation
 from mockwise.contracts.variation import BY_ID as POINTS
 from mockwise.contracts.variation import Tally, draw_settings
-from mockwise.contracts.world import RENEWAL_POINT, ClientFactory, Gate, Move, Step, World
+from mockwise.contracts.world import RENEWAL_POINT, ClientFactory, Listeners, Move, Step, World
 from mockwise.testing._client import SandboxClient
 
 DAY = 86400
@@ -104,7 +104,7 @@ class RunContext:
     # The client's waits are real (a subprocess, a sandbox in another process): the faults that
     # make it wait (429s, outages, the impostor's failed handshakes) come up in their themes only.
     real_waits: bool = False
-    gate: Gate = field(default_factory=Gate)
+    listeners: Listeners = field(default_factory=Listeners)
     found: dict[str, Finding] = field(default_factory=dict)
     steps_run: int = 0
     examples_run: int = 0
@@ -129,7 +129,7 @@ class RunContext:
             settings=settings,
             impostor=self.impostor,
             redirect_query=redirect_query,
-            gate=self.gate,
+            listeners=self.listeners,
         )
 
     def absorb(self, world: World) -> None:
@@ -404,14 +404,14 @@ def tell(ctx: RunContext, index: int, steps: int) -> None:
         ctx.on_step()
 
     try:
-        with ctx.gate.shared():
+        with ctx.listeners.shared():
             create_user(story)
             link_user_plain(story, "alex" if theme == "sca" else rng.choice(PEOPLE))  # alex has a business
         judged()
         for _ in range(steps):
             names = [n for n in weights if available(story, n)]
             name = rng.choices(names, [weights[n] for n in names])[0]
-            with ctx.gate.around(name):
+            with ctx.listeners.around(name):
                 MOVES[name][0](story)
             judged()
     finally:

@@ -20,7 +20,7 @@ from mockwise.contracts.moves.base import (
     RENEWAL_POINT,
     RETRY_AFTER,
     ClientFactory,
-    Gate,
+    Listeners,
     Move,
     Step,
     UserModel,
@@ -32,8 +32,8 @@ from mockwise.contracts.moves.partner import PartnerMoves
 from mockwise.contracts.moves.wise import WiseMoves
 
 __all__ = [
-    "DELAY", "IMPOSTOR_SECONDS", "LINKABLE", "MOVES", "RENEWAL_POINT", "RETRY_AFTER", "ClientFactory", "Gate",
-    "Move", "Step", "UserModel", "World", "_guarded", "moves_of_steps", "near_miss", "raised",
+    "DELAY", "IMPOSTOR_SECONDS", "LINKABLE", "MOVES", "RENEWAL_POINT", "RETRY_AFTER", "ClientFactory",
+    "Listeners", "Move", "Step", "UserModel", "World", "_guarded", "moves_of_steps", "near_miss", "raised",
     "scripted_approval", "tampered",
 ]  # fmt: skip
 
@@ -53,7 +53,7 @@ class World(PartnerMoves, LinkingMoves, WiseMoves):
             for name in ("user", "whose"):
                 if isinstance(args.get(name), str) and args[name] != "partner":
                     args[name] = keys.get(args[name], f"gone-{args[name]}")
-            with self.gate.around(action):
+            with self.listeners.around(action):
                 made = getattr(self, action)(**args)
             if item.get("created") and isinstance(made, str):
                 keys[item["created"]] = made

@@ -35,10 +35,10 @@ RENEWAL_POINT = -100  # seconds around an access token's expiry: where a client 
 IMPOSTOR_SECONDS = 10.0  # real seconds a man in the middle stays, at most
 
 
-class Gate:
+class Listeners:
     """Stories told side by side share the sandbox's TLS listeners, and a man in the middle answers
     every new connection while he is there: a move meeting him is made alone (`alone`), the
-    others side by side (`shared`). A single story's gate never waits."""
+    others side by side (`shared`). A single story never waits for them."""
 
     def __init__(self) -> None:
         self._cond = threading.Condition()
@@ -142,10 +142,10 @@ class WorldState:
         settings: dict[str, Any] | None = None,
         impostor: Any = None,
         redirect_query: bool = False,
-        gate: Gate | None = None,
+        listeners: Listeners | None = None,
     ) -> None:
         self.settings = dotted(settings or {})  # the sandbox settings this story runs with
-        self.gate = gate or Gate()
+        self.listeners = listeners or Listeners()
         self.redirect_query = redirect_query  # the registered redirect URI has a query string (§3)
         self.tenant = control.create_tenant(settings={**BASE, **self.settings})
         self.now = self.tenant.clock.freeze()  # the tenant's time: only the suite moves it
