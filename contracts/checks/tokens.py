@@ -146,6 +146,11 @@ class TokenChecks(JudgeState):
         if entry.error == "invalid_grant":
             self.dead_refresh.setdefault(refresh, entry.done)
         link = self.links.get(refresh)
+        if link is None and entry.user_id == self.op_user and len(self.op_links) == 1:
+            # a refresh token a rotation issued during this step (the sandbox's token list has not
+            # been read since): of the one lineage this customer's operation holds
+            (link,) = self.op_links
+            self.links[refresh] = link
         self._replaced_link(entry, link)
         current = self.newest("user", frozenset({link})) if link is not None else None
         first = self.batch_refreshes.get(link) if link is not None and self.concurrency > 1 else None
