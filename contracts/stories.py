@@ -314,8 +314,8 @@ def fault(s: Story) -> None:
         form = POINTS["fault.retry_after"].draw(rng, s.theme)
     if form == "http-date" and s.remote:
         form = "seconds"
-    if status == 503 and s.real_waits and s.theme not in ("faults", "rate limits"):
-        form = "absent"  # a real wait of a second or two: in the themes that are about waiting only
+    if status == 503 and s.real_waits and s.theme != "rate limits":
+        form = "absent"  # a real wait of a second or two: in the theme about waiting only
     s.w.fault(kind, path, times, status, form)
     roll = rng.random()
     if roll < 0.1:
