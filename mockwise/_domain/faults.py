@@ -105,6 +105,16 @@ class Fault:
             self.path = TOKEN_PATH
         self._rng = random.Random(self.seed)  # noqa: S311 - reproducible, not cryptographic
 
+    def __setstate__(self, state: Any) -> None:
+        """From a pickle (a state store's saved faults): a fault saved before a field existed gets
+        that field's default."""
+        for item in dataclasses.fields(self):
+            if item.default is not dataclasses.MISSING:
+                object.__setattr__(self, item.name, item.default)
+        for part in state if isinstance(state, tuple) else (state,):
+            for name, value in (part or {}).items():
+                object.__setattr__(self, name, value)
+
     @property
     def exhausted(self) -> bool:
         return self.times is not None and self.fired >= self.times
@@ -168,8 +178,8 @@ class Fault:
 
     def _retry_after_header(self) -> dict[str, str]:
         """`Retry-After` as this fault writes it: delay-seconds, or the HTTP-date that far ahead on
-        the receiver's clock, rounded up to a whole second so the wait is never shorter (RFC 9110
-        §5.6.7, §10.2.3)."""
+        the receiver's clock, rounded up to a whole second so the wait is never shorter (an
+        HTTP-date has whole seconds: RFC 9110 §5.6.7; the two forms: RFC 9110 §10.2.3)."""
         form = self.retry_after_form or ("seconds" if self.kind is FaultKind.RATE_LIMITED else "absent")
         if form == "absent":
             return {}
