@@ -120,7 +120,7 @@ def main() -> None:
     args = parser.parse_args()
     chosen = [s for s in SCENARIOS if not args.only or any(word in s.name for word in args.only)]
     header = (
-        f"{'scenario':<36} {'wall s':>7} {'stories':>7} {'steps':>6} {'explore':>8} {'shrink':>7} "
+        f"{'scenario':<40} {'wall s':>7} {'stories':>7} {'steps':>6} {'explore':>8} {'shrink':>7} "
         f"{'replays':>7} {'procs':>5} {'cpu s':>6}  broken"
     )
     print(header)
@@ -135,22 +135,22 @@ def main() -> None:
             scenario = Scenario(scenario.name, scenario.spec, None, goal, None, scenario.served)
         results.append((scenario, report, wall))
         print(
-            f"{scenario.name:<36} {wall:7.1f} {report.examples:7d} {report.steps:6d} "
+            f"{scenario.name:<40} {wall:7.1f} {report.examples:7d} {report.steps:6d} "
             f"{report.timings.get('explore', 0):8.1f} {report.timings.get('shrink', 0):7.1f} "
             f"{report.replays:7d} {spawned:5d} {used:6.1f}  {', '.join(report.broken) or '-'}",
             flush=True,
         )
         for note in report.notes:
-            print(f"{'':<36} note: {note}")
+            print(f"{'':<40} note: {note}")
     print()
-    print(f"{'goal':<60} {'measured':>9}  verdict")
+    print(f"{'goal':<66} {'measured':>9}  verdict")
     for scenario, report, wall in results:
         longest = max((len(v.counterexample.story) for v in report.verdicts if v.counterexample), default=0)
         met = wall <= scenario.goal and (scenario.max_story is None or longest <= scenario.max_story)
         story = f", stories <= {scenario.max_story} steps (longest {longest})" if scenario.max_story else ""
         twice = " (2x in-process)" if scenario.served else ""
         goal = f"{scenario.name}: <= {scenario.goal:.0f} s{twice}{story}"
-        print(f"{goal:<60} {wall:8.1f}s  {'met' if met else 'NOT met'}")
+        print(f"{goal:<66} {wall:8.1f}s  {'met' if met else 'NOT met'}")
 
 
 if __name__ == "__main__":
