@@ -16,7 +16,7 @@ values (the default first; the edges of a range as well as its typical value) an
 
 Every key of `Settings` appears here, either as a point the stories draw or in `HELD` (with why a
 story cannot reach it, or why it keeps one value), so a new setting cannot be left out by
-accident. `python -m mockwise.contracts.variation` prints `docs/variation.md`, with how often the
+accident. `python -m mockwise.contracts.coverage` prints `docs/variation.md`, with how often the
 default budget took each value; a test fails when a value is never taken.
 """
 
@@ -24,13 +24,13 @@ from __future__ import annotations
 
 import json
 import random
-import sys
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from mockwise._domain.settings import KEYS, LEGACY, Settings
+from mockwise._domain.settings import KEYS, Settings
+from mockwise._http.control.fidelity import LEGACY  # the one place the flat names live
 
 Kind = Literal["setting", "fault", "world"]
 
@@ -361,7 +361,7 @@ def markdown(tally: Tally | None = None) -> str:
         "",
         "Every way Wise, or an RFC Wise builds on, may legally answer a client differently, as the",
         "contract suites vary it. Generated from `contracts/variation.py`",
-        "(`python -m mockwise.contracts.variation > docs/variation.md`, which runs the default budget",
+        "(`python -m mockwise.contracts.coverage > docs/variation.md`, which runs the default budget",
         "with the reference client to count); a test keeps this file in step and fails when a value is",
         "never taken in the default budget. Values: the default first. Taken: stories (settings and",
         "the world) or armed faults that took each value in the default budget (100 stories).",
@@ -413,14 +413,3 @@ def check() -> list[str]:
             problems.append(f"{point.id}: its first value is not the sandbox's default")
         problems += [f"{point.id}: {v} is refused by the sandbox" for v in _legal(point)]
     return problems
-
-
-if __name__ == "__main__":  # pragma: no cover
-    from mockwise.contracts.runner import python_client, run_contracts
-
-    make, clock = python_client("mockwise.contracts.reference:factory")
-    report = run_contracts(make, clock, name="reference", shrink=False)
-    if sys.argv[1:] == ["--json"]:
-        print(json.dumps(report.variation.as_json(), indent=2))
-    else:
-        sys.stdout.write(markdown(report.variation))

@@ -149,7 +149,7 @@ class WorldState:
         self.redirect_query = redirect_query  # the registered redirect URI has a query string (§3)
         self.tenant = control.create_tenant(settings={**BASE, **self.settings})
         self.now = self.tenant.clock.freeze()  # the tenant's time: only the suite moves it
-        client = self.tenant.client
+        client: Any = self.tenant.client  # the seeded client's JSON, or a ClientRecord
         if not endpoints.get("mtls_api_url") or redirect_query:
             # no mTLS host to reach (a partner without enforced mTLS), or another redirect URI
             uris = [client["redirect_uris"][0] + "?partner=mockwise&v=2"] if redirect_query else None

@@ -50,7 +50,7 @@ class LinkingMoves(WorldState):
         if move is not None:
             move.created = key
         email = LINKABLE[person]
-        seeded = self.tenant.user(email)
+        seeded = _seeded(self.tenant, email)
         date_of_birth = near_miss(seeded["date_of_birth"], dob)
         url = self._start_link(key, person, date_of_birth)
         if url is None:
@@ -122,7 +122,7 @@ class LinkingMoves(WorldState):
         model = self.users.get(user)
         if model is None or model.kind != "linked" or model.person is None:
             return
-        seeded = self.tenant.user(LINKABLE[model.person])
+        seeded = _seeded(self.tenant, LINKABLE[model.person])
         url = self._start_link(user, model.person, seeded["date_of_birth"])
         if url is None:
             return
@@ -165,7 +165,7 @@ class LinkingMoves(WorldState):
         key = f"l{self._counter}"
         if move is not None:
             move.created = key
-        seeded = self.tenant.user(LINKABLE[person])
+        seeded = _seeded(self.tenant, LINKABLE[person])
         urls = [self._start_link(key, person, seeded["date_of_birth"]) for _ in range(2)]
         started = [url for url in urls if url is not None]
         if len(started) < 2:
@@ -257,6 +257,12 @@ def scripted_approval(
     except ControlPlaneError:
         return None
     return redirect or None
+
+
+def _seeded(tenant: TenantClient, email: str) -> dict[str, Any]:
+    """The seeded person, as seeded (with their password): the tenant's users are records now."""
+    person: dict[str, Any] = next(u for u in tenant.users if u["email"] == email)
+    return person
 
 
 def _profile(seeded: dict[str, Any], kind: str) -> dict[str, Any]:

@@ -13,6 +13,7 @@ import math
 import random
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from email.utils import formatdate
 from enum import StrEnum
@@ -271,7 +272,7 @@ class Faults:
             self._next = max([self._next, *(n + 1 for n in numbers)])
         self._ledger.changed("faults")
 
-    def __iter__(self) -> Any:
+    def __iter__(self) -> Iterator[Fault]:
         return iter(list(self._faults))
 
     def __len__(self) -> int:

@@ -34,7 +34,7 @@ def test_every_value_of_every_point_is_taken_in_the_default_budget(reference_rep
 def test_docs_variation_md_is_the_catalog_with_the_default_budget_s_counts(reference_report: Report) -> None:
     page = (ROOT / "docs" / "variation.md").read_text(encoding="utf-8")
     assert page == markdown(reference_report.variation), (
-        "regenerate: python -m mockwise.contracts.variation > docs/variation.md"
+        "regenerate: python -m mockwise.contracts.coverage > docs/variation.md"
     )
 
 
