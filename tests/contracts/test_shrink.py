@@ -47,7 +47,9 @@ def needs_outage_and_race(moves: Moves, settings: dict[str, Any]) -> bool:
 
 def test_keeps_only_the_moves_that_matter_and_plainer_arguments() -> None:
     replay, _ = replaying(needs_outage_and_race)
-    result = shrink(replay, STORY, {"refresh_token_rotation": True}, True, max_replays=200, deadline=1e12)
+    result = shrink(
+        replay, STORY, {"oauth.refresh_token_rotation": True}, True, max_replays=200, deadline=1e12
+    )
     assert result.replayed is not None
     assert [m["action"] for m in result.replayed.moves] == ["user_calls_concurrently", "fault", "user_call"]
     race, outage, _ = result.replayed.moves
@@ -58,13 +60,13 @@ def test_keeps_only_the_moves_that_matter_and_plainer_arguments() -> None:
 
 def test_keeps_a_setting_the_story_needs() -> None:
     def rotation(moves: Moves, settings: dict[str, Any]) -> bool:
-        return bool(settings.get("refresh_token_rotation")) and moves[-1]["action"] == "user_call"
+        return bool(settings.get("oauth.refresh_token_rotation")) and moves[-1]["action"] == "user_call"
 
     replay, _ = replaying(rotation)
-    settings = {"refresh_token_rotation": True, "token_response_fields": "legacy"}
+    settings = {"oauth.refresh_token_rotation": True, "oauth.token_response_fields": "legacy"}
     result = shrink(replay, STORY, settings, False, max_replays=200, deadline=1e12)
     assert result.replayed is not None
-    assert result.replayed.settings == {"refresh_token_rotation": True}
+    assert result.replayed.settings == {"oauth.refresh_token_rotation": True}
     assert [m["action"] for m in result.replayed.moves] == ["user_call"]
 
 
