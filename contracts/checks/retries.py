@@ -38,7 +38,8 @@ OBLIGATIONS: tuple[Obligation, ...] = (
         "reference §9 (exponential backoff)",
         "major",
         "in one operation, at most 4 attempts of a request after a transient failure, each 20 ms or more "
-        "after the failure",
+        "after the failure (the HTTP stack's one automatic retry of an idempotent request after a reset, "
+        "RFC 9110 §9.2.2, is not an attempt)",
         situation="transient failures",
         adversaries=(
             *(f"{t} on the {w}" for t in TRANSIENT for w in ("token endpoint", "API")),
