@@ -39,6 +39,7 @@ from mockwise._domain.scenarios import Scenarios, UserRef
 from mockwise._domain.settings import SANDBOX_OTP, Settings
 from mockwise._domain.store import NO_LEDGER, Ledger, load_state
 from mockwise._domain.tokens import Token, TokenStore
+from mockwise._domain.webhooks import Webhooks
 
 if TYPE_CHECKING:
     from threading import RLock
@@ -86,6 +87,15 @@ class Tenant:
         self.jose = JoseKeys(context)
         self.rate_limits = RateLimiter(context)
         self.certificates = Certificates(context, pki)  # the Developer Hub's mTLS page
+        # The other direction (§8): subscriptions and the notifications the sandbox sends
+        self.webhooks = Webhooks(context, self.faults, self.journal.record)
+        marked = context.clock.changed
+
+        def clock_moved() -> None:  # retries wait on this clock: moving it may make some due
+            marked()
+            self.webhooks.clock_moved()
+
+        context.clock.changed = clock_moved
         self._seeded: bytes | None = None
 
     @property
@@ -101,6 +111,7 @@ class Tenant:
             "certificates": self.certificates,
             "faults": self.faults,
             "journal": self.journal,
+            "webhooks": self.webhooks,
         }
 
     @property
@@ -118,6 +129,7 @@ class Tenant:
             "jose_keys": _Stored(jose.own_keys, jose.restore_own_keys),
             "certificates": self.certificates,
             "faults": self.faults,
+            "webhooks": self.webhooks,
             "journal": _Stored(lambda: self.journal.capacity, self._resize_journal),
             "seeded": _Stored(lambda: self._seeded, self._put_seeded),
         }
@@ -355,6 +367,11 @@ class Tenant:
     def reclaim(self, user: UserRef) -> list[str]:
         """The user takes over an account a partner created: its registration code stops working."""
         return _ids(self.scenarios.reclaim(user))
+
+    def transfer_funded(self, transfer_id: int, profile: Profile, client_id: str | None) -> None:
+        """A transfer was funded from the profile's balance (§5.5): it moves to `processing`, and
+        the subscriptions that listen hear of it (`transfers#state-change`, §8.3)."""
+        self.webhooks.transfer_funded(transfer_id, profile.id, client_id)
 
     def collect(self) -> int:
         """Forget every token that expired more than `oauth.expired_token_memory` ago, and expired
