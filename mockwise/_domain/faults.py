@@ -273,11 +273,11 @@ class Faults:
     def snapshot(self) -> list[Fault]:
         """The armed faults (a `Part`), each with its count of shots fired."""
         with self._lock:
-            return [dataclasses.replace(f, fired=f.fired) for f in self._faults]
+            return [_copy(f) for f in self._faults]
 
     def restore(self, snapshot: list[Fault] | None) -> None:
         with self._lock:
-            self._faults = [dataclasses.replace(f, fired=f.fired) for f in snapshot or ()]
+            self._faults = [_copy(f) for f in snapshot or ()]
             # ids stay unique across a restore (a state store brings faults back into a fresh process)
             numbers = [int(f.id[1:]) for f in self._faults if f.id[1:].isdigit()]
             self._next = max([self._next, *(n + 1 for n in numbers)])
@@ -288,3 +288,13 @@ class Faults:
 
     def __len__(self) -> int:
         return len(self._faults)
+
+
+def _copy(fault: Fault) -> Fault:
+    """A copy; a fault saved before a field existed (`event_type`) gets the field's default."""
+    values = {
+        f.name: getattr(fault, f.name, f.default)
+        for f in dataclasses.fields(Fault)
+        if f.init and (hasattr(fault, f.name) or f.default is not dataclasses.MISSING)
+    }
+    return Fault(**values)
