@@ -292,7 +292,7 @@ class Faults:
 
 def _copy(fault: Fault) -> Fault:
     """A copy; a fault saved before a field existed (`event_type`) gets the field's default."""
-    values = {
+    values: dict[str, Any] = {
         f.name: getattr(fault, f.name, f.default)
         for f in dataclasses.fields(Fault)
         if f.init and (hasattr(fault, f.name) or f.default is not dataclasses.MISSING)
