@@ -209,21 +209,27 @@ class Dispatcher:
         host = parts.hostname or ""
         https = parts.scheme.lower() == "https"
         port = parts.port or (443 if https else 80)
-        address = await self._checked_address(host, port, delivery)
-        netloc = f"[{address}]" if address.version == 6 else str(address)
-        target = urlunsplit((parts.scheme, f"{netloc}:{port}", parts.path or "/", parts.query, ""))
+        addresses = await self._checked_addresses(host, port, delivery)
         headers["Host"] = parts.netloc.rpartition("@")[2]
         extensions = {"sni_hostname": host} if https and not _is_address(host) else {}
         client = self._client(delivery.mtls, delivery.verify_tls)
-        async with client.stream(
-            "POST", target, content=delivery.body, headers=headers, extensions=extensions
-        ) as answer:
-            read = 0
-            async for chunk in answer.aiter_raw():
-                read += len(chunk)
-                if read >= MAX_ANSWER:
-                    break
-            return answer.status_code, answer.headers.get("retry-after")
+        for tried, address in enumerate(addresses, 1):  # `localhost` may be ::1 and 127.0.0.1
+            netloc = f"[{address}]" if address.version == 6 else str(address)
+            target = urlunsplit((parts.scheme, f"{netloc}:{port}", parts.path or "/", parts.query, ""))
+            try:
+                async with client.stream(
+                    "POST", target, content=delivery.body, headers=headers, extensions=extensions
+                ) as answer:
+                    read = 0
+                    async for chunk in answer.aiter_raw():
+                        read += len(chunk)
+                        if read >= MAX_ANSWER:
+                            break
+                    return answer.status_code, answer.headers.get("retry-after")
+            except httpx.ConnectError as exc:
+                if tried == len(addresses) or not _refused(exc):
+                    raise
+        raise AssertionError("unreachable: the last address re-raises")
 
     async def _ask_local(
         self, receiver: LocalReceiver, headers: dict[str, str], body: bytes
@@ -235,19 +241,19 @@ class Dispatcher:
             return int(status), {k.lower(): v for k, v in answered.items()}.get("retry-after")
         return int(answer), None
 
-    async def _checked_address(
+    async def _checked_addresses(
         self, host: str, port: int, delivery: Delivery
-    ) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
-        """An address of `host` the tenant's settings let the sandbox connect to (§8.6)."""
+    ) -> list[ipaddress.IPv4Address | ipaddress.IPv6Address]:
+        """The addresses of `host` the tenant's settings let the sandbox connect to (§8.6)."""
         assert self._loop is not None
         try:
             infos = await self._loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
         except OSError as exc:
             raise _Refused(f"dns: {host} does not resolve ({exc.strerror or exc})") from None
-        addresses = [ipaddress.ip_address(str(info[4][0]).partition("%")[0]) for info in infos]
-        for address in addresses:
-            if _reachable(address, delivery, host):
-                return address
+        addresses = list(dict.fromkeys(ipaddress.ip_address(str(i[4][0]).partition("%")[0]) for i in infos))
+        allowed = [a for a in addresses if _reachable(a, delivery, host)]
+        if allowed:
+            return allowed
         shown = ", ".join(sorted({str(a) for a in addresses}))
         reason = (
             "webhooks.localhost" if any(a.is_loopback for a in addresses) else "webhooks.private_networks"
@@ -312,6 +318,16 @@ def _is_address(host: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+def _refused(exc: BaseException) -> bool:
+    """Whether a connection failed because nothing listens at that address (try the next one)."""
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, ConnectionRefusedError | OSError) and not isinstance(cause, ssl.SSLError):
+            return True
+        cause = cause.__cause__ or cause.__context__
+    return False
 
 
 def _describe(exc: BaseException) -> str:
