@@ -38,6 +38,7 @@ from mockwise._standalone.keystore import Keystore
 from mockwise._standalone.requestlog import RequestLog
 from mockwise._standalone.sca import enrol_business_user
 from mockwise._standalone.state import ServerState
+from mockwise._standalone.webhooks import load_webhook_keys, write_public_key
 from mockwise._transport.sockets import (
     WILDCARDS,
     AddressUnavailable,
@@ -46,6 +47,7 @@ from mockwise._transport.sockets import (
     bind_all,
     machine_names,
 )
+from mockwise._transport.webhooks import Dispatcher
 
 DEFAULT_PORT = 8443  # the API host (TLS)
 DEFAULT_MTLS_PORT = 8444  # the mTLS host
@@ -122,13 +124,14 @@ class Standalone:
     def _make_sandbox(self, seed: SeedData) -> None:
         options = self.options
         self.state = state = ServerState(options.state_dir, persist=options.persist, fresh=options.fresh)
+        webhook_keys = load_webhook_keys(options.state_dir)  # a restart keeps the published key (§8.4)
         if options.http:
-            self.sandbox = Sandbox(seed=seed, store=state.store)
+            self.sandbox = Sandbox(seed=seed, store=state.store, webhook_keys=webhook_keys)
         else:
             self.keystore = Keystore(options.state_dir)
             pki = self.keystore.load_pki(self.names)  # the server certificate covers every one of them
             self.hosts = pki.server_names
-            self.sandbox = Sandbox(seed=seed, pki=pki, store=state.store)
+            self.sandbox = Sandbox(seed=seed, pki=pki, store=state.store, webhook_keys=webhook_keys)
             optional = options.missing_client_cert == "http"
             assert self.mtls is not None
             self.api.ssl = pki.server_context("none")
@@ -154,6 +157,7 @@ class Standalone:
 
     def document(self) -> dict[str, Any]:
         """What a client needs to talk to this sandbox; the same shape the control plane returns."""
+        key = write_public_key(self.options.state_dir, self.sandbox.webhook_keys)
         return describe(
             self.api.url,
             self.credentials,
@@ -161,6 +165,7 @@ class Standalone:
             ca_cert=self.keystore.ca_cert.resolve() if self.keystore is not None else None,
             client_files=self.client_files,
             mtls_enforced={c.client_id: c.mtls_enforced for c in self.tenant.directory.clients.values()},
+            webhook_public_key=key,
         )
 
     def write_state(self, document: dict[str, Any]) -> None:
@@ -199,9 +204,11 @@ class Standalone:
 
     def serve(self) -> None:
         assert self.state is not None
+        dispatcher = Dispatcher(self.sandbox).start()  # webhooks go out from a thread of their own (§8)
         try:
             self.runner.run(self.on_ready)
         finally:
+            dispatcher.stop()
             self.state.close(self.sandbox)
         print(self.state.stopped(), flush=True)
 
@@ -261,6 +268,7 @@ def describe(
     ca_cert: Path | None = None,
     client_files: dict[str, tuple[Path, Path]] | None = None,
     mtls_enforced: dict[str, bool] | None = None,
+    webhook_public_key: Path | None = None,
 ) -> dict[str, Any]:
     files, enforced = client_files or {}, mtls_enforced or {}
     clients = [
@@ -278,6 +286,9 @@ def describe(
         "control_url": f"{api_url}/_mockwise",
         "authorize_url": f"{api_url}{AUTHORIZE_PATH}",
         "ca_cert": str(ca_cert) if ca_cert is not None else None,
+        # webhooks are signed with this key's private half (X-Signature-SHA256, §8.4)
+        "webhook_public_key": str(webhook_public_key) if webhook_public_key is not None else None,
+        "webhook_public_key_url": f"{api_url}/_mockwise/webhooks/public-key.pem",
         "tenant": credentials.tenant,
         **credentials.as_json(),
         "clients": clients,  # with the paths of their certificate and key
@@ -308,6 +319,7 @@ def summary(
                 f"  control plane  {doc['control_url']}/",
                 f"                 {control_access}",
                 f"  credentials    {state_file}",
+                *_webhook_line(doc),
                 *kept,
                 f"  partner        client_id={client['client_id']}  client_secret={client['client_secret']}",
                 "",
@@ -330,6 +342,7 @@ def summary(
             f"                 {control_access}",
             f"  sandbox CA     {ca}   (the 'Wise certificate': trust it)",
             f"  credentials    {state_file}",
+            *_webhook_line(doc),
             *kept,
             f"  partner        client_id={client['client_id']}  "
             f"client_secret={client['client_secret']}{enforced}",
@@ -343,6 +356,13 @@ def summary(
             "Press Ctrl-C to stop.",
         ]
     )
+
+
+def _webhook_line(doc: dict[str, Any]) -> list[str]:
+    key = doc.get("webhook_public_key")
+    if key is None:
+        return []
+    return [f"  webhook key    {_shown(key)}   (verify X-Signature-SHA256 with it)"]
 
 
 def _link_hint(doc: dict[str, Any]) -> list[str]:

@@ -26,6 +26,7 @@ _EXPORTS = {
     "ClockHandle": "mockwise.testing._handles",
     "JournalHandle": "mockwise.testing._handles",
     "ProcessClock": "mockwise.testing._timetravel",
+    "WebhooksClient": "mockwise.testing._webhooks",
     "SyncASGITransport": "mockwise._transport.inprocess",
 }
 
@@ -39,6 +40,7 @@ __all__ = [
     "SyncASGITransport",
     "TenantClient",
     "TenantHandle",
+    "WebhooksClient",
     "WiseSandbox",
     "WiseServer",
 ]
@@ -49,6 +51,7 @@ if TYPE_CHECKING:
     from mockwise.testing._handles import ClockHandle, JournalHandle, TenantHandle
     from mockwise.testing._server import SandboxClock, WiseSandbox, WiseServer
     from mockwise.testing._timetravel import ProcessClock
+    from mockwise.testing._webhooks import WebhooksClient
 
 
 def __getattr__(name: str) -> Any:

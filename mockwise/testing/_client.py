@@ -22,6 +22,7 @@ import httpx
 
 from mockwise._domain.journal import FIELDS, Entry, expect_requests
 from mockwise._domain.settings import SANDBOX_OTP
+from mockwise.testing._webhooks import WebhooksClient
 
 JSON = dict[str, Any]
 #: Items a paged listing is asked for at a time (the control plane's most).
@@ -135,6 +136,7 @@ class TenantClient:
         self.clock = ClockClient(self)
         self.faults = FaultsClient(self)
         self.journal = JournalClient(self)
+        self.webhooks = WebhooksClient(self)
 
     def call(self, method: str, path: str = "", body: JSON | None = None, params: JSON | None = None) -> Any:
         return self.sandbox.call(method, self.prefix + path, body, params)

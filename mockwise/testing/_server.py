@@ -22,6 +22,7 @@ import httpx
 from mockwise._domain.settings import SANDBOX_OTP
 from mockwise.testing._client import FaultsClient, JournalClient, SandboxClient, TenantClient
 from mockwise.testing._timetravel import ProcessClock
+from mockwise.testing._webhooks import WebhooksClient
 
 JSON = dict[str, Any]
 
@@ -39,8 +40,10 @@ class WiseServer:
         app: Any = None,
         runner: Any = None,
         files: tempfile.TemporaryDirectory[str] | None = None,
+        dispatcher: Any = None,
     ) -> None:
         self.control = control
+        self.dispatcher = dispatcher  # sends webhooks, when the sandbox runs in this process (§8)
         self.api_url = api_url
         self.mtls_api_url = mtls_api_url
         self.ca_cert = ca_cert
@@ -73,6 +76,9 @@ class WiseServer:
         mtls = Listener("mtls", ssl=pki.server_context("required"))
         runner = Runner(app, [api, mtls])
         runner.start_in_thread()
+        from mockwise._transport.webhooks import Dispatcher
+
+        dispatcher = Dispatcher(sandbox).start()
         files = tempfile.TemporaryDirectory(prefix="mockwise-pytest-")
         ca = Path(files.name) / "ca.pem"
         ca.write_text(pki.ca_pem, encoding="ascii")
@@ -85,6 +91,7 @@ class WiseServer:
             app=app,
             runner=runner,
             files=files,
+            dispatcher=dispatcher,
         )
         server.started_in = time.perf_counter() - began
         return server
@@ -110,6 +117,8 @@ class WiseServer:
 
     def stop(self) -> None:
         self.control.close()
+        if self.dispatcher is not None:
+            self.dispatcher.stop()
         if self._runner is not None:
             self._runner.stop_thread()
         if self._files is not None:
@@ -266,6 +275,11 @@ class WiseSandbox:
     @property
     def faults(self) -> FaultsClient:
         return self.tenant.faults
+
+    @cached_property
+    def webhooks(self) -> WebhooksClient:
+        """Subscribe, trigger, and assert what the receiver did (reference §8)."""
+        return WebhooksClient(self.tenant, lambda: self.server.dispatcher)
 
     def reset(self) -> None:
         self.tenant.reset()
