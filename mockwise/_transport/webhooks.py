@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ipaddress
+import logging
 import socket
 import ssl
 import threading
@@ -50,6 +51,7 @@ if TYPE_CHECKING:
 #: A receiver in this process: (headers, raw body) → status, or (status, response headers).
 LocalReceiver = Callable[[Mapping[str, str], bytes], "int | tuple[int, Mapping[str, str]]"]
 
+LOG = logging.getLogger("mockwise.webhooks")
 CONCURRENCY = 16  # attempts in flight at once, all tenants together
 MAX_ANSWER = 64 * 1024  # bytes of a receiver's answer read (only its status and Retry-After matter)
 IDLE_WAKE = 1.0  # seconds the dispatcher sleeps at most between looks (a running clock moves on)
@@ -149,11 +151,14 @@ class Dispatcher:
         due: list[tuple[Tenant, Delivery]] = []
         for tenant_id in active:
             tenant = self.sandbox.tenants.get(tenant_id)
-            if tenant is None or not tenant.webhooks.has_work():
-                with self._lock:  # nothing left to send: forget it until it says otherwise
-                    self._active.discard(tenant_id)
-                continue
-            due += [(tenant, d) for d in tenant.webhooks.take_due(tenant.clock.now())]
+            try:
+                if tenant is None or not tenant.webhooks.has_work():
+                    with self._lock:  # nothing left to send: forget it until it says otherwise
+                        self._active.discard(tenant_id)
+                    continue
+                due += [(tenant, d) for d in tenant.webhooks.take_due(tenant.clock.now())]
+            except Exception:  # a bug must not stop every tenant's deliveries: log it, go on
+                LOG.exception("webhooks of tenant %s: choosing what is due failed", tenant_id)
         return due
 
     def _sleep(self) -> float:
@@ -182,10 +187,12 @@ class Dispatcher:
     # One attempt ---------------------------------------------------------------------------------
 
     async def _attempt(self, tenant: Tenant, delivery: Delivery, slots: asyncio.Semaphore) -> None:
-        headers = delivery.headers(self.sandbox.webhook_keys)  # signing is ours: not the receiver's time
-        wall = time.time()
-        began = time.perf_counter()
+        """Make one attempt and record what came of it, whatever happens (a notification left in
+        flight would never be sent again)."""
+        wall, began = time.time(), time.perf_counter()
         try:
+            headers = delivery.headers(self.sandbox.webhook_keys)  # signing is ours: not the receiver's time
+            wall, began = time.time(), time.perf_counter()
             status, retry_after = await asyncio.wait_for(self._send(delivery, headers), delivery.timeout)
             outcome = Outcome(status=status, retry_after=retry_after)
         except TimeoutError:
@@ -199,7 +206,10 @@ class Dispatcher:
         done = time.time()
         latency = int((time.perf_counter() - began) * 1000)
         outcome = Outcome(outcome.status, outcome.error, latency, outcome.retry_after, wall, done)
-        await asyncio.to_thread(tenant.webhooks.attempted, delivery, outcome)  # takes the tenant's lock
+        try:
+            await asyncio.to_thread(tenant.webhooks.attempted, delivery, outcome)  # takes the tenant's lock
+        except Exception:
+            LOG.exception("webhooks of tenant %s: recording an attempt failed", tenant.id)
 
     async def _send(self, delivery: Delivery, headers: dict[str, str]) -> tuple[int, str | None]:
         local = self.receivers.get(delivery.url)
