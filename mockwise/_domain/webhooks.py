@@ -25,7 +25,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any, Literal
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
@@ -797,12 +797,14 @@ def _entry(delivery: Delivery, outcome: Outcome, attempt: Attempt) -> Entry:
         "legacy": ["x-signature"],
         "none": [],
     }[delivery.signature]
+    parts = urlsplit(delivery.url)  # like every entry: the path without the query's values
     return Entry(
         at=delivery.at,
         wall=outcome.wall,
         done=outcome.done,
         method="POST",
-        path=delivery.url,
+        path=urlunsplit((parts.scheme, parts.netloc, parts.path, "", "")),
+        query=tuple(dict.fromkeys(name for name, _ in parse_qsl(parts.query, keep_blank_values=True))),
         route=f"webhook:{delivery.event_type}",
         status=outcome.status or 0,
         error=outcome.error,

@@ -402,3 +402,18 @@ def test_a_transfer_funded_twice_sends_one_event(tenant: Tenant) -> None:
     [delivery] = settle(tenant)
     data = json.loads(delivery.body)["data"]
     assert data["resource"]["id"] == 9 and data["resource"]["profile_id"] == profile.id
+
+
+def test_an_attempt_is_journaled_without_the_querys_values(tenant: Tenant) -> None:
+    tenant.configure({"webhooks.no_query": False})
+    client = next(iter(tenant.directory.clients))
+    url = "https://receiver.localhost/wise?token=s3cret"
+    body = {"name": "q", "trigger_on": "transfers#state-change", "delivery": {"version": "4.0.0", "url": url}}
+    tenant.webhooks.subscribe(
+        body, domain="application", scope_id=client, created_by=("application", client), client_id=client
+    )
+    emit(tenant)
+    answer(tenant, 204)
+    [entry] = tenant.journal.select(route="webhook:transfers#state-change")
+    assert entry.path == "https://receiver.localhost/wise" and entry.query == ("token",)
+    assert entry.status == 204 and entry.done >= entry.wall

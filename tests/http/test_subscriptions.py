@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import httpx
@@ -18,38 +18,9 @@ from mockwise._domain.seed import Credentials
 from mockwise._domain.tenant import Tenant
 from mockwise._transport.webhooks import Dispatcher
 from tests.helpers import bearer, client_credentials, user_token
+from tests.http.conftest import HOOK, Receiver
 
-HOOK = "https://receiver.localhost/wise"
 BODY = {"name": "Webhook Subscription #1", "trigger_on": "transfers#state-change"}
-
-
-class Receiver:
-    """A receiver in this process: records each delivery, answers `status`."""
-
-    def __init__(self) -> None:
-        self.got: list[tuple[dict[str, str], bytes]] = []
-        self.status = 200
-
-    def __call__(self, headers: Mapping[str, str], body: bytes) -> int:
-        self.got.append((dict(headers), body))
-        return self.status
-
-    def json(self, index: int = -1) -> Any:
-        return json.loads(self.got[index][1])
-
-
-@pytest.fixture
-def dispatcher(sandbox: Sandbox) -> Iterator[Dispatcher]:
-    dispatcher = Dispatcher(sandbox).start()
-    yield dispatcher
-    dispatcher.stop()
-
-
-@pytest.fixture
-def receiver(dispatcher: Dispatcher) -> Receiver:
-    receiver = Receiver()
-    dispatcher.receivers[HOOK] = receiver
-    return receiver
 
 
 @pytest.fixture

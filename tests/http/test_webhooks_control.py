@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -16,24 +15,9 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from mockwise._domain.sandbox import Sandbox
 from mockwise._domain.seed import Credentials
 from mockwise._domain.tenant import Tenant
-from mockwise._transport.webhooks import Dispatcher
-from tests.http.test_subscriptions import HOOK, Receiver
+from tests.http.conftest import HOOK, Receiver
 
 C = "/_mockwise"
-
-
-@pytest.fixture
-def dispatcher(sandbox: Sandbox) -> Iterator[Dispatcher]:
-    dispatcher = Dispatcher(sandbox).start()
-    yield dispatcher
-    dispatcher.stop()
-
-
-@pytest.fixture
-def receiver(dispatcher: Dispatcher) -> Receiver:
-    receiver = Receiver()
-    dispatcher.receivers[HOOK] = receiver
-    return receiver
 
 
 @pytest.fixture
