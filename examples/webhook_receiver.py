@@ -18,6 +18,11 @@ Against `mockwise serve`, from the directory it runs in (the README's "Receive w
 
 Add `--require-client-cert .mockwise/ca.pem` to accept only deliveries presenting a certificate from
 the sandbox CA (a subscription with `"mtls_enabled": true`, reference §8.7).
+
+The receiver suite judges it as it runs, over its own HTTPS port (docs/receiver-contracts.md):
+
+    .venv/bin/python -m mockwise.contracts.receiver \\
+        --receiver-cmd "python3 examples/webhook_receiver.py --suite"
 """
 
 from __future__ import annotations
@@ -28,10 +33,12 @@ import binascii
 import contextlib
 import hashlib
 import json
+import os
 import queue
 import ssl
 import sys
 import threading
+import time
 from collections.abc import Callable, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -54,6 +61,8 @@ class Receiver:
         self.key = key
         self.say = say
         self.transfers: dict[int, tuple[str, str]] = {}  # transfer id -> (occurred_at, state)
+        self.notices: list[dict[str, Any]] = []  # each state change taken: the customer is told once
+        self.delay = 0.0  # seconds acting takes (a slow downstream system; the receiver suite sets it)
         self._seen: set[str] = set()  # events already taken (their identity, not the delivery id)
         self._lock = threading.Lock()
         self._work: queue.Queue[dict[str, Any]] = queue.Queue()
@@ -102,9 +111,21 @@ class Receiver:
         while True:
             event = self._work.get()
             try:
+                time.sleep(self.delay)
                 self.act(event)
             except Exception as exc:
                 self.say(f"could not act on an event: {exc!r}")
+            finally:
+                self._work.task_done()
+
+    def idle(self, timeout: float) -> bool:
+        """Whether everything received has been acted on (waiting up to `timeout` seconds)."""
+        deadline = time.monotonic() + timeout
+        while self._work.unfinished_tasks:
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.01)
+        return True
 
     def act(self, event: dict[str, Any]) -> None:
         """Keep the partner's copy of each transfer's state (Wise recommends it, §8.3)."""
@@ -118,6 +139,7 @@ class Receiver:
                 self.say(f"transfer {transfer}: {state} at {at} is older than {known[1]}: ignored")
                 return
             self.transfers[transfer] = (at, state)
+            self.notices.append({"transfer_id": transfer, "state": state})
         self.say(f"transfer {transfer} is now {state}")
 
 
@@ -160,7 +182,44 @@ def serve(
     return server
 
 
+def suite() -> int:
+    """Speak the receiver suite's JSON lines on stdin and stdout (`--suite`): serve HTTPS on a free
+    port with the certificate it is given, name that URL, and answer what the suite asks."""
+    config = json.loads(Path(os.environ["MOCKWISE_CONFIG"]).read_text(encoding="utf-8"))
+    receiver = Receiver(
+        Path(config["webhook_public_key"]).read_bytes(), say=lambda line: print(line, file=sys.stderr)
+    )
+    server = serve(receiver, 0, config["server_cert"], config["server_key"])
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"https://localhost:{server.server_address[1]}/wise/webhooks"
+    for line in sys.stdin:
+        request = json.loads(line)
+        op, reply = request["op"], {"id": request["id"]}
+        if op == "webhook_url":
+            reply["url"] = url
+        elif op == "transfer_state":
+            known = receiver.transfers.get(int(request["transfer_id"]))
+            reply["state"] = known[1] if known else None
+        elif op == "notices":
+            reply["notices"] = list(receiver.notices)
+        elif op == "processing":
+            receiver.delay, reply["ok"] = float(request["seconds"]), True
+        elif op == "idle":
+            reply["idle"] = receiver.idle(float(request["timeout"]))
+        elif op == "close":
+            reply["ok"] = True
+        else:
+            reply["error"] = f"unknown op {op!r}"
+        print(json.dumps(reply), flush=True)
+        if op == "close":
+            break
+    server.shutdown()
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
+    if argv is None and sys.argv[1:] == ["--suite"]:
+        return suite()
     parser = argparse.ArgumentParser(description="Receive Wise webhooks and verify them.")
     parser.add_argument("--port", type=int, default=9443)
     parser.add_argument("--cert", required=True, help="the server certificate (PEM)")

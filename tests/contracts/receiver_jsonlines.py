@@ -1,50 +1,26 @@
 """A webhook receiver in another process, speaking the receiver suite's JSON lines
-(`mockwise.contracts.receiver.jsonlines`): the reference receiver's logic behind the protocol, as a
-receiver in Node or Java would put its own. With `--serve` it also serves HTTPS on a free port
-(the configuration's certificate, from the sandbox CA) and names that URL, so the sandbox delivers
-over a real socket instead of through the `webhook` operation.
+(`mockwise.contracts.receiver.jsonlines`): the reference receiver's logic behind the protocol, its
+deliveries coming through the `webhook` operation (examples/webhook_receiver.py --suite is the other
+way: its own HTTPS server, at the URL it names).
 
-    python tests/contracts/receiver_jsonlines.py [--serve]
+    python tests/contracts/receiver_jsonlines.py
 """
 
 from __future__ import annotations
 
 import base64
 import json
-import ssl
 import sys
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from mockwise.contracts.receiver.adapter import ReceiverConfig
 from mockwise.contracts.receiver.reference import ReferenceReceiver
 
 
-def serve_https(receiver: ReferenceReceiver, config: ReceiverConfig) -> str:
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            status = receiver.webhook(dict(self.headers), body)
-            self.send_response(status)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(config.server_cert, config.server_key)
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.socket = context.wrap_socket(server.socket, server_side=True, do_handshake_on_connect=False)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return f"https://localhost:{server.server_address[1]}/wise/webhooks"
-
-
 def main() -> int:
     config = ReceiverConfig.from_environment()
     receiver = ReferenceReceiver(config)
-    url = serve_https(receiver, config) if "--serve" in sys.argv else None
     out = threading.Lock()
 
     def answer(message: dict[str, Any]) -> None:
@@ -59,12 +35,10 @@ def main() -> int:
     for line in sys.stdin:
         request = json.loads(line)
         ident, op = request["id"], request["op"]
-        if op == "webhook" and url is not None:  # served over HTTPS: deliveries must come there
-            answer({"id": ident, "status": 503})
-        elif op == "webhook":
+        if op == "webhook":
             threading.Thread(target=webhook, args=(ident, request), daemon=True).start()
         elif op == "webhook_url":
-            answer({"id": ident, "url": url})
+            answer({"id": ident, "url": None})
         elif op == "transfer_state":
             answer({"id": ident, "state": receiver.transfer_state(int(request["transfer_id"]))})
         elif op == "notices":

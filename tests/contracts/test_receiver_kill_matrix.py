@@ -55,10 +55,11 @@ def test_a_receiver_speaking_json_lines_is_judged_the_same(arena: ReceiverArena)
     assert report.broken == [] and report.not_exercised == [], report.text()
 
 
-def test_a_receiver_at_a_real_https_url_is_judged_the_same(arena: ReceiverArena) -> None:
-    """The sandbox posts to the receiver's own HTTPS server: real sockets, real TLS (the receiver
-    answers 503 to any delivery that would come through the `webhook` operation instead)."""
-    report = run_receiver_contracts(command_receiver(JSON_LINES + " --serve"), name="https", arena=arena)
+def test_the_example_receiver_at_its_own_https_url_keeps_every_obligation(arena: ReceiverArena) -> None:
+    """examples/webhook_receiver.py, a partner's receiver with nothing of mockwise in it: the
+    sandbox posts to its own HTTPS server (real sockets, real TLS)."""
+    example = f"{sys.executable} {ROOT / 'examples' / 'webhook_receiver.py'} --suite"
+    report = run_receiver_contracts(command_receiver(example), name="example", arena=arena)
     assert report.broken == [] and report.not_exercised == [], report.text()
 
 
