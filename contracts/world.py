@@ -149,7 +149,7 @@ class World:
         self.redirect_query = redirect_query  # the registered redirect URI has a query string (§3)
         self.tenant = control.create_tenant(fidelity={**SETTINGS, **self.fidelity})
         self.now = self.tenant.clock.freeze()  # the tenant's time: only the suite moves it
-        client = self.tenant.client
+        client: Any = self.tenant.client  # the seeded client's JSON, or a ClientRecord
         if not endpoints.get("mtls_api_url") or redirect_query:
             # no mTLS host to reach (a partner without enforced mTLS), or another redirect URI
             uris = [client["redirect_uris"][0] + "?partner=mockwise&v=2"] if redirect_query else None
@@ -374,7 +374,7 @@ class World:
         if move is not None:
             move.created = key
         email = LINKABLE[person]
-        seeded = self.tenant.user(email)
+        seeded = next(u for u in self.tenant.users if u["email"] == email)  # as seeded
         date_of_birth = near_miss(seeded["date_of_birth"], dob)
         step = self._step("start_link", key=key, person=person, date_of_birth=date_of_birth)
         op = Operation("start_link", step.number, key)

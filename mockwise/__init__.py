@@ -14,7 +14,7 @@ from __future__ import annotations
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+from mockwise._version import __version__
 
 _EXPORTS = {
     "Sandbox": "mockwise._domain.sandbox",
@@ -26,6 +26,7 @@ _EXPORTS = {
     "TokenKind": "mockwise._domain.tokens",
     "EndReason": "mockwise._domain.tokens",
     "create_app": "mockwise._http.app",
+    "SqliteStore": "mockwise._store.store",
 }
 
 __all__ = [
@@ -34,9 +35,11 @@ __all__ = [
     "EndReason",
     "Sandbox",
     "Settings",
+    "SqliteStore",
     "Tenant",
     "TokenKind",
     "TokenState",
+    "__version__",
     "create_app",
 ]
 
@@ -48,6 +51,7 @@ if TYPE_CHECKING:
     from mockwise._domain.tenant import Tenant
     from mockwise._domain.tokens import EndReason, TokenKind, TokenState
     from mockwise._http.app import create_app
+    from mockwise._store.store import SqliteStore
 
 
 def __getattr__(name: str) -> Any:

@@ -54,7 +54,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     where = _option(config, "mockwise_url")
     if where:  # a mistake here would otherwise fail every test that uses the sandbox, at length
-        from mockwise._standalone.cli import sandbox_problem
+        from mockwise.testing._server import sandbox_problem
 
         problem = sandbox_problem(where, "--mockwise-url")
         if problem is not None:

@@ -89,8 +89,7 @@ def serve(state: Path, *args: str) -> Iterator[Served]:
             "serve",
             "--port",
             "0",
-            "--mtls-port",
-            "0",
+            *(() if "--http" in args else ("--mtls-port", "0")),
             "--state-dir",
             str(state),
             *args,
@@ -104,18 +103,13 @@ def serve(state: Path, *args: str) -> Iterator[Served]:
     reader = threading.Thread(target=_drain, args=(process, lines), daemon=True)
     reader.start()
     deadline = began + 20
-    while not (state / "sandbox.json").exists():
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            process.wait()
-            reader.join(5)
-            assert process.stdout is not None
-            process.stdout.close()
-            pytest.fail(f"server did not start: {''.join(lines)}")
-        time.sleep(0.01)
-    started_in = time.monotonic() - began
-    doc = json.loads((state / "sandbox.json").read_text())
-    try:
+    try:  # whatever happens from here on, the server does not outlive the test
+        while not (state / "sandbox.json").exists():
+            if process.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"server did not start: {''.join(lines)}")
+            time.sleep(0.01)
+        started_in = time.monotonic() - began
+        doc = json.loads((state / "sandbox.json").read_text())
         yield Served(process, doc, state, started_in, lines, reader)
     finally:
         if process.poll() is None:

@@ -1,9 +1,11 @@
-"""The architecture's promises, checked on the source: no import cycle in `mockwise/`, and the request
-pipeline as the one owner of what every request needs (docs/architecture.md)."""
+"""The architecture's promises, checked on the source: the layers docs/architecture.md states (every
+module in one, every import going down), no import cycle in `mockwise/`, and the request pipeline
+as the one owner of what every request needs."""
 
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -16,17 +18,82 @@ PIPELINE = {"mockwise._http.pipeline", "mockwise._http.edge"}
 
 def module_name(path: Path) -> str:
     parts = path.relative_to(ROOT).with_suffix("").parts
+    if parts[0] == "contracts":  # imported as mockwise.contracts (mockwise/contracts links to it)
+        parts = ("mockwise", *parts)
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
-MODULES = {module_name(p): p for p in PACKAGE.rglob("*.py")}
+MODULES = {module_name(p): p for p in [*PACKAGE.rglob("*.py"), *(ROOT / "contracts").rglob("*.py")]}
 
 
-def imports(path: Path) -> set[str]:
+# The layers, as docs/architecture.md states them ----------------------------------------------------
+
+ARCHITECTURE = ROOT / "docs" / "architecture.md"
+
+
+def layers() -> dict[str, int]:
+    """Each folder or file of the layer table, as a module prefix (`mockwise._http`), and its layer."""
+    text = ARCHITECTURE.read_text(encoding="utf-8")
+    table = text.split("<!-- layers: read by tests/test_architecture.py -->", 1)[1].split("<!-- /layers -->")[
+        0
+    ]
+    found: dict[str, int] = {}
+    for row in table.splitlines():
+        cells = row.split("|")
+        if len(cells) < 3 or not cells[1].strip()[:1].isdigit():
+            continue
+        level = int(cells[1].split()[0])
+        for place in re.findall(r"`([^`]+)`", cells[2]):
+            place = place.removesuffix("/").removesuffix(".py").removesuffix("/__init__")
+            if place == "contracts":
+                place = "mockwise/contracts"
+            found[place.replace("/", ".")] = level
+    return found
+
+
+LAYERS = layers()
+
+
+def layer_of(module: str) -> str | None:
+    """The row of the layer table `module` belongs to (its longest matching prefix)."""
+    rows = [row for row in LAYERS if module == row or module.startswith(row + ".")]
+    return max(rows, key=len, default=None)
+
+
+def test_the_layer_table_is_read() -> None:
+    assert LAYERS["mockwise._domain"] == 2 and LAYERS["mockwise._http"] == LAYERS["mockwise._store"]
+    assert LAYERS["mockwise.contracts"] > LAYERS["mockwise.testing"] > LAYERS["mockwise._transport"]
+    assert layer_of("mockwise._http.control.dashboard") == "mockwise._http"
+    assert layer_of("mockwise") == "mockwise" and layer_of("mockwise._pki") == "mockwise._pki"
+
+
+def test_every_module_is_in_exactly_one_layer() -> None:
+    homeless = sorted(name for name in MODULES if layer_of(name) is None)
+    assert not homeless, f"modules in no layer of docs/architecture.md: {homeless}"
+    for row in LAYERS:
+        assert any(layer_of(name) == row for name in MODULES), (
+            f"docs/architecture.md names {row}: no such module"
+        )
+
+
+def test_imports_go_down_the_layers() -> None:
+    """A module imports its own row's modules or a lower layer's, type-only imports included."""
+    wrong = []
+    for name, path in MODULES.items():
+        row = layer_of(name)
+        assert row is not None
+        for target in imports(path, typing=True):
+            other = layer_of(target)
+            assert other is not None
+            if other != row and LAYERS[other] >= LAYERS[row]:
+                wrong.append(f"{name} (layer {LAYERS[row]}) imports {target} (layer {LAYERS[other]})")
+    assert not wrong, "\n".join(wrong)
+
+
+def imports(path: Path, *, typing: bool = False) -> set[str]:
     """Every mockwise module `path` imports when it runs: module-level and function-level imports.
-    Imports under `if TYPE_CHECKING:` are left out: they are how a port names what it is handed
-    (`domain/store.py`'s `Ledger` and `Store` name the tokens, codes, entries and tenants the domain
-    marks there), and they load nothing."""
+    Imports under `if TYPE_CHECKING:` count only with `typing` (they load nothing, but a layer that
+    names a type of a higher one still depends on it)."""
     found: set[str] = set()
     tree = ast.parse(path.read_text(encoding="utf-8"))
     typing_only = {
@@ -37,7 +104,7 @@ def imports(path: Path) -> set[str]:
         for node in ast.walk(statement)
     }
     for node in ast.walk(tree):
-        if id(node) in typing_only:
+        if id(node) in typing_only and not typing:
             continue
         names: list[str] = []
         if isinstance(node, ast.Import):

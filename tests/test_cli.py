@@ -4,6 +4,7 @@ environment and `--set`."""
 
 from __future__ import annotations
 
+import argparse
 import json
 import socket
 import subprocess
@@ -132,18 +133,71 @@ def test_a_missing_seed_file(capsys: pytest.CaptureFixture[str], state: Path) ->
 @pytest.mark.parametrize(
     ("setting", "expected"),
     [
-        ("nosuch=1", "--set: unknown setting(s): nosuch; see GET …/settings"),
+        ("nosuch=1", "--set: unknown setting(s): nosuch; `mockwise settings` lists every one"),
+        ("refresh_token_rotaton=1", "refresh_token_rotaton (did you mean oauth.refresh_token_rotation?)"),
+        ("oauth.nope=1", "oauth.nope (oauth has oauth.bound_token_lists_only_its_profile, "),
         ("oauth.refresh_token_rotation=yes", "--set: 'oauth.refresh_token_rotation' must be bool, not str"),
         ("sca.pin=1234", "'sca.pin' must be str, not int (a value that reads as JSON is taken as JSON"),
         ("oauth.client_credentials_token_format=jwt", "format' must be one of 'uuid', 'jwe'"),
         ("rate_limits.per_second=0", "--set: 'rate_limits.per_second' must be a whole number from 1"),
-        ("no-equals-sign", "argument --set: 'no-equals-sign' is not KEY=VALUE"),
+        ("no-equals-sign", "'no-equals-sign' is not KEY=VALUE: e.g. --set oauth.refresh_token_rotation=true"),
     ],
 )
 def test_a_bad_setting(capsys: pytest.CaptureFixture[str], state: Path, setting: str, expected: str) -> None:
     assert expected in fails(
         capsys, "serve", "--http", "--port", "0", "--quiet", "--set", setting, "--state-dir", str(state)
     )
+
+
+def test_a_state_directory_that_is_a_file(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    (tmp_path / "afile").write_text("")
+    line = fails(capsys, "serve", "--port", "0", "--mtls-port", "0", "--state-dir", str(tmp_path / "afile"))
+    assert f"--state-dir {tmp_path}/afile: is a file, not a directory; give a directory" in line
+
+
+def test_one_port_for_both_listeners(capsys: pytest.CaptureFixture[str], state: Path) -> None:
+    line = fails(capsys, "serve", "--port", "18443", "--mtls-port", "18443", "--state-dir", str(state))
+    assert "--port 18443 and --mtls-port 18443: the API and the mTLS API need a port each; choose two" in line
+    line = fails(capsys, "serve", "--port", "8444", "--state-dir", str(state))  # the mTLS default
+    assert "--port 8444 and --mtls-port 8444" in line
+
+
+def test_an_mtls_port_with_http(capsys: pytest.CaptureFixture[str], state: Path) -> None:
+    line = fails(capsys, "serve", "--http", "--port", "0", "--mtls-port", "9444", "--state-dir", str(state))
+    assert (
+        "--mtls-port 9444: --http serves plain HTTP on one port (--port) and no mTLS; leave --mtls-port"
+        in line
+    )
+
+
+def test_an_unknown_option_points_at_its_command(capsys: pytest.CaptureFixture[str]) -> None:
+    line = fails(capsys, "serve", "--bogus")
+    assert line == "mockwise serve: unrecognized arguments: --bogus (see `mockwise serve --help`)\n"
+    line = fails(capsys, "serve", "--prot", "3")
+    assert "unrecognized arguments: --prot 3; did you mean --port? (see `mockwise serve --help`)" in line
+    assert "(see `mockwise health --help`)" in fails(capsys, "health", "--verbose")
+
+
+def test_every_command_has_a_description() -> None:
+    parser = cli.build_parser()
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                assert sub.description, f"`mockwise {name} --help` has no description"
+    contract = cli._subparser(parser, "contract").format_help()
+    assert "--profile" in contract and "strict" in contract and "exit status: 0" in " ".join(contract.split())
+    assert "docs/contracts.md" in contract
+    certs = cli._subparser(parser, "certs").format_help()
+    assert "memory" not in certs and "state.db" in certs
+
+
+def test_settings_lists_every_setting(capsys: pytest.CaptureFixture[str]) -> None:
+    from mockwise._domain.settings import Settings
+
+    assert cli.main(["settings"]) == 0
+    listed = capsys.readouterr().out
+    for key, value in Settings().items():
+        assert f"{key} = {json.dumps(value)}\n" in listed
 
 
 def test_a_bad_environment_variable_is_named(
@@ -203,6 +257,60 @@ def test_contract_with_a_missing_client(capsys: pytest.CaptureFixture[str]) -> N
     assert "module 'json' has no function 'factory'" in fails(capsys, "contract", "--client", "json:factory")
     line = fails(capsys, "contract", "--client-cmd", "nosuchbinary --flag")
     assert "--client-cmd 'nosuchbinary --flag': 'nosuchbinary' is not on PATH" in line
+
+
+def test_a_client_module_that_raises_on_import(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "broken_wise_client.py").write_text("import os\n\nCONFIG = os.environ['NOT_SET_HERE']\n")
+    monkeypatch.chdir(tmp_path)
+    line = fails(capsys, "contract", "--client", "broken_wise_client:factory")
+    sys.modules.pop("broken_wise_client", None)
+    assert (
+        "--client broken_wise_client:factory: importing 'broken_wise_client' raised KeyError: 'NOT_SET_HERE'"
+        in line
+    )
+    assert f"({tmp_path}/broken_wise_client.py:3)" in line
+    assert 'is given as --client-cmd "python3 path/to/it.py"' in line
+
+
+def test_a_client_that_is_not_a_module_name(capsys: pytest.CaptureFixture[str]) -> None:
+    line = fails(capsys, "contract", "--client", "client.py")
+    assert "--client client.py: no module named 'client' here" in line
+    line = fails(capsys, "contract", "--client", "./my-client.py:factory")
+    assert (
+        "'./my-client.py' is not a module name; --client takes MODULE:FACTORY, e.g. my_client:factory" in line
+    )
+    line = fails(capsys, "contract", "--client", "nocolon")
+    assert "--client takes MODULE:FACTORY" in line
+
+
+def test_health_names_the_url_and_asks_for_serve(tmp_path: Path) -> None:
+    status, err = health(tmp_path / "nowhere")
+    assert status == 1 and err == (
+        f"mockwise health: no {tmp_path}/nowhere/sandbox.json: is `mockwise serve --state-dir "
+        f"{tmp_path}/nowhere` running? (it writes sandbox.json once it is ready)\n"
+    )
+    with socket.socket() as sock:  # a port nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    api = f"http://127.0.0.1:{port}"
+    (tmp_path / "sandbox.json").write_text(json.dumps({"api_url": api, "control_url": f"{api}/_mockwise"}))
+    status, err = health(tmp_path)
+    assert status == 1 and err.startswith(f"mockwise health: nothing answers at {api}/_mockwise/health (")
+    assert err.endswith(f"is `mockwise serve --state-dir {tmp_path}` running?\n")
+    (tmp_path / "sandbox.json").write_text("[]")
+    assert "is not a sandbox.json written by `mockwise serve`" in health(tmp_path)[1]
+
+
+def health(state: Path) -> tuple[int, str]:
+    import contextlib
+    import io
+
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        status = cli.main(["health", "--state-dir", str(state)])
+    return status, err.getvalue()
 
 
 def test_a_client_module_in_the_current_directory_is_found(
@@ -296,7 +404,7 @@ def test_serve_takes_settings_from_the_seed_then_set_and_logs_requests(tmp_path:
     settings = {"rate_limits.per_minute": 500, "rate_limits.per_second": 50, "sca.user_tokens": True}
     seed.write_text(json.dumps(bundled | {"settings": settings | {"oauth.refresh_token_rotation": True}}))
     args = ["--seed", str(seed), "--set", "rate_limits.per_second=7"]
-    args += ["--set", "client_credentials_reuse=true"]  # a legacy flat name works too
+    args += ["--set", "oauth.client_credentials_reuse=true"]
     with serve(tmp_path / "state", *args) as served:
         import httpx
 
@@ -316,6 +424,9 @@ def test_serve_takes_settings_from_the_seed_then_set_and_logs_requests(tmp_path:
         }
         assert {key: shown[key] for key in expected} == expected
         assert {key: after_reset[key] for key in expected} == expected  # they are the tenant's seed
+        (banner,) = [line for line in served.read_banner().splitlines() if line.startswith("  settings ")]
+        for key in expected.keys() - {"sca.personal_tokens"}:  # the banner shows what differs from defaults
+            assert f"{key}={json.dumps(expected[key])}" in banner
 
         healthy = subprocess.run(
             [sys.executable, "-m", "mockwise", "health", "--state-dir", str(served.state)],
@@ -332,7 +443,15 @@ def test_serve_takes_settings_from_the_seed_then_set_and_logs_requests(tmp_path:
             verify=context(doc, client["cert"], client["key"]),
         )
         assert token.status_code == 200
-        (line,) = served.log_lines()
+        logged = served.log_lines(count=5)  # GET and POST on the control plane, health, then the token
+        controls = [text for text in logged if " [control] " in text]
+        assert [text.split()[2:5] for text in controls] == [
+            ["GET", "/_mockwise/tenants/default/settings", "200"],
+            ["POST", "/_mockwise/tenants/default/reset", "200"],
+            ["GET", "/_mockwise/tenants/default/settings", "200"],
+            ["GET", "/_mockwise/health", "200"],
+        ]
+        (line,) = [text for text in logged if text not in controls]
         assert " default  POST   /oauth/token 200 " in line and line.endswith("grant=client_credentials")
         assert "LEAKED" not in line and token.json()["access_token"] not in line
     unhealthy = subprocess.run(
@@ -342,6 +461,7 @@ def test_serve_takes_settings_from_the_seed_then_set_and_logs_requests(tmp_path:
         timeout=30,
     )
     assert unhealthy.returncode == 1 and "Connection refused" in unhealthy.stderr
+    assert f"is `mockwise serve --state-dir {served.state}` running?" in unhealthy.stderr
 
 
 def test_quiet_serve_logs_nothing(tmp_path: Path) -> None:

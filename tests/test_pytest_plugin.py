@@ -39,7 +39,7 @@ def test_each_test_gets_its_own_tenant_and_clock(pytester: pytest.Pytester) -> N
         def test_two(wise_sandbox):
             assert wise_sandbox.id != SEEN["one"]
             assert abs(wise_sandbox.clock.now() - __import__("time").time()) < 60
-            assert wise_sandbox.tenant.journal.entries() == []
+            assert wise_sandbox.journal.entries() == []
         """
     )
     pytester.runpytest_subprocess("-p", "no:cacheprovider").assert_outcomes(passed=2)

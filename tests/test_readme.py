@@ -66,3 +66,29 @@ def test_readme_yaml_blocks_parse_and_name_the_image_and_its_volume() -> None:
     assert compose["services"]["app"]["depends_on"]["wise"] == {"condition": "service_healthy"}
     ci = next(d for d in documents if "jobs" in d)
     assert ci["jobs"]["test"]["services"]["wise"]["ports"] == ["8443:8443", "8444:8444"]
+
+
+PUBLIC = ("mockwise", "mockwise.testing", "mockwise.contracts")
+
+
+def test_readme_imports_only_public_names() -> None:
+    """What a user copies from the README is the public API: names exported by `mockwise`,
+    `mockwise.testing` and `mockwise.contracts`, never a private module (`mockwise._store`...)."""
+    import importlib
+
+    found = 0
+    for module, names in re.findall(r"^\s*from (mockwise[\w.]*) import ([\w, ]+)$", README.read_text(), re.M):
+        assert module in PUBLIC or module.startswith("mockwise.contracts."), f"README imports {module}"
+        exported = getattr(importlib.import_module(module), "__all__", None)
+        for name in (n.strip() for n in names.split(",")):
+            found += 1
+            assert exported is None or name in exported, f"README imports {module}.{name}, not in __all__"
+    assert found >= 5
+
+
+def test_readme_apt_line_names_what_ci_installs() -> None:
+    """The README's `apt-get install` line and `.ci/run` install the same Debian packages."""
+    line = re.search(r"apt-get install -y ([^\n`]+)", README.read_text(encoding="utf-8"))
+    assert line is not None
+    ci = set(re.findall(r"missing\+=\(([\w.-]+)\)", (ROOT / ".ci" / "run").read_text(encoding="utf-8")))
+    assert set(line.group(1).split()) == ci and "chromium" in ci and "faketime" in ci

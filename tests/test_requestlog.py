@@ -136,3 +136,48 @@ def test_listeners_hear_every_tenant_including_new_ones(sandbox: Sandbox) -> Non
     later.journal.record(Entry(method="GET", path="/v1/me"))
     sandbox.unrouted.record(Entry(method="GET", path="/v1/me"))
     assert heard == [("later", 1), (None, 1)]
+
+
+def test_a_token_that_ended_early_says_why(
+    logged_api: httpx.Client, console: io.StringIO, seeded: tuple[Tenant, Credentials]
+) -> None:
+    tenant, creds = seeded
+    user = created_user(creds)
+    tokens = registration_tokens(logged_api, creds)
+    tenant.revoke_access(user["id"])
+    logged_api.get("/v1/me", headers=bearer(tokens["access_token"]))
+    last = LINE.match(lines(console)[-1])
+    assert last and last.group(5) == " invalid_token token=user:revoked(user_revoked_access)"
+
+
+def test_control_plane_calls_are_logged_and_marked(
+    sandbox: Sandbox, seeded: tuple[Tenant, Credentials]
+) -> None:
+    tenant, _ = seeded
+    out = io.StringIO()
+    log = RequestLog(out)
+    sandbox.journal_listeners.append(log)
+    sandbox.control_listeners.append(log.control)
+    with httpx.Client(
+        transport=SyncASGITransport(create_app(sandbox)), base_url="http://127.0.0.1"
+    ) as control:
+        assert (
+            control.post(
+                f"/_mockwise/tenants/{tenant.id}/clock/advance?secret=LEAK", json={"seconds": 60}
+            ).status_code
+            == 200
+        )
+        assert (
+            control.get("/_mockwise/health/").status_code == 200
+        )  # a trailing slash, as the data plane takes it
+        assert control.get(f"/_mockwise/tenants/{tenant.id}/settings/").status_code == 200
+    advance, health, settings = (LINE.match(text) for text in lines(out))
+    assert advance and advance.groups()[:4] == (
+        "[control]",
+        "POST",
+        f"/_mockwise/tenants/{tenant.id}/clock/advance",
+        "200",
+    )
+    assert health and health.groups()[2:4] == ("/_mockwise/health/", "200")
+    assert settings and settings.group(4) == "200"
+    assert "LEAK" not in out.getvalue() and not tenant.journal.select()  # no journal keeps them

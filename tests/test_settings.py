@@ -13,7 +13,7 @@ import pytest
 from mockwise._domain.sandbox import Sandbox
 from mockwise._domain.sca import ScaAction
 from mockwise._domain.seed import Credentials
-from mockwise._domain.settings import LEGACY, Settings
+from mockwise._domain.settings import Settings
 from mockwise._domain.tenant import Tenant
 from tests.helpers import bearer, code_tokens, created_user, partner, registration_tokens
 from tests.linking import ALEX, PASSWORD, authorize_url, query_of
@@ -23,12 +23,11 @@ C = "/_mockwise"
 
 
 def _tested(key: str, files: dict[Path, str]) -> bool:
-    """A key is tested where a test names it: by dotted key, by its legacy flat name, or by its
-    field name in the tests of its own section (`tests/**/test_ratelimit.py` for `rate_limits`)."""
+    """A key is tested where a test names it: by dotted key, or by its field name in the tests of
+    its own section (`tests/**/test_ratelimit.py` for `rate_limits`)."""
     section, _, name = key.partition(".")
-    legacy = {k: n for n, k in LEGACY.items()}.get(key)
     for path, text in files.items():
-        if key in text or (legacy and re.search(rf"\b{legacy}\b", text)):
+        if key in text:
             return True
         if section.replace("_", "").rstrip("s") in path.stem and re.search(rf"\b{name}\b", text):
             return True
@@ -80,8 +79,7 @@ def test_one_patch_over_http_with_dotted_keys(api: httpx.Client, tenant: Tenant)
     refused = api.patch(base, json={"rate_limits.per_second": 0, "sca.pin": "5555"})
     assert refused.status_code == 400 and "per_second" in refused.json()["message"]
     assert tenant.settings.sca.pin == "1234" and tenant.settings.rate_limits.per_second == 7
-    # the older views read and write the same object
-    assert api.get(f"{C}/tenants/{tenant.id}/fidelity").json()["refresh_token_rotation"]["value"] is True
+    # the rate limits' own view reads and writes the same object
     assert api.get(f"{C}/tenants/{tenant.id}/rate-limits").json()["per_second"] == 7
 
 

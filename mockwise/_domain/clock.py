@@ -38,8 +38,10 @@ class Clock:
         """Seconds this clock runs ahead of the system clock (negative: behind)."""
         return self.now() - self._source()
 
-    def advance(self, seconds: float) -> float:
-        """Move time forward (or back, for skew tests) by `seconds`; returns the new instant."""
+    def advance(self, seconds: float = 0, *, minutes: float = 0, hours: float = 0) -> float:
+        """Move time forward (or back, for skew tests) by `seconds` + `minutes` + `hours`; returns
+        the new instant."""
+        seconds += 60 * minutes + 3600 * hours
         with self._lock:
             if self._frozen_at is not None:
                 self._frozen_at += seconds

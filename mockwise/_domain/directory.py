@@ -8,7 +8,7 @@ import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import astuple
 from datetime import date
-from typing import Any
+from typing import Any, TypedDict, Unpack
 from urllib.parse import urlsplit
 
 from mockwise._domain.model import Address, ApiClient, Balance, Profile, ProfileType, Secrets, User
@@ -124,6 +124,38 @@ def _nothing() -> None:
     pass
 
 
+class ClientDetails(TypedDict, total=False):
+    """A new API client's details, each with a default (`add_client` on every tenant handle)."""
+
+    name: str
+    """What the Developer Hub shows; the client id by default."""
+    redirect_uris: Iterable[str]
+    """Where the authorize page may send the user back, exactly as registered (§3); none by default."""
+    mtls_enforced: bool
+    """Whether its calls must come over mTLS (§6); False by default (a seed's partner: True)."""
+
+
+class UserDetails(TypedDict, total=False):
+    """A new user's details, each with a default (`add_user` on every tenant handle)."""
+
+    date_of_birth: date | str | None
+    """A `date` or ISO `YYYY-MM-DD`; none by default."""
+    country: str
+    """ISO 3166-1 alpha-2; "GB" by default. EU/UK users get PSD2 limits (§5.1)."""
+    first_name: str
+    last_name: str
+    phone_number: str
+    two_factor: bool
+    """Whether the authorize page asks for the 2FA code; True by default."""
+
+
+def to_date(value: date | str | None) -> date | None:
+    """A date from a `date` or an ISO `YYYY-MM-DD` string (ValueError for anything else)."""
+    if value is None or isinstance(value, date):
+        return value
+    return date.fromisoformat(value)
+
+
 class Directory:
     """Clients, users and profiles. Client ids route requests to their tenant, so adding one binds
     it (`bind_client`: ValueError when another tenant has it) and restoring a snapshot rebinds.
@@ -153,16 +185,9 @@ class Directory:
 
     # Clients ---------------------------------------------------------------------------------
 
-    def add_client(
-        self,
-        client_id: str,
-        client_secret: str,
-        name: str = "",
-        redirect_uris: Iterable[str] = (),
-        mtls_enforced: bool = False,
-    ) -> ApiClient:
+    def add_client(self, client_id: str, client_secret: str, **details: Unpack[ClientDetails]) -> ApiClient:
         check_client_id(client_id)
-        for uri in (redirect_uris := tuple(redirect_uris)):
+        for uri in (redirect_uris := tuple(details.get("redirect_uris", ()))):
             check_redirect_uri(uri)
         if client_id in self.clients:
             raise Taken(f"client {client_id!r} already exists")
@@ -170,9 +195,9 @@ class Directory:
         client = ApiClient(
             client_id=client_id,
             secret_digest=self.secrets.digest(client_secret),
-            name=name or client_id,
+            name=details.get("name") or client_id,
             redirect_uris=redirect_uris,
-            mtls_enforced=mtls_enforced,
+            mtls_enforced=details.get("mtls_enforced", False),
         )
         self.clients[client_id] = client
         self.changed()
@@ -192,17 +217,13 @@ class Directory:
         password: str | None = None,
         *,
         created_at: float,
-        date_of_birth: date | None = None,
-        country: str = "GB",
-        first_name: str = "",
-        last_name: str = "",
-        phone_number: str = "",
-        two_factor: bool = True,
         created_by_client: str | None = None,
         registration_code: str | None = None,
         language: str = "EN",
+        **details: Unpack[UserDetails],
     ) -> User:
         check_email(email)
+        country = details.get("country", "GB")
         if not (len(country) == 2 and country.isascii() and country.isalpha()):
             raise ValueError(f"a country is an ISO 3166-1 alpha-2 code (GB, US, DE...), not {country[:20]!r}")
         if self.by_email(email) is not None:
@@ -213,12 +234,12 @@ class Directory:
             signup_email=email,
             password_digest=self.secrets.digest(password) if password is not None else None,
             created_at=created_at,
-            date_of_birth=date_of_birth,
+            date_of_birth=to_date(details.get("date_of_birth")),
             country=country.upper(),
-            first_name=first_name,
-            last_name=last_name,
-            phone_number=phone_number,
-            two_factor=two_factor,
+            first_name=details.get("first_name", ""),
+            last_name=details.get("last_name", ""),
+            phone_number=details.get("phone_number", ""),
+            two_factor=details.get("two_factor", True),
             created_by_client=created_by_client,
             registration_code_digest=(
                 self.secrets.digest(registration_code) if registration_code is not None else None

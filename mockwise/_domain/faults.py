@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import random
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
 from fnmatch import fnmatchcase
@@ -283,7 +284,7 @@ class Faults:
             self._next = max([self._next, *(n + 1 for n in numbers)])
         self._ledger.changed("faults")
 
-    def __iter__(self) -> Any:
+    def __iter__(self) -> Iterator[Fault]:
         return iter(list(self._faults))
 
     def __len__(self) -> int:

@@ -63,6 +63,18 @@ FIELDS = frozenset(f.name for f in fields(Entry))
 
 
 @dataclass(slots=True)
+class ControlCall:
+    """A control-plane request, for the console's listeners (`Sandbox.control_listeners`). The
+    control plane drives the sandbox; it is not a client's traffic, so no journal keeps it."""
+
+    wall: float  # system clock, when the request arrived
+    method: str
+    path: str  # as sent, without the query string
+    status: int = 0
+    done: float = 0.0
+
+
+@dataclass(slots=True)
 class Note:
     """What a domain operation tells the journal about the request it served: the operation
     returns it (or its refusal carries it) and the request pipeline writes it into the entry.

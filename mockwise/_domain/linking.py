@@ -32,7 +32,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypedDict, Unpack
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
 from mockwise._domain.context import TenantContext
@@ -146,6 +146,19 @@ class AuthorizeRequest:
         if self.email_link is not None:
             pairs.append(("email_link", self.email_link))
         return urlencode(pairs, quote_via=quote)
+
+
+class LinkOptions(TypedDict, total=False):
+    """How the scripted user goes through the authorize page (`link` on every tenant handle)."""
+
+    password: str | None
+    """The user's password; with a `claim_account_code` in the URL, the new password."""
+    approve: bool
+    """True (the default): approve; False: deny."""
+    otp: str
+    """The 2FA code typed: the sandbox's is always 111111 (§1), the default; anything else is wrong."""
+    profile_id: int | None
+    """The profile chosen; by default the first (a user with none gets a personal profile)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -639,23 +652,14 @@ class Linking:
 
     # The scripted user -------------------------------------------------------------------------
 
-    def script(
-        self,
-        authorize_url: str,
-        *,
-        email: str | None = None,
-        password: str | None = None,
-        approve: bool = True,
-        otp: str = SANDBOX_OTP,
-        profile_id: int | None = None,
-    ) -> Outcome:
+    def script(self, authorize_url: str, email: str | None = None, **options: Unpack[LinkOptions]) -> Outcome:
         """A user clicking through the authorize page, for automation: the same steps and rules as
         the pages. Raises `LinkingError` for a bad authorize URL and `StepRefused` where a person
-        would see an error (wrong password, wrong 2FA code, lockout).
-
-        `password` is the new password when the URL carries a `claim_account_code`. With several
-        profiles and no `profile_id`, the first is chosen; a user with none gets a personal profile
-        from their own details."""
+        would see an error (wrong password, wrong 2FA code, lockout). `email` logs in (default:
+        the addressee of a link from the sandbox mailbox); `options` are `LinkOptions`."""
+        password = options.get("password")
+        approve, otp = options.get("approve", True), options.get("otp", SANDBOX_OTP)
+        profile_id = options.get("profile_id")
         request = self.authorize(first_params(urlsplit(authorize_url).query))
         session, _ = self.open_session(None)
         try:

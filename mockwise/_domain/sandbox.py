@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from mockwise._domain.directory import Taken
 from mockwise._domain.journal import DEFAULT_CAPACITY as DEFAULT_JOURNAL_CAPACITY
-from mockwise._domain.journal import Entry, Journal
+from mockwise._domain.journal import ControlCall, Entry, Journal
 from mockwise._domain.model import Secrets
 from mockwise._domain.seed import Credentials, SeedData, apply_seed, load_seed
 from mockwise._domain.settings import Settings
@@ -56,6 +56,7 @@ class Sandbox:
         self.unrouted = Journal()  # requests whose credentials name no tenant
         self.unrouted.on_record = partial(self._recorded, None)
         self.journal_listeners: list[Callable[[str | None, Entry], None]] = []
+        self.control_listeners: list[Callable[[ControlCall], None]] = []  # control-plane calls, as made
         """Called with (tenant id, or None for unrouted requests) and each journal entry as it is
         recorded, in every tenant, present and future (`mockwise serve`'s console log)."""
         self._clients: dict[str, Tenant] = {}

@@ -1,82 +1,165 @@
 """Scenarios: the ways a token dies early on Wise, on demand (reference §2.5, §4).
 
-`SCENARIOS` is the one list of them. The Python API (`Tenant`), the control plane's
-`POST …/scenarios/{name}` (its route, parameters and OpenAPI enum) and the HTTP client
-(`mockwise.testing._client.TenantClient`) all take it from here.
+`ScenarioHandle` declares them, once: each scenario is one of its methods, whose signature and
+docstring are the scenario's parameters and description. Every tenant handle (`Tenant` in this
+process, `TenantClient` and the pytest fixture's `WiseSandbox` over the control plane) inherits
+those methods and implements one hook, `_run_scenario`. The registry `SCENARIOS`, from which the
+control plane takes its route's names, parameters and OpenAPI enum and the dashboard its forms, is
+read off the declarations. What each scenario does to a tenant is the `Scenarios` service below.
 """
 
 from __future__ import annotations
 
+import inspect
+import re
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any, Literal, Protocol, get_args, get_type_hints
 
 from mockwise._domain.context import TenantContext
 from mockwise._domain.grants import TokenService
 from mockwise._domain.model import User
 from mockwise._domain.tokens import EndReason, Token, TokenKind
 
-UserRef = User | int | str  # a user, its id, or its e-mail
+
+class Identified(Protocol):
+    """A user as any handle answers one (`add_user`, `user`): what has the user's `id`."""
+
+    @property
+    def id(self) -> int: ...
+
+
+UserRef = int | str | Identified  # a user's id, e-mail, or the user
+
+
+class ScenarioHandle(Protocol):
+    """The scenarios, declared once. Each answers the ids of the tokens it ended (`rotate_secret`:
+    the new secret). A parameter's line in a docstring (`name: what it is`) documents it on the
+    control plane and the dashboard."""
+
+    def _run_scenario(self, name: str, params: Mapping[str, Any]) -> list[str] | str:
+        """Run the scenario `name` with `params` (by the declaration's parameter names): the ids of
+        the tokens it ended, or the new secret."""
+        ...
+
+    def revoke_access(self, user: UserRef, client_id: str | None = None) -> list[str]:
+        """The user revokes a partner's access on wise.com: its tokens for that user die.
+
+        user: a user id or e-mail
+        client_id: the partner; every partner when absent
+        """
+        return _ended(self._run_scenario("revoke_access", {"user": user, "client_id": client_id}))
+
+    def enable_enhanced_security(self, user: UserRef) -> list[str]:
+        """The user enables enhanced security: their partner tokens stop working.
+
+        user: a user id or e-mail
+        """
+        return _ended(self._run_scenario("enable_enhanced_security", {"user": user}))
+
+    def breach(self, client_id: str) -> list[str]:
+        """Wise revokes every token of a client for a suspected breach.
+
+        client_id: the partner
+        """
+        return _ended(self._run_scenario("breach", {"client_id": client_id}))
+
+    def change_email(self, user: UserRef, email: str) -> list[str]:
+        """The user changes their e-mail at Wise: all their tokens die.
+
+        user: a user id or e-mail
+        email: the new e-mail
+        """
+        return _ended(self._run_scenario("change_email", {"user": user, "email": email}))
+
+    def rotate_secret(self, client_id: str, client_secret: str | None = None) -> str:
+        """A new client secret (answered); the old one stops working and the client's
+        client-credentials tokens die.
+
+        client_id: the partner
+        client_secret: the new secret; a random one when absent
+        """
+        return _secret(
+            self._run_scenario("rotate_secret", {"client_id": client_id, "client_secret": client_secret})
+        )
+
+    def revoke_secret(self, client_id: str) -> list[str]:
+        """The client secret is revoked: the client cannot authenticate and all its tokens die.
+
+        client_id: the partner
+        """
+        return _ended(self._run_scenario("revoke_secret", {"client_id": client_id}))
+
+    def reclaim(self, user: UserRef) -> list[str]:
+        """The user reclaims an account a partner created: its registration code stops working.
+
+        user: a user id or e-mail
+        """
+        return _ended(self._run_scenario("reclaim", {"user": user}))
+
+
+def _ended(outcome: list[str] | str) -> list[str]:
+    assert isinstance(outcome, list), outcome
+    return outcome
+
+
+def _secret(outcome: list[str] | str) -> str:
+    assert isinstance(outcome, str), outcome
+    return outcome
+
+
+# The registry, read off the declarations -----------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
 class Param:
     name: str
-    kind: type | tuple[type, ...]
+    kind: tuple[type, ...]  # what it is in JSON: (int, str) for a user, (str,) for the rest
     required: bool = True
     doc: str = ""
 
-
-USER = Param("user", (int, str), doc="a user id or e-mail")
-CLIENT = Param("client_id", str)
+    @property
+    def user(self) -> bool:
+        return self.kind == (int, str)
 
 
 @dataclass(frozen=True, slots=True)
 class Scenario:
-    """One scenario: its name on the control plane, its method name in Python, its parameters."""
+    """One scenario: its name (the method's, in Python and on the control plane), its parameters,
+    what it does, and what it answers (`ended`: token ids; `client_secret`: the new secret)."""
 
     name: str
-    method: str
     params: tuple[Param, ...]
     doc: str
+    answers: Literal["ended", "client_secret"] = "ended"
+
+
+JSON_TYPES = (int, str, float, bool)
+
+
+def _declared(method: Callable[..., Any]) -> Scenario:
+    hints = get_type_hints(method)
+    summary, _, rest = inspect.getdoc(method).partition("\n\n")  # type: ignore[union-attr]
+    docs = dict(re.findall(r"^(\w+): (.+)$", rest, re.MULTILINE))
+    params = tuple(
+        Param(
+            name,
+            tuple(t for t in get_args(hints[name]) or (hints[name],) if t in JSON_TYPES),
+            parameter.default is inspect.Parameter.empty,
+            docs.get(name, ""),
+        )
+        for name, parameter in inspect.signature(method).parameters.items()
+        if name != "self"
+    )
+    answers: Literal["ended", "client_secret"] = "client_secret" if hints["return"] is str else "ended"
+    return Scenario(method.__name__, params, " ".join(summary.split()), answers)
 
 
 SCENARIOS: dict[str, Scenario] = {
-    s.name: s
-    for s in (
-        Scenario(
-            "revoke-access",
-            "revoke_access",
-            (USER, Param("client_id", str, required=False, doc="every partner when absent")),
-            "the user revokes a partner's access on wise.com",
-        ),
-        Scenario(
-            "enhanced-security",
-            "enable_enhanced_security",
-            (USER,),
-            "the user enables enhanced security: their partner tokens stop working",
-        ),
-        Scenario("breach", "breach", (CLIENT,), "Wise revokes a client's tokens for a suspected breach"),
-        Scenario(
-            "change-email",
-            "change_email",
-            (USER, Param("email", str)),
-            "the user changes their e-mail: all their tokens die",
-        ),
-        Scenario(
-            "rotate-secret",
-            "rotate_secret",
-            (CLIENT, Param("client_secret", str, required=False, doc="a new secret, or a random one")),
-            "a new client secret (returned); the old one stops working",
-        ),
-        Scenario("revoke-secret", "revoke_secret", (CLIENT,), "the client secret is revoked"),
-        Scenario(
-            "reclaim",
-            "reclaim",
-            (USER,),
-            "the user reclaims a partner-created account: its registration code dies",
-        ),
-    )
+    name: _declared(method)
+    for name, method in vars(ScenarioHandle).items()
+    if callable(method) and not name.startswith("_")
 }
 
 
@@ -88,15 +171,16 @@ class Scenarios:
         self._tokens = tokens
 
     def user(self, ref: UserRef) -> User:
+        """The user `ref` names: by id, by e-mail, or by the id of a user a handle answered."""
         directory = self._context.directory
         if isinstance(ref, User):
             return ref
-        if isinstance(ref, int):
-            return directory.user(ref)
-        found = directory.by_email(ref)
-        if found is None:
-            raise LookupError(f"no user with e-mail {ref!r} in this tenant")
-        return found
+        if isinstance(ref, str):
+            found = directory.by_email(ref)
+            if found is None:
+                raise LookupError(f"no user with e-mail {ref!r} in this tenant")
+            return found
+        return directory.user(ref if isinstance(ref, int) else ref.id)
 
     def revoke_access(self, user: UserRef, client_id: str | None = None) -> list[Token]:
         """The user revokes a partner's access on wise.com (every partner when `client_id` is None)."""

@@ -18,9 +18,12 @@ They are part of a tenant's seed: `tenant.reset()` restores the settings it was 
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import functools
 import itertools
+import json
 import re
+import textwrap
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal, get_args, get_origin, get_type_hints
@@ -245,8 +248,10 @@ class Sca(Section):
     profile; "business_user": the user must own a business profile; "any": pre-2024 behaviour."""
 
     statement_exemption_days: int = 90
-    """Statement SCA is needed once every 90 days [C] §5.2; 0 challenges every statement request
-    (handy when a test wants to see the challenge again)."""
+    """Statement SCA is needed once every 90 days [C] §5.2; 0 ends that exemption. The 5-minute SCA
+    session still holds [C] §5.3: for five minutes after the user's last successful SCA (whatever the
+    token, personal or OAuth) a statement is approved without a challenge; advance the clock past it
+    to see the challenge again."""
 
     low_risk_challenges: str = "PIN"
     """The factors a low-risk one-time token (balance statement) asks for, comma-separated from PIN,
@@ -452,15 +457,14 @@ class Settings:
     webhooks: Webhooks = field(default_factory=Webhooks)
 
     def apply(self, changes: Mapping[str, Any]) -> Settings:
-        """These settings with `changes` ({"section.field": value}; a legacy flat name such as
-        "refresh_token_rotation" works too) applied. A ValueError names an unknown key or a value
-        the sandbox cannot act on; nothing changes then."""
+        """These settings with `changes` ({"section.field": value}) applied. A ValueError names an
+        unknown key (and the key it may have meant) or a value the sandbox cannot act on; nothing
+        changes then."""
         sections: dict[str, dict[str, Any]] = {}
         unknown = []
         for key, value in changes.items():
-            dotted = LEGACY.get(key, key)
-            section, _, name = dotted.partition(".")
-            if dotted not in KEYS:
+            section, _, name = key.partition(".")
+            if key not in KEYS:
                 unknown.append(key)
                 continue
             if isinstance(value, float) and value.is_integer() and _hints(_CLASSES[section])[name] is int:
@@ -468,18 +472,19 @@ class Settings:
             sections.setdefault(section, {})[name] = value
         if unknown:
             raise ValueError(
-                f"unknown setting(s): {', '.join(sorted(map(str, unknown)))}; see GET …/settings"
+                f"unknown setting(s): {', '.join(map(_near, sorted(map(str, unknown))))}; {LISTED}"
             )
         replaced = {s: dataclasses.replace(getattr(self, s), **c) for s, c in sections.items()}
         return dataclasses.replace(self, **replaced)
 
-    def replace(self, **changes: Any) -> Settings:
-        """`apply` with keyword arguments: legacy flat names (`refresh_token_rotation=True`)."""
-        return self.apply(changes)
-
     def get(self, key: str) -> Any:
-        section, _, name = LEGACY.get(key, key).partition(".")
+        """The value of the setting `key` ("section.field"); a KeyError for an unknown key."""
+        if key not in KEYS:
+            raise KeyError(key)
+        section, _, name = key.partition(".")
         return getattr(getattr(self, section), name)
+
+    __getitem__ = get
 
     def items(self) -> Iterator[tuple[str, Any]]:
         """Every setting as (dotted key, value), section by section."""
@@ -501,6 +506,22 @@ class Settings:
     def docs() -> dict[str, str]:
         """Each setting's documentation, by dotted key, for the control plane and the docs."""
         return dict(_docs())
+
+
+LISTED = "`mockwise settings` lists every one (over HTTP: GET /_mockwise/tenants/{id}/settings)"
+
+
+def _near(key: str) -> str:
+    """`key`, and the setting it may have meant."""
+    near = difflib.get_close_matches(key, KEYS, n=1, cutoff=0.6)
+    if not near and "." not in key:  # a bare name: the key of that name in any section
+        near = [k for k in sorted(KEYS) if k.endswith(f".{key}")][:1]
+    if near:
+        return f"{key} (did you mean {near[0]}?)"
+    section = key.partition(".")[0]
+    if section in _CLASSES:
+        return f"{key} ({section} has {', '.join(sorted(k for k in KEYS if k.startswith(section + '.')))})"
+    return key
 
 
 def _field_docs(section: type) -> dict[str, str]:
@@ -534,19 +555,6 @@ _CLASSES = {section.name: section.__name__ for section in SECTIONS}
 KEYS = frozenset(
     f"{section.name}.{item.name}" for section in SECTIONS for item in dataclasses.fields(section)
 )
-
-#: The flat names settings had before they were grouped (the control plane's `/fidelity` view and
-#: `Settings.replace` still take them): `<name>` for oauth and authorize, `<section>_<name>` else.
-LEGACY: dict[str, str] = {
-    **{item.name: f"{s.name}.{item.name}" for s in (OAuth, Authorize) for item in dataclasses.fields(s)},
-    **{
-        f"{s.name}_{item.name}": f"{s.name}.{item.name}"
-        for s in (Sca, Jose, Mtls)
-        for item in dataclasses.fields(s)
-    },
-    "rate_limit_scope": "rate_limits.scope",
-    "rate_limit_retry_after": "rate_limits.retry_after",
-}
 
 
 def json_schema(names: Mapping[str, str] | None = None) -> dict[str, Any]:
@@ -589,6 +597,18 @@ def markdown() -> str:
         for item in dataclasses.fields(section):
             key = f"{section.name}.{item.name}"
             lines.append(f"| `{key}` | `{getattr(default, item.name)!r}` | {docs.get(key, '')} |")
+    return "\n".join(lines)
+
+
+def text() -> str:
+    """Every setting with its default and what it answers, for `mockwise settings`."""
+    docs = Settings.docs()
+    lines = []
+    for key, value in Settings().items():
+        lines += [
+            f"{key} = {json.dumps(value)}",
+            *textwrap.wrap(docs.get(key, ""), 96, initial_indent="    ", subsequent_indent="    "),
+        ]
     return "\n".join(lines)
 
 

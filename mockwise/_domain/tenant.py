@@ -8,42 +8,40 @@ This is the Python API a test author holds in their head:
     tenant.reclaim(user)
 
 Every operation here is also reachable over HTTP through the control plane, with the same names
-(`mockwise.testing._client.TenantClient`). The tenant is a composition: one `TenantContext` (clock, lock,
-settings, directory, token store) shared by its services, each a `Part` with the same reset rule.
+and shapes (`mockwise.testing._client.TenantClient`; both keep to `mockwise.testing.TenantHandle`).
+The scenarios are declared in `mockwise._domain.scenarios.ScenarioHandle`. The tenant is a
+composition: one `TenantContext` (clock, lock, settings, directory, token store) shared by its
+services, each a `Part` with the same reset rule.
 """
 
 from __future__ import annotations
 
 import pickle
 import secrets
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import date
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Unpack
 
 from mockwise._domain.certificates import NO_TLS, Certificates, Connection
-from mockwise._domain.clock import Clock
 from mockwise._domain.context import Part, Routes, TenantContext
-from mockwise._domain.directory import Directory
+from mockwise._domain.directory import ClientDetails, UserDetails, to_date
 from mockwise._domain.errors import FieldError, ValidationError
 from mockwise._domain.faults import Faults
 from mockwise._domain.grants import Issued, TokenService
 from mockwise._domain.jose import JoseKeys
 from mockwise._domain.journal import DEFAULT_CAPACITY as DEFAULT_JOURNAL_CAPACITY
 from mockwise._domain.journal import Journal
-from mockwise._domain.linking import Linking
+from mockwise._domain.linking import Linking, LinkOptions
 from mockwise._domain.model import ApiClient, Profile, ProfileType, Secrets, User
 from mockwise._domain.ratelimit import RateLimiter
 from mockwise._domain.sca import StrongAuth
-from mockwise._domain.scenarios import Scenarios, UserRef
-from mockwise._domain.settings import SANDBOX_OTP, Settings
+from mockwise._domain.scenarios import ScenarioHandle, Scenarios, UserRef
+from mockwise._domain.settings import Settings
 from mockwise._domain.store import NO_LEDGER, Ledger, load_state
-from mockwise._domain.tokens import Token, TokenStore
+from mockwise._domain.tokens import Token
 from mockwise._domain.webhooks import Webhooks
 
 if TYPE_CHECKING:
-    from threading import RLock
-
     from mockwise._pki import SandboxPKI
 
 __all__ = ["ClientCredentials", "Tenant", "UserRef"]
@@ -63,7 +61,7 @@ class ClientCredentials:
         }
 
 
-class Tenant:
+class Tenant(ScenarioHandle):
     def __init__(
         self,
         tenant_id: str,
@@ -77,6 +75,9 @@ class Tenant:
     ) -> None:
         context = TenantContext(tenant_id, routes, secrets or Secrets(), settings, ledger=ledger)
         self.context = context
+        # the context's pieces, for the Python API (a context never replaces them)
+        self.id, self.clock, self.lock = context.id, context.clock, context.lock
+        self.directory, self.store = context.directory, context.store
         self.journal = Journal(journal_capacity, ledger)
         self.faults = Faults(ledger)
         self.tokens = TokenService(context)
@@ -144,26 +145,6 @@ class Tenant:
     # The context's pieces, for the Python API -------------------------------------------------
 
     @property
-    def id(self) -> str:
-        return self.context.id
-
-    @property
-    def clock(self) -> Clock:
-        return self.context.clock
-
-    @property
-    def lock(self) -> RLock:
-        return self.context.lock
-
-    @property
-    def directory(self) -> Directory:
-        return self.context.directory
-
-    @property
-    def store(self) -> TokenStore:
-        return self.context.store
-
-    @property
     def settings(self) -> Settings:
         """The tenant's settings (`mockwise._domain.settings`): immutable; assign a changed copy."""
         return self.context.settings
@@ -174,7 +155,7 @@ class Tenant:
             raise TypeError("settings are a mockwise._domain.settings.Settings")
         self.context.settings = settings
 
-    def configure(self, changes: dict[str, Any]) -> Settings:
+    def configure(self, changes: Mapping[str, Any]) -> Settings:
         """Change settings by dotted key (`{"oauth.refresh_token_rotation": True}`); returns them."""
         with self.lock:
             self.context.settings = self.context.settings.apply(changes)
@@ -188,53 +169,27 @@ class Tenant:
     # Seeding ---------------------------------------------------------------------------------
 
     def add_client(
-        self,
-        client_id: str | None = None,
-        client_secret: str | None = None,
-        *,
-        name: str = "",
-        redirect_uris: Iterable[str] = (),
-        mtls_enforced: bool = False,
+        self, client_id: str | None = None, client_secret: str | None = None, **details: Unpack[ClientDetails]
     ) -> ClientCredentials:
+        """An API client (a partner); random id and secret unless given; `details` are
+        `ClientDetails`. The secret is answered in clear, this once."""
         client_id = client_id if client_id is not None else f"partner-{secrets.token_hex(6)}"
         client_secret = client_secret or secrets.token_urlsafe(24)
         with self.lock:
-            client = self.directory.add_client(
-                client_id, client_secret, name=name, redirect_uris=redirect_uris, mtls_enforced=mtls_enforced
-            )
+            client = self.directory.add_client(client_id, client_secret, **details)
         return ClientCredentials(client.client_id, client_secret, client.redirect_uris)
 
-    def add_user(
-        self,
-        email: str,
-        password: str | None = None,
-        *,
-        date_of_birth: date | str | None = None,
-        country: str = "GB",
-        first_name: str = "",
-        last_name: str = "",
-        phone_number: str = "",
-        two_factor: bool = True,
-    ) -> User:
+    def add_user(self, email: str, password: str | None = None, **details: Unpack[UserDetails]) -> User:
+        """A Wise user (an existing Wise customer); `details` are `UserDetails`."""
         with self.lock:
-            return self.directory.add_user(
-                email,
-                password,
-                created_at=self.clock.now(),
-                date_of_birth=_date(date_of_birth),
-                country=country,
-                first_name=first_name,
-                last_name=last_name,
-                phone_number=phone_number,
-                two_factor=two_factor,
-            )
+            return self.directory.add_user(email, password, created_at=self.clock.now(), **details)
 
     def add_profile(
         self, user: UserRef, type: ProfileType | str = ProfileType.PERSONAL, **fields: Any
     ) -> Profile:
         with self.lock:
             if "date_of_birth" in fields:
-                fields["date_of_birth"] = _date(fields["date_of_birth"])
+                fields["date_of_birth"] = to_date(fields["date_of_birth"])
             return self.directory.add_profile(self.user(user), type, created_at=self.clock.now(), **fields)
 
     def add_personal_token(self, user: UserRef, token: str | None = None) -> str:
@@ -317,56 +272,20 @@ class Tenant:
                 raise ValueError(f"profile {chosen.id} does not belong to user {owner.id}")
             return self.tokens.issue_code(client, redirect_uri, owner, chosen)
 
-    def link(
-        self,
-        authorize_url: str,
-        *,
-        email: str | None = None,
-        password: str | None = None,
-        approve: bool = True,
-        otp: str = SANDBOX_OTP,
-        profile_id: int | None = None,
-    ) -> str:
-        """A scripted user on the authorize page (§3): logs in, passes 2FA with `otp`, chooses
-        `profile_id` (default: the first profile) and approves (or denies). Returns the redirect URL,
-        or for a link from the sandbox mailbox the code the page shows ("" when such a link is
-        denied: there is nowhere to go back to). The same rules as the pages:
-        raises `StepRefused` on a wrong password or 2FA code, `LinkingError` on a bad URL."""
-        outcome = self.linking.script(
-            authorize_url, email=email, password=password, approve=approve, otp=otp, profile_id=profile_id
-        )
+    def link(self, authorize_url: str, email: str | None = None, **options: Unpack[LinkOptions]) -> str:
+        """A scripted user on the authorize page (§3): logs in as `email`, passes 2FA, chooses a
+        profile and approves or denies (`LinkOptions`). Returns the redirect URL, or for a link from
+        the sandbox mailbox the code the page shows ("" when such a link is denied: there is
+        nowhere to go back to). The same rules as the pages: raises `StepRefused` on a wrong
+        password or 2FA code, `LinkingError` on a bad URL."""
+        outcome = self.linking.script(authorize_url, email, **options)
         return outcome.redirect or outcome.code or outcome.link_back or ""
 
-    # Scenarios: the ways a token dies early (reference §2.5; `mockwise._domain.scenarios`). Each
-    # answers the ids of the tokens it ended, as the control plane does (`mockwise.testing._handles`).
+    # Scenarios: the ways a token dies early (reference §2.5), declared in `ScenarioHandle`.
 
-    def revoke_access(self, user: UserRef, client_id: str | None = None) -> list[str]:
-        """The user revokes a partner's access on wise.com (every partner when `client_id` is None)."""
-        return _ids(self.scenarios.revoke_access(user, client_id))
-
-    def enable_enhanced_security(self, user: UserRef) -> list[str]:
-        """The user turns on enhanced security: their partner tokens stop working."""
-        return _ids(self.scenarios.enable_enhanced_security(user))
-
-    def breach(self, client_id: str) -> list[str]:
-        """Wise revokes every token of a client for a suspected breach."""
-        return _ids(self.scenarios.breach(client_id))
-
-    def change_email(self, user: UserRef, email: str) -> list[str]:
-        """The user changes their e-mail at Wise: all tokens to the account are revoked."""
-        return _ids(self.scenarios.change_email(user, email))
-
-    def rotate_secret(self, client_id: str, client_secret: str | None = None) -> str:
-        """A new client secret; the old one stops working and client-credentials tokens die."""
-        return self.scenarios.rotate_secret(client_id, client_secret)
-
-    def revoke_secret(self, client_id: str) -> list[str]:
-        """The client secret is revoked: the client cannot authenticate and all its tokens die."""
-        return _ids(self.scenarios.revoke_secret(client_id))
-
-    def reclaim(self, user: UserRef) -> list[str]:
-        """The user takes over an account a partner created: its registration code stops working."""
-        return _ids(self.scenarios.reclaim(user))
+    def _run_scenario(self, name: str, params: Mapping[str, Any]) -> list[str] | str:
+        outcome: list[Token] | str = getattr(self.scenarios, name)(**params)
+        return outcome if isinstance(outcome, str) else [t.id for t in outcome]
 
     def transfer_funded(self, transfer_id: int, profile: Profile, client_id: str | None) -> None:
         """A transfer was funded from the profile's balance (§5.5): it moves to `processing`, and
@@ -418,13 +337,3 @@ class _Stored:
 
     snapshot: Callable[[], Any]
     restore: Callable[[Any], None]
-
-
-def _ids(tokens: list[Token]) -> list[str]:
-    return [t.id for t in tokens]
-
-
-def _date(value: date | str | None) -> date | None:
-    if value is None or isinstance(value, date):
-        return value
-    return date.fromisoformat(value)

@@ -35,7 +35,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mockwise._domain.certificates import EXTENSION, NO_TLS, Connection
 from mockwise._domain.errors import DropConnection, SpringError
-from mockwise._domain.journal import Entry
+from mockwise._domain.journal import ControlCall, Entry
 from mockwise._domain.sandbox import Sandbox
 from mockwise._domain.store import Store
 from mockwise._domain.tenant import Tenant
@@ -112,16 +112,44 @@ class Edge:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        path: str = scope["path"]
-        if path.startswith(CONTROL_PREFIX):
-            if self.sandbox.store.persistent:
-                answer = _Held(self.sandbox.store, scope, send)
-                with contextlib.suppress(DropConnection):  # the store could not write: dropped
-                    await self.app(scope, receive, answer)
-                    await answer.release()
-            else:
-                await self.app(scope, receive, send)
+        if scope["path"].startswith(CONTROL_PREFIX):
+            await self._control(scope, receive, send)
             return
+        scope, called = self._route(scope)
+        head = _Head(scope)
+        exchange = self._exchange(scope, head, called)
+        entry = exchange.entry
+        limits = (exchange.tenant.settings if exchange.tenant is not None else self.sandbox.settings).limits
+        scope[MAX_BODY_KEY] = limits.max_body  # what `forms.read_body` lets through
+        answer = _Answer(self.sandbox, exchange, head.extra, scope, send)
+        try:
+            if head.size > limits.max_header_bytes:
+                entry.error = "header_fields_too_large"
+                await answer.refuse(SpringError(431, "Request header fields too large"))
+            elif head.declared > limits.max_body:
+                entry.error = "payload_too_large"
+                await answer.refuse(SpringError(413, "Request body too large"))
+            else:
+                await self.app(scope, receive, answer)
+            await answer.release()
+        except DropConnection:
+            entry.error = "connection_reset"
+            abort = scope.get("extensions", {}).get(ABORT)
+            if abort is None:
+                raise  # a server without the extension: it will close the connection its own way
+            answer.commit()
+            abort()
+        except BaseException:
+            entry.status = entry.status or 500
+            raise
+        finally:
+            answer.commit()
+
+    def _route(self, scope: Scope) -> tuple[Scope, tuple[str, ...]]:
+        """The path as routed: without a CalVer prefix or a trailing slash, a version's own name of
+        an operation mapped to its classic route (§1). Answers the scope to route and the other
+        names the request was called by."""
+        path: str = scope["path"]
         routed = path
         version = CALVER.match(routed)
         if version is not None:
@@ -131,97 +159,135 @@ class Edge:
         named = routed  # without its version: `/me`
         if version is not None and self.names is not None:
             routed = self.names.classic(version.group(1), routed) or routed  # `/me` → `/v1/me`
-        if routed != path:
-            scope = dict(scope)
-            scope["path"] = routed
-            scope["raw_path"] = routed.encode()
-            if version is not None:
-                scope["wise_version"] = version.group(1)
+        if routed == path:
+            return scope, ()
+        scope = dict(scope)
+        scope["path"] = routed
+        scope["raw_path"] = routed.encode()
+        if version is not None:
+            scope["wise_version"] = version.group(1)
+        return scope, tuple(dict.fromkeys(p for p in (path, named) if p != routed))
 
-        trace_id = os.urandom(16).hex()
-        extra: list[tuple[bytes, bytes]] = [(b"x-trace-id", trace_id.encode())]
-        declared = 0
-        header_bytes = 0
-        authorization = None
-        names = []
-        for name, value in scope["headers"]:
-            names.append(name)
-            header_bytes += len(name) + len(value)
-            if name == b"x-external-correlation-id":
-                if 0 < len(value) <= 36 and value.isascii() and value.replace(b"-", b"").isalnum():
-                    extra.append((b"x-external-correlation-id", value))
-            elif name == b"content-length":
-                declared = int(value) if value.isdigit() else 0
-            elif name == b"authorization" and authorization is None:
-                authorization = value
-
+    def _exchange(self, scope: Scope, head: _Head, called: tuple[str, ...]) -> Exchange:
+        """The request's journal entry (names of headers and query parameters, never values) and
+        the tenant its credentials name."""
         wall = time.time()
-        entry = Entry(at=wall, wall=wall, method=scope["method"], path=path, route=routed, trace_id=trace_id)
-        entry.headers = tuple(
-            dict.fromkeys(n.decode("latin-1") for n in names)
-        )  # names only, for the journal
+        routed: str = scope["path"]
+        path = called[0] if called else routed
+        entry = Entry(
+            at=wall, wall=wall, method=scope["method"], path=path, route=routed, trace_id=head.trace_id
+        )
+        entry.headers = head.names
         if scope["query_string"]:
             entry.query = tuple(
                 dict.fromkeys(k for k, _ in parse_qsl(scope["query_string"].decode("latin-1")))
             )
         connection = connection_of(scope)
         entry.cert, entry.server_cert = connection.fingerprint, connection.server_cert
-        credentials = parse_authorization(authorization) if authorization is not None else NO_CREDENTIALS
+        credentials = (
+            parse_authorization(head.authorization) if head.authorization is not None else NO_CREDENTIALS
+        )
         exchange = Exchange(self.sandbox, entry, routed, credentials)
-        if routed != path:
-            exchange.called = tuple(dict.fromkeys(p for p in (path, named) if p != routed))
+        exchange.called = called
         scope["mockwise"] = exchange
-        limits = (exchange.tenant.settings if exchange.tenant is not None else self.sandbox.settings).limits
-        scope[MAX_BODY_KEY] = limits.max_body  # what `forms.read_body` lets through
+        return exchange
 
-        committed = False
-        store = self.sandbox.store
-        held = _Held(store, scope, send) if store.persistent else None
-        downstream: Send = held if held is not None else send
+    async def _control(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """A control-plane request: a trailing slash routed as the data plane routes it (the index,
+        `/_mockwise/`, is the one path that ends in one), the answer held for the state store like
+        the data plane's, and a line for the console's listeners (never a journal entry)."""
+        path: str = scope["path"]
+        if len(path) > len(CONTROL_PREFIX) + 1 and path.endswith("/"):
+            scope = dict(scope)
+            scope["path"] = path.rstrip("/")
+            scope["raw_path"] = scope["path"].encode()
+        call = ControlCall(time.time(), scope["method"], path)
 
-        def commit() -> None:
-            # Once per request, before the last byte leaves: a client that has its answer can read
-            # the journal entry about it at once.
-            nonlocal committed
-            if not committed:
-                committed = True
-                entry.done = time.time()
-                journal = exchange.tenant.journal if exchange.tenant is not None else self.sandbox.unrouted
-                journal.record(entry)
-
-        async def send_with_headers(message: Message) -> None:
+        async def watched(message: Message) -> None:
             if message["type"] == "http.response.start":
-                entry.status = message["status"]
-                message["headers"] = [*message.get("headers", ()), *extra]
-            elif message["type"] == "http.response.body" and not message.get("more_body", False):
-                commit()
-            await downstream(message)
+                call.status = message["status"]
+            await send(message)
 
         try:
-            if header_bytes > limits.max_header_bytes:
-                entry.error = "header_fields_too_large"
-                await _refuse(
-                    SpringError(431, "Request header fields too large"), path, wall, send_with_headers
-                )
-            elif declared > limits.max_body:
-                entry.error = "payload_too_large"
-                await _refuse(SpringError(413, "Request body too large"), path, wall, send_with_headers)
+            if self.sandbox.store.persistent:
+                answer = _Held(self.sandbox.store, scope, watched)
+                with contextlib.suppress(DropConnection):  # the store could not write: dropped
+                    await self.app(scope, receive, answer)
+                    await answer.release()
             else:
-                await self.app(scope, receive, send_with_headers)
-            if held is not None:
-                await held.release()
-        except DropConnection:
-            entry.error = "connection_reset"
-            abort = scope.get("extensions", {}).get(ABORT)
-            if abort is None:
-                raise  # a server without the extension: it will close the connection its own way
-            commit()
-            abort()
-        except BaseException:
-            entry.status = entry.status or 500
-            raise
+                await self.app(scope, receive, watched)
         finally:
-            commit()
+            call.done = time.time()
+            for listener in self.sandbox.control_listeners:
+                listener(call)
+
+
+class _Head:
+    """What the edge reads from a request's headers, in one pass: the trace id it answers with,
+    a sane correlation id to echo (§12), the declared body length, the `Authorization` header, the
+    headers' names (for the journal) and their size (for the limit)."""
+
+    __slots__ = ("authorization", "declared", "extra", "names", "size", "trace_id")
+
+    def __init__(self, scope: Scope) -> None:
+        self.trace_id = os.urandom(16).hex()
+        self.extra: list[tuple[bytes, bytes]] = [(b"x-trace-id", self.trace_id.encode())]
+        self.declared = 0
+        self.size = 0
+        self.authorization: bytes | None = None
+        names = []
+        for name, value in scope["headers"]:
+            names.append(name)
+            self.size += len(name) + len(value)
+            if name == b"x-external-correlation-id":
+                if 0 < len(value) <= 36 and value.isascii() and value.replace(b"-", b"").isalnum():
+                    self.extra.append((b"x-external-correlation-id", value))
+            elif name == b"content-length":
+                self.declared = int(value) if value.isdigit() else 0
+            elif name == b"authorization" and self.authorization is None:
+                self.authorization = value
+        self.names = tuple(dict.fromkeys(n.decode("latin-1") for n in names))
+
+
+class _Answer:
+    """The `send` a data-plane request's app gets: adds the edge's headers, records the status,
+    writes the journal entry before the last byte leaves (a client that has its answer can read the
+    entry about it at once), and holds the answer for the state store when there is one (`_Held`)."""
+
+    __slots__ = ("committed", "downstream", "exchange", "extra", "held", "sandbox")
+
+    def __init__(
+        self, sandbox: Sandbox, exchange: Exchange, extra: list[tuple[bytes, bytes]], scope: Scope, send: Send
+    ) -> None:
+        self.sandbox, self.exchange, self.extra = sandbox, exchange, extra
+        store = sandbox.store
+        self.held = _Held(store, scope, send) if store.persistent else None
+        self.downstream: Send = self.held if self.held is not None else send
+        self.committed = False
+
+    async def __call__(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            self.exchange.entry.status = message["status"]
+            message["headers"] = [*message.get("headers", ()), *self.extra]
+        elif message["type"] == "http.response.body" and not message.get("more_body", False):
+            self.commit()
+        await self.downstream(message)
+
+    def commit(self) -> None:
+        """Record the entry, once per request."""
+        if not self.committed:
+            self.committed = True
+            entry, tenant = self.exchange.entry, self.exchange.tenant
+            entry.done = time.time()
+            (tenant.journal if tenant is not None else self.sandbox.unrouted).record(entry)
+
+    async def refuse(self, error: SpringError) -> None:
+        entry = self.exchange.entry
+        await render_error(error, entry.path, entry.wall)({"type": "http"}, _no_receive, self)
+
+    async def release(self) -> None:
+        if self.held is not None:
+            await self.held.release()
 
 
 class _Held:
@@ -265,10 +331,6 @@ class _Held:
         messages, self.messages = self.messages, []
         for message in messages:
             await self.send(message)
-
-
-async def _refuse(error: SpringError, path: str, now: float, send: Send) -> None:
-    await render_error(error, path, now)({"type": "http"}, _no_receive, send)
 
 
 async def _no_receive() -> Message:  # pragma: no cover - a response never reads the request

@@ -14,13 +14,14 @@ from typing import Any
 from starlette.routing import BaseRoute, Route
 from starlette.schemas import SchemaGenerator
 
-from mockwise import __version__
 from mockwise._domain.directory import PROFILE_TEXT
 from mockwise._domain.model import Address
-from mockwise._domain.settings import LEGACY, RateLimits, json_schema
+from mockwise._domain.settings import RateLimits, json_schema
 from mockwise._domain.webhook_events import EVENT_TYPES
 from mockwise._http.control.common import PREFIX
+from mockwise._http.control.fidelity import LEGACY
 from mockwise._http.pipeline import Auth, Endpoint, Needs
+from mockwise._version import __version__
 
 OAUTH_ERROR = {
     "type": "object",

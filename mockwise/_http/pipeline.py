@@ -165,7 +165,7 @@ async def _pipeline(request: Request, needs: Needs, handler: Handler) -> Respons
     call = Call(request, exchange)
     try:
         if needs.form:
-            call.params = await form_params(request)
+            call.params = _oauth_params(exchange, await form_params(request), request.scope["query_string"])
             exchange.entry.params = tuple(call.params)
         _authenticate(call, needs)
         tenant = call.tenant
@@ -201,6 +201,26 @@ def refuse(call: Call, error: WiseError) -> Response:
     if call.jose is not None and tenant is not None and tenant.settings.jose.wrap_errors:
         response = envelope.seal_response(response, call.jose, tenant)
     return response
+
+
+# 1. Form body ------------------------------------------------------------------------------------
+
+
+def _oauth_params(exchange: Exchange, form: dict[str, str], query: bytes) -> dict[str, str]:
+    """A form route's parameters, resolved once, before anything reads them: the form body and,
+    for a tenant that takes them there (`oauth.token_params_from_query`, as Spring does [I] §2.1),
+    the query string's, the form winning. The tenant is the credentials' (found by the edge), or
+    the one the parameters' `client_id` names."""
+    if not query:
+        return form
+    named = first_params(query.decode("latin-1"))
+    tenant = exchange.tenant
+    if tenant is None:
+        client_id = form.get("client_id") or named.get("client_id")
+        tenant = exchange.sandbox.tenant_for_client(client_id) if client_id else None
+    if tenant is None or not tenant.settings.oauth.token_params_from_query:
+        return form
+    return {**named, **form}
 
 
 # 2. Authentication -------------------------------------------------------------------------------
@@ -252,6 +272,9 @@ def _authenticate_client(call: Call) -> None:
         or not tenant.directory.secrets.matches(secret or "", client.secret_digest)
     ):
         raise bad_client_credentials()
+    named = params.get("client_id")  # Wise sends it in the body too: it must be the same client
+    if named is not None and named != client.client_id:  # Spring checks it before the grant [I] §2.6
+        raise OAuthError("invalid_client", "Given client ID does not match authenticated client", 401)
     call.tenant, call.client = tenant, client
 
 

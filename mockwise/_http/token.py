@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from starlette.responses import Response
 
-from mockwise._domain.errors import OAuthError, invalid_request, unsupported_grant_type
+from mockwise._domain.errors import invalid_request, unsupported_grant_type
 from mockwise._domain.grants import GRANT_TYPES
 from mockwise._http.edge import connection_of
 from mockwise._http.pipeline import Answer, Auth, Call, endpoint
@@ -66,18 +66,13 @@ async def token(call: Call) -> Answer:
       400: {$ref: "#/components/responses/OAuthError"}
       401: {$ref: "#/components/responses/OAuthError"}
     """
-    tenant, client, params = call.tenant, call.client, call.params
+    tenant, client, params = call.tenant, call.client, call.params  # resolved once by the pipeline
     assert tenant is not None and client is not None
-    if tenant.settings.oauth.token_params_from_query:
-        params = {**dict(call.request.query_params), **params}
     grant_type = params.get("grant_type") or None
     if grant_type is None:
         raise invalid_request("Missing grant type")  # [C] §2.6
     if grant_type not in GRANT_TYPES:
         raise unsupported_grant_type(grant_type)
-    named = params.get("client_id")
-    if named is not None and named != client.client_id:
-        raise OAuthError("invalid_client", "Given client ID does not match authenticated client", 401)
     issued = tenant.grant(client, grant_type, params, connection_of(call.request.scope))
     return Answer(
         WiseJSON(

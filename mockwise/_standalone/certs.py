@@ -1,8 +1,8 @@
 """`mockwise certs ...`: the Developer Hub's certificate page, from the command line (reference §6).
 
 Every command but `ca` talks to the running `mockwise serve` through its control plane, found in
-`<state-dir>/sandbox.json` (the certificate records live in the server's memory, per tenant); `ca`
-reads the state directory, so it works with the server stopped.
+`<state-dir>/sandbox.json` (the certificate records are the tenant's, kept in its state.db across
+restarts); `ca` reads the state directory, so it works with the server stopped.
 
     mockwise certs ca                       # "Get Wise certificate": the sandbox CA (PEM)
     mockwise certs list                     # the partner's certificates and their state

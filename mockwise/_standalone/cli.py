@@ -9,6 +9,7 @@ the input and the fix, and exit status 2.
 from __future__ import annotations
 
 import argparse
+import difflib
 import importlib
 import json
 import os
@@ -17,13 +18,15 @@ import shlex
 import shutil
 import ssl
 import sys
+import sysconfig
+import traceback
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
-from mockwise import __version__
+from mockwise._version import __version__
 
 ENV_PREFIX = "MOCKWISE_"
 _TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
@@ -53,7 +56,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extras = parser.parse_known_args(argv)
+    if extras:
+        raise UsageError(_unrecognized(parser, args.command, extras), args.command)
     for problem in getattr(args, "environment_problems", ()):
         raise UsageError(problem, args.command)
     if args.command == "certs":
@@ -76,11 +81,32 @@ def _main(argv: Sequence[str] | None) -> int:
         if args.command == "contract":
             return contract_cli.contract(args)
         return contract_cli.replay_scenario(args)
+    if args.command == "settings":
+        from mockwise._domain.settings import text
+
+        print(text())
+        return 0
     if args.command == "health":
         return _health(args.state_dir)
     if args.command == "reset":
         return _reset(args.state_dir)
     return _serve(args)
+
+
+def _unrecognized(parser: argparse.ArgumentParser, command: str, extras: list[str]) -> str:
+    """Which of `extras` the subcommand does not take, a close option when there is one, and its help."""
+    options = [o for a in _subparser(parser, command)._actions for o in a.option_strings]
+    near = difflib.get_close_matches(extras[0].partition("=")[0], options, n=1, cutoff=0.75)
+    hint = f"; did you mean {near[0]}?" if near else ""
+    return f"unrecognized arguments: {' '.join(extras)}{hint} (see `mockwise {command} --help`)"
+
+
+def _subparser(parser: argparse.ArgumentParser, command: str) -> argparse.ArgumentParser:
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            found: argparse.ArgumentParser = action.choices[command]
+            return found
+    return parser
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -102,7 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="API (TLS) port; 0 picks a free one (default: 8443; 8000 with --http)",
     )
     serve.add_argument(
-        "--mtls-port", type=_port, default=8444, help="mTLS API port; 0 picks a free one (default: 8444)"
+        "--mtls-port", type=_port, default=None, help="mTLS API port; 0 picks a free one (default: 8444)"
     )
     serve.add_argument(
         "--http",
@@ -161,7 +187,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _defaults_from_environment(serve)
 
-    reset = commands.add_parser("reset", help="forget the state a stopped `mockwise serve` kept in state.db")
+    reset = commands.add_parser(
+        "reset",
+        help="forget the state a stopped `mockwise serve` kept in state.db",
+        description="Forget the tenants, users, tokens, clock and journal a stopped `mockwise serve` kept "
+        "in <state dir>/state.db, so its next start is fresh. The CA, the certificates, their keys and "
+        "sandbox.json stay (clients keep trusting the server). Refused while a server holds the "
+        "directory: stop it first, or start it with --fresh. Exit status 0 when done, 1 when it "
+        "could not be done.",
+    )
     reset.add_argument(
         "--state-dir",
         type=Path,
@@ -170,7 +204,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     health = commands.add_parser(
-        "health", help="exit 0 when the sandbox a state directory describes answers its health check"
+        "health",
+        help="exit 0 when the sandbox a state directory describes answers its health check",
+        description="Ask the `mockwise serve` that wrote <state dir>/sandbox.json for GET "
+        "/_mockwise/health and print its answer. Exit status 0 when it answers, 1 when it does not "
+        "(no sandbox.json, or nothing listening at its URL). A container's HEALTHCHECK runs it.",
     )
     health.add_argument(
         "--state-dir",
@@ -179,11 +217,30 @@ def build_parser() -> argparse.ArgumentParser:
         help="the server's state directory (default: $MOCKWISE_STATE_DIR or .mockwise)",
     )
 
+    commands.add_parser(
+        "settings",
+        help="list every setting of a tenant, with its default and what it answers",
+        description='Every setting (by dotted key, as `serve --set`, a seed\'s "settings" and GET/PATCH '
+        "/_mockwise/tenants/{id}/settings take them), its default, and the question of Wise's it answers.",
+    )
+
     from mockwise._standalone import certs as certcli
 
     certcli.add_parser(commands)
 
-    contract = commands.add_parser("contract", help="judge a Wise client with the contract suites")
+    contract = commands.add_parser(
+        "contract",
+        help="judge a Wise client with the contract suites",
+        description="Judge a Wise client: tell it stories in which the sandbox expires, revokes, "
+        "rotates, fails and moves time, and check that it keeps every obligation of the catalog "
+        "(`python -m mockwise.contracts.obligations` prints it; docs/obligations.md and docs/contracts.md "
+        "in the source distribution explain it, and how to write a client in any language). "
+        "--profile wise judges what Wise documents; --profile strict adds good practice beyond it.",
+        epilog="exit status: 0 every obligation kept; 1 an obligation broken (a replayable "
+        "counterexample is printed, and written with --scenarios); 2 a usage error (the line says "
+        "which input and the fix); 3 the client could not be judged (its process died, or it could "
+        "not start).",
+    )
     _client_arguments(contract)
     contract.add_argument("--examples", type=int, default=None, help="stories to tell (default 100)")
     contract.add_argument("--steps", type=int, default=None, help="moves per story (default 14)")
@@ -201,7 +258,15 @@ def build_parser() -> argparse.ArgumentParser:
     contract.add_argument("--junit", metavar="FILE", help="also write the verdicts as JUnit XML")
     contract.add_argument("--json", metavar="FILE", help="also write the verdicts as JSON")
     contract.add_argument("--scenarios", metavar="DIR", help="write each counterexample as a scenario file")
-    replay = commands.add_parser("replay", help="replay a counterexample's scenario file against a client")
+    replay = commands.add_parser(
+        "replay",
+        help="replay a counterexample's scenario file against a client",
+        description="Tell the story of a scenario file (written by `mockwise contract --scenarios DIR`) "
+        "again, step by step, to the client, and say whether its obligation is still broken. With "
+        "--sandbox it runs in a tenant of that server, to be watched in its dashboard.",
+        epilog="exit status: 0 the obligation held; 1 still broken; 2 a usage error; 3 the client could "
+        "not be judged.",
+    )
     replay.add_argument("file", help="a scenario file written by `mockwise contract --scenarios`")
     _client_arguments(replay)
     return parser
@@ -221,7 +286,13 @@ def _client_arguments(parser: argparse.ArgumentParser) -> None:
         help="a running `mockwise serve` (its state directory or sandbox.json); default: one in-process",
     )
     parser.add_argument("--admin-token", help="the control plane's admin token, for a non-loopback server")
-    parser.add_argument("--profile", choices=["wise", "strict"], default="wise", help="strictness profile")
+    parser.add_argument(
+        "--profile",
+        choices=["wise", "strict"],
+        default="wise",
+        help="which obligations: wise (what Wise documents; default) or strict (adds good practice "
+        "beyond it, such as checking the date of birth after linking)",
+    )
 
 
 # Values ------------------------------------------------------------------------------------------
@@ -242,7 +313,10 @@ def _setting(text: str) -> tuple[str, Any]:
     """`key=value`, the value JSON-decoded when it parses (`true`, `5`, `"a"`), else the text."""
     key, sep, raw = text.partition("=")
     if not sep or not key.strip():
-        raise argparse.ArgumentTypeError(f"{text!r} is not KEY=VALUE: e.g. --set refresh_token_rotation=true")
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not KEY=VALUE: e.g. --set oauth.refresh_token_rotation=true "
+            "(`mockwise settings` lists every key)"
+        )
     try:
         value: Any = json.loads(raw)
     except ValueError:
@@ -309,6 +383,12 @@ def _check_client(args: argparse.Namespace) -> None:
         return
     spec = args.client
     module_name, _, attr = spec.partition(":")
+    shape = (
+        "--client takes MODULE:FACTORY, e.g. my_client:factory (FACTORY defaults to `factory`), where "
+        "factory(config) returns the client; a program in another language is given as --client-cmd"
+    )
+    if not module_name.strip() or not all(p.isidentifier() for p in module_name.split(".")):
+        raise UsageError(f"--client {spec}: {module_name!r} is not a module name; {shape}")
     if "" not in sys.path and os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())  # a client module beside the user, as `python -m` finds it
     try:
@@ -317,51 +397,37 @@ def _check_client(args: argparse.Namespace) -> None:
         if isinstance(exc, ModuleNotFoundError) and exc.name and f"{module_name}.".startswith(f"{exc.name}."):
             raise UsageError(
                 f"--client {spec}: no module named {exc.name!r} here; run from the directory that "
-                "holds it, or add that directory to PYTHONPATH"
+                f"holds it, or add that directory to PYTHONPATH; {shape}"
             ) from None
         raise UsageError(
             f"--client {spec}: importing {module_name!r} failed ({exc}); install what it needs here"
         ) from None
+    except Exception as exc:  # the module's own code raised while it was imported
+        raise UsageError(
+            f"--client {spec}: importing {module_name!r} raised {type(exc).__name__}: {exc} "
+            f"({_where(exc)}); a module for --client must import cleanly (a program that speaks JSON "
+            'lines is given as --client-cmd "python3 path/to/it.py")'
+        ) from None
     if not callable(getattr(module, attr or "factory", None)):
         raise UsageError(
-            f"--client {spec}: module {module_name!r} has no function {attr or 'factory'!r}; "
-            "give MODULE:FACTORY, where factory(config) returns the client"
+            f"--client {spec}: module {module_name!r} has no function {attr or 'factory'!r}; {shape}"
         )
 
 
-def sandbox_problem(where: str, option: str) -> str | None:
-    """Why `where` cannot name a running `mockwise serve` (a state directory, its sandbox.json,
-    or an http(s) URL), in one line naming `option`; None when it can."""
-    if re.match(r"^https?://", where):
-        return None
-    path = Path(where)
-    fix = "start `mockwise serve` (it writes .mockwise/) and give its state directory, or its https:// URL"
-    if not path.exists():
-        return f"{option} {where}: no such state directory or sandbox.json; {fix}"
-    document = path / "sandbox.json" if path.is_dir() else path
-    if not document.is_file():
-        return f"{option} {where}: no sandbox.json in it; is `mockwise serve --state-dir {where}` running?"
-    try:
-        doc = json.loads(document.read_text(encoding="utf-8"))
-        url = f"{doc['control_url']}/health"
-    except (OSError, ValueError, KeyError, TypeError):
-        return f"{option} {where}: {document} is not a sandbox.json written by `mockwise serve`; {fix}"
-    ca = doc.get("ca_cert")
-    try:
-        context = ssl.create_default_context(cafile=ca) if ca else None
-        urllib.request.urlopen(url, context=context, timeout=5).close()  # noqa: S310 - http(s) only
-    except urllib.error.HTTPError:
-        return None  # it answers (an older server without /health)
-    except (OSError, ValueError) as exc:
-        reason = getattr(exc, "reason", None) or exc
-        return (
-            f"{option} {where}: nothing answers at {doc.get('api_url')} ({reason}); that server has "
-            f"stopped: start `mockwise serve --state-dir {document.parent}` again"
-        )
-    return None
+def _where(exc: BaseException) -> str:
+    """file:line of the innermost frame of `exc` in the user's code (not Python's own library)."""
+    stdlib = sysconfig.get_paths()["stdlib"]
+    frames = [
+        f
+        for f in traceback.extract_tb(exc.__traceback__)
+        if not f.filename.startswith(("<", stdlib)) and Path(f.filename).resolve() != Path(__file__).resolve()
+    ]
+    return f"{frames[-1].filename}:{frames[-1].lineno}" if frames else "while importing"
 
 
 def _check_sandbox(where: str, option: str) -> None:
+    from mockwise.testing._server import sandbox_problem
+
     problem = sandbox_problem(where, option)
     if problem is not None:
         raise UsageError(problem)
@@ -373,17 +439,29 @@ def _check_sandbox(where: str, option: str) -> None:
 def _health(state_dir: Path) -> int:
     """For a container's HEALTHCHECK: 0 when the server answers `GET /_mockwise/health`."""
     document = state_dir / "sandbox.json"
+    running = f"is `mockwise serve --state-dir {state_dir}` running?"
     try:
         doc = json.loads(document.read_text(encoding="utf-8"))
-        ca = doc.get("ca_cert")
-        context = ssl.create_default_context(cafile=ca) if ca else None
         url = f"{doc['control_url']}/health"
+        ca = doc.get("ca_cert")
+    except FileNotFoundError:
+        return _unhealthy(f"no {document}: {running} (it writes sandbox.json once it is ready)")
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        return _unhealthy(f"{document} is not a sandbox.json written by `mockwise serve` ({exc}); {running}")
+    try:
+        context = ssl.create_default_context(cafile=ca) if ca else None
         with urllib.request.urlopen(url, context=context, timeout=5) as answer:  # noqa: S310
             print(answer.read().decode("utf-8", "replace").strip())
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        print(f"mockwise health: {document}: {getattr(exc, 'reason', None) or exc}", file=sys.stderr)
-        return 1
+    except urllib.error.HTTPError as exc:
+        return _unhealthy(f"{url} answered {exc.code}: {exc.read().decode('utf-8', 'replace').strip()}")
+    except (OSError, ValueError) as exc:
+        return _unhealthy(f"nothing answers at {url} ({getattr(exc, 'reason', None) or exc}); {running}")
     return 0
+
+
+def _unhealthy(line: str) -> int:
+    print(f"mockwise health: {line}", file=sys.stderr)
+    return 1
 
 
 def _reset(state_dir: Path) -> int:

@@ -58,7 +58,7 @@ DEFAULT_HTTP_PORT = 8000  # --http
 class ServeOptions:
     host: str = "127.0.0.1"
     port: int | None = None  # default: DEFAULT_PORT, or DEFAULT_HTTP_PORT with `http`
-    mtls_port: int = DEFAULT_MTLS_PORT
+    mtls_port: int | None = None  # default: DEFAULT_MTLS_PORT; a mistake with `http`
     http: bool = False
     server_names: tuple[str, ...] = ()
     missing_client_cert: Literal["tls", "http"] = "tls"
@@ -100,7 +100,8 @@ class Standalone:
         else:
             port = DEFAULT_PORT if options.port is None else options.port
             self.api = Listener("api", options.host, port)
-            self.mtls = Listener("mtls", options.host, options.mtls_port)
+            mtls_port = DEFAULT_MTLS_PORT if options.mtls_port is None else options.mtls_port
+            self.mtls = Listener("mtls", options.host, mtls_port)
         listeners = [self.api] if self.mtls is None else [self.api, self.mtls]
         try:
             bind_all(listeners)
@@ -119,7 +120,9 @@ class Standalone:
         self.app = create_app(self.sandbox, admin_token=self.admin_token, hosts=self.hosts)
         self.runner = Runner(self.app, listeners, log_level=options.log_level)
         if not options.quiet:
-            self.sandbox.journal_listeners.append(RequestLog(out or sys.stdout))
+            log = RequestLog(out or sys.stdout)
+            self.sandbox.journal_listeners.append(log)
+            self.sandbox.control_listeners.append(log.control)
 
     def _make_sandbox(self, seed: SeedData) -> None:
         options = self.options
@@ -184,7 +187,14 @@ class Standalone:
         assert self.state is not None
         kept = self.state.started(self.sandbox.restored)
         print(
-            summary(document, self.sandbox_json, self.control_access(), elsewhere, state=kept),
+            summary(
+                document,
+                self.sandbox_json,
+                self.control_access(),
+                elsewhere,
+                state=kept,
+                settings=self.tenant.settings.changed(),
+            ),
             file=out,
             flush=True,
         )
@@ -224,8 +234,26 @@ SERVED = {"rate_limits.enabled": True}  # Wise's 100/s and 1000/min (§9) for th
 
 
 def _rehearse(seed: SeedData, options: ServeOptions) -> None:
-    """Seed a throwaway tenant in memory with the seed and `--set`, so that a mistake in either is
-    reported before anything is bound, locked or written (a running server must not mask a typo)."""
+    """Check the options, and seed a throwaway tenant in memory with the seed and `--set`, so that a
+    mistake in any is reported before anything is bound, locked or written (a running server must
+    not mask a typo)."""
+    where = options.state_dir
+    if where.exists() and not where.is_dir():
+        raise StartupError(
+            f"--state-dir {where}: is a file, not a directory; give a directory (created if missing), "
+            "e.g. --state-dir .mockwise"
+        )
+    if options.http and options.mtls_port is not None:
+        raise StartupError(
+            f"--mtls-port {options.mtls_port}: --http serves plain HTTP on one port (--port) and no "
+            "mTLS; leave --mtls-port out, or drop --http for HTTPS with mTLS"
+        )
+    port = DEFAULT_PORT if options.port is None else options.port
+    if not options.http and port == (options.mtls_port or DEFAULT_MTLS_PORT) and port != 0:
+        raise StartupError(
+            f"--port {port} and --mtls-port {port}: the API and the mTLS API need a port each; "
+            "choose two (0 picks a free one)"
+        )
     try:
         tenant, _ = Sandbox(seed=seed).create_tenant(
             DEFAULT_TENANT, fixed=True, settings=Settings().apply(SERVED)
@@ -302,12 +330,17 @@ def summary(
     elsewhere: tuple[str, ...] = (),
     *,
     state: str | None = None,
+    settings: dict[str, Any] | None = None,
 ) -> str:
     """The banner. `elsewhere`: the URLs other machines may use, when listening on all addresses;
-    `state`: what the server kept from its last run."""
+    `state`: what the server kept from its last run; `settings`: the served tenant's settings that
+    differ from the defaults (from the seed, `--set`, or the last run)."""
     client = doc["clients"][0]
     others = [f"  also reachable {', '.join(elsewhere)}"] if elsewhere else []
     kept = [state] if state is not None else []
+    if settings:
+        shown = ", ".join(f"{key}={json.dumps(value)}" for key, value in settings.items())
+        kept.append(f"  settings       {shown} (the rest as documented: `mockwise settings`)")
     basic = shlex.quote(f"{client['client_id']}:{client['client_secret']}")
     if doc["mtls_api_url"] is None:
         return "\n".join(

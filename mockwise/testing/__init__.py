@@ -25,16 +25,26 @@ _EXPORTS = {
     "TenantHandle": "mockwise.testing._handles",
     "ClockHandle": "mockwise.testing._handles",
     "JournalHandle": "mockwise.testing._handles",
+    "FaultsHandle": "mockwise.testing._handles",
+    "CertificatesHandle": "mockwise.testing._handles",
     "ProcessClock": "mockwise.testing._timetravel",
     "WebhooksClient": "mockwise.testing._webhooks",
     "SyncASGITransport": "mockwise._transport.inprocess",
+    "ASGITransport": "mockwise._transport.inprocess",
+    "Listener": "mockwise._transport.sockets",
+    "Runner": "mockwise._transport.sockets",
 }
 
 __all__ = [
+    "ASGITransport",
+    "CertificatesHandle",
     "ClockHandle",
     "ControlPlaneError",
+    "FaultsHandle",
     "JournalHandle",
+    "Listener",
     "ProcessClock",
+    "Runner",
     "SandboxClient",
     "SandboxClock",
     "SyncASGITransport",
@@ -46,9 +56,16 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from mockwise._transport.inprocess import SyncASGITransport
+    from mockwise._transport.inprocess import ASGITransport, SyncASGITransport
+    from mockwise._transport.sockets import Listener, Runner
     from mockwise.testing._client import ControlPlaneError, SandboxClient, TenantClient
-    from mockwise.testing._handles import ClockHandle, JournalHandle, TenantHandle
+    from mockwise.testing._handles import (
+        CertificatesHandle,
+        ClockHandle,
+        FaultsHandle,
+        JournalHandle,
+        TenantHandle,
+    )
     from mockwise.testing._server import SandboxClock, WiseSandbox, WiseServer
     from mockwise.testing._timetravel import ProcessClock
     from mockwise.testing._webhooks import WebhooksClient

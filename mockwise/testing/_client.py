@@ -13,16 +13,38 @@ against an in-process app and against `mockwise serve`.
 
 from __future__ import annotations
 
+import builtins
+import dataclasses
 import ssl
-from collections.abc import Callable
+import warnings
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Unpack
+from urllib.parse import quote
 
 import httpx
 
+from mockwise._domain.certificates import Certificate, Variant
+from mockwise._domain.directory import ClientDetails, UserDetails
+from mockwise._domain.faults import FaultKind
 from mockwise._domain.journal import FIELDS, Entry, expect_requests
-from mockwise._domain.settings import SANDBOX_OTP
+from mockwise._domain.linking import LinkOptions
+from mockwise._domain.model import ProfileType
+from mockwise._domain.scenarios import ScenarioHandle, UserRef
+from mockwise._domain.settings import KEYS, Settings
+from mockwise.testing._records import (
+    ClientRecord,
+    FaultRecord,
+    IssuedRecord,
+    ProfileRecord,
+    UserRecord,
+    certificate_of,
+)
 from mockwise.testing._webhooks import WebhooksClient
+
+if TYPE_CHECKING:
+    from mockwise._pki import KeyType
 
 JSON = dict[str, Any]
 #: Items a paged listing is asked for at a time (the control plane's most).
@@ -88,8 +110,8 @@ class SandboxClient:
         settings: JSON | None = None,
         fidelity: JSON | None = None,
     ) -> TenantClient:
-        """A new tenant; `settings` by dotted key (`{"oauth.refresh_token_rotation": True}`), or
-        `fidelity` by the flat legacy names."""
+        """A new tenant; `settings` by dotted key (`{"oauth.refresh_token_rotation": True}`).
+        `fidelity` (settings by their flat names) is deprecated and goes in 0.3.0."""
         body: JSON = {"seed": seed}
         if tenant_id is not None:
             body["id"] = tenant_id
@@ -125,18 +147,22 @@ class SandboxClient:
         self.close()
 
 
-class TenantClient:
-    """One tenant: its credentials (when created here), clock, scenarios, faults and journal."""
+class TenantClient(ScenarioHandle):
+    """One tenant over the control plane: a `TenantHandle` (`mockwise.testing._handles`), with the
+    credentials it was seeded with when it was created here."""
 
     def __init__(self, sandbox: SandboxClient, tenant_id: str, credentials: JSON | None = None) -> None:
         self.sandbox = sandbox
         self.id = tenant_id
         self.credentials: JSON = credentials or {}
         self.prefix = f"/tenants/{tenant_id}"
-        self.clock = ClockClient(self)
+        self.clock: ClockClient = ClockClient(self)
         self.faults = FaultsClient(self)
+        self.certificates = CertificatesClient(self)
         self.journal = JournalClient(self)
         self.webhooks = WebhooksClient(self)
+        # the secrets of users this client seeded or added, by e-mail (the sandbox keeps digests)
+        self._secrets: dict[str, JSON] = {u["email"].casefold(): u for u in self.users}
 
     def call(self, method: str, path: str = "", body: JSON | None = None, params: JSON | None = None) -> Any:
         return self.sandbox.call(method, self.prefix + path, body, params)
@@ -153,9 +179,6 @@ class TenantClient:
         users: list[JSON] = self.credentials.get("users", [])
         return users
 
-    def user(self, email: str) -> JSON:
-        return next(u for u in self.users if u["email"] == email)
-
     @property
     def personal_tokens(self) -> list[JSON]:
         tokens: list[JSON] = self.credentials.get("personal_tokens", [])
@@ -170,15 +193,14 @@ class TenantClient:
     def tokens(self, state: str | None = None) -> list[JSON]:
         return self.sandbox.every(f"{self.prefix}/tokens", "tokens", {"state": state})
 
-    def settings(self) -> JSON:
-        """Every setting, by dotted key: `{"oauth.refresh_token_rotation": False, ...}`."""
-        described: JSON = self.call("GET", "/settings")
-        return {key: row["value"] for key, row in described.items()}
+    @property
+    def settings(self) -> Settings:
+        """The tenant's settings now (one request)."""
+        return _settings(self.call("GET", "/settings"))
 
-    def configure(self, changes: JSON) -> JSON:
-        """Change settings by dotted key, as `Tenant.configure`; answers every setting."""
-        described: JSON = self.call("PATCH", "/settings", changes)
-        return {key: row["value"] for key, row in described.items()}
+    def configure(self, changes: Mapping[str, Any]) -> Settings:
+        """Change settings by dotted key, all or nothing, as `Tenant.configure`; the settings now."""
+        return _settings(self.call("PATCH", "/settings", dict(changes)))
 
     def reset(self) -> None:
         self.call("POST", "/reset")
@@ -186,95 +208,121 @@ class TenantClient:
     def delete(self) -> None:
         self.call("DELETE")
 
-    # Seeding
+    # Clients, users, profiles, personal tokens
 
-    def add_client(self, **spec: Any) -> JSON:
-        made: JSON = self.call("POST", "/clients", spec)
-        return made
+    def add_client(
+        self, client_id: str | None = None, client_secret: str | None = None, **details: Unpack[ClientDetails]
+    ) -> ClientRecord:
+        """An API client (a partner); `details` are `ClientDetails`."""
+        body: JSON = {"client_id": client_id, "client_secret": client_secret, **details}
+        body["redirect_uris"] = list(details.get("redirect_uris", ()))
+        return ClientRecord.of(self.call("POST", "/clients", body))
 
-    def add_user(self, email: str, **spec: Any) -> JSON:
-        made: JSON = self.call("POST", "/users", {"email": email, **spec})
-        return made
+    def add_user(
+        self,
+        email: str,
+        password: str | None = None,
+        *,
+        profiles: Sequence[JSON] = (),
+        **details: Unpack[UserDetails],
+    ) -> UserRecord:
+        """A Wise user; `details` are `UserDetails`; `profiles` (over HTTP only): specs of profiles
+        to add with them, as the control plane takes them."""
+        body = {"email": email, "password": password, "profiles": list(profiles)}
+        made: JSON = self.call("POST", "/users", body | {k: _json(v) for k, v in details.items()})
+        if password is not None:
+            self._secrets[str(made["email"]).casefold()] = {"password": password}
+        return self._user(made)
 
-    def issue_certificate(self, client_id: str, **spec: Any) -> JSON:
-        """A new key and client certificate from the sandbox CA (the Developer Hub's "Generate
-        certificate"): `{"certificate", "private_key", "fingerprint", ...}`, PEM in clear, this once."""
-        issued: JSON = self.call("POST", f"/clients/{client_id}/certificates", spec)
-        return issued
+    def user(self, ref: UserRef) -> UserRecord:
+        """A user by id, e-mail, or as another call answered them, as they are now (one request).
+        Until 0.3.0, a user this client seeded is found by their seeded e-mail after they changed
+        it (this used to answer the seed's record)."""
+        key = ref if isinstance(ref, int | str) else ref.id
+        try:
+            return self._user(self.call("GET", f"/users/{quote(str(key), safe='@')}"))
+        except ControlPlaneError as exc:
+            seeded = self._secrets.get(key.casefold()) if isinstance(key, str) and exc.status == 404 else None
+            if seeded is None or "id" not in seeded:
+                raise
+            return UserRecord.of(self.call("GET", f"/users/{seeded['id']}"), seeded)
+
+    def _user(self, data: JSON) -> UserRecord:
+        return UserRecord.of(data, self._secrets.get(str(data["email"]).casefold()))
+
+    def add_profile(
+        self, user: UserRef, type: ProfileType | str = ProfileType.PERSONAL, **fields: Any
+    ) -> ProfileRecord:
+        """A personal or business profile for `user`: `fields` as `Tenant.add_profile` takes them
+        (an `Address` or its fields as a dict, balances as (currency, amount) pairs or dicts)."""
+        spec = {name: _json(value) for name, value in fields.items()}
+        if "balances" in spec:
+            spec["balances"] = [
+                b if isinstance(b, dict) else {"currency": b[0], "amount": b[1]} for b in spec["balances"]
+            ]
+        spec["type"] = ProfileType(type).value
+        return ProfileRecord.of(self.call("POST", f"/users/{self._user_id(user)}/profiles", spec))
+
+    def add_personal_token(self, user: UserRef) -> str:
+        return str(self.call("POST", f"/users/{self._user_id(user)}/personal-tokens")["token"])
+
+    def _user_id(self, user: UserRef) -> int:
+        if isinstance(user, int):
+            return user
+        return self.user(user).id if isinstance(user, str) else user.id
+
+    def issue_certificate(self, client_id: str, **spec: Any) -> IssuedRecord:
+        """Deprecated (removed in 0.3.0): `certificates.issue(client_id, ...)`."""
+        warnings.warn(
+            "TenantClient.issue_certificate is deprecated: use certificates.issue", DeprecationWarning, 2
+        )
+        return self.certificates.issue(client_id, **spec)
 
     def certificate_files(self, client_id: str, directory: str | Path) -> tuple[str, str]:
-        """`issue_certificate`, written as `client.pem` and `client.key` (mode 0600) into
+        """`certificates.issue`, written as `client.pem` and `client.key` (mode 0600) into
         `directory`, for clients that take paths; returns both paths."""
         from mockwise._pki import write_private  # cryptography, only when certificates are written
 
-        issued = self.issue_certificate(client_id)
+        issued = self.certificates.issue(client_id)
         cert, key = Path(directory) / "client.pem", Path(directory) / "client.key"
-        cert.write_text(issued["certificate"], encoding="ascii")
-        write_private(key, issued["private_key"])
+        cert.write_text(issued.cert_pem, encoding="ascii")
+        write_private(key, issued.key_pem)
         return str(cert), str(key)
-
-    def add_personal_token(self, user_id: int) -> str:
-        return str(self.call("POST", f"/users/{user_id}/personal-tokens")["token"])
 
     # The customer on the authorize page (§3)
 
-    def link(
-        self,
-        authorize_url: str,
-        *,
-        email: str | None = None,
-        password: str | None = None,
-        approve: bool = True,
-        otp: str = SANDBOX_OTP,
-        profile_id: int | None = None,
-    ) -> str:
+    def link(self, authorize_url: str, email: str | None = None, **options: Unpack[LinkOptions]) -> str:
         """A scripted user logs in, passes 2FA, chooses a profile and approves (or denies): the
         redirect back (or, for a link from the sandbox mailbox, the code the page shows), as
-        `Tenant.link`. Raises `ControlPlaneError` when the page refuses (a bad authorize URL: 400;
-        a refused step: 422). `link_outcome` answers the whole outcome."""
-        outcome = self.link_outcome(
-            authorize_url, email=email, password=password, approve=approve, otp=otp, profile_id=profile_id
-        )
+        `Tenant.link`. The password defaults to the one this client seeded or added the user with.
+        Raises `ControlPlaneError` when the page refuses (a bad authorize URL: 400; a refused step:
+        422). `link_outcome` answers the whole outcome."""
+        outcome = self.link_outcome(authorize_url, email, **options)
         return str(outcome.get("redirect") or outcome.get("code") or "")
 
-    def link_outcome(self, authorize_url: str, **knobs: Any) -> JSON:
+    def link_outcome(
+        self, authorize_url: str, email: str | None = None, **options: Unpack[LinkOptions]
+    ) -> JSON:
         """`link`, answering `{"redirect", "code", "profile_id", "denied"}`."""
-        body = {"authorize_url": authorize_url, **{k: v for k, v in knobs.items() if v is not None}}
-        outcome: JSON = self.call("POST", "/link", body)
+        if email is not None and options.get("password") is None:
+            options["password"] = self._secrets.get(email.casefold(), {}).get("password")
+        body = {"authorize_url": authorize_url, "email": email, **options}
+        outcome: JSON = self.call("POST", "/link", _given(body))
         return outcome
 
-    # Scenarios (`mockwise._domain.scenarios.SCENARIOS`); `user` is an id or an e-mail
+    # Scenarios: declared in `mockwise._domain.scenarios.ScenarioHandle`
 
     def scenario(self, name: str, **params: Any) -> JSON:
-        """Run the scenario `name` with its parameters (see `SCENARIOS`)."""
+        """Run the scenario `name` with its parameters; the control plane's whole answer."""
         outcome: JSON = self.call("POST", f"/scenarios/{name}", params)
         return outcome
 
-    def _ended(self, name: str, **params: Any) -> list[str]:
-        return [str(token) for token in self.scenario(name, **params)["ended"]]
-
-    def revoke_access(self, user: int | str, client_id: str | None = None) -> list[str]:
-        return self._ended("revoke-access", user=user, client_id=client_id)
-
-    def enable_enhanced_security(self, user: int | str) -> list[str]:
-        return self._ended("enhanced-security", user=user)
-
-    def breach(self, client_id: str) -> list[str]:
-        return self._ended("breach", client_id=client_id)
-
-    def change_email(self, user: int | str, email: str) -> list[str]:
-        return self._ended("change-email", user=user, email=email)
-
-    def rotate_secret(self, client_id: str, client_secret: str | None = None) -> str:
-        return str(
-            self.scenario("rotate-secret", client_id=client_id, client_secret=client_secret)["client_secret"]
-        )
-
-    def revoke_secret(self, client_id: str) -> list[str]:
-        return self._ended("revoke-secret", client_id=client_id)
-
-    def reclaim(self, user: int | str) -> list[str]:
-        return self._ended("reclaim", user=user)
+    def _run_scenario(self, name: str, params: Mapping[str, Any]) -> list[str] | str:
+        sent = {key: getattr(value, "id", value) for key, value in params.items() if value is not None}
+        outcome = self.scenario(name, **sent)
+        if "client_secret" in outcome:
+            return str(outcome["client_secret"])
+        return [str(token) for token in outcome["ended"]]
 
 
 class ClockClient:
@@ -284,8 +332,10 @@ class ClockClient:
     def now(self) -> float:
         return float(self._tenant.call("GET", "/clock")["epoch"])
 
-    def advance(self, seconds: float) -> float:
-        return float(self._tenant.call("POST", "/clock/advance", {"seconds": seconds})["epoch"])
+    def advance(self, seconds: float = 0, *, minutes: float = 0, hours: float = 0) -> float:
+        """Move the tenant's clock by `seconds` + `minutes` + `hours`; the new instant."""
+        delta = seconds + 60 * minutes + 3600 * hours
+        return float(self._tenant.call("POST", "/clock/advance", {"seconds": delta})["epoch"])
 
     def set(self, at: float | str) -> float:
         return float(self._tenant.call("POST", "/clock/set", {"at": at})["epoch"])
@@ -301,20 +351,90 @@ class FaultsClient:
     def __init__(self, tenant: TenantClient) -> None:
         self._tenant = tenant
 
-    def add(self, kind: str, **scope: Any) -> JSON:
+    def add(self, kind: FaultKind | str, **scope: Any) -> FaultRecord:
         """Arm a fault: `faults.add("rate_limited", path="/oauth/token", times=2, retry_after=1)`."""
-        fault: JSON = self._tenant.call("POST", "/faults", {"kind": kind, **scope})
-        return fault
-
-    def list(self) -> list[JSON]:
-        faults: list[JSON] = self._tenant.call("GET", "/faults")["faults"]
-        return faults
+        return FaultRecord.of(self._tenant.call("POST", "/faults", {"kind": str(kind), **scope}))
 
     def remove(self, fault_id: str) -> None:
         self._tenant.call("DELETE", f"/faults/{fault_id}")
 
     def clear(self) -> None:
         self._tenant.call("DELETE", "/faults")
+
+    def __iter__(self) -> Iterator[FaultRecord]:
+        return iter(self.list())
+
+    def list(self) -> builtins.list[FaultRecord]:
+        """The armed faults, in the order they are tried (one request)."""
+        return [FaultRecord.of(f) for f in self._tenant.call("GET", "/faults")["faults"]]
+
+
+class CertificatesClient:
+    """The Developer Hub's certificate page over the control plane, as `Tenant.certificates`."""
+
+    def __init__(self, tenant: TenantClient) -> None:
+        self._tenant = tenant
+
+    def issue(
+        self,
+        client_id: str,
+        *,
+        name: str | None = None,
+        key_type: KeyType = "ec",
+        variant: Variant | None = None,
+    ) -> IssuedRecord:
+        """A new key and client certificate from the sandbox CA (the Developer Hub's "Generate
+        certificate"), or a `variant` for a negative test; the key in clear, this once."""
+        body = {"name": name, "key_type": key_type, "variant": variant}
+        return IssuedRecord.of(self._tenant.call("POST", _of(client_id), _given(body)))
+
+    def sign(self, client_id: str, csr_pem: str, *, name: str | None = None) -> Certificate:
+        body = _given({"csr": csr_pem, "name": name})
+        return certificate_of(self._tenant.call("POST", _of(client_id), body))
+
+    def register(self, client_id: str, cert_pem: str, *, name: str | None = None) -> Certificate:
+        body = _given({"certificate": cert_pem, "name": name})
+        return certificate_of(self._tenant.call("POST", _of(client_id), body))
+
+    def revoke(self, fingerprint: str, client_id: str | None = None) -> Certificate:
+        if client_id is None:
+            wanted = fingerprint.replace(":", "").lower()
+            found = next((c for c in self if c.fingerprint.startswith(wanted)), None)
+            if found is None:
+                raise LookupError(f"no certificate {fingerprint!r}")
+            client_id = found.client_id
+        return certificate_of(self._tenant.call("POST", f"{_of(client_id)}/{fingerprint}/revoke"))
+
+    def enforce(self, client_id: str, enforced: bool = True) -> None:
+        self._tenant.call("PUT", f"/clients/{quote(client_id, safe='')}/mtls", {"mtls_enforced": enforced})
+
+    def of_client(self, client_id: str) -> list[Certificate]:
+        return [certificate_of(c) for c in self._tenant.call("GET", _of(client_id))["certificates"]]
+
+    def __iter__(self) -> Iterator[Certificate]:
+        listed = self._tenant.call("GET", "/certificates")["certificates"]
+        return iter([certificate_of(c) for c in listed])
+
+
+def _of(client_id: str) -> str:
+    return f"/clients/{quote(client_id, safe='')}/certificates"
+
+
+def _given(body: JSON) -> JSON:
+    return {key: value for key, value in body.items() if value is not None}
+
+
+def _settings(described: JSON) -> Settings:
+    """Settings from the control plane's description (a setting this version does not know, from a
+    newer server, is left out)."""
+    return Settings().apply({key: row["value"] for key, row in described.items() if key in KEYS})
+
+
+def _json(value: Any) -> Any:
+    """A user's or profile's field as JSON: an `Address` as its fields, a date in ISO form."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return dataclasses.asdict(value)
+    return value.isoformat() if isinstance(value, date) else value
 
 
 class JournalClient:

@@ -10,17 +10,20 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import ssl
 import tempfile
 import time
+import urllib.error
+import urllib.request
+import warnings
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from mockwise._domain.settings import SANDBOX_OTP
-from mockwise.testing._client import FaultsClient, JournalClient, SandboxClient, TenantClient
+from mockwise.testing._client import ClockClient, SandboxClient, TenantClient
 from mockwise.testing._timetravel import ProcessClock
 from mockwise.testing._webhooks import WebhooksClient
 
@@ -125,15 +128,12 @@ class WiseServer:
             self._files.cleanup()
 
 
-class SandboxClock:
+class SandboxClock(ClockClient):
     """The tenant's clock; `advance(..., process=True)` moves this test process's clock too."""
 
-    def __init__(self, sandbox: WiseSandbox) -> None:
-        self._sandbox = sandbox
+    def __init__(self, tenant: TenantClient) -> None:
+        super().__init__(tenant)
         self._process = ProcessClock()
-
-    def now(self) -> float:
-        return self._sandbox.tenant.clock.now()
 
     def advance(
         self, seconds: float = 0, *, minutes: float = 0, hours: float = 0, process: bool = False
@@ -144,22 +144,13 @@ class SandboxClock:
         delta = seconds + 60 * minutes + 3600 * hours
         if process:
             self._shift_process(delta)
-        return self._sandbox.tenant.clock.advance(delta)
-
-    def set(self, at: float | str) -> float:
-        return self._sandbox.tenant.clock.set(at)
-
-    def freeze(self) -> float:
-        return self._sandbox.tenant.clock.freeze()
-
-    def unfreeze(self) -> float:
-        return self._sandbox.tenant.clock.unfreeze()
+        return super().advance(delta)
 
     def _shift_process(self, delta: float) -> None:
         if not self._process.started:
             # The tenant's clock is frozen first: an in-process server reads the same patched
             # time.time(), and must not move twice.
-            self._sandbox.tenant.clock.freeze()
+            self.freeze()
             self._process.start()
         self._process.shift(delta)
 
@@ -167,64 +158,46 @@ class SandboxClock:
         self._process.stop()
 
 
-class WiseSandbox:
-    """One tenant of the session's sandbox: a fresh, isolated Wise for one test."""
+class WiseSandbox(TenantClient):
+    """One tenant of the session's sandbox: a fresh, isolated Wise for one test. A `TenantClient`
+    (every handle of `mockwise.testing._handles.TenantHandle`), with the partner's credentials, the
+    server's URLs, the CA and a client certificate as files, and a clock that can move this process
+    too."""
 
     def __init__(self, server: WiseServer, tenant: TenantClient) -> None:
+        super().__init__(tenant.sandbox, tenant.id, tenant.credentials)
         self.server = server
-        self.tenant = tenant
-        self.clock = SandboxClock(self)
+        self.api_url, self.mtls_api_url = server.api_url, server.mtls_api_url
+        self.authorize_url, self.ca_cert = server.authorize_url, server.ca_cert
+        self.clock: SandboxClock = SandboxClock(self)
         self._files = tempfile.TemporaryDirectory(prefix="mockwise-tenant-")
-
-    # Credentials and endpoints -------------------------------------------------------------------
+        # subscribe, trigger, assert what the receiver did (§8); receivers in this process too
+        self.webhooks = WebhooksClient(self, lambda: self.server.dispatcher)
 
     @property
-    def id(self) -> str:
-        return self.tenant.id
+    def tenant(self) -> TenantClient:
+        """Deprecated (removed in 0.3.0): a `WiseSandbox` is its `TenantClient`; use it directly."""
+        warnings.warn("WiseSandbox.tenant is deprecated: the sandbox is the tenant", DeprecationWarning, 2)
+        return self
+
+    # The partner's credentials and certificate ---------------------------------------------------
 
     @property
     def client_id(self) -> str:
-        return str(self.tenant.client["client_id"])
+        return str(self.client["client_id"])
 
     @property
     def client_secret(self) -> str:
-        return str(self.tenant.client["client_secret"])
+        return str(self.client["client_secret"])
 
     @property
     def redirect_uri(self) -> str:
-        return str(self.tenant.client["redirect_uris"][0])
-
-    @property
-    def users(self) -> list[JSON]:
-        return self.tenant.users
-
-    def user(self, email: str) -> JSON:
-        return self.tenant.user(email)
-
-    @property
-    def personal_tokens(self) -> list[JSON]:
-        return self.tenant.personal_tokens
-
-    @property
-    def api_url(self) -> str:
-        return self.server.api_url
-
-    @property
-    def mtls_api_url(self) -> str:
-        return self.server.mtls_api_url
-
-    @property
-    def authorize_url(self) -> str:
-        return self.server.authorize_url
-
-    @property
-    def ca_cert(self) -> str:
-        return self.server.ca_cert
+        return str(self.client["redirect_uris"][0])
 
     @cached_property
     def _certificate(self) -> tuple[str, str]:
         """The partner's client certificate and key, as files (made on first use: ~1 ms)."""
-        return self.tenant.certificate_files(self.client_id, self._files.name)
+        return self.certificate_files(self.client_id, self._files.name)
 
     @property
     def client_cert(self) -> str:
@@ -266,71 +239,40 @@ class WiseSandbox:
             raise RuntimeError("the in-process mode needs a sandbox in this process (not --mockwise-url)")
         return self.server.app
 
-    # Handles -------------------------------------------------------------------------------------
-
-    @property
-    def journal(self) -> JournalClient:
-        return self.tenant.journal
-
-    @property
-    def faults(self) -> FaultsClient:
-        return self.tenant.faults
-
-    @cached_property
-    def webhooks(self) -> WebhooksClient:
-        """Subscribe, trigger, and assert what the receiver did (reference §8)."""
-        return WebhooksClient(self.tenant, lambda: self.server.dispatcher)
-
-    def reset(self) -> None:
-        self.tenant.reset()
-
-    def configure(self, changes: JSON) -> JSON:
-        """Change the tenant's settings by dotted key (`{"oauth.refresh_token_rotation": True}`)."""
-        return self.tenant.configure(changes)
-
-    def link(
-        self,
-        authorize_url: str,
-        email: str | None = None,
-        password: str | None = None,
-        *,
-        approve: bool = True,
-        otp: str = SANDBOX_OTP,
-        profile_id: int | None = None,
-    ) -> str:
-        """The scripted user approves `authorize_url` (your client's) as `email` (their seeded
-        password unless given); the redirect back."""
-        if password is None and email is not None:
-            password = str(self.user(email)["password"])
-        return self.tenant.link(
-            authorize_url, email=email, password=password, approve=approve, otp=otp, profile_id=profile_id
-        )
-
-    # The scenarios (`mockwise._domain.scenarios.SCENARIOS`), as on `TenantClient` and `Tenant`
-
-    def revoke_access(self, user: int | str, client_id: str | None = None) -> list[str]:
-        return self.tenant.revoke_access(user, client_id)
-
-    def enable_enhanced_security(self, user: int | str) -> list[str]:
-        return self.tenant.enable_enhanced_security(user)
-
-    def breach(self, client_id: str) -> list[str]:
-        return self.tenant.breach(client_id)
-
-    def change_email(self, user: int | str, email: str) -> list[str]:
-        return self.tenant.change_email(user, email)
-
-    def rotate_secret(self, client_id: str, client_secret: str | None = None) -> str:
-        return self.tenant.rotate_secret(client_id, client_secret)
-
-    def revoke_secret(self, client_id: str) -> list[str]:
-        return self.tenant.revoke_secret(client_id)
-
-    def reclaim(self, user: int | str) -> list[str]:
-        return self.tenant.reclaim(user)
-
     def close(self) -> None:
         self.clock.stop()
         with contextlib.suppress(Exception):
-            self.tenant.delete()
+            self.delete()
         self._files.cleanup()
+
+
+def sandbox_problem(where: str, option: str) -> str | None:
+    """Why `where` cannot name a running `mockwise serve` (a state directory, its sandbox.json,
+    or an http(s) URL), in one line naming `option`; None when it can."""
+    if re.match(r"^https?://", where):
+        return None
+    path = Path(where)
+    fix = "start `mockwise serve` (it writes .mockwise/) and give its state directory, or its https:// URL"
+    if not path.exists():
+        return f"{option} {where}: no such state directory or sandbox.json; {fix}"
+    document = path / "sandbox.json" if path.is_dir() else path
+    if not document.is_file():
+        return f"{option} {where}: no sandbox.json in it; is `mockwise serve --state-dir {where}` running?"
+    try:
+        doc = json.loads(document.read_text(encoding="utf-8"))
+        url = f"{doc['control_url']}/health"
+    except (OSError, ValueError, KeyError, TypeError):
+        return f"{option} {where}: {document} is not a sandbox.json written by `mockwise serve`; {fix}"
+    ca = doc.get("ca_cert")
+    try:
+        context = ssl.create_default_context(cafile=ca) if ca else None
+        urllib.request.urlopen(url, context=context, timeout=5).close()  # noqa: S310 - http(s) only
+    except urllib.error.HTTPError:
+        return None  # it answers (an older server without /health)
+    except (OSError, ValueError) as exc:
+        reason = getattr(exc, "reason", None) or exc
+        return (
+            f"{option} {where}: nothing answers at {doc.get('api_url')} ({reason}); that server has "
+            f"stopped: start `mockwise serve --state-dir {document.parent}` again"
+        )
+    return None

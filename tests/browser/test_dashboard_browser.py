@@ -203,9 +203,9 @@ def test_scenarios_come_from_the_registry_and_run_from_the_page(
     user = busy.user(busy.directory.users[max(busy.directory.users)].id)
     live = [t for t in busy.live_tokens() if t.user_id is not None and t.user_id == user.id]
     assert live
-    form = watched.locator("#scenario-revoke-access")
+    form = watched.locator("#scenario-revoke_access")
     form.get_by_label("user").fill(user.email)
-    form.get_by_role("button", name="Trigger revoke-access").click()
+    form.get_by_role("button", name="Trigger revoke_access").click()
     watched.locator("#status.ok").wait_for()
     assert "token(s) ended" in watched.locator("#status").inner_text()
     assert all(t.state(busy.clock.now()).value == "revoked" for t in live)

@@ -171,6 +171,6 @@ def test_no_certificate_on_an_optional_mtls_host(tenant: Tenant, partner: str) -
 
 
 def test_403_when_the_tenant_says_so(tenant: Tenant, partner: str) -> None:
-    tenant.settings = tenant.settings.replace(mtls_refusal_status=403)
+    tenant.settings = tenant.settings.apply({"mtls.refusal_status": 403})
     error = refusal(tenant, partner, Connection(API))
     assert (error.status, error.code) == (403, "access_denied")

@@ -46,7 +46,7 @@ def test_how_long_expired_tokens_are_remembered_is_a_tenant_setting(
     tenant: Tenant, creds: Credentials
 ) -> None:
     tenant.clock.freeze()
-    tenant.settings = tenant.settings.replace(expired_token_memory=7 * 86400)
+    tenant.settings = tenant.settings.apply({"oauth.expired_token_memory": 7 * 86400})
     [value] = issue(tenant, creds, 1)
     tenant.clock.advance(ACCESS_TOKEN_LIFETIME + 3 * 86400)  # past the default day, within the week
     issue(tenant, creds, 1)  # issuing collects a few long-expired tokens as it goes

@@ -51,7 +51,7 @@ def test_each_client_credentials_call_gives_an_independent_token(tenant: Tenant,
 
 
 def test_client_credentials_reuse_setting_returns_the_live_token(sandbox: Sandbox) -> None:
-    tenant, creds = sandbox.create_tenant(settings=Settings().replace(client_credentials_reuse=True))
+    tenant, creds = sandbox.create_tenant(settings=Settings().apply({"oauth.client_credentials_reuse": True}))
     tenant.clock.freeze()
     first = tenant.tokens.client_credentials(partner(tenant, creds))
     tenant.clock.advance(100)
@@ -75,7 +75,7 @@ def test_refresh_kills_the_previous_access_token_at_once(tenant: Tenant, creds: 
 
 
 def test_refresh_token_rotation_setting(sandbox: Sandbox) -> None:
-    tenant, creds = sandbox.create_tenant(settings=Settings().replace(refresh_token_rotation=True))
+    tenant, creds = sandbox.create_tenant(settings=Settings().apply({"oauth.refresh_token_rotation": True}))
     issued = register(tenant, creds)
     assert issued.refresh_value is not None
     rotated = tenant.tokens.refresh(partner(tenant, creds), issued.refresh_value)
@@ -131,7 +131,9 @@ def test_registration_code_works_repeatedly_until_the_account_is_reclaimed(
 
 
 def test_reclaimed_status_is_configurable(sandbox: Sandbox) -> None:
-    tenant, creds = sandbox.create_tenant(settings=Settings().replace(registration_code_failure_status=400))
+    tenant, creds = sandbox.create_tenant(
+        settings=Settings().apply({"oauth.registration_code_failure_status": 400})
+    )
     tenant.reclaim(created_user(creds)["email"])
     with pytest.raises(OAuthError) as failure:
         register(tenant, creds)

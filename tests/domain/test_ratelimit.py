@@ -89,12 +89,12 @@ def test_clients_are_counted_apart_unless_the_tenant_is_the_scope() -> None:
     limits.check(None, 7)
     with pytest.raises(RateLimited):
         limits.check(None, 7)
-    shared, _ = limiter(Settings().replace(rate_limit_scope="tenant"), per_second=2)
+    shared, _ = limiter(Settings().apply({"rate_limits.scope": "tenant"}), per_second=2)
     assert [admitted(shared, "a"), admitted(shared, "b"), admitted(shared, "c")] == [True, True, False]
 
 
 def test_retry_after_can_be_left_out() -> None:
-    limits, _ = limiter(Settings().replace(rate_limit_retry_after=False), per_second=1, limited_by="edge")
+    limits, _ = limiter(Settings().apply({"rate_limits.retry_after": False}), per_second=1, limited_by="edge")
     limits.check("c", None)
     with pytest.raises(RateLimited) as refused:
         limits.check("c", None)

@@ -69,7 +69,7 @@ def test_not_challenged_unless_switched_on(tenant: Tenant, creds: Credentials) -
     user = tenant.user(creds.users[0]["email"])
     profile = tenant.directory.profiles_of(user)[1]
     assert tenant.sca.authorize(user, profile, FUND, PERSONAL, None, None).how == "not_required"
-    tenant.settings = tenant.settings.replace(sca_personal_tokens=True)
+    tenant.settings = tenant.settings.apply({"sca.personal_tokens": True})
     challenge(tenant, user, profile)
     assert tenant.sca.authorize(user, profile, FUND, TokenKind.USER, None, None).how == "not_required"
     tenant.sca.require(user, False)  # a user's switch beats the tenant's
@@ -143,7 +143,7 @@ def test_a_token_approves_only_what_it_was_issued_for(
     sig = sign_ott(private_key, first.value)
     assert challenge(tenant, alex, business, STATEMENT, ott=first.value, sig=sig).reason == "other_request"
     personal = tenant.directory.profiles_of(alex)[0]
-    tenant.settings = tenant.settings.replace(sca_signing_accounts="any")
+    tenant.settings = tenant.settings.apply({"sca.signing_accounts": "any"})
     assert challenge(tenant, alex, personal, ott=first.value, sig=sig).reason == "other_request"
     assert tenant.sca.authorize(alex, business, FUND, PERSONAL, first.value, sig).how == "signature"
 
@@ -157,7 +157,7 @@ def test_personal_accounts_cannot_sign_since_2024(tenant: Tenant, alex: User, pr
     assert (
         refused.value.headers["x-2fa-approval-result"] == "REJECTED" and "business" in refused.value.message
     )
-    tenant.settings = tenant.settings.replace(sca_signing_accounts="business_user")  # alex owns a business
+    tenant.settings = tenant.settings.apply({"sca.signing_accounts": "business_user"})  # alex owns a business
     second = challenge(tenant, alex, personal)
     assert tenant.sca.authorize(
         alex, personal, FUND, PERSONAL, second.value, sign_ott(private_key, second.value)
@@ -207,7 +207,7 @@ def test_sca_keys_rules(tenant: Tenant, alex: User) -> None:
 def test_a_session_covers_low_risk_actions_for_five_minutes(
     tenant: Tenant, alex: User, business: Profile, private_key: str
 ) -> None:
-    tenant.settings = tenant.settings.replace(sca_statement_exemption_days=0)
+    tenant.settings = tenant.settings.apply({"sca.statement_exemption_days": 0})
     first = challenge(tenant, alex, business, STATEMENT)
     tenant.sca.authorize(alex, business, STATEMENT, PERSONAL, first.value, sign_ott(private_key, first.value))
     tenant.clock.advance(299)
@@ -290,7 +290,7 @@ def test_five_failures_lock_the_user_out_for_fifteen_minutes(
     with pytest.raises(ScaLocked) as locked:  # no new one-time tokens [C] §5.3
         tenant.sca.authorize(alex, business, FUND, PERSONAL, None, None)
     assert locked.value.status == 429 and locked.value.retry_after == 900
-    tenant.settings = tenant.settings.replace(sca_lockout_status=403)
+    tenant.settings = tenant.settings.apply({"sca.lockout_status": 403})
     with pytest.raises(ScaRefused):
         tenant.sca.authorize(alex, business, FUND, PERSONAL, None, None)
     tenant.clock.advance(900)
@@ -319,14 +319,14 @@ def test_framework_lookups_are_per_user(
         tenant.sca.verify(sam, sam_value, ChallengeType.FACE_MAP, "x")
 
 
-def test_challenges_follow_the_fidelity_settings(tenant: Tenant, alex: User, business: Profile) -> None:
-    tenant.settings = tenant.settings.replace(
-        sca_low_risk_challenges="voice", sca_pin="9876", sca_challenge_body="empty"
+def test_challenges_follow_the_settings(tenant: Tenant, alex: User, business: Profile) -> None:
+    tenant.settings = tenant.settings.apply(
+        {"sca.low_risk_challenges": "voice", "sca.pin": "9876", "sca.challenge_body": "empty"}
     )
     first = challenge(tenant, alex, business, STATEMENT)
     assert [c.primary for c in first.token.challenges] == [ChallengeType.VOICE]
     assert first.body("/p", 0.0) is None
-    tenant.settings = tenant.settings.replace(sca_low_risk_challenges="nonsense")
+    tenant.settings = tenant.settings.apply({"sca.low_risk_challenges": "nonsense"})
     second = challenge(tenant, alex, business, STATEMENT)
     assert [c.primary for c in second.token.challenges] == [ChallengeType.PIN]
     tenant.sca.verify(alex, second.value, ChallengeType.PIN, "9876")
@@ -349,7 +349,7 @@ def test_phone_numbers_are_obfuscated() -> None:
     assert obfuscate_phone("12") == "12"
 
 
-def test_fidelity_documents_every_sca_setting() -> None:
+def test_settings_document_every_sca_setting() -> None:
     docs = Settings.docs()
     for name in Settings().as_dict():
         if name.startswith(("sca.", "jose.", "rate_limits.")):

@@ -286,7 +286,7 @@ def test_deny_redirects_with_access_denied_and_the_state(api: httpx.Client, cred
 def test_deny_can_show_a_page_with_a_link_back_instead(
     api: httpx.Client, creds: Credentials, tenant: Tenant
 ) -> None:
-    tenant.settings = tenant.settings.replace(deny_redirects=False)
+    tenant.settings = tenant.settings.apply({"authorize.deny_redirects": False})
     pages = Pages(api, authorize_url(creds, state="s"))
     pages.log_in(LENA)
     response = pages.submit("deny")

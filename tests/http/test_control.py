@@ -10,7 +10,9 @@ import httpx
 import pytest
 
 from mockwise._domain.sandbox import Sandbox
+from mockwise._domain.scenarios import SCENARIOS
 from mockwise._http.app import create_app
+from mockwise._http.control.common import DEPRECATED_SINCE
 from mockwise._transport.inprocess import SyncASGITransport
 from tests.helpers import bearer
 
@@ -68,7 +70,7 @@ def test_create_tenant_errors(api: httpx.Client, tenant_doc: dict[str, Any]) -> 
     assert api.post(f"{C}/tenants", json={"id": "no spaces"}).status_code == 400
     assert api.post(f"{C}/tenants", json={"seed": 3}).status_code == 400
     assert api.post(f"{C}/tenants", json={"seed": {"clients": [{}]}}).json()["error"] == "invalid_request"
-    assert api.post(f"{C}/tenants", json={"fidelity": {"nope": 1}}).status_code == 400
+    assert api.post(f"{C}/tenants", json={"settings": {"oauth.nope": 1}}).status_code == 400
     assert api.post(f"{C}/tenants", content=b"{not json", headers=JSON).json()["error"] == "invalid_json"
     assert api.post(f"{C}/tenants", content=b"[]", headers=JSON).status_code == 400
     assert "acme" in {t["id"] for t in api.get(f"{C}/tenants").json()["tenants"]}
@@ -140,37 +142,36 @@ def test_reset_one_and_all(api: httpx.Client, tenant_doc: dict[str, Any]) -> Non
     assert api.post(f"{C}/reset").json() == {"reset": ["acme"]}
 
 
-def test_fidelity_get_and_patch(api: httpx.Client, tenant_doc: dict[str, Any]) -> None:
-    settings = api.get(f"{C}/tenants/acme/fidelity").json()
-    assert settings["registration_code_failure_status"]["value"] == 401
-    assert "guides" in settings["registration_code_failure_status"]["doc"]
-    assert (
-        api.patch(f"{C}/tenants/acme/fidelity", json={"registration_code_failure_status": 400}).status_code
-        == 200
-    )
+def test_settings_get_and_patch(api: httpx.Client, tenant_doc: dict[str, Any]) -> None:
+    settings = api.get(f"{C}/tenants/acme/settings").json()
+    assert settings["oauth.registration_code_failure_status"]["value"] == 401
+    assert "guides" in settings["oauth.registration_code_failure_status"]["doc"]
+    patched = api.patch(f"{C}/tenants/acme/settings", json={"oauth.registration_code_failure_status": 400})
+    assert patched.status_code == 200
     api.post(f"{C}/tenants/acme/scenarios/reclaim", json={"user": tenant_doc["users"][2]["id"]})
     refused = registration_grant(api, tenant_doc)
     assert refused.status_code == 400 and refused.json()["error"] == "invalid_grant"
-    assert api.patch(f"{C}/tenants/acme/fidelity", json={"refresh_token_rotation": "yes"}).status_code == 400
+    wrong = api.patch(f"{C}/tenants/acme/settings", json={"oauth.refresh_token_rotation": "yes"})
+    assert wrong.status_code == 400
 
 
 @pytest.mark.parametrize(
     ("setting", "value", "message"),
     [
-        ("client_credentials_token_format", "jwt", "must be one of 'uuid', 'jwe'"),
-        ("client_credentials_on_user_endpoints", 404, "must be one of 401, 403"),
-        ("expired_token_memory", -1, "must not be negative"),
-        ("login_session_lifetime", -60, "must not be negative"),
+        ("oauth.client_credentials_token_format", "jwt", "must be one of 'uuid', 'jwe'"),
+        ("oauth.client_credentials_on_user_endpoints", 404, "must be one of 401, 403"),
+        ("oauth.expired_token_memory", -1, "must not be negative"),
+        ("authorize.login_session_lifetime", -60, "must not be negative"),
     ],
 )
-def test_fidelity_refuses_values_the_sandbox_cannot_act_on(
+def test_settings_refuse_values_the_sandbox_cannot_act_on(
     api: httpx.Client, tenant_doc: dict[str, Any], setting: str, value: object, message: str
 ) -> None:
-    before = api.get(f"{C}/tenants/acme/fidelity").json()[setting]["value"]
-    refused = api.patch(f"{C}/tenants/acme/fidelity", json={setting: value})
+    before = api.get(f"{C}/tenants/acme/settings").json()[setting]["value"]
+    refused = api.patch(f"{C}/tenants/acme/settings", json={setting: value})
     assert refused.status_code == 400 and message in refused.json()["message"]
-    assert api.post(f"{C}/tenants", json={"fidelity": {setting: value}}).status_code == 400
-    assert api.get(f"{C}/tenants/acme/fidelity").json()[setting]["value"] == before  # unchanged
+    assert api.post(f"{C}/tenants", json={"settings": {setting: value}}).status_code == 400
+    assert api.get(f"{C}/tenants/acme/settings").json()[setting]["value"] == before  # unchanged
 
 
 # Clock ---------------------------------------------------------------------------------------
@@ -222,15 +223,15 @@ def test_the_curl_story_expiry_is_explained_by_the_journal(
 @pytest.mark.parametrize(
     ("scenario", "body", "cause"),
     [
-        ("revoke-access", {"user": "sam.created-over-api@example.com"}, "user_revoked_access"),
-        ("enhanced-security", {"user": "sam.created-over-api@example.com"}, "enhanced_security"),
+        ("revoke_access", {"user": "sam.created-over-api@example.com"}, "user_revoked_access"),
+        ("enable_enhanced_security", {"user": "sam.created-over-api@example.com"}, "enhanced_security"),
         ("breach", {"client_id": None}, "security_breach"),
         (
-            "change-email",
+            "change_email",
             {"user": "sam.created-over-api@example.com", "email": "sam2@example.com"},
             "email_changed",
         ),
-        ("revoke-secret", {"client_id": None}, "secret_revoked"),
+        ("revoke_secret", {"client_id": None}, "secret_revoked"),
     ],
 )
 def test_revocation_scenarios(
@@ -239,8 +240,10 @@ def test_revocation_scenarios(
     tokens = registration_grant(api, tenant_doc).json()
     if "client_id" in body:
         body["client_id"] = tenant_doc["clients"][0]["client_id"]
-    outcome = api.post(f"{C}/tenants/acme/scenarios/{scenario}", json=body).json()
+    answer = api.post(f"{C}/tenants/acme/scenarios/{scenario}", json=body)
+    outcome = answer.json()
     assert outcome["scenario"] == scenario and len(outcome["ended"]) >= 2
+    assert "Deprecation" not in answer.headers
     assert api.get("/v1/me", headers=bearer(tokens["access_token"])).status_code == 401
     entries = api.get(f"{C}/tenants/acme/journal", params={"path": "/v1/me"}).json()["entries"]
     assert (entries[-1]["token_state"], entries[-1]["token_cause"]) == ("revoked", cause)
@@ -250,7 +253,7 @@ def test_revocation_scenarios(
 
 def test_rotate_secret_and_reclaim(api: httpx.Client, tenant_doc: dict[str, Any]) -> None:
     client_id = tenant_doc["clients"][0]["client_id"]
-    rotated = api.post(f"{C}/tenants/acme/scenarios/rotate-secret", json={"client_id": client_id}).json()
+    rotated = api.post(f"{C}/tenants/acme/scenarios/rotate_secret", json={"client_id": client_id}).json()
     assert partner_token(api, tenant_doc, grant_type="client_credentials").status_code == 401
     ok = api.post(
         "/oauth/token", auth=(client_id, rotated["client_secret"]), data={"grant_type": "client_credentials"}
@@ -261,8 +264,36 @@ def test_rotate_secret_and_reclaim(api: httpx.Client, tenant_doc: dict[str, Any]
     assert api.get(f"{C}/tenants/acme").json()["users"][2]["reclaimed"] is True
 
 
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        ("revoke-access", "revoke_access"),
+        ("enhanced-security", "enable_enhanced_security"),
+        ("change-email", "change_email"),
+        ("revoke-secret", "revoke_secret"),
+        ("rotate-secret", "rotate_secret"),
+    ],
+)
+def test_the_hyphenated_names_of_before_still_work_deprecated(
+    api: httpx.Client, tenant_doc: dict[str, Any], old: str, new: str
+) -> None:
+    user, client_id = tenant_doc["users"][2], tenant_doc["clients"][0]["client_id"]
+    body = {"user": user["id"], "email": "new@example.com", "client_id": client_id}
+    wanted = [p.name for p in SCENARIOS[new].params if p.required]
+    answer = api.post(f"{C}/tenants/acme/scenarios/{old}", json={name: body[name] for name in wanted})
+    assert answer.status_code == 200 and answer.json()["scenario"] == old
+    assert answer.headers["Deprecation"] == DEPRECATED_SINCE
+    assert answer.headers["Link"] == f'<{new}>; rel="successor-version"'
+    operation = api.get(f"{C}/openapi.json").json()["paths"][f"{C}/tenants/{{tenant}}/scenarios/{{scenario}}"]
+    (name,) = [p for p in operation["post"]["parameters"] if p["name"] == "scenario"]
+    assert name["schema"]["enum"] == list(SCENARIOS)  # only the new names
+
+
 def test_scenario_errors(api: httpx.Client, tenant_doc: dict[str, Any]) -> None:
-    assert api.post(f"{C}/tenants/acme/scenarios/teleport", json={}).status_code == 404
+    missing = api.post(f"{C}/tenants/acme/scenarios/teleport", json={})
+    assert (
+        missing.status_code == 404 and "revoke_access, enable_enhanced_security" in missing.json()["message"]
+    )
     assert api.post(f"{C}/tenants/acme/scenarios/reclaim", json={}).json()["message"] == "missing 'user'"
     assert api.post(f"{C}/tenants/acme/scenarios/reclaim", json={"user": "ghost@x.y"}).status_code == 404
     assert api.post(f"{C}/tenants/acme/scenarios/breach", json={"client_id": "ghost"}).status_code == 404

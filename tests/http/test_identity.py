@@ -59,7 +59,9 @@ def test_refresh_token_is_not_a_bearer_token(api: httpx.Client, creds: Credentia
 
 
 def test_echo_token_setting(sandbox: Sandbox, api: httpx.Client) -> None:
-    tenant, creds = sandbox.create_tenant(settings=Settings().replace(echo_token_in_invalid_token=True))
+    tenant, creds = sandbox.create_tenant(
+        settings=Settings().apply({"oauth.echo_token_in_invalid_token": True})
+    )
     access = registration_tokens(api, creds)["access_token"]
     tenant.clock.advance(13 * 3600)
     assert error(api.get("/v1/me", headers=bearer(access))) == (401, "invalid_token", access)
@@ -145,7 +147,7 @@ def test_a_linked_token_reaches_only_its_profile(
 
 def test_listing_all_profiles_with_a_linked_token_setting(sandbox: Sandbox, api: httpx.Client) -> None:
     tenant, creds = sandbox.create_tenant(
-        settings=Settings().replace(bound_token_lists_only_its_profile=False)
+        settings=Settings().apply({"oauth.bound_token_lists_only_its_profile": False})
     )
     alex = creds.users[0]
     access = user_token(api, tenant, creds, alex["email"], alex["profiles"][1]["id"])
@@ -153,7 +155,9 @@ def test_listing_all_profiles_with_a_linked_token_setting(sandbox: Sandbox, api:
 
 
 def test_client_credentials_on_user_endpoints_setting(sandbox: Sandbox, api: httpx.Client) -> None:
-    _, creds = sandbox.create_tenant(settings=Settings().replace(client_credentials_on_user_endpoints=401))
+    _, creds = sandbox.create_tenant(
+        settings=Settings().apply({"oauth.client_credentials_on_user_endpoints": 401})
+    )
     cc = token(api, creds, grant_type="client_credentials")["access_token"]
     assert error(api.get("/v1/me", headers=bearer(cc)))[:2] == (401, "unauthorized")
 

@@ -308,16 +308,16 @@ def test_jws_on_transfer_funding_with_a_user_token(
         path, headers=jose("jws", access), content=partner.jws(path, {"type": "CARD"})
     )
     assert errors_stay_plain.status_code == 400 and errors_stay_plain.json()["errors"][0]["path"] == "type"
-    tenant.settings = tenant.settings.replace(jose_wrap_errors=True)
+    tenant.settings = tenant.settings.apply({"jose.wrap_errors": True})
     wrapped = api.post(path, headers=jose("jws", access), content=partner.jws(path, {"type": "CARD"}))
     assert wrapped.status_code == 400 and wrapped.headers["content-type"] == "application/jose+json"
 
 
-def test_response_signing_algorithm_is_a_fidelity_setting(
+def test_response_signing_algorithm_is_a_setting(
     api: httpx.Client, creds: Credentials, tenant: Tenant
 ) -> None:
     partner = Partner(api, creds, "PS256")
-    tenant.settings = tenant.settings.replace(jose_response_signing_algorithm="request")
+    tenant.settings = tenant.settings.apply({"jose.response_signing_algorithm": "request"})
     response = api.post(
         JWS_PLAYGROUND,
         headers=jose("jws", partner.token),
@@ -369,8 +369,8 @@ def test_failures_name_their_reason(partner: Partner, api: httpx.Client, creds: 
     )
 
 
-def test_refusal_status_is_a_fidelity_setting(partner: Partner, api: httpx.Client, tenant: Tenant) -> None:
-    tenant.settings = tenant.settings.replace(jose_refusal_status=401)
+def test_refusal_status_is_a_setting(partner: Partner, api: httpx.Client, tenant: Tenant) -> None:
+    tenant.settings = tenant.settings.apply({"jose.refusal_status": 401})
     response = api.post(
         JWS_PLAYGROUND,
         headers=jose("jws", partner.token),

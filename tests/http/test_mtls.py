@@ -97,7 +97,7 @@ def test_bad_certificates_get_a_clear_401(
 def test_403_access_denied_when_the_tenant_says_so(
     connect: Connect, tenant: Tenant, creds: Credentials
 ) -> None:
-    tenant.settings = tenant.settings.replace(mtls_refusal_status=403)
+    tenant.settings = tenant.settings.apply({"mtls.refusal_status": 403})
     status, code, _ = error(client_credentials(connect(Connection(API)), creds))
     assert (status, code) == (403, "access_denied")
 
@@ -164,7 +164,7 @@ def test_the_playground_answers_on_the_mtls_host_only(connect: Connect, creds: C
 
 
 def test_certificate_bound_tokens(connect: Connect, tenant: Tenant, creds: Credentials) -> None:
-    tenant.settings = tenant.settings.replace(mtls_token_binding=True)
+    tenant.settings = tenant.settings.apply({"mtls.token_binding": True})
     client_id = creds.clients[0]["client_id"]
     first, second = tenant.certificates.issue(client_id), tenant.certificates.issue(client_id)
     token = client_credentials(connect(Connection.presenting(MTLS, first.cert_pem)), creds).json()

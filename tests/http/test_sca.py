@@ -142,7 +142,7 @@ def test_psd2_refusal_comes_before_sca(api: httpx.Client, tenant: Tenant, creds:
 
 
 def test_header_only_challenges(alex: Alex, tenant: Tenant) -> None:
-    tenant.settings = tenant.settings.replace(sca_challenge_body="empty")
+    tenant.settings = tenant.settings.apply({"sca.challenge_body": "empty"})
     response = alex.post_fund()
     assert challenged(response) and response.content == b""
 
@@ -181,7 +181,7 @@ def test_lockout_answers_429_with_retry_after(alex: Alex, api: httpx.Client, ten
 @pytest.fixture
 def oauth(api: httpx.Client, tenant: Tenant, creds: Credentials) -> dict[str, Any]:
     """A partner's user token for alex's business profile, SCA on for user tokens."""
-    tenant.settings = tenant.settings.replace(sca_user_tokens=True)
+    tenant.settings = tenant.settings.apply({"sca.user_tokens": True})
     alex = creds.users[0]
     business = next(p for p in alex["profiles"] if p["type"] == "business")
     access = user_token(api, tenant, creds, alex["email"], business["id"])

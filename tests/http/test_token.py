@@ -68,14 +68,16 @@ def test_response_is_not_cacheable(api: httpx.Client, creds: Credentials) -> Non
 
 
 def test_legacy_response_fields_setting(sandbox: Sandbox, api: httpx.Client) -> None:
-    _, creds = sandbox.create_tenant(settings=Settings().replace(token_response_fields="legacy"))
+    _, creds = sandbox.create_tenant(settings=Settings().apply({"oauth.token_response_fields": "legacy"}))
     assert list(registration_tokens(api, creds)) == [
         "access_token", "token_type", "refresh_token", "expires_in", "scope", "created_at",
     ]  # fmt: skip
 
 
 def test_jwe_like_client_credentials_tokens_setting(sandbox: Sandbox, api: httpx.Client) -> None:
-    _, creds = sandbox.create_tenant(settings=Settings().replace(client_credentials_token_format="jwe"))
+    _, creds = sandbox.create_tenant(
+        settings=Settings().apply({"oauth.client_credentials_token_format": "jwe"})
+    )
     value = client_credentials(api, creds)
     assert value.count(".") == 4 and 500 <= len(value) <= 900
     header = value.split(".")[0]
@@ -241,7 +243,7 @@ def test_client_credentials_in_the_body_are_refused_by_default(api: httpx.Client
 
 
 def test_client_credentials_in_the_body_setting(sandbox: Sandbox, api: httpx.Client) -> None:
-    _, creds = sandbox.create_tenant(settings=Settings().replace(client_auth_in_body=True))
+    _, creds = sandbox.create_tenant(settings=Settings().apply({"oauth.client_auth_in_body": True}))
     client_id, secret = partner(creds)
     form = {"grant_type": "client_credentials", "client_id": client_id, "client_secret": secret}
     assert api.post("/oauth/token", data=form).status_code == 200
@@ -255,8 +257,27 @@ def test_parameters_in_the_query_string_are_ignored_by_default(api: httpx.Client
 
 
 def test_query_parameters_setting(sandbox: Sandbox, api: httpx.Client) -> None:
-    _, creds = sandbox.create_tenant(settings=Settings().replace(token_params_from_query=True))
+    tenant, creds = sandbox.create_tenant(settings=Settings().apply({"oauth.token_params_from_query": True}))
     assert api.post("/oauth/token?grant_type=client_credentials", auth=partner(creds)).status_code == 200
+    # Resolved once, before anyone reads them: the journal and grant-scoped faults see the query's grant
+    assert tenant.journal.select()[-1].grant_type == "client_credentials"
+    tenant.faults.add("server_error", path="/oauth/token", grant_type="client_credentials")
+    faulted = api.post("/oauth/token?grant_type=client_credentials", auth=partner(creds))
+    assert faulted.status_code == 500 and tenant.journal.select()[-1].fault is not None
+    # the form wins over the query, and a client_id in the query must be the Basic client's too
+    form = api.post(
+        "/oauth/token?grant_type=nonsense", auth=partner(creds), data={"grant_type": "client_credentials"}
+    )
+    assert form.status_code == 200
+    other = api.post("/oauth/token?grant_type=client_credentials&client_id=someone-else", auth=partner(creds))
+    assert error(other) == (401, "invalid_client", "Given client ID does not match authenticated client")
+
+
+def test_a_mismatched_client_id_is_refused_before_the_grant_is_read(
+    api: httpx.Client, creds: Credentials
+) -> None:
+    response = api.post("/oauth/token", auth=partner(creds), data={"client_id": "someone-else"})
+    assert error(response) == (401, "invalid_client", "Given client ID does not match authenticated client")
 
 
 def test_body_client_id_must_match_the_authenticated_client(api: httpx.Client, creds: Credentials) -> None:

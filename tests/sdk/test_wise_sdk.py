@@ -125,7 +125,7 @@ def test_registration_code_grant_and_refresh(sdk: Sdk) -> None:
         renewed = await done(wise.oauth.refresh(tokens.refresh_token))
         assert renewed.access_token != tokens.access_token and renewed.refresh_token
         # A refresh kills the access token it replaces (§2.5).
-        states = sorted(t["state"] for t in wise.sandbox.tenant.tokens() if t["kind"] == "user")
+        states = sorted(t["state"] for t in wise.sandbox.tokens() if t["kind"] == "user")
         assert states == ["superseded", "valid"]
 
     sdk.run(flow)
@@ -159,19 +159,19 @@ def test_a_used_code_and_a_reclaimed_account_are_oauth_errors(sdk: Sdk) -> None:
 
 
 @pytest.mark.parametrize(
-    "fidelity",
+    "settings",
     [
-        {"token_response_fields": "legacy"},  # no expires_at, no refresh_token_expires_*
-        {"client_credentials_token_format": "jwe"},  # a 5-part JWE-like client-credentials token
-        {"client_credentials_reuse": True},  # Spring's reuse: the same token, less time left
+        {"oauth.token_response_fields": "legacy"},  # no expires_at, no refresh_token_expires_*
+        {"oauth.client_credentials_token_format": "jwe"},  # a 5-part JWE-like client-credentials token
+        {"oauth.client_credentials_reuse": True},  # Spring's reuse: the same token, less time left
     ],
     ids=["legacy-fields", "jwe-token", "reused-token"],
 )
 def test_the_sdk_accepts_every_token_response_mockwise_can_be_set_to(
-    sdk: Sdk, fidelity: dict[str, Any]
+    sdk: Sdk, settings: dict[str, Any]
 ) -> None:
     async def flow(wise: Session) -> None:
-        wise.sandbox.configure(fidelity)
+        wise.sandbox.configure(settings)
         await done(wise.oauth.create_client_token())
         wise.sandbox.clock.advance(hours=1)
         await done(wise.oauth.create_client_token())  # (reused: the same token, an hour less left)
@@ -308,8 +308,8 @@ def test_statement_challenge_cleared_with_an_sms_otp(sdk: Sdk) -> None:
 def test_statement_challenge_signed_with_a_personal_token(sdk: Sdk) -> None:
     async def flow(wise: Session) -> None:
         user_id = wise.sandbox.user(ALEX)["id"]
-        wise.sandbox.tenant.call("PUT", f"/users/{user_id}/sca", {"required": True})
-        key = wise.sandbox.tenant.call("POST", f"/users/{user_id}/sca-keys", {})["private_key"]
+        wise.sandbox.call("PUT", f"/users/{user_id}/sca", {"required": True})
+        key = wise.sandbox.call("POST", f"/users/{user_id}/sca-keys", {})["private_key"]
         business = profile(wise, ALEX, "business")
         ids = {"profile_id": business["id"], "balance_id": business["balances"][0]["id"]}
         client = wise.client(personal_token(wise, ALEX))
@@ -332,8 +332,8 @@ def test_statement_challenge_signed_with_a_personal_token(sdk: Sdk) -> None:
 def test_funding_a_transfer_is_challenged_then_completed(sdk: Sdk) -> None:
     async def flow(wise: Session) -> None:
         user_id = wise.sandbox.user(ALEX)["id"]
-        wise.sandbox.tenant.call("PUT", f"/users/{user_id}/sca", {"required": True})
-        key = wise.sandbox.tenant.call("POST", f"/users/{user_id}/sca-keys", {})["private_key"]
+        wise.sandbox.call("PUT", f"/users/{user_id}/sca", {"required": True})
+        key = wise.sandbox.call("POST", f"/users/{user_id}/sca-keys", {})["private_key"]
         business = profile(wise, ALEX, "business")
         client = wise.client(personal_token(wise, ALEX))
         request = FundingRequest_Balance(balance_id=business["balances"][0]["id"])

@@ -15,6 +15,7 @@ from mockwise._domain.errors import SpringError
 from mockwise._domain.model import Profile, User
 from mockwise._domain.sandbox import Sandbox
 from mockwise._domain.seed import SeedError
+from mockwise._domain.settings import Settings
 from mockwise._domain.tenant import Tenant
 from mockwise._domain.tokens import Token
 from mockwise._http.forms import parse_json, read_body
@@ -59,6 +60,19 @@ def endpoint(handler: Endpoint) -> Endpoint:
 
 def _message(exc: Exception) -> str:
     return str(exc.args[0]) if exc.args else type(exc).__name__
+
+
+#: When the deprecated routes and names were deprecated, as RFC 9745's `Deprecation` header gives
+#: it (a structured-field date: 2026-12-07T00:00:00Z).
+DEPRECATED_SINCE = "@1796601600"
+
+
+def deprecated(response: Response, successor: str) -> Response:
+    """`response`, marked as the answer of a deprecated route or name (RFC 9745), with a link to
+    what replaces it (`successor`, relative to the request's path)."""
+    response.headers["Deprecation"] = DEPRECATED_SINCE
+    response.headers["Link"] = f'<{successor}>; rel="successor-version"'
+    return response
 
 
 # Request helpers ---------------------------------------------------------------------------------
@@ -156,6 +170,12 @@ def user_ref(data: JSON, name: str = "user") -> int | str:
 # Rendering (never secrets) -----------------------------------------------------------------------
 
 
+def described_settings(settings: Settings, keys: Mapping[str, str]) -> JSON:
+    """Each setting in `keys` (shown name → dotted key) with its value and its documentation."""
+    docs = Settings.docs()
+    return {shown: {"value": settings.get(key), "doc": docs.get(key, "")} for shown, key in keys.items()}
+
+
 def live_tokens(tenant: Tenant, now: float) -> list[Token]:
     """The tenant's tokens that still work at `now` (a state store looks at those only)."""
     return tenant.store.live(now)
@@ -174,6 +194,7 @@ def clock_json(tenant: Tenant) -> JSON:
 def profile_json(profile: Profile) -> JSON:
     return {
         "id": profile.id,
+        "user_id": profile.user_id,
         "type": profile.type.value,
         "name": profile.full_name,
         "date_of_birth": profile.date_of_birth.isoformat() if profile.date_of_birth else None,

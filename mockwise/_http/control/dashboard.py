@@ -32,7 +32,7 @@ from starlette.templating import Jinja2Templates
 from mockwise._domain.clock import iso_millis
 from mockwise._domain.faults import Fault, FaultKind
 from mockwise._domain.journal import Entry
-from mockwise._domain.scenarios import SCENARIOS, USER, Scenario
+from mockwise._domain.scenarios import SCENARIOS, Scenario
 from mockwise._domain.settings import SECTIONS, Settings
 from mockwise._domain.tenant import Tenant
 from mockwise._domain.tokens import Link, Token, TokenKind
@@ -251,8 +251,8 @@ def _scenario_form(scenario: Scenario) -> dict[str, Any]:
                 "name": p.name,
                 "required": p.required,
                 "doc": p.doc,
-                "type": "user" if p is USER or p.kind == (int, str) else "str",
-                "list": "dash-users" if p is USER else "dash-clients" if p.name == "client_id" else None,
+                "type": "user" if p.user else "str",
+                "list": "dash-users" if p.user else "dash-clients" if p.name == "client_id" else None,
             }
             for p in scenario.params
         ],

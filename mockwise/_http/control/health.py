@@ -6,9 +6,9 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
-from mockwise import __version__
 from mockwise._http.control.common import endpoint, sandbox_of
 from mockwise._http.responses import WiseJSON
+from mockwise._version import __version__
 
 
 @endpoint

@@ -73,18 +73,9 @@ async def list_tokens(request: Request) -> Response:
     )
 
 
-JOURNAL_FILTERS = {
-    "path",
-    "method",
-    "grant_type",
-    "client_id",
-    "status",
-    "error",
-    "reason",
-    "token",
-    "token_state",
-    "user_id",
-}
+FILTER_ORDER: tuple[str, ...] = ("path", "method", "grant_type", "client_id", "status", "error")
+FILTER_ORDER += ("reason", "token", "token_state", "user_id")
+JOURNAL_FILTERS = set(FILTER_ORDER)
 CURSORS = {"since", "before", "limit"}
 
 
@@ -120,26 +111,7 @@ async def get_journal(request: Request) -> Response:
       moves `since` on, and is null once the page reaches the newest entry. `total` counts the
       entries held that match; `dropped` those the capacity pushed out.
     tags: [journal]
-    parameters:
-      - {name: path, in: query, schema: {type: string}}
-      - {name: method, in: query, schema: {type: string}}
-      - {name: grant_type, in: query, schema: {type: string}}
-      - {name: client_id, in: query, schema: {type: string}}
-      - {name: status, in: query, schema: {type: integer}}
-      - {name: error, in: query, schema: {type: string}}
-      - {name: reason, in: query, schema: {type: string}}
-      - {name: token, in: query, schema: {type: string}}
-      - {name: token_state, in: query, schema: {type: string}}
-      - {name: user_id, in: query, schema: {type: integer}}
-      - name: since
-        in: query
-        description: "entries after this sequence number, oldest first"
-        schema: {type: integer, minimum: 0, maximum: 4611686018427387904}
-      - name: before
-        in: query
-        description: "entries before this sequence number, newest first"
-        schema: {type: integer, minimum: 0, maximum: 4611686018427387904}
-      - {name: limit, in: query, schema: {type: integer, minimum: 1, maximum: 1000, default: 100}}
+    parameters: {parameters}
     responses:
       200: {description: "{entries, total, limit, next, dropped, capacity}"}
       400: {description: "An unknown or repeated filter, or a filter or cursor that is not a number."}
@@ -158,31 +130,34 @@ async def get_unrouted(request: Request) -> Response:
       arrived. The same entries, filters and pages as a tenant's journal; `DELETE` empties it,
       and so does `POST /_mockwise/reset`.
     tags: [journal]
-    parameters:
-      - {name: path, in: query, schema: {type: string}}
-      - {name: method, in: query, schema: {type: string}}
-      - {name: grant_type, in: query, schema: {type: string}}
-      - {name: client_id, in: query, schema: {type: string}}
-      - {name: status, in: query, schema: {type: integer}}
-      - {name: error, in: query, schema: {type: string}}
-      - {name: reason, in: query, schema: {type: string}}
-      - {name: token, in: query, schema: {type: string}}
-      - {name: token_state, in: query, schema: {type: string}}
-      - {name: user_id, in: query, schema: {type: integer}}
-      - name: since
-        in: query
-        description: "entries after this sequence number, oldest first"
-        schema: {type: integer, minimum: 0, maximum: 4611686018427387904}
-      - name: before
-        in: query
-        description: "entries before this sequence number, newest first"
-        schema: {type: integer, minimum: 0, maximum: 4611686018427387904}
-      - {name: limit, in: query, schema: {type: integer, minimum: 1, maximum: 1000, default: 100}}
+    parameters: {parameters}
     responses:
       200: {description: "{entries, total, limit, next, dropped, capacity}"}
       400: {description: "An unknown or repeated filter, or a filter or cursor that is not a number."}
     """
     return await _entries(sandbox_of(request).unrouted, request)
+
+
+def _parameters() -> str:
+    """Both journals' query parameters, for their OpenAPI operations: the filters, then the cursors."""
+    typed = {"status": "integer", "user_id": "integer"}
+    filters = [
+        f"{{name: {name}, in: query, schema: {{type: {typed.get(name, 'string')}}}}}" for name in FILTER_ORDER
+    ]
+    bound = "minimum: 0, maximum: 4611686018427387904"
+    cursors = [
+        f'{{name: since, in: query, description: "entries after this sequence number, oldest first", '
+        f"schema: {{type: integer, {bound}}}}}",
+        f'{{name: before, in: query, description: "entries before this sequence number, newest first", '
+        f"schema: {{type: integer, {bound}}}}}",
+        "{name: limit, in: query, schema: {type: integer, minimum: 1, maximum: 1000, default: 100}}",
+    ]
+    return "[" + ", ".join(filters + cursors) + "]"
+
+
+for _journal_route in (get_journal, get_unrouted):
+    assert _journal_route.__doc__ is not None
+    _journal_route.__doc__ = _journal_route.__doc__.replace("{parameters}", _parameters())
 
 
 async def _entries(journal: Journal, request: Request) -> Response:

@@ -15,6 +15,7 @@ from starlette.routing import Route
 
 from mockwise._domain.clock import iso_millis
 from mockwise._domain.linking import LinkingError, Mail, StepRefused
+from mockwise._domain.settings import SANDBOX_OTP
 from mockwise._http.authorize import page
 from mockwise._http.control.common import ControlError, body_of, endpoint, field, tenant_of
 from mockwise._http.responses import WiseJSON
@@ -58,10 +59,10 @@ async def link(request: Request) -> Response:
     try:
         outcome = tenant.linking.script(
             url,
-            email=field(data, "email", str, None),
+            field(data, "email", str, None),
             password=field(data, "password", str, None),
             approve=field(data, "approve", bool, True),
-            otp=field(data, "otp", str, "111111"),
+            otp=field(data, "otp", str, SANDBOX_OTP),
             profile_id=profile_id,
         )
     except LinkingError as exc:

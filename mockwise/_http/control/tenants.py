@@ -11,13 +11,13 @@ from starlette.responses import Response
 
 from mockwise._domain.directory import check_profile
 from mockwise._domain.model import Address, Profile, User
-from mockwise._domain.settings import LEGACY, Settings
+from mockwise._domain.settings import Settings
 from mockwise._domain.tenant import Tenant
 from mockwise._http.control.common import (
-    JSON,
     PREFIX,
     ControlError,
     body_of,
+    described_settings,
     endpoint,
     field,
     profile_json,
@@ -26,8 +26,11 @@ from mockwise._http.control.common import (
     tenant_of,
     user_json,
 )
+from mockwise._http.control.fidelity import dotted
 from mockwise._http.control.paging import next_offset, tokens_of, window_of
 from mockwise._http.responses import WiseJSON
+
+KEYS = {key: key for key in Settings().as_dict()}  # every setting, shown by its dotted key
 
 
 @endpoint
@@ -87,7 +90,10 @@ async def create_tenant(request: Request) -> Response:
                 description: "a seed document like fixtures/default.json; true: the default one; false: empty"
                 anyOf: [{type: boolean}, {type: object}]
               settings: {$ref: "#/components/schemas/Settings"}
-              fidelity: {$ref: "#/components/schemas/LegacySettings"}
+              fidelity:
+                $ref: "#/components/schemas/LegacySettings"
+                deprecated: true
+                description: "deprecated (removed in 0.3.0): settings by their flat names; use settings"
     responses:
       201: {description: "The tenant's id, URLs and credentials."}
       400: {description: "Bad id, seed or settings."}
@@ -101,8 +107,8 @@ async def create_tenant(request: Request) -> Response:
     seed = data.get("seed", True)
     if not isinstance(seed, bool | dict):
         raise ControlError(400, "invalid_request", "'seed' is a seed object, or false for an empty tenant")
-    legacy, dotted = _legacy(field(data, "fidelity", dict, {})), field(data, "settings", dict, {})
-    settings = sandbox.settings.apply(legacy).apply(dotted)  # a ValueError (bad key or value): 400
+    legacy = dotted(field(data, "fidelity", dict, {}))  # deprecated: flat names (`fidelity.py`)
+    settings = sandbox.settings.apply(legacy).apply(field(data, "settings", dict, {}))  # ValueError: 400
     tenant, creds = sandbox.create_tenant(tenant_id, seed=seed, settings=settings)
     base = str(request.base_url).rstrip("/")
     return WiseJSON(
@@ -163,20 +169,6 @@ async def reset_all(request: Request) -> Response:
     return WiseJSON({"reset": sorted(sandbox.tenants)})
 
 
-def _legacy(changes: JSON) -> JSON:
-    unknown = set(changes) - set(LEGACY)
-    if unknown:
-        raise ControlError(
-            400, "invalid_request", f"unknown fidelity setting(s): {', '.join(sorted(unknown))}"
-        )
-    return {LEGACY[name]: value for name, value in changes.items()}
-
-
-def _described(settings: Settings, keys: dict[str, str]) -> JSON:
-    docs = Settings.docs()
-    return {shown: {"value": settings.get(key), "doc": docs.get(key, "")} for shown, key in keys.items()}
-
-
 @endpoint
 async def get_settings(request: Request) -> Response:
     """
@@ -188,8 +180,7 @@ async def get_settings(request: Request) -> Response:
     responses:
       200: {description: "Each setting (section.name) with its value and doc."}
     """
-    keys = {key: key for key in Settings().as_dict()}
-    return WiseJSON(_described(tenant_of(request).settings, keys))
+    return WiseJSON(described_settings(tenant_of(request).settings, KEYS))
 
 
 @endpoint
@@ -211,39 +202,7 @@ async def patch_settings(request: Request) -> Response:
     """
     tenant = tenant_of(request)
     tenant.configure(await body_of(request))
-    keys = {key: key for key in Settings().as_dict()}
-    return WiseJSON(_described(tenant.settings, keys))
-
-
-@endpoint
-async def get_fidelity(request: Request) -> Response:
-    """
-    summary: The tenant's OAuth, authorize, SCA, JOSE and mTLS settings by their flat legacy names
-    description: A view of `…/settings` under the names settings had before they were grouped.
-    tags: [tenants]
-    responses:
-      200: {description: "Each setting's value and documentation."}
-    """
-    return WiseJSON(_described(tenant_of(request).settings, LEGACY))
-
-
-@endpoint
-async def patch_fidelity(request: Request) -> Response:
-    """
-    summary: Change settings by their flat legacy names (a view of PATCH …/settings)
-    tags: [tenants]
-    requestBody:
-      content:
-        application/json:
-          schema: {$ref: "#/components/schemas/LegacySettings"}
-          example: {refresh_token_rotation: true}
-    responses:
-      200: {description: "The settings now in force, by legacy name."}
-      400: {description: "Unknown setting or wrong type."}
-    """
-    tenant = tenant_of(request)
-    settings = tenant.configure(_legacy(await body_of(request)))
-    return WiseJSON({name: settings.get(key) for name, key in LEGACY.items()})
+    return WiseJSON(described_settings(tenant.settings, KEYS))
 
 
 # Seeding -----------------------------------------------------------------------------------------
@@ -342,6 +301,21 @@ async def add_user(request: Request) -> Response:
     for parts in profiles:
         _add_profile(tenant, user, parts)
     return WiseJSON(user_json(tenant, user), 201)
+
+
+@endpoint
+async def get_user(request: Request) -> Response:
+    """
+    summary: One user, by id or e-mail (no secrets)
+    tags: [seeding]
+    responses:
+      200: {description: "The user, as adding one answers."}
+      404: {description: "No such user."}
+    """
+    tenant = tenant_of(request)
+    ref: str = request.path_params["user"]
+    user = tenant.user(int(ref) if ref.isascii() and ref.isdigit() else ref)
+    return WiseJSON(user_json(tenant, user))
 
 
 def _profile_args(spec: Any) -> tuple[str, Address | None, list[tuple[str, float]], dict[str, Any]]:
