@@ -315,8 +315,8 @@ class Notification:
         }
 
     def as_json(self) -> JSON:
-        data = {**self.summary(), "body": self.body, "attempts": [asdict(a) for a in self.attempts]}
-        return data
+        """The summary with every attempt and the body as sent."""
+        return {**self.summary(), "body": self.body, "attempts": [asdict(a) for a in self.attempts]}
 
 
 @dataclass(frozen=True, slots=True)
