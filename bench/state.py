@@ -26,7 +26,7 @@ from typing import Any
 from servers import Mockwise
 
 from mockwise import Sandbox
-from mockwise._store.store import STATE_FILE, SqliteStore
+from mockwise._store import STATE_FILE, SqliteStore
 
 
 def size(path: Path) -> int:

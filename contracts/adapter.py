@@ -29,6 +29,7 @@ ERROR_KINDS = (
     "network",  # connection failures, resets, TLS errors
     "unauthorized",  # the partner's own credentials were refused (bad or rotated secret)
     "state_mismatch",  # the redirect back carried a `state` the client did not issue
+    "declined",  # the customer declined on the authorize page (error=access_denied came back)
     "dob_mismatch",  # the linked profile's date of birth is not the partner's customer's
     "sca_rejected",  # the SCA challenge could not be cleared, or the retry was refused
     "unsupported",  # the client does not offer this operation (or raise NotImplementedError)
@@ -68,6 +69,17 @@ class Outcome:
 
     def __str__(self) -> str:
         return self.status if self.kind is None else f"{self.status}:{self.kind}"
+
+    def shown(self) -> str:
+        """As a report shows it: with what an exception said and where the client raised it
+        (`error:exception (KeyError: 'x' at client.py:42 in store)`), or why it was stopped."""
+        data = self.data or {}
+        if self.kind == "exception" and "exception" in data:
+            where = f" at {data['where']}" if data.get("where") else ""
+            return f"{self} ({data['exception']}{where})"
+        if self.kind == "hung" and "stopped" in data:
+            return f"{self} ({data['stopped']})"
+        return str(self)
 
 
 @dataclass(frozen=True)

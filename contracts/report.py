@@ -13,9 +13,11 @@ from typing import Any
 from xml.sax.saxutils import escape, quoteattr
 
 from mockwise.contracts.obligations import Obligation
+from mockwise.contracts.variation import Tally
 from mockwise.contracts.world import Move, Step
 
-SCENARIO_VERSION = 2  # version 1 files (steps only) still replay
+# version 1 files (steps only) still replay; version 2 files name settings `fidelity`, by flat name
+SCENARIO_VERSION = 3
 
 
 @dataclass
@@ -24,7 +26,7 @@ class Counterexample:
     violation: str  # the judge's account: what was broken, with the journal entries that show it
     story: list[Step]  # the shortest story found
     moves: list[Move] | list[dict[str, Any]]
-    fidelity: dict[str, Any]
+    settings: dict[str, Any]  # the sandbox's settings the story ran with, by dotted key
     redirect_query: bool = False
     shrunk: bool = True
 
@@ -33,7 +35,7 @@ class Counterexample:
         lines = [f"  What happened ({found}):"]
         lines += [f"    {step.line()}" for step in self.story]
         lines += ["  What was wrong:"] + [f"    {line}" for line in self.violation.splitlines()]
-        settings = dict(self.fidelity)
+        settings = dict(self.settings)
         if self.redirect_query:
             settings["redirect_uri"] = "registered with a query string"
         if settings:
@@ -45,7 +47,7 @@ class Counterexample:
             "mockwise_scenario": SCENARIO_VERSION,
             "client": client,
             "obligation": self.obligation,
-            "fidelity": self.fidelity,
+            "settings": self.settings,
             "redirect_query": self.redirect_query,
             "moves": [m.as_json() if isinstance(m, Move) else m for m in self.moves],
             "steps": [step.as_json() for step in self.story],
@@ -114,6 +116,7 @@ class Report:
     notes: list[str] = field(default_factory=list)  # what limited the run, one line each
     timings: dict[str, float] = field(default_factory=dict)  # explore, shrink (seconds)
     replays: int = 0
+    variation: Tally = field(default_factory=Tally)  # how often each variation point took each value
 
     @property
     def passed(self) -> bool:
@@ -166,6 +169,7 @@ class Report:
             "notes": self.notes,
             "not_exercised": self.not_exercised,
             "obligations": [v.as_json(self.client) for v in self.verdicts],
+            "variation": self.variation.as_json(),
         }
 
     def write(self, junit: str | None = None, json_file: str | None = None) -> None:

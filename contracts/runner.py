@@ -32,12 +32,13 @@ from mockwise._transport.sockets import Listener, Runner
 from mockwise.contracts.adapter import ClientConfig, WiseClient
 from mockwise.contracts.clocks import ClientClock, ManualClock, NoClock, TimeMachineClock, fixed_because
 from mockwise.contracts.judge import Violation
-from mockwise.contracts.obligations import Obligation, catalog
+from mockwise.contracts.obligations import NEEDS, Obligation, catalog
 from mockwise.contracts.progress import Progress
 from mockwise.contracts.report import Counterexample, Report, Verdict
 from mockwise.contracts.shrink import Moves, Replayed
 from mockwise.contracts.shrink import shrink as shrink_story
 from mockwise.contracts.stories import Finding, RunContext, explore
+from mockwise.contracts.variation import dotted
 from mockwise.contracts.world import ClientFactory, World, moves_of_steps
 from mockwise.testing import WiseServer
 from mockwise.testing._client import SandboxClient
@@ -287,6 +288,7 @@ def run_contracts(
             on_step=on_step,
             parallel=PARALLEL if own_clock else 1,
             real_waits=real_waits or arena.remote,
+            remote=arena.remote,
         )
         explore(ctx, examples, STEPS if steps is None else steps)
         explored = time.perf_counter()
@@ -299,7 +301,7 @@ def run_contracts(
             o,
             counterexamples.get(o.id),
             ctx.situations.get(o.id, Counter()),
-            _not_exercised(o, ctx, arena, clock_reason),
+            _not_exercised(o, ctx, arena, clock_reason, examples),
         )
         for o in catalog(profile)
     ]
@@ -314,6 +316,7 @@ def run_contracts(
         notes,
         {"explore": explored - started, "shrink": ended - explored},
         progress.replays,
+        ctx.variation,
     )
     if scenario_dir is not None:
         report.write_scenarios(scenario_dir)
@@ -342,7 +345,7 @@ def _counterexamples(
             finding.violation.render(),
             finding.story,
             finding.moves,
-            finding.fidelity,
+            finding.settings,
             finding.redirect_query,
             shrunk=False,
         )
@@ -354,13 +357,13 @@ def _counterexamples(
             share = (until - time.perf_counter()) / max(1, rounds)
         progress.update(force=True)
 
-        def replayed(moves: Moves, fidelity: dict[str, Any], query: bool) -> Replayed:
-            return _replay_for(obligation, moves, fidelity, query, ctx)
+        def replayed(moves: Moves, settings: dict[str, Any], query: bool) -> Replayed:
+            return _replay_for(obligation, moves, settings, query, ctx)
 
         result = shrink_story(
             replayed,
             [m.as_json() for m in finding.moves if m.steps],
-            finding.fidelity,
+            finding.settings,
             finding.redirect_query,
             max_replays=SHRINK_REPLAYS,
             deadline=time.perf_counter() + max(0.0, share),
@@ -370,7 +373,7 @@ def _counterexamples(
         if best is None or best.violation is None or len(best.story) > len(finding.story):
             return obligation, example
         return obligation, Counterexample(
-            obligation, best.violation.render(), best.story, best.moves, best.fidelity, best.redirect_query
+            obligation, best.violation.render(), best.story, best.moves, best.settings, best.redirect_query
         )
 
     with ThreadPoolExecutor(max(1, ctx.parallel), thread_name_prefix="mockwise-shrink") as pool:
@@ -391,9 +394,9 @@ def _client_facts(
 
 
 def _replay_for(
-    obligation: str, moves: Moves, fidelity: dict[str, Any], redirect_query: bool, ctx: RunContext
+    obligation: str, moves: Moves, settings: dict[str, Any], redirect_query: bool, ctx: RunContext
 ) -> Replayed:
-    world = ctx.world(fidelity, redirect_query)
+    world = ctx.world(settings, redirect_query)
 
     def broken() -> Violation | None:
         return next((v for v in world.judge.violations if v.obligation == obligation), None)
@@ -408,21 +411,33 @@ def _replay_for(
     violation = broken()
     story = [s for s in world.story if violation is None or s.number <= violation.step]
     kept = [m.as_json() for m in world.moves if m.steps]
-    return Replayed(violation, kept, story, fidelity, redirect_query)
+    return Replayed(violation, kept, story, settings, redirect_query)
 
 
-def _not_exercised(o: Obligation, ctx: RunContext, arena: Arena, clock_reason: str) -> str:
-    """Why an obligation may not have been put to the test in this run."""
+def _not_exercised(o: Obligation, ctx: RunContext, arena: Arena, clock_reason: str, examples: int) -> str:
+    """Why an obligation may not have been put to the test in this run: the structural cause when
+    there is one (an operation the client lacks, a clock it cannot move...), the budget only when
+    the budget stopped the stories."""
     for need in o.needs:
         if need == "clock" and clock_reason:
             return clock_reason
         if need in ctx.unsupported:
-            return f"the client does not offer {need}"
+            if need == "start_link" and "fund_transfer" in o.needs:
+                return (
+                    "the client does not offer start_link, so it never links a customer, and only a linked "
+                    "customer has a profile to fund a transfer from: no story can reach an SCA challenge"
+                )
+            return f"the client does not offer {NEEDS[need]}: no story can reach it"
         if need == "mtls" and not arena.endpoints.get("mtls_api_url"):
             return "the sandbox serves no mTLS host"
         if need == "impostor" and arena.impostor is None:
             return "no impostor can stand in for a sandbox in another process"
-    return f"no {o.situation} occurred in {ctx.examples_run} stories (raise --examples or --budget)"
+    if ctx.examples_run < examples:
+        return (
+            f"no {o.situation} occurred in the {ctx.examples_run} of {examples} stories the budget allowed "
+            "(raise --budget)"
+        )
+    return f"no {o.situation} occurred in {ctx.examples_run} stories (raise --examples)"
 
 
 def _notes(verdicts: list[Verdict], ctx: RunContext, examples: int) -> list[str]:
@@ -433,6 +448,12 @@ def _notes(verdicts: list[Verdict], ctx: RunContext, examples: int) -> list[str]
             skipped.setdefault(v.reason, []).append(v.obligation.id)
     for reason, ids in skipped.items():
         notes.append(f"{', '.join(ids)} not judged: {reason}")
+    if ctx.excused:
+        causes = ", ".join(f"{cause} ({count})" for cause, count in sorted(ctx.excused.items()))
+        notes.append(
+            f"WORKS, RELINK-REPORTED: {sum(ctx.excused.values())} failed operation(s) excused, each by the "
+            f"broken obligation that made Wise refuse it: {causes}"
+        )
     if ctx.examples_run < examples:
         notes.append(f"exploration stopped after {ctx.examples_run} of {examples} stories")
     return notes
@@ -454,7 +475,7 @@ def replay(
         make_client,
         arena.clocks(make_clock)(),
         profile=profile,
-        fidelity=scenario.get("fidelity") or {},
+        settings=dotted(scenario.get("settings") or scenario.get("fidelity") or {}),
         impostor=arena.impostor,
         redirect_query=bool(scenario.get("redirect_query")),
     )

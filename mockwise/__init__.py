@@ -26,7 +26,7 @@ _EXPORTS = {
     "TokenKind": "mockwise._domain.tokens",
     "EndReason": "mockwise._domain.tokens",
     "create_app": "mockwise._http.app",
-    "SqliteStore": "mockwise._store.store",
+    "SqliteStore": "mockwise._store.sqlite",
 }
 
 __all__ = [
@@ -51,7 +51,7 @@ if TYPE_CHECKING:
     from mockwise._domain.tenant import Tenant
     from mockwise._domain.tokens import EndReason, TokenKind, TokenState
     from mockwise._http.app import create_app
-    from mockwise._store.store import SqliteStore
+    from mockwise._store.sqlite import SqliteStore
 
 
 def __getattr__(name: str) -> Any:

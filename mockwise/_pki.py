@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import datetime
 import hashlib
 import ipaddress
@@ -108,10 +109,10 @@ class KeyPair:
     def write(self, directory: str | Path, stem: str = "client") -> tuple[Path, Path]:
         """Write `<stem>.pem` and `<stem>.key` (mode 0600) into `directory`; returns both paths."""
         directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
+        directory.mkdir(mode=0o700, parents=True, exist_ok=True)  # holds a private key: its owner's
         cert_path, key_path = directory / f"{stem}.pem", directory / f"{stem}.key"
         write_private(key_path, self.key_pem)
-        cert_path.write_text(self.cert_pem, encoding="ascii")
+        write_file(cert_path, self.cert_pem)
         return cert_path, key_path
 
     def configure_cert(self, context: ssl.SSLContext) -> None:
@@ -419,11 +420,27 @@ def _pem(cert: x509.Certificate) -> str:
 
 
 def write_private(path: Path, text: str) -> None:
-    """Write a file only its owner can read (keys, credentials), whole or not at all: a temporary
-    file created 0600, then renamed over `path`."""
+    """Write a file only its owner can read (keys, credentials): `write_file` with mode 0600."""
+    write_file(path, text, 0o600)
+
+
+def write_file(path: Path, text: str, mode: int = 0o644) -> None:
+    """Write `path` whole or not at all, never through a link: a temporary file beside it, created
+    anew (`O_EXCL`: a leftover or a planted link is removed first, and one planted in between makes
+    the write fail, never follow) with `mode`, then renamed over `path` (a rename replaces a link at
+    `path` instead of writing where it points)."""
     tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as out:
-        out.write(text)
-    os.chmod(tmp, 0o600)  # O_CREAT's mode does not apply to a file left by an earlier crash
-    os.replace(tmp, path)
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(tmp)  # a crash's leftover, or a link: unlink never follows one
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+    fd = os.open(tmp, flags, mode)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            if hasattr(os, "fchmod"):
+                os.fchmod(out.fileno(), mode)  # the umask does not decide who may read a key
+            out.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise

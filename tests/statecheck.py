@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import enum
-import pickle
 from collections import deque
 from datetime import date
 from typing import Any
@@ -70,14 +69,7 @@ def plain(value: Any) -> Any:
 
 def state_of(tenant: Tenant) -> dict[str, Any]:
     """Everything a state store keeps of `tenant`, plainly."""
-    parts = {}
-    for name, part in tenant.stored_parts.items():
-        snapshot = part.snapshot()
-        if name == "directory":
-            snapshot = pickle.loads(snapshot)  # noqa: S301 - our own bytes
-        if name == "seeded":
-            snapshot = snapshot is not None  # compared as bytes by the test
-        parts[name] = plain(snapshot)
+    parts = {name: part.snapshot() for name, part in tenant.stored_parts.items()}  # data already
     tokens = sorted(tenant.store, key=lambda t: t.key)
     return {
         **parts,
@@ -116,15 +108,16 @@ def differences(before: dict[str, Any], after: dict[str, Any], path: str = "") -
 
 def install_store_check(directory: Any) -> tuple[Any, Any]:
     """With MOCKWISE_TEST_STORE=1 (see conftest.py): every `Sandbox()` a test makes without a store
-    keeps its state in a SQLite store in `directory`; `check()` (after each test) writes what was
-    marked and reopens each database beside the live sandbox: any difference is a change some part
-    did not mark, which a crash would lose. Returns `check` and `uninstall`."""
+    keeps its state in an auditing SQLite store in `directory` (each write checks that no stored
+    part changed without a mark); `check()` (after each test) writes what was marked and reopens
+    each database beside the live sandbox: any difference, or any change the audit caught, is a
+    change some part did not mark, which a crash would lose. Returns `check` and `uninstall`."""
     import itertools
     import weakref
     from pathlib import Path
 
     from mockwise._domain.sandbox import Sandbox
-    from mockwise._store.store import SqliteStore
+    from mockwise._store import SqliteStore
 
     made: list[tuple[weakref.ref[Sandbox], Path]] = []
     numbers = itertools.count()
@@ -133,7 +126,7 @@ def install_store_check(directory: Any) -> tuple[Any, Any]:
     def init(self: Sandbox, *args: Any, store: Any = None, **kwargs: Any) -> None:
         if store is None:
             path = Path(directory) / f"sandbox-{next(numbers)}.db"
-            store = SqliteStore(path)
+            store = SqliteStore(path, audit=True)
             made.append((weakref.ref(self), path))
             weakref.finalize(self, store.close_quietly)
         original(self, *args, store=store, **kwargs)
@@ -150,6 +143,8 @@ def install_store_check(directory: Any) -> tuple[Any, Any]:
             if sandbox is None:
                 continue
             sandbox.flush()
+            assert isinstance(sandbox.store, SqliteStore)
+            problems += [f"{path.name} {found}" for found in sandbox.store.unmarked]
             again = Sandbox.__new__(Sandbox)
             original(again, seed=sandbox.seed, store=SqliteStore(path))
             try:

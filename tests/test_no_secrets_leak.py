@@ -18,7 +18,7 @@ import pytest
 from mockwise._domain.sandbox import Sandbox
 from mockwise._domain.tokens import token_key
 from mockwise._http.app import create_app
-from mockwise._store.store import SqliteStore
+from mockwise._store import SqliteStore
 from mockwise._transport.sockets import Listener, Runner
 from mockwise.testing._client import SandboxClient
 from tests.helpers import bearer, created_user, partner, running, token

@@ -1,4 +1,4 @@
-"""The SQLite state store (`mockwise._store.store`) under the Python API, with no server: everything a
+"""The SQLite state store (`mockwise._store`) under the Python API, with no server: everything a
 tenant holds comes back after a crash (no clean close), tokens come back one at a time as they are
 presented, expired ones are collected from the database too, and a bad state file gets one line
 saying what to do."""
@@ -26,7 +26,7 @@ from mockwise._domain.sca import ChallengeType, ScaAction
 from mockwise._domain.tenant import Tenant
 from mockwise._domain.tokens import TokenState, row_of, uuid_token
 from mockwise._http.app import create_app
-from mockwise._store.store import SCHEMA_VERSION, SqliteStore, StateError, StateLock, forget
+from mockwise._store import SCHEMA_VERSION, SqliteStore, StateError, StateLock, forget
 from mockwise._transport.inprocess import SyncASGITransport
 from tests.helpers import bearer, created_user, partner, registration_tokens, token
 from tests.jose_helpers import key_upload, new_key
@@ -399,24 +399,85 @@ def test_one_server_per_state_directory(tmp_path: Path) -> None:
     assert forget(tmp_path) and not (tmp_path / "state.db").exists() and not forget(tmp_path)
 
 
-# A state database from this version, kept as a fixture ----------------------------------------------
+# State databases of each schema, kept as fixtures ---------------------------------------------------
 
-V1 = FIXTURES / "state-v1.db"
-V1_VALUES = FIXTURES / "state-v1.json"
+
+def at_written_time(path: Path) -> Any:
+    """The fixture's tokens were issued when it was written: check them at that time (its newest
+    issue time, read from the file), never at today's, or the test breaks once they expire."""
+    with sqlite3.connect(path) as db:
+        written = float(db.execute("SELECT max(issued_at) FROM tokens").fetchone()[0])
+    return time_machine.travel(written + 60, tick=False)
+
+
+def still_opens(tmp_path: Path, schema: int) -> None:
+    """Each fixture was written by its schema (`make_fixture`). When the schema changes, this keeps
+    proving that a state directory of an older mockwise is migrated, not lost."""
+    path = tmp_path / "state.db"
+    shutil.copy(FIXTURES / f"state-v{schema}.db", path)
+    values = json.loads((FIXTURES / f"state-v{schema}.json").read_text())
+    with at_written_time(path):
+        v1_checks(opened(path), values)
+    with sqlite3.connect(path) as db:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        parts = (
+            db.execute("SELECT data FROM parts").fetchall()
+            + db.execute("SELECT entries FROM journal").fetchall()
+        )
+    assert all(isinstance(text, str) and json.loads(text) is not None for (text,) in parts)  # data, no pickle
 
 
 def test_a_state_database_of_schema_1_still_opens(tmp_path: Path) -> None:
-    """The fixture was written by schema 1 (`make_fixture`). When the schema changes, this keeps
-    proving that a state directory of an older mockwise is migrated, not lost."""
+    still_opens(tmp_path, 1)
+
+
+def test_a_state_database_of_schema_2_still_opens(tmp_path: Path) -> None:
+    still_opens(tmp_path, 2)
+
+
+def test_every_part_of_a_busy_schema_1_tenant_is_migrated(tmp_path: Path) -> None:
+    """`state-v1-busy.db` was written by schema 1's code (the `busy` tenant above, every class its
+    pickles held: tokens joined to links, codes, faults, certificates, partner and sandbox keys, SCA
+    tokens and keys, claims, mail, the seeded snapshot); its migration keeps each of them."""
     path = tmp_path / "state.db"
-    shutil.copy(V1, path)
-    values = json.loads(V1_VALUES.read_text())
-    # The fixture's tokens were issued when it was written: check them at that time (its newest issue
-    # time, read from the file), never at today's, or the test breaks once they expire.
-    with sqlite3.connect(path) as db:
-        written = float(db.execute("SELECT max(issued_at) FROM tokens").fetchone()[0])
-    with time_machine.travel(written + 60, tick=False):
-        v1_checks(opened(path), values)
+    shutil.copy(FIXTURES / "state-v1-busy.db", path)
+    kept = json.loads((FIXTURES / "state-v1-busy.json").read_text())
+    with at_written_time(path):
+        sandbox = opened(path)
+        tenant = sandbox.tenant("busy")
+        now = tenant.clock.now()
+        states = {
+            name: (found.state(now).value if (found := sandbox.find_token(value)[1]) is not None else None)
+            for name, value in kept["values"].items()
+        }
+        assert states == {
+            "cc": "valid",
+            "superseded": "superseded",
+            "live_access": "valid",
+            "live_refresh": "valid",
+            "linked_refresh": "valid",
+            "personal_chosen": "valid",
+            "personal_minted": "valid",
+            "rotated_secret": None,
+            "claim": None,
+        }
+        assert len(tenant.directory.users) == kept["users"]
+        assert [f.kind.value for f in tenant.faults] == kept["faults"]
+        assert len(tenant.certificates.snapshot()) == kept["certificates"]
+        assert (
+            len(tenant.jose.snapshot()) == kept["partner_keys"]
+            and tenant.jose.version == kept["jose_version"]
+        )
+        assert len(tenant.linking.mailbox) == kept["mailbox"] and len(tenant.linking.claims) == kept["claims"]
+        assert sum(len(tenant.sca.keys(u)) for u in tenant.directory.users) == kept["sca_keys"]
+        assert len(tenant.journal) == kept["journal"] and round(tenant.clock.offset) == kept["offset"]
+        before = state_of(tenant)
+        tenant.reset()  # the seeded snapshot came through too
+        assert len(tenant.directory.users) == 3 and len(tenant.store) == 2
+        sandbox.close()
+        again = opened(path).tenant("busy")
+        assert len(again.directory.users) == 3
+    assert before["jose_keys"]["version"] == 2
 
 
 def v1_checks(sandbox: Sandbox, values: dict[str, Any]) -> None:
@@ -435,11 +496,13 @@ def v1_checks(sandbox: Sandbox, values: dict[str, Any]) -> None:
 
 
 def make_fixture(directory: Path = FIXTURES) -> None:  # pragma: no cover - run by hand, once per schema
-    """Write `state-v1.db` and the token values it was made with (`python -m tests.test_statedb`)."""
+    """Write `state-v<SCHEMA_VERSION>.db` and the token values it was made with
+    (`python -m tests.test_statedb`)."""
     directory.mkdir(exist_ok=True)
-    for stale in directory.glob("state-v1.db*"):
+    name = f"state-v{SCHEMA_VERSION}"
+    for stale in directory.glob(f"{name}.db*"):
         stale.unlink()
-    sandbox = opened(directory / "state-v1.db")
+    sandbox = opened(directory / f"{name}.db")
     tenant, creds = sandbox.create_tenant("default", fixed=True)
     client = tenant.client(tenant.add_client("v1-client", "v1-secret").client_id)
     user = tenant.add_user("v1.user@example.com", "v1-Passw0rd")
@@ -458,7 +521,7 @@ def make_fixture(directory: Path = FIXTURES) -> None:  # pragma: no cover - run 
     tenant.clock.advance(3600)
     sandbox.close()
     values = {"live": live, "superseded": first["access_token"], "journal": len(tenant.journal)}
-    (directory / "state-v1.json").write_text(json.dumps(values, indent=2) + "\n")
+    (directory / f"{name}.json").write_text(json.dumps(values, indent=2) + "\n")
 
 
 def checkpointed_size(path: Path) -> int:

@@ -44,6 +44,7 @@ from typing import TYPE_CHECKING, Literal
 from mockwise._domain.clock import iso_millis
 from mockwise._domain.context import TenantContext
 from mockwise._domain.errors import OAuthError, invalid_token
+from mockwise._domain.records import JSON, from_data, to_data
 from mockwise._domain.settings import Mtls
 
 if TYPE_CHECKING:
@@ -338,12 +339,13 @@ class Certificates:
 
     # Reset -----------------------------------------------------------------------------------
 
-    def snapshot(self) -> list[Certificate]:
+    def snapshot(self) -> JSON:
         """Every certificate record (a `Part`)."""
-        return [dataclasses.replace(r) for r in self._records.values()]
+        return to_data(list(self._records.values()))
 
-    def restore(self, snapshot: list[Certificate] | None) -> None:
-        self._records = {r.fingerprint: dataclasses.replace(r) for r in snapshot or ()}
+    def restore(self, snapshot: JSON) -> None:
+        records = from_data(list[Certificate], snapshot, "certificates") if snapshot is not None else []
+        self._records = {r.fingerprint: r for r in records}
         self._context.changed("certificates")
 
     @property

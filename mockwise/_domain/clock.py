@@ -9,7 +9,10 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
+
+from mockwise._domain.records import JSON, from_data, to_data
 
 
 class Clock:
@@ -82,16 +85,25 @@ class Clock:
     def reset(self) -> None:
         self.restore(None)
 
-    def snapshot(self) -> tuple[float, float | None]:
-        """(offset, frozen instant): the clock's state, as `restore` takes it back."""
+    def snapshot(self) -> JSON:
+        """The clock's state as data (`ClockState`), as `restore` takes it back."""
         with self._lock:
-            return self._offset, self._frozen_at
+            return to_data(ClockState(self._offset, self._frozen_at))
 
-    def restore(self, snapshot: tuple[float, float | None] | None) -> None:
+    def restore(self, snapshot: JSON) -> None:
         """Back to `snapshot` (None: the system time, running)."""
+        state = from_data(ClockState, snapshot, "clock") if snapshot is not None else ClockState()
         with self._lock:
-            self._offset, self._frozen_at = snapshot if snapshot is not None else (0.0, None)
+            self._offset, self._frozen_at = state.offset, state.frozen_at
         self.changed()
+
+
+@dataclass(frozen=True, slots=True)
+class ClockState:
+    """A tenant clock as data: how far it is ahead of the system's, and where it stands if frozen."""
+
+    offset: float = 0.0
+    frozen_at: float | None = None
 
 
 def _nothing() -> None:

@@ -3,7 +3,8 @@ narrow line back to the sandbox for routing credentials to the tenant.
 
 Each service of a tenant (grants, linking, SCA, JOSE, rate limits, certificates...) is built from
 one `TenantContext` and nothing else of the tenant, and keeps its state behind one rule, `Part`:
-`snapshot()` returns its state as plain picklable data and `restore()` puts a snapshot back
+`snapshot()` returns its state as data (JSON values of named, typed fields,
+`mockwise._domain.records`) and `restore()` reads a snapshot back, field by field, types checked
 (None: empty). A tenant's reset restores every part's seeded snapshot; the same two calls are the
 seam a state store saves and loads a tenant through, and each part marks what it changes on the
 tenant's `Ledger` (`mockwise._domain.store`), so a store knows what to write.
@@ -17,6 +18,7 @@ from typing import Any, Protocol
 from mockwise._domain.clock import Clock
 from mockwise._domain.directory import Directory
 from mockwise._domain.model import Secrets
+from mockwise._domain.records import JSON, RecordError, from_data
 from mockwise._domain.settings import Settings
 from mockwise._domain.store import NO_LEDGER, Ledger
 from mockwise._domain.tokens import TokenStore
@@ -39,11 +41,13 @@ class Routes(Protocol):
 class Part(Protocol):
     """A piece of tenant state with one reset rule: back to a snapshot taken when it was seeded."""
 
-    def snapshot(self) -> Any:
-        """This part's state as plain data (picklable, shares nothing with the live state)."""
+    def snapshot(self) -> JSON:
+        """This part's state as data: JSON values (`mockwise._domain.records.to_data`), sharing
+        nothing with the live state."""
 
-    def restore(self, snapshot: Any) -> None:
-        """Replace the state with `snapshot` (None: empty)."""
+    def restore(self, snapshot: JSON) -> None:
+        """Replace the state with `snapshot` (None: empty); `RecordError` (one line naming the part
+        and field) for data that is not this part's."""
 
 
 class TenantContext:
@@ -89,11 +93,21 @@ class TenantContext:
 
     # The context's own state: settings, clock and directory (a `Part`).
 
-    def snapshot(self) -> tuple[Settings, tuple[float, float | None], bytes]:
-        return self.settings, self.clock.snapshot(), self.directory.snapshot()
+    def snapshot(self) -> JSON:
+        return {
+            "settings": self.settings.as_dict(),
+            "clock": self.clock.snapshot(),
+            "directory": self.directory.snapshot(),
+        }
 
-    def restore(self, snapshot: tuple[Settings, tuple[float, float | None], bytes] | None) -> None:
-        settings, clock, directory = snapshot if snapshot is not None else (Settings(), None, None)
-        self.settings = settings
-        self.clock.restore(clock)
-        self.directory.restore(directory)
+    def restore(self, snapshot: JSON) -> None:
+        state = from_data(dict[str, Any], snapshot, "context") if snapshot is not None else {}
+        unknown = state.keys() - {"settings", "clock", "directory"}
+        if unknown:
+            raise RecordError(f"context: no part {sorted(unknown)[0]!r}")
+        settings = state.get("settings")
+        self.settings = (
+            Settings.from_data(settings, "context.settings") if settings is not None else Settings()
+        )
+        self.clock.restore(state.get("clock"))
+        self.directory.restore(state.get("directory"))

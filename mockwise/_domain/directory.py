@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import pickle
 import re
 import uuid
 from collections.abc import Callable, Iterable
-from dataclasses import astuple
+from dataclasses import astuple, dataclass, field
 from datetime import date
-from typing import Any, TypedDict, Unpack
+from typing import TypedDict, Unpack
 from urllib.parse import urlsplit
 
 from mockwise._domain.model import Address, ApiClient, Balance, Profile, ProfileType, Secrets, User
-from mockwise._domain.store import load_state
+from mockwise._domain.records import JSON, RecordError, from_data, to_data
 
 FIRST_USER_ID = 100_001
 FIRST_PROFILE_ID = 30_000_001  # Wise's examples use profile ids like 30000000 (Wise linking-accounts page)
@@ -329,31 +328,34 @@ class Directory:
 
     # State (see `mockwise._domain.context.Part`) ----------------------------------------------
 
-    _STATE = (
-        "clients",
-        "users",
-        "profiles",
-        "_by_email",
-        "_by_signup_email",
-        "_next_user",
-        "_next_profile",
-        "_next_balance",
-    )
+    def snapshot(self) -> JSON:
+        """Clients, users and profiles as data (`DirectoryState`)."""
+        return to_data(
+            DirectoryState(
+                list(self.clients.values()),
+                list(self.users.values()),
+                list(self.profiles.values()),
+                self._next_user,
+                self._next_profile,
+                self._next_balance,
+            )
+        )
 
-    def snapshot(self) -> bytes:
-        return pickle.dumps({name: getattr(self, name) for name in self._STATE}, pickle.HIGHEST_PROTOCOL)
-
-    def restore(self, snapshot: bytes | None) -> None:
+    def restore(self, snapshot: JSON) -> None:
+        state = (
+            DirectoryState()
+            if snapshot is None
+            else _checked(from_data(DirectoryState, snapshot, "directory"))
+        )
         for client_id in self.clients:
             self._unbind_client(client_id)
-        fresh = Directory(self.secrets)
-        state: dict[str, Any] = (
-            load_state(snapshot)
-            if snapshot is not None
-            else {name: getattr(fresh, name) for name in self._STATE}
-        )
-        for name, value in state.items():
-            setattr(self, name, value)
+        self.clients = {c.client_id: c for c in state.clients}
+        self.users = {u.id: u for u in state.users}
+        self.profiles = {p.id: p for p in state.profiles}
+        self._by_email = {u.email.casefold(): u for u in state.users}
+        self._by_signup_email = {u.signup_email.casefold(): u for u in state.users}  # the newest wins
+        self._next_user, self._next_profile = state.next_user, state.next_profile
+        self._next_balance = state.next_balance
         for client_id in self.clients:
             self._bind_client(client_id)
         self.changed()
@@ -362,3 +364,39 @@ class Directory:
         """Stop routing this directory's clients (its tenant is gone)."""
         for client_id in self.clients:
             self._unbind_client(client_id)
+
+
+@dataclass(slots=True)
+class DirectoryState:
+    """A directory as data (its part of a tenant's state)."""
+
+    clients: list[ApiClient] = field(default_factory=list)
+    users: list[User] = field(default_factory=list)
+    profiles: list[Profile] = field(default_factory=list)
+    next_user: int = FIRST_USER_ID
+    next_profile: int = FIRST_PROFILE_ID
+    next_balance: int = FIRST_BALANCE_ID
+
+
+def _checked(state: DirectoryState) -> DirectoryState:
+    """What the directory's own methods guarantee, checked on state read back: unique ids and
+    e-mails, and every profile a user lists is theirs."""
+    profiles = {p.id: p for p in state.profiles}
+    users = {u.id for u in state.users}
+    emails = [u.email.casefold() for u in state.users]
+    if (
+        len(profiles) != len(state.profiles)
+        or len(users) != len(state.users)
+        or len(set(emails)) != len(emails)
+    ):
+        raise RecordError("directory: two users, profiles or e-mails are the same")
+    if len({c.client_id for c in state.clients}) != len(state.clients):
+        raise RecordError("directory: two clients have the same id")
+    for user in state.users:
+        for profile_id in user.profiles:
+            if profile_id not in profiles or profiles[profile_id].user_id != user.id:
+                raise RecordError(f"directory.users: user {user.id} lists profile {profile_id}, not theirs")
+    for profile in state.profiles:
+        if profile.user_id not in users:
+            raise RecordError(f"directory.profiles: profile {profile.id} belongs to no user")
+    return state

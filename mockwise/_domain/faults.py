@@ -13,13 +13,16 @@ notification is queued (`Faults.take_outgoing`); requests never meet them.
 from __future__ import annotations
 
 import dataclasses
+import math
 import random
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from email.utils import formatdate
 from enum import StrEnum
 from fnmatch import fnmatchcase
-from typing import Any
+from typing import Any, Literal
 
 from mockwise._domain.errors import (
     DropConnection,
@@ -29,11 +32,16 @@ from mockwise._domain.errors import (
     invalid_grant,
     invalid_token,
 )
+from mockwise._domain.records import JSON, from_data, to_data
 from mockwise._domain.store import NO_LEDGER, Ledger
 
 TOKEN_PATH = "/oauth/token"
 MAX_DELAY = 120.0
 MAX_OUTGOING_DELAY = 14 * 86400.0  # the webhook kinds wait on the tenant's clock: a test moves it
+#: How a fault's `Retry-After` is written (RFC 9110 §10.2.3: delay-seconds or an HTTP-date), or
+#: left out (Wise sends it "sometimes" on 429 [C] §9).
+RetryAfterForm = Literal["seconds", "http-date", "absent"]
+RETRY_AFTER_FORMS: tuple[str, ...] = ("seconds", "http-date", "absent")
 
 
 class FaultKind(StrEnum):
@@ -92,7 +100,10 @@ class Fault:
     times: int | None = 1  # None: always
     probability: float = 1.0
     status: int | None = None  # server_error: 500/502/503/504; gateway_html: 502/503/504
-    retry_after: int = 60  # rate_limited
+    retry_after: int = 60  # rate_limited; server_error 503 too when `retry_after_form` is given
+    # None: delay-seconds on 429, none on a 5xx (RFC 9110 §10.2.3 pairs it with 503 and 3xx only)
+    retry_after_form: RetryAfterForm | None = None
+    clock_offset: float = 0.0  # http-date: seconds the receiver's clock runs ahead of this process's
     seconds: float = 1.0  # delay
     seed: int = 0
     fired: int = 0
@@ -109,6 +120,15 @@ class Fault:
             raise ValueError(f"'seconds' is between 0 and {longest:g}")
         if not 0 <= self.retry_after <= 86400:
             raise ValueError("'retry_after' is between 0 and 86400 seconds")
+        if self.retry_after_form not in (None, *RETRY_AFTER_FORMS):
+            raise ValueError(f"'retry_after_form' is one of {', '.join(RETRY_AFTER_FORMS)}")
+        if self.retry_after_form is not None and not (
+            self.kind is FaultKind.RATE_LIMITED
+            or (self.kind is FaultKind.SERVER_ERROR and self.status == 503)
+        ):
+            raise ValueError("'retry_after_form' is for rate_limited, and server_error with status 503")
+        if not abs(self.clock_offset) <= 100 * 365 * 86400:
+            raise ValueError("'clock_offset' is within a hundred years")
         allowed = {
             FaultKind.SERVER_ERROR: (None, 500, 502, 503, 504),
             FaultKind.GATEWAY_HTML: (None, 502, 503, 504),
@@ -124,6 +144,16 @@ class Fault:
         if self.kind is FaultKind.INVALID_GRANT and self.path is None:
             self.path = TOKEN_PATH
         self._rng = random.Random(self.seed)  # noqa: S311 - reproducible, not cryptographic
+
+    def __setstate__(self, state: Any) -> None:
+        """From a pickle (a state store's saved faults): a fault saved before a field existed gets
+        that field's default."""
+        for item in dataclasses.fields(self):
+            if item.default is not dataclasses.MISSING:
+                object.__setattr__(self, item.name, item.default)
+        for part in state if isinstance(state, tuple) else (state,):
+            for name, value in (part or {}).items():
+                object.__setattr__(self, name, value)
 
     @property
     def exhausted(self) -> bool:
@@ -168,9 +198,12 @@ class Fault:
         outgoing kinds answer nothing: they shape a notification)."""
         kind = self.kind
         if kind is FaultKind.SERVER_ERROR:
-            return SpringError(self.status or 500, "No message available")
+            return SpringError(self.status or 500, "No message available", self._retry_after_header())
         if kind is FaultKind.RATE_LIMITED:
-            return RateLimited(self.retry_after)
+            refusal = RateLimited(self.retry_after)
+            del refusal.headers["Retry-After"]
+            refusal.headers.update(self._retry_after_header())
+            return refusal
         if kind is FaultKind.CONNECTION_RESET:
             return DropConnection()
         if kind is FaultKind.MALFORMED_JSON:
@@ -190,6 +223,18 @@ class Fault:
             return invalid_token()
         raise AssertionError(kind)
 
+    def _retry_after_header(self) -> dict[str, str]:
+        """`Retry-After` as this fault writes it: delay-seconds, or the HTTP-date that far ahead on
+        the receiver's clock, rounded up to a whole second so the wait is never shorter (an
+        HTTP-date has whole seconds: RFC 9110 §5.6.7; the two forms: RFC 9110 §10.2.3)."""
+        form = self.retry_after_form or ("seconds" if self.kind is FaultKind.RATE_LIMITED else "absent")
+        if form == "absent":
+            return {}
+        if form == "seconds":
+            return {"Retry-After": str(self.retry_after)}
+        at = math.ceil(time.time() + self.clock_offset + self.retry_after)
+        return {"Retry-After": formatdate(at, usegmt=True)}
+
     def as_json(self) -> dict[str, Any]:
         return {
             "id": self.id,
@@ -203,6 +248,8 @@ class Fault:
             "probability": self.probability,
             "status": self.status,
             "retry_after": self.retry_after,
+            "retry_after_form": self.retry_after_form,
+            "clock_offset": self.clock_offset,
             "seconds": self.seconds,
             "seed": self.seed,
             "fired": self.fired,
@@ -271,14 +318,15 @@ class Faults:
             self._faults = []
         self._ledger.changed("faults")
 
-    def snapshot(self) -> list[Fault]:
+    def snapshot(self) -> JSON:
         """The armed faults (a `Part`), each with its count of shots fired."""
         with self._lock:
-            return [_copy(f) for f in self._faults]
+            return to_data(self._faults)
 
-    def restore(self, snapshot: list[Fault] | None) -> None:
+    def restore(self, snapshot: JSON) -> None:
+        faults = from_data(list[Fault], snapshot, "faults") if snapshot is not None else []
         with self._lock:
-            self._faults = [_copy(f) for f in snapshot or ()]
+            self._faults = faults
             # ids stay unique across a restore (a state store brings faults back into a fresh process)
             numbers = [int(f.id[1:]) for f in self._faults if f.id[1:].isdigit()]
             self._next = max([self._next, *(n + 1 for n in numbers)])
@@ -289,13 +337,3 @@ class Faults:
 
     def __len__(self) -> int:
         return len(self._faults)
-
-
-def _copy(fault: Fault) -> Fault:
-    """A copy; a fault saved before a field existed (`event_type`) gets the field's default."""
-    values: dict[str, Any] = {
-        f.name: getattr(fault, f.name, f.default)
-        for f in dataclasses.fields(Fault)
-        if f.init and (hasattr(fault, f.name) or f.default is not dataclasses.MISSING)
-    }
-    return Fault(**values)

@@ -15,12 +15,10 @@ The rules, with their sources in the reference (§) and the seeds:
 
 from __future__ import annotations
 
-import pickle
 import secrets
 import string
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
 
 from mockwise._domain.context import TenantContext
 from mockwise._domain.directory import Directory
@@ -33,20 +31,22 @@ from mockwise._domain.errors import (
 )
 from mockwise._domain.journal import Note
 from mockwise._domain.model import ApiClient, Profile, User
+from mockwise._domain.records import JSON, RecordError, from_data, to_data
 from mockwise._domain.settings import (
-    ACCESS_TOKEN_LIFETIME,
     AUTHORIZATION_CODE_LIFETIME,
     PERSONAL_TOKEN_LIFETIME,
     REFRESH_TOKEN_LIFETIME,
     OAuth,
 )
-from mockwise._domain.store import Ledger, load_state
+from mockwise._domain.store import Ledger
 from mockwise._domain.tokens import (
     EndReason,
     Link,
+    LinkRecord,
     ShrinkingTable,
     Token,
     TokenKind,
+    TokenRecord,
     TokenState,
     TokenStore,
     new_token_value,
@@ -72,6 +72,8 @@ class Issued:
     refresh_value: str | None = None
     refresh: Token | None = None
     note: Note = field(default_factory=Note)  # for the journal: what the request presented, what it got
+    refreshed: bool = False  # a refresh_token grant issued it
+    rotated: bool = False  # ...and rotated the refresh token (`refresh_value` is a new one)
 
 
 @dataclass(slots=True, eq=False)
@@ -88,6 +90,93 @@ class AuthorizationCode:
 
 
 LinkKey = tuple[str, int, int | None]
+
+
+@dataclass(slots=True)
+class CodeRecord:
+    """An authorization code as data (its link by id)."""
+
+    key: str
+    client_id: str
+    redirect_uri: str
+    user_id: int
+    profile_id: int | None
+    issued_at: float
+    expires_at: float
+    used_at: float | None = None
+    link: int | None = None
+
+    @staticmethod
+    def of(code: AuthorizationCode) -> CodeRecord:
+        return CodeRecord(*code_row(code))
+
+    def code(self, links: dict[int, Link]) -> AuthorizationCode:
+        if self.link is not None and self.link not in links:
+            raise RecordError(
+                f"tokens.codes: code {self.key[:16]} names link {self.link}, which is not there"
+            )
+        link = links[self.link] if self.link is not None else None
+        return AuthorizationCode(
+            self.key,
+            self.client_id,
+            self.redirect_uri,
+            self.user_id,
+            self.profile_id,
+            self.issued_at,
+            self.expires_at,
+            self.used_at,
+            link,
+        )
+
+
+@dataclass(slots=True)
+class TokensState:
+    """A tenant's tokens, links and codes as data (`TokenService.snapshot`)."""
+
+    tokens: list[TokenRecord] = field(default_factory=list)
+    links: list[LinkRecord] = field(default_factory=list)
+    current: list[int] = field(default_factory=list)  # the current link of each (client, user, profile)
+    codes: list[CodeRecord] = field(default_factory=list)
+    next_link: int = 1
+
+
+def _joined(state: TokensState) -> tuple[dict[str, Token], dict[int, Link]]:
+    """The tokens and links `state` describes, joined by key and id (RecordError for a key or an
+    id that is not there)."""
+    tokens = {r.key: r.token() for r in state.tokens}
+
+    def own(key: str, link: int) -> Token:
+        token = tokens.get(key)
+        if token is None:
+            raise RecordError(f"tokens.links: link {link} names token {key[:16]}, which is not there")
+        return token
+
+    links: dict[int, Link] = {}
+    for lr in state.links:
+        links[lr.id] = Link(
+            lr.id,
+            lr.client_id,
+            lr.user_id,
+            lr.profile_id,
+            lr.grant_type,
+            own(lr.refresh, lr.id),
+            own(lr.access, lr.id) if lr.access is not None else None,
+            lr.code_key,
+            {k: tokens[k] for k in lr.history if k in tokens},
+            lr.key_profile,
+        )
+    for tr in state.tokens:
+        if tr.link is not None:
+            if tr.link not in links:
+                raise RecordError(
+                    f"tokens.tokens: token {tr.key[:16]} names link {tr.link}, which is not there"
+                )
+            tokens[tr.key].link = links[tr.link]
+    missing = [i for i in state.current if i not in links]
+    if missing:
+        raise RecordError(f"tokens.current: link {missing[0]} is not there")
+    return tokens, links
+
 
 CodeRow = tuple[str, str, str, int, int | None, float, float, float | None, int | None]
 """key, client_id, redirect_uri, user_id, profile_id, issued_at, expires_at, used_at, link id"""
@@ -237,7 +326,7 @@ class TokenService:
                 return Issued(*latest)
         value, token = self._mint(
             TokenKind.CLIENT_CREDENTIALS,
-            ACCESS_TOKEN_LIFETIME,
+            self.settings.access_token_lifetime,
             now,
             client_id=client.client_id,
             grant_type="client_credentials",
@@ -307,15 +396,16 @@ class TokenService:
             self._end(
                 link.access, EndReason.REFRESHED, now
             )  # Wise user-tokens page: the previous token dies now
-        access_value, link.access = self._mint_in(link, TokenKind.USER, ACCESS_TOKEN_LIFETIME, now)
+        lifetime = self.settings.access_token_lifetime
+        access_value, link.access = self._mint_in(link, TokenKind.USER, lifetime, now)
         if not self.settings.refresh_token_rotation:
             self._ledger.link(link)
-            return Issued(access_value, link.access, refresh_value, token)
+            return Issued(access_value, link.access, refresh_value, token, refreshed=True)
         self._end(token, EndReason.ROTATED, now)
         # a rotated refresh token keeps the original horizon
         new_value, link.refresh = self._mint_in(link, TokenKind.REFRESH, token.expires_at - now, now)
         self._ledger.link(link)
-        return Issued(access_value, link.access, new_value, link.refresh)
+        return Issued(access_value, link.access, new_value, link.refresh, refreshed=True, rotated=True)
 
     def _mint_in(self, link: Link, kind: TokenKind, lifetime: float, now: float) -> tuple[str, Token]:
         """A token of `link`'s lineage, minted by the refresh_token grant."""
@@ -352,7 +442,7 @@ class TokenService:
             "grant_type": grant_type,
         }
         refresh_value, refresh = self._mint(TokenKind.REFRESH, REFRESH_TOKEN_LIFETIME, now, **common)
-        access_value, access = self._mint(TokenKind.USER, ACCESS_TOKEN_LIFETIME, now, **common)
+        access_value, access = self._mint(TokenKind.USER, self.settings.access_token_lifetime, now, **common)
         link = Link(
             id=self._next_link,
             client_id=client.client_id,
@@ -499,36 +589,53 @@ class TokenService:
 
     # State (see `mockwise._domain.context.Part`) ----------------------------------------------
 
-    def snapshot(self) -> bytes:
-        state = {
-            "tokens": list(self.store),
-            "codes": dict(self._codes.data),
-            "links": self.links.all(),
-            "next_link": self._next_link,
-            "latest_cc": dict(self._latest_cc),
-        }
-        return pickle.dumps(state, pickle.HIGHEST_PROTOCOL)
+    def snapshot(self) -> JSON:
+        """Every token held, the links they belong to, the current links, the codes and the next
+        link id, as data (`TokensState`). The client-credentials token kept for reuse is not part
+        of it: its value is never kept (a restored tenant mints a new one)."""
+        tokens = list(self.store)
+        links: dict[int, Link] = {}
+        for token in tokens:
+            if token.link is not None:
+                links[token.link.id] = token.link
+        current = self.links.all()
+        for link in current.values():
+            links.setdefault(link.id, link)
+        held = {t.key for t in tokens}
+        for link in links.values():  # a link's own tokens, even where the store let them go
+            for own in (link.refresh, link.access):
+                if own is not None and own.key not in held:
+                    tokens.append(own)
+                    held.add(own.key)
+        return to_data(
+            TokensState(
+                [TokenRecord.of(t) for t in tokens],
+                [LinkRecord.of(link) for link in links.values()],
+                sorted(link.id for link in current.values()),
+                [CodeRecord.of(c) for c in self._codes.data.values()],
+                self._next_link,
+            )
+        )
 
-    def restore(self, snapshot: bytes | None) -> None:
+    def restore(self, snapshot: JSON) -> None:
+        state = from_data(TokensState, snapshot, "tokens") if snapshot is not None else TokensState()
+        tokens, links = _joined(state)
         self.store.clear()
         self._codes.clear()
         self._scan_codes_at = CODE_SCAN_MIN
-        state: dict[str, Any] = load_state(snapshot) if snapshot is not None else {}
-        links: dict[int, Link] = {}
-        for token in state.get("tokens", ()):
-            if token.link is not None:
-                links[token.link.id] = token.link
-            token.row = None  # a state store gives it a row of its own (its value does not carry it)
-            self.store.add(token)
-        for key, code in state.get("codes", {}).items():
-            self._codes.put(key, code)
+        for token in tokens.values():
+            self.store.add(token)  # a state store gives it a row of its own (its value does not carry it)
+        for record in state.codes:
+            code = record.code(links)
+            self._codes.put(code.key, code)
             self._ledger.code(code)
-        current: dict[LinkKey, Link] = state.get("links", {})
-        self.links.replace(current)
-        for link in (*links.values(), *current.values()):
+        self.links.replace(
+            {(k.client_id, k.user_id, k.key_profile): k for k in map(links.__getitem__, state.current)}
+        )
+        for link in links.values():
             self.store.joined(link)
-        self._next_link = state.get("next_link", 1)
-        self._latest_cc = dict(state.get("latest_cc", {}))
+        self._next_link = state.next_link
+        self._latest_cc = {}
 
     def load(self, codes: list[AuthorizationCode], next_link: int) -> None:
         """Put back what a state store keeps in memory: the codes (their links fetched by id), and

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import dataclasses
 import json
 import threading
 import uuid
@@ -35,6 +34,7 @@ from jwcrypto.jws import JWS, InvalidJWSSignature
 
 from mockwise._domain.context import TenantContext
 from mockwise._domain.errors import FieldError, ValidationError
+from mockwise._domain.records import JSON, codec, from_data, to_data
 
 
 class KeyScope(StrEnum):
@@ -78,6 +78,31 @@ class JoseError(Exception):
 # Keys ----------------------------------------------------------------------------------------------
 
 
+def _to_private_pem(key: JWK) -> str:
+    pem: bytes = key.export_to_pem(True, None)
+    return pem.decode("ascii")
+
+
+def _private_pem(data: Any) -> JWK:
+    """One of Wise's own key pairs, kept as its private key's PEM."""
+    if not isinstance(data, str):
+        raise TypeError("expected a private key (PEM)")
+    key = JWK.from_pem(data.encode("ascii"))
+    if not key.has_private or key.get("kty") not in ("EC", "RSA"):
+        raise ValueError("not an EC or RSA private key")
+    return key
+
+
+def _public_jwk(data: Any) -> JWK:
+    """A partner's public key, kept as its JWK."""
+    if not isinstance(data, str):
+        raise TypeError("expected a public key (JWK)")
+    key = JWK.from_json(data)
+    if key.has_private or key.get("kty") not in ("EC", "RSA"):
+        raise ValueError("not an EC or RSA public key")
+    return key
+
+
 @dataclass(frozen=True, slots=True, eq=False)
 class SandboxKey:
     """One of Wise's key pairs in this sandbox: what `GET .../response/public-keys` describes."""
@@ -86,7 +111,7 @@ class SandboxKey:
     version: int
     scope: KeyScope
     algorithm: str
-    private: JWK = field(repr=False)
+    private: JWK = field(repr=False, metadata=codec(_to_private_pem, _private_pem))
 
     @property
     def public_der(self) -> bytes:
@@ -117,7 +142,7 @@ class PartnerKey:
     client_id: str
     scope: KeyScope
     algorithm: str
-    public: JWK = field(repr=False)
+    public: JWK = field(repr=False, metadata=codec(JWK.export_public, _public_jwk))
     key_material: str  # as uploaded (Base64 DER), echoed back
     valid_from: float
     valid_till: float | None
@@ -127,13 +152,6 @@ class PartnerKey:
 
     def active(self, now: float) -> bool:
         return self.valid_from <= now and (self.valid_till is None or now < self.valid_till)
-
-    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
-        # The JWK goes as its public JSON: jwcrypto caches key objects that do not pickle.
-        fields = tuple(
-            self.public.export_public() if f == "public" else getattr(self, f) for f in _PARTNER_FIELDS
-        )
-        return _partner_key, fields
 
     def as_json(self) -> dict[str, Any]:
         """The upload's answer: the same fields plus `clientId: null` and `deactivationTimestamp:
@@ -149,13 +167,12 @@ class PartnerKey:
         }
 
 
-_PARTNER_FIELDS = tuple(f.name for f in dataclasses.fields(PartnerKey))
+@dataclass(slots=True)
+class OwnKeys:
+    """Wise's own keys as data (`JoseKeys.own_keys`): the current version and the keys made so far."""
 
-
-def _partner_key(*values: Any) -> PartnerKey:
-    fields = dict(zip(_PARTNER_FIELDS, values, strict=True))
-    fields["public"] = JWK.from_json(fields["public"])
-    return PartnerKey(**fields)
+    version: int = 1
+    keys: list[SandboxKey] = field(default_factory=list)
 
 
 def _generate(scope: KeyScope, algorithm: str) -> JWK:
@@ -295,39 +312,31 @@ class JoseKeys:
                 raise LookupError(f"client {client_id!r} has no key {key_id!r}")
             self._context.changed("jose")
 
-    def snapshot(self) -> dict[str, dict[str, PartnerKey]]:
-        """Partners' uploads (a `Part`). Wise's own keys are not part of it: a reset keeps them,
-        since clients may cache them."""
+    def snapshot(self) -> JSON:
+        """Partners' uploads (a `Part`), oldest first. Wise's own keys are not part of it: a reset
+        keeps them, since clients may cache them."""
         with self._lock:
-            return {c: dict(keys) for c, keys in self._partners.items()}
+            return to_data([k for keys in self._partners.values() for k in keys.values()])
 
-    def restore(self, snapshot: dict[str, dict[str, PartnerKey]] | None) -> None:
+    def restore(self, snapshot: JSON) -> None:
+        uploads = from_data(list[PartnerKey], snapshot, "jose") if snapshot is not None else []
         with self._lock:
-            self._partners = {c: dict(keys) for c, keys in (snapshot or {}).items()}
+            self._partners = {}
+            for key in uploads:
+                self._partners.setdefault(key.client_id, {})[key.key_id] = key
             self._context.changed("jose")
 
-    def own_keys(self) -> dict[str, Any]:
+    def own_keys(self) -> JSON:
         """Wise's own keys made so far and the current version, private keys as PEM: what a state
         store keeps so that a restarted server signs and decrypts with the keys clients cached."""
         with self._lock:
-            return {
-                "version": self.version,
-                "keys": [
-                    (k.key_id, k.version, k.scope.value, k.algorithm, k.private.export_to_pem(True, None))
-                    for k in self._sandbox.values()
-                ],
-            }
+            return to_data(OwnKeys(self.version, list(self._sandbox.values())))
 
-    def restore_own_keys(self, kept: dict[str, Any] | None) -> None:
+    def restore_own_keys(self, kept: JSON) -> None:
+        own = from_data(OwnKeys, kept, "jose_keys") if kept is not None else OwnKeys()
         with self._lock:
-            if kept is None:
-                self.version, self._sandbox = 1, {}
-                return
-            self.version = kept["version"]
-            self._sandbox = {}
-            for key_id, version, scope, algorithm, pem in kept["keys"]:
-                key = SandboxKey(key_id, version, KeyScope(scope), algorithm, JWK.from_pem(pem))
-                self._sandbox[(version, key.scope, algorithm)] = key
+            self.version = own.version
+            self._sandbox = {(k.version, k.scope, k.algorithm): k for k in own.keys}
 
     # Operations ----------------------------------------------------------------------------------
 

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
+from mockwise._domain.records import JSON, from_data, to_data
 from mockwise._domain.store import NO_LEDGER, Ledger
 
 DEFAULT_CAPACITY = 10_000
@@ -185,14 +186,15 @@ class Journal:
     def clear(self) -> None:
         self.restore(None)
 
-    def snapshot(self) -> list[Entry]:
+    def snapshot(self) -> JSON:
         """The entries held (a `Part`); sequence numbers keep counting across a restore."""
         with self._lock:
-            return list(self._entries)
+            return to_data(self._entries)
 
-    def restore(self, snapshot: list[Entry] | None) -> None:
+    def restore(self, snapshot: JSON) -> None:
+        entries = from_data(list[Entry], snapshot, "journal") if snapshot is not None else []
         with self._lock:
-            self._entries = deque(snapshot or (), maxlen=self._entries.maxlen)
+            self._entries = deque(entries, maxlen=self._entries.maxlen)
             self.dropped = 0
         self._ledger.rewritten("journal")
 

@@ -25,20 +25,22 @@ never stored; each has its own CSRF token.
 from __future__ import annotations
 
 import hmac
+import math
 import secrets
 import uuid
 from collections import deque
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from enum import StrEnum
-from typing import Any, TypedDict, Unpack
+from typing import TypedDict, Unpack
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
 from mockwise._domain.context import TenantContext
-from mockwise._domain.errors import FieldError, ValidationError
+from mockwise._domain.errors import FieldError, RateLimited, ValidationError
 from mockwise._domain.grants import TokenService
 from mockwise._domain.model import ApiClient, Profile, ProfileType, User
+from mockwise._domain.records import JSON, from_data, to_data
 from mockwise._domain.scenarios import Scenarios
 from mockwise._domain.settings import (
     CLAIM_ACCOUNT_CODE_LIFETIME,
@@ -49,8 +51,8 @@ from mockwise._domain.settings import (
 from mockwise._domain.tokens import token_key
 
 AUTHORIZE_PATH = "/oauth/authorize/"  # with the trailing slash, as Wise writes it (§3)
-MAX_SESSIONS = 4096  # beyond this, expired sign-ins are swept on the next one
-MAX_LOGIN_ATTEMPTS = 4096  # e-mails with wrong passwords remembered at once (a flood forgets the oldest)
+MAX_SESSIONS = 4096  # beyond this, expired and anonymous sign-ins make room (`Linking._sweep`)
+MAX_LOGIN_ATTEMPTS = 4096  # e-mails with wrong passwords remembered at once (`Linking._make_room`)
 MIN_PASSWORD = 8
 
 
@@ -97,8 +99,18 @@ class LoginSession:
 
 @dataclass(slots=True)
 class Attempts:
+    """Wrong passwords (or 2FA codes) in a row, and the lockout they led to."""
+
     failures: int = 0
     locked_until: float | None = None
+    last_failed_at: float = 0.0  # tenant clock
+
+    def live(self, now: float, window: float) -> bool:
+        """Whether forgetting this would help a guesser: a lockout in force, or failures within
+        `window` seconds (the lockout's length) that could still add up to one."""
+        if self.locked_until is not None:
+            return now < self.locked_until
+        return self.failures > 0 and now - self.last_failed_at < window
 
 
 @dataclass(slots=True, eq=False)
@@ -124,6 +136,18 @@ class Mail:
     redirect_uri: str
     user_id: int
     sent_at: float
+
+
+@dataclass(slots=True)
+class LinkingState:
+    """A tenant's linking state as data (`Linking.snapshot`, `Linking.kept`)."""
+
+    attempts: dict[int, Attempts] = field(default_factory=dict)  # 2FA, by user id
+    login_attempts: dict[str, Attempts] = field(default_factory=dict)  # passwords, by e-mail
+    claims: list[ClaimCode] = field(default_factory=list)
+    mailbox: list[Mail] = field(default_factory=list)
+    next_mail: int = 1
+    sessions: list[LoginSession] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,33 +230,37 @@ class Linking:
             self._mail_links.clear()
             self._context.changed("linking")
 
-    def snapshot(self) -> dict[str, Any]:
-        """Sign-ins, 2FA attempts, claim codes and the mailbox (a `Part`)."""
+    def snapshot(self) -> JSON:
+        """Sign-ins, 2FA and password attempts, claim codes and the mailbox (a `Part`)."""
         with self._context.lock:
-            return {"sessions": dict(self.sessions), **self.kept()}
+            return to_data(self._state(sessions=True))
 
-    def kept(self) -> dict[str, Any]:
+    def kept(self) -> JSON:
         """What a state store keeps: everything but the sign-ins (a restarted server signs browsers
         out, as servers do, and their CSRF tokens stay in memory)."""
         with self._context.lock:
-            return {
-                "attempts": dict(self.attempts),
-                "login_attempts": dict(self.login_attempts),
-                "claims": dict(self.claims),
-                "mailbox": list(self.mailbox),
-                "next_mail": self._next_mail,
-            }
+            return to_data(self._state(sessions=False))
 
-    def restore(self, snapshot: dict[str, Any] | None) -> None:
-        state = snapshot or {}
+    def _state(self, *, sessions: bool) -> LinkingState:
+        return LinkingState(
+            attempts=self.attempts,
+            login_attempts=self.login_attempts,
+            claims=list(self.claims.values()),
+            mailbox=list(self.mailbox),
+            next_mail=self._next_mail,
+            sessions=list(self.sessions.values()) if sessions else [],
+        )
+
+    def restore(self, snapshot: JSON) -> None:
+        state = from_data(LinkingState, snapshot, "linking") if snapshot is not None else LinkingState()
         with self._context.lock:
-            self.sessions: dict[str, LoginSession] = dict(state.get("sessions", {}))
-            self.attempts: dict[int, Attempts] = dict(state.get("attempts", {}))
-            self.login_attempts: dict[str, Attempts] = dict(state.get("login_attempts", {}))
-            self.claims: dict[str, ClaimCode] = dict(state.get("claims", {}))
-            self.mailbox: deque[Mail] = deque(state.get("mailbox", ()))
+            self.sessions: dict[str, LoginSession] = {s.key: s for s in state.sessions}
+            self.attempts: dict[int, Attempts] = state.attempts
+            self.login_attempts: dict[str, Attempts] = state.login_attempts
+            self.claims: dict[str, ClaimCode] = {c.key: c for c in state.claims}
+            self.mailbox: deque[Mail] = deque(state.mailbox)
             self._mail_links: dict[str, Mail] = {m.link_id: m for m in self.mailbox}
-            self._next_mail: int = state.get("next_mail", 1)
+            self._next_mail: int = state.next_mail
             self._context.changed("linking")
 
     def _now(self) -> float:
@@ -322,15 +350,23 @@ class Linking:
         return self._now() + self._context.settings.authorize.login_session_lifetime
 
     def _sweep(self) -> None:
-        """Keep at most MAX_SESSIONS: expired ones go first, then the oldest (pages opened and
-        never used, e.g. by crawlers or property tests)."""
+        """Keep at most MAX_SESSIONS: expired ones go first, then the oldest not signed in (pages
+        opened and never used, by crawlers, property tests or a flood). A signed-in session is
+        never forgotten for room: a table full of them refuses a new one with Wise's rate-limit
+        answer (§9)."""
         if len(self.sessions) < MAX_SESSIONS:
             return
         now = self._now()
         for key in [k for k, s in self.sessions.items() if s.expires_at <= now]:
             del self.sessions[key]
-        while len(self.sessions) >= MAX_SESSIONS:
-            del self.sessions[next(iter(self.sessions))]
+        if len(self.sessions) < MAX_SESSIONS:
+            return
+        anonymous = [k for k, s in self.sessions.items() if s.user_id is None]
+        for key in anonymous[: len(self.sessions) - MAX_SESSIONS + 1]:
+            del self.sessions[key]
+        if len(self.sessions) >= MAX_SESSIONS:
+            soonest = min(s.expires_at for s in self.sessions.values())
+            raise RateLimited(max(1, math.ceil(soonest - now)))
 
     # Steps -------------------------------------------------------------------------------------
 
@@ -373,44 +409,67 @@ class Linking:
         """E-mail and password, checked with `Directory.check_password`. After
         `authorize.login_max_failures` wrong passwords in a row an e-mail is locked for
         `authorize.login_lockout` seconds of tenant time, the right password included. Unknown
-        e-mails are counted alike, so the page never tells which accounts exist."""
+        e-mails are counted alike, so the page never tells which accounts exist. The count is
+        marked for the state store at once: a crash must not unlock an e-mail."""
+        with self._context.lock:
+            try:
+                self._log_in(session, email, password)
+            finally:
+                self._context.changed("linking")  # attempts counted, reset or locked
+
+    def _log_in(self, session: LoginSession, email: str, password: str) -> None:
         directory = self._context.directory
         rules = self._context.settings.authorize
         key = email.strip().casefold()
-        with self._context.lock:
-            now = self._now()
-            attempts = self.login_attempts.get(key)
-            if attempts is not None and attempts.locked_until is not None:
-                if now < attempts.locked_until:
-                    raise StepRefused(
-                        Step.LOGIN,
-                        "locked",
-                        _locked_message(attempts.locked_until - now, "passwords"),
-                        "password",
-                    )
-                del self.login_attempts[key]  # the lockout is over: a fresh count
-                attempts = None
-            user = directory.by_email(email.strip())
-            if user is not None and user.active and directory.check_password(user, password):
-                self.login_attempts.pop(key, None)
-                self._signed_in_as(session, user)
-                return
-            wrong = "That e-mail and password don't match."
-            if rules.login_max_failures:
-                if attempts is None:
-                    if len(self.login_attempts) >= MAX_LOGIN_ATTEMPTS:  # bounded: the oldest goes
-                        del self.login_attempts[next(iter(self.login_attempts))]
-                    attempts = self.login_attempts[key] = Attempts()
-                attempts.failures += 1
-                if attempts.failures >= rules.login_max_failures:
-                    attempts.locked_until = now + rules.login_lockout
-                    raise StepRefused(
-                        Step.LOGIN,
-                        "locked",
-                        f"{wrong} {_locked_message(rules.login_lockout, 'passwords')}",
-                        "password",
-                    )
-            raise StepRefused(Step.LOGIN, "bad_credentials", f"{wrong} Check them and try again.", "password")
+        now = self._now()
+        attempts = self.login_attempts.get(key)
+        if attempts is not None and attempts.locked_until is not None:
+            if now < attempts.locked_until:
+                raise StepRefused(
+                    Step.LOGIN,
+                    "locked",
+                    _locked_message(attempts.locked_until - now, "passwords"),
+                    "password",
+                )
+            del self.login_attempts[key]  # the lockout is over: a fresh count
+            attempts = None
+        user = directory.by_email(email.strip())
+        if user is not None and user.active and directory.check_password(user, password):
+            self.login_attempts.pop(key, None)
+            self._signed_in_as(session, user)
+            return
+        wrong = "That e-mail and password don't match."
+        if rules.login_max_failures:
+            if attempts is None:
+                self._make_room(self.login_attempts, now, rules.login_lockout)
+                attempts = self.login_attempts[key] = Attempts()
+            attempts.failures += 1
+            attempts.last_failed_at = now
+            if attempts.failures >= rules.login_max_failures:
+                attempts.locked_until = now + rules.login_lockout
+                raise StepRefused(
+                    Step.LOGIN,
+                    "locked",
+                    f"{wrong} {_locked_message(rules.login_lockout, 'passwords')}",
+                    "password",
+                )
+        raise StepRefused(Step.LOGIN, "bad_credentials", f"{wrong} Check them and try again.", "password")
+
+    def _make_room(self, table: dict[str, Attempts], now: float, window: float) -> None:
+        """Room for one more e-mail in a full table: the oldest entry that is not live goes (an
+        ended lockout, or failures older than the lockout's length). A table full of live ones
+        refuses the newcomer with Wise's rate-limit answer (§9) rather than forget a victim's
+        count: a flood of made-up e-mails must not unlock an account."""
+        if len(table) < MAX_LOGIN_ATTEMPTS:
+            return
+        idle = next((k for k, a in table.items() if not a.live(now, window)), None)
+        if idle is None:
+            soonest = min(
+                (a.locked_until if a.locked_until is not None else a.last_failed_at + window)
+                for a in table.values()
+            )
+            raise RateLimited(max(1, math.ceil(soonest - now)))
+        del table[idle]
 
     def claim_account(
         self, session: LoginSession, request: AuthorizeRequest, password: str, confirm: str
@@ -468,6 +527,7 @@ class Linking:
             session.verified = True
             return
         attempts.failures += 1
+        attempts.last_failed_at = now
         if attempts.failures >= TWO_FACTOR_MAX_FAILURES:
             attempts.locked_until = now + TWO_FACTOR_LOCKOUT
             raise StepRefused(

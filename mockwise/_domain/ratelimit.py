@@ -110,6 +110,6 @@ class RateLimiter:
         """Counts are not kept (a `Part` with no state worth restoring): a reset starts them afresh."""
         return None
 
-    def restore(self, snapshot: None) -> None:
+    def restore(self, snapshot: object) -> None:
         with self._lock:
             self._windows.clear()

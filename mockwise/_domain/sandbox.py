@@ -32,7 +32,7 @@ DEFAULT_TENANT = "default"
 class Sandbox:
     """All tenants of one mockwise instance (one server, or one in-process app).
 
-    State lives in memory, unless a `store` keeps it too (`mockwise._store.store.SqliteStore`, as
+    State lives in memory, unless a `store` keeps it too (`mockwise._store.SqliteStore`, as
     `mockwise serve` does): then the tenants it kept are back (`restored` says what came back),
     and `close()` (or the process dying) leaves it ready for the next start."""
 

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import dataclasses
 import hashlib
 import hmac
 import math
@@ -37,6 +36,7 @@ from mockwise._domain.context import TenantContext
 from mockwise._domain.errors import JSON, FieldError, RateLimited, SpringError, ValidationError, WiseError
 from mockwise._domain.journal import Note
 from mockwise._domain.model import Profile, ProfileType, User
+from mockwise._domain.records import RecordError, from_data, to_data
 from mockwise._domain.settings import SANDBOX_OTP, Sca
 from mockwise._domain.tokens import TokenKind, token_key, uuid_token
 
@@ -579,37 +579,53 @@ class StrongAuth:
             "one_time_tokens": len(self._tokens),
         }
 
-    def snapshot(self) -> dict[str, Any]:
+    def snapshot(self) -> Any:
         """Per-user switches and keys (as PEM), and the live one-time tokens, sessions, exemptions
         and lockouts (a `Part`)."""
         with self._lock:
-            return {
-                "required": dict(self._required),
-                "keys": {uid: [k.pem for k in keys] for uid, keys in self._keys.items()},
-                "tokens": [
-                    dataclasses.replace(t, challenges=[dataclasses.replace(c) for c in t.challenges])
-                    for t in self._order
-                ],
-                "sessions": dict(self._sessions),
-                "statements": dict(self._statements),
-                "failures": dict(self._failures),
-                "locked": dict(self._locked),
-            }
+            return to_data(
+                ScaState(
+                    self._required,
+                    {uid: [k.pem for k in keys] for uid, keys in self._keys.items()},
+                    list(self._order),
+                    self._sessions,
+                    self._statements,
+                    self._failures,
+                    self._locked,
+                )
+            )
 
-    def restore(self, snapshot: dict[str, Any] | None) -> None:
-        state = snapshot or {}
+    def restore(self, snapshot: Any) -> None:
+        state = from_data(ScaState, snapshot, "sca") if snapshot is not None else ScaState()
+        keys = {}
+        for uid, pems in state.keys.items():
+            try:
+                keys[uid] = [ScaKey(*_key(pem)) for pem in pems]
+            except ValueError as exc:
+                raise RecordError(f"sca.keys[{uid}]: {exc}") from None
         with self._lock:
-            self._required = dict(state.get("required", {}))
-            self._keys = {
-                uid: [ScaKey(*_key(pem)) for pem in pems] for uid, pems in state.get("keys", {}).items()
-            }
-            self._order = deque(state.get("tokens", ()))
+            self._required = state.required
+            self._keys = keys
+            self._order = deque(state.tokens)
             self._tokens = {t.key: t for t in self._order}
-            self._sessions = dict(state.get("sessions", {}))
-            self._statements = dict(state.get("statements", {}))
-            self._failures = dict(state.get("failures", {}))
-            self._locked = dict(state.get("locked", {}))
+            self._sessions = state.sessions
+            self._statements = state.statements
+            self._failures = state.failures
+            self._locked = state.locked
             self._context.changed("sca")
+
+
+@dataclass(slots=True)
+class ScaState:
+    """A tenant's SCA state as data (`StrongAuth.snapshot`)."""
+
+    required: dict[int, bool] = field(default_factory=dict)
+    keys: dict[int, list[str]] = field(default_factory=dict)  # public keys, PEM
+    tokens: list[OneTimeToken] = field(default_factory=list)  # oldest first
+    sessions: dict[int, float] = field(default_factory=dict)
+    statements: dict[int, float] = field(default_factory=dict)
+    failures: dict[int, int] = field(default_factory=dict)
+    locked: dict[int, float] = field(default_factory=dict)
 
 
 def _key(pem: str) -> tuple[str, str, rsa.RSAPublicKey]:

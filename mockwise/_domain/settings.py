@@ -28,7 +28,10 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal, get_args, get_origin, get_type_hints
 
-#: Access tokens (client-credentials and user) live 12 hours [C] §2.4.
+from mockwise._domain.records import RecordError
+
+#: Access tokens (client-credentials and user) live 12 hours [C] §2.4: the default of
+#: `oauth.access_token_lifetime`.
 ACCESS_TOKEN_LIFETIME = 12 * 3600
 #: Refresh tokens: "up to 20 years"; `refresh_token_expires_in: 628639555` in the docs [C] §2.4.
 REFRESH_TOKEN_LIFETIME = 628_639_556
@@ -60,7 +63,8 @@ PSD2_COUNTRIES = frozenset({
 })  # fmt: skip
 
 TokenFormat = Literal["uuid", "jwe"]
-ResponseFields = Literal["current", "legacy"]
+ResponseFields = Literal["current", "legacy", "minimal"]
+TokenType = Literal["bearer", "Bearer", "BEARER"]
 SigningAlgorithm = Literal["ES256", "ES384", "ES512", "PS256", "PS384", "PS512", "request"]
 
 _MAX_RATE = 1_000_000  # a rate-limit window holds at most this many instants per caller
@@ -166,8 +170,32 @@ class OAuth(Section):
     tokens to by 7 Jan 2027 [C] §2.4, to catch clients that assume a UUID."""
 
     token_response_fields: ResponseFields = "current"
-    """"current" (with `expires_at`, `refresh_token_expires_*`) or "legacy": the pre-2023 shape with
-    only `access_token`, `token_type`, `refresh_token`, `expires_in`, `scope` [C] §2.3."""
+    """"current" (with `expires_at`, `refresh_token_expires_*`), "legacy": the pre-2023 shape with
+    only `access_token`, `token_type`, `refresh_token`, `expires_in`, `scope` [C] §2.3, or
+    "minimal": what RFC 6749 §5.1 requires and nothing more (`access_token`, `token_type`, and
+    `refresh_token` where one is issued): no `expires_in` (RECOMMENDED, not required), no `scope`
+    (OPTIONAL when it is the one asked for)."""
+
+    access_token_lifetime: int = field(
+        default=ACCESS_TOKEN_LIFETIME, metadata=_check(_between(2, 10 * 365 * 86400))
+    )
+    """Seconds an access token (client-credentials or user) lives: 12 hours, `expires_in: 43199`
+    [C] §2.4; Wise's own docs show `expires_in: 30021` once [C] §2.3, and RFC 6749 §5.1 leaves the
+    lifetime to the server. A client must go by what it is told, not by twelve hours."""
+
+    token_type: TokenType = "bearer"
+    """How `token_type` is spelled: Wise sends "bearer" [C] §2.3; RFC 6749 §5.1 says the value is
+    case-insensitive, so "Bearer" and "BEARER" are the same answer."""
+
+    extra_token_fields: bool = False
+    """Add fields Wise has not documented to token responses: RFC 6749 §5.1 lets a server add
+    parameters and says a client MUST ignore those it does not know; Wise added `expires_at` and
+    `refresh_token_expires_*` in 2025 [C] §2.3 and may add more."""
+
+    refresh_response_refresh_token: Literal["same", "omitted"] = "same"
+    """Without rotation, what a refresh answer says of the refresh token: "same" gives the one
+    presented back (Spring's `reuseRefreshToken`, [I] §2.5), "omitted" leaves it out: RFC 6749 §6
+    (the server MAY issue a new one; a client keeps the old one when none comes back)."""
 
     link_per_profile: bool = True
     """A user's tokens are kept per (client, user, profile): re-linking one profile replaces that
@@ -503,6 +531,18 @@ class Settings:
         return {k: v for k, v in self.items() if default.get(k) != v}
 
     @staticmethod
+    def from_data(data: Any, where: str = "settings") -> Settings:
+        """Settings kept as data (`as_dict()`), every value checked as `apply` checks it."""
+        if not isinstance(data, dict):
+            raise RecordError(f"{where}: expected an object of settings, got {type(data).__name__}")
+        try:
+            return _settings_of(tuple(data.items()))
+        except TypeError:  # a value that is not a scalar: no setting takes one
+            raise RecordError(f"{where}: a setting's value is not a boolean, number or string") from None
+        except ValueError as exc:
+            raise RecordError(f"{where}: {exc}") from None
+
+    @staticmethod
     def docs() -> dict[str, str]:
         """Each setting's documentation, by dotted key, for the control plane and the docs."""
         return dict(_docs())
@@ -522,6 +562,13 @@ def _near(key: str) -> str:
     if section in _CLASSES:
         return f"{key} ({section} has {', '.join(sorted(k for k in KEYS if k.startswith(section + '.')))})"
     return key
+
+
+@functools.lru_cache(maxsize=256)
+def _settings_of(items: tuple[tuple[str, Any], ...]) -> Settings:
+    """`Settings.from_data`, once per distinct document: settings are immutable, and every reset of
+    a tenant reads the same ones back."""
+    return Settings().apply(dict(items))
 
 
 def _field_docs(section: type) -> dict[str, str]:

@@ -1,5 +1,5 @@
 """Where a sandbox's state lives: in memory only (the default), or also in a state store that
-survives restarts and crashes (`mockwise._store.store.SqliteStore`, what `mockwise serve` uses).
+survives restarts and crashes (`mockwise._store.SqliteStore`, what `mockwise serve` uses).
 
 The domain does not save anything itself. Each tenant has a `Ledger`, its line to the store, and
 every change to the tenant's state is marked there by the piece of state that changed, right
@@ -26,11 +26,11 @@ to an empty method per change, nothing more.
 
 from __future__ import annotations
 
-import io
-import pickle
 from collections.abc import Awaitable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Protocol
+
+from mockwise._domain.errors import SpringError
 
 if TYPE_CHECKING:
     from mockwise._domain.grants import AuthorizationCode
@@ -138,12 +138,27 @@ def _count(n: int, noun: str) -> str:
     return f"{n:,} {noun}{'' if n == 1 else 's'}"
 
 
+class StoreUnavailable(SpringError):
+    """The state store cannot write (a full disk, a failing one): a request that may have changed
+    state is answered 503 in Spring's shape (§10) instead of its answer, so nothing unwritten is
+    acknowledged; `/_mockwise/health` says why (`Store.failure`)."""
+
+    def __init__(self, cause: str) -> None:
+        super().__init__(503, "The sandbox cannot save its state; see /_mockwise/health")
+        self.code = "state_store_unavailable"
+        self.cause = cause
+
+
 class Store(Protocol):
     """Where a sandbox's state is kept (see the module docstring)."""
 
     @property
     def persistent(self) -> bool:
         """False: nothing survives the process (the in-memory store)."""
+
+    @property
+    def failure(self) -> str | None:
+        """Why the store cannot write now (None while it can)."""
 
     @property
     def unsettled(self) -> bool:
@@ -166,7 +181,8 @@ class Store(Protocol):
         """The id of the tenant a stored token (not in memory) belongs to."""
 
     def settle(self) -> Awaitable[None]:
-        """Awaitable once every change marked so far is written (one write per event-loop turn)."""
+        """Awaitable once every change marked so far is written (one write per event-loop turn);
+        raises `StoreUnavailable` when the write fails."""
 
     def soon(self) -> None:
         """Write journal entries a little later (a read's answer does not wait for its entry)."""
@@ -183,6 +199,7 @@ class MemoryStore:
 
     persistent = False
     unsettled = False
+    failure = None
 
     def open(self, sandbox: Sandbox) -> Restored | None:
         return None
@@ -210,52 +227,3 @@ class MemoryStore:
 
     def close(self) -> None:
         pass
-
-
-# Pickles of our own state only ---------------------------------------------------------------------
-
-_ALLOWED = {
-    ("builtins", "set"),
-    ("builtins", "frozenset"),
-    ("builtins", "object"),
-    ("collections", "deque"),
-    ("collections", "OrderedDict"),
-    ("datetime", "date"),
-    ("datetime", "datetime"),
-    ("datetime", "timezone"),
-    ("datetime", "timedelta"),
-    ("copyreg", "_reconstructor"),
-    ("random", "Random"),
-    ("jwcrypto.jwk", "JWK"),
-}
-
-
-# Where the modules a schema-1 file names live now.
-_MOVED = {
-    "mockwise.domain.fidelity": "mockwise._domain.settings",
-    "mockwise.errors": "mockwise._domain.errors",
-}
-_MOVED.update(
-    (f"mockwise.domain.{name}", f"mockwise._domain.{name}")
-    for name in (
-        *("certificates", "clock", "context", "directory", "faults", "grants", "jose", "journal"),
-        *("linking", "model", "ratelimit", "sca", "scenarios", "seed", "store", "tenant", "tokens"),
-    )
-)
-
-
-class _Unpickler(pickle.Unpickler):
-    """Unpickles mockwise's own state and nothing else: a class of a mockwise domain module, named
-    plainly (protocol 4 lets a name be dotted, `statedb` + `os.system`, so dotted names are refused)."""
-
-    def find_class(self, module: str, name: str) -> Any:
-        module = _MOVED.get(module, module)
-        ours = module.startswith("mockwise._domain.") and name.isidentifier()
-        if (ours or (module, name) in _ALLOWED) and "." not in name:
-            return super().find_class(module, name)
-        raise pickle.UnpicklingError(f"{module}.{name} is not part of mockwise's state")
-
-
-def load_state(data: bytes) -> Any:
-    """A snapshot the state store (or a reset) kept, of mockwise's own classes and nothing else."""
-    return _Unpickler(io.BytesIO(data)).load()

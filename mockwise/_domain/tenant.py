@@ -16,7 +16,6 @@ services, each a `Part` with the same reset rule.
 
 from __future__ import annotations
 
-import pickle
 import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -34,10 +33,11 @@ from mockwise._domain.journal import Journal
 from mockwise._domain.linking import Linking, LinkOptions
 from mockwise._domain.model import ApiClient, Profile, ProfileType, Secrets, User
 from mockwise._domain.ratelimit import RateLimiter
+from mockwise._domain.records import JSON, RecordError, from_data
 from mockwise._domain.sca import StrongAuth
 from mockwise._domain.scenarios import ScenarioHandle, Scenarios, UserRef
 from mockwise._domain.settings import Settings
-from mockwise._domain.store import NO_LEDGER, Ledger, load_state
+from mockwise._domain.store import NO_LEDGER, Ledger
 from mockwise._domain.tokens import Token
 from mockwise._domain.webhooks import Webhooks
 
@@ -97,7 +97,8 @@ class Tenant(ScenarioHandle):
             self.webhooks.clock_moved()
 
         context.clock.changed = clock_moved
-        self._seeded: bytes | None = None
+        self._pki = pki
+        self._seeded: JSON = None
 
     @property
     def parts(self) -> dict[str, Part]:
@@ -121,7 +122,7 @@ class Tenant(ScenarioHandle):
         rarely-changing state. Tokens, codes, links and journal entries it keeps row by row."""
         context, linking, jose = self.context, self.linking, self.jose
         return {
-            "settings": _Stored(lambda: context.settings, context.put_settings),
+            "settings": _Stored(lambda: context.settings.as_dict(), self._put_settings),
             "clock": context.clock,
             "directory": context.directory,
             "linking": _Stored(linking.kept, linking.restore),
@@ -135,11 +136,19 @@ class Tenant(ScenarioHandle):
             "seeded": _Stored(lambda: self._seeded, self._put_seeded),
         }
 
-    def _resize_journal(self, capacity: int | None) -> None:
-        if capacity is not None:
-            self.journal.resize(capacity)
+    def _put_settings(self, settings: JSON) -> None:
+        self.context.put_settings(Settings.from_data(settings) if settings is not None else None)
 
-    def _put_seeded(self, seeded: bytes | None) -> None:
+    def _resize_journal(self, capacity: JSON) -> None:
+        if capacity is not None:
+            try:
+                self.journal.resize(from_data(int, capacity, "journal"))
+            except ValueError as exc:
+                raise RecordError(f"journal: {exc}") from None
+
+    def _put_seeded(self, seeded: JSON) -> None:
+        if seeded is not None:  # read back from a state store: a reset must not be where it fails
+            Tenant(self.id, _NO_ROUTES, self._pki).restore(seeded)
         self._seeded = seeded
 
     # The context's pieces, for the Python API -------------------------------------------------
@@ -300,16 +309,16 @@ class Tenant(ScenarioHandle):
 
     # Lifecycle of the tenant itself ----------------------------------------------------------
 
-    def snapshot(self) -> bytes:
-        """The whole tenant's state: every part's snapshot, pickled (`restore` takes it back)."""
+    def snapshot(self) -> JSON:
+        """The whole tenant's state as data: every part's snapshot, by name (`restore` takes it back)."""
         with self.lock:
-            return pickle.dumps(
-                {name: part.snapshot() for name, part in self.parts.items()}, pickle.HIGHEST_PROTOCOL
-            )
+            return {name: part.snapshot() for name, part in self.parts.items()}
 
-    def restore(self, snapshot: bytes | None) -> None:
+    def restore(self, snapshot: JSON) -> None:
+        """Every part back to its state in `snapshot` (None: empty). RecordError, before anything
+        changes, for data that is not a tenant's snapshot."""
+        state = _parts_of(snapshot)
         with self.lock:
-            state = load_state(snapshot) if snapshot is not None else {}
             for name, part in self.parts.items():
                 part.restore(state.get(name))
 
@@ -337,3 +346,46 @@ class _Stored:
 
     snapshot: Callable[[], Any]
     restore: Callable[[Any], None]
+
+
+def _parts_of(snapshot: JSON) -> dict[str, JSON]:
+    state = from_data(dict[str, Any], snapshot, "seeded") if snapshot is not None else {}
+    unknown = state.keys() - _PART_NAMES
+    if unknown:
+        raise RecordError(f"seeded: a tenant has no part {sorted(unknown)[0]!r}")
+    return state
+
+
+_PART_NAMES = frozenset(
+    {
+        "context",
+        "tokens",
+        "linking",
+        "sca",
+        "jose",
+        "rate_limits",
+        "certificates",
+        "faults",
+        "journal",
+        "webhooks",
+    }
+)
+
+
+class _NoRoutes:
+    """Routes for a tenant no request reaches (a snapshot checked by restoring it)."""
+
+    def bind_client(self, client_id: str) -> None:
+        pass
+
+    def unbind_client(self, client_id: str) -> None:
+        pass
+
+    def bind_token(self, key: str) -> None:
+        pass
+
+    def unbind_token(self, key: str) -> None:
+        pass
+
+
+_NO_ROUTES = _NoRoutes()

@@ -202,6 +202,91 @@ def link_row(link: Link) -> LinkRow:
     )
 
 
+@dataclass(slots=True)
+class TokenRecord:
+    """A token as data, for a tenant's snapshot (its link by id)."""
+
+    key: str
+    kind: TokenKind
+    issued_at: float
+    expires_at: float
+    client_id: str | None = None
+    user_id: int | None = None
+    profile_id: int | None = None
+    grant_type: str | None = None
+    link: int | None = None
+    ended_at: float | None = None
+    end_reason: EndReason | None = None
+    cert: str | None = None
+
+    @staticmethod
+    def of(token: Token) -> TokenRecord:
+        link = token.link
+        return TokenRecord(
+            token.key,
+            token.kind,
+            token.issued_at,
+            token.expires_at,
+            token.client_id,
+            token.user_id,
+            token.profile_id,
+            token.grant_type,
+            link.id if link is not None else None,
+            token.ended_at,
+            token.end_reason,
+            token.cert,
+        )
+
+    def token(self) -> Token:
+        """The token, without its link (the caller joins it)."""
+        return Token(
+            self.key,
+            self.kind,
+            self.issued_at,
+            self.expires_at,
+            self.client_id,
+            self.user_id,
+            self.profile_id,
+            self.grant_type,
+            None,
+            self.ended_at,
+            self.end_reason,
+            self.cert,
+        )
+
+
+@dataclass(slots=True)
+class LinkRecord:
+    """A link as data: its tokens by key (`history`: those it still holds, oldest first)."""
+
+    id: int
+    client_id: str
+    user_id: int
+    profile_id: int | None
+    grant_type: str
+    refresh: str
+    access: str | None = None
+    code_key: str | None = None
+    key_profile: int | None = None
+    history: list[str] = field(default_factory=list)
+
+    @staticmethod
+    def of(link: Link) -> LinkRecord:
+        access = link.access
+        return LinkRecord(
+            link.id,
+            link.client_id,
+            link.user_id,
+            link.profile_id,
+            link.grant_type,
+            link.refresh.key,
+            access.key if access is not None else None,
+            link.code_key,
+            link.key_profile,
+            list(link.history),
+        )
+
+
 def token_key(value: str) -> str:
     return hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 import ipaddress
 import itertools
 import json
@@ -35,13 +36,13 @@ from mockwise._domain.clock import iso_seconds
 from mockwise._domain.errors import FieldError, ValidationError, clip
 from mockwise._domain.faults import Fault, FaultKind, Faults
 from mockwise._domain.journal import Entry
+from mockwise._domain.records import JSON, from_data, to_data
 from mockwise._domain.settings import Webhooks as Rules
 from mockwise._domain.webhook_events import EVENT_TYPES, timestamp, transfer_state_change
 
 if TYPE_CHECKING:
     from mockwise._domain.context import TenantContext
 
-JSON = dict[str, Any]
 Domain = Literal["application", "profile"]
 Signature = Literal["sha256", "bad", "none", "legacy", "production"]
 
@@ -236,12 +237,12 @@ class Subscription:
     client_id: str | None = None  # application level: the application that owns it
     profile_id: int | None = None  # profile level
 
-    def as_wise(self, listing: bool = False) -> JSON:
+    def as_wise(self, listing: bool = False) -> dict[str, Any]:
         """Wise's subscription shape (§8.1); its list examples leave `created_at` out."""
-        delivery: JSON = {"version": self.version, "url": self.url}
+        delivery: dict[str, Any] = {"version": self.version, "url": self.url}
         if self.mtls:
             delivery["mtls_enabled"] = True
-        body: JSON = {
+        body: dict[str, Any] = {
             "id": self.id,
             "name": self.name,
             "delivery": delivery,
@@ -294,7 +295,7 @@ class Notification:
     def forged(self) -> bool:
         return self.signature != "sha256"
 
-    def summary(self) -> JSON:
+    def summary(self) -> dict[str, Any]:
         last = self.attempts[-1] if self.attempts else None
         return {
             "delivery_id": self.delivery_id,
@@ -314,7 +315,7 @@ class Notification:
             "last_error": last.error if last else None,
         }
 
-    def as_json(self) -> JSON:
+    def as_json(self) -> dict[str, Any]:
         """The summary with every attempt and the body as sent."""
         return {**self.summary(), "body": self.body, "attempts": [asdict(a) for a in self.attempts]}
 
@@ -726,32 +727,39 @@ class Webhooks:
     # A `Part` ------------------------------------------------------------------------------------
 
     def snapshot(self) -> JSON:
+        """Subscriptions, notifications with their attempts, and the transfers already funded, as
+        data (`mockwise._domain.records`); nothing is in flight in a snapshot."""
         with self._context.lock:
-            return {
-                "subscriptions": [asdict(s) for s in self._subscriptions.values()],
-                "notifications": [
-                    {**asdict(n), "attempts": [asdict(a) for a in n.attempts], "sending": False}
-                    for n in self._notifications.values()
-                ],
-                "funded": sorted([list(pair) for pair in self._funded]),
-            }
+            kept = Kept(
+                list(self._subscriptions.values()),
+                [dataclasses.replace(n, sending=False) for n in self._notifications.values()],
+                sorted(self._funded),
+            )
+            return to_data(kept)
 
-    def restore(self, snapshot: JSON | None) -> None:
-        data = snapshot or {}
+    def restore(self, snapshot: JSON) -> None:
+        """Back to `snapshot` (None: empty); RecordError, before anything changes, for data that is
+        not a webhooks snapshot."""
+        kept = from_data(Kept, snapshot, "webhooks") if snapshot is not None else Kept()
         with self._context.lock:
-            self._subscriptions = {s["id"]: Subscription(**s) for s in data.get("subscriptions", ())}
-            notifications = []
-            for raw in data.get("notifications", ()):
-                attempts = [Attempt(**a) for a in raw.get("attempts", ())]
-                notifications.append(Notification(**{**raw, "attempts": attempts, "sending": False}))
-            self._notifications = {n.seq: n for n in notifications}
-            self._by_delivery = {n.delivery_id: n.seq for n in notifications}
-            self._funded = {(int(p), int(t)) for p, t in data.get("funded", ())}
+            self._subscriptions = {s.id: s for s in kept.subscriptions}
+            self._notifications = {n.seq: n for n in kept.notifications}
+            self._by_delivery = {n.delivery_id: n.seq for n in kept.notifications}
+            self._funded = set(kept.funded)
             top = max(self._notifications, default=0)
             self._seq = itertools.count(top + 1)
             self.dropped = 0
             self._context.changed("webhooks")
         self.wake(self._context.id)
+
+
+@dataclass(slots=True)
+class Kept:
+    """What a webhooks snapshot holds."""
+
+    subscriptions: list[Subscription] = field(default_factory=list)
+    notifications: list[Notification] = field(default_factory=list)
+    funded: list[tuple[int, int]] = field(default_factory=list)  # (profile, transfer)
 
 
 def _shape(n: Notification, fault: Fault, now: float) -> None:

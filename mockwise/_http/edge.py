@@ -17,7 +17,8 @@
   changes it may tell of are written: a response is held (status line included) while changes are
   waiting, and goes out once the store's group commit for this event-loop turn is done (`_Held`,
   `Store.settle`). That holds for the control plane too. A read answers at once; its journal
-  entry is written with the next commit.
+  entry is written with the next commit. When the store cannot write (a full disk), a held answer
+  becomes a 503 in Spring's shape (`StoreUnavailable`) and the health check says why.
 
 What happens next, for a request a route takes, is the pipeline (`mockwise._http.pipeline`).
 A pure ASGI middleware (not BaseHTTPMiddleware): it sits on every request, so it stays lean.
@@ -37,7 +38,7 @@ from mockwise._domain.certificates import EXTENSION, NO_TLS, Connection
 from mockwise._domain.errors import DropConnection, SpringError
 from mockwise._domain.journal import ControlCall, Entry
 from mockwise._domain.sandbox import Sandbox
-from mockwise._domain.store import Store
+from mockwise._domain.store import Store, StoreUnavailable
 from mockwise._domain.tenant import Tenant
 from mockwise._domain.tokens import Token, TokenState, presented
 from mockwise._http.auth import NO_CREDENTIALS, Credentials, parse_authorization
@@ -48,6 +49,7 @@ from mockwise._http.responses import render_error
 ABORT = "mockwise.abort"  # the transport's hook to drop a connection (see mockwise/_transport/sockets.py)
 CALVER = re.compile(r"^/(\d{4}Q[1-4])(?=/)")
 CONTROL_PREFIX = "/_mockwise"
+HEALTH_PATH = f"{CONTROL_PREFIX}/health"
 
 
 class Exchange:
@@ -209,7 +211,7 @@ class Edge:
             await send(message)
 
         try:
-            if self.sandbox.store.persistent:
+            if self.sandbox.store.persistent and scope["path"] != HEALTH_PATH:  # health changes nothing
                 answer = _Held(self.sandbox.store, scope, watched)
                 with contextlib.suppress(DropConnection):  # the store could not write: dropped
                     await self.app(scope, receive, answer)
@@ -320,7 +322,13 @@ class _Held:
         if store.unsettled:
             try:
                 await store.settle()
-            except Exception:  # the store cannot write: drop the connection, acknowledge nothing
+            except StoreUnavailable as refusal:  # the store cannot write: a 503, acknowledging nothing
+                self.messages = []
+                await render_error(refusal, self.scope["path"], time.time())(
+                    self.scope, _no_receive, self.send
+                )
+                return
+            except Exception:  # the store failed otherwise: drop the connection, acknowledge nothing
                 abort = self.scope.get("extensions", {}).get(ABORT)
                 if abort is None:
                     raise

@@ -96,7 +96,7 @@ async def _multipart(request: Request, body: bytes) -> list[tuple[str, str]]:
 def parse_json(body: bytes) -> Any:
     """A JSON document, or a ValueError saying why not: bad syntax or encoding, or nesting deeper
     than `MAX_JSON_DEPTH`. Never a RecursionError, here or in what later walks the document
-    (rendering, copying, pickling a snapshot)."""
+    (rendering, copying, encoding a snapshot)."""
     try:
         data = json.loads(body)
     except RecursionError:

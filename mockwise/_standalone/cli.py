@@ -466,10 +466,12 @@ def _unhealthy(line: str) -> int:
 
 def _reset(state_dir: Path) -> int:
     """`mockwise reset`: forget the state of a stopped server (certificates and keys stay)."""
-    from mockwise._store.store import STATE_FILE, StateError, forget
+    from mockwise._store import STATE_FILE, StateError, UnsafeState, forget
 
     try:
         found = forget(state_dir)
+    except UnsafeState as exc:
+        raise UsageError(str(exc), "reset") from None
     except (OSError, StateError) as exc:
         print(f"mockwise reset: {exc}", file=sys.stderr)
         return 1
@@ -481,7 +483,7 @@ def _reset(state_dir: Path) -> int:
 def _serve(args: argparse.Namespace) -> int:
     from mockwise._standalone.keystore import KeystoreError
     from mockwise._standalone.server import ServeOptions, Standalone, StartupError
-    from mockwise._store.store import StateError
+    from mockwise._store import StateError, UnsafeState
 
     options = ServeOptions(
         host=args.host,
@@ -501,7 +503,7 @@ def _serve(args: argparse.Namespace) -> int:
     )
     try:
         server = Standalone(options)
-    except StartupError as exc:
+    except (StartupError, UnsafeState) as exc:  # what was given cannot work: exit status 2
         raise UsageError(str(exc), "serve") from None
     except PermissionError as exc:
         raise UsageError(

@@ -1,15 +1,19 @@
 """The standalone server's state across restarts: its state directory's lock, its state database
-(`mockwise._store.store`), and the default tenant's credentials after a restart.
+(`mockwise._store`), and the default tenant's credentials after a restart.
 
 `mockwise serve` keeps every tenant in `<state dir>/state.db` unless told `--in-memory`; `--fresh`
 (or `mockwise reset` while it is stopped) forgets them. One server per state directory: a second
 refuses to start. The certificates, keys and `sandbox.json` beside the database are the keystore's
-(`mockwise._standalone.keystore`) and stay either way, so clients keep trusting the server.
+(`mockwise._standalone.keystore`) and stay either way, so clients keep trusting the server. The
+directory must be this user's alone (`mockwise._store.lock.check_directory`): one owned by another
+user, or writable by others, is refused before anything in it is read.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +22,7 @@ from mockwise._domain.seed import Credentials, SeedData
 from mockwise._domain.settings import Settings
 from mockwise._domain.store import Restored
 from mockwise._domain.tenant import Tenant
-from mockwise._store.store import STATE_FILE, SqliteStore, StateLock, remove_state
+from mockwise._store import STATE_FILE, SqliteStore, StateError, StateLock, remove_state
 
 
 class ServerState:
@@ -41,11 +45,20 @@ class ServerState:
             tenant, credentials = sandbox.create_tenant(DEFAULT_TENANT, fixed=True, settings=settings)
             return tenant, credentials, True
         tenant = sandbox.tenant(DEFAULT_TENANT)
-        return tenant, recover_credentials(tenant, seed, self._previous()), False
+        try:
+            return tenant, recover_credentials(tenant, seed, self._previous()), False
+        except sqlite3.Error as exc:  # the database went bad under its rows: one line, not a traceback
+            raise StateError(
+                f"{self.path} cannot be read ({exc}): move it away, or start with --fresh to begin again"
+            ) from None
 
     def _previous(self) -> dict[str, Any] | None:
+        """The last `sandbox.json`, if it is one (never through a link)."""
+        path = self.directory / "sandbox.json"
         try:
-            doc = json.loads((self.directory / "sandbox.json").read_text(encoding="utf-8"))
+            fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+            with os.fdopen(fd, encoding="utf-8") as previous:
+                doc = json.load(previous)
         except (OSError, ValueError):
             return None
         return doc if isinstance(doc, dict) else None

@@ -130,6 +130,8 @@ class FaultRecord(Record):
     probability: float = 1.0
     status: int | None = None
     retry_after: int = 60
+    retry_after_form: str | None = None  # seconds, http-date or absent (None: the kind's own)
+    clock_offset: float = 0.0
     seconds: float = 1.0
     seed: int = 0
     fired: int = 0

@@ -130,8 +130,19 @@ def test_a_cross_site_text_plain_post_plants_nothing(local: httpx.Client, tenant
         {"Origin": "https://127.0.0.1:9999"},  # another port
         {"Sec-Fetch-Site": "cross-site"},
         {"Sec-Fetch-Site": "same-site"},  # e.g. a dev server on another localhost port
+        {"Origin": "https://evil.example@127.0.0.1:8443"},  # userinfo: a URL parser reads past it
+        {"Origin": "https://127.0.0.1:8443@evil.example"},
     ],
-    ids=["other site", "null", "other scheme", "other port", "cross-site", "same-site"],
+    ids=[
+        "other site",
+        "null",
+        "other scheme",
+        "other port",
+        "cross-site",
+        "same-site",
+        "userinfo",
+        "userinfo-2",
+    ],
 )
 @pytest.mark.parametrize("write", ["clients", "reset", "faults"])
 def test_writes_from_another_origin_are_refused(
@@ -201,7 +212,17 @@ def test_json_with_a_charset_and_bodiless_writes_are_served(local: httpx.Client,
     assert tenant.clock.frozen
 
 
-@pytest.mark.parametrize("host", ["attacker.example", "attacker.example:8443", "127.0.0.1.attacker.example"])
+@pytest.mark.parametrize(
+    "host",
+    [
+        "attacker.example",
+        "attacker.example:8443",
+        "127.0.0.1.attacker.example",
+        "localhost:80@attacker.example",  # userinfo: a parser that splits on ':' sees localhost
+        "attacker.example@localhost",
+        "user@127.0.0.1:8443",
+    ],
+)
 @pytest.mark.parametrize("method", ["GET", "POST"])
 def test_an_unknown_host_is_refused_even_from_loopback(
     local: httpx.Client, tenant: Tenant, host: str, method: str

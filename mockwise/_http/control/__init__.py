@@ -104,7 +104,8 @@ class ControlGuard:
       - its `Host` must be one of the sandbox's own names (`hosts`: the listener's address,
         localhost, `--server-name` names), which stops DNS rebinding (a page on attacker.example,
         re-resolved to 127.0.0.1, sends `Host: attacker.example`); in-process apps (`hosts` None)
-        have no socket a browser could reach;
+        have no socket a browser could reach. A `Host` or `Origin` with userinfo (`x@`) is refused:
+        browsers never send one, and a parser may read a different host out of it;
       - a write must not come from another site, by `Origin` or `Sec-Fetch-Site` (CSRF);
     - a write that carries a body must say it is JSON (`Content-Type: application/json`; the
       certificate routes also take PEM types). A web page can send text/plain or a form to any
@@ -145,7 +146,7 @@ class ControlGuard:
             if client is None or not is_loopback(client[0]):
                 return ControlError(403, "forbidden", NO_TOKEN if self.admin_token is None else WRONG_TOKEN)
             host = headers.get(b"host", b"").decode("latin-1")
-            if self.hosts is not None and host and host_name(host) not in self.hosts:
+            if "@" in host or (self.hosts is not None and host and host_name(host) not in self.hosts):
                 return ControlError(403, "unknown_host", UNKNOWN_HOST.format(host=host[:100]))
             if write and _cross_site(scope, headers):
                 return ControlError(403, "cross_site", CROSS_SITE)
@@ -213,6 +214,8 @@ def _cross_site(scope: Scope, headers: dict[bytes, bytes]) -> bool:
 
 
 def _origin(scheme: str, netloc: str) -> tuple[str, str, int | None] | None:
+    if "@" in netloc:
+        return None  # userinfo: an origin never has one (RFC 6454 §6.1), a URL parser reads past it
     try:
         parts = urlsplit(f"//{netloc}")
         port = parts.port

@@ -20,6 +20,8 @@ SCOPE_FIELDS: dict[str, type | tuple[type, ...]] = {
     "probability": (int, float),
     "status": int,
     "retry_after": int,
+    "retry_after_form": str,
+    "clock_offset": (int, float),
     "seconds": (int, float),
     "seed": int,
 }
@@ -41,8 +43,11 @@ async def add_fault(request: Request) -> Response:
     """
     summary: Arm a fault
     description: >
-      Kinds: `server_error` (5xx, Spring body; `status` 500/502/503/504), `rate_limited` (429,
-      `retry_after`), `delay` (`seconds`, then the normal answer), `connection_reset` (no answer),
+      Kinds: `server_error` (5xx, Spring body; `status` 500/502/503/504; a 503 may carry
+      `Retry-After`), `rate_limited` (429, `retry_after` seconds, written as `retry_after_form`:
+      `seconds` (default), `http-date` (that far ahead on a clock `clock_offset` seconds ahead
+      of the sandbox's) or `absent`), `delay` (`seconds`, then the normal answer),
+      `connection_reset` (no answer),
       `malformed_json` (200 with a truncated JSON body), `gateway_html` (an nginx 502/503/504
       page), `invalid_grant` (the next refresh_token grant), `invalid_token` (the next API call).
       Scope with `path` (glob, without CalVer prefix), `method`, `grant_type`, `client_id`.
@@ -79,6 +84,8 @@ async def add_fault(request: Request) -> Response:
               probability: {type: number, exclusiveMinimum: 0, maximum: 1}
               status: {type: integer, enum: [500, 502, 503, 504]}
               retry_after: {type: integer, minimum: 0}
+              retry_after_form: {type: string, enum: [seconds, http-date, absent]}
+              clock_offset: {type: number}
               seconds: {type: number, minimum: 0, maximum: 1209600}
               seed: {type: integer}
     responses:
