@@ -317,9 +317,20 @@ HELD: dict[str, str] = {
         if name == "delivery_id"
         else "the client suites send no webhooks"
         for name in (
-            "https_only", "port_443_only", "no_ip_address", "no_query", "localhost", "private_networks",
-            "verify_tls", "timeout_ms", "success", "max_attempts", "short_retry_statuses", "retry_after",
-            "delivery_id", "kept_deliveries",
+            "https_only",
+            "port_443_only",
+            "no_ip_address",
+            "no_query",
+            "localhost",
+            "private_networks",
+            "verify_tls",
+            "timeout_ms",
+            "success",
+            "max_attempts",
+            "short_retry_statuses",
+            "retry_after",
+            "delivery_id",
+            "kept_deliveries",
         )
     },
 }
