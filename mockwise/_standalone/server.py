@@ -38,6 +38,7 @@ from mockwise._standalone.keystore import Keystore
 from mockwise._standalone.requestlog import RequestLog
 from mockwise._standalone.sca import enrol_business_user
 from mockwise._standalone.state import ServerState
+from mockwise._standalone.webhooks import load_webhook_keys, write_public_key
 from mockwise._transport.sockets import (
     WILDCARDS,
     AddressUnavailable,
@@ -46,6 +47,7 @@ from mockwise._transport.sockets import (
     bind_all,
     machine_names,
 )
+from mockwise._transport.webhooks import Dispatcher
 
 DEFAULT_PORT = 8443  # the API host (TLS)
 DEFAULT_MTLS_PORT = 8444  # the mTLS host
@@ -127,13 +129,14 @@ class Standalone:
     def _make_sandbox(self, seed: SeedData) -> None:
         options = self.options
         self.state = state = ServerState(options.state_dir, persist=options.persist, fresh=options.fresh)
+        webhook_keys = load_webhook_keys(options.state_dir)  # a restart keeps the published key (§8.4)
         if options.http:
-            self.sandbox = Sandbox(seed=seed, store=state.store)
+            self.sandbox = Sandbox(seed=seed, store=state.store, webhook_keys=webhook_keys)
         else:
             self.keystore = Keystore(options.state_dir)
             pki = self.keystore.load_pki(self.names)  # the server certificate covers every one of them
             self.hosts = pki.server_names
-            self.sandbox = Sandbox(seed=seed, pki=pki, store=state.store)
+            self.sandbox = Sandbox(seed=seed, pki=pki, store=state.store, webhook_keys=webhook_keys)
             optional = options.missing_client_cert == "http"
             assert self.mtls is not None
             self.api.ssl = pki.server_context("none")
@@ -160,6 +163,7 @@ class Standalone:
 
     def document(self) -> dict[str, Any]:
         """What a client needs to talk to this sandbox; the same shape the control plane returns."""
+        key = write_public_key(self.options.state_dir, self.sandbox.webhook_keys)
         return describe(
             self.api.url,
             self.credentials,
@@ -169,6 +173,7 @@ class Standalone:
             mtls_enforced={c.client_id: c.mtls_enforced for c in self.tenant.directory.clients.values()},
             trust_store=self.trust_store,
             client_stores=self.client_stores,
+            webhook_public_key=key,
         )
 
     def write_state(self, document: dict[str, Any]) -> None:
@@ -214,9 +219,11 @@ class Standalone:
 
     def serve(self) -> None:
         assert self.state is not None
+        dispatcher = Dispatcher(self.sandbox).start()  # webhooks go out from a thread of their own (§8)
         try:
             self.runner.run(self.on_ready)
         finally:
+            dispatcher.stop()
             self.state.close(self.sandbox)
         print(self.state.stopped(), flush=True)
 
@@ -296,6 +303,7 @@ def describe(
     mtls_enforced: dict[str, bool] | None = None,
     trust_store: Path | None = None,
     client_stores: dict[str, Path] | None = None,
+    webhook_public_key: Path | None = None,
 ) -> dict[str, Any]:
     files, enforced, stores = client_files or {}, mtls_enforced or {}, client_stores or {}
     clients = [
@@ -317,6 +325,9 @@ def describe(
         "ca_cert": str(ca_cert) if ca_cert is not None else None,
         "trust_store": str(trust_store) if trust_store is not None else None,  # the CA, PKCS#12
         "store_password": STORE_PASSWORD if trust_store is not None else None,
+        # webhooks are signed with this key's private half (X-Signature-SHA256, §8.4)
+        "webhook_public_key": str(webhook_public_key) if webhook_public_key is not None else None,
+        "webhook_public_key_url": f"{api_url}/_mockwise/webhooks/public-key.pem",
         "tenant": credentials.tenant,
         **credentials.as_json(),
         "clients": clients,  # with the paths of their certificate and key
@@ -352,6 +363,7 @@ def summary(
                 f"  control plane  {doc['control_url']}/",
                 f"                 {control_access}",
                 f"  credentials    {state_file}",
+                *_webhook_line(doc),
                 *kept,
                 f"  partner        client_id={client['client_id']}  client_secret={client['client_secret']}",
                 "",
@@ -375,6 +387,7 @@ def summary(
             f"                 {control_access}",
             f"  sandbox CA     {ca}   (the 'Wise certificate': trust it)",
             f"  credentials    {state_file}",
+            *_webhook_line(doc),
             *kept,
             f"  partner        client_id={client['client_id']}  "
             f"client_secret={client['client_secret']}{enforced}",
@@ -390,6 +403,13 @@ def summary(
             "Press Ctrl-C to stop.",
         ]
     )
+
+
+def _webhook_line(doc: dict[str, Any]) -> list[str]:
+    key = doc.get("webhook_public_key")
+    if key is None:
+        return []
+    return [f"  webhook key    {_shown(key)}   (verify X-Signature-SHA256 with it)"]
 
 
 def _link_hint(doc: dict[str, Any]) -> list[str]:

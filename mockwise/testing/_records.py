@@ -125,6 +125,7 @@ class FaultRecord(Record):
     method: str | None = None
     grant_type: str | None = None
     client_id: str | None = None
+    event_type: str | None = None  # the webhook_* kinds' scope (§8.9)
     times: int | None = 1
     probability: float = 1.0
     status: int | None = None
