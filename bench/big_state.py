@@ -47,7 +47,7 @@ C = "/_mockwise"
 
 
 def serve(tokens: int, tenants: int) -> None:
-    from mockwise._domain.journal import Entry
+    from mockwise._domain.entries import Entry
     from mockwise._domain.sandbox import Sandbox
     from mockwise._http.app import create_app
     from mockwise._transport.sockets import Listener, Runner

@@ -32,7 +32,7 @@ import tracemalloc
 from typing import Any
 
 from mockwise import Sandbox
-from mockwise._domain.journal import Entry
+from mockwise._domain.entries import Entry
 from mockwise._domain.settings import ACCESS_TOKEN_LIFETIME
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from mockwise._domain.journal import Entry
+from mockwise._domain.entries import Entry
 from mockwise.contracts.checks.base import (
     ACCESS_LIFETIME,
     CUSTOMER_OPS,

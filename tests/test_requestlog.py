@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from mockwise._domain.journal import Entry
+from mockwise._domain.entries import Entry
 from mockwise._domain.sandbox import Sandbox
 from mockwise._domain.seed import Credentials
 from mockwise._domain.tenant import Tenant

@@ -12,7 +12,7 @@ from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-from mockwise._domain.journal import Entry, describe
+from mockwise._domain.entries import Entry, describe
 from mockwise.contracts.adapter import Outcome
 
 TOKEN_PATH = "/oauth/token"

@@ -4,7 +4,7 @@ challenge cleared before its one-time token goes back, once."""
 
 from __future__ import annotations
 
-from mockwise._domain.journal import Entry
+from mockwise._domain.entries import Entry
 from mockwise.contracts.checks.base import (
     CUSTOMER_OPS,
     PARTNER_PATHS,

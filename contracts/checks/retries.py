@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import itertools
 
-from mockwise._domain.journal import Entry
+from mockwise._domain.entries import Entry
 from mockwise.contracts.checks.base import (
     MAX_ATTEMPTS,
     MIN_PAUSE,

@@ -4,7 +4,7 @@ replaced, and a dead refresh token or registration code never sent again."""
 
 from __future__ import annotations
 
-from mockwise._domain.journal import Entry
+from mockwise._domain.entries import Entry
 from mockwise.contracts.checks.base import (
     CC_RENEWAL_WINDOW,
     Issued,

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mockwise._domain.journal import Entry
+from mockwise._domain.entries import Entry
 from mockwise._domain.settings import ACCESS_TOKEN_LIFETIME
 from mockwise.contracts.adapter import ClientConfig, Outcome, WiseClient
 from mockwise.contracts.clocks import ClientClock, NoClock, WaitedTooLong

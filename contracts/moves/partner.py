@@ -9,7 +9,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from mockwise._domain.journal import Entry
+from mockwise._domain.entries import Entry
 from mockwise.contracts.adapter import NewUser, Outcome
 from mockwise.contracts.judge import Operation
 from mockwise.contracts.moves.base import (

@@ -42,9 +42,9 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Literal
 
 from mockwise._domain.clock import iso_millis
+from mockwise._domain.codec import JSON, from_data, to_data
 from mockwise._domain.context import TenantContext
 from mockwise._domain.errors import OAuthError, invalid_token
-from mockwise._domain.records import JSON, from_data, to_data
 from mockwise._domain.settings import Mtls
 
 if TYPE_CHECKING:

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from mockwise._domain.records import JSON, from_data, to_data
+from mockwise._domain.codec import JSON, from_data, to_data
 
 
 class Clock:

@@ -4,10 +4,10 @@ narrow line back to the sandbox for routing credentials to the tenant.
 Each service of a tenant (grants, linking, SCA, JOSE, rate limits, certificates...) is built from
 one `TenantContext` and nothing else of the tenant, and keeps its state behind one rule, `Part`:
 `snapshot()` returns its state as data (JSON values of named, typed fields,
-`mockwise._domain.records`) and `restore()` reads a snapshot back, field by field, types checked
+`mockwise._domain.codec`) and `restore()` reads a snapshot back, field by field, types checked
 (None: empty). A tenant's reset restores every part's seeded snapshot; the same two calls are the
 seam a state store saves and loads a tenant through, and each part marks what it changes on the
-tenant's `Ledger` (`mockwise._domain.store`), so a store knows what to write.
+tenant's `Ledger` (`mockwise._domain.ledger`), so a store knows what to write.
 """
 
 from __future__ import annotations
@@ -16,12 +16,12 @@ import threading
 from typing import Any, Protocol
 
 from mockwise._domain.clock import Clock
+from mockwise._domain.codec import JSON, RecordError, from_data
 from mockwise._domain.directory import Directory
+from mockwise._domain.ledger import NO_LEDGER, Ledger
 from mockwise._domain.model import Secrets
-from mockwise._domain.records import JSON, RecordError, from_data
 from mockwise._domain.settings import Settings
-from mockwise._domain.store import NO_LEDGER, Ledger
-from mockwise._domain.tokens import TokenStore
+from mockwise._domain.tokenstore import TokenStore
 
 
 class Routes(Protocol):
@@ -42,7 +42,7 @@ class Part(Protocol):
     """A piece of tenant state with one reset rule: back to a snapshot taken when it was seeded."""
 
     def snapshot(self) -> JSON:
-        """This part's state as data: JSON values (`mockwise._domain.records.to_data`), sharing
+        """This part's state as data: JSON values (`mockwise._domain.codec.to_data`), sharing
         nothing with the live state."""
 
     def restore(self, snapshot: JSON) -> None:

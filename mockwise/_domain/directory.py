@@ -10,8 +10,8 @@ from datetime import date
 from typing import TypedDict, Unpack
 from urllib.parse import urlsplit
 
+from mockwise._domain.codec import JSON, RecordError, from_data, to_data
 from mockwise._domain.model import Address, ApiClient, Balance, Profile, ProfileType, Secrets, User
-from mockwise._domain.records import JSON, RecordError, from_data, to_data
 
 FIRST_USER_ID = 100_001
 FIRST_PROFILE_ID = 30_000_001  # Wise's examples use profile ids like 30000000 (Wise linking-accounts page)

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from mockwise._domain.settings import LIMITED_BY
 
 if TYPE_CHECKING:
-    from mockwise._domain.journal import Note
+    from mockwise._domain.entries import Note
 
 JSON = dict[str, Any]
 

@@ -24,6 +24,7 @@ from enum import StrEnum
 from fnmatch import fnmatchcase
 from typing import Any, Literal
 
+from mockwise._domain.codec import JSON, from_data, to_data
 from mockwise._domain.errors import (
     DropConnection,
     RateLimited,
@@ -32,8 +33,7 @@ from mockwise._domain.errors import (
     invalid_grant,
     invalid_token,
 )
-from mockwise._domain.records import JSON, from_data, to_data
-from mockwise._domain.store import NO_LEDGER, Ledger
+from mockwise._domain.ledger import NO_LEDGER, Ledger
 
 TOKEN_PATH = "/oauth/token"
 MAX_DELAY = 120.0

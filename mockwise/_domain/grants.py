@@ -20,8 +20,10 @@ import string
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
+from mockwise._domain.codec import JSON, RecordError, from_data, to_data
 from mockwise._domain.context import TenantContext
 from mockwise._domain.directory import Directory
+from mockwise._domain.entries import Note
 from mockwise._domain.errors import (
     OAuthError,
     WiseError,
@@ -29,31 +31,30 @@ from mockwise._domain.errors import (
     invalid_request,
     unsupported_grant_type,
 )
-from mockwise._domain.journal import Note
+from mockwise._domain.ledger import Ledger
 from mockwise._domain.model import ApiClient, Profile, User
-from mockwise._domain.records import JSON, RecordError, from_data, to_data
 from mockwise._domain.settings import (
     AUTHORIZATION_CODE_LIFETIME,
     PERSONAL_TOKEN_LIFETIME,
     REFRESH_TOKEN_LIFETIME,
     OAuth,
 )
-from mockwise._domain.store import Ledger
 from mockwise._domain.tokens import (
+    AuthorizationCode,
+    CodeRecord,
     EndReason,
     Link,
     LinkRecord,
-    ShrinkingTable,
     Token,
     TokenKind,
     TokenRecord,
     TokenState,
-    TokenStore,
     new_token_value,
     presented,
     token_key,
     uuid_token,
 )
+from mockwise._domain.tokenstore import ShrinkingTable, TokenStore
 
 INVALID_USER_CREDENTIALS = "Invalid user credentials."  # [C] §2.6, Wise user-tokens page
 CODE_ALPHABET = string.ascii_letters + string.digits  # codes look like "G2s8EJ" (§2.4)
@@ -76,57 +77,7 @@ class Issued:
     rotated: bool = False  # ...and rotated the refresh token (`refresh_value` is a new one)
 
 
-@dataclass(slots=True, eq=False)
-class AuthorizationCode:
-    key: str
-    client_id: str
-    redirect_uri: str
-    user_id: int
-    profile_id: int | None
-    issued_at: float
-    expires_at: float
-    used_at: float | None = None
-    link: Link | None = None
-
-
 LinkKey = tuple[str, int, int | None]
-
-
-@dataclass(slots=True)
-class CodeRecord:
-    """An authorization code as data (its link by id)."""
-
-    key: str
-    client_id: str
-    redirect_uri: str
-    user_id: int
-    profile_id: int | None
-    issued_at: float
-    expires_at: float
-    used_at: float | None = None
-    link: int | None = None
-
-    @staticmethod
-    def of(code: AuthorizationCode) -> CodeRecord:
-        return CodeRecord(*code_row(code))
-
-    def code(self, links: dict[int, Link]) -> AuthorizationCode:
-        if self.link is not None and self.link not in links:
-            raise RecordError(
-                f"tokens.codes: code {self.key[:16]} names link {self.link}, which is not there"
-            )
-        link = links[self.link] if self.link is not None else None
-        return AuthorizationCode(
-            self.key,
-            self.client_id,
-            self.redirect_uri,
-            self.user_id,
-            self.profile_id,
-            self.issued_at,
-            self.expires_at,
-            self.used_at,
-            link,
-        )
 
 
 @dataclass(slots=True)
@@ -178,25 +129,6 @@ def _joined(state: TokensState) -> tuple[dict[str, Token], dict[int, Link]]:
     return tokens, links
 
 
-CodeRow = tuple[str, str, str, int, int | None, float, float, float | None, int | None]
-"""key, client_id, redirect_uri, user_id, profile_id, issued_at, expires_at, used_at, link id"""
-
-
-def code_row(code: AuthorizationCode) -> CodeRow:
-    link = code.link
-    return (
-        code.key,
-        code.client_id,
-        code.redirect_uri,
-        code.user_id,
-        code.profile_id,
-        code.issued_at,
-        code.expires_at,
-        code.used_at,
-        link.id if link is not None else None,
-    )
-
-
 class CurrentLinks:
     """The current link of each (client, user, profile). With a lazy state store, a link not in
     memory is looked up there (the newest for its key)."""
@@ -233,7 +165,7 @@ class CurrentLinks:
 class TokenService:
     """The tenant's tokens, codes and links (a `Part`: its snapshot is every token it holds).
 
-    Tokens, codes and links are marked on the tenant's ledger as they change (`mockwise._domain.store`)."""
+    Tokens, codes and links are marked on the tenant's ledger as they change (`mockwise._domain.ledger`)."""
 
     def __init__(self, context: TenantContext) -> None:
         self._context = context

@@ -32,9 +32,9 @@ from jwcrypto.jwe import JWE
 from jwcrypto.jwk import JWK
 from jwcrypto.jws import JWS, InvalidJWSSignature
 
+from mockwise._domain.codec import JSON, codec, from_data, to_data
 from mockwise._domain.context import TenantContext
 from mockwise._domain.errors import FieldError, ValidationError
-from mockwise._domain.records import JSON, codec, from_data, to_data
 
 
 class KeyScope(StrEnum):

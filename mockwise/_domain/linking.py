@@ -36,11 +36,11 @@ from enum import StrEnum
 from typing import TypedDict, Unpack
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
+from mockwise._domain.codec import JSON, from_data, to_data
 from mockwise._domain.context import TenantContext
 from mockwise._domain.errors import FieldError, RateLimited, ValidationError
 from mockwise._domain.grants import TokenService
 from mockwise._domain.model import ApiClient, Profile, ProfileType, User
-from mockwise._domain.records import JSON, from_data, to_data
 from mockwise._domain.scenarios import Scenarios
 from mockwise._domain.settings import (
     CLAIM_ACCOUNT_CODE_LIFETIME,

@@ -8,25 +8,110 @@ from __future__ import annotations
 
 import secrets
 import threading
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from mockwise._domain.directory import Taken
+from mockwise._domain.entries import ControlCall, Entry
 from mockwise._domain.journal import DEFAULT_CAPACITY as DEFAULT_JOURNAL_CAPACITY
-from mockwise._domain.journal import ControlCall, Entry, Journal
+from mockwise._domain.journal import Journal
+from mockwise._domain.ledger import NO_LEDGER, Ledger
 from mockwise._domain.model import Secrets
 from mockwise._domain.seed import Credentials, SeedData, apply_seed, load_seed
 from mockwise._domain.settings import Settings
-from mockwise._domain.store import Ledger, MemoryStore, Restored, Store
+from mockwise._domain.store import Restored
 from mockwise._domain.tenant import Tenant
-from mockwise._domain.tokens import ShrinkingTable, Token, token_key
+from mockwise._domain.tokens import Token, token_key
+from mockwise._domain.tokenstore import ShrinkingTable
 
 if TYPE_CHECKING:
     from mockwise._domain.webhooks import SigningKeys
     from mockwise._pki import SandboxPKI
 
 DEFAULT_TENANT = "default"
+
+
+class Store(Protocol):
+    """Where a sandbox's state is kept: memory only (`MemoryStore`), or also a state store that
+    survives restarts and crashes (`mockwise._store.SqliteStore`). Tenants mark their changes on
+    their ledgers (`mockwise._domain.ledger`, whose docstring tells the whole seam)."""
+
+    @property
+    def persistent(self) -> bool:
+        """False: nothing survives the process (the in-memory store)."""
+
+    @property
+    def failure(self) -> str | None:
+        """Why the store cannot write now (None while it can)."""
+
+    @property
+    def unsettled(self) -> bool:
+        """Whether changes to tenants' state are waiting to be written: a response must wait for
+        `settle()` first, since it may tell its client of them."""
+
+    def open(self, sandbox: Sandbox) -> Restored | None:
+        """Attach to `sandbox` (just made, no tenants yet) and bring its saved tenants back."""
+
+    def ledger(self, tenant_id: str) -> Ledger:
+        """The ledger of a new tenant (made, not yet seeded)."""
+
+    def created(self, tenant: Tenant) -> None:
+        """A tenant was made and seeded: save all of it."""
+
+    def deleted(self, tenant: Tenant) -> None:
+        """A tenant was deleted: forget all of it."""
+
+    def locate(self, value: str, key: str) -> str | None:
+        """The id of the tenant a stored token (not in memory) belongs to."""
+
+    def settle(self) -> Awaitable[None]:
+        """Awaitable once every change marked so far is written (one write per event-loop turn);
+        raises `StoreUnavailable` when the write fails."""
+
+    def soon(self) -> None:
+        """Write journal entries a little later (a read's answer does not wait for its entry)."""
+
+    def flush(self) -> None:
+        """Write every change marked so far, now."""
+
+    def close(self) -> None:
+        """Write what is left and let go of the store."""
+
+
+class MemoryStore:
+    """Nothing survives the process: the default, and what tests use."""
+
+    persistent = False
+    unsettled = False
+    failure = None
+
+    def open(self, sandbox: Sandbox) -> Restored | None:
+        return None
+
+    def ledger(self, tenant_id: str) -> Ledger:
+        return NO_LEDGER
+
+    def created(self, tenant: Tenant) -> None:
+        pass
+
+    def deleted(self, tenant: Tenant) -> None:
+        pass
+
+    def locate(self, value: str, key: str) -> str | None:
+        return None
+
+    async def settle(self) -> None:
+        pass
+
+    def soon(self) -> None:
+        pass
+
+    def flush(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
 
 
 class Sandbox:

@@ -32,11 +32,11 @@ from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
+from mockwise._domain.codec import RecordError, from_data, to_data
 from mockwise._domain.context import TenantContext
+from mockwise._domain.entries import Note
 from mockwise._domain.errors import JSON, FieldError, RateLimited, SpringError, ValidationError, WiseError
-from mockwise._domain.journal import Note
 from mockwise._domain.model import Profile, ProfileType, User
-from mockwise._domain.records import RecordError, from_data, to_data
 from mockwise._domain.settings import SANDBOX_OTP, Sca
 from mockwise._domain.tokens import TokenKind, token_key, uuid_token
 

@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal, get_args, get_origin, get_type_hints
 
-from mockwise._domain.records import RecordError
+from mockwise._domain.codec import RecordError
 
 #: Access tokens (client-credentials and user) live 12 hours [C] §2.4: the default of
 #: `oauth.access_token_lifetime`.

@@ -1,4 +1,8 @@
-"""Where a sandbox's state lives: in memory only (the default), or also in a state store that
+"""What a state store reports to the domain: what it brought back at start-up (`Restored`) and
+that it cannot write (`StoreUnavailable`). The store itself is `mockwise._domain.sandbox.Store`;
+the ledger each tenant marks its changes on is `mockwise._domain.ledger`.
+
+Where a sandbox's state lives: in memory only (the default), or also in a state store that
 survives restarts and crashes (`mockwise._store.SqliteStore`, what `mockwise serve` uses).
 
 The domain does not save anything itself. Each tenant has a `Ledger`, its line to the store, and
@@ -26,96 +30,9 @@ to an empty method per change, nothing more.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
 
 from mockwise._domain.errors import SpringError
-
-if TYPE_CHECKING:
-    from mockwise._domain.grants import AuthorizationCode
-    from mockwise._domain.journal import Entry
-    from mockwise._domain.sandbox import Sandbox
-    from mockwise._domain.tenant import Tenant
-    from mockwise._domain.tokens import Link, LinkRow, Token, TokenRow
-
-
-class Ledger:
-    """One tenant's line to its state store. This base ignores everything: the in-memory store."""
-
-    __slots__ = ()
-
-    @property
-    def lazy(self) -> bool:
-        """True when tokens and links live in the store and memory holds only those in use."""
-        return False
-
-    # Marks, each made right after the change ------------------------------------------------------
-
-    def token(self, token: Token, new: bool = False) -> None:
-        """A token was issued (`new`: never marked before) or changed (ended, bound to a certificate)."""
-
-    def drop_token(self, token: Token) -> None:
-        """A token was collected."""
-
-    def code(self, code: AuthorizationCode) -> None:
-        """An authorization code was issued or changed (used, linked)."""
-
-    def drop_code(self, key: str) -> None:
-        """An authorization code was collected."""
-
-    def link(self, link: Link) -> None:
-        """A link was made, or its current access or refresh token changed."""
-
-    def entry(self, entry: Entry) -> None:
-        """A journal entry was recorded."""
-
-    def changed(self, part: str) -> None:
-        """Something in one of `Tenant.stored_parts` changed: the store saves it whole."""
-
-    def rewritten(self, part: str) -> None:
-        """ "tokens" (tokens, codes and links) or "journal" was replaced whole: what the store holds
-        of it goes, and what is marked after this takes its place."""
-
-    def new_row(self) -> int | None:
-        """A row for a token about to be minted, which its value will carry (`uuid_token(row)`), so
-        the store finds it without a search; None for a store that needs none."""
-        return None
-
-    # Lazy loading (only when `lazy`) --------------------------------------------------------------
-
-    def fetch_token(self, key: str, value: str | None = None) -> TokenRow | None:
-        """The stored token with this key (`mockwise._domain.tokens.token_row`), if any; `value`,
-        when known, may carry its row."""
-        return None
-
-    def fetch_link(self, link_id: int) -> tuple[LinkRow, list[TokenRow]] | None:
-        """A stored link and every token of its lineage, oldest first."""
-        return None
-
-    def current_link(self, client_id: str, user_id: int, key_profile: int | None) -> int | None:
-        """The newest link for (client, user, profile), by id."""
-        return None
-
-    def current_links(self) -> list[int]:
-        """The newest link of every (client, user, profile)."""
-        return []
-
-    def scan_tokens(
-        self, *, live_at: float | None = None, client_id: str | None = None, user_id: int | None = None
-    ) -> list[TokenRow]:
-        """Every stored token (or those live at `live_at`, of a client, of a user), oldest first."""
-        return []
-
-    def count_tokens(self) -> int:
-        return 0
-
-    def collect_tokens(self, horizon: float, limit: int | None = None) -> int:
-        """Forget stored tokens that expired at or before `horizon` (at most `limit`); how many went."""
-        return 0
-
-
-NO_LEDGER = Ledger()
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,83 +64,3 @@ class StoreUnavailable(SpringError):
         super().__init__(503, "The sandbox cannot save its state; see /_mockwise/health")
         self.code = "state_store_unavailable"
         self.cause = cause
-
-
-class Store(Protocol):
-    """Where a sandbox's state is kept (see the module docstring)."""
-
-    @property
-    def persistent(self) -> bool:
-        """False: nothing survives the process (the in-memory store)."""
-
-    @property
-    def failure(self) -> str | None:
-        """Why the store cannot write now (None while it can)."""
-
-    @property
-    def unsettled(self) -> bool:
-        """Whether changes to tenants' state are waiting to be written: a response must wait for
-        `settle()` first, since it may tell its client of them."""
-
-    def open(self, sandbox: Sandbox) -> Restored | None:
-        """Attach to `sandbox` (just made, no tenants yet) and bring its saved tenants back."""
-
-    def ledger(self, tenant_id: str) -> Ledger:
-        """The ledger of a new tenant (made, not yet seeded)."""
-
-    def created(self, tenant: Tenant) -> None:
-        """A tenant was made and seeded: save all of it."""
-
-    def deleted(self, tenant: Tenant) -> None:
-        """A tenant was deleted: forget all of it."""
-
-    def locate(self, value: str, key: str) -> str | None:
-        """The id of the tenant a stored token (not in memory) belongs to."""
-
-    def settle(self) -> Awaitable[None]:
-        """Awaitable once every change marked so far is written (one write per event-loop turn);
-        raises `StoreUnavailable` when the write fails."""
-
-    def soon(self) -> None:
-        """Write journal entries a little later (a read's answer does not wait for its entry)."""
-
-    def flush(self) -> None:
-        """Write every change marked so far, now."""
-
-    def close(self) -> None:
-        """Write what is left and let go of the store."""
-
-
-class MemoryStore:
-    """Nothing survives the process: the default, and what tests use."""
-
-    persistent = False
-    unsettled = False
-    failure = None
-
-    def open(self, sandbox: Sandbox) -> Restored | None:
-        return None
-
-    def ledger(self, tenant_id: str) -> Ledger:
-        return NO_LEDGER
-
-    def created(self, tenant: Tenant) -> None:
-        pass
-
-    def deleted(self, tenant: Tenant) -> None:
-        pass
-
-    def locate(self, value: str, key: str) -> str | None:
-        return None
-
-    async def settle(self) -> None:
-        pass
-
-    def soon(self) -> None:
-        pass
-
-    def flush(self) -> None:
-        pass
-
-    def close(self) -> None:
-        pass

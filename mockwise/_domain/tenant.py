@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Unpack
 
 from mockwise._domain.certificates import NO_TLS, Certificates, Connection
+from mockwise._domain.codec import JSON, RecordError, from_data
 from mockwise._domain.context import Part, Routes, TenantContext
 from mockwise._domain.directory import ClientDetails, UserDetails, to_date
 from mockwise._domain.errors import FieldError, ValidationError
@@ -30,14 +31,13 @@ from mockwise._domain.grants import Issued, TokenService
 from mockwise._domain.jose import JoseKeys
 from mockwise._domain.journal import DEFAULT_CAPACITY as DEFAULT_JOURNAL_CAPACITY
 from mockwise._domain.journal import Journal
+from mockwise._domain.ledger import NO_LEDGER, Ledger
 from mockwise._domain.linking import Linking, LinkOptions
 from mockwise._domain.model import ApiClient, Profile, ProfileType, Secrets, User
 from mockwise._domain.ratelimit import RateLimiter
-from mockwise._domain.records import JSON, RecordError, from_data
 from mockwise._domain.sca import StrongAuth
 from mockwise._domain.scenarios import ScenarioHandle, Scenarios, UserRef
 from mockwise._domain.settings import Settings
-from mockwise._domain.store import NO_LEDGER, Ledger
 from mockwise._domain.tokens import Token
 from mockwise._domain.webhooks import Webhooks
 
@@ -118,7 +118,7 @@ class Tenant(ScenarioHandle):
 
     @property
     def stored_parts(self) -> dict[str, Part]:
-        """What a state store saves whole when marked changed (`mockwise._domain.store`): the small,
+        """What a state store saves whole when marked changed (`mockwise._domain.ledger`): the small,
         rarely-changing state. Tokens, codes, links and journal entries it keeps row by row."""
         context, linking, jose = self.context, self.linking, self.jose
         return {

@@ -33,10 +33,10 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from mockwise._domain.clock import iso_seconds
+from mockwise._domain.codec import JSON, from_data, to_data
+from mockwise._domain.entries import Entry
 from mockwise._domain.errors import FieldError, ValidationError, clip
 from mockwise._domain.faults import Fault, FaultKind, Faults
-from mockwise._domain.journal import Entry
-from mockwise._domain.records import JSON, from_data, to_data
 from mockwise._domain.settings import Webhooks as Rules
 from mockwise._domain.webhook_events import EVENT_TYPES, timestamp, transfer_state_change
 
@@ -728,7 +728,7 @@ class Webhooks:
 
     def snapshot(self) -> JSON:
         """Subscriptions, notifications with their attempts, and the transfers already funded, as
-        data (`mockwise._domain.records`); nothing is in flight in a snapshot."""
+        data (`mockwise._domain.codec`); nothing is in flight in a snapshot."""
         with self._context.lock:
             kept = Kept(
                 list(self._subscriptions.values()),

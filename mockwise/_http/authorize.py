@@ -23,7 +23,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
-from mockwise._domain.journal import Note
+from mockwise._domain.entries import Note
 from mockwise._domain.linking import (
     AUTHORIZE_PATH,
     AuthorizeRequest,

@@ -35,10 +35,10 @@ from urllib.parse import parse_qsl
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mockwise._domain.certificates import EXTENSION, NO_TLS, Connection
+from mockwise._domain.entries import ControlCall, Entry
 from mockwise._domain.errors import DropConnection, SpringError
-from mockwise._domain.journal import ControlCall, Entry
-from mockwise._domain.sandbox import Sandbox
-from mockwise._domain.store import Store, StoreUnavailable
+from mockwise._domain.sandbox import Sandbox, Store
+from mockwise._domain.store import StoreUnavailable
 from mockwise._domain.tenant import Tenant
 from mockwise._domain.tokens import Token, TokenState, presented
 from mockwise._http.auth import NO_CREDENTIALS, Credentials, parse_authorization

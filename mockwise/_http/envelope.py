@@ -22,9 +22,9 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
+from mockwise._domain.entries import Note
 from mockwise._domain.errors import SpringError, WiseError
 from mockwise._domain.jose import SIGNING_ALGORITHMS, JoseError, KeyScope, encrypt, encrypt_direct, sign
-from mockwise._domain.journal import Note
 from mockwise._domain.tenant import Tenant
 from mockwise._http.forms import read_body
 

@@ -34,6 +34,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from mockwise._domain.entries import Note
 from mockwise._domain.errors import (
     OAuthError,
     WiseError,
@@ -42,7 +43,6 @@ from mockwise._domain.errors import (
     missing_authentication,
 )
 from mockwise._domain.faults import FaultKind
-from mockwise._domain.journal import Note
 from mockwise._domain.linking import first_params
 from mockwise._domain.model import ApiClient, Profile
 from mockwise._domain.sca import ScaAction

@@ -9,8 +9,8 @@ body is a JWE and whose answer is directly encrypted (§5.3, §7.3).
 
 from __future__ import annotations
 
+from mockwise._domain.entries import Note
 from mockwise._domain.errors import FieldError, SpringError, ValidationError, not_found
-from mockwise._domain.journal import Note
 from mockwise._domain.sca import ChallengeType, OneTimeToken
 from mockwise._http.auth import Caller
 from mockwise._http.envelope import JOSE_MEDIA

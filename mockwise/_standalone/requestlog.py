@@ -22,7 +22,7 @@ import threading
 import time
 from typing import TextIO
 
-from mockwise._domain.journal import ControlCall, Entry
+from mockwise._domain.entries import ControlCall, Entry
 
 MAX_PATH = 160  # characters of path shown; the rest is elided
 

@@ -1,24 +1,23 @@
-"""One tenant's line to the state database (`mockwise._domain.store.Ledger`): the changes it marks,
+"""One tenant's line to the state database (`mockwise._domain.ledger.Ledger`): the changes it marks,
 waiting for the next group commit (`_Batch`), and the tokens and links it fetches when they are
 presented (lazy loading)."""
 
 from __future__ import annotations
 
+import itertools
 import logging
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
-from mockwise._domain.grants import AuthorizationCode
-from mockwise._domain.journal import Entry
-from mockwise._domain.store import Ledger
-from mockwise._domain.tokens import Link, LinkRow, Token, TokenRow
-from mockwise._store.records import LINK_COLUMNS, TOKEN_COLUMNS, BadRow, link_from_sql, token_from_sql
+from mockwise._domain.entries import Entry
+from mockwise._domain.ledger import Ledger
+from mockwise._domain.tokens import AuthorizationCode, Link, LinkRow, Token, TokenRow
+from mockwise._store.rows import LINK_COLUMNS, TOKEN_COLUMNS, BadRow, link_from_sql, token_from_sql
 
 if TYPE_CHECKING:
     from mockwise._domain.tenant import Tenant
-    from mockwise._store.sqlite import SqliteStore
 
 log = logging.getLogger("mockwise.state")
 
@@ -33,6 +32,22 @@ def bad_row(path: Path, problem: BadRow) -> None:
 
 
 _SAID: set[str] = set()
+
+
+class Database(Protocol):
+    """What a ledger needs of its store (`mockwise._store.sqlite.SqliteStore`): where to wait for the
+    next write, the token rows to hand out, and the reads of lazy loading."""
+
+    path: Path
+    _dirty: dict[int, SqliteLedger]  # ledgers with marks waiting for the next write
+    _pending: bool  # changes to state (not journal entries) are waiting
+    _rows: itertools.count[int]  # token rows (see sqlite.py's docstring)
+
+    def _find(self, key: str, value: str | None) -> tuple[TokenRow, int] | None: ...
+    def _one(self, sql: str, args: tuple[Any, ...]) -> tuple[Any, ...] | None: ...
+    def _all(self, sql: str, args: tuple[Any, ...]) -> list[tuple[Any, ...]]: ...
+    def _collect(self, n: int, horizon: float, limit: int | None) -> int: ...
+    def _write(self, ledgers: list[SqliteLedger]) -> None: ...
 
 
 @dataclass(slots=True)
@@ -61,7 +76,7 @@ class SqliteLedger(Ledger):
         """Once the tenant is whole: while it is being made, everything it has is in memory."""
         return self.ready and not self.closed
 
-    def __init__(self, store: SqliteStore, n: int, tenant_id: str) -> None:
+    def __init__(self, store: Database, n: int, tenant_id: str) -> None:
         self.store = store
         self.n = n
         self.id = tenant_id

@@ -15,10 +15,10 @@ from collections.abc import Callable
 from datetime import date
 from typing import Any
 
-from mockwise._domain.journal import Entry
-from mockwise._domain.records import JSON, RecordError
+from mockwise._domain.codec import JSON, RecordError
+from mockwise._domain.entries import Entry
 from mockwise._store.pickles import PickleError, plain, read_pickle
-from mockwise._store.records import ENTRY_FIELDS, entries_text, part_text
+from mockwise._store.rows import ENTRY_FIELDS, entries_text, part_text
 
 SCHEMA_VERSION = 2
 

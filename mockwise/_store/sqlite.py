@@ -7,7 +7,7 @@ What is stored how (schema version `SCHEMA_VERSION`, in `PRAGMA user_version`):
     parts       the small, rarely-changing state, one JSON snapshot per tenant and part
                 (`Tenant.stored_parts`: settings, clock, directory, linking, SCA, JOSE keys,
                 certificates, faults, journal capacity, the seeded snapshot), saved whole when marked:
-                data of named, typed fields, read back field by field (`mockwise._domain.records`)
+                data of named, typed fields, read back field by field (`mockwise._domain.codec`)
     tokens      one row per token: the SHA-256 of its value (never the value) and its state, in
                 the order they were minted; links and authorization codes row by row too
     token_keys  hash -> row, for the tokens whose value does not carry their row (chosen values)
@@ -19,7 +19,7 @@ value (`mockwise._domain.tokens.uuid_token(row)`: 40 of a UUID's 122 random bits
 store finds it by row and checks the hash. An index of random hashes would write a random page per
 token; `token_keys` holds only the few tokens with chosen values (seeded personal tokens).
 
-Durability: the domain marks every change on its tenant's ledger (`mockwise._domain.store`); the
+Durability: the domain marks every change on its tenant's ledger (`mockwise._domain.ledger`); the
 store writes what was marked in one transaction per event-loop turn (group commit), and the HTTP
 edge holds each response until the changes it may have seen are written. The database is in WAL
 mode with `synchronous=NORMAL`: a commit is a write to the WAL file, which the operating system
@@ -48,16 +48,16 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mockwise._domain.grants import AuthorizationCode
+from mockwise._domain.codec import RecordError
+from mockwise._domain.ledger import Ledger
 from mockwise._domain.model import Secrets
-from mockwise._domain.records import RecordError
-from mockwise._domain.store import Ledger, Restored, StoreUnavailable
-from mockwise._domain.tokens import TokenRow, row_of
+from mockwise._domain.store import Restored, StoreUnavailable
+from mockwise._domain.tokens import AuthorizationCode, TokenRow, row_of
 from mockwise._store.ledger import Batch, SqliteLedger, bad_row
 from mockwise._store.lock import StateError
 from mockwise._store.migrate import SCHEMA_VERSION, MigrationError, migrate
 from mockwise._store.pickles import PickleError
-from mockwise._store.records import (
+from mockwise._store.rows import (
     CODE_COLUMNS,
     ENTRY_FIELDS,
     LINK_COLUMNS,

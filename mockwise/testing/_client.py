@@ -27,8 +27,8 @@ import httpx
 
 from mockwise._domain.certificates import Certificate, Variant
 from mockwise._domain.directory import ClientDetails, UserDetails
+from mockwise._domain.entries import FIELDS, Entry, expect_requests
 from mockwise._domain.faults import FaultKind
-from mockwise._domain.journal import FIELDS, Entry, expect_requests
 from mockwise._domain.linking import LinkOptions
 from mockwise._domain.model import ProfileType
 from mockwise._domain.scenarios import ScenarioHandle, UserRef

@@ -22,8 +22,8 @@ from typing import TYPE_CHECKING, Any, Protocol, Unpack
 
 from mockwise._domain.certificates import Certificate, Variant
 from mockwise._domain.directory import ClientDetails, UserDetails
+from mockwise._domain.entries import Entry
 from mockwise._domain.faults import FaultKind
-from mockwise._domain.journal import Entry
 from mockwise._domain.linking import LinkOptions
 from mockwise._domain.model import ProfileType
 from mockwise._domain.scenarios import ScenarioHandle, UserRef

@@ -13,20 +13,27 @@ sandbox runs there too (`WiseServer.start()`, the plugin's default).
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from mockwise._transport.webhooks import Dispatcher, LocalReceiver
-    from mockwise.testing._client import TenantClient
 
 JSON = dict[str, Any]
+
+
+class ControlCalls(Protocol):
+    """What webhooks need of a tenant's control-plane client (`TenantClient.call`)."""
+
+    def call(
+        self, method: str, path: str = "", body: JSON | None = None, params: JSON | None = None
+    ) -> Any: ...
 
 
 class WebhooksClient:
     """One tenant's webhooks, over the control plane."""
 
     def __init__(
-        self, tenant: TenantClient, dispatcher: Callable[[], Dispatcher | None] | None = None
+        self, tenant: ControlCalls, dispatcher: Callable[[], Dispatcher | None] | None = None
     ) -> None:
         self._tenant = tenant
         self._dispatcher = dispatcher or (lambda: None)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 from typing import Any
 
-from mockwise._domain.journal import Entry
+from mockwise._domain.entries import Entry
 from mockwise.contracts.adapter import Outcome
 from mockwise.contracts.judge import REQUIRED_PARAMS, Judge, Operation
 

@@ -7,12 +7,14 @@ import tracemalloc
 
 import pytest
 
-from mockwise._domain.journal import Entry, Journal
+from mockwise._domain.entries import Entry
+from mockwise._domain.journal import Journal
 from mockwise._domain.sandbox import Sandbox
 from mockwise._domain.seed import Credentials
 from mockwise._domain.settings import ACCESS_TOKEN_LIFETIME, AUTHORIZATION_CODE_LIFETIME
 from mockwise._domain.tenant import Tenant
-from mockwise._domain.tokens import COMPACT_MIN, TokenState
+from mockwise._domain.tokens import TokenState
+from mockwise._domain.tokenstore import COMPACT_MIN
 from tests.helpers import created_user
 
 

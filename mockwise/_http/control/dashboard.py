@@ -30,8 +30,8 @@ from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
 from mockwise._domain.clock import iso_millis
+from mockwise._domain.entries import Entry
 from mockwise._domain.faults import Fault, FaultKind
-from mockwise._domain.journal import Entry
 from mockwise._domain.scenarios import SCENARIOS, Scenario
 from mockwise._domain.settings import SECTIONS, Settings
 from mockwise._domain.tenant import Tenant

@@ -8,7 +8,8 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from mockwise._domain.journal import Entry, Journal
+from mockwise._domain.entries import Entry
+from mockwise._domain.journal import Journal
 from mockwise._http.control.common import (
     ControlError,
     endpoint,

@@ -1,4 +1,4 @@
-"""State as data (`mockwise._domain.records`): a record and back, every field's type checked on the
+"""State as data (`mockwise._domain.codec`): a record and back, every field's type checked on the
 way in, and a refusal that names the part and the field in one line."""
 
 from __future__ import annotations
@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
+from mockwise._domain.codec import RecordError, from_data, to_data
 from mockwise._domain.directory import DirectoryState
 from mockwise._domain.linking import Attempts, LinkingState
-from mockwise._domain.records import RecordError, from_data, to_data
 from mockwise._domain.sandbox import Sandbox
 from mockwise._domain.tenant import Tenant
 from tests.linking import ALEX

@@ -5,7 +5,7 @@
   value). Reading one back checks each column (`token_from_sql`): a row that is not a token is
   `BadRow`, which the store answers as "no such token" (a 401 for whoever presents it), never a 500.
 - A part of a tenant (`Tenant.stored_parts`) is JSON text: the part's snapshot, data of named,
-  typed fields (`mockwise._domain.records`), which the part itself reads back field by field.
+  typed fields (`mockwise._domain.codec`), which the part itself reads back field by field.
 - Journal entries are JSON too: one row per write, a list of entries, each the list of its values
   in the order the database's `journal_fields` names them (`ENTRY_FIELDS` when it was written by
   this mockwise), so that a field added to `Entry` later does not make old rows unreadable.
@@ -18,10 +18,19 @@ from dataclasses import fields
 from operator import attrgetter
 from typing import Any
 
-from mockwise._domain.grants import AuthorizationCode, code_row
-from mockwise._domain.journal import Entry
-from mockwise._domain.records import JSON, RecordError, from_data
-from mockwise._domain.tokens import EndReason, Link, LinkRow, Token, TokenKind, TokenRow, link_row
+from mockwise._domain.codec import JSON, RecordError, from_data
+from mockwise._domain.entries import Entry
+from mockwise._domain.tokens import (
+    AuthorizationCode,
+    EndReason,
+    Link,
+    LinkRow,
+    Token,
+    TokenKind,
+    TokenRow,
+    code_row,
+    link_row,
+)
 
 
 class BadRow(ValueError):

@@ -1,0 +1,249 @@
+"""The tenant's token table: the store that issues, finds, ends and collects tokens, marking each
+change on the tenant's ledger.
+
+Token values are handed out once and never kept: the table is keyed by a SHA-256 of the value, so a
+token's identity (`Token.id`) can appear in the journal and the dashboard without the token itself.
+"""
+
+from __future__ import annotations
+
+import heapq
+import weakref
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, nullcontext
+from typing import Any, Generic, TypeVar
+
+from mockwise._domain.ledger import NO_LEDGER, Ledger
+from mockwise._domain.tokens import LINK_ID, Link, Token, TokenRow, token_from_row, token_key
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+COMPACT_MIN = 4096  # below this a dict's table is too small to be worth copying
+
+
+class ShrinkingTable(Generic[K, V]):
+    """A dict (`data`) that gives its memory back after a mass deletion: a dict never returns the
+    slots of deleted keys, so only a copy does. Add with `put` (it tracks the peak); delete from
+    `data` directly, then call `shrink`. Read `data` directly: a lookup stays a plain dict get.
+
+    `data` is copied when a quarter of its peak or less is left, which keeps the cost amortised
+    O(1) per deletion. It is replaced whole, never rebuilt in place, so readers need no lock."""
+
+    __slots__ = ("_peak", "data")
+
+    def __init__(self, data: dict[K, V] | None = None) -> None:
+        self.data: dict[K, V] = {} if data is None else data
+        self._peak = len(self.data)  # the most entries held since `data` was last copied
+
+    def put(self, key: K, value: V) -> None:
+        data = self.data
+        data[key] = value
+        if len(data) > self._peak:
+            self._peak = len(data)
+
+    def shrink(self) -> bool:
+        """After deletions: copy `data` down if it has shrunk enough; whether it was copied."""
+        data, peak = self.data, self._peak
+        if peak < COMPACT_MIN or len(data) > peak // 4:
+            return False
+        self.data = dict(data)
+        self._peak = len(data)
+        return True
+
+    def clear(self) -> None:
+        self.data = {}
+        self._peak = 0
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+
+class TokenStore:
+    """All tokens of one tenant, keyed by hash; long-expired tokens are collected (`collect`).
+
+    Every change is marked on the tenant's ledger (`mockwise._domain.ledger`). With a lazy ledger the
+    state store holds the tokens and this holds those in use: a token not in memory is fetched
+    when asked for, with its whole lineage (its link's tokens), and stays. One object per token
+    and per link, always: lineages are joined through `link` (an identity map of links)."""
+
+    def __init__(
+        self,
+        bind: Callable[[str], None],
+        unbind: Callable[[str], None],
+        ledger: Ledger = NO_LEDGER,
+        lock: AbstractContextManager[Any] | None = None,
+    ) -> None:
+        self._lock = lock if lock is not None else nullcontext()  # the tenant's: a fetch adds to memory
+        self._tokens: ShrinkingTable[str, Token] = ShrinkingTable()
+        self._expiry: list[tuple[float, str]] = []
+        self._bind = bind
+        self._unbind = unbind
+        self._ledger = ledger
+        self._links: weakref.WeakValueDictionary[int, Link] = weakref.WeakValueDictionary()
+
+    @property
+    def lazy(self) -> bool:
+        return self._ledger.lazy
+
+    def add(self, token: Token) -> Token:
+        self._hold(token)
+        self._ledger.token(token, True)
+        return token
+
+    def changed(self, token: Token) -> None:
+        """`token` changed (ended, bound to a certificate): mark it."""
+        self._ledger.token(token)
+
+    def _hold(self, token: Token) -> Token:
+        self._tokens.put(token.key, token)
+        heapq.heappush(self._expiry, (token.expires_at, token.key))
+        self._bind(token.key)
+        return token
+
+    def find(self, value: str) -> Token | None:
+        key = token_key(value)
+        token = self._tokens.data.get(key)
+        if token is None and self._ledger.lazy:
+            return self._fetch(key, value)
+        return token
+
+    def get(self, key: str) -> Token | None:
+        token = self._tokens.data.get(key)
+        if token is None and self._ledger.lazy:
+            return self._fetch(key, None)
+        return token
+
+    def _fetch(self, key: str, value: str | None) -> Token | None:
+        with self._lock:
+            held = self._tokens.data.get(key)
+            if held is not None:
+                return held
+            row = self._ledger.fetch_token(key, value)
+            return self._from_row(row) if row is not None else None
+
+    def _from_row(self, row: TokenRow) -> Token:
+        """The token of a fetched row: the one in memory, or the row made a token (with its lineage)."""
+        key, link_id = row[0], row[LINK_ID]
+        held = self._tokens.data.get(key)
+        if held is None and link_id is not None and self.link(link_id) is not None:
+            held = self._tokens.data.get(key)  # fetched with its lineage
+        return held if held is not None else self._hold(token_from_row(row))
+
+    def link(self, link_id: int) -> Link | None:
+        """The link with this id when something holds it; with a lazy ledger, fetched with its
+        lineage when stored (None when its refresh token, the last of its tokens to expire, went)."""
+        link = self._links.get(link_id)
+        if link is not None or not self._ledger.lazy:
+            return link
+        with self._lock:
+            return self._links.get(link_id) or self._fetch_link(link_id)
+
+    def _fetch_link(self, link_id: int) -> Link | None:
+        fetched = self._ledger.fetch_link(link_id)
+        if fetched is None:
+            return None
+        row, rows = fetched
+        held = self._tokens.data
+        lineage = {r[0]: held.get(r[0]) or token_from_row(r) for r in rows}
+        lid, client_id, user_id, profile_id, grant_type, refresh_key, access_key, code_key, key_profile = row
+        refresh = lineage.get(refresh_key)
+        if refresh is None:
+            return None
+        link = Link(
+            lid,
+            client_id,
+            user_id,
+            profile_id,
+            grant_type,
+            refresh,
+            lineage.get(access_key) if access_key is not None else None,
+            code_key,
+            lineage,
+            key_profile,
+        )
+        for key, token in lineage.items():
+            token.link = link
+            if key not in held:
+                self._hold(token)
+        self._links[lid] = link
+        return link
+
+    def joined(self, link: Link) -> None:
+        """A new link, or one put back by a restore: mark it, and know it by id."""
+        self._links[link.id] = link
+        self._ledger.link(link)
+
+    def collect(
+        self, now: float, retention: float, budget: int | None = None, *, stored: bool = False
+    ) -> int:
+        """Forget tokens that expired more than `retention` seconds ago; at most `budget` of them.
+        `stored`: in a lazy ledger's state store too (at most `budget` more)."""
+        horizon = now - retention
+        heap, tokens, dropped = self._expiry, self._tokens.data, 0
+        while heap and heap[0][0] <= horizon and (budget is None or dropped < budget):
+            _, key = heapq.heappop(heap)
+            token = tokens.pop(key, None)
+            if token is not None:
+                self._unbind(key)
+                self._ledger.drop_token(token)
+                link = token.link
+                if link is not None:
+                    link.history.pop(key, None)
+                    if link.access is token:  # long expired: it needs ending by no refresh
+                        link.access = None
+                dropped += 1
+        if dropped:
+            self._tokens.shrink()
+        if stored and self._ledger.lazy:
+            dropped += self._ledger.collect_tokens(horizon, budget)
+        return dropped
+
+    def live(self, now: float, *, client_id: str | None = None, user_id: int | None = None) -> list[Token]:
+        """The tokens live at `now` (of `client_id`, of `user_id`, when given)."""
+        if self._ledger.lazy:
+            with self._lock:
+                rows = self._ledger.scan_tokens(live_at=now, client_id=client_id, user_id=user_id)
+                found: Iterator[Token] = iter([self._from_row(row) for row in rows])
+        else:
+            found = iter(list(self._tokens.data.values()))
+        return [
+            t
+            for t in found
+            if t.end_reason is None
+            and now < t.expires_at
+            and (client_id is None or t.client_id == client_id)
+            and (user_id is None or t.user_id == user_id)
+        ]
+
+    def clear(self) -> None:
+        for key in self._tokens.data:
+            self._unbind(key)
+        self._tokens.clear()
+        self._expiry = []
+        self._links = weakref.WeakValueDictionary()
+        self._ledger.rewritten("tokens")
+
+    def __len__(self) -> int:
+        if self._ledger.lazy:
+            return self._ledger.count_tokens()
+        return len(self._tokens)
+
+    def __iter__(self) -> Iterator[Token]:
+        if self._ledger.lazy:
+            with self._lock:
+                return iter([self._from_row(row) for row in self._ledger.scan_tokens()])
+        return iter(list(self._tokens.data.values()))
+
+    def newest_first(self) -> list[Token]:
+        """The tokens, the latest issued first (a copy, made in one step: safe from another thread
+        while tokens are issued). With a lazy ledger, those the state store holds, by row."""
+        if self._ledger.lazy:
+            return list(reversed(list(self)))
+        return list(reversed(self._tokens.data.values()))
+
+    @property
+    def held(self) -> int:
+        """How many tokens are in memory (all of them, unless the ledger is lazy)."""
+        return len(self._tokens)
