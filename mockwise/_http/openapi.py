@@ -331,3 +331,52 @@ def _raw_paths(routes: list[BaseRoute], prefix: str = "") -> list[str]:
         elif path:
             found.append(prefix + path)
     return found
+
+
+def as_openapi_30(document: dict[str, Any]) -> dict[str, Any]:
+    """`document` (OpenAPI 3.1) written as OpenAPI 3.0.3: the version, and schema keywords 3.0
+    spells differently (a type list with "null" → `nullable`, `const` → a one-value `enum`,
+    `examples` → `example`, numeric `exclusiveMinimum`/`exclusiveMaximum` → the boolean form)."""
+
+    def convert(node: Any, in_schema: bool = False) -> Any:
+        if isinstance(node, list):
+            return [convert(item, in_schema) for item in node]
+        if not isinstance(node, dict):
+            return node
+        out: dict[str, Any] = {}
+        for key, value in node.items():
+            schema_child = key in {"schema", "items", "additionalProperties", "not"} or (
+                in_schema and key in {"allOf", "anyOf", "oneOf"}
+            )
+            if isinstance(value, dict) and (key == "schemas" or (key == "properties" and in_schema)):
+                out[key] = {name: convert(v, True) for name, v in value.items()}
+            else:
+                out[key] = convert(value, schema_child or (in_schema and key not in {"example"}))
+        if in_schema:
+            kind = out.get("type")
+            if isinstance(kind, list):
+                others = [k for k in kind if k != "null"]
+                if "null" in kind:
+                    out["nullable"] = True
+                if len(others) == 1:
+                    out["type"] = others[0]
+                else:
+                    del out["type"]
+                    out["anyOf"] = [{"type": k} for k in others]
+            if "const" in out:
+                out["enum"] = [out.pop("const")]
+            if isinstance(out.get("examples"), list):
+                examples = out.pop("examples")
+                if examples:
+                    out.setdefault("example", examples[0])
+            for bound, plain in (("exclusiveMinimum", "minimum"), ("exclusiveMaximum", "maximum")):
+                if isinstance(out.get(bound), int | float) and not isinstance(out.get(bound), bool):
+                    out[plain] = out[bound]
+                    out[bound] = True
+        return out
+
+    converted: dict[str, Any] = convert(document)
+    converted["openapi"] = "3.0.3"
+    converted.pop("jsonSchemaDialect", None)
+    converted.pop("webhooks", None)
+    return converted

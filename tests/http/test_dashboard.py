@@ -14,7 +14,7 @@ from openapi_spec_validator import validate
 from mockwise._domain.sandbox import Sandbox
 from mockwise._domain.tenant import Tenant
 from mockwise._http.app import create_app
-from mockwise._http.control.dashboard import CSP
+from mockwise._http.control.dashboard.pages import CSP
 from mockwise._transport.inprocess import SyncASGITransport
 from mockwise.testing._client import SandboxClient
 

@@ -30,7 +30,7 @@ from mockwise._http.control.common import (
     sandbox_of,
     tenant_of,
 )
-from mockwise._http.control.dashboard import ROWS, _tenant_page
+from mockwise._http.control.dashboard.pages import ROWS, render_tenant
 from mockwise._http.control.paging import link, next_offset, window_of
 from mockwise._http.responses import WiseJSON
 
@@ -369,7 +369,7 @@ async def webhooks_page(request: Request) -> Response:
                 "last_at": iso_millis(last.at) if last else None,
             }
         )
-    return _tenant_page(
+    return render_tenant(
         request,
         tenant,
         "control/webhooks.html",
@@ -403,7 +403,7 @@ async def delivery_page(request: Request) -> Response:
         data["pretty"] = json.dumps(json.loads(n.body), indent=2, ensure_ascii=False)
     except ValueError:
         data["pretty"] = n.body
-    return _tenant_page(request, tenant, "control/delivery.html", "webhooks", n=data)
+    return render_tenant(request, tenant, "control/delivery.html", "webhooks", n=data)
 
 
 def tenant_routes() -> list[BaseRoute]:
