@@ -145,7 +145,7 @@ export class WiseIntegration {
       // have no body, §5.2) or 401 is an answer
       if (response.status >= 500 || (response.status < 300 && response.body === undefined)) {
         if (last) throw new GiveUp('server_error');
-        await sleep(backoff);
+        await sleep(response.status === 503 ? retryAfter(response, backoff) : backoff); // a 503 may say when
         backoff *= 2;
         continue;
       }
@@ -453,7 +453,17 @@ function bearer(token) {
   return { authorization: `Bearer ${token}` };
 }
 
+// Retry-After is delay-seconds or an HTTP-date (RFC 9110 §10.2.3): a date is read on this
+// process's wall clock, and one already past means "now".
 function retryAfter(response, fallback) {
-  const value = response.headers['retry-after'] ?? '';
-  return /^\d+$/.test(value) ? Math.min(Number(value), MAX_RETRY_AFTER_S) * 1000 : fallback;
+  const value = (response.headers['retry-after'] ?? '').trim();
+  let seconds;
+  if (/^\d+$/.test(value)) {
+    seconds = Number(value);
+  } else {
+    const at = Date.parse(value);
+    if (!value || Number.isNaN(at)) return fallback;
+    seconds = Math.max(0, (at - Date.now()) / 1000);
+  }
+  return Math.min(seconds, MAX_RETRY_AFTER_S) * 1000;
 }

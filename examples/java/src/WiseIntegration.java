@@ -15,6 +15,9 @@ import java.security.MessageDigest;
 import java.security.SecureRandom;
 import java.time.Duration;
 import java.time.Instant;
+import java.time.ZonedDateTime;
+import java.time.format.DateTimeFormatter;
+import java.time.format.DateTimeParseException;
 import java.util.ArrayList;
 import java.util.Base64;
 import java.util.LinkedHashMap;
@@ -263,7 +266,8 @@ class WiseIntegration implements AutoCloseable {
             // may have no body, §5.2) or 401 is an answer
             if (response.status() >= 500 || (response.status() < 300 && response.body() == null)) {
                 if (last) throw new GiveUp("server_error");
-                Thread.sleep(backoff);
+                // a 503 may say when to come back
+                Thread.sleep(response.status() == 503 ? retryAfter(response, backoff) : backoff);
                 backoff *= 2;
                 continue;
             }
@@ -272,10 +276,26 @@ class WiseIntegration implements AutoCloseable {
         throw new IllegalStateException("unreachable");
     }
 
+    /** Retry-After is delay-seconds or an HTTP-date (RFC 9110 §10.2.3): a date is read on this
+     *  process's wall clock, and one already past means "now". */
     static long retryAfter(Response response, long fallback) {
         String value = response.header("retry-after");
-        if (value == null || !value.matches("\\d+")) return fallback;
-        return Math.min(Long.parseLong(value), MAX_RETRY_AFTER_S) * 1000;
+        if (value == null || value.isBlank()) return fallback;
+        value = value.trim();
+        long millis;
+        if (value.matches("\\d{1,9}")) {
+            millis = Long.parseLong(value) * 1000;
+        } else if (value.matches("\\d+")) {
+            millis = Long.MAX_VALUE;
+        } else {
+            try {
+                long at = ZonedDateTime.parse(value, DateTimeFormatter.RFC_1123_DATE_TIME).toInstant().toEpochMilli();
+                millis = Math.max(0, at - System.currentTimeMillis());
+            } catch (DateTimeParseException e) {
+                return fallback;
+            }
+        }
+        return Math.min(millis, MAX_RETRY_AFTER_S * 1000);
     }
 
     // The token endpoint -----------------------------------------------------------------------
