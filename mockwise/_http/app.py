@@ -34,7 +34,7 @@ from mockwise._http import (
     token,
 )
 from mockwise._http.edge import Edge
-from mockwise._http.pipeline import Call, refuse
+from mockwise._http.pipeline import RouteCall, refuse
 from mockwise._http.responses import render_error
 
 DATA_PLANE: list[BaseRoute] = [*token.routes, *identity.routes, *signup.routes, *balances.routes]
@@ -68,7 +68,7 @@ def _render(request: Request, error: WiseError) -> Response:
         import time
 
         return render_error(error, request.url.path, time.time())
-    return refuse(Call(request, exchange), error)
+    return refuse(RouteCall(request, exchange), error)
 
 
 async def _wise_error(request: Request, exc: Exception) -> Response:

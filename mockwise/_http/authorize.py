@@ -35,7 +35,7 @@ from mockwise._domain.linking import (
 )
 from mockwise._domain.tenant import Tenant
 from mockwise._http.forms import form_params
-from mockwise._http.pipeline import Answer, Auth, Call, endpoint
+from mockwise._http.pipeline import Auth, NotedResponse, RouteCall, endpoint
 
 COOKIE_PREFIX = "mockwise_session_"
 COOKIE_PATH = "/oauth/authorize"  # covers `/oauth/authorize/` and `/oauth/authorize`
@@ -188,7 +188,7 @@ class Flow:
         return page("declined.html", client_name=name, link_back=outcome.link_back, details=self.details())
 
 
-async def authorize_page(call: Call) -> Response | Answer:
+async def authorize_page(call: RouteCall) -> Response | NotedResponse:
     """
     summary: The authorize page (account linking)
     description: >
@@ -214,7 +214,7 @@ async def authorize_page(call: Call) -> Response | Answer:
     return await _authorize(call, _show)
 
 
-async def authorize_form(call: Call) -> Response | Answer:
+async def authorize_form(call: RouteCall) -> Response | NotedResponse:
     """
     summary: A form posted from the authorize page
     description: >
@@ -257,7 +257,9 @@ async def authorize_form(call: Call) -> Response | Answer:
     return await _authorize(call, _post)
 
 
-async def _authorize(call: Call, step: Callable[[Flow], Awaitable[Response | Answer]]) -> Response | Answer:
+async def _authorize(
+    call: RouteCall, step: Callable[[Flow], Awaitable[Response | NotedResponse]]
+) -> Response | NotedResponse:
     """The checks both methods share (the client, its redirect_uri, the claim code), then `step`."""
     tenant, params = call.tenant, call.params
     if tenant is None:
@@ -274,12 +276,12 @@ async def _authorize(call: Call, step: Callable[[Flow], Awaitable[Response | Ans
         return error_page(exc.error, exc.message)
 
 
-async def _show(flow: Flow) -> Answer:
+async def _show(flow: Flow) -> NotedResponse:
     session, flow.new_cookie = flow.linking.open_session(flow.request.cookies.get(cookie_name(flow.tenant)))
-    return Answer(flow.render(session), Note(user_id=session.user_id))
+    return NotedResponse(flow.render(session), Note(user_id=session.user_id))
 
 
-async def _post(flow: Flow) -> Response | Answer:
+async def _post(flow: Flow) -> Response | NotedResponse:
     form = await form_params(flow.request)
     linking = flow.linking
     session = linking.session(flow.request.cookies.get(cookie_name(flow.tenant)))
@@ -320,17 +322,19 @@ async def _post(flow: Flow) -> Response | Answer:
                 raise StepRefused(
                     Step.PROFILE, "invalid_profile", "Choose one of your profiles.", "profile_id"
                 )
-            return Answer(flow.finish(linking.approve(session, flow.authorize, profile_id)), note)
+            return NotedResponse(flow.finish(linking.approve(session, flow.authorize, profile_id)), note)
         elif action == "deny":
-            return Answer(flow.finish(linking.deny(flow.authorize)), note)
+            return NotedResponse(flow.finish(linking.deny(flow.authorize)), note)
         elif action == "logout":
             linking.end_session(session)
             session, flow.new_cookie = linking.open_session(None)
         else:
             raise StepRefused(Step.LOGIN, "unknown_action", "Something went wrong with that form. Try again.")
     except StepRefused as refused:
-        return Answer(flow.render(session, profile_id=profile_id, refused=refused, values=values), note)
-    return Answer(flow.render(session, profile_id=profile_id), note)
+        return NotedResponse(
+            flow.render(session, profile_id=profile_id, refused=refused, values=values), note
+        )
+    return NotedResponse(flow.render(session, profile_id=profile_id), note)
 
 
 def _int(value: str | None) -> int | None:

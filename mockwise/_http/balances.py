@@ -1,7 +1,7 @@
 """Thin resources behind Wise's PSD2 limits on personal tokens (reference §5.1, §5.5): the balance
 statement and transfer funding. EU/UK customers cannot use either with a personal token; partners'
 user tokens can. Both are SCA-protected (§5.5): each route runs its own checks (403, 404, 400) and
-answers `Guarded`, and the pipeline challenges only a request that would otherwise succeed."""
+answers `ScaGuarded`, and the pipeline challenges only a request that would otherwise succeed."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from mockwise._domain.clock import iso_millis
 from mockwise._domain.errors import FieldError, ValidationError, not_found
 from mockwise._domain.model import Profile, country_name
 from mockwise._domain.sca import ScaAction, refuse_psd2
-from mockwise._http.pipeline import Call, Guarded, endpoint
+from mockwise._http.pipeline import RouteCall, ScaGuarded, endpoint
 from mockwise._http.responses import WiseJSON
 
 
@@ -35,7 +35,7 @@ def _interval(request: Request, name: str, default: datetime) -> datetime:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
-async def statement(call: Call) -> Guarded:
+async def statement(call: RouteCall) -> ScaGuarded:
     """
     summary: A balance statement (PSD2-limited for personal tokens)
     tags: [balances]
@@ -100,7 +100,7 @@ async def statement(call: Call) -> Guarded:
             "intervalEnd": query["intervalEnd"],
         },
     }
-    return Guarded(profile, lambda: WiseJSON(body))
+    return ScaGuarded(profile, lambda: WiseJSON(body))
 
 
 def _holder(profile: Profile) -> dict[str, object]:
@@ -122,7 +122,7 @@ def _holder(profile: Profile) -> dict[str, object]:
     }
 
 
-async def fund_transfer(call: Call) -> Guarded:
+async def fund_transfer(call: RouteCall) -> ScaGuarded:
     """
     summary: Fund a transfer from the balance (PSD2-limited for personal tokens)
     tags: [balances]
@@ -159,7 +159,7 @@ async def fund_transfer(call: Call) -> Guarded:
             201,
         )
 
-    return Guarded(profile, respond)
+    return ScaGuarded(profile, respond)
 
 
 routes = [

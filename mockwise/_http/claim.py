@@ -8,11 +8,11 @@ from starlette.responses import Response
 from mockwise._domain.errors import FieldError, forbidden
 from mockwise._domain.tokens import TokenKind
 from mockwise._http.forms import require_valid, string_field
-from mockwise._http.pipeline import Call, endpoint
+from mockwise._http.pipeline import RouteCall, endpoint
 from mockwise._http.responses import WiseJSON
 
 
-async def claim_account(call: Call) -> Response:
+async def claim_account(call: RouteCall) -> Response:
     """
     summary: A claim-account code for a user the partner created (valid 5 minutes)
     tags: [users]

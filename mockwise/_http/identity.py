@@ -10,13 +10,13 @@ from __future__ import annotations
 from starlette.responses import Response
 
 from mockwise._domain.errors import forbidden
-from mockwise._http.pipeline import Call, endpoint
+from mockwise._http.pipeline import RouteCall, endpoint
 from mockwise._http.render import me as render_me
 from mockwise._http.render import profile_v1, profile_v2
 from mockwise._http.responses import WiseJSON
 
 
-async def me(call: Call) -> Response:
+async def me(call: RouteCall) -> Response:
     """
     summary: The user a user or personal token acts for
     tags: [identity]
@@ -31,7 +31,7 @@ async def me(call: Call) -> Response:
     return WiseJSON(render_me(user, caller.tenant.directory.profiles_of(user)))
 
 
-async def user_by_id(call: Call) -> Response:
+async def user_by_id(call: RouteCall) -> Response:
     """
     summary: A user by id (only the token's own user)
     tags: [identity]
@@ -48,7 +48,7 @@ async def user_by_id(call: Call) -> Response:
     return WiseJSON(render_me(user, caller.tenant.directory.profiles_of(user)))
 
 
-async def profiles_v1(call: Call) -> Response:
+async def profiles_v1(call: RouteCall) -> Response:
     """
     summary: The user's profiles, legacy shape (lower-case type, details)
     tags: [profiles]
@@ -61,7 +61,7 @@ async def profiles_v1(call: Call) -> Response:
     return WiseJSON([profile_v1(p) for p in caller.profiles()])
 
 
-async def profile_v1_by_id(call: Call) -> Response:
+async def profile_v1_by_id(call: RouteCall) -> Response:
     """
     summary: One profile, legacy shape
     tags: [profiles]
@@ -74,7 +74,7 @@ async def profile_v1_by_id(call: Call) -> Response:
     return WiseJSON(profile_v1(caller.profile(call.path_params["profile_id"])))
 
 
-async def profiles_v2(call: Call) -> Response:
+async def profiles_v2(call: RouteCall) -> Response:
     """
     summary: The user's profiles (upper-case type, flat fields, publicId)
     tags: [profiles]
@@ -88,7 +88,7 @@ async def profiles_v2(call: Call) -> Response:
     return WiseJSON([profile_v2(p, user) for p in caller.profiles()])
 
 
-async def profile_v2_by_id(call: Call) -> Response:
+async def profile_v2_by_id(call: RouteCall) -> Response:
     """
     summary: One profile
     tags: [profiles]

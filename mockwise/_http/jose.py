@@ -12,13 +12,13 @@ from mockwise._domain.errors import FieldError, SpringError, ValidationError, no
 from mockwise._domain.jose import KEY_ENCRYPTION, SIGNING_ALGORITHMS, KeyScope
 from mockwise._http.envelope import JOSE_MEDIA
 from mockwise._http.forms import require_valid, string_field
-from mockwise._http.pipeline import Call, endpoint
+from mockwise._http.pipeline import RouteCall, endpoint
 from mockwise._http.responses import WiseJSON
 
 # Key endpoints (§7.5) -------------------------------------------------------------------------------
 
 
-def _key_query(call: Call) -> tuple[KeyScope, str, int | None]:
+def _key_query(call: RouteCall) -> tuple[KeyScope, str, int | None]:
     params = call.request.query_params
     errors: list[FieldError] = []
     raw_scope, raw_alg, raw_version = params.get("scope"), params.get("algorithm"), params.get("version")
@@ -54,7 +54,7 @@ def _key_query(call: Call) -> tuple[KeyScope, str, int | None]:
     return scope, algorithm, version
 
 
-async def response_public_key(call: Call) -> Response:
+async def response_public_key(call: RouteCall) -> Response:
     """
     summary: Wise's public key for an algorithm and scope (client-credentials token)
     description: >
@@ -85,7 +85,7 @@ async def response_public_key(call: Call) -> Response:
     return WiseJSON(key.as_json())
 
 
-async def upload_public_key(call: Call) -> Response:
+async def upload_public_key(call: RouteCall) -> Response:
     """
     summary: Upload a partner public key for JWS request signing or JWE response encryption
     description: >
@@ -139,7 +139,7 @@ PLAYGROUNDS = {"jws": "jws", "jwe": "jwe", "jwsjwe": "jws+jwe", "jwe-direct-encr
 MAX_MESSAGE = 100
 
 
-async def playground(call: Call) -> Response:
+async def playground(call: RouteCall) -> Response:
     """
     summary: JOSE playground (jws, jwe, jwe-direct-encryption, jwsjwe)
     description: >

@@ -18,13 +18,13 @@ from starlette.responses import Response
 
 from mockwise._domain.certificates import MTLS, mtls_refused
 from mockwise._http.edge import connection_of
-from mockwise._http.pipeline import Call, endpoint
+from mockwise._http.pipeline import RouteCall, endpoint
 from mockwise._http.responses import WiseJSON
 
 PLAYGROUND = "/v1/authenticated/playground"
 
 
-async def playground(call: Call) -> Response:
+async def playground(call: RouteCall) -> Response:
     """
     summary: Wise's mTLS test endpoint (on the mTLS host, with a client certificate)
     description: >

@@ -20,7 +20,7 @@ from mockwise._domain.settings import RateLimits, json_schema
 from mockwise._domain.webhook_events import EVENT_TYPES
 from mockwise._http.control.common import PREFIX
 from mockwise._http.control.fidelity import LEGACY
-from mockwise._http.pipeline import Auth, Endpoint, Needs
+from mockwise._http.pipeline import Auth, Endpoint, RouteNeeds
 from mockwise._version import __version__
 
 OAUTH_ERROR = {
@@ -248,7 +248,7 @@ CONTROL = "control"  # a route of the control plane, behind `ControlGuard`
 
 
 def _add_standard_answers(
-    operation: dict[str, Any], method: str, kind: Needs | str | None, has_path_params: bool
+    operation: dict[str, Any], method: str, kind: RouteNeeds | str | None, has_path_params: bool
 ) -> None:
     """The answers every operation of a kind may give, which its docstring need not repeat: the
     control plane's guard and body reader, the data plane's edge and request pipeline (what the
@@ -279,7 +279,7 @@ def _add_standard_answers(
             add(("413",), "ControlError")
         if has_path_params:
             add(("404",), "ControlError")
-    elif isinstance(kind, Needs):
+    elif isinstance(kind, RouteNeeds):
         add(("431",), "TooLarge")
         add(("5XX",), "ServerError")
         if body:
@@ -296,7 +296,7 @@ def _add_standard_answers(
 
 
 def _kinds(routes: list[BaseRoute], prefix: str = "", control: bool = False) -> dict[tuple[str, str], Any]:
-    """(document path, method) → the route's `Needs` (data plane) or `CONTROL`."""
+    """(document path, method) → the route's `RouteNeeds` (data plane) or `CONTROL`."""
     found: dict[tuple[str, str], Any] = {}
     for route in routes:
         path = prefix + getattr(route, "path", "")

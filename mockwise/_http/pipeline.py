@@ -1,7 +1,7 @@
 """The request pipeline: what every data-plane request goes through, in order, in one place.
 
 A route declares what it needs (`endpoint(path, handler, auth=…, jose=…, sca=…)`); the pipeline
-does the rest and hands the handler a typed `Call`. For every data-plane request:
+does the rest and hands the handler a typed `RouteCall`. For every data-plane request:
 
     edge (mockwise._http.edge)  trace id, correlation id, CalVer prefix, size limits, the journal
                                entry, and the tenant the credentials name (`identify`)
@@ -13,9 +13,9 @@ does the rest and hands the handler a typed `Call`. For every data-plane request
     4. rate limit              counted per client after authentication, so failures spend nothing (§9)
     5. faults                  the tenant's armed faults answer instead of the route, or delay it
     6. JOSE                    open a signed/encrypted body for the route (§7)
-    7. the route               parses, calls the domain, renders; answers a Response, an `Answer`
-                               (a response with the domain's journal note) or a `Guarded` one
-    8. SCA                     a `Guarded` answer goes out only once its one-time token clears (§5)
+    7. the route               parses, calls the domain, renders; answers a Response, a `NotedResponse`
+                               (a response with the domain's journal note) or a `ScaGuarded` one
+    8. SCA                     a `ScaGuarded` answer goes out only once its one-time token clears (§5)
     9. JOSE                    seal the answer; then the journal note, the refusal, the response
 
 Refusals (`WiseError`) from any step are journaled and rendered here, in Wise's shapes. Domain
@@ -71,17 +71,17 @@ JoseUse = Literal["no", "yes", "direct"]
 
 
 @dataclass(frozen=True, slots=True)
-class Needs:
+class RouteNeeds:
     """What a route declares: its caller, whether its body is a form, JOSE and SCA."""
 
     auth: Auth = Auth.BEARER
     form: bool = False
     jose: JoseUse = "yes"  # "direct": answer a JWE with the request's own content key (§7.3)
-    sca: ScaAction | None = None  # the route answers `Guarded`; the pipeline challenges
+    sca: ScaAction | None = None  # the route answers `ScaGuarded`; the pipeline challenges
 
 
 @dataclass(slots=True)
-class Answer:
+class NotedResponse:
     """A route's response with what its domain operation tells the journal."""
 
     response: Response
@@ -89,7 +89,7 @@ class Answer:
 
 
 @dataclass(slots=True)
-class Guarded:
+class ScaGuarded:
     """An answer to an SCA-protected request that passed the route's own checks (404, 400 first):
     `respond` runs only once the one-time token clears (§5.2)."""
 
@@ -98,7 +98,7 @@ class Guarded:
 
 
 @dataclass(slots=True)
-class Call:
+class RouteCall:
     """One request as the route sees it: its tenant and caller, already checked."""
 
     request: Request
@@ -123,7 +123,7 @@ class Call:
         return await json_object(self.request)
 
 
-Handler = Callable[[Call], Awaitable[Response | Answer | Guarded]]
+Handler = Callable[[RouteCall], Awaitable[Response | NotedResponse | ScaGuarded]]
 
 
 def endpoint(
@@ -139,7 +139,7 @@ def endpoint(
     include_in_schema: bool = True,
 ) -> Endpoint:
     """A data-plane route: `handler` behind the pipeline, with what it declared."""
-    needs = Needs(auth, form, jose if auth is Auth.BEARER else "no", sca)
+    needs = RouteNeeds(auth, form, jose if auth is Auth.BEARER else "no", sca)
 
     async def run(request: Request) -> Response:
         return await _pipeline(request, needs, handler)
@@ -154,15 +154,15 @@ class Endpoint(Route):
     may give it (`mockwise._http.openapi`), so no docstring has to repeat them."""
 
     def __init__(
-        self, path: str, run: Callable[[Request], Awaitable[Response]], needs: Needs, **options: Any
+        self, path: str, run: Callable[[Request], Awaitable[Response]], needs: RouteNeeds, **options: Any
     ) -> None:
         super().__init__(path, run, **options)
         self.needs = needs
 
 
-async def _pipeline(request: Request, needs: Needs, handler: Handler) -> Response:
+async def _pipeline(request: Request, needs: RouteNeeds, handler: Handler) -> Response:
     exchange = exchange_of(request.scope)
-    call = Call(request, exchange)
+    call = RouteCall(request, exchange)
     try:
         if needs.form:
             call.params = _oauth_params(exchange, await form_params(request), request.scope["query_string"])
@@ -177,9 +177,11 @@ async def _pipeline(request: Request, needs: Needs, handler: Handler) -> Respons
             if needs.jose != "no" and envelope.is_jose(request):
                 call.jose = await _open_jose(call, needs.jose == "direct")
         answer = await handler(call)
-        if isinstance(answer, Guarded):
+        if isinstance(answer, ScaGuarded):
             answer = _guard(call, needs, answer)
-        response, note = (answer.response, answer.note) if isinstance(answer, Answer) else (answer, None)
+        response, note = (
+            (answer.response, answer.note) if isinstance(answer, NotedResponse) else (answer, None)
+        )
         if note is not None:
             note.apply(exchange.entry)
         if call.jose is not None and call.tenant is not None:
@@ -189,7 +191,7 @@ async def _pipeline(request: Request, needs: Needs, handler: Handler) -> Respons
         return refuse(call, refusal)
 
 
-def refuse(call: Call, error: WiseError) -> Response:
+def refuse(call: RouteCall, error: WiseError) -> Response:
     """Journal a refusal and answer it in Wise's shape (sealed, if the tenant wraps JOSE errors)."""
     entry = call.exchange.entry
     entry.error = error.code
@@ -226,7 +228,7 @@ def _oauth_params(exchange: Exchange, form: dict[str, str], query: bytes) -> dic
 # 2. Authentication -------------------------------------------------------------------------------
 
 
-def _authenticate(call: Call, needs: Needs) -> None:
+def _authenticate(call: RouteCall, needs: RouteNeeds) -> None:
     exchange = call.exchange
     if needs.auth is Auth.CLIENT:
         _authenticate_client(call)
@@ -246,7 +248,7 @@ def _authenticate(call: Call, needs: Needs) -> None:
         call.tenant = exchange.tenant
 
 
-def _authenticate_client(call: Call) -> None:
+def _authenticate_client(call: RouteCall) -> None:
     """HTTP Basic client authentication [C] §2.1 (form fields where `oauth.client_auth_in_body`)."""
     exchange, params = call.exchange, call.params
     credentials = exchange.credentials
@@ -301,7 +303,7 @@ def _invalid(tenant: Tenant | None, value: str) -> OAuthError:
 # 3-5. Certificate, rate limit, faults -------------------------------------------------------------
 
 
-def _judge_certificate(call: Call) -> None:
+def _judge_certificate(call: RouteCall) -> None:
     """The mTLS host's checks (§6): for the client the credentials name, or for a caller that is
     no client (a personal token, the authorize page), against the tenant's Developer Hub."""
     assert call.tenant is not None
@@ -312,13 +314,13 @@ def _judge_certificate(call: Call) -> None:
         call.tenant.certificates.admit(call.client.client_id if call.client else None, connection)
 
 
-def _count(call: Call) -> None:
+def _count(call: RouteCall) -> None:
     assert call.tenant is not None
     entry = call.exchange.entry
     call.tenant.rate_limits.check(entry.client_id, entry.user_id)  # 429 past the limits (§9)
 
 
-async def _faults(call: Call) -> None:
+async def _faults(call: RouteCall) -> None:
     tenant = call.tenant
     assert tenant is not None
     if not tenant.faults:
@@ -338,7 +340,7 @@ async def _faults(call: Call) -> None:
 # 6. JOSE ----------------------------------------------------------------------------------------
 
 
-async def _open_jose(call: Call, direct: bool) -> envelope.JoseRequest:
+async def _open_jose(call: RouteCall, direct: bool) -> envelope.JoseRequest:
     assert call.tenant is not None and call.caller is not None
     entry = call.exchange.entry
     target = envelope.Target(entry.path, entry.route, call.request.scope["query_string"].decode("latin-1"))
@@ -352,7 +354,7 @@ async def _open_jose(call: Call, direct: bool) -> envelope.JoseRequest:
 # 8. SCA ------------------------------------------------------------------------------------------
 
 
-def _guard(call: Call, needs: Needs, guarded: Guarded) -> Answer:
+def _guard(call: RouteCall, needs: RouteNeeds, guarded: ScaGuarded) -> NotedResponse:
     """Let the answer out, or challenge (403 + `x-2fa-approval`) [C] §5.2."""
     assert needs.sca is not None and call.caller is not None
     caller, headers = call.caller, call.request.headers
@@ -367,4 +369,4 @@ def _guard(call: Call, needs: Needs, guarded: Guarded) -> Answer:
     response = guarded.respond()
     if approval.stamped:
         response.headers[RESULT_HEADER] = "APPROVED"
-    return Answer(response, Note(sca=approval.journal))
+    return NotedResponse(response, Note(sca=approval.journal))

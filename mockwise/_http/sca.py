@@ -1,6 +1,6 @@
 """SCA over HTTP (reference §5): the one-time-token framework partners use to clear a token's
 challenges (§5.3). The guard of SCA-protected endpoints is the pipeline's: a route declares its
-action (`endpoint(..., sca=ScaAction.TRANSFER__FUND)`) and answers `Guarded`.
+action (`endpoint(..., sca=ScaAction.TRANSFER__FUND)`) and answers `ScaGuarded`.
 
 The framework endpoints take the token in the `One-Time-Token` header and a user's bearer token:
 status, SMS/WhatsApp/voice trigger and verify (OTP 111111 in the sandbox), and PIN verify, whose
@@ -14,20 +14,20 @@ from mockwise._domain.errors import FieldError, SpringError, ValidationError, no
 from mockwise._domain.sca import ChallengeType, OneTimeToken
 from mockwise._http.auth import Caller
 from mockwise._http.envelope import JOSE_MEDIA
-from mockwise._http.pipeline import Answer, Call, endpoint
+from mockwise._http.pipeline import NotedResponse, RouteCall, endpoint
 from mockwise._http.responses import WiseJSON
 
 # The one-time-token framework (§5.3) ----------------------------------------------------------------
 
 
-def _presented(call: Call) -> str:
+def _presented(call: RouteCall) -> str:
     value = call.request.headers.get("one-time-token")
     if not value:
         raise ValidationError([FieldError("NotNull", "must not be null", "One-Time-Token")])
     return value
 
 
-def _token(call: Call) -> tuple[Caller, str, OneTimeToken]:
+def _token(call: RouteCall) -> tuple[Caller, str, OneTimeToken]:
     caller = call.bearer
     value = _presented(call)
     try:
@@ -37,7 +37,7 @@ def _token(call: Call) -> tuple[Caller, str, OneTimeToken]:
     return caller, value, token
 
 
-async def status(call: Call) -> Answer:
+async def status(call: RouteCall) -> NotedResponse:
     """
     summary: A one-time token's challenges and whether each is passed
     description: >
@@ -55,16 +55,16 @@ async def status(call: Call) -> Answer:
       404: {$ref: "#/components/responses/SpringError"}
     """
     _, value, token = _token(call)
-    return Answer(
+    return NotedResponse(
         WiseJSON({"oneTimeTokenProperties": token.properties(value)}), Note(sca=f"status ott={token.id}")
     )
 
 
-def _channel(call: Call) -> ChallengeType:
+def _channel(call: RouteCall) -> ChallengeType:
     return ChallengeType(call.exchange.route.split("/")[-2].upper())
 
 
-async def trigger(call: Call) -> Answer:
+async def trigger(call: RouteCall) -> NotedResponse:
     """
     summary: Send the one-time token's OTP by SMS, WhatsApp or voice (always 111111 in the sandbox)
     tags: [sca]
@@ -81,12 +81,12 @@ async def trigger(call: Call) -> Answer:
     caller, value, token = _token(call)
     channel = _channel(call)
     phone = caller.tenant.sca.trigger(caller.user(), value, channel)
-    return Answer(
+    return NotedResponse(
         WiseJSON({"obfuscatedPhoneNo": phone}), Note(sca=f"triggered:{channel.value} ott={token.id}")
     )
 
 
-async def _verify(call: Call, kind: ChallengeType, field: str) -> Answer:
+async def _verify(call: RouteCall, kind: ChallengeType, field: str) -> NotedResponse:
     caller, value, token = _token(call)
     data = await call.json()
     try:
@@ -94,13 +94,13 @@ async def _verify(call: Call, kind: ChallengeType, field: str) -> Answer:
     except ValidationError as refusal:
         refusal.note = Note(sca=f"failed:{kind.value}:{refusal.code} ott={token.id}")
         raise
-    return Answer(
+    return NotedResponse(
         WiseJSON({"oneTimeTokenProperties": token.properties(value, pending_only=True)}),
         Note(sca=f"passed:{kind.value} ott={token.id}"),
     )
 
 
-async def verify_otp(call: Call) -> Answer:
+async def verify_otp(call: RouteCall) -> NotedResponse:
     """
     summary: Check the OTP sent on this channel; five failures in a row block new tokens for 15 minutes
     tags: [sca]
@@ -121,7 +121,7 @@ async def verify_otp(call: Call) -> Answer:
     return await _verify(call, _channel(call), "otpCode")
 
 
-async def verify_pin(call: Call) -> Answer:
+async def verify_pin(call: RouteCall) -> NotedResponse:
     """
     summary: Check the user's PIN, sent as a JWE; the answer is directly encrypted
     description: >

@@ -9,7 +9,7 @@ from mockwise._domain.directory import is_email
 from mockwise._domain.errors import FieldError, ValidationError
 from mockwise._domain.settings import REGISTRATION_CODE_MIN_LENGTH
 from mockwise._http.forms import require_valid, string_field
-from mockwise._http.pipeline import Call, endpoint
+from mockwise._http.pipeline import RouteCall, endpoint
 from mockwise._http.render import new_user
 from mockwise._http.responses import WiseJSON
 
@@ -18,7 +18,7 @@ LANGUAGES = ("EN", "US", "PT", "ES", "FR", "DE", "IT", "JA", "RU", "PL", "HU", "
 MAX_INT = 2147483647
 
 
-async def signup(call: Call) -> Response:
+async def signup(call: RouteCall) -> Response:
     """
     summary: Create a user over API, with a registration code the partner chose
     tags: [users]
@@ -80,7 +80,7 @@ async def signup(call: Call) -> Response:
     return WiseJSON(new_user(user))  # 200, not 201 (§4)
 
 
-async def exists(call: Call) -> Response:
+async def exists(call: RouteCall) -> Response:
     """
     summary: Whether a Wise user with this e-mail exists
     tags: [users]

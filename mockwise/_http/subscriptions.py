@@ -13,7 +13,7 @@ from starlette.responses import Response
 from mockwise._domain.clock import iso_seconds
 from mockwise._domain.errors import forbidden, not_found
 from mockwise._domain.webhooks import Subscription
-from mockwise._http.pipeline import Call, endpoint
+from mockwise._http.pipeline import RouteCall, endpoint
 from mockwise._http.responses import WiseJSON
 
 APPLICATION = "/v3/applications/{client_key}/subscriptions"
@@ -21,7 +21,7 @@ PROFILE = "/v3/profiles/{profile_id:int}/subscriptions"
 ONE = "/{subscription_id}"
 
 
-def _application(call: Call) -> str:
+def _application(call: RouteCall) -> str:
     """The client key of the path, which must be the token's own client (§8.1)."""
     client = call.bearer.require_partner()
     key = str(call.path_params["client_key"])
@@ -30,13 +30,13 @@ def _application(call: Call) -> str:
     return key
 
 
-def _profile(call: Call) -> tuple[str, int]:
+def _profile(call: RouteCall) -> tuple[str, int]:
     """The profile of the path (one the token may act on) and the token's user id (§8.1)."""
     profile = call.bearer.profile(call.path_params["profile_id"])
     return str(profile.id), call.bearer.user().id
 
 
-def _one(call: Call, domain: str, scope_id: str) -> Subscription:
+def _one(call: RouteCall, domain: str, scope_id: str) -> Subscription:
     try:
         return call.bearer.tenant.webhooks.subscription(
             str(call.path_params["subscription_id"]),
@@ -47,7 +47,7 @@ def _one(call: Call, domain: str, scope_id: str) -> Subscription:
         raise not_found("Subscription not found") from None
 
 
-async def create_application_subscription(call: Call) -> Response:
+async def create_application_subscription(call: RouteCall) -> Response:
     """
     summary: Create an application webhook subscription
     description: >
@@ -84,7 +84,7 @@ async def create_application_subscription(call: Call) -> Response:
     return WiseJSON(subscription.as_wise())
 
 
-async def list_application_subscriptions(call: Call) -> Response:
+async def list_application_subscriptions(call: RouteCall) -> Response:
     """
     summary: List the application's webhook subscriptions
     tags: [webhooks]
@@ -99,7 +99,7 @@ async def list_application_subscriptions(call: Call) -> Response:
     return WiseJSON([s.as_wise(listing=True) for s in found])
 
 
-async def get_application_subscription(call: Call) -> Response:
+async def get_application_subscription(call: RouteCall) -> Response:
     """
     summary: One application webhook subscription
     tags: [webhooks]
@@ -113,7 +113,7 @@ async def get_application_subscription(call: Call) -> Response:
     return WiseJSON(_one(call, "application", _application(call)).as_wise())
 
 
-async def delete_application_subscription(call: Call) -> Response:
+async def delete_application_subscription(call: RouteCall) -> Response:
     """
     summary: Delete an application webhook subscription
     description: Its notifications not yet delivered are cancelled.
@@ -130,7 +130,7 @@ async def delete_application_subscription(call: Call) -> Response:
     return Response(status_code=204)
 
 
-async def test_notifications(call: Call) -> Response:
+async def test_notifications(call: RouteCall) -> Response:
     """
     summary: Send test notifications to an application subscription
     description: >
@@ -150,7 +150,7 @@ async def test_notifications(call: Call) -> Response:
     return WiseJSON([{"delivery_id": n.delivery_id, "created_at": iso_seconds(n.created_at)} for n in queued])
 
 
-async def create_profile_subscription(call: Call) -> Response:
+async def create_profile_subscription(call: RouteCall) -> Response:
     """
     summary: Create a profile webhook subscription
     description: >
@@ -180,7 +180,7 @@ async def create_profile_subscription(call: Call) -> Response:
     return WiseJSON(subscription.as_wise())
 
 
-async def list_profile_subscriptions(call: Call) -> Response:
+async def list_profile_subscriptions(call: RouteCall) -> Response:
     """
     summary: List the profile's webhook subscriptions
     tags: [webhooks]
@@ -195,7 +195,7 @@ async def list_profile_subscriptions(call: Call) -> Response:
     return WiseJSON([s.as_wise(listing=True) for s in found])
 
 
-async def get_profile_subscription(call: Call) -> Response:
+async def get_profile_subscription(call: RouteCall) -> Response:
     """
     summary: One profile webhook subscription
     tags: [webhooks]
@@ -210,7 +210,7 @@ async def get_profile_subscription(call: Call) -> Response:
     return WiseJSON(_one(call, "profile", profile_id).as_wise())
 
 
-async def delete_profile_subscription(call: Call) -> Response:
+async def delete_profile_subscription(call: RouteCall) -> Response:
     """
     summary: Delete a profile webhook subscription
     tags: [webhooks]

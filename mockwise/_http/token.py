@@ -12,12 +12,12 @@ from starlette.responses import Response
 from mockwise._domain.errors import invalid_request, unsupported_grant_type
 from mockwise._domain.grants import GRANT_TYPES
 from mockwise._http.edge import connection_of
-from mockwise._http.pipeline import Answer, Auth, Call, endpoint
+from mockwise._http.pipeline import Auth, NotedResponse, RouteCall, endpoint
 from mockwise._http.render import token_response
 from mockwise._http.responses import WiseJSON
 
 
-async def token(call: Call) -> Answer:
+async def token(call: RouteCall) -> NotedResponse:
     """
     summary: Get a token (client_credentials, registration_code, authorization_code, refresh_token)
     description: >
@@ -74,7 +74,7 @@ async def token(call: Call) -> Answer:
     if grant_type not in GRANT_TYPES:
         raise unsupported_grant_type(grant_type)
     issued = tenant.grant(client, grant_type, params, connection_of(call.request.scope))
-    return Answer(
+    return NotedResponse(
         WiseJSON(
             token_response(issued, tenant.clock.now(), tenant.settings.oauth),
             headers={"Cache-Control": "no-store", "Pragma": "no-cache"},
@@ -83,7 +83,7 @@ async def token(call: Call) -> Answer:
     )
 
 
-async def method_not_allowed(call: Call) -> Response:
+async def method_not_allowed(call: RouteCall) -> Response:
     # Spring's TokenEndpoint answers other methods with an OAuth-shaped 405.
     return WiseJSON(
         {
