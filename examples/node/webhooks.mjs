@@ -132,6 +132,7 @@ export function listen(receiver, tls, port = 0) {
       size += chunk.length;
       if (size <= MAX_BODY) chunks.push(chunk);
     });
+    request.on('error', () => response.destroy()); // the sender gave up: nothing to answer
     request.on('end', () => {
       const status = request.method !== 'POST' ? 405 : size > MAX_BODY ? 413 : receiver.receive(request.headers, Buffer.concat(chunks));
       response.writeHead(status, { 'content-length': '0' }).end();
