@@ -39,9 +39,10 @@ export class WebhookReceiver {
     }
   }
 
-  /** The identity of an event: its type and data, whichever delivery (or attempt) brought it. */
+  /** The identity of an event: its type and data (keys in order, however they were written),
+   * whichever delivery (or attempt) brought it. */
   identity(event, headers) {
-    return JSON.stringify([event.event_type, event.data]);
+    return JSON.stringify([event.event_type, canonical(event.data)]);
   }
 
   /** One delivery (`headers` with lower-case names, `body` the raw bytes): the status to answer.
@@ -120,6 +121,12 @@ export class WebhookReceiver {
       });
     });
   }
+}
+
+function canonical(value) {
+  if (Array.isArray(value)) return value.map(canonical);
+  if (value === null || typeof value !== 'object') return value;
+  return Object.fromEntries(Object.keys(value).sort().map((key) => [key, canonical(value[key])]));
 }
 
 /** The receiver on HTTPS (TLS 1.2+), every path; `tls` holds `cert` and `key` (PEM). Resolves to

@@ -26,6 +26,7 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.Set;
+import java.util.TreeMap;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import javax.net.ssl.KeyManagerFactory;
@@ -86,9 +87,22 @@ class Webhooks {
         }
     }
 
-    /** An event's identity: its type and data, whichever delivery (or attempt) brought it. */
+    /**
+     * An event's identity: its type and data (keys in order, however they were written), whichever
+     * delivery (or attempt) brought it.
+     */
     String identity(Map<String, Object> event, Map<String, String> headers) {
-        return Json.write(Arrays.asList(event.get("event_type"), event.get("data")));
+        return Json.write(Arrays.asList(event.get("event_type"), canonical(event.get("data"))));
+    }
+
+    private static Object canonical(Object value) {
+        if (value instanceof Map<?, ?> map) {
+            Map<String, Object> sorted = new TreeMap<>();
+            map.forEach((key, item) -> sorted.put(String.valueOf(key), canonical(item)));
+            return sorted;
+        }
+        if (value instanceof List<?> list) return list.stream().map(Webhooks::canonical).toList();
+        return value;
     }
 
     /**
