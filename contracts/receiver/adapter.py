@@ -30,6 +30,8 @@ class ReceiverConfig:
     ca_cert: str = ""  # PEM file of the sandbox CA: an mTLS receiver trusts it (§8.7)
     server_cert: str = ""  # PEM files a receiver serving HTTPS may use: signed by the sandbox CA,
     server_key: str = ""  # for `localhost` (the sandbox trusts them)
+    server_keystore: str = ""  # the same certificate, its chain and key as PKCS#12 (what a JVM loads)
+    store_password: str = ""  # the key store's password
 
     def environment(self) -> dict[str, str]:
         return {f"MOCKWISE_{k.upper()}": str(v) for k, v in asdict(self).items()}

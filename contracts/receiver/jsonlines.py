@@ -22,8 +22,9 @@ the sandbox CA, are certificates the sandbox trusts for `localhost`).
 
 The configuration (`mockwise.contracts.receiver.adapter.ReceiverConfig`) arrives as environment
 variables (`MOCKWISE_WEBHOOK_PUBLIC_KEY`, `MOCKWISE_WEBHOOK_PRODUCTION_KEY`, `MOCKWISE_CA_CERT`,
-`MOCKWISE_SERVER_CERT`, `MOCKWISE_SERVER_KEY`: file paths) and as the JSON file named by
-`MOCKWISE_CONFIG`. Anything on stderr is kept for the report.
+`MOCKWISE_SERVER_CERT`, `MOCKWISE_SERVER_KEY`, `MOCKWISE_SERVER_KEYSTORE`: file paths;
+`MOCKWISE_STORE_PASSWORD`) and as the JSON file named by `MOCKWISE_CONFIG`. Anything on stderr is
+kept for the report.
 """
 
 from __future__ import annotations

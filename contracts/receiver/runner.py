@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from mockwise._domain.sandbox import Sandbox
-from mockwise._pki import KeyPair
+from mockwise._pki import STORE_PASSWORD, KeyPair, write_private_bytes
 from mockwise._transport.webhooks import Dispatcher
 from mockwise.contracts.receiver.adapter import ReceiverConfig, WiseReceiver
 from mockwise.contracts.receiver.catalog import CATALOG, Obligation
@@ -64,13 +64,18 @@ def local_arena() -> ReceiverArena:
     (directory / "ca.pem").write_text(pki.ca_pem, encoding="ascii")
     leaf = pki.ca.issue_cert("localhost", "127.0.0.1", "::1")
     chain = "".join(blob.bytes().decode("ascii") for blob in leaf.cert_chain_pems)
-    cert, key = KeyPair(chain, leaf.private_key_pem.bytes().decode("ascii")).write(directory, "receiver")
+    pair = KeyPair(chain, leaf.private_key_pem.bytes().decode("ascii"))
+    cert, key = pair.write(directory, "receiver")
+    keystore = directory / "receiver.p12"
+    write_private_bytes(keystore, pair.pkcs12(STORE_PASSWORD, alias="localhost", chain=[pki.ca_pem]))
     config = ReceiverConfig(
         webhook_public_key=str(directory / "webhook-public-key.pem"),
         webhook_production_key=str(directory / "webhook-production-key.pem"),
         ca_cert=str(directory / "ca.pem"),
         server_cert=str(cert),
         server_key=str(key),
+        server_keystore=str(keystore),
+        store_password=STORE_PASSWORD,
     )
     return ReceiverArena(sandbox, dispatcher, config, files)
 
