@@ -1,31 +1,6 @@
 """What a state store reports to the domain: what it brought back at start-up (`Restored`) and
 that it cannot write (`StoreUnavailable`). The store itself is `mockwise._domain.sandbox.Store`;
-the ledger each tenant marks its changes on is `mockwise._domain.ledger`.
-
-Where a sandbox's state lives: in memory only (the default), or also in a state store that
-survives restarts and crashes (`mockwise._store.SqliteStore`, what `mockwise serve` uses).
-
-The domain does not save anything itself. Each tenant has a `Ledger`, its line to the store, and
-every change to the tenant's state is marked there by the piece of state that changed, right
-after the change (never before: a store may write between the two):
-
-- the big, hot state row by row: a token issued, ended or collected (`token`, `drop_token`), an
-  authorization code (`code`, `drop_code`), a link (`link`), a journal entry (`entry`);
-- the rest (settings, clock, directory, linking, SCA, JOSE, certificates, faults, the seeded
-  snapshot) part by part (`changed("sca")`): the store saves that part's snapshot whole
-  (`Tenant.stored_parts`), and since those change rarely, that is cheap;
-- a part replaced whole (a reset, a restore) as `rewritten("tokens")` or `rewritten("journal")`.
-
-The store writes what was marked in one transaction per event-loop turn (group commit), and the
-HTTP edge holds each response until what it may have seen is written (`Store.unsettled`,
-`Store.settle`): a client never hears of a token the store could still lose.
-
-A store that keeps tokens only on disk (`Ledger.lazy`) lets the tenant's `TokenStore` hold just
-the tokens in use: the rest are fetched by hash when presented (`fetch_token`), with their link
-(`fetch_link`), so start-up does not depend on how many tokens are stored.
-
-The in-memory store's ledger (`NO_LEDGER`) ignores every mark: the in-memory path costs a call
-to an empty method per change, nothing more.
+the ledger each tenant marks its changes on, and how the two meet, is `mockwise._domain.ledger`.
 """
 
 from __future__ import annotations
