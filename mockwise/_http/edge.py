@@ -47,8 +47,9 @@ from mockwise._http.forms import MAX_BODY_KEY
 from mockwise._http.responses import render_error
 
 ABORT = "mockwise.abort"  # the transport's hook to drop a connection (see mockwise/_transport/sockets.py)
-#: Set on an `http.response.start` whose whole body follows at once, in one message: the transport
-#: may write head and body together (one write, one wake-up of the peer). Other servers ignore it.
+#: The transport's hook to write an answer whole (see mockwise/_transport/sockets.py): `whole(True)`
+#: before an answer's start and its one body message are sent, `whole(False)` after; head and body
+#: then leave in one write (one system call, one wake-up of the peer).
 WHOLE = "mockwise.whole"
 CALVER = re.compile(r"^/(\d{4}Q[1-4])(?=/)")
 CONTROL_PREFIX = "/_mockwise"
@@ -299,7 +300,7 @@ class _Held:
     the store's group commit when changes are waiting (`Store.unsettled`); a read goes out at once
     and its journal entry is written with the next commit. Waiting here, not inside the app's
     `send`, resumes one frame instead of the app's whole chain. A streamed body goes as it comes.
-    An answer of one body message goes out marked `WHOLE`: head and body in one write."""
+    An answer of one body message goes out whole (`WHOLE`): head and body in one write."""
 
     __slots__ = ("messages", "scope", "send", "store", "streaming")
 
@@ -339,10 +340,20 @@ class _Held:
         else:
             store.soon()
         messages, self.messages = self.messages, []
+        whole = None
         if len(messages) == 2 and not messages[1].get("more_body", False):
-            messages[0][WHOLE] = True
-        for message in messages:
-            await self.send(message)
+            extensions = self.scope.get("extensions")
+            whole = extensions.get(WHOLE) if extensions else None
+        if whole is None:
+            for message in messages:
+                await self.send(message)
+            return
+        whole(True)
+        try:
+            for message in messages:
+                await self.send(message)
+        finally:
+            whole(False)
 
 
 async def _no_receive() -> Message:  # pragma: no cover - a response never reads the request

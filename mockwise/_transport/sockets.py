@@ -19,10 +19,11 @@ import time
 from collections import deque
 from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
+from typing import Any
 
 import uvicorn
 from starlette.types import ASGIApp
-from uvicorn._types import ASGI3Application, ASGISendEvent
+from uvicorn._types import ASGI3Application
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol, RequestResponseCycle
 
 from mockwise._domain.certificates import EXTENSION as CONNECTION
@@ -43,26 +44,37 @@ class _HeadTooLarge(Exception):
     """Raised from a parser callback: httptools turns it into a parser error (see send_400_response)."""
 
 
-class _Joiner:
-    """Stands in for a connection's transport while an answer marked `WHOLE` is sent: keeps the
-    head uvicorn writes and writes it with the body, in one call."""
+class _Writer:
+    """A connection's transport as the protocol and its requests see it: the same, except that
+    while an answer is sent whole (the edge's `WHOLE` extension, `whole(True)` ... `whole(False)`)
+    the head uvicorn writes is kept and goes out with the body, in one `transport.write`: uvicorn
+    writes them apart, and the second write was an eighth of a token request's CPU and a quarter
+    of a `GET /v1/me`'s (a syscall, and the peer woken twice)."""
 
-    __slots__ = ("head", "transport")
+    __slots__ = ("head", "joining", "transport")
 
     def __init__(self, transport: asyncio.Transport) -> None:
         self.transport = transport
+        self.joining = False
         self.head: bytes | None = None
 
+    def whole(self, begin: bool) -> None:
+        self.joining = begin
+        if not begin:
+            self.flush()  # a head no body joined (a HEAD request's answer)
+
     def write(self, data: bytes) -> None:
+        if not self.joining:
+            self.transport.write(data)
+            return
         head = self.head
         if head is None:
             self.head = data
         else:
-            self.head = None
+            self.joining, self.head = False, None
             self.transport.write(head + data)
 
     def flush(self) -> None:
-        """Write what is kept (the head of a HEAD request's answer, which has no body to join)."""
         head, self.head = self.head, None
         if head:
             self.transport.write(head)
@@ -71,32 +83,15 @@ class _Joiner:
         self.flush()
         self.transport.close()
 
+    def abort(self) -> None:
+        self.head = None
+        self.transport.abort()
+
     def is_closing(self) -> bool:
         return self.transport.is_closing()
 
-
-class _Cycle(RequestResponseCycle):
-    """uvicorn's request-response cycle, writing an answer the edge marks `WHOLE` (its body comes
-    in one message, at once) in one `transport.write`, head and body together: uvicorn writes
-    them apart, and the second write was an eighth of a token request's CPU and a quarter of a
-    `GET /v1/me`'s (a syscall, and the peer woken twice)."""
-
-    joiner: _Joiner | None = None
-
-    async def send(self, message: ASGISendEvent) -> None:
-        joiner = self.joiner
-        if joiner is None:
-            if message.get(WHOLE) is True and not self.response_started:
-                self.joiner = joiner = _Joiner(self.transport)
-                self.transport = joiner  # type: ignore[assignment]
-            await super().send(message)
-            return
-        self.joiner = None
-        try:
-            await super().send(message)
-        finally:
-            self.transport = joiner.transport
-            joiner.flush()
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.transport, name)
 
 
 class WiseProtocol(HttpToolsProtocol):
@@ -109,7 +104,7 @@ class WiseProtocol(HttpToolsProtocol):
       per listener by the `Runner`) and the client certificate's SHA-256 fingerprint.
 
     All of it is computed once per connection, not per request (one dict the requests share).
-    An answer the edge marks `WHOLE` leaves in one write (`_Cycle`).
+    An answer the edge sends whole (`WHOLE`) leaves in one write (`_Writer`).
 
     Hardening uvicorn leaves to us: a request must arrive whole within `request_timeout` seconds
     of its first byte (a connection that never sends one is closed after as long, and so is one
@@ -128,6 +123,8 @@ class WiseProtocol(HttpToolsProtocol):
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
+        writer = _Writer(transport)
+        self.transport = writer  # type: ignore[assignment]
         self._phase = "idle"  # idle (between requests), head (line and headers), body
         self._head = 0
         self._head_too_large = False
@@ -135,7 +132,7 @@ class WiseProtocol(HttpToolsProtocol):
         self._last_words: bytes | None = None  # an error answer waiting for earlier answers to leave
         self._deadline: asyncio.TimerHandle | None = None
         self._arm()
-        self._extensions: dict[str, object] = {ABORT: self._abort, CONNECTION: NO_TLS}
+        self._extensions: dict[str, object] = {ABORT: self._abort, CONNECTION: NO_TLS, WHOLE: writer.whole}
         ssl_object = transport.get_extra_info("ssl_object")
         if ssl_object is not None:
             der = ssl_object.getpeercert(binary_form=True)
@@ -198,7 +195,6 @@ class WiseProtocol(HttpToolsProtocol):
 
     def _start_asgi_task(self, cycle: RequestResponseCycle, app: ASGI3Application) -> None:
         self._running = cycle
-        cycle.__class__ = _Cycle  # uvicorn makes the cycle itself; `_Cycle` only adds a method
         super()._start_asgi_task(cycle, app)
 
     def on_response_complete(self) -> None:
