@@ -27,7 +27,6 @@ A pure ASGI middleware (not BaseHTTPMiddleware): it sits on every request, so it
 from __future__ import annotations
 
 import contextlib
-import os
 import re
 import time
 from urllib.parse import parse_qsl
@@ -35,6 +34,7 @@ from urllib.parse import parse_qsl
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mockwise._domain.certificates import EXTENSION, NO_TLS, Connection
+from mockwise._domain.entropy import random_bytes
 from mockwise._domain.errors import DropConnection, SpringError
 from mockwise._domain.journal import ControlCall, Entry
 from mockwise._domain.sandbox import Sandbox
@@ -236,7 +236,7 @@ class _Head:
     __slots__ = ("authorization", "declared", "extra", "names", "size", "trace_id")
 
     def __init__(self, scope: Scope) -> None:
-        self.trace_id = os.urandom(16).hex()
+        self.trace_id = random_bytes(16).hex()
         self.extra: list[tuple[bytes, bytes]] = [(b"x-trace-id", self.trace_id.encode())]
         self.declared = 0
         self.size = 0
