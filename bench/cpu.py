@@ -100,11 +100,11 @@ def drive(t: Target, requests: int, connections: int) -> list[int]:
     return asyncio.run(run())
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system time of every thread of process `pid`."""
+def cpu_seconds(pid: int) -> tuple[float, float]:
+    """User and system time of every thread of process `pid`."""
     with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
         fields = stat.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICKS
+    return int(fields[11]) / TICKS, int(fields[12]) / TICKS
 
 
 def io_calls(pid: int) -> int:
@@ -158,9 +158,11 @@ def measure(
     else:
         requests = args.requests
         failures += drive(t, requests, args.connections)
-    cpu, wall = cpu_seconds(pid) - began_cpu, time.perf_counter() - began
+    (user, system), wall = cpu_seconds(pid), time.perf_counter() - began
+    user, system = user - began_cpu[0], system - began_cpu[1]
     out: dict[str, Any] = {
-        "cpu_us": round(cpu / requests * 1e6, 1),
+        "cpu_us": round((user + system) / requests * 1e6, 1),
+        "system_us": round(system / requests * 1e6, 1),
         "io_calls": round((io_calls(pid) - calls) / requests, 2),
         "per_second": round(requests / wall),
         "not_2xx": len(failures),
@@ -231,6 +233,7 @@ def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         row: dict[str, Any] = {
             "cpu_us": statistics.median(r["cpu_us"] for r in results),
             "cpu_us_rounds": [r["cpu_us"] for r in results],
+            "system_us": statistics.median(r["system_us"] for r in results),
             "not_2xx": sum(r["not_2xx"] for r in results),
             "io_calls": statistics.median(r["io_calls"] for r in results),
         }
@@ -267,13 +270,17 @@ def main() -> int:
         print(json.dumps(table, indent=2))
         return 0
     base = table.get("baseline")
-    print(f"{'scenario':16} {'CPU µs':>8} {'vs base':>8} {'instr/req':>11} {'vs base':>8} {'r/w calls':>10}")
+    print(
+        f"{'scenario':16} {'CPU µs':>8} {'vs base':>8} {'system':>7} {'instr/req':>11} {'vs base':>8} "
+        f"{'r/w calls':>10}"
+    )
     for key, row in table.items():
         ratio = f"{row['cpu_us'] / base['cpu_us']:.2f}" if base else ""
         instr = row.get("instructions")
         iratio = f"{instr / base['instructions']:.2f}" if base and instr and base.get("instructions") else ""
         print(
-            f"{key:16} {row['cpu_us']:>8.1f} {ratio:>8} {instr or '':>11} {iratio:>8} {row['io_calls']:>10}"
+            f"{key:16} {row['cpu_us']:>8.1f} {ratio:>8} {row['system_us']:>7.1f} {instr or '':>11} {iratio:>8} "
+            f"{row['io_calls']:>10}"
         )
     return 0
 
