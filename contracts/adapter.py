@@ -29,6 +29,7 @@ ERROR_KINDS = (
     "network",  # connection failures, resets, TLS errors
     "unauthorized",  # the partner's own credentials were refused (bad or rotated secret)
     "state_mismatch",  # the redirect back carried a `state` the client did not issue
+    "declined",  # the customer declined on the authorize page (error=access_denied came back)
     "dob_mismatch",  # the linked profile's date of birth is not the partner's customer's
     "sca_rejected",  # the SCA challenge could not be cleared, or the retry was refused
     "unsupported",  # the client does not offer this operation (or raise NotImplementedError)
@@ -69,6 +70,17 @@ class Outcome:
     def __str__(self) -> str:
         return self.status if self.kind is None else f"{self.status}:{self.kind}"
 
+    def shown(self) -> str:
+        """As a report shows it: with what an exception said and where the client raised it
+        (`error:exception (KeyError: 'x' at client.py:42 in store)`), or why it was stopped."""
+        data = self.data or {}
+        if self.kind == "exception" and "exception" in data:
+            where = f" at {data['where']}" if data.get("where") else ""
+            return f"{self} ({data['exception']}{where})"
+        if self.kind == "hung" and "stopped" in data:
+            return f"{self} ({data['stopped']})"
+        return str(self)
+
 
 @dataclass(frozen=True)
 class ClientConfig:
@@ -83,7 +95,12 @@ class ClientConfig:
     redirect_uri: str
     ca_cert: str = ""  # PEM file of the sandbox's CA (the "Wise certificate")
     client_cert: str = ""  # PEM file of the partner's client certificate
-    client_key: str = ""  # PEM file of its private key
+    client_key: str = ""  # PEM file of its private key (PKCS#8)
+    # The same as PKCS#12 stores, for the JVM and .NET (written for subprocess clients): the client
+    # certificate with its chain and key, and a trust store holding the sandbox CA; one password.
+    client_keystore: str = ""
+    trust_store: str = ""
+    store_password: str = ""
     extra: dict[str, str] = field(default_factory=dict)
 
     def environment(self) -> dict[str, str]:

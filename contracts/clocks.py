@@ -249,7 +249,31 @@ def find_libfaketime() -> str | None:
 
 
 class FaketimeClock:
-    """Moves a subprocess's clock with libfaketime, through a timestamp file it re-reads."""
+    """Moves a subprocess's wall clock with libfaketime, through a timestamp file it re-reads.
+
+    Only the wall clock (CLOCK_REALTIME) moves; the monotonic clock stays real. Token lifetimes are
+    the wall clock's business (`expires_in` from when the answer came, `expires_at` an instant),
+    while timers, timeouts and sleeps run on the monotonic clock in Node (libuv), the JVM
+    (`System.nanoTime`, `Thread.sleep`, parks, `HttpClient`'s timeouts) and Python (`threading`,
+    `time.sleep`). Were it moved, the suite's jump of twelve hours would fire every pending timer at
+    once, and its step back between stories would leave them waiting twelve hours.
+
+    What moves, per runtime: Python `time.time()`, `datetime.now()`; Node `Date.now()`, `new Date()`;
+    the JVM `System.currentTimeMillis()`, `Instant.now()`, `Clock.systemUTC()`. What does not:
+    `time.monotonic()`, `performance.now()`, `process.hrtime()`, `System.nanoTime()`, and every
+    wait. A client that measures a token's age on the monotonic clock does not see the suite's
+    moves (and is judged as if it had not renewed); one that schedules on the wall clock
+    (`java.util.Timer`) sees its timers jump.
+
+    Debian's libfaketime 0.9.10 needs two settings for this: `FAKETIME_DONT_FAKE_MONOTONIC`, and
+    `FAKETIME_FORCE_MONOTONIC_FIX=0`, without which its `pthread_cond_timedwait` turns a wait on a
+    monotonic condition variable into one on the faked wall clock: the JVM's timed waits and parks
+    returned at once, and a client used ten times its CPU (wolfcw/libfaketime#503, fixed after
+    0.9.12). Its `clock_nanosleep` with an absolute monotonic deadline is wrong either way, so
+    Python 3.11's `time.sleep` fails with EINVAL (or, monotonic clock faked, never returns);
+    `subprocess_driver.safe_sleep_under_faketime` puts a working `time.sleep` in its place
+    for Python clients the driver serves (`python -m mockwise.contracts.subprocess_driver`).
+    """
 
     movable = True
 
@@ -289,6 +313,9 @@ class FaketimeClock:
             "FAKETIME_TIMESTAMP_FILE": str(self.file),
             "FAKETIME_NO_CACHE": "1",
             "FAKETIME_DONT_RESET": "1",
+            # The wall clock moves, the monotonic clock does not (see `FaketimeClock`).
+            "FAKETIME_DONT_FAKE_MONOTONIC": "1",
+            "FAKETIME_FORCE_MONOTONIC_FIX": "0",
         }
 
 

@@ -7,151 +7,55 @@ because only the sandbox's clock moved is excused; one the client kept past the 
 is not.
 
 It also counts, for every obligation, the situations that put it to the test (`situations`): an
-obligation whose situation never occurred was not exercised, and is never reported as kept.
-"""
+obligation whose situation never occurred was not exercised, and is never reported as kept."""
 
 from __future__ import annotations
 
-import itertools
-from collections import Counter, defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass, field
-from typing import Any
-from urllib.parse import parse_qs, urlparse
 
-from mockwise._domain.journal import Entry, describe
-from mockwise.contracts.adapter import Outcome
+from mockwise._domain.journal import Entry
+from mockwise.contracts.checks.base import (
+    ACCESS_LIFETIME,
+    CUSTOMER_OPS,
+    REQUIRED_PARAMS,
+    Issued,
+    Operation,
+    Violation,
+    _is_token,
+)
+from mockwise.contracts.checks.linking import TAMPERINGS, LinkChecks
+from mockwise.contracts.checks.outcomes import OutcomeChecks
+from mockwise.contracts.checks.requests import RequestChecks
+from mockwise.contracts.checks.retries import RetryChecks
+from mockwise.contracts.checks.tokens import TokenChecks
 from mockwise.contracts.obligations import catalog
 
-TOKEN_PATH = "/oauth/token"
-ACCESS_LIFETIME = 43200.0
-TOLD_LIFETIME = ACCESS_LIFETIME - 1  # `expires_in: 43199` for a 12-hour token (§2.3)
-REQUIRED_PARAMS = {
-    "client_credentials": {"grant_type"},
-    "registration_code": {"grant_type", "client_id", "email", "registration_code"},
-    "authorization_code": {"grant_type", "client_id", "code", "redirect_uri"},
-    "refresh_token": {"grant_type", "refresh_token"},
-}
-SENSITIVE_QUERY = {"client_secret", "code", "refresh_token", "registration_code", "password", "access_token"}
-DISRUPTIVE_FAULTS = ("server_error", "rate_limited", "connection_reset", "malformed_json", "gateway_html")
-TRANSIENT_ERRORS = {"connection_reset", "malformed_json", "gateway_html", "rate_limited"}
-MAX_ATTEMPTS = 4
-MIN_PAUSE = 0.02
-CC_RENEWAL_WINDOW = 3600.0  # a client may renew its client-credentials token in its last hour
-REUSE_WINDOW = 7200.0  # a customer's token received less than two hours ago is not renewed without need
-REFRESH_MARGIN = 60.0
-PARTNER_PATHS = ("/v1/users/exists", "/v1/user/signup/")  # what a client-credentials token is for
-CUSTOMER_OPS = ("user_call", "fund_transfer", "finish_link")
+__all__ = ["ACCESS_LIFETIME", "REQUIRED_PARAMS", "TAMPERINGS", "Issued", "Judge", "Operation", "Violation"]
 
 
-@dataclass
-class Violation:
-    obligation: str
-    message: str
-    step: int
-    entries: list[Entry] = field(default_factory=list)
+class Judge(RequestChecks, TokenChecks, RetryChecks, LinkChecks, OutcomeChecks):
+    """Every family's checks together, and the order they run in: each journal entry as it is
+    observed (`observe`), each operation once it answered (`judge`)."""
 
-    def render(self) -> str:
-        lines = [f"[{self.obligation}] step {self.step}: {self.message}"]
-        lines += [f"    {describe(e)}" for e in self.entries]
-        return "\n".join(lines)
-
-
-@dataclass
-class Operation:
-    """One business operation the suite asked of the client, and what the sandbox saw meanwhile."""
-
-    name: str
-    step: int
-    user: str | None = None  # the customer's key
-    user_id: int | None = None  # the customer's Wise user id, when known
-    outcome: Outcome | None = None
-    url: str | None = None  # start_link's authorize URL
-    entries: list[Entry] = field(default_factory=list)
-    concurrent: bool = False
-    expect: dict[str, Any] = field(default_factory=dict)
-    links: frozenset[int] = frozenset()  # the token lineages the client holds for this customer
-
-    def faults(self) -> list[str]:
-        return [e.fault.split("#")[0] for e in self.entries if e.fault]
-
-
-@dataclass
-class Issued:
-    """An access token the client received, and what it was told about its life."""
-
-    kind: str  # "client_credentials" or "user"
-    at: float  # tenant time
-    skew: float  # the sandbox clock's lead over the client's, when it was issued
-    user_id: int | None = None
-    seq: int = 0  # the journal entry that issued it
-    absolute: bool = False  # the response also gave `expires_at` (an instant on the sandbox's clock)
-    link: int | None = None  # its lineage (user tokens)
-    grant: str | None = None
-    token: str = ""  # its id in the journal
-
-    def received(self) -> float:
-        """When the client got it, on the client's own clock."""
-        return self.at - self.skew
-
-    def client_expiry(self, earliest: bool = False) -> float:
-        """When the client was told it expires, on the client's own clock: `expires_in` after it
-        arrived, or the `expires_at` instant if the response said so (a client may go by either:
-        the later for "it was still good", the earlier for "it was due")."""
-        told = self.received() + TOLD_LIFETIME
-        if not self.absolute:
-            return told
-        at = self.at + ACCESS_LIFETIME
-        return min(told, at) if earliest else max(told, at)
-
-
-class Judge:
     def __init__(
         self,
         client_id: str,
         redirect_uri: str,
         profile: str = "wise",
-        retry_after: float = 1.0,
         mtls: bool = False,
         absolute_expiry: bool = True,
+        lifetime: float = ACCESS_LIFETIME,
+        told_expiry: bool = True,
     ) -> None:
-        self.client_id = client_id
-        self.mtls = mtls  # the sandbox serves an mTLS host: the partner must present its certificate
-        self.absolute_expiry = absolute_expiry  # token responses carry `expires_at` (§2.3)
-        self.impostor = False  # a man in the middle answers new connections: nothing can work
-        self.redirect_uri = redirect_uri
-        self.active = {o.id for o in catalog(profile)}
-        self.retry_after = retry_after
-        self.violations: list[Violation] = []
-        self.situations: dict[str, Counter[str]] = defaultdict(Counter)
-        self.unsupported: set[str] = set()  # operations the client answered `unsupported`
-        self.step = 0
-        self.skew = 0.0
-        self.issued: dict[str, Issued] = {}
-        self.links: dict[str, int] = {}  # token id -> lineage, as the sandbox knows it
-        self.refused: set[str] = set()  # tokens an API call got a 401 for
-        self.ended: set[str] = set()  # tokens a server move ended (the client may not know yet)
-        self.dead_refresh: dict[str, float] = {}  # token id -> when the client had its invalid_grant
-        self.dead_registration: dict[int, float] = {}
-        self.retries_after_death: Counter[str | int] = Counter()
-        self.in_flight: Counter[str] = Counter()
-        self.replaced_by: dict[str, Entry] = {}  # access token -> the refresh that superseded it
-        self.used_refresh: dict[str, Entry] = {}  # refresh token -> the successful refresh with it
-        self.concurrency = 1  # workers acting at once while the entries being observed were made
-        self.batch_start = 0  # the journal's last entry before those workers began (see `observe`)
-        self.batch_refreshes: dict[int, Entry] = {}  # lineage -> the first refresh of this batch
-        self.op_links: frozenset[int] = frozenset()
-        self.op_user: int | None = None
-        self.codes: Counter[str] = Counter()
-        self.states: set[str] = set()
-        self.approved = 0  # one-time tokens that approved a request
-        self.owner_checked = 0  # the step whose requests USER-OWN-TOKEN has judged
-        self.tainted: set[int] = (
-            set()
-        )  # customers an obligation was broken for: what follows may be its doing
-        self.presented: set[str] = set()  # access tokens the client has used
-        self.refusals = 0
-        self.partner_workers = 1
+        super().__init__(
+            client_id,
+            redirect_uri,
+            {o.id for o in catalog(profile)},
+            mtls,
+            absolute_expiry,
+            lifetime,
+            told_expiry,
+        )
 
     # Knowledge from server moves ----------------------------------------------------------------
 
@@ -172,17 +76,6 @@ class Judge:
     def workers(self, count: int) -> None:
         self.partner_workers = max(self.partner_workers, count)
 
-    # Verdicts -----------------------------------------------------------------------------------
-
-    def _fail(self, obligation: str, message: str, *entries: Entry) -> None:
-        if obligation in self.active:
-            self.violations.append(Violation(obligation, message, self.step, list(entries)))
-            if self.op_user is not None:
-                self.tainted.add(self.op_user)
-
-    def _saw(self, obligation: str, kind: str) -> None:
-        self.situations[obligation][kind] += 1
-
     # Before an operation: the situations it meets -----------------------------------------------
 
     def begin(self, op: Operation, now: float) -> None:
@@ -202,36 +95,12 @@ class Judge:
             current = self.newest("user", op.links)
             if current is not None:
                 self._due("USER-NO-EXPIRED", "REFRESH-EARLY", current, client_now)
-                if client_now - current.received() < REUSE_WINDOW and self._usable(current):
+                if self._young(current, client_now) and self._usable(current):
                     self._saw("USER-REUSE", "a token under two hours old")
             if len(customers - {op.user_id}) >= 1:
                 self._saw("USER-OWN-TOKEN", "customer call")
         if op.name == "fund_transfer" and self.approved:
             self._saw("SCA-ONE-USE", "a transfer after an approved one")
-
-    def _due(self, expired: str, early: str | None, held: Issued, client_now: float) -> None:
-        if not self._usable(held):
-            return  # the client was told (or will be): renewing is expected anyway
-        left = held.client_expiry() - client_now
-        if left <= 0:
-            self._saw(expired, "past the told expiry" if left < -1 else "at the told expiry")
-            if early:
-                self._saw(early, "past the told expiry")
-        elif left < REFRESH_MARGIN and early:
-            self._saw(early, "in the last minute")
-
-    def _usable(self, info: Issued) -> bool:
-        """Whether a token the client holds still works, as far as it was told."""
-        return info.token not in self.refused and info.token not in self.ended
-
-    def newest(self, kind: str, links: frozenset[int] | None) -> Issued | None:
-        """The newest access token of `kind` the client received (of these lineages)."""
-        found = [
-            info
-            for info in self.issued.values()
-            if info.kind == kind and (links is None or info.link in links)
-        ]
-        return max(found, key=lambda i: i.seq, default=None)
 
     # Entries: what the client sent --------------------------------------------------------------
 
@@ -252,25 +121,7 @@ class Judge:
         self.batch_refreshes = {}
         self.refusals = 0  # API calls answered 401 so far in these entries: new tokens are due
         for entry in entries:
-            self._saw("SECRET-NOT-IN-URL", "token endpoint" if _is_token(entry) else "API")
-            if entry.server_cert is not None:
-                self._fail(
-                    "VERIFY-SERVER",
-                    f"talked over a connection whose server certificate ({entry.server_cert}) the sandbox CA "
-                    "never signed",
-                    entry,
-                )
-            if entry.sca is not None:
-                self._sca(entry)
-            if self.mtls and entry.client_id == self.client_id:
-                self._saw("MTLS-PRESENT", "token endpoint" if _is_token(entry) else "API")
-                if entry.cert is None:
-                    self._fail("MTLS-PRESENT", "a request without the partner's client certificate", entry)
-            if set(entry.query) & SENSITIVE_QUERY:
-                names = ", ".join(sorted(set(entry.query) & SENSITIVE_QUERY))
-                self._fail(
-                    "SECRET-NOT-IN-URL", f"{names} sent in the URL of {entry.method} {entry.path}", entry
-                )
+            self._request(entry)
             if _is_token(entry):
                 self._token_request(entry)
                 continue
@@ -280,236 +131,18 @@ class Judge:
                 self.presented.add(entry.token)
                 self._api_call(entry)
 
-    def _sca(self, entry: Entry) -> None:
-        sca = entry.sca or ""
-        if sca.startswith("challenged:pending"):
-            self._fail("SCA-CLEARED", "sent a one-time token whose challenges were not cleared", entry)
-        elif sca.startswith("challenged:reused"):
-            self._fail("SCA-ONE-USE", "sent a one-time token that had already approved a request", entry)
-        elif sca.startswith("challenged:"):
-            self._saw("SCA-CLEARED", "challenge")
-        if sca.startswith("approved:"):
-            self.approved += 1
-
     def _token_request(self, entry: Entry) -> None:
         grant = entry.grant_type
-        self._saw("AUTH-BASIC", grant or "no grant")
-        self._saw("GRANT-PARAMS", grant or "no grant")
-        if not entry.basic_auth or "grant_type" not in entry.params:
-            how = "without HTTP Basic" if not entry.basic_auth else "without a form body"
-            self._fail("AUTH-BASIC", f"a token request {how}", entry)
-        missing = REQUIRED_PARAMS.get(grant or "", set()) - set(entry.params)
-        if missing:
-            self._fail("GRANT-PARAMS", f"{grant} grant without {', '.join(sorted(missing))}", entry)
-        if entry.reason == "redirect_uri_mismatch":
-            self._fail(
-                "REDIRECT-EXACT",
-                "the code exchange sent a redirect_uri that is not the registered one",
-                entry,
-            )
+        self._form(entry)
+        self._exchange(entry)
         if entry.error == "invalid_grant" and grant in ("refresh_token", "registration_code"):
             self._saw("INVALID-GRANT-STOP", entry.reason or "invalid_grant")
         if grant == "refresh_token" and entry.token is not None:
             self._refresh(entry, entry.token)
         if grant == "registration_code" and entry.user_id is not None:
             self._registration(entry, entry.user_id)
-        if grant == "authorization_code" and entry.token is not None:
-            self.codes[entry.token] += 1
-            self._saw("CODE-ONCE", "exchange" if self.codes[entry.token] == 1 else "again")
-            if self.codes[entry.token] == 2:
-                self._fail("CODE-ONCE", "exchanged the same authorization code twice", entry)
         if entry.status == 200 and entry.issued is not None:
             self._issued(entry, grant)
-
-    def _issued(self, entry: Entry, grant: str | None) -> None:
-        assert entry.issued is not None
-        kind = "client_credentials" if grant == "client_credentials" else "user"
-        if kind == "client_credentials":
-            self._cc_reuse(entry)
-        known = self.issued.get(entry.issued)
-        if known is not None:
-            # the live token again (Spring's token store, client_credentials_reuse), with what is left
-            # of its life: a client renewing in its last seconds cannot get a fresher one, so it is
-            # blamed only past the token's real end
-            known.absolute = True
-            return
-        link = self.links.get(entry.token or "") if grant == "refresh_token" else None
-        self.issued[entry.issued] = Issued(
-            kind,
-            entry.at,
-            self.skew,
-            entry.user_id,
-            entry.seq,
-            self.absolute_expiry,
-            link,
-            grant,
-            entry.issued,
-        )
-        if link is not None:
-            self.links[entry.issued] = link
-
-    def _refresh(self, entry: Entry, refresh: str) -> None:
-        # Blame only requests sent after the client had the invalid_grant answer (not concurrent ones);
-        # uncoordinated workers may each discover a dead credential once; a loop is never excused.
-        if entry.wall > self.dead_refresh.get(refresh, float("inf")) and self._again(refresh):
-            self._fail("INVALID-GRANT-STOP", "sent a refresh token already answered invalid_grant", entry)
-        if entry.error == "invalid_grant":
-            self.dead_refresh.setdefault(refresh, entry.done)
-        link = self.links.get(refresh)
-        current = self.newest("user", frozenset({link})) if link is not None else None
-        first = self.batch_refreshes.get(link) if link is not None and self.concurrency > 1 else None
-        if entry.token_state == "superseded" and entry.token_cause == "rotated":
-            self._rotated(entry, refresh)
-        elif first is not None:
-            self._second_refresh(first, entry, current)
-        elif current is not None:
-            self._reuse(entry, current, "refreshed")
-        if link is not None and self.concurrency > 1:
-            self.batch_refreshes.setdefault(link, entry)
-        if entry.status == 200:
-            self._saw("USER-NO-STALE", "concurrent refresh" if self.concurrency > 1 else "refresh")
-            if current is not None:
-                self.replaced_by[current.token] = entry
-            self.used_refresh.setdefault(refresh, entry)
-
-    def _second_refresh(self, first: Entry, entry: Entry, current: Issued | None) -> None:
-        """A second refresh of one lineage among workers acting at once. Sent while the first was
-        unanswered, two workers refreshed at once; sent after it succeeded, a worker refreshed a
-        token another had just refreshed (it decided on what it read before). Either way each
-        refresh kills the access token of the one before. Excused: after a failed first refresh,
-        or once the newest token was refused."""
-        if entry.wall < _answered(first):
-            how = f"two workers refreshed this customer's token at once (#{first.seq} and #{entry.seq})"
-        elif first.status == 200 and (current is None or current.token not in self.refused):
-            how = (
-                f"a worker refreshed this customer's token (#{entry.seq}) right after another worker "
-                f"had refreshed it with the same refresh token (#{first.seq})"
-            )
-        else:
-            return
-        self._fail(
-            "USER-NO-STALE",
-            f"{how}: refreshes for one customer are not serialised, and each kills the access token "
-            "the other worker holds",
-            first,
-            entry,
-        )
-
-    def _rotated(self, entry: Entry, refresh: str) -> None:
-        self._saw("USER-NO-STALE", "rotated refresh token")
-        used = self.used_refresh.get(refresh)
-        if used is not None and self.concurrency > 1 and used.seq > self.batch_start:
-            message = (
-                f"a worker refreshed with a refresh token another worker had already used (#{used.seq}), "
-                "which rotated it: refreshes for one customer are not serialised"
-            )
-        else:
-            where = f" at #{used.seq}" if used is not None else ""
-            message = (
-                f"sent a refresh token the refresh{where} had rotated: the refresh_token that refresh "
-                "returned was not kept"
-            )
-        self._fail("USER-NO-STALE", message, *([used] if used is not None else []), entry)
-
-    def _reuse(self, entry: Entry, current: Issued, how: str) -> None:
-        """USER-REUSE: new tokens for a customer whose newest token is young and works."""
-        age = (entry.at - self.skew) - current.received()
-        used = current.token in self.presented  # a token it never used, it may never have read
-        if age < REUSE_WINDOW and used and self._usable(current) and not self.refusals:
-            self._fail(
-                "USER-REUSE",
-                f"{how} a customer's token it had received {_duration(age)} before, which still worked",
-                entry,
-            )
-
-    def _registration(self, entry: Entry, user_id: int) -> None:
-        dead_since = self.dead_registration.get(user_id, float("inf"))
-        if entry.wall > dead_since and self._again(user_id):
-            self._fail("INVALID-GRANT-STOP", "sent a registration code already answered invalid_grant", entry)
-        if entry.error == "invalid_grant" and entry.reason in ("reclaimed", "user_credentials"):
-            self.dead_registration.setdefault(user_id, entry.done)
-        if self.concurrency > 1:
-            return  # workers falling back at once: judged by what they do with the answers
-        held = [
-            info
-            for info in self.issued.values()
-            if info.kind == "user"
-            and info.user_id == user_id
-            and (info.link in self.op_links or (info.link is None and info.grant == "registration_code"))
-        ]
-        current = max(held, key=lambda i: i.seq, default=None)
-        if current is not None:
-            self._reuse(entry, current, "fetched new tokens with the registration code, replacing")
-
-    def _again(self, credential: str | int) -> bool:
-        """Whether this is a use beyond the one each concurrent worker is allowed."""
-        self.retries_after_death[credential] += 1
-        return self.retries_after_death[credential] > self.concurrency - 1
-
-    def _cc_reuse(self, entry: Entry) -> None:
-        client_now = entry.at - self.skew
-        held = [
-            token_id
-            for token_id, info in self.issued.items()
-            if info.kind == "client_credentials"
-            and token_id not in self.refused
-            and token_id not in self.ended
-            and info.client_expiry(earliest=True) - client_now > CC_RENEWAL_WINDOW
-            and token_id in self.presented  # a token it never used, it may never have read
-        ]
-        if len(held) >= self.partner_workers and not self.refusals:
-            self._fail(
-                "CC-REUSE",
-                f"fetched a client-credentials token while holding {len(held)} with over an hour to live "
-                f"({self.partner_workers} worker(s))",
-                entry,
-            )
-
-    def _api_call(self, entry: Entry) -> None:
-        token = entry.token
-        assert token is not None
-        if entry.status == 401:
-            self.refused.add(token)
-        info = self.issued.get(token)
-        if info is None:
-            return
-        left = info.client_expiry() - (entry.at - self.skew)
-        if entry.token_state == "superseded" and info.kind == "user":
-            # The most specific fault: a replaced token is stale, whether or not it also expired.
-            # Excused: each worker's one request already in flight with the token that was current
-            # when the workers began (it read the token before another worker's refresh replaced it).
-            excused = False
-            if self.concurrency > 1 and info.seq <= self.batch_start:
-                self.in_flight[token] += 1
-                excused = self.in_flight[token] <= self.concurrency
-            if not excused:
-                self._stale(entry, info)
-        elif left <= 0:
-            obligation = "CC-NO-EXPIRED" if info.kind == "client_credentials" else "USER-NO-EXPIRED"
-            self._fail(obligation, f"sent a token {_duration(-left)} past the expiry it was told", entry)
-        elif info.kind == "user" and left < REFRESH_MARGIN:
-            self._fail("REFRESH-EARLY", f"sent a user token with only {int(left)} s left", entry)
-
-    def _stale(self, entry: Entry, info: Issued) -> None:
-        assert entry.token is not None
-        by = self.replaced_by.get(entry.token)
-        if by is None:
-            self._fail("USER-NO-STALE", "sent a user access token that a refresh had already replaced", entry)
-        elif self.concurrency > 1 and info.seq > self.batch_start and by.seq > self.batch_start:
-            self._fail(
-                "USER-NO-STALE",
-                f"two workers refreshed this customer's token at once: the token one got (#{info.seq}) was "
-                f"replaced by the other's refresh (#{by.seq}) and then sent",
-                by,
-                entry,
-            )
-        else:
-            self._fail(
-                "USER-NO-STALE",
-                f"sent a user access token that the refresh at #{by.seq} had already replaced",
-                by,
-                entry,
-            )
 
     # Operations: what the client did and said ---------------------------------------------------
 
@@ -523,264 +156,3 @@ class Judge:
             self._retries(op)
         self._owner(op)
         getattr(self, f"_op_{op.name}", lambda op: None)(op)
-
-    def _owner(self, op: Operation) -> None:
-        """USER-OWN-TOKEN: the tokens presented belong to whom the operation acts for (once for the
-        requests of workers acting at once)."""
-        if op.concurrent and self.owner_checked == op.step:
-            return
-        self.owner_checked = op.step
-        for entry in op.entries:
-            customer_token = (
-                entry.token_kind in ("user", "refresh") or entry.grant_type == "registration_code"
-            )
-            if op.name in ("partner_call",) and entry.token_kind in ("user", "refresh"):
-                self._fail("USER-OWN-TOKEN", "a partner call presented a customer's token", entry)
-            elif op.user_id is not None and customer_token and entry.user_id not in (None, op.user_id):
-                self._fail(
-                    "USER-OWN-TOKEN",
-                    f"{op.name}({op.user}) presented another customer's "
-                    f"{'registration code' if entry.grant_type == 'registration_code' else 'token'} "
-                    f"(user {entry.user_id}, not {op.user_id})",
-                    entry,
-                )
-            elif (
-                op.name in CUSTOMER_OPS
-                and entry.token_kind == "client_credentials"
-                and not entry.path.startswith(PARTNER_PATHS)
-            ):
-                self._fail(
-                    "USER-OWN-TOKEN",
-                    f"{op.name}({op.user}) presented the partner's client-credentials token for the customer",
-                    entry,
-                )
-
-    def _retries(self, op: Operation) -> None:
-        entries = op.entries
-        self._after_invalid_grant(entries)
-        for i, entry in enumerate(entries):
-            later = entries[i + 1 :]
-            refused_client = entry.status == 401 and entry.error in ("unauthorized", "invalid_client")
-            if _is_token(entry) and refused_client:
-                self._saw("NO-RETRY-INVALID-CLIENT", entry.grant_type or "token request")
-                retried = [e for e in later if _is_token(e)]
-                if retried:
-                    self._fail(
-                        "NO-RETRY-INVALID-CLIENT",
-                        "retried after its client credentials were refused",
-                        entry,
-                        retried[0],
-                    )
-            if entry.status == 429:
-                self._saw("RETRY-AFTER", "token endpoint" if _is_token(entry) else "API")
-            if entry.status == 429 and later:
-                pause = later[0].wall - _answered(entry)
-                if pause < self.retry_after * 0.95:
-                    self._fail(
-                        "RETRY-AFTER",
-                        f"tried again {pause:.2f} s after a 429 that asked for {self.retry_after:g} s",
-                        entry,
-                        later[0],
-                    )
-            if _transient(entry):
-                where = "token endpoint" if _is_token(entry) else "API"
-                self._saw("RETRY-BOUNDED", f"{_failure(entry)} on the {where}")
-        attempts: dict[tuple[str, str | None], list[Entry]] = {}
-        for entry in entries:
-            attempts.setdefault((entry.route, entry.grant_type), []).append(entry)
-        for same in attempts.values():
-            streak = [same[0]]  # attempts in a row, each after a transient failure of the one before
-            for before, after in itertools.pairwise(same):
-                if not _transient(before):
-                    streak = [after]
-                    continue
-                streak.append(after)
-                if len(streak) == MAX_ATTEMPTS + 1:
-                    self._fail(
-                        "RETRY-BOUNDED", f"more than {MAX_ATTEMPTS} attempts of one failing request", *streak
-                    )
-                if before.status != 429 and after.wall - _answered(before) < MIN_PAUSE:
-                    self._fail("RETRY-BOUNDED", "retried a transient failure without pausing", before, after)
-
-    def _after_invalid_grant(self, entries: list[Entry]) -> None:
-        """INVALID-GRANT-STOP when the invalid_grant was a fault: the sandbox answered before it read
-        the form, so the journal cannot name the refresh token; within one operation, a refresh
-        after it, with no new user tokens in between, sends that token again (an operation acts
-        for one customer)."""
-        dead: Entry | None = None
-        for entry in entries:
-            if not _is_token(entry):
-                continue
-            refresh = entry.grant_type == "refresh_token"
-            if refresh and dead is not None:
-                message = "sent a refresh token again after it was answered invalid_grant"
-                self._fail("INVALID-GRANT-STOP", message, dead, entry)
-                return
-            if refresh and entry.error == "invalid_grant" and entry.token is None:
-                dead = entry
-            elif entry.status == 200 and entry.grant_type != "client_credentials":
-                dead = None  # new user tokens since: a refresh may present the new refresh token
-
-    def _outcome_rules(self, op: Operation) -> None:
-        outcome = op.outcome
-        assert outcome is not None
-        disrupted = self._disrupted(op)
-        if op.expect.get("registration_code_alive") and op.expect.get("refresh_dead"):
-            self._saw("REGCODE-FALLBACK", "dead refresh token")
-        if op.expect.get("registration_code_alive") and outcome.status == "relink_needed":
-            # Even when the partner's own credentials are refused: that is no reason to drop the
-            # customer, whose registration code works again once the secret is deployed.
-            why = "" if op.expect.get("deployed", True) else " (once the partner's secret is fixed)"
-            self._fail(
-                "REGCODE-FALLBACK",
-                f"{op.name}({op.user}) gave up with relink_needed; the stored registration code still "
-                f"works{why}",
-                *op.entries[-3:],
-            )
-        elif op.expect.get("relink") and not disrupted:
-            self._saw("RELINK-REPORTED", op.name)
-            if (
-                outcome.status != "relink_needed"
-                and not self._explained(op)
-                and op.user_id not in self.tainted
-            ):
-                self._fail(
-                    "RELINK-REPORTED",
-                    f"{op.name}({op.user}) answered {outcome}; the user's tokens are gone: a re-link is "
-                    "needed",
-                    *op.entries[-3:],
-                )
-        elif not disrupted:
-            self._works(op)
-
-    def _disrupted(self, op: Operation) -> bool:
-        """An impostor or a disruptive fault was in the way, or a token was refused again after
-        the one renewal a refusal calls for: no answer is wrong."""
-        faults = op.faults()
-        # an injected invalid_token on top of a natural refusal (an expired token) counts too: the
-        # fault strikes the first request that authenticates, which may be the renewal's retry
-        refused = sum(1 for e in op.entries if e.error == "invalid_token")
-        refused_again = "invalid_token" in faults and refused > 1
-        return self.impostor or refused_again or any(kind in DISRUPTIVE_FAULTS for kind in faults)
-
-    def _works(self, op: Operation) -> None:
-        """WORKS, unless an obligation broken in the same step, or earlier for the same customer,
-        may explain the failure."""
-        outcome = op.outcome
-        assert outcome is not None
-        if not op.expect.get("works"):
-            return
-        self._saw("WORKS", op.name)
-        if outcome.status != "ok" and not self._explained(op) and op.user_id not in self.tainted:
-            what = f"{op.name}({op.user or ''})"
-            self._fail("WORKS", f"{what} answered {outcome} though nothing was wrong", *op.entries[-3:])
-
-    def _explained(self, op: Operation) -> bool:
-        """An obligation broken in the same step already explains a wrong answer."""
-        return any(v.step == op.step for v in self.violations)
-
-    _op_partner_call = _outcome_rules
-    _op_create_user = _outcome_rules
-    _op_user_call = _outcome_rules
-    _op_fund_transfer = _outcome_rules
-
-    def _op_start_link(self, op: Operation) -> None:
-        assert op.url is not None
-        self._saw("REDIRECT-EXACT", "authorize URL")
-        query = {k: v[0] for k, v in parse_qs(urlparse(op.url).query, keep_blank_values=True).items()}
-        if query.get("redirect_uri") != self.redirect_uri or query.get("client_id") != self.client_id:
-            self._fail(
-                "REDIRECT-EXACT",
-                f"authorize URL has client_id={query.get('client_id')!r}, "
-                f"redirect_uri={query.get('redirect_uri')!r}; "
-                f"registered: {self.client_id!r}, {self.redirect_uri!r}",
-            )
-        state = query.get("state", "")
-        if len(state) < 16:
-            self._fail(
-                "STATE-CHECKED", f"the authorize URL's state is {len(state)} characters long (16+ needed)"
-            )
-        elif state in self.states:
-            self._fail("STATE-CHECKED", "the authorize URL reuses a state from an earlier link")
-        self.states.add(state)
-
-    def _op_finish_link(self, op: Operation) -> None:
-        outcome = op.outcome
-        assert outcome is not None
-        exchanged = [e for e in op.entries if e.grant_type == "authorization_code"]
-        flagged = any(v.obligation == "CODE-ONCE" and v.step == op.step for v in self.violations)
-        if len(exchanged) > 1 and not flagged:
-            # one redirect carries one code: a second exchange is that code again, even when the
-            # first never reached the grant (a fault answered it) and the journal has no code id
-            self._fail("CODE-ONCE", "exchanged the redirect's authorization code again", *exchanged[:2])
-        tamper = op.expect.get("tamper")
-        if tamper:
-            self._saw("STATE-CHECKED", tamper)
-            if exchanged or outcome.kind != "state_mismatch":
-                self._fail(
-                    "STATE-CHECKED",
-                    f"accepted a redirect whose state was not its own ({TAMPERINGS.get(tamper, tamper)}; "
-                    f"answered {outcome})",
-                    *exchanged,
-                )
-            return
-        wrong_dob = op.expect.get("wrong_dob")
-        if wrong_dob:
-            self._saw("DOB-CHECK", wrong_dob)
-            if outcome.status == "ok":
-                self._fail(
-                    "DOB-CHECK",
-                    f"linked a profile whose date of birth is not the customer's ({wrong_dob})",
-                    *op.entries[-2:],
-                )
-            return
-        # a faked invalid_grant on the new tokens' first refresh leaves nothing to link with
-        if not self._disrupted(op) and "invalid_grant" not in op.faults():
-            self._works(op)
-
-
-#: How the suite tampers with the `state` of a redirect back (STATE-CHECKED), in the report's words.
-TAMPERINGS = {
-    "foreign": "a state of another session",
-    "prefix": "the issued state's first half, then other characters",
-    "suffix": "other characters, then the issued state's second half",
-    "one-char": "the issued state with one character changed",
-    "case": "the issued state in another case",
-    "truncated": "the issued state without its last character",
-    "empty": "an empty state",
-    "missing": "no state at all",
-    "repeated": "the state parameter three times: foreign, issued, foreign",
-}
-
-
-def _answered(entry: Entry) -> float:
-    """When the client had the answer: pauses are counted from there, not from the request."""
-    return entry.done or entry.wall
-
-
-def _transient(entry: Entry) -> bool:
-    return (
-        entry.status >= 500 or entry.status == 429 or (entry.error in TRANSIENT_ERRORS) or entry.status == 0
-    )
-
-
-def _failure(entry: Entry) -> str:
-    if entry.status == 429:
-        return "429"
-    if entry.status == 0 or entry.error == "connection_reset":
-        return "reset"
-    if entry.error in ("malformed_json", "gateway_html"):
-        return str(entry.error)
-    return "5xx"
-
-
-def _is_token(entry: Entry) -> bool:
-    return entry.route == TOKEN_PATH  # the path as routed: without a CalVer prefix
-
-
-def _duration(seconds: float) -> str:
-    if seconds < 120:
-        return f"{int(seconds)} s"
-    if seconds < 7200:
-        return f"{int(seconds // 60)} min"
-    return f"{seconds / 3600:.1f} h"

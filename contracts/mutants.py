@@ -18,6 +18,7 @@ import httpx
 
 from mockwise.contracts.adapter import ClientConfig, Outcome
 from mockwise.contracts.reference import (
+    MAX_RETRY_AFTER,
     GiveUp,
     PendingLink,
     ReferenceClient,
@@ -146,7 +147,7 @@ class IgnoresRetryAfter(ReferenceClient):
 
 
 class TightRetryLoop(ReferenceClient):
-    """Retries transient failures at once, up to eight times."""
+    """Retries transient failures at once, up to eight times (it does wait when told how long)."""
 
     catches = "RETRY-BOUNDED"
 
@@ -156,10 +157,13 @@ class TightRetryLoop(ReferenceClient):
                 response = self.http.request(method, path, **kwargs)
             except httpx.TransportError:
                 continue
+            if response.status_code in (429, 503) and self._says_when(response):
+                self.sleep(self._retry_after(response, 1.0))
+                continue
             if response.status_code >= 500 or (response.status_code == 200 and not _is_json(response)):
                 continue
             if response.status_code == 429:
-                self.sleep(self._retry_after(response, 1.0))
+                self.sleep(1.0)
                 continue
             return response
         return super()._send(method, path, **kwargs)
@@ -310,14 +314,20 @@ class ReusesOneTimeToken(ReferenceClient):
 
 
 class RenewsHoursEarly(ReferenceClient):
-    """Renews a customer's token when less than 11.5 hours are left (a margin meant as 5 minutes,
-    written in the wrong unit): every half hour, for a token that lives twelve."""
+    """Renews a customer's token once less than 23/24 of its life is left (a margin meant as the
+    last 24th, written the wrong way round): every half hour, for a token that lives twelve."""
 
     catches = "USER-REUSE"
 
+    def _store(self, record: UserRecord, tokens: dict[str, Any]) -> None:
+        super()._store(record, tokens)
+        self._lives = getattr(self, "_lives", {})
+        self._lives[id(record)] = record.expires_at - self.clock()
+
     def _user_token(self, record: UserRecord, force: str | None = None) -> str:
         with record.lock:
-            early = self.clock() >= record.expires_at - 11.5 * 3600
+            life = getattr(self, "_lives", {}).get(id(record), 12 * 3600)
+            early = self.clock() >= record.expires_at - life * 23 / 24
             if record.access_token is None or record.access_token == force or early:
                 self._refresh(record)
             assert record.access_token is not None
@@ -405,8 +415,8 @@ class StateAnyValue(ReferenceClient):
     def finish_link(self, user_key: str, callback_url: str) -> Outcome:
         values = parse_qs(urlparse(callback_url).query).get("state", [])
         with self._lock:
-            pending = self._pending.get(user_key)
-        if pending is not None and pending.state in values:
+            pending = next((p for p in self._pending.get(user_key, []) if p.state in values), None)
+        if pending is not None:
             query = urlparse(callback_url)._replace(query=_only_state(callback_url, pending.state))
             return super().finish_link(user_key, query.geturl())
         return super().finish_link(user_key, callback_url)
@@ -462,7 +472,7 @@ class RetriesForever(ReferenceClient):
                 self.sleep(backoff)
                 backoff = min(backoff * 2, 1.0)
                 continue
-            if response.status_code == 429:
+            if response.status_code == 429 or (response.status_code == 503 and self._says_when(response)):
                 self.sleep(self._retry_after(response, backoff))
                 continue
             if response.status_code >= 500 or (response.status_code < 300 and not _is_json(response)):
@@ -473,18 +483,123 @@ class RetriesForever(ReferenceClient):
         raise GiveUp("server_error")
 
 
-class RetriesCodeExchange(ReferenceClient):
-    """Sends the code exchange through its generic retrying request, so a failed exchange is
-    tried again with the same code."""
+class LinksAgainFromScratch(ReferenceClient):
+    """When anything after the code exchange fails (the profile check meets an outage), starts
+    the whole callback over, exchanging the redirect's code a second time."""
 
     catches = "CODE-ONCE"
 
+    def finish_link(self, user_key: str, callback_url: str) -> Outcome:
+        with self._lock:
+            before = list(self._pending.get(user_key, []))
+        outcome = super().finish_link(user_key, callback_url)
+        if outcome.kind in ("server_error", "network", "rate_limited"):
+            self.sleep(MAX_RETRY_AFTER)  # patiently, past any Retry-After
+            with self._lock:
+                self._pending[user_key] = before
+            return super().finish_link(user_key, callback_url)
+        return outcome
+
+
+class NeedsExpiresIn(ReferenceClient):
+    """Reads `expires_in` as if every answer had it (RFC 6749 §5.1 only recommends it)."""
+
+    catches = "WORKS"
+
+    def _expires_at(self, tokens: dict[str, Any]) -> float:
+        return self.clock() + float(tokens["expires_in"])
+
+
+class LowercaseTokenTypeOnly(ReferenceClient):
+    """Refuses a token answer whose `token_type` is not exactly "bearer" (RFC 6749 §5.1: the value
+    is case-insensitive)."""
+
+    catches = "WORKS"
+
+    def _grant(self, form: dict[str, str]) -> dict[str, Any] | None:
+        tokens = super()._grant(form)
+        # (checked where nothing was replaced: a refresh's answer refused would leave it sending
+        # the token that refresh killed, which USER-NO-STALE judges)
+        if (
+            tokens is not None
+            and form["grant_type"] != "refresh_token"
+            and tokens.get("token_type") != "bearer"
+        ):
+            raise GiveUp("rejected")
+        return tokens
+
     def _exchange_code(self, code: str) -> dict[str, Any] | None:
-        response = self._token_request(self._code_form(code))
-        if response.status_code == 200:
-            tokens: dict[str, Any] = response.json()
-            return tokens
-        return None
+        tokens = super()._exchange_code(code)
+        if tokens is not None and tokens.get("token_type") != "bearer":
+            raise GiveUp("rejected")
+        return tokens
+
+
+class StrictTokenFields(ReferenceClient):
+    """Reads token answers into a strict record that refuses fields it does not know (RFC 6749 §5.1:
+    a client ignores them)."""
+
+    catches = "WORKS"
+
+    KNOWN = frozenset({
+        "access_token", "token_type", "refresh_token", "expires_in", "expires_at", "scope",
+        "refresh_token_expires_in", "refresh_token_expires_at", "created_at",
+    })  # fmt: skip
+
+    def _grant(self, form: dict[str, str]) -> dict[str, Any] | None:
+        tokens = super()._grant(form)
+        # (where refusing replaces nothing: see LowercaseTokenTypeOnly)
+        if tokens is not None and form["grant_type"] != "refresh_token" and set(tokens) - self.KNOWN:
+            raise GiveUp("rejected")
+        return tokens
+
+    def _exchange_code(self, code: str) -> dict[str, Any] | None:
+        tokens = super()._exchange_code(code)
+        if tokens is not None and set(tokens) - self.KNOWN:
+            raise GiveUp("rejected")
+        return tokens
+
+
+class ForgetsRefreshToken(ReferenceClient):
+    """Stores whatever a refresh answer says of the refresh token: when it says nothing (RFC 6749
+    §6 allows that), the refresh token is lost."""
+
+    catches = "WORKS"
+
+    def _store(self, record: UserRecord, tokens: dict[str, Any]) -> None:
+        super()._store(record, tokens)
+        record.refresh_token = tokens.get("refresh_token")
+
+
+class AssumesTwelveHours(ReferenceClient):
+    """Ignores a customer's `expires_in` and takes every user token for a 12-hour one."""
+
+    catches = "USER-NO-EXPIRED"
+
+    def _store(self, record: UserRecord, tokens: dict[str, Any]) -> None:
+        super()._store(record, tokens)
+        record.expires_at = self.clock() + 43199
+
+
+class RetryAfterSecondsOnly(ReferenceClient):
+    """Understands a `Retry-After` of delay-seconds only; an HTTP-date (RFC 9110 §10.2.3) falls
+    back to its own short backoff."""
+
+    catches = "RETRY-AFTER"
+
+    def _retry_after(self, response: httpx.Response, fallback: float) -> float:
+        value = response.headers.get("retry-after", "")
+        return min(float(value), 10.0) if value.isdigit() else fallback
+
+
+class RetryAfterOn429Only(ReferenceClient):
+    """Honours `Retry-After` on a 429, and backs off by itself on a 503 that says when to come
+    back (RFC 9110 §10.2.3)."""
+
+    catches = "RETRY-AFTER"
+
+    def _says_when(self, response: httpx.Response) -> bool:
+        return False
 
 
 class FirstListedProfile(ReferenceClient):
@@ -548,10 +663,48 @@ class StrictCallback(ReferenceClient):
         known = {"code", "state", "profileId", "error", "error_description"}
         registered = set(parse_qs(urlparse(self.config.redirect_uri).query))
         if set(parse_qs(urlparse(callback_url).query)) - known - registered:
-            with self._lock:
-                self._pending.pop(user_key, None)
             return Outcome.error("rejected")
         return super().finish_link(user_key, callback_url)
+
+
+class DropsLinkOnNewAttempt(ReferenceClient):
+    """Forgets a customer's tokens as soon as they start linking again ("they are re-linking
+    anyway"): a declined or abandoned attempt leaves them with nothing."""
+
+    catches = "LINK-KEPT"
+
+    def start_link(self, user_key: str, date_of_birth: str) -> str:
+        with self._lock:
+            self._users.pop(user_key, None)
+        return super().start_link(user_key, date_of_birth)
+
+
+class KeepsFirstLink(ReferenceClient):
+    """When a customer it already holds links again, keeps the tokens it had (and ignores the new
+    link's): their old refresh token died with the new grant (§2.5)."""
+
+    catches = "RELINK-REPLACES"
+
+    def finish_link(self, user_key: str, callback_url: str) -> Outcome:
+        with self._lock:
+            held = self._users.get(user_key)
+        outcome = super().finish_link(user_key, callback_url)
+        if held is not None and outcome.status == "ok":
+            with self._lock:
+                self._users[user_key] = held
+        return outcome
+
+
+class OnePendingLinkPerCustomer(ReferenceClient):
+    """Remembers one link attempt per customer: starting a second forgets the first, whose callback
+    is then refused as foreign."""
+
+    catches = "LINKS-IN-FLIGHT"
+
+    def start_link(self, user_key: str, date_of_birth: str) -> str:
+        with self._lock:
+            self._pending.pop(user_key, None)
+        return super().start_link(user_key, date_of_birth)
 
 
 MUTANTS: tuple[type[ReferenceClient], ...] = (
@@ -588,10 +741,20 @@ MUTANTS: tuple[type[ReferenceClient], ...] = (
     DobYearOnly,
     TwelveHoursNoMargin,
     RetriesForever,
-    RetriesCodeExchange,
+    LinksAgainFromScratch,
+    NeedsExpiresIn,
+    LowercaseTokenTypeOnly,
+    StrictTokenFields,
+    ForgetsRefreshToken,
+    AssumesTwelveHours,
+    RetryAfterSecondsOnly,
+    RetryAfterOn429Only,
     FirstListedProfile,
     TruncatesTokens,
     NeedsExpiresAt,
     ChallengeNeedsBody,
     StrictCallback,
+    DropsLinkOnNewAttempt,
+    KeepsFirstLink,
+    OnePendingLinkPerCustomer,
 )

@@ -2,8 +2,9 @@
 the outcomes the client reports.
 
 Every obligation has an id, a one-line statement, its source (a seed file or a section of the
-reference), a severity, the strictness profiles it belongs to, and how it is checked. The checks
-themselves live in `mockwise.contracts.judge`, one method per obligation.
+reference), a severity, the strictness profiles it belongs to, and how it is checked. Each is
+declared beside its check, in a module of `mockwise.contracts.checks` per family; this is their
+catalog, in the order reports list them.
 `python -m mockwise.contracts.obligations` prints the catalog as Markdown.
 """
 
@@ -11,278 +12,50 @@ from __future__ import annotations
 
 import json
 import sys
-from dataclasses import asdict, dataclass
-from typing import Literal
 
-Severity = Literal["critical", "major", "minor"]
-PROFILES = ("wise", "strict")  # "wise": what Wise documents; "strict": adds good practice beyond it
+from mockwise.contracts.checks import linking, outcomes, requests, retries, tokens
+from mockwise.contracts.checks.base import NEEDS, PROFILES, Obligation, Severity
 
+__all__ = [
+    "ADVERSARIES", "BY_ID", "CATALOG", "NEEDS", "PROFILES", "Obligation", "Severity", "catalog", "markdown",
+]  # fmt: skip
 
-@dataclass(frozen=True)
-class Obligation:
-    id: str
-    statement: str
-    source: str
-    severity: Severity
-    check: str
-    situation: str = ""  # what the run counts: the moments that put this obligation to the test
-    profiles: tuple[str, ...] = PROFILES
-    # what the obligation cannot be judged without: an optional operation of the adapter
-    # (`fund_transfer`, `create_user`, `start_link`), a client clock the suite can move (`clock`),
-    # an mTLS host (`mtls`) or the arena's man in the middle (`impostor`)
-    needs: tuple[str, ...] = ()
-
-    def as_json(self) -> dict[str, object]:
-        return asdict(self)
-
-
-CATALOG: tuple[Obligation, ...] = (
-    Obligation(
-        "AUTH-BASIC",
-        "Every token request authenticates the client with HTTP Basic and sends its parameters as a form.",
-        "Wise embedded auth page; reference §2.1",
-        "critical",
-        "each /oauth/token request carries Basic credentials and a form body with grant_type",
-        situation="token requests",
-    ),
-    Obligation(
-        "GRANT-PARAMS",
-        "Each grant sends the parameters Wise requires (client_id, email, registration_code, code, "
-        "redirect_uri, refresh_token).",
-        "reference §2.2",
-        "major",
-        "the form's parameter names include the grant's required ones",
-        situation="token requests",
-    ),
-    Obligation(
-        "SECRET-NOT-IN-URL",
-        "The client secret, codes and tokens never travel in a URL.",
-        "Wise auth-and-security page (the client secret is highly sensitive); RFC 6749 §2.3.1",
-        "critical",
-        "no request has client_secret, code, refresh_token, registration_code or password in its query",
-        situation="requests",
-    ),
-    Obligation(
-        "CC-REUSE",
-        "The client-credentials token is reused until it is close to expiry, not fetched per call.",
-        "Wise embedded auth page (a token per worker, renewed before it expires)",
-        "major",
-        "no new client-credentials token while this client holds one per worker with more than an hour left",
-        situation="partner operations holding a live token",
-    ),
-    Obligation(
-        "CC-NO-EXPIRED",
-        "A client-credentials token is renewed before it expires, never sent after its expiry.",
-        "Wise embedded auth page (track the lifetime and retrieve a new token before the token expires)",
-        "major",
-        "no API call presents a client-credentials token past the expiry it was told (expires_in or "
-        "expires_at, on its clock)",
-        situation="partner operations at or past the told expiry",
-        needs=("clock",),
-    ),
-    Obligation(
-        "USER-REUSE",
-        "A customer's access token is reused until it is close to expiry: not refreshed, nor fetched again "
-        "with the registration code, while it has hours left.",
-        "Wise user-tokens page (request a new access token when the previous one is close to expiring); "
-        "reference §2.5 (each refresh or new grant kills the token before it)",
-        "major",
-        "no refresh_token or registration_code grant for a customer whose newest access token works, was "
-        "not refused, and was received less than two hours before on the client's clock",
-        situation="customer operations holding a fresh token",
-    ),
-    Obligation(
-        "USER-NO-EXPIRED",
-        "A user access token is refreshed before it expires, never sent after its known expiry.",
-        "Wise user-tokens page (request a new access token whenever the previous one is close to expiring)",
-        "major",
-        "no API call presents a user token past the expiry the client was told (expires_in or expires_at, "
-        "on its clock)",
-        situation="customer operations at or past the told expiry",
-        needs=("clock",),
-    ),
-    Obligation(
-        "USER-NO-STALE",
-        "A user token is never sent after a refresh replaced it, and one customer's tokens are refreshed by "
-        "one worker at a time.",
-        "Wise user-tokens page (a refresh invalidates the previous access token; use central token storage "
-        "to avoid races)",
-        "critical",
-        "no API call presents a user access token a refresh superseded; no refresh presents a refresh token "
-        "a refresh rotated; among workers acting at once, one refresh per customer unless its newest token "
-        "was refused",
-        situation="replaced tokens",
-    ),
-    Obligation(
-        "USER-OWN-TOKEN",
-        "Each operation presents the tokens of whom it acts for: a customer's call that customer's, a "
-        "partner call the partner's.",
-        "Wise user-tokens page (a user's tokens act for that user); reference §3 (a token is bound to the "
-        "approved profile)",
-        "critical",
-        "no operation for a customer presents another customer's access or refresh token or registration "
-        "code, or the partner's token on a customer's endpoint; no partner call presents a customer's token",
-        situation="operations while holding several parties' tokens",
-    ),
-    Obligation(
-        "INVALID-GRANT-STOP",
-        "After invalid_grant the client never sends that refresh token (or dead registration code) again.",
-        "Wise user-tokens page; reference §2.5",
-        "critical",
-        "no refresh_token grant reuses a refresh token answered invalid_grant; no registration_code grant "
-        "for a user whose code was answered invalid_grant",
-        situation="invalid_grant answers",
-    ),
-    Obligation(
-        "REGCODE-FALLBACK",
-        "For a user created over API, a dead refresh token is replaced through the stored registration code.",
-        "Wise user-tokens page (store the registration code; it works until the user reclaims the account)",
-        "major",
-        "a created, unreclaimed user is never reported as needing a re-link",
-        situation="operations for created customers with a working registration code",
-        needs=("create_user",),
-    ),
-    Obligation(
-        "RELINK-REPORTED",
-        "When a user's tokens are gone for good, the client reports 're-link needed'.",
-        "Wise user-tokens page (send the user through the linking flow again)",
-        "major",
-        "an operation for a user with no usable refresh token or registration code answers relink_needed",
-        situation="operations for customers whose tokens are gone",
-    ),
-    Obligation(
-        "RETRY-AFTER",
-        "After a 429, the client waits at least Retry-After before trying again.",
-        "reference §9",
-        "major",
-        "within one operation, no request follows a 429 sooner than its Retry-After",
-        situation="429 answers",
-    ),
-    Obligation(
-        "RETRY-BOUNDED",
-        "Transient failures (5xx, resets, gateway pages, bad bodies) are retried a bounded number of times, "
-        "with a pause.",
-        "reference §9 (exponential backoff)",
-        "major",
-        "in one operation, at most 4 attempts of a request after a transient failure, each 20 ms or more "
-        "after the failure",
-        situation="transient failures",
-    ),
-    Obligation(
-        "NO-RETRY-INVALID-CLIENT",
-        "Refused client credentials are not retried.",
-        "reference §2.6",
-        "major",
-        "within one operation, no token request follows one answered 401 for the client's credentials",
-        situation="refused client credentials",
-    ),
-    Obligation(
-        "REDIRECT-EXACT",
-        "The authorize URL and the code exchange use exactly the registered redirect_uri.",
-        "reference §3 (must equal the registered value, query string included)",
-        "critical",
-        "the authorize URL names our client_id and the registered redirect_uri; no exchange is refused "
-        "for a redirect_uri mismatch",
-        situation="authorize URLs",
-        needs=("start_link",),
-    ),
-    Obligation(
-        "STATE-CHECKED",
-        "The client sends an unguessable state and refuses a redirect back whose state it did not issue.",
-        "RFC 6749 §10.12; reference §3",
-        "critical",
-        "state has 16+ characters and is never reused; a redirect whose state is not exactly the one issued "
-        "(foreign, a near miss, empty, missing, repeated) ends in state_mismatch without exchanging the code",
-        situation="foreign redirects",
-        needs=("start_link",),
-    ),
-    Obligation(
-        "CODE-ONCE",
-        "An authorization code is exchanged at most once.",
-        "reference §2.4 (codes are single use)",
-        "major",
-        "no code appears in two authorization_code grants",
-        situation="code exchanges",
-        needs=("start_link",),
-    ),
-    Obligation(
-        "DOB-CHECK",
-        "After linking, the client checks the profile's date of birth and refuses a mismatch.",
-        "Wise linking-accounts page (actions after linking an account)",
-        "critical",
-        "a link to a personal profile whose date of birth differs from the partner's record (by a day, a "
-        "month, a year, or entirely) ends in dob_mismatch",
-        situation="links to someone else",
-        needs=("start_link",),
-    ),
-    Obligation(
-        "SCA-CLEARED",
-        "After an SCA challenge, the one-time token goes back with the request only once its challenges "
-        "are cleared.",
-        "reference §5.3 (the token is ready when no challenge is required and not passed)",
-        "critical",
-        "no request presents a one-time token whose challenges are still pending",
-        situation="SCA challenges",
-        needs=("fund_transfer",),
-    ),
-    Obligation(
-        "SCA-ONE-USE",
-        "A one-time token approves one request: the next SCA-protected request waits for its own challenge.",
-        "reference §5.2 (a one-time token is single use)",
-        "major",
-        "no request presents a one-time token already used",
-        situation="transfers after an approved one",
-        needs=("fund_transfer",),
-    ),
-    Obligation(
-        "MTLS-PRESENT",
-        "Every request the partner makes presents its client certificate, on the mTLS host.",
-        "Wise embedded auth page (mTLS is a strict requirement); reference §6",
-        "critical",
-        "no journal entry for the partner's client id arrives without a client certificate",
-        situation="partner requests",
-        needs=("mtls",),
-    ),
-    Obligation(
-        "VERIFY-SERVER",
-        "The client verifies the server's certificate against the sandbox CA: an impostor gets nothing.",
-        "reference §6 (trust Wise's CA), §12 (HTTPS only)",
-        "critical",
-        "no request arrives over a connection whose server certificate another CA signed",
-        situation="impostor meetings",
-        needs=("impostor",),
-    ),
-    Obligation(
-        "WORKS",
-        "When the sandbox is healthy, the business operation succeeds.",
-        "the purpose of the integration",
-        "major",
-        "an operation with no fault and live credentials answers ok",
-        situation="operations that must work",
-    ),
-    Obligation(
-        "REFRESH-EARLY",
-        "User tokens are refreshed a minute or more before expiry, not at the last second.",
-        "reference §2.5 (Wise suggests refreshing hours early)",
-        "minor",
-        "no API call presents a user token with less than 60 seconds left on the client's clock",
-        situation="customer operations in a token's last minute",
-        profiles=("strict",),
-        needs=("clock",),
-    ),
+#: The order reports and docs/obligations.md list obligations in.
+ORDER = (
+    "AUTH-BASIC",
+    "GRANT-PARAMS",
+    "SECRET-NOT-IN-URL",
+    "CC-REUSE",
+    "CC-NO-EXPIRED",
+    "USER-REUSE",
+    "USER-NO-EXPIRED",
+    "USER-NO-STALE",
+    "USER-OWN-TOKEN",
+    "INVALID-GRANT-STOP",
+    "REGCODE-FALLBACK",
+    "RELINK-REPORTED",
+    "RETRY-AFTER",
+    "RETRY-BOUNDED",
+    "NO-RETRY-INVALID-CLIENT",
+    "REDIRECT-EXACT",
+    "STATE-CHECKED",
+    "CODE-ONCE",
+    "DOB-CHECK",
+    "LINK-KEPT",
+    "RELINK-REPLACES",
+    "LINKS-IN-FLIGHT",
+    "SCA-CLEARED",
+    "SCA-ONE-USE",
+    "MTLS-PRESENT",
+    "VERIFY-SERVER",
+    "WORKS",
+    "REFRESH-EARLY",
 )
-
+_DECLARED = {o.id: o for family in (requests, tokens, retries, linking, outcomes) for o in family.OBLIGATIONS}
+CATALOG: tuple[Obligation, ...] = tuple(_DECLARED[o] for o in ORDER)
 BY_ID = {o.id: o for o in CATALOG}
-
-#: What each need is, in the catalog's words.
-NEEDS = {
-    "clock": "a client clock the suite can move",
-    "fund_transfer": "the optional `fund_transfer` operation",
-    "create_user": "the `create_user` operation",
-    "start_link": "the `start_link` and `finish_link` operations",
-    "mtls": "an mTLS host",
-    "impostor": "the local sandbox's impostor",
-}
+#: Each obligation's adversaries (see `Obligation.adversaries`).
+ADVERSARIES: dict[str, tuple[str, ...]] = {o.id: o.adversaries for o in CATALOG}
 
 
 def catalog(profile: str = "wise") -> tuple[Obligation, ...]:
@@ -293,14 +66,14 @@ def catalog(profile: str = "wise") -> tuple[Obligation, ...]:
 
 def markdown(profile: str | None = None) -> str:
     rows = [
-        "| Id | Obligation | Source | Severity | Profiles | Checked by | Counted |",
-        "|---|---|---|---|---|---|---|",
+        "| Id | Obligation | Source | Severity | Profiles | Checked by | Counted | Adversaries |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for o in CATALOG if profile is None else catalog(profile):
         needs = f" (needs {', '.join(NEEDS[n] for n in o.needs)})" if o.needs else ""
         rows.append(
             f"| `{o.id}` | {o.statement} | {o.source} | {o.severity} | {', '.join(o.profiles)} | "
-            f"{o.check}{needs} | {o.situation} |"
+            f"{o.check}{needs} | {o.situation} | {'; '.join(o.adversaries)} |"
         )
     return "\n".join(rows)
 

@@ -9,8 +9,11 @@ It is also a readable example of what Wise asks of a partner (each rule cites it
   place so no thread uses a token a refresh replaced (Wise user-tokens page);
 - on `invalid_grant`: drop the tokens; for a user created over API try the stored registration
   code once; otherwise report "re-link needed" (Wise user-tokens page);
-- bounded retries with exponential backoff, honouring `Retry-After` (§9); never retry refused
-  client credentials;
+- bounded retries with exponential backoff, honouring `Retry-After` in either of its forms, on a
+  429 and on a 503 (§9, RFC 9110 §10.2.3); never retry refused client credentials;
+- token answers read as RFC 6749 §5.1 allows them to vary: unknown fields ignored, `token_type`
+  in any case, no `expires_in` (then `expires_at`, or Wise's documented 12 hours), no new
+  `refresh_token` on a refresh (the old one is kept, §6);
 - an unguessable `state`, checked on the way back; the exact registered `redirect_uri`; the code
   exchanged once; the linked profile's date of birth checked against the partner's record (§3,
   Wise linking-accounts page);
@@ -24,7 +27,10 @@ Each behaviour is a small method so that `mockwise.contracts.mutants` can break 
 
 from __future__ import annotations
 
+import datetime
+import email.utils
 import itertools
+import random
 import secrets
 import ssl
 import threading
@@ -41,7 +47,9 @@ from mockwise.contracts.adapter import ClientConfig, NewUser, Outcome
 RENEW_MARGIN = 300.0  # renew a token this many seconds before it expires
 MAX_ATTEMPTS = 4  # one try and three retries, for transient failures
 FIRST_BACKOFF = 0.05  # seconds; doubles on each retry
+MAX_PENDING = 5  # link attempts a customer may have under way at once
 MAX_RETRY_AFTER = 10.0  # never wait longer than this for a Retry-After
+DOCUMENTED_LIFETIME = 43199  # Wise's `expires_in` for a 12-hour token (§2.3), when an answer has none
 OTP_CHANNELS = ("SMS", "WHATSAPP", "VOICE")  # challenges passed with a one-time password (§5.3)
 SANDBOX_OTP = "111111"  # the sandbox's OTP (reference §5.3)
 
@@ -96,7 +104,9 @@ class ReferenceClient:
         self._cc: tuple[str, float] | None = None
         self._cc_lock = threading.Lock()
         self._users: dict[str, UserRecord] = {}
-        self._pending: dict[str, PendingLink] = {}
+        # link attempts under way, by customer: several may be in flight (two tabs, a page closed
+        # and opened again); each callback finishes its own, found by its state
+        self._pending: dict[str, list[PendingLink]] = {}
         self._lock = threading.Lock()
         self._transfer_ids = itertools.count(1)  # any transfer id is fundable in the sandbox
 
@@ -125,9 +135,9 @@ class ReferenceClient:
                 self.sleep(backoff)
                 backoff *= 2
                 continue
-            if response.status_code == 429:
+            if response.status_code == 429 or (response.status_code == 503 and self._says_when(response)):
                 if last:
-                    raise GiveUp("rate_limited")
+                    raise GiveUp("rate_limited" if response.status_code == 429 else "server_error")
                 self.sleep(self._retry_after(response, backoff))
                 backoff *= 2
                 continue
@@ -142,10 +152,22 @@ class ReferenceClient:
             return response
         raise AssertionError("unreachable")
 
+    def _says_when(self, response: httpx.Response) -> bool:
+        return "retry-after" in response.headers
+
     def _retry_after(self, response: httpx.Response, fallback: float) -> float:
-        """Wait as long as the server asks (§9), within reason."""
-        value = response.headers.get("retry-after", "")
-        return min(float(value), MAX_RETRY_AFTER) if value.isdigit() else fallback
+        """Wait as long as the server asks (§9), within reason: delay-seconds or an HTTP-date
+        (RFC 9110 §10.2.3); without either, back off."""
+        value = response.headers.get("retry-after", "").strip()
+        if value.isdigit():
+            return min(float(value), MAX_RETRY_AFTER)
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return fallback
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=datetime.UTC)
+        return min(max(0.0, when.timestamp() - self.clock()), MAX_RETRY_AFTER)
 
     # The token endpoint ------------------------------------------------------------------------
 
@@ -175,7 +197,14 @@ class ReferenceClient:
         return "unauthorized"
 
     def _expires_at(self, tokens: dict[str, Any]) -> float:
-        return self.clock() + float(tokens.get("expires_in", 0))
+        """When a token expires, on this client's clock: `expires_in` (RFC 6749 §5.1 RECOMMENDED),
+        else the `expires_at` instant, else the 12 hours Wise documents (§2.4)."""
+        if isinstance(tokens.get("expires_in"), int | float):
+            return self.clock() + float(tokens["expires_in"])
+        if isinstance(tokens.get("expires_at"), str):
+            at = datetime.datetime.fromisoformat(tokens["expires_at"].replace("Z", "+00:00"))
+            return at.timestamp()
+        return self.clock() + DOCUMENTED_LIFETIME
 
     def _needs_renewal(self, expires_at: float) -> bool:
         return self.clock() >= expires_at - RENEW_MARGIN
@@ -268,7 +297,9 @@ class ReferenceClient:
     def start_link(self, user_key: str, date_of_birth: str) -> str:
         state = self._new_state()
         with self._lock:
-            self._pending[user_key] = PendingLink(state, date_of_birth)
+            attempts = self._pending.setdefault(user_key, [])
+            attempts.append(PendingLink(state, date_of_birth))
+            del attempts[:-MAX_PENDING]  # the oldest unfinished attempts are forgotten
         query = {"client_id": self.config.client_id, "redirect_uri": self._redirect_uri(), "state": state}
         return f"{self.config.authorize_url}?{urlencode(query)}"
 
@@ -278,6 +309,16 @@ class ReferenceClient:
     def _redirect_uri(self) -> str:
         return self.config.redirect_uri
 
+    def _take_pending(self, user_key: str, returned: str | None) -> PendingLink | None:
+        """The link attempt this callback finishes (its state is the one returned), no longer
+        pending; None when the state is none this client issued for the customer."""
+        with self._lock:
+            attempts = self._pending.get(user_key, [])
+            pending = next((p for p in attempts if self._state_matches(p, returned)), None)
+            if pending is not None:
+                attempts.remove(pending)
+            return pending
+
     def _state_matches(self, pending: PendingLink | None, returned: str | None) -> bool:
         return (
             pending is not None and returned is not None and secrets.compare_digest(pending.state, returned)
@@ -285,13 +326,12 @@ class ReferenceClient:
 
     def finish_link(self, user_key: str, callback_url: str) -> Outcome:
         query = {k: v[0] for k, v in parse_qs(urlparse(callback_url).query).items()}
-        with self._lock:
-            pending = self._pending.pop(user_key, None)
-        if not self._state_matches(pending, query.get("state")):
+        pending = self._take_pending(user_key, query.get("state"))
+        if pending is None:
             return Outcome.error("state_mismatch")
-        assert pending is not None
         if "error" in query or "code" not in query:
-            return Outcome.error("rejected")
+            # declined, or no code: nothing changes for the customer's existing link, if any
+            return Outcome.error("declined" if query.get("error") == "access_denied" else "rejected")
         try:
             tokens = self._exchange_code(query["code"])
             if tokens is None:
@@ -468,6 +508,52 @@ class ReferenceClient:
         self.http.close()
 
 
+class RetryingReference(ReferenceClient):
+    """The second reference: as correct, and patient where the first gives up at once. It retries
+    *every* transient failure (a 5xx, a 429, a reset, a gateway page, a broken body), the code
+    exchange and the refresh included, with jittered exponential backoff, honouring `Retry-After`
+    (§9, RFC 9110 §10.2.3). A code exchange answered with a transient failure was not acted on as
+    far as the client can tell, and the sandbox never acted on one: retrying it is what
+    RETRY-BOUNDED asks (docs/contracts.md, "Attempts whose outcome the client could not know")."""
+
+    FIRST_BACKOFF = 0.1
+
+    def __init__(self, config: ClientConfig, **kwargs: Any) -> None:
+        super().__init__(config, **kwargs)
+        self._jitter = random.Random(config.client_id)  # noqa: S311 - jitter, not a secret
+
+    def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        backoff = self.FIRST_BACKOFF
+        failure = "server_error"
+        for attempt in range(1, MAX_ATTEMPTS + 1):
+            told: float | None = None  # how long the server asked to wait, if it did
+            try:
+                response = self.http.request(method, path, **kwargs)
+            except httpx.TransportError:
+                failure = "network"
+            else:
+                status = response.status_code
+                if not (status == 429 or status >= 500 or (status < 300 and not _is_json(response))):
+                    return response
+                failure = "rate_limited" if status == 429 else "server_error"
+                if status in (429, 503) and self._says_when(response):
+                    told = self._retry_after(response, backoff)
+            if attempt < MAX_ATTEMPTS:
+                # Retry-After as asked; otherwise exponential backoff with jitter (half to all of it)
+                self.sleep(told if told is not None else backoff * (0.5 + self._jitter.random() / 2))
+                backoff *= 2
+        raise GiveUp(failure)
+
+    def _exchange_code(self, code: str) -> dict[str, Any] | None:
+        response = self._token_request(self._code_form(code))
+        if response.status_code == 200:
+            tokens: dict[str, Any] = response.json()
+            return tokens
+        if response.status_code == 401:
+            raise GiveUp("unauthorized")
+        return None
+
+
 def _bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
@@ -496,3 +582,8 @@ def _int(value: str | None) -> int | None:
 def factory(config: ClientConfig) -> ReferenceClient:
     """The entry point the suites call: `--wise-client mockwise.contracts.reference:factory`."""
     return ReferenceClient(config)
+
+
+def retrying_factory(config: ClientConfig) -> ReferenceClient:
+    """The second reference: `--wise-client mockwise.contracts.reference:retrying_factory`."""
+    return RetryingReference(config)

@@ -13,9 +13,11 @@ from typing import Any
 from xml.sax.saxutils import escape, quoteattr
 
 from mockwise.contracts.obligations import Obligation
+from mockwise.contracts.variation import Tally
 from mockwise.contracts.world import Move, Step
 
-SCENARIO_VERSION = 2  # version 1 files (steps only) still replay
+# version 1 files (steps only) still replay; version 2 files name settings `fidelity`, by flat name
+SCENARIO_VERSION = 3
 
 
 @dataclass
@@ -24,20 +26,30 @@ class Counterexample:
     violation: str  # the judge's account: what was broken, with the journal entries that show it
     story: list[Step]  # the shortest story found
     moves: list[Move] | list[dict[str, Any]]
-    fidelity: dict[str, Any]
+    settings: dict[str, Any]  # the sandbox's settings the story ran with, by dotted key
     redirect_query: bool = False
     shrunk: bool = True
+    # Whether replaying the story broke the obligation again (None: not replayed, --no-shrink)
+    reproduced: bool | None = None
+    replays: int = 0
 
     def text(self) -> str:
         found = "shortest story found" if self.shrunk else "story found; not shrunk"
         lines = [f"  What happened ({found}):"]
         lines += [f"    {step.line()}" for step in self.story]
         lines += ["  What was wrong:"] + [f"    {line}" for line in self.violation.splitlines()]
-        settings = dict(self.fidelity)
+        settings = dict(self.settings)
         if self.redirect_query:
             settings["redirect_uri"] = "registered with a query string"
         if settings:
             lines.append(f"  Sandbox settings: {settings}")
+        if self.reproduced is False:
+            lines.append(
+                f"  Replayed {self.replays} times, the story kept the obligation each time. If the client "
+                "races (several workers at once), the race did not happen again; if not, the verdict "
+                "turned on something other than the client: that is a finding against the suites, "
+                "please report it with this story."
+            )
         return "\n".join(lines)
 
     def scenario(self, client: str) -> dict[str, Any]:
@@ -45,7 +57,7 @@ class Counterexample:
             "mockwise_scenario": SCENARIO_VERSION,
             "client": client,
             "obligation": self.obligation,
-            "fidelity": self.fidelity,
+            "settings": self.settings,
             "redirect_query": self.redirect_query,
             "moves": [m.as_json() if isinstance(m, Move) else m for m in self.moves],
             "steps": [step.as_json() for step in self.story],
@@ -99,6 +111,7 @@ class Verdict:
                 "violation": self.counterexample.violation,
                 "story": [s.line() for s in self.counterexample.story],
                 "scenario": self.counterexample.scenario(client),
+                "reproduced": self.counterexample.reproduced,
             },
         }
 
@@ -114,10 +127,12 @@ class Report:
     notes: list[str] = field(default_factory=list)  # what limited the run, one line each
     timings: dict[str, float] = field(default_factory=dict)  # explore, shrink (seconds)
     replays: int = 0
+    variation: Tally = field(default_factory=Tally)  # how often each variation point took each value
+    stopped: str = ""  # why the run stopped before its end (a client process died), if it did
 
     @property
     def passed(self) -> bool:
-        return all(v.passed for v in self.verdicts)
+        return not self.stopped and all(v.passed for v in self.verdicts)
 
     @property
     def broken(self) -> list[str]:
@@ -141,6 +156,7 @@ class Report:
             f"{self.examples} stories, {self.steps} steps in {self.seconds:.1f} s"
         )
         lines = [head]
+        lines += [f"STOPPED  {self.stopped}"] if self.stopped else []
         lines += [f"NOTE  {note}" for note in self.notes]
         lines.append("")
         for verdict in self.verdicts:
@@ -159,6 +175,7 @@ class Report:
             "client": self.client,
             "profile": self.profile,
             "passed": self.passed,
+            "stopped": self.stopped or None,
             "examples": self.examples,
             "steps": self.steps,
             "seconds": round(self.seconds, 3),
@@ -166,6 +183,7 @@ class Report:
             "notes": self.notes,
             "not_exercised": self.not_exercised,
             "obligations": [v.as_json(self.client) for v in self.verdicts],
+            "variation": self.variation.as_json(),
         }
 
     def write(self, junit: str | None = None, json_file: str | None = None) -> None:
@@ -196,13 +214,20 @@ class Report:
                     f"    {occurred}\n"
                     f"  </testcase>"
                 )
+        if self.stopped:  # CI must not take a run that never happened for skipped tests
+            cases.append(
+                '  <testcase classname="wise-contract" name="the client process" time="0">'
+                f"<error message={quoteattr(self.stopped)}/></testcase>"
+            )
         properties = "".join(
             f"    <property name={quoteattr('note')} value={quoteattr(note)}/>\n" for note in self.notes
         )
         return (
             '<?xml version="1.0" encoding="utf-8"?>\n'
-            f'<testsuite name={quoteattr("wise-contract " + self.client)} tests="{len(self.verdicts)}" '
-            f'failures="{len(self.broken)}" skipped="{len(self.not_exercised)}" time="{self.seconds:.3f}">\n'
+            f"<testsuite name={quoteattr('wise-contract ' + self.client)} "
+            f'tests="{len(self.verdicts) + bool(self.stopped)}" '
+            f'failures="{len(self.broken)}" errors="{int(bool(self.stopped))}" '
+            f'skipped="{len(self.not_exercised)}" time="{self.seconds:.3f}">\n'
             + (f"  <properties>\n{properties}  </properties>\n" if properties else "")
             + "\n".join(cases)
             + "\n</testsuite>\n"

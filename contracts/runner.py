@@ -32,12 +32,14 @@ from mockwise._transport.sockets import Listener, Runner
 from mockwise.contracts.adapter import ClientConfig, WiseClient
 from mockwise.contracts.clocks import ClientClock, ManualClock, NoClock, TimeMachineClock, fixed_because
 from mockwise.contracts.judge import Violation
-from mockwise.contracts.obligations import Obligation, catalog
+from mockwise.contracts.obligations import NEEDS, Obligation, catalog
 from mockwise.contracts.progress import Progress
 from mockwise.contracts.report import Counterexample, Report, Verdict
 from mockwise.contracts.shrink import Moves, Replayed
 from mockwise.contracts.shrink import shrink as shrink_story
 from mockwise.contracts.stories import Finding, RunContext, explore
+from mockwise.contracts.subprocess_driver import ClientGone
+from mockwise.contracts.variation import dotted
 from mockwise.contracts.world import ClientFactory, World, moves_of_steps
 from mockwise.testing import WiseServer
 from mockwise.testing._client import SandboxClient
@@ -45,7 +47,20 @@ from mockwise.testing._client import SandboxClient
 
 class Impostor:
     """A man in the middle: while active, new TLS connections are answered with a server certificate
-    from a CA no client should trust. A client that still talks breaks VERIFY-SERVER."""
+    from a CA no client should trust. A client that still talks breaks VERIFY-SERVER.
+
+    He is a server identity of his own, not a costume the sandbox puts on: each new connection is
+    handed, before its first byte is read, to the sandbox's TLS context or to his, and he gets a
+    fresh one at every visit (its own session cache and session-ticket keys). So a client cannot
+    resume a session from the real sandbox (a TLS 1.3 ticket, a TLS 1.2 session id) into him, as a
+    real man in the middle could not: what it resumes with is refused and the handshake is a full
+    one, with his certificate. Only a connection that completed such a handshake is labelled his,
+    and only requests on it count against VERIFY-SERVER. (Swapping the context in the SNI callback,
+    as this did before, let OpenSSL decrypt the real server's tickets: a client resuming a session,
+    as Node, Java, .NET, Go and libcurl do by default, was blamed for talking to him.) 0-RTT early
+    data is refused by both identities (OpenSSL's servers accept none unless told to), and the
+    connections already open when he arrives or leaves are dropped: a kept-alive connection does
+    not outlive a change of identity."""
 
     LABEL = "impostor"
 
@@ -55,30 +70,67 @@ class Impostor:
         self.drop_connections: Callable[[], None] = lambda: None
         self._pki = pki
         self._other = SandboxPKI.elsewhere()
+        self._guarded: list[ssl.SSLContext] = []
+        self._own: dict[int, ssl.SSLContext] = {}  # id(real context) -> his, for this visit
 
     def guard(self, real: ssl.SSLContext) -> ssl.SSLContext:
-        """Let `real` hand new handshakes to a stand-in while active (clients must send SNI)."""
+        """The context a listener serves with: `real`'s handshakes, or his while he is there."""
+        self._guarded.append(real)
+        return Identities(real, self._identity_for)
+
+    def _identity_for(self, real: ssl.SSLContext) -> ssl.SSLContext:
+        # No lock: the event loop asks while `set` holds it, waiting for the loop to drop
+        # connections; `_own` is replaced whole, never changed in place.
+        return self._own.get(id(real), real)
+
+    def _context(self, real: ssl.SSLContext) -> ssl.SSLContext:
+        """His context for a listener: his certificate, the listener's client-certificate rules."""
         fake = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         fake.minimum_version = ssl.TLSVersion.TLSv1_2
+        fake.set_alpn_protocols(["http/1.1"])
         self._other.server.configure_cert(fake)
         fake.verify_mode = real.verify_mode
         if real.verify_mode != ssl.CERT_NONE:
             self._pki.ca.configure_trust(fake)  # it still accepts the partner's real certificate
+            fake.verify_flags = real.verify_flags
         fake.mockwise_label = self.LABEL  # type: ignore[attr-defined]
-
-        def swap(ssl_object: ssl.SSLObject, server_name: str | None, context: ssl.SSLContext) -> None:
-            if self.active:
-                ssl_object.context = fake
-
-        real.sni_callback = swap
-        return real
+        return fake
 
     def set(self, active: bool) -> None:
         with self._lock:  # the story's own end and its timer may both send him away: once
             if self.active == active:
                 return
+            # a new visit, a new identity: nothing from an earlier one can be resumed
+            self._own = {id(real): self._context(real) for real in self._guarded} if active else {}
             self.active = active
             self.drop_connections()  # clients must handshake again
+
+
+class Identities(ssl.SSLContext):
+    """A listener's TLS context that picks, for each new connection, the context that does its
+    handshake (`choose(real)`): asyncio and uvloop create a connection's TLS object with
+    `wrap_bio` when they accept it, before any byte of the ClientHello is read, so the whole
+    handshake (session resumption included) belongs to the chosen context."""
+
+    def __new__(cls, real: ssl.SSLContext, choose: Callable[[ssl.SSLContext], ssl.SSLContext]) -> Identities:
+        return super().__new__(cls, ssl.PROTOCOL_TLS_SERVER)
+
+    def __init__(self, real: ssl.SSLContext, choose: Callable[[ssl.SSLContext], ssl.SSLContext]) -> None:
+        self.real = real
+        self.choose = choose
+
+    def wrap_bio(
+        self,
+        incoming: ssl.MemoryBIO,
+        outgoing: ssl.MemoryBIO,
+        server_side: bool = False,
+        server_hostname: str | bytes | None = None,
+        session: ssl.SSLSession | None = None,
+    ) -> ssl.SSLObject:
+        return self.choose(self.real).wrap_bio(incoming, outgoing, server_side, server_hostname, session)
+
+    def wrap_socket(self, *args: Any, **kwargs: Any) -> ssl.SSLSocket:
+        return self.choose(self.real).wrap_socket(*args, **kwargs)
 
 
 @dataclass
@@ -128,7 +180,7 @@ def local_arena() -> Arena:
     files = tempfile.TemporaryDirectory(prefix="mockwise-contracts-")
     ca = Path(files.name) / "ca.pem"
     ca.write_text(pki.ca_pem, encoding="ascii")
-    api, mtls = (f"https://localhost:{listener.port}" for listener in listeners)  # a name: SNI is sent
+    api, mtls = (f"https://localhost:{listener.port}" for listener in listeners)  # a name, as clients use
     endpoints = {
         "api_url": api,
         "mtls_api_url": mtls,
@@ -281,17 +333,25 @@ def run_contracts(
             profile,
             arena.impostor,
             out_of_time=lambda: (
-                (explore_until is not None and time.perf_counter() > explore_until)
+                _gone(make_client) is not None  # a client process died: the run stops there
+                or (explore_until is not None and time.perf_counter() > explore_until)
                 or (enough is not None and enough(set(ctx.found), ctx.examples_run))
             ),
             on_step=on_step,
             parallel=PARALLEL if own_clock else 1,
             real_waits=real_waits or arena.remote,
+            remote=arena.remote,
         )
-        explore(ctx, examples, STEPS if steps is None else steps)
+        stopped: ClientGone | None = None
+        try:
+            explore(ctx, examples, STEPS if steps is None else steps)
+        except ClientGone as gone:
+            stopped = gone
         explored = time.perf_counter()
         progress.phase = "shrink"
-        counterexamples = _counterexamples(ctx, shrink, deadline, progress)
+        stopped = stopped or _gone(make_client)
+        counterexamples = _counterexamples(ctx, shrink and stopped is None, deadline, progress)
+        stopped = stopped or _gone(make_client)  # during shrinking: its replays stopped
     ended = time.perf_counter()
     progress.done()
     verdicts = [
@@ -299,11 +359,14 @@ def run_contracts(
             o,
             counterexamples.get(o.id),
             ctx.situations.get(o.id, Counter()),
-            _not_exercised(o, ctx, arena, clock_reason),
+            _not_exercised(o, ctx, arena, clock_reason, examples, stopped),
         )
         for o in catalog(profile)
     ]
     notes = _notes(verdicts, ctx, examples)
+    problems = getattr(make_client, "problems", None)  # what a subprocess did against the protocol
+    if problems is not None:
+        notes += [f"protocol: {problem}" for problem in problems.notes()]
     report = Report(
         name,
         profile,
@@ -314,6 +377,8 @@ def run_contracts(
         notes,
         {"explore": explored - started, "shrink": ended - explored},
         progress.replays,
+        ctx.variation,
+        stopped=str(stopped) if stopped is not None else "",
     )
     if scenario_dir is not None:
         report.write_scenarios(scenario_dir)
@@ -342,7 +407,7 @@ def _counterexamples(
             finding.violation.render(),
             finding.story,
             finding.moves,
-            finding.fidelity,
+            finding.settings,
             finding.redirect_query,
             shrunk=False,
         )
@@ -354,23 +419,35 @@ def _counterexamples(
             share = (until - time.perf_counter()) / max(1, rounds)
         progress.update(force=True)
 
-        def replayed(moves: Moves, fidelity: dict[str, Any], query: bool) -> Replayed:
-            return _replay_for(obligation, moves, fidelity, query, ctx)
+        def replayed(moves: Moves, settings: dict[str, Any], query: bool) -> Replayed:
+            return _replay_for(obligation, moves, settings, query, ctx)
 
-        result = shrink_story(
-            replayed,
-            [m.as_json() for m in finding.moves if m.steps],
-            finding.fidelity,
-            finding.redirect_query,
-            max_replays=SHRINK_REPLAYS,
-            deadline=time.perf_counter() + max(0.0, share),
-            on_replay=counted,
-        )
+        try:
+            result = shrink_story(
+                replayed,
+                [m.as_json() for m in finding.moves if m.steps],
+                finding.settings,
+                finding.redirect_query,
+                max_replays=SHRINK_REPLAYS,
+                deadline=time.perf_counter() + max(0.0, share),
+                on_replay=counted,
+            )
+        except ClientGone:  # the run reports it; the story stays as found
+            return obligation, example
         best = result.replayed
+        # A verdict must replay: one whose story never breaks the obligation again is said so
+        example.reproduced, example.replays = best is not None, result.replays
         if best is None or best.violation is None or len(best.story) > len(finding.story):
             return obligation, example
         return obligation, Counterexample(
-            obligation, best.violation.render(), best.story, best.moves, best.fidelity, best.redirect_query
+            obligation,
+            best.violation.render(),
+            best.story,
+            best.moves,
+            best.settings,
+            best.redirect_query,
+            reproduced=True,
+            replays=result.replays,
         )
 
     with ThreadPoolExecutor(max(1, ctx.parallel), thread_name_prefix="mockwise-shrink") as pool:
@@ -391,9 +468,9 @@ def _client_facts(
 
 
 def _replay_for(
-    obligation: str, moves: Moves, fidelity: dict[str, Any], redirect_query: bool, ctx: RunContext
+    obligation: str, moves: Moves, settings: dict[str, Any], redirect_query: bool, ctx: RunContext
 ) -> Replayed:
-    world = ctx.world(fidelity, redirect_query)
+    world = ctx.world(settings, redirect_query)
 
     def broken() -> Violation | None:
         return next((v for v in world.judge.violations if v.obligation == obligation), None)
@@ -408,21 +485,48 @@ def _replay_for(
     violation = broken()
     story = [s for s in world.story if violation is None or s.number <= violation.step]
     kept = [m.as_json() for m in world.moves if m.steps]
-    return Replayed(violation, kept, story, fidelity, redirect_query)
+    return Replayed(violation, kept, story, settings, redirect_query)
 
 
-def _not_exercised(o: Obligation, ctx: RunContext, arena: Arena, clock_reason: str) -> str:
-    """Why an obligation may not have been put to the test in this run."""
+def _gone(make_client: ClientFactory) -> ClientGone | None:
+    """The client process that died, when a subprocess client's did (`SubprocessClients.died`)."""
+    died = getattr(make_client, "died", None)
+    return died if isinstance(died, ClientGone) else None
+
+
+def _not_exercised(
+    o: Obligation,
+    ctx: RunContext,
+    arena: Arena,
+    clock_reason: str,
+    examples: int,
+    stopped: ClientGone | None = None,
+) -> str:
+    """Why an obligation may not have been put to the test in this run: the structural cause when
+    there is one (an operation the client lacks, a clock it cannot move...), the budget only when
+    the budget stopped the stories."""
+    if stopped is not None:  # issue 23: nothing is judged from stories the client never took part in
+        return f"the run stopped: {stopped}"
     for need in o.needs:
         if need == "clock" and clock_reason:
             return clock_reason
         if need in ctx.unsupported:
-            return f"the client does not offer {need}"
+            if need == "start_link" and "fund_transfer" in o.needs:
+                return (
+                    "the client does not offer start_link, so it never links a customer, and only a linked "
+                    "customer has a profile to fund a transfer from: no story can reach an SCA challenge"
+                )
+            return f"the client does not offer {NEEDS[need]}: no story can reach it"
         if need == "mtls" and not arena.endpoints.get("mtls_api_url"):
             return "the sandbox serves no mTLS host"
         if need == "impostor" and arena.impostor is None:
             return "no impostor can stand in for a sandbox in another process"
-    return f"no {o.situation} occurred in {ctx.examples_run} stories (raise --examples or --budget)"
+    if ctx.examples_run < examples:
+        return (
+            f"no {o.situation} occurred in the {ctx.examples_run} of {examples} stories the budget allowed "
+            "(raise --budget)"
+        )
+    return f"no {o.situation} occurred in {ctx.examples_run} stories (raise --examples)"
 
 
 def _notes(verdicts: list[Verdict], ctx: RunContext, examples: int) -> list[str]:
@@ -433,6 +537,12 @@ def _notes(verdicts: list[Verdict], ctx: RunContext, examples: int) -> list[str]
             skipped.setdefault(v.reason, []).append(v.obligation.id)
     for reason, ids in skipped.items():
         notes.append(f"{', '.join(ids)} not judged: {reason}")
+    if ctx.excused:
+        causes = ", ".join(f"{cause} ({count})" for cause, count in sorted(ctx.excused.items()))
+        notes.append(
+            f"WORKS, RELINK-REPORTED: {sum(ctx.excused.values())} failed operation(s) excused, each by the "
+            f"broken obligation that made Wise refuse it: {causes}"
+        )
     if ctx.examples_run < examples:
         notes.append(f"exploration stopped after {ctx.examples_run} of {examples} stories")
     return notes
@@ -454,7 +564,7 @@ def replay(
         make_client,
         arena.clocks(make_clock)(),
         profile=profile,
-        fidelity=scenario.get("fidelity") or {},
+        settings=dotted(scenario.get("settings") or scenario.get("fidelity") or {}),
         impostor=arena.impostor,
         redirect_query=bool(scenario.get("redirect_query")),
     )

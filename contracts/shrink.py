@@ -32,7 +32,7 @@ class Replayed:
     violation: Violation | None
     moves: Moves
     story: list[Step]
-    fidelity: dict[str, Any]
+    settings: dict[str, Any]
     redirect_query: bool
 
 
@@ -48,7 +48,7 @@ class Shrunk:
 def shrink(
     replay: Replay,
     moves: Moves,
-    fidelity: dict[str, Any],
+    settings: dict[str, Any],
     redirect_query: bool,
     *,
     max_replays: int,
@@ -66,31 +66,31 @@ def shrink(
         result = replay(candidate, settings, query)
         return result if result.violation is not None else None
 
-    best = attempt(moves, fidelity, redirect_query) or attempt(moves, fidelity, redirect_query)
+    best = attempt(moves, settings, redirect_query) or attempt(moves, settings, redirect_query)
     if best is None:  # a race that did not happen again: the story found while exploring stands
         return Shrunk(None, replays)
     improved = True
     while improved:
         improved = False
         for candidate in _shorter(best.moves):
-            found = attempt(candidate, best.fidelity, best.redirect_query)
+            found = attempt(candidate, best.settings, best.redirect_query)
             if found is not None and _size(found) < _size(best):
                 best, improved = found, True
                 break
         if improved:
             continue
         for candidate in _plainer(best.moves):
-            found = attempt(candidate, best.fidelity, best.redirect_query)
+            found = attempt(candidate, best.settings, best.redirect_query)
             if found is not None and _size(found) <= _size(best):
                 best, improved = found, True
                 break
-    for name in list(best.fidelity):  # the sandbox's defaults, where they break it too
-        settings = {k: v for k, v in best.fidelity.items() if k != name}
+    for name in list(best.settings):  # the sandbox's defaults, where they break it too
+        settings = {k: v for k, v in best.settings.items() if k != name}
         found = attempt(best.moves, settings, best.redirect_query)
         if found is not None and _size(found) <= _size(best):
             best = found
     if best.redirect_query:
-        found = attempt(best.moves, best.fidelity, False)
+        found = attempt(best.moves, best.settings, False)
         if found is not None and _size(found) <= _size(best):
             best = found
     return Shrunk(best, replays)

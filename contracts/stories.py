@@ -32,7 +32,10 @@ from typing import Any
 
 from mockwise.contracts.clocks import ClientClock
 from mockwise.contracts.judge import ACCESS_LIFETIME, TAMPERINGS, Violation
-from mockwise.contracts.world import RENEWAL_POINT, ClientFactory, Gate, Move, Step, World
+from mockwise.contracts.subprocess_driver import ClientGone
+from mockwise.contracts.variation import BY_ID as POINTS
+from mockwise.contracts.variation import Tally, draw_settings
+from mockwise.contracts.world import RENEWAL_POINT, ClientFactory, Listeners, Move, Step, World
 from mockwise.testing._client import SandboxClient
 
 DAY = 86400
@@ -58,6 +61,7 @@ FAULTS = (
     ("connection_reset", "/v1/*"),
     ("malformed_json", "/oauth/token"),
     ("gateway_html", "/v1/*"),
+    ("server_error", "/v2/*"),  # the profile a link is checked against (Wise linking-accounts page)
     ("invalid_grant", None),
     ("invalid_token", None),
 )
@@ -66,30 +70,6 @@ REVOCATIONS = ("revoke-access", "enhanced-security", "change-email")
 PEOPLE = ("alex", "lena")  # seeded Wise users who link their accounts
 DOBS = ("day", "month", "year", "other")  # near misses of a customer's date of birth
 TAMPER_KINDS = tuple(sorted(TAMPERINGS))
-#: The settings Wise leaves open (mockwise/_domain/settings.py): a story turns each on by chance.
-VARIATIONS: dict[str, Any] = {
-    "client_credentials_token_format": "jwe",  # long encrypted JWTs by 2027 (§2.4)
-    "token_response_fields": "legacy",  # the pre-2023 response without expires_at (§2.3)
-    "refresh_token_rotation": True,  # does a refresh return a new refresh token? (§2.5)
-    "registration_code_failure_status": 400,  # the sources disagree (§2.6)
-    "echo_token_in_invalid_token": True,  # older sandbox: the description is the token (§10)
-    "client_credentials_reuse": True,  # Spring's token store hands back the live token (§2.5)
-    "bound_token_lists_only_its_profile": False,  # what a linked token lists (§11)
-    "sca_challenge_body": "empty",  # the SCA challenge with or without a body (§5.2)
-}
-VARIATION_CHANCE = 0.3
-REDIRECT_QUERY_CHANCE = 0.25
-#: The variations a client most often relies on without knowing, by the theme whose stories meet
-#: them: those stories turn them on three times in four.
-THEME_VARIATIONS: dict[str, tuple[str, ...]] = {
-    "expiry": ("token_response_fields", "client_credentials_reuse"),
-    "concurrency": ("refresh_token_rotation",),
-    "linking": ("bound_token_lists_only_its_profile",),
-    "revocation": ("registration_code_failure_status", "refresh_token_rotation"),
-    "sca": ("bound_token_lists_only_its_profile", "sca_challenge_body"),
-    "secrets": ("client_credentials_token_format", "echo_token_in_invalid_token"),
-}
-THEME_VARIATION_CHANCE = 0.75
 SWARM_OFF = 0.3  # the chance a move outside the story's theme is switched off for the story
 
 
@@ -102,7 +82,7 @@ class Finding:
     violation: Violation
     story: list[Step]
     moves: list[Move]
-    fidelity: dict[str, Any]
+    settings: dict[str, Any]
     redirect_query: bool
     index: int = 0  # the story's number
 
@@ -125,15 +105,21 @@ class RunContext:
     # The client's waits are real (a subprocess, a sandbox in another process): the faults that
     # make it wait (429s, outages, the impostor's failed handshakes) come up in their themes only.
     real_waits: bool = False
-    gate: Gate = field(default_factory=Gate)
+    listeners: Listeners = field(default_factory=Listeners)
     found: dict[str, Finding] = field(default_factory=dict)
     steps_run: int = 0
     examples_run: int = 0
     situations: dict[str, Counter[str]] = field(default_factory=dict)
     unsupported: set[str] = field(default_factory=set)  # optional operations the client lacks
+    variation: Tally = field(default_factory=Tally)  # how often each variation point took each value
+    excused: Counter[str] = field(
+        default_factory=Counter
+    )  # failed operations, by the breach that caused them
+    # no HTTP-date Retry-After: a sandbox in another process cannot know a time-machine clock
+    remote: bool = False
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def world(self, fidelity: dict[str, Any], redirect_query: bool) -> World:
+    def world(self, settings: dict[str, Any], redirect_query: bool) -> World:
         """A fresh tenant and client for a story (or a replay of one)."""
         return World(
             self.control,
@@ -141,15 +127,19 @@ class RunContext:
             self.make_client,
             self.make_clock(),
             profile=self.profile,
-            fidelity=fidelity,
+            settings=settings,
             impostor=self.impostor,
             redirect_query=redirect_query,
-            gate=self.gate,
+            listeners=self.listeners,
         )
 
     def absorb(self, world: World) -> None:
-        """Add a finished story's situations to the run's."""
+        """Add a finished story's situations, and the variations it took, to the run's."""
         with self.lock:
+            self.excused.update(world.judge.excused)
+            self.variation.story(world.settings, {"world.redirect_uri_query": world.redirect_query})
+            for point, value in world.took:
+                self.variation.took(point, value)
             self.unsupported |= world.judge.unsupported
             for obligation, kinds in world.judge.situations.items():
                 self.situations.setdefault(obligation, Counter()).update(kinds)
@@ -162,18 +152,21 @@ class RunContext:
             known = self.found.get(violation.obligation)
             if known is None or (len(steps), index) < (len(known.story), known.index):
                 self.found[violation.obligation] = Finding(
-                    violation, steps, list(world.moves), world.fidelity, world.redirect_query, index
+                    violation, steps, list(world.moves), world.settings, world.redirect_query, index
                 )
 
 
 class Story:
     """One story being told: its world, its dice, and what it has used up."""
 
-    def __init__(self, world: World, rng: random.Random, theme: str, real_waits: bool = False) -> None:
+    def __init__(
+        self, world: World, rng: random.Random, theme: str, real_waits: bool = False, remote: bool = False
+    ) -> None:
         self.w = world
         self.rng = rng
         self.theme = theme
         self.real_waits = real_waits
+        self.remote = remote
         self.keys: list[str] = []  # every customer key, whatever became of it (so replays match)
         self.impostor_met = False
         self.rate_limited = False
@@ -220,8 +213,22 @@ def link_user(s: Story) -> None:
         tamper = TAMPER_KINDS[(s.first_tampering + s.tamperings) % len(TAMPER_KINDS)]
     dob = rng.choice(DOBS) if rng.random() < (0.5 if focused else 0.2) else "own"
     profile = "business" if rng.random() < 0.2 else "personal"
-    extra = rng.random() < 0.25
+    extra = POINTS["world.callback_extra_params"].draw(rng, s.theme)
     s.keys.append(s.w.link_user(rng.choice(PEOPLE), tamper, dob, profile, extra))
+
+
+RELINKS = ("same", "other", "declined", "abandoned")
+
+
+def relink(s: Story) -> None:
+    """A linked customer links again: the same or their other profile, or declines, or leaves."""
+    linked = sorted(k for k, m in s.w.users.items() if m.kind == "linked")
+    if linked:
+        s.w.relink(s.rng.choice(linked), s.rng.choice(RELINKS))
+
+
+def links_in_flight(s: Story) -> None:
+    s.keys.append(s.w.link_twice(s.rng.choice(PEOPLE)))
 
 
 def user_call(s: Story) -> None:
@@ -299,7 +306,18 @@ def fault(s: Story) -> None:
     times = rng.choice((1, 1, 1, 2, 5)) if kind in OUTAGE_KINDS else 1  # 5: longer than any retry
     if times == 5 and s.real_waits and s.theme != "faults":
         times = 2
-    s.w.fault(kind, path, times)
+    status = form = None
+    if kind == "server_error":
+        status = POINTS["fault.server_error_status"].draw(rng, s.theme)
+        if status == 503:
+            form = POINTS["fault.service_unavailable_retry_after"].draw(rng, s.theme)
+    elif kind == "rate_limited":
+        form = POINTS["fault.retry_after"].draw(rng, s.theme)
+    if form == "http-date" and s.remote:
+        form = "seconds"
+    if status == 503 and s.real_waits and s.theme != "rate limits":
+        form = "absent"  # a real wait of a second or two: in the theme about waiting only
+    s.w.fault(kind, path, times, status, form)
     roll = rng.random()
     if roll < 0.1:
         return  # it strikes whatever comes next
@@ -307,10 +325,10 @@ def fault(s: Story) -> None:
     # the fault is for the token endpoint)
     for_tokens = path == "/oauth/token" or kind == "invalid_grant"
     key = s.customer()
-    if roll < 0.45 or key is None:
+    if path == "/v2/*" or (roll < 0.65 and (for_tokens or path == "/v1/*") and rng.random() < 0.5):
+        s.keys.append(s.w.link_user(rng.choice(PEOPLE)))  # the code exchange, or the profile check
+    elif roll < 0.45 or key is None:
         s.w.partner_call(RENEWAL_POINT if for_tokens or rng.random() < 0.3 else None)
-    elif for_tokens and roll < 0.65:
-        s.keys.append(s.w.link_user(rng.choice(PEOPLE)))
     else:
         s.w.user_call(key, RENEWAL_POINT if for_tokens or rng.random() < 0.3 else None)
 
@@ -322,6 +340,8 @@ MOVES: dict[str, tuple[MoveMaker, float]] = {
     "partner_calls_concurrently": (partner_calls_concurrently, 2),
     "create_user": (create_user, 3),
     "link_user": (link_user, 5),
+    "relink": (relink, 1.5),
+    "links_in_flight": (links_in_flight, 0.7),
     "user_call": (user_call, 12),
     "user_calls_concurrently": (user_calls_concurrently, 4),
     "fund_transfers": (fund_transfers, 3),
@@ -341,7 +361,7 @@ THEMES: dict[str, tuple[str, ...]] = {
     "expiry": ("user_call", "partner_call", "advance", "advance_to_expiry"),
     "concurrency": ("user_calls_concurrently", "partner_calls_concurrently"),
     "faults": ("fault",),
-    "linking": ("link_user",),
+    "linking": ("link_user", "relink", "links_in_flight"),
     "revocation": ("revoke", "breach", "reclaim"),
     "sca": ("fund_transfers",),
     "rate limits": ("fault",),
@@ -365,15 +385,10 @@ def tell(ctx: RunContext, index: int, steps: int) -> None:
     """Tell story number `index` (at most `steps` moves after its two customers)."""
     rng = random.Random(f"mockwise:{index}")  # noqa: S311 - reproducible stories, not secrets
     theme = list(THEMES)[index % len(THEMES)]
-    own = THEME_VARIATIONS.get(theme, ())  # the variations that matter most to the theme
-    fidelity = {
-        name: value
-        for name, value in VARIATIONS.items()
-        if rng.random() < (THEME_VARIATION_CHANCE if name in own else VARIATION_CHANCE)
-    }
-    redirect_query = rng.random() < (THEME_VARIATION_CHANCE if theme == "linking" else REDIRECT_QUERY_CHANCE)
-    world = ctx.world(fidelity, redirect_query)
-    story = Story(world, rng, theme, ctx.real_waits)
+    settings = draw_settings(rng, theme)  # every variation point, the theme's own more often
+    redirect_query = bool(POINTS["world.redirect_uri_query"].draw(rng, theme))
+    world = ctx.world(settings, redirect_query)
+    story = Story(world, rng, theme, ctx.real_waits, ctx.remote)
     focus = THEMES[theme]
     weights = {
         name: weight * (4 if name in focus else 1)
@@ -392,16 +407,19 @@ def tell(ctx: RunContext, index: int, steps: int) -> None:
         ctx.on_step()
 
     try:
-        with ctx.gate.shared():
+        with ctx.listeners.shared():
             create_user(story)
             link_user_plain(story, "alex" if theme == "sca" else rng.choice(PEOPLE))  # alex has a business
         judged()
         for _ in range(steps):
             names = [n for n in weights if available(story, n)]
             name = rng.choices(names, [weights[n] for n in names])[0]
-            with ctx.gate.around(name):
+            with ctx.listeners.around(name):
                 MOVES[name][0](story)
             judged()
+    except ClientGone:
+        world.judge.situations.clear()  # the client left this story unfinished: nothing in it is kept
+        raise
     finally:
         try:
             world.close()

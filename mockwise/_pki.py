@@ -34,6 +34,7 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 
@@ -114,6 +115,18 @@ class KeyPair:
         write_private(key_path, self.key_pem)
         write_file(cert_path, self.cert_pem)
         return cert_path, key_path
+
+    def pkcs12(self, password: str, *, alias: str = "client", chain: Sequence[str] = ()) -> bytes:
+        """A PKCS#12 key store (what the JVM and .NET load): this key and certificate under `alias`,
+        with the CA certificates `chain` (PEM), encrypted with `password`."""
+        cert = x509.load_pem_x509_certificate(self.cert_pem.encode("ascii"))
+        key = serialization.load_pem_private_key(self.key_pem.encode("ascii"), password=None)
+        if not isinstance(key, ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey):
+            raise CertificateError("only ECDSA and RSA keys go into a key store here")
+        cas = [x509.load_pem_x509_certificate(pem.encode("ascii")) for pem in chain]
+        return pkcs12.serialize_key_and_certificates(
+            alias.encode("utf-8"), key, cert, cas or None, _store_encryption(password)
+        )
 
     def configure_cert(self, context: ssl.SSLContext) -> None:
         """Present this certificate from `context` (`load_cert_chain` wants files: temporary ones)."""
@@ -417,6 +430,48 @@ def _utc(instant: float) -> datetime.datetime:
 
 def _pem(cert: x509.Certificate) -> str:
     return cert.public_bytes(serialization.Encoding.PEM).decode("ascii")
+
+
+#: The password of the PKCS#12 stores mockwise writes, unless told otherwise: the JDK's own default
+#: for its trust store, so Java developers recognise it. It protects nothing the key's 0600 file
+#: does not; a sandbox's stores are for convenience, not secrecy.
+STORE_PASSWORD = "changeit"
+
+
+def trust_store(ca_pems: Sequence[str], password: str, *, alias: str = "mockwise-sandbox-ca") -> bytes:
+    """A PKCS#12 trust store holding the CA certificates `ca_pems`, marked as trusted for the JVM
+    (Java reads a certificate-only PKCS#12 entry as trusted only with Oracle's trusted-key-usage
+    attribute, which `serialize_java_truststore` sets); .NET and OpenSSL read it too."""
+    certificates = [
+        pkcs12.PKCS12Certificate(
+            x509.load_pem_x509_certificate(pem.encode("ascii")),
+            f"{alias}-{n}".encode() if len(ca_pems) > 1 else alias.encode(),
+        )
+        for n, pem in enumerate(ca_pems, 1)
+    ]
+    return pkcs12.serialize_java_truststore(certificates, _store_encryption(password))
+
+
+def _store_encryption(password: str) -> serialization.KeySerializationEncryption:
+    # AES-256 and PBKDF2-SHA256 (PKCS#12's modern profile): JDK 8u301+, .NET and OpenSSL 1.1.1+
+    # read it; the legacy RC2/3DES profile is what they still read but should not be given.
+    return (
+        serialization.PrivateFormat.PKCS12.encryption_builder()
+        .kdf_rounds(2048)  # OpenSSL's default for PKCS#12
+        .key_cert_algorithm(pkcs12.PBES.PBESv2SHA256AndAES256CBC)
+        .hmac_hash(hashes.SHA256())
+        .build(password.encode("utf-8"))
+    )
+
+
+def write_private_bytes(path: Path, data: bytes) -> None:
+    """As `write_private`, for bytes (key stores)."""
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as out:
+        out.write(data)
+    os.chmod(tmp, 0o600)
+    os.replace(tmp, path)
 
 
 def write_private(path: Path, text: str) -> None:

@@ -135,7 +135,10 @@ def test_a_missing_seed_file(capsys: pytest.CaptureFixture[str], state: Path) ->
     [
         ("nosuch=1", "--set: unknown setting(s): nosuch; `mockwise settings` lists every one"),
         ("refresh_token_rotaton=1", "refresh_token_rotaton (did you mean oauth.refresh_token_rotation?)"),
-        ("oauth.nope=1", "oauth.nope (oauth has oauth.bound_token_lists_only_its_profile, "),
+        (
+            "oauth.qqqq=1",
+            "oauth.qqqq (oauth has oauth.access_token_lifetime, oauth.bound_token_lists_only_its_profile, ",
+        ),
         ("oauth.refresh_token_rotation=yes", "--set: 'oauth.refresh_token_rotation' must be bool, not str"),
         ("sca.pin=1234", "'sca.pin' must be str, not int (a value that reads as JSON is taken as JSON"),
         ("oauth.client_credentials_token_format=jwt", "format' must be one of 'uuid', 'jwe'"),

@@ -52,6 +52,7 @@ def test_readme_names_only_environment_variables_that_serve_reads() -> None:
     others = {"MOCKWISE_CONFIG", "MOCKWISE_SOAK_SECONDS"}  # the subprocess driver's, the soak test's
     others |= {"MOCKWISE_FUZZ_EXAMPLES"}  # the fuzz test's
     others |= {"MOCKWISE_REQUIRE_BROWSER", "MOCKWISE_REQUIRE_CONTAINER"}  # the test suite's
+    others |= {"MOCKWISE_REQUIRE_RUNTIMES"}  # the test suite's (Node and the JDK)
     assert named - others <= known and {"MOCKWISE_PORT", "MOCKWISE_SET"} <= named
 
 

@@ -64,6 +64,8 @@ ELSEWHERE = {  # snippets other tests run, and why
     "bench/run.py": "a benchmark, not a test",
     "docker build -f Containerfile": "test_container.py, with podman",
     "docker run --rm -p 8443:8443": "test_container.py, with podman",
+    "examples/webhook_receiver.py --port 9443": "test_readme_webhooks.py (Receive webhooks)",
+    "/test-notifications": "test_readme_webhooks.py (Receive webhooks)",
     "apt-get update && apt-get install -y": ".ci/run (test_readme.py checks it names the same packages)",
 }
 

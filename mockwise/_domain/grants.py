@@ -33,7 +33,6 @@ from mockwise._domain.journal import Note
 from mockwise._domain.model import ApiClient, Profile, User
 from mockwise._domain.records import JSON, RecordError, from_data, to_data
 from mockwise._domain.settings import (
-    ACCESS_TOKEN_LIFETIME,
     AUTHORIZATION_CODE_LIFETIME,
     PERSONAL_TOKEN_LIFETIME,
     REFRESH_TOKEN_LIFETIME,
@@ -73,6 +72,8 @@ class Issued:
     refresh_value: str | None = None
     refresh: Token | None = None
     note: Note = field(default_factory=Note)  # for the journal: what the request presented, what it got
+    refreshed: bool = False  # a refresh_token grant issued it
+    rotated: bool = False  # ...and rotated the refresh token (`refresh_value` is a new one)
 
 
 @dataclass(slots=True, eq=False)
@@ -325,7 +326,7 @@ class TokenService:
                 return Issued(*latest)
         value, token = self._mint(
             TokenKind.CLIENT_CREDENTIALS,
-            ACCESS_TOKEN_LIFETIME,
+            self.settings.access_token_lifetime,
             now,
             client_id=client.client_id,
             grant_type="client_credentials",
@@ -395,15 +396,16 @@ class TokenService:
             self._end(
                 link.access, EndReason.REFRESHED, now
             )  # Wise user-tokens page: the previous token dies now
-        access_value, link.access = self._mint_in(link, TokenKind.USER, ACCESS_TOKEN_LIFETIME, now)
+        lifetime = self.settings.access_token_lifetime
+        access_value, link.access = self._mint_in(link, TokenKind.USER, lifetime, now)
         if not self.settings.refresh_token_rotation:
             self._ledger.link(link)
-            return Issued(access_value, link.access, refresh_value, token)
+            return Issued(access_value, link.access, refresh_value, token, refreshed=True)
         self._end(token, EndReason.ROTATED, now)
         # a rotated refresh token keeps the original horizon
         new_value, link.refresh = self._mint_in(link, TokenKind.REFRESH, token.expires_at - now, now)
         self._ledger.link(link)
-        return Issued(access_value, link.access, new_value, link.refresh)
+        return Issued(access_value, link.access, new_value, link.refresh, refreshed=True, rotated=True)
 
     def _mint_in(self, link: Link, kind: TokenKind, lifetime: float, now: float) -> tuple[str, Token]:
         """A token of `link`'s lineage, minted by the refresh_token grant."""
@@ -440,7 +442,7 @@ class TokenService:
             "grant_type": grant_type,
         }
         refresh_value, refresh = self._mint(TokenKind.REFRESH, REFRESH_TOKEN_LIFETIME, now, **common)
-        access_value, access = self._mint(TokenKind.USER, ACCESS_TOKEN_LIFETIME, now, **common)
+        access_value, access = self._mint(TokenKind.USER, self.settings.access_token_lifetime, now, **common)
         link = Link(
             id=self._next_link,
             client_id=client.client_id,

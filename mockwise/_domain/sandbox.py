@@ -23,6 +23,7 @@ from mockwise._domain.tenant import Tenant
 from mockwise._domain.tokens import ShrinkingTable, Token, token_key
 
 if TYPE_CHECKING:
+    from mockwise._domain.webhooks import SigningKeys
     from mockwise._pki import SandboxPKI
 
 DEFAULT_TENANT = "default"
@@ -41,9 +42,14 @@ class Sandbox:
         seed: SeedData | None = None,
         pki: SandboxPKI | None = None,
         store: Store | None = None,
+        webhook_keys: SigningKeys | None = None,
     ) -> None:
         self.settings = settings or Settings()  # what a new tenant starts with
         self._pki = pki
+        self._webhook_keys = webhook_keys
+        self.delivery_listeners: list[Callable[[str], None]] = []
+        """Called when a tenant's notifications may have become due (queued, answered, the clock
+        moved): the dispatcher that sends them (`mockwise._transport.webhooks`) listens."""
         self.seed = seed if seed is not None else load_seed()
         self.secrets = Secrets()
         self.tenants: dict[str, Tenant] = {}
@@ -70,6 +76,21 @@ class Sandbox:
                 if self._pki is None:
                     self._pki = SandboxPKI()
         return self._pki
+
+    @property
+    def webhook_keys(self) -> SigningKeys:
+        """The key webhooks are signed with, whose public half is published (§8.4); made on first use."""
+        if self._webhook_keys is None:
+            from mockwise._domain.webhooks import SigningKeys
+
+            with self._lock:
+                if self._webhook_keys is None:
+                    self._webhook_keys = SigningKeys()
+        return self._webhook_keys
+
+    def _deliveries_changed(self, tenant_id: str) -> None:
+        for listener in list(self.delivery_listeners):
+            listener(tenant_id)
 
     # Tenants ---------------------------------------------------------------------------------
 
@@ -123,6 +144,7 @@ class Sandbox:
                 ledger=ledger if ledger is not None else self.store.ledger(tenant_id),
             )
             routes.tenant = tenant
+            tenant.webhooks.wake = self._deliveries_changed
             tenant.journal.on_record = partial(self._recorded, tenant_id)
             self.tenants[tenant_id] = tenant
         return tenant

@@ -7,7 +7,7 @@ documented with its evidence and switchable per tenant, so a user who learns the
 change it.
 
 Settings are grouped in sections (`oauth`, `authorize`, `sca`, `jose`, `rate_limits`, `mtls`,
-`limits`) and addressed by dotted keys, in Python and over the control plane alike:
+`limits`, `webhooks`) and addressed by dotted keys, in Python and over the control plane alike:
 
     settings = Settings().apply({"oauth.refresh_token_rotation": True, "sca.pin": "9876"})
 
@@ -22,6 +22,7 @@ import difflib
 import functools
 import itertools
 import json
+import re
 import textwrap
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -29,7 +30,8 @@ from typing import Any, ClassVar, Literal, get_args, get_origin, get_type_hints
 
 from mockwise._domain.records import RecordError
 
-#: Access tokens (client-credentials and user) live 12 hours [C] §2.4.
+#: Access tokens (client-credentials and user) live 12 hours [C] §2.4: the default of
+#: `oauth.access_token_lifetime`.
 ACCESS_TOKEN_LIFETIME = 12 * 3600
 #: Refresh tokens: "up to 20 years"; `refresh_token_expires_in: 628639555` in the docs [C] §2.4.
 REFRESH_TOKEN_LIFETIME = 628_639_556
@@ -61,7 +63,8 @@ PSD2_COUNTRIES = frozenset({
 })  # fmt: skip
 
 TokenFormat = Literal["uuid", "jwe"]
-ResponseFields = Literal["current", "legacy"]
+ResponseFields = Literal["current", "legacy", "minimal"]
+TokenType = Literal["bearer", "Bearer", "BEARER"]
 SigningAlgorithm = Literal["ES256", "ES384", "ES512", "PS256", "PS384", "PS512", "request"]
 
 _MAX_RATE = 1_000_000  # a rate-limit window holds at most this many instants per caller
@@ -167,8 +170,32 @@ class OAuth(Section):
     tokens to by 7 Jan 2027 [C] §2.4, to catch clients that assume a UUID."""
 
     token_response_fields: ResponseFields = "current"
-    """"current" (with `expires_at`, `refresh_token_expires_*`) or "legacy": the pre-2023 shape with
-    only `access_token`, `token_type`, `refresh_token`, `expires_in`, `scope` [C] §2.3."""
+    """"current" (with `expires_at`, `refresh_token_expires_*`), "legacy": the pre-2023 shape with
+    only `access_token`, `token_type`, `refresh_token`, `expires_in`, `scope` [C] §2.3, or
+    "minimal": what RFC 6749 §5.1 requires and nothing more (`access_token`, `token_type`, and
+    `refresh_token` where one is issued): no `expires_in` (RECOMMENDED, not required), no `scope`
+    (OPTIONAL when it is the one asked for)."""
+
+    access_token_lifetime: int = field(
+        default=ACCESS_TOKEN_LIFETIME, metadata=_check(_between(2, 10 * 365 * 86400))
+    )
+    """Seconds an access token (client-credentials or user) lives: 12 hours, `expires_in: 43199`
+    [C] §2.4; Wise's own docs show `expires_in: 30021` once [C] §2.3, and RFC 6749 §5.1 leaves the
+    lifetime to the server. A client must go by what it is told, not by twelve hours."""
+
+    token_type: TokenType = "bearer"
+    """How `token_type` is spelled: Wise sends "bearer" [C] §2.3; RFC 6749 §5.1 says the value is
+    case-insensitive, so "Bearer" and "BEARER" are the same answer."""
+
+    extra_token_fields: bool = False
+    """Add fields Wise has not documented to token responses: RFC 6749 §5.1 lets a server add
+    parameters and says a client MUST ignore those it does not know; Wise added `expires_at` and
+    `refresh_token_expires_*` in 2025 [C] §2.3 and may add more."""
+
+    refresh_response_refresh_token: Literal["same", "omitted"] = "same"
+    """Without rotation, what a refresh answer says of the refresh token: "same" gives the one
+    presented back (Spring's `reuseRefreshToken`, [I] §2.5), "omitted" leaves it out: RFC 6749 §6
+    (the server MAY issue a new one; a client keeps the old one when none comes back)."""
 
     link_per_profile: bool = True
     """A user's tokens are kept per (client, user, profile): re-linking one profile replaces that
@@ -366,7 +393,82 @@ class Limits(Section):
     """E-mails the sandbox mailbox keeps (the authorize page's e-mail flow, §4); older ones go."""
 
 
-SECTIONS: tuple[Any, ...] = (OAuth, Authorize, Sca, Jose, RateLimits, Mtls, Limits)
+def _statuses(value: Any) -> str | None:
+    if STATUS_LIST.fullmatch(value) and len(value) <= 300:
+        return None
+    return "must be HTTP error statuses (400-599) separated by commas, or empty"
+
+
+STATUS_LIST = re.compile(r" *(?:[45][0-9]{2} *(?:, *[45][0-9]{2} *)*)?", re.ASCII)
+
+
+@dataclass(frozen=True, slots=True)
+class Webhooks(Section):
+    """Webhooks the sandbox sends to the partner (reference §8): the URL rules, acknowledgement and
+    retries, and the choices Wise's sources leave open."""
+
+    name: ClassVar[str] = "webhooks"
+
+    https_only: bool = True
+    """A subscription's URL must be HTTPS [C] §8.6. False also allows http:// (a receiver without TLS)."""
+
+    port_443_only: bool = True
+    """A subscription's URL must use port 443 [C] §8.6 (a receiver on this machine is exempt while
+    `webhooks.localhost` is on)."""
+
+    no_ip_address: bool = True
+    """A subscription's URL must name a domain, not an IP address [C] §8.6 (loopback addresses are
+    exempt while `webhooks.localhost` is on)."""
+
+    no_query: bool = True
+    """A subscription's URL must carry no query string [C] §8.6."""
+
+    localhost: bool = True
+    """A receiver on this machine (`localhost`, `*.localhost`, `127.0.0.1`, `::1`) may use any port
+    and an address, so a partner can test on a laptop. Wise could never reach one [C] §8.6."""
+
+    private_networks: bool = False
+    """Deliver to hosts that resolve to private, link-local, shared or reserved addresses (a
+    container network, a cloud metadata address). Off: such a delivery fails without a connection,
+    as Wise could not reach it either [C] §8.6; a subscription's URL is the partner's input."""
+
+    verify_tls: bool = True
+    """The receiver's certificate must chain to a trusted CA (the system's, or the sandbox CA) and
+    name its host: "self-signed or expired certificates are not accepted" [C] §8.6."""
+
+    timeout_ms: int = field(default=5000, metadata=_check(_between(50, 60_000)))
+    """Milliseconds a receiver has to answer before the attempt counts as failed: 5 seconds [C]
+    §8.5. Shorter makes a slow receiver's failure quick to see in a test."""
+
+    success: Literal["2xx", "200"] = "2xx"
+    """Which answers acknowledge a notification: any 2xx (the event-handling page, the OAS) or only
+    200 (the overview page). The sources differ [C] §8.5, §13 q12."""
+
+    max_attempts: int = field(default=25, metadata=_check(_between(1, 100)))
+    """Attempts at most, the first included: "we will try at most 25 times" [C] §8.5 (the retry
+    ladder's "eleventh retry, then 14 more once a day" reads as 26, §13 q13)."""
+
+    short_retry_statuses: str = field(
+        default="400",
+        metadata=_check(_Rule(_statuses, {"maxLength": 300, "pattern": "^" + STATUS_LIST.pattern + "$"})),
+    )
+    """Statuses that "almost always fail on retry", tried at most 3 times: Wise's table starts with
+    400; the rest of it is unknown [C, partly] §8.5, §13 q14. Comma-separated; empty for none."""
+
+    retry_after: bool = True
+    """Honour a receiver's `Retry-After` (seconds, or an HTTP date) for the next attempt [C] §8.5."""
+
+    delivery_id: Literal["notification", "attempt"] = "notification"
+    """What `X-Delivery-Id` names: one notification, the same on every attempt (the guide, the
+    test-notification API), or each attempt (the OAS). The sources differ [C] §8.4, §13 q11; a
+    receiver that deduplicates by it alone breaks under "attempt"."""
+
+    kept_deliveries: int = field(default=1000, metadata=_check(_between(10, 100_000)))
+    """Notifications the tenant remembers with their attempts (the delivery log); the oldest finished
+    ones go first. Wise keeps an event history in Developer Hub [C] §8.1; its length is [?]."""
+
+
+SECTIONS: tuple[Any, ...] = (OAuth, Authorize, Sca, Jose, RateLimits, Mtls, Limits, Webhooks)
 
 
 @dataclass(frozen=True, slots=True)
@@ -380,6 +482,7 @@ class Settings:
     rate_limits: RateLimits = field(default_factory=RateLimits)
     mtls: Mtls = field(default_factory=Mtls)
     limits: Limits = field(default_factory=Limits)
+    webhooks: Webhooks = field(default_factory=Webhooks)
 
     def apply(self, changes: Mapping[str, Any]) -> Settings:
         """These settings with `changes` ({"section.field": value}) applied. A ValueError names an

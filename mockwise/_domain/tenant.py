@@ -39,6 +39,7 @@ from mockwise._domain.scenarios import ScenarioHandle, Scenarios, UserRef
 from mockwise._domain.settings import Settings
 from mockwise._domain.store import NO_LEDGER, Ledger
 from mockwise._domain.tokens import Token
+from mockwise._domain.webhooks import Webhooks
 
 if TYPE_CHECKING:
     from mockwise._pki import SandboxPKI
@@ -87,6 +88,15 @@ class Tenant(ScenarioHandle):
         self.jose = JoseKeys(context)
         self.rate_limits = RateLimiter(context)
         self.certificates = Certificates(context, pki)  # the Developer Hub's mTLS page
+        # The other direction (§8): subscriptions and the notifications the sandbox sends
+        self.webhooks = Webhooks(context, self.faults, self.journal.record)
+        marked = context.clock.changed
+
+        def clock_moved() -> None:  # retries wait on this clock: moving it may make some due
+            marked()
+            self.webhooks.clock_moved()
+
+        context.clock.changed = clock_moved
         self._pki = pki
         self._seeded: JSON = None
 
@@ -103,6 +113,7 @@ class Tenant(ScenarioHandle):
             "certificates": self.certificates,
             "faults": self.faults,
             "journal": self.journal,
+            "webhooks": self.webhooks,
         }
 
     @property
@@ -120,6 +131,7 @@ class Tenant(ScenarioHandle):
             "jose_keys": _Stored(jose.own_keys, jose.restore_own_keys),
             "certificates": self.certificates,
             "faults": self.faults,
+            "webhooks": self.webhooks,
             "journal": _Stored(lambda: self.journal.capacity, self._resize_journal),
             "seeded": _Stored(lambda: self._seeded, self._put_seeded),
         }
@@ -284,6 +296,11 @@ class Tenant(ScenarioHandle):
         outcome: list[Token] | str = getattr(self.scenarios, name)(**params)
         return outcome if isinstance(outcome, str) else [t.id for t in outcome]
 
+    def transfer_funded(self, transfer_id: int, profile: Profile, client_id: str | None) -> None:
+        """A transfer was funded from the profile's balance (§5.5): it moves to `processing`, and
+        the subscriptions that listen hear of it (`transfers#state-change`, §8.3)."""
+        self.webhooks.transfer_funded(transfer_id, profile.id, client_id)
+
     def collect(self) -> int:
         """Forget every token that expired more than `oauth.expired_token_memory` ago, and expired
         codes, now (issuing tokens also collects a few at a time). Returns how many tokens went."""
@@ -340,7 +357,18 @@ def _parts_of(snapshot: JSON) -> dict[str, JSON]:
 
 
 _PART_NAMES = frozenset(
-    {"context", "tokens", "linking", "sca", "jose", "rate_limits", "certificates", "faults", "journal"}
+    {
+        "context",
+        "tokens",
+        "linking",
+        "sca",
+        "jose",
+        "rate_limits",
+        "certificates",
+        "faults",
+        "journal",
+        "webhooks",
+    }
 )
 
 

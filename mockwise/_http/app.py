@@ -30,6 +30,7 @@ from mockwise._http import (
     mtls,
     sca,
     signup,
+    subscriptions,
     token,
 )
 from mockwise._http.edge import Edge
@@ -38,6 +39,7 @@ from mockwise._http.responses import render_error
 
 DATA_PLANE: list[BaseRoute] = [*token.routes, *identity.routes, *signup.routes, *balances.routes]
 DATA_PLANE += [*authorize.routes, *claim.routes, *jose.routes, *sca.routes, *mtls.routes]
+DATA_PLANE += subscriptions.routes  # webhooks, §8
 
 
 def create_app(

@@ -144,9 +144,11 @@ async def fund_transfer(call: Call) -> Guarded:
     data = await call.json()
     if data.get("type") != "BALANCE":
         raise ValidationError([FieldError("NotValid", "type must be BALANCE", "type", ["type"])])
-    return Guarded(
-        profile,
-        lambda: WiseJSON(
+
+    def respond() -> WiseJSON:
+        # funded: the transfer moves to `processing` and subscribers hear of it (§8.3)
+        caller.tenant.transfer_funded(call.path_params["transfer_id"], profile, caller.token.client_id)
+        return WiseJSON(
             {
                 "type": "BALANCE",
                 "status": "COMPLETED",
@@ -155,8 +157,9 @@ async def fund_transfer(call: Call) -> Guarded:
                 "balanceTransactionId": uuid.uuid4().int % 10**9,
             },
             201,
-        ),
-    )
+        )
+
+    return Guarded(profile, respond)
 
 
 routes = [

@@ -49,6 +49,15 @@ TWINS_2026Q3: Mapping[str, str] = {
     "/auth/jose/playground/jwe": "/v1/auth/jose/playground/jwe",
     "/auth/jose/playground/jwe-direct-encryption": "/v1/auth/jose/playground/jwe-direct-encryption",
     "/auth/jose/playground/jwsjwe": "/v1/auth/jose/playground/jwsjwe",
+    # webhook subscriptions (§8.1)
+    **{
+        f"/{scope}/subscriptions{rest}": f"/v3/{scope}/subscriptions{rest}"
+        for scope in ("applications/{client_key}", "profiles/{profile_id:int}")
+        for rest in ("", "/{subscription_id}")
+    },
+    "/applications/{client_key}/subscriptions/{subscription_id}/test-notifications": (
+        "/v3/applications/{client_key}/subscriptions/{subscription_id}/test-notifications"
+    ),
     # the one-time-token framework (§5.3)
     "/one-time-token/status": "/v1/one-time-token/status",
     **{

@@ -17,6 +17,7 @@ from starlette.schemas import SchemaGenerator
 from mockwise._domain.directory import PROFILE_TEXT
 from mockwise._domain.model import Address
 from mockwise._domain.settings import RateLimits, json_schema
+from mockwise._domain.webhook_events import EVENT_TYPES
 from mockwise._http.control.common import PREFIX
 from mockwise._http.control.fidelity import LEGACY
 from mockwise._http.pipeline import Auth, Endpoint, Needs
@@ -77,6 +78,23 @@ COMPONENTS: dict[str, Any] = {
         "LegacySettings": json_schema(LEGACY),
         "RateLimitSettings": json_schema({f.name: f"rate_limits.{f.name}" for f in fields(RateLimits)}),
         "OAuthError": OAUTH_ERROR,
+        "SubscriptionRequest": {
+            "type": "object",
+            "required": ["name", "trigger_on", "delivery"],
+            "properties": {
+                "name": {"type": "string", "minLength": 1, "maxLength": 255},
+                "trigger_on": {"type": "string", "enum": sorted(EVENT_TYPES)},
+                "delivery": {
+                    "type": "object",
+                    "required": ["version", "url"],
+                    "properties": {
+                        "version": {"type": "string", "example": "4.0.0"},
+                        "url": {"type": "string", "format": "uri", "maxLength": 2048},
+                        "mtls_enabled": {"type": "boolean"},
+                    },
+                },
+            },
+        },
         "TokenResponse": {
             "type": "object",
             "required": ["access_token", "token_type", "expires_in", "scope"],

@@ -19,11 +19,20 @@ def seconds_left(expires_at: float, now: float) -> int:
     return max(0, math.ceil(round(expires_at - now, 6)) - 1)
 
 
+#: Fields no Wise document shows, added when `oauth.extra_token_fields` is on (RFC 6749 §5.1:
+#: a client ignores what it does not know).
+EXTRA_TOKEN_FIELDS: JSON = {"jti": None, "token_version": 2, "x_partner_tier": {"level": "standard"}}
+
+
 def token_response(issued: Issued, now: float, settings: OAuth) -> JSON:
     access = issued.access
-    body: JSON = {"access_token": issued.access_value, "token_type": "bearer"}
-    if issued.refresh is not None:
+    body: JSON = {"access_token": issued.access_value, "token_type": settings.token_type}
+    # RFC 6749 §6: without rotation the server may leave the refresh token out of a refresh answer
+    omitted = issued.refreshed and not issued.rotated and settings.refresh_response_refresh_token == "omitted"
+    if issued.refresh is not None and not omitted:
         body["refresh_token"] = issued.refresh_value
+    if settings.token_response_fields == "minimal":  # RFC 6749 §5.1's required fields only
+        return body | (_extra(access.id) if settings.extra_token_fields else {})
     body["expires_in"] = seconds_left(access.expires_at, now)
     legacy = settings.token_response_fields == "legacy"
     if not legacy:
@@ -34,7 +43,11 @@ def token_response(issued: Issued, now: float, settings: OAuth) -> JSON:
     body["scope"] = SCOPE
     if issued.refresh is not None:
         body["created_at"] = iso_nanos(access.issued_at)
-    return body
+    return body | (_extra(access.id) if settings.extra_token_fields else {})
+
+
+def _extra(token_id: str) -> JSON:
+    return EXTRA_TOKEN_FIELDS | {"jti": token_id}
 
 
 def new_user(user: User) -> JSON:

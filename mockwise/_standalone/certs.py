@@ -1,10 +1,12 @@
 """`mockwise certs ...`: the Developer Hub's certificate page, from the command line (reference §6).
 
-Every command but `ca` talks to the running `mockwise serve` through its control plane, found in
-`<state-dir>/sandbox.json` (the certificate records are the tenant's, kept in its state.db across
-restarts); `ca` reads the state directory, so it works with the server stopped.
+Every command but `ca` and `export` talks to the running `mockwise serve` through its control
+plane, found in `<state-dir>/sandbox.json` (the certificate records are the tenant's, kept in its
+state.db across restarts); `ca` and `export` read the state directory, so they work with the server
+stopped.
 
     mockwise certs ca                       # "Get Wise certificate": the sandbox CA (PEM)
+    mockwise certs export --out-dir stores/ # PKCS#12 trust store and key store (JVM, .NET)
     mockwise certs list                     # the partner's certificates and their state
     mockwise certs sign partner.csr --out partner.pem      # "Generate certificate" from a CSR
     mockwise certs register made-elsewhere.pem
@@ -30,7 +32,8 @@ from pathlib import Path
 from typing import Any
 
 from mockwise._domain.certificates import VARIANTS
-from mockwise._pki import KeyPair
+from mockwise._pki import STORE_PASSWORD, KeyPair, trust_store, write_private_bytes
+from mockwise._standalone.keystore import CA_CERT, CLIENTS, TRUST_STORE, file_stem
 
 
 class CliError(Exception):
@@ -49,6 +52,15 @@ def add_parser(commands: Any) -> None:
 
     ca = actions.add_parser("ca", help="print the sandbox CA certificate ('Get Wise certificate')")
     ca.add_argument("--out", type=Path, help="write it to this file instead")
+
+    export = actions.add_parser(
+        "export",
+        help="write the sandbox CA as a PKCS#12 trust store and the client's certificate and key as a "
+        "PKCS#12 key store (what the JVM and .NET load)",
+    )
+    export.add_argument("--client", help="default: the first client in sandbox.json")
+    export.add_argument("--out-dir", type=Path, default=Path(), help="default: the current directory")
+    export.add_argument("--password", default=STORE_PASSWORD, help=f"default: {STORE_PASSWORD}")
 
     listing = actions.add_parser("list", help="the client's certificates (all clients with --all)")
     listing.add_argument("--client")
@@ -71,6 +83,9 @@ def add_parser(commands: Any) -> None:
     issue.add_argument("--variant", choices=VARIANTS, help="a certificate for a negative test")
     issue.add_argument("--key-type", choices=["ec", "rsa"], default="ec")
     issue.add_argument("--out-dir", type=Path, default=Path(), help="default: the current directory")
+    issue.add_argument(
+        "--pkcs12", action="store_true", help=f"also a PKCS#12 key store (password {STORE_PASSWORD})"
+    )
 
     revoke = actions.add_parser("revoke", help="revoke a certificate by fingerprint (or its 16-char id)")
     revoke.add_argument("fingerprint")
@@ -85,6 +100,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         if args.action == "ca":
             return _ca(args)
+        if args.action == "export":
+            return _export(args)
         return _remote(args)
     except CliError as exc:
         print(f"mockwise certs: {exc}", file=sys.stderr)
@@ -102,6 +119,42 @@ def _ca(args: argparse.Namespace) -> int:
     else:
         sys.stdout.write(pem)
     return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    """The state directory's CA and a client's certificate as PKCS#12 stores, into `--out-dir`."""
+    ca_path = args.state_dir / CA_CERT
+    if not ca_path.exists():
+        raise CliError(f"no {ca_path}: start `mockwise serve --state-dir {args.state_dir}` once (HTTPS mode)")
+    client = args.client or _first_client(args.state_dir)
+    stem = file_stem(client)
+    cert, key = args.state_dir / CLIENTS / f"{stem}.pem", args.state_dir / CLIENTS / f"{stem}.key"
+    if not (cert.exists() and key.exists()):
+        raise CliError(f"no certificate of client {client!r} in {cert.parent}: name a client of this sandbox")
+    ca = ca_path.read_text(encoding="ascii")
+    pair = KeyPair(cert.read_text(encoding="ascii"), key.read_text(encoding="ascii"))
+    args.out_dir.mkdir(parents=True, exist_ok=True)
+    trusted, store = args.out_dir / TRUST_STORE, args.out_dir / f"{stem}.p12"
+    write_private_bytes(trusted, trust_store([ca], args.password))
+    write_private_bytes(store, pair.pkcs12(args.password, alias=client, chain=[ca]))
+    result = {
+        "client_id": client,
+        "trust_store": str(trusted),
+        "keystore": str(store),
+        "store_password": args.password,
+        "store_type": "PKCS12",
+    }
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+def _first_client(state_dir: Path) -> str:
+    path = state_dir / "sandbox.json"
+    try:
+        client: str = json.loads(path.read_text(encoding="utf-8"))["clients"][0]["client_id"]
+    except (OSError, ValueError, KeyError, IndexError):
+        raise CliError(f"cannot read the first client from {path}: name one with --client") from None
+    return client
 
 
 def _remote(args: argparse.Namespace) -> int:
@@ -132,6 +185,11 @@ def _remote(args: argparse.Namespace) -> int:
         pair = KeyPair(result.pop("certificate"), result.pop("private_key"))
         cert_file, key_file = pair.write(args.out_dir, stem)
         result |= {"certificate_file": str(cert_file), "key_file": str(key_file)}
+        if args.pkcs12:
+            ca = (args.state_dir / CA_CERT).read_text(encoding="ascii")
+            store = cert_file.with_suffix(".p12")
+            write_private_bytes(store, pair.pkcs12(STORE_PASSWORD, alias=client, chain=[ca]))
+            result |= {"keystore_file": str(store), "store_password": STORE_PASSWORD}
     elif args.action == "revoke":
         fingerprint = urllib.parse.quote(args.fingerprint, safe="")
         result = server.call("POST", f"{base}/certificates/{fingerprint}/revoke")

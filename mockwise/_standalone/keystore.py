@@ -3,8 +3,13 @@
 The state directory (`--state-dir`, default `.mockwise/`) holds:
 
     ca.pem, ca.key                  the sandbox CA ("Get Wise certificate": trust ca.pem)
+    truststore.p12                  the same CA as a PKCS#12 trust store (JVM, .NET)
     server.pem, server.key          the server certificate of both listeners
     clients/<client id>.pem, .key   a client certificate for each client of the default tenant
+    clients/<client id>.p12         the same certificate, its chain and key as a PKCS#12 key store
+
+The PKCS#12 stores are made again from the PEM files at every start (`java_stores`), with the
+password `STORE_PASSWORD`, so a JVM or .NET client loads them as they come.
 
 Each is made once and reused while it is still good (signed by this CA, covering the server names,
 more than 30 days of validity left); a client holding the old `ca.pem` keeps trusting the server
@@ -19,9 +24,18 @@ from pathlib import Path
 
 from mockwise._domain.certificates import CertificateLimit
 from mockwise._domain.tenant import Tenant
-from mockwise._pki import CertificateError, KeyPair, SandboxPKI, inspect_certificate
+from mockwise._pki import (
+    STORE_PASSWORD,
+    CertificateError,
+    KeyPair,
+    SandboxPKI,
+    inspect_certificate,
+    trust_store,
+    write_private_bytes,
+)
 
 CA_CERT, CA_KEY = "ca.pem", "ca.key"
+TRUST_STORE = "truststore.p12"
 SERVER_CERT, SERVER_KEY = "server.pem", "server.key"
 CLIENTS = "clients"
 CERTIFICATE_NAME = "mockwise serve"  # the name of the served client certificates in the records
@@ -80,7 +94,7 @@ class Keystore:
         Developer Hub: the ones on disk when still good, new ones otherwise."""
         files: dict[str, tuple[Path, Path]] = {}
         for client_id in tenant.directory.clients:
-            stem = _file_stem(client_id)
+            stem = file_stem(client_id)
             cert, key = self.directory / CLIENTS / f"{stem}.pem", self.directory / CLIENTS / f"{stem}.key"
             if not self._reuse(tenant, client_id, cert, key):
                 for stale in tenant.certificates.active(client_id):
@@ -90,6 +104,23 @@ class Keystore:
                 issued.pair.write(cert.parent, stem)
             files[client_id] = (cert.resolve(), key.resolve())
         return files
+
+    def java_stores(
+        self, files: dict[str, tuple[Path, Path]], password: str = STORE_PASSWORD
+    ) -> tuple[Path, dict[str, Path]]:
+        """The sandbox CA as a PKCS#12 trust store, and a PKCS#12 key store beside each client's
+        certificate and key (`files`, as `client_certificates` gives them): their paths."""
+        ca_pem = self.ca_cert.read_text(encoding="ascii")
+        trusted = self.directory / TRUST_STORE
+        write_private_bytes(trusted, trust_store([ca_pem], password))
+        trusted.chmod(0o644)  # certificates only: anyone may read it
+        stores: dict[str, Path] = {}
+        for client_id, (cert, key) in files.items():
+            pair = KeyPair(cert.read_text(encoding="ascii"), key.read_text(encoding="ascii"))
+            store = cert.with_suffix(".p12")
+            write_private_bytes(store, pair.pkcs12(password, alias=client_id, chain=[ca_pem]))
+            stores[client_id] = store.resolve()
+        return trusted.resolve(), stores
 
     def _reuse(self, tenant: Tenant, client_id: str, cert: Path, key: Path) -> bool:
         if not (cert.exists() and key.exists()):
@@ -110,7 +141,7 @@ class Keystore:
         return True
 
 
-def _file_stem(client_id: str) -> str:
+def file_stem(client_id: str) -> str:
     """A file name for a client id (seeds may hold any string)."""
     stem = re.sub(r"[^A-Za-z0-9._-]", "_", client_id).lstrip(".")
     return stem or "client"

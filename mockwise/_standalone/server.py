@@ -33,11 +33,12 @@ from mockwise._domain.settings import Settings
 from mockwise._domain.tenant import Tenant
 from mockwise._http.app import create_app
 from mockwise._http.control import is_loopback
-from mockwise._pki import write_private
+from mockwise._pki import STORE_PASSWORD, write_private
 from mockwise._standalone.keystore import Keystore
 from mockwise._standalone.requestlog import RequestLog
 from mockwise._standalone.sca import enrol_business_user
 from mockwise._standalone.state import ServerState
+from mockwise._standalone.webhooks import load_webhook_keys, write_public_key
 from mockwise._transport.sockets import (
     WILDCARDS,
     AddressUnavailable,
@@ -46,6 +47,7 @@ from mockwise._transport.sockets import (
     bind_all,
     machine_names,
 )
+from mockwise._transport.webhooks import Dispatcher
 
 DEFAULT_PORT = 8443  # the API host (TLS)
 DEFAULT_MTLS_PORT = 8444  # the mTLS host
@@ -80,6 +82,8 @@ class Standalone:
         self.out = out
         self.keystore: Keystore | None = None
         self.client_files: dict[str, tuple[Path, Path]] = {}
+        self.trust_store: Path | None = None  # PKCS#12 stores for JVM and .NET clients
+        self.client_stores: dict[str, Path] = {}
         seed = _seed(options)
         _rehearse(seed, options)  # every mistake in the seed or --set, before a port or the state lock
         # An empty token would open the control plane to anyone: it counts as none (issue 15).
@@ -125,13 +129,14 @@ class Standalone:
     def _make_sandbox(self, seed: SeedData) -> None:
         options = self.options
         self.state = state = ServerState(options.state_dir, persist=options.persist, fresh=options.fresh)
+        webhook_keys = load_webhook_keys(options.state_dir)  # a restart keeps the published key (§8.4)
         if options.http:
-            self.sandbox = Sandbox(seed=seed, store=state.store)
+            self.sandbox = Sandbox(seed=seed, store=state.store, webhook_keys=webhook_keys)
         else:
             self.keystore = Keystore(options.state_dir)
             pki = self.keystore.load_pki(self.names)  # the server certificate covers every one of them
             self.hosts = pki.server_names
-            self.sandbox = Sandbox(seed=seed, pki=pki, store=state.store)
+            self.sandbox = Sandbox(seed=seed, pki=pki, store=state.store, webhook_keys=webhook_keys)
             optional = options.missing_client_cert == "http"
             assert self.mtls is not None
             self.api.ssl = pki.server_context("none")
@@ -145,6 +150,7 @@ class Standalone:
         _configure(self.tenant, options.settings)
         if self.keystore is not None:
             self.client_files = self.keystore.client_certificates(self.tenant)
+            self.trust_store, self.client_stores = self.keystore.java_stores(self.client_files)
         self.sca_key = enrol_business_user(
             self.tenant, self.credentials, options.state_dir / "sca-private-key.pem"
         )
@@ -157,6 +163,7 @@ class Standalone:
 
     def document(self) -> dict[str, Any]:
         """What a client needs to talk to this sandbox; the same shape the control plane returns."""
+        key = write_public_key(self.options.state_dir, self.sandbox.webhook_keys)
         return describe(
             self.api.url,
             self.credentials,
@@ -164,6 +171,9 @@ class Standalone:
             ca_cert=self.keystore.ca_cert.resolve() if self.keystore is not None else None,
             client_files=self.client_files,
             mtls_enforced={c.client_id: c.mtls_enforced for c in self.tenant.directory.clients.values()},
+            trust_store=self.trust_store,
+            client_stores=self.client_stores,
+            webhook_public_key=key,
         )
 
     def write_state(self, document: dict[str, Any]) -> None:
@@ -209,9 +219,11 @@ class Standalone:
 
     def serve(self) -> None:
         assert self.state is not None
+        dispatcher = Dispatcher(self.sandbox).start()  # webhooks go out from a thread of their own (§8)
         try:
             self.runner.run(self.on_ready)
         finally:
+            dispatcher.stop()
             self.state.close(self.sandbox)
         print(self.state.stopped(), flush=True)
 
@@ -289,14 +301,19 @@ def describe(
     ca_cert: Path | None = None,
     client_files: dict[str, tuple[Path, Path]] | None = None,
     mtls_enforced: dict[str, bool] | None = None,
+    trust_store: Path | None = None,
+    client_stores: dict[str, Path] | None = None,
+    webhook_public_key: Path | None = None,
 ) -> dict[str, Any]:
-    files, enforced = client_files or {}, mtls_enforced or {}
+    files, enforced, stores = client_files or {}, mtls_enforced or {}, client_stores or {}
     clients = [
         {
             **client,
             "mtls_enforced": enforced.get(client["client_id"], False),
             "cert": str(files[client["client_id"]][0]) if client["client_id"] in files else None,
             "key": str(files[client["client_id"]][1]) if client["client_id"] in files else None,
+            # the same certificate, its chain and key, as a PKCS#12 key store (JVM, .NET)
+            "keystore": str(stores[client["client_id"]]) if client["client_id"] in stores else None,
         }
         for client in credentials.clients
     ]
@@ -306,6 +323,11 @@ def describe(
         "control_url": f"{api_url}/_mockwise",
         "authorize_url": f"{api_url}{AUTHORIZE_PATH}",
         "ca_cert": str(ca_cert) if ca_cert is not None else None,
+        "trust_store": str(trust_store) if trust_store is not None else None,  # the CA, PKCS#12
+        "store_password": STORE_PASSWORD if trust_store is not None else None,
+        # webhooks are signed with this key's private half (X-Signature-SHA256, §8.4)
+        "webhook_public_key": str(webhook_public_key) if webhook_public_key is not None else None,
+        "webhook_public_key_url": f"{api_url}/_mockwise/webhooks/public-key.pem",
         "tenant": credentials.tenant,
         **credentials.as_json(),
         "clients": clients,  # with the paths of their certificate and key
@@ -341,6 +363,7 @@ def summary(
                 f"  control plane  {doc['control_url']}/",
                 f"                 {control_access}",
                 f"  credentials    {state_file}",
+                *_webhook_line(doc),
                 *kept,
                 f"  partner        client_id={client['client_id']}  client_secret={client['client_secret']}",
                 "",
@@ -352,6 +375,7 @@ def summary(
             ]
         )
     ca, cert, key = (_shown(doc["ca_cert"]), _shown(client["cert"]), _shown(client["key"]))
+    keystore, trusted = _shown(client.get("keystore")), _shown(doc.get("trust_store"))
     enforced = " (mTLS enforced)" if client.get("mtls_enforced") else ""
     return "\n".join(
         [
@@ -363,10 +387,13 @@ def summary(
             f"                 {control_access}",
             f"  sandbox CA     {ca}   (the 'Wise certificate': trust it)",
             f"  credentials    {state_file}",
+            *_webhook_line(doc),
             *kept,
             f"  partner        client_id={client['client_id']}  "
             f"client_secret={client['client_secret']}{enforced}",
             f"  client cert    {cert}  key {key}",
+            f"  JVM, .NET      key store {keystore}  trust store {trusted}"
+            f"  (PKCS#12, password {doc['store_password']})",
             "",
             "Get a client-credentials token over mTLS:",
             f"  curl -s --cacert {ca} --cert {cert} --key {key} \\",
@@ -376,6 +403,13 @@ def summary(
             "Press Ctrl-C to stop.",
         ]
     )
+
+
+def _webhook_line(doc: dict[str, Any]) -> list[str]:
+    key = doc.get("webhook_public_key")
+    if key is None:
+        return []
+    return [f"  webhook key    {_shown(key)}   (verify X-Signature-SHA256 with it)"]
 
 
 def _link_hint(doc: dict[str, Any]) -> list[str]:

@@ -541,7 +541,7 @@ class Runner:
             for server in self.servers:
                 for connection in list(server.server_state.connections):
                     connection.transport.abort()
-            done.set()
+            loop.call_soon(done.set)  # once the loop has closed them: a client sees them gone
 
         loop.call_soon_threadsafe(drop)
         done.wait(5)

@@ -28,6 +28,7 @@ _EXPORTS = {
     "FaultsHandle": "mockwise.testing._handles",
     "CertificatesHandle": "mockwise.testing._handles",
     "ProcessClock": "mockwise.testing._timetravel",
+    "WebhooksClient": "mockwise.testing._webhooks",
     "SyncASGITransport": "mockwise._transport.inprocess",
     "ASGITransport": "mockwise._transport.inprocess",
     "Listener": "mockwise._transport.sockets",
@@ -49,6 +50,7 @@ __all__ = [
     "SyncASGITransport",
     "TenantClient",
     "TenantHandle",
+    "WebhooksClient",
     "WiseSandbox",
     "WiseServer",
 ]
@@ -66,6 +68,7 @@ if TYPE_CHECKING:
     )
     from mockwise.testing._server import SandboxClock, WiseSandbox, WiseServer
     from mockwise.testing._timetravel import ProcessClock
+    from mockwise.testing._webhooks import WebhooksClient
 
 
 def __getattr__(name: str) -> Any:

@@ -41,6 +41,7 @@ from mockwise.testing._records import (
     UserRecord,
     certificate_of,
 )
+from mockwise.testing._webhooks import WebhooksClient
 
 if TYPE_CHECKING:
     from mockwise._pki import KeyType
@@ -159,6 +160,7 @@ class TenantClient(ScenarioHandle):
         self.faults = FaultsClient(self)
         self.certificates = CertificatesClient(self)
         self.journal = JournalClient(self)
+        self.webhooks = WebhooksClient(self)
         # the secrets of users this client seeded or added, by e-mail (the sandbox keeps digests)
         self._secrets: dict[str, JSON] = {u["email"].casefold(): u for u in self.users}
 

@@ -125,10 +125,13 @@ class FaultRecord(Record):
     method: str | None = None
     grant_type: str | None = None
     client_id: str | None = None
+    event_type: str | None = None  # the webhook_* kinds' scope (§8.9)
     times: int | None = 1
     probability: float = 1.0
     status: int | None = None
     retry_after: int = 60
+    retry_after_form: str | None = None  # seconds, http-date or absent (None: the kind's own)
+    clock_offset: float = 0.0
     seconds: float = 1.0
     seed: int = 0
     fired: int = 0

@@ -25,6 +25,7 @@ import httpx
 
 from mockwise.testing._client import ClockClient, SandboxClient, TenantClient
 from mockwise.testing._timetravel import ProcessClock
+from mockwise.testing._webhooks import WebhooksClient
 
 JSON = dict[str, Any]
 
@@ -42,8 +43,10 @@ class WiseServer:
         app: Any = None,
         runner: Any = None,
         files: tempfile.TemporaryDirectory[str] | None = None,
+        dispatcher: Any = None,
     ) -> None:
         self.control = control
+        self.dispatcher = dispatcher  # sends webhooks, when the sandbox runs in this process (§8)
         self.api_url = api_url
         self.mtls_api_url = mtls_api_url
         self.ca_cert = ca_cert
@@ -76,6 +79,9 @@ class WiseServer:
         mtls = Listener("mtls", ssl=pki.server_context("required"))
         runner = Runner(app, [api, mtls])
         runner.start_in_thread()
+        from mockwise._transport.webhooks import Dispatcher
+
+        dispatcher = Dispatcher(sandbox).start()
         files = tempfile.TemporaryDirectory(prefix="mockwise-pytest-")
         ca = Path(files.name) / "ca.pem"
         ca.write_text(pki.ca_pem, encoding="ascii")
@@ -88,6 +94,7 @@ class WiseServer:
             app=app,
             runner=runner,
             files=files,
+            dispatcher=dispatcher,
         )
         server.started_in = time.perf_counter() - began
         return server
@@ -113,6 +120,8 @@ class WiseServer:
 
     def stop(self) -> None:
         self.control.close()
+        if self.dispatcher is not None:
+            self.dispatcher.stop()
         if self._runner is not None:
             self._runner.stop_thread()
         if self._files is not None:
@@ -162,6 +171,8 @@ class WiseSandbox(TenantClient):
         self.authorize_url, self.ca_cert = server.authorize_url, server.ca_cert
         self.clock: SandboxClock = SandboxClock(self)
         self._files = tempfile.TemporaryDirectory(prefix="mockwise-tenant-")
+        # subscribe, trigger, assert what the receiver did (§8); receivers in this process too
+        self.webhooks = WebhooksClient(self, lambda: self.server.dispatcher)
 
     @property
     def tenant(self) -> TenantClient:

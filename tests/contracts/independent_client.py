@@ -8,8 +8,10 @@ from __future__ import annotations
 import secrets
 import ssl
 import threading
+import time
 import uuid
 from collections.abc import Callable
+from email.utils import parsedate_to_datetime
 from time import monotonic, sleep  # bound at import, on purpose
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlparse
@@ -19,6 +21,7 @@ import httpx
 from mockwise.contracts.adapter import ClientConfig, NewUser, Outcome
 
 MARGIN = 60.0  # seconds before expiry
+DEFAULT_LIFETIME = 12 * 3600 - 1  # Wise documents 12-hour tokens, for an answer without expires_in
 
 
 class Failed(Exception):
@@ -68,10 +71,16 @@ class Client:
                 sleep(delay)
                 delay *= 2
                 continue
+            if response.status_code in (429, 503) and "Retry-After" in response.headers:
+                if last:
+                    raise Failed("rate_limited" if response.status_code == 429 else "server_error")
+                sleep(_seconds(response.headers["Retry-After"], delay))
+                continue
             if response.status_code == 429:
                 if last:
                     raise Failed("rate_limited")
-                sleep(float(response.headers.get("Retry-After", delay)))
+                sleep(delay)
+                delay *= 2
                 continue
             if response.status_code >= 500 or (response.status_code == 200 and _json(response) is None):
                 if last:
@@ -108,7 +117,7 @@ class Client:
                 body = self.grant({"grant_type": "client_credentials"})
                 if body is None:
                     raise Failed("rejected")
-                held = self.partner = (body["access_token"], monotonic() + body["expires_in"])
+                held = self.partner = (body["access_token"], monotonic() + _lifetime(body))
             return held[0]
 
     def as_partner(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
@@ -154,7 +163,7 @@ class Client:
     def keep(customer: Customer, body: dict[str, Any]) -> None:
         customer.access = body["access_token"]
         customer.refresh = body.get("refresh_token") or customer.refresh
-        customer.deadline = monotonic() + body["expires_in"]
+        customer.deadline = monotonic() + _lifetime(body)
 
     def as_user(self, key: str, method: str, path: str) -> httpx.Response:
         customer = self.customers.get(key)
@@ -233,6 +242,22 @@ class Client:
 
     def close(self) -> None:
         self.http.close()
+
+
+def _lifetime(body: dict[str, Any]) -> float:
+    """`expires_in`, which RFC 6749 §5.1 only recommends; without it, Wise's documented 12 hours."""
+    value = body.get("expires_in")
+    return float(value) if isinstance(value, int | float) else DEFAULT_LIFETIME
+
+
+def _seconds(retry_after: str, default: float) -> float:
+    """RFC 9110 §10.2.3: delay-seconds, or an HTTP-date (read against the wall clock)."""
+    if retry_after.strip().isdigit():
+        return float(retry_after)
+    try:
+        return max(0.0, parsedate_to_datetime(retry_after).timestamp() - time.time())
+    except (TypeError, ValueError):
+        return default
 
 
 def _bearer(token: str) -> dict[str, str]:

@@ -33,8 +33,9 @@ def test_the_wrapped_integration_gets_the_verdict_the_page_describes(
     assert {"USER-NO-STALE", "INVALID-GRANT-STOP", "RELINK-REPORTED", "WORKS"} <= set(report.broken)
     assert not set(report.broken) & {"STATE-CHECKED", "DOB-CHECK", "AUTH-BASIC", "MTLS-PRESENT", "CC-REUSE"}
     reasons = {v.obligation.id: v.reason for v in report.verdicts if not v.exercised}
+    no_transfers = "the client does not offer the optional `fund_transfer` operation: no story can reach it"
     assert reasons == {
-        "REGCODE-FALLBACK": "the client does not offer create_user",
-        "SCA-CLEARED": "the client does not offer fund_transfer",
-        "SCA-ONE-USE": "the client does not offer fund_transfer",
+        "REGCODE-FALLBACK": "the client does not offer the `create_user` operation: no story can reach it",
+        "SCA-CLEARED": no_transfers,
+        "SCA-ONE-USE": no_transfers,
     }

@@ -147,13 +147,42 @@ def test_a_token_that_died_early_on_the_sandbox_s_clock_alone_is_excused() -> No
     assert judge.violations == []
 
 
-def test_a_second_exchange_of_one_redirect_s_code() -> None:
+def test_a_code_exchange_a_transient_failure_answered_is_no_exchange() -> None:
+    """Issue 26: the sandbox answered 503 without acting; the retry is what RETRY-BOUNDED asks for,
+    and the only exchange (docs/contracts.md, attempts whose outcome the client could not know)."""
     judge = Judge("partner", "http://localhost/cb")
     faulted = entry(grant_type="authorization_code", status=503, fault="server_error#f1")  # no code id
     again = entry(grant_type="authorization_code", token="code1", token_kind="authorization_code")
     judge.observe([faulted, again], 3)
     judge.judge(Operation("finish_link", 3, "l2", ALEX, Outcome.ok(), entries=[faulted, again]))
+    assert broken(judge) == []
+    assert judge.situations["CODE-ONCE"]["an exchange a transient failure answered"] == 1
+
+
+def test_a_second_exchange_the_sandbox_acted_on_breaks_code_once() -> None:
+    judge = Judge("partner", "http://localhost/cb")
+    first = entry(grant_type="authorization_code", token="code1", token_kind="authorization_code", status=200)
+    again = entry(grant_type="authorization_code", status=400, error="invalid_grant", reason="code_reused")
+    judge.observe([first, again], 3)
+    judge.judge(Operation("finish_link", 3, "l2", ALEX, Outcome.ok(), entries=[first, again]))
     assert broken(judge) == ["CODE-ONCE"]
+
+
+def test_a_failed_operation_is_excused_only_by_a_breach_that_makes_wise_refuse() -> None:
+    """A retry too soon (RETRY-AFTER) in the same step excuses nothing: WORKS is judged too; a
+    stale token (USER-NO-STALE) for the same customer does, and is counted as the cause."""
+    judge2 = Judge("partner", "http://localhost/cb")
+    judge2.observe([], 4, user_id=ALEX)
+    op2 = Operation("user_call", 4, "l2", ALEX, Outcome.error("rejected"), entries=[])
+    op2.expect = {"works": True}
+    judge2._fail("RETRY-AFTER", "too soon")
+    judge2.judge(op2)
+    judge3 = Judge("partner", "http://localhost/cb")
+    judge3.observe([], 4, user_id=ALEX)
+    judge3._fail("USER-NO-STALE", "a stale token")
+    judge3.judge(op2)
+    assert broken(judge3) == ["USER-NO-STALE"] and judge3.excused == {"USER-NO-STALE": 1}
+    assert broken(judge2) == ["RETRY-AFTER", "WORKS"]
 
 
 def test_situations_are_counted_and_near_misses_named() -> None:

@@ -82,10 +82,49 @@ def test_without_faketime_the_clock_obligations_are_not_judged(
     assert FAKETIME_MISSING in (skipped["USER-NO-EXPIRED"].get("message") or "")
 
 
-def test_a_client_that_dies_is_reported_not_hung(arena: Arena) -> None:
-    clients, clock = subprocess_client(f"{sys.executable} -c 'import sys; sys.exit(3)'")
-    report = run_contracts(clients, clock, name="dead", examples=2, steps=6, shrink=False, arena=arena)
-    assert "WORKS" in report.broken
+def test_a_client_that_dies_is_diagnosed_at_once(arena: Arena) -> None:
+    """Issue 23: a process that prints "boom" and exits 3 stops the run at once; the report says
+    so with its exit status and stderr, judges nothing it never took part in (no PASS, not even
+    VERIFY-SERVER), and is not passed."""
+    command = f"{sys.executable} -c \"import sys; print('boom', file=sys.stderr); sys.exit(3)\""
+    clients, clock = subprocess_client(command)
+    report = run_contracts(clients, clock, name="dead", examples=20, shrink=False, arena=arena)
+    assert not report.passed and report.examples <= PARALLEL  # stopped, not 20 stories
+    assert "exited with status 3 before answering any request" in report.stopped
+    assert "its stderr ends: boom" in report.stopped
+    assert report.broken == [] and report.not_exercised == [o.obligation.id for o in report.verdicts]
+    assert all(v.reason.startswith("the run stopped: ") for v in report.verdicts)
+    assert report.text().splitlines()[1].startswith("STOPPED  the client process")
+    assert json.loads(report.as_json_text())["stopped"] == report.stopped
+    suite = ET.fromstring(report.junit_xml())  # noqa: S314 - our own output
+    assert suite.get("errors") == "1" and suite.find("testcase/error") is not None
+
+
+def test_a_client_that_dies_later_keeps_what_it_earned(arena: Arena, tmp_path: Path) -> None:
+    """A client that serves some stories and then dies: the stories it finished count, the run
+    stops at the death, and the verdict is not a pass."""
+    script = tmp_path / "dies_later.py"
+    script.write_text(
+        "import os, sys\n"
+        "from mockwise.contracts.adapter import ClientConfig\n"
+        "from mockwise.contracts.reference import ReferenceClient, factory\n"
+        "from mockwise.contracts.subprocess_driver import serve\n"
+        "count = [0]\n"
+        "class Dying(ReferenceClient):\n"
+        "    def user_call(self, key):\n"
+        "        count[0] += 1\n"
+        "        if count[0] > 40:\n"
+        "            print('out of memory, say', file=sys.stderr, flush=True)\n"
+        "            os._exit(70)\n"
+        "        return super().user_call(key)\n"
+        "serve(Dying(ClientConfig.from_environment()), reset=Dying)\n",
+        encoding="utf-8",
+    )
+    clients, clock = subprocess_client(f"{sys.executable} {script}")
+    report = run_contracts(clients, clock, name="dies later", examples=30, shrink=False, arena=arena)
+    assert "exited with status 70 after" in report.stopped and "out of memory, say" in report.stopped
+    assert 1 < report.examples < 30 and not report.passed
+    assert "AUTH-BASIC" not in report.not_exercised  # earned in the stories it finished
 
 
 def test_the_interpreter_is_resolved_once() -> None:

@@ -96,3 +96,40 @@ def test_a_story_stops_its_client_s_clock_before_the_client_goes_back_to_its_poo
     world.close()
     world.tenant.delete()
     assert log == ["clock stopped", "client closed"]
+
+
+def _store_tokens(tokens: dict[str, object]) -> float:
+    return float(tokens["expires_in"])  # type: ignore[arg-type]
+
+
+def test_a_client_that_raises_is_shown_with_the_exception_and_its_own_frame() -> None:
+    """Issue 23: not `error:exception`, but what was raised and where in the client's own code."""
+    from mockwise.contracts.adapter import Outcome
+    from mockwise.contracts.world import _guarded
+
+    def user_call() -> Outcome:
+        _store_tokens({"access_token": "x"})
+        return Outcome.ok()
+
+    outcome = _guarded(user_call)
+    assert outcome.kind == "exception"
+    shown = outcome.shown()
+    assert "KeyError: 'expires_in'" in shown and "test_world.py" in shown and "in _store_tokens" in shown
+
+
+def test_skip_reasons_name_the_structural_cause_and_blame_the_budget_only_when_it_stopped() -> None:
+    from types import SimpleNamespace
+    from typing import Any, cast
+
+    from mockwise.contracts.obligations import BY_ID
+    from mockwise.contracts.runner import _not_exercised
+
+    arena = cast(Any, SimpleNamespace(endpoints={"mtls_api_url": "https://x"}, impostor=object()))
+    no_link = cast(Any, SimpleNamespace(unsupported={"start_link", "fund_transfer"}, examples_run=100))
+    reason = _not_exercised(BY_ID["SCA-CLEARED"], no_link, arena, "", 100)
+    assert "does not offer start_link" in reason and "never links a customer" in reason
+    stopped = cast(Any, SimpleNamespace(unsupported=set(), examples_run=12))
+    assert "raise --budget" in _not_exercised(BY_ID["DOB-CHECK"], stopped, arena, "", 100)
+    all_told = cast(Any, SimpleNamespace(unsupported=set(), examples_run=100))
+    reason = _not_exercised(BY_ID["DOB-CHECK"], all_told, arena, "", 100)
+    assert "raise --examples" in reason and "budget" not in reason

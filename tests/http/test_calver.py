@@ -58,6 +58,8 @@ def test_every_2026q3_name_is_routed(api: httpx.Client, creds: Credentials, name
         "balance_id": alex["profiles"][0]["balances"][0]["id"],
         "user_id": alex["id"],
         "transfer_id": 77,
+        "client_key": creds.clients[0]["client_id"],
+        "subscription_id": "00000000-0000-0000-0000-000000000000",
     }
     path = "/2026Q3" + re.sub(r"{(\w+)(?::\w+)?}", lambda m: str(ids[m.group(1)]), name)
     response = api.request(method, path, headers=personal(creds))

@@ -105,7 +105,11 @@ def test_the_flat_names_live_only_in_the_deprecated_alias_and_this_test() -> Non
     suites, `contracts/` and `tests/contracts/`, are converted on their own.)"""
     flat = "|".join(sorted(LEGACY, key=len, reverse=True))
     pattern = re.compile(rf"(?<![.\w])({flat})(?![\w])(?!\s*:\s*\w)")  # not `section.name`, not a field
-    allowed = {ROOT / "mockwise/_http/control/fidelity.py", Path(__file__).resolve()}
+    allowed = {
+        ROOT / "mockwise/_http/control/fidelity.py",
+        ROOT / "mockwise/_store/pickles.py",  # the field names schema 1's pickles hold, for its migration
+        Path(__file__).resolve(),
+    }
     found = []
     for folder in ("mockwise", "tests", "docs", "examples"):
         for path in (ROOT / folder).rglob("*"):

@@ -45,8 +45,25 @@ def concrete(path: str, tenant: Tenant, creds: Credentials) -> str:
         "user_id": str(next(iter(tenant.directory.users))),
         "scenario": next(iter(SCENARIOS)),
         "fingerprint": tenant.certificates.issue(client_id).fingerprint if "{fingerprint}" in path else "",
+        "subscription_id": _subscription(tenant, client_id) if "{subscription_id}" in path else "",
     }
     return re.sub(r"{(\w+)}", lambda m: values[m.group(1)], path)
+
+
+def _subscription(tenant: Tenant, client_id: str) -> str:
+    body = {
+        "name": "s",
+        "trigger_on": "transfers#state-change",
+        "delivery": {"version": "4.0.0", "url": "https://localhost/x"},
+    }
+    made = tenant.webhooks.subscribe(
+        body,
+        domain="application",
+        scope_id=client_id,
+        created_by=("application", client_id),
+        client_id=client_id,
+    )
+    return made.id
 
 
 @pytest.mark.parametrize("depth", [100_000, MAX_JSON_DEPTH + 1], ids=["recursion", "past the limit"])

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+import email.utils
+import time
 from datetime import datetime
 
 import httpx
@@ -407,3 +409,67 @@ def test_versioned_path(api: httpx.Client, creds: Credentials) -> None:
         api.get("/2026Q4/v1/me", headers=bearer(registration_tokens(api, creds)["access_token"])).status_code
         == 200
     )
+
+
+def test_the_access_token_lifetime_setting(sandbox: Sandbox, api: httpx.Client) -> None:
+    """RFC 6749 §5.1 leaves the lifetime to the server: `expires_in` is the one set, less a second."""
+    tenant, creds = sandbox.create_tenant(settings=Settings().apply({"oauth.access_token_lifetime": 2}))
+    tenant.clock.freeze()
+    body = registration_tokens(api, creds)
+    assert body["expires_in"] == 1
+    tenant.clock.advance(2)
+    assert api.get("/v1/me", headers=bearer(body["access_token"])).status_code == 401
+
+
+def test_minimal_token_answers_carry_what_rfc_6749_requires_only(sandbox: Sandbox, api: httpx.Client) -> None:
+    _, creds = sandbox.create_tenant(settings=Settings().apply({"oauth.token_response_fields": "minimal"}))
+    assert list(registration_tokens(api, creds)) == ["access_token", "token_type", "refresh_token"]
+    assert list(token(api, creds, grant_type="client_credentials")) == ["access_token", "token_type"]
+
+
+def test_token_type_case_and_extra_fields(sandbox: Sandbox, api: httpx.Client) -> None:
+    changes = {"oauth.token_type": "BEARER", "oauth.extra_token_fields": True}
+    _, creds = sandbox.create_tenant(settings=Settings().apply(changes))
+    body = token(api, creds, grant_type="client_credentials")
+    assert body["token_type"] == "BEARER" and body["token_version"] == 2 and "jti" in body
+
+
+@pytest.mark.parametrize("rotation", [False, True])
+def test_a_refresh_answer_may_leave_the_refresh_token_out(
+    sandbox: Sandbox, api: httpx.Client, rotation: bool
+) -> None:
+    """RFC 6749 §6: without rotation the refresh token may be omitted; a rotated one is always sent."""
+    changes = {"oauth.refresh_response_refresh_token": "omitted", "oauth.refresh_token_rotation": rotation}
+    _, creds = sandbox.create_tenant(settings=Settings().apply(changes))
+    first = registration_tokens(api, creds)
+    again = token(api, creds, grant_type="refresh_token", refresh_token=first["refresh_token"])
+    assert ("refresh_token" in again) is rotation
+    if not rotation:  # the old one still works
+        token(api, creds, grant_type="refresh_token", refresh_token=first["refresh_token"])
+
+
+@pytest.mark.parametrize("form", ["seconds", "http-date", "absent"])
+def test_a_fault_writes_retry_after_in_each_form(
+    tenant: Tenant, api: httpx.Client, creds: Credentials, form: str
+) -> None:
+    """RFC 9110 §10.2.3: delay-seconds or an HTTP-date (rounded up: never a shorter wait)."""
+    tenant.faults.add("rate_limited", retry_after=5, retry_after_form=form, clock_offset=3600)
+    tenant.faults.add("server_error", status=503, retry_after=5, retry_after_form=form)
+    for status in (429, 503):
+        answer = api.post("/oauth/token", auth=partner(creds), data={"grant_type": "client_credentials"})
+        assert answer.status_code == status
+        value = answer.headers.get("retry-after")
+        if form == "absent":
+            assert value is None
+        elif form == "seconds":
+            assert value == "5"
+        else:
+            ahead = email.utils.parsedate_to_datetime(value).timestamp() - time.time()
+            assert (3604 if status == 429 else 4) < ahead <= (3606 if status == 429 else 6)
+
+
+def test_retry_after_forms_are_for_429_and_503_only(tenant: Tenant) -> None:
+    with pytest.raises(ValueError, match="retry_after_form"):
+        tenant.faults.add("server_error", status=500, retry_after_form="seconds")
+    with pytest.raises(ValueError, match="retry_after_form"):
+        tenant.faults.add("rate_limited", retry_after_form="tomorrow")

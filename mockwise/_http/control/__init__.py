@@ -32,6 +32,7 @@ from mockwise._http.control import (
     scenarios,
     security,
     tenants,
+    webhooks,
 )
 from mockwise._http.control.common import PREFIX, ControlError, control_error_response
 from mockwise._pki import DEFAULT_SERVER_NAMES  # names a loopback listener always answers to
@@ -69,6 +70,7 @@ def tenant_routes() -> list[BaseRoute]:
         *linking.routes,  # the scripted user, the mailbox
         *security.routes,  # JOSE keys, SCA switches and keys, rate limits
         *certificates.routes,  # the Developer Hub: client certificates, mTLS enforcement
+        *webhooks.tenant_routes(),  # subscriptions, events, the delivery log and its page (§8)
     ]
 
 
@@ -77,6 +79,7 @@ def control_routes() -> list[BaseRoute]:
     return [
         *dashboard.site_routes(),  # the tenants page, the API documents and try-it, static assets
         Route("/health", health.health, methods=["GET"]),
+        *webhooks.site_routes(),  # the public key webhooks are signed with
         Route("/tenants", tenants.list_tenants, methods=["GET"]),
         Route("/tenants", tenants.create_tenant, methods=["POST"]),
         Route("/reset", tenants.reset_all, methods=["POST"]),
@@ -88,7 +91,7 @@ def control_routes() -> list[BaseRoute]:
     ]
 
 
-OPEN_TO_ALL = frozenset({f"{PREFIX}/health"})  # a container's or orchestrator's probe
+OPEN_TO_ALL = frozenset({f"{PREFIX}/health", f"{PREFIX}{webhooks.PUBLIC_KEY_PATH}"})  # a probe; a public key
 
 
 class ControlGuard:
@@ -108,7 +111,8 @@ class ControlGuard:
       certificate routes also take PEM types). A web page can send text/plain or a form to any
       address without asking; JSON needs a CORS preflight, which the control plane never grants.
 
-    The health check is open to everyone (a container's or orchestrator's probe). An empty admin
+    The health check is open to everyone (a container's or orchestrator's probe), and so is the
+    public key webhooks are signed with (a receiver elsewhere fetches it). An empty admin
     token counts as none: it would otherwise open the control plane to anyone.
     """
 

@@ -229,6 +229,7 @@ def _fault_row(fault: Fault) -> dict[str, Any]:
         ("method", fault.method),
         ("grant", fault.grant_type),
         ("client", fault.client_id),
+        ("event", fault.event_type),
     )
     return {
         "id": fault.id,

@@ -26,9 +26,19 @@ from mockwise._http.control.common import (
 )
 from mockwise._http.responses import WiseJSON
 
+#: Settings added after the flat names were retired: they never had one.
+DOTTED_ONLY = frozenset({
+    "oauth.access_token_lifetime", "oauth.token_type", "oauth.extra_token_fields",
+    "oauth.refresh_response_refresh_token",
+})  # fmt: skip
 #: Flat name → dotted key, for every setting that had a flat name.
 LEGACY: dict[str, str] = {
-    **{item.name: f"{s.name}.{item.name}" for s in (OAuth, Authorize) for item in dataclasses.fields(s)},
+    **{
+        item.name: f"{s.name}.{item.name}"
+        for s in (OAuth, Authorize)
+        for item in dataclasses.fields(s)
+        if f"{s.name}.{item.name}" not in DOTTED_ONLY
+    },
     **{
         f"{s.name}_{item.name}": f"{s.name}.{item.name}"
         for s in (Sca, Jose, Mtls)

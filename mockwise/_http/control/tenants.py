@@ -174,7 +174,7 @@ async def get_settings(request: Request) -> Response:
     """
     summary: The tenant's settings (its answers to questions Wise leaves open), by dotted key
     description: >
-      Every setting in its section (oauth, authorize, sca, jose, rate_limits, mtls, limits) with
+      Every setting in its section (oauth, authorize, sca, jose, rate_limits, mtls, limits, webhooks) with
       its value and its documentation: what Wise says, and why this default.
     tags: [tenants]
     responses:
