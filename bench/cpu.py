@@ -279,8 +279,8 @@ def main() -> int:
         instr = row.get("instructions")
         iratio = f"{instr / base['instructions']:.2f}" if base and instr and base.get("instructions") else ""
         print(
-            f"{key:16} {row['cpu_us']:>8.1f} {ratio:>8} {row['system_us']:>7.1f} {instr or '':>11} {iratio:>8} "
-            f"{row['io_calls']:>10}"
+            f"{key:16} {row['cpu_us']:>8.1f} {ratio:>8} {row['system_us']:>7.1f} {instr or '':>11} "
+            f"{iratio:>8} {row['io_calls']:>10}"
         )
     return 0
 
