@@ -31,7 +31,9 @@ class Process:
     def __init__(
         self, command: list[str], cpu: int | None, prefix: tuple[str, ...] = (), **options: Any
     ) -> None:
-        self.process = subprocess.Popen([*prefix, *command], preexec_fn=_pinned(cpu), **options)
+        # run from / : `python -m` puts the working directory first on sys.path, before PYTHONPATH,
+        # and a checkout's own mockwise would then be served whatever `cpu.py --code` asked for
+        self.process = subprocess.Popen([*prefix, *command], preexec_fn=_pinned(cpu), cwd=os.sep, **options)
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -81,7 +83,16 @@ class Mockwise(Process):
         self.state = state
         self.ready_seconds = 0.0
         (state / "sandbox.json").unlink(missing_ok=True)
-        command = [sys.executable, "-m", "mockwise", "serve", "--port", "0", "--state-dir", str(state)]
+        command = [
+            sys.executable,
+            "-m",
+            "mockwise",
+            "serve",
+            "--port",
+            "0",
+            "--state-dir",
+            str(state.resolve()),
+        ]
         command += ["--quiet"]  # the server is measured, not its console log (a few µs a request)
         command += ["--http"] if http else ["--mtls-port", "0"]
         began = time.perf_counter()
