@@ -257,6 +257,9 @@ def main() -> int:
     parser.add_argument(
         "--code", metavar="DIR", help="serve the mockwise in DIR (A/B: git archive main | tar -x -C DIR)"
     )
+    parser.add_argument(
+        "--keep", metavar="DIR", help="copy the callgrind dumps here (read with callgrind_annotate)"
+    )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     if args.code:
@@ -266,6 +269,10 @@ def main() -> int:
         return 2
     with tempfile.TemporaryDirectory(prefix="mockwise-bench-cpu-") as tmp:
         table = run(args, Path(tmp))
+        if args.keep:
+            Path(args.keep).mkdir(parents=True, exist_ok=True)
+            for dump in Path(tmp).glob("callgrind.*"):
+                shutil.copy(dump, args.keep)
     if args.json:
         print(json.dumps(table, indent=2))
         return 0

@@ -97,6 +97,17 @@ class SqliteLedger(Ledger):
                     batch.token_drops.add(token.row)
         self.store._pending = True
 
+    def unwritten(self) -> set[str] | None:
+        # the tenant's lock is held, and every write drains under it: with none in flight, what is
+        # not in this batch has been committed
+        with self._lock:
+            if not self.lazy or self.store._in_flight:
+                return None
+            batch = self._batch
+            if "tokens" in batch.rewrite:
+                return None
+            return batch.added.keys() | batch.tokens.keys()
+
     def new_row(self) -> int | None:
         return next(self.store._rows)
 
