@@ -6,6 +6,7 @@ saying what to do."""
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import json
 import pickle
 import shutil
@@ -322,6 +323,29 @@ def test_a_response_waits_for_the_group_commit_and_a_read_does_not(tmp_path: Pat
         assert not store.unsettled
 
     asyncio.run(scenario())
+
+
+def test_a_response_waits_on_its_own_loop_whichever_ran_before(tmp_path: Path) -> None:
+    """`settle` takes the loop once per thread and loop: a new loop on the same thread, or one on
+    another thread, gets a write of its own."""
+    sandbox = opened(tmp_path / "state.db")
+    tenant, creds = sandbox.create_tenant()
+    store = sandbox.store
+    client = tenant.client(partner(creds)[0])
+
+    async def one() -> asyncio.AbstractEventLoop:
+        tenant.grant(client, "client_credentials", {})
+        assert store.unsettled
+        waiter = store.settle()
+        assert waiter.get_loop() is asyncio.get_running_loop()
+        await waiter
+        assert not store.unsettled
+        return asyncio.get_running_loop()
+
+    loops = [asyncio.run(one()), asyncio.run(one())]
+    with concurrent.futures.ThreadPoolExecutor(1) as other:
+        loops.append(other.submit(asyncio.run, one()).result())
+    assert loops[0] is not loops[1] is not loops[2]
 
 
 def registration_tokens_via_python(tenant: Tenant, creds: Any) -> None:
