@@ -26,8 +26,14 @@ def _pinned(cpu: int | None) -> Any:
 
 
 class Process:
-    def __init__(self, command: list[str], cpu: int | None, **options: Any) -> None:
-        self.process = subprocess.Popen(command, preexec_fn=_pinned(cpu), **options)
+    """A server process; `prefix` runs it under another program (`valgrind ...`, see `cpu.py`)."""
+
+    def __init__(
+        self, command: list[str], cpu: int | None, prefix: tuple[str, ...] = (), **options: Any
+    ) -> None:
+        # run from / : `python -m` puts the working directory first on sys.path, before PYTHONPATH,
+        # and a checkout's own mockwise would then be served whatever `cpu.py --code` asked for
+        self.process = subprocess.Popen([*prefix, *command], preexec_fn=_pinned(cpu), cwd=os.sep, **options)
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -42,9 +48,13 @@ class Process:
 class Baseline(Process):
     """`baseline.py`: POST /oauth/token parses the form and returns a UUID token."""
 
-    def __init__(self, cpu: int | None = None) -> None:
+    def __init__(self, cpu: int | None = None, prefix: tuple[str, ...] = ()) -> None:
         super().__init__(
-            [sys.executable, str(HERE / "baseline.py"), "--port", "0"], cpu, stdout=subprocess.PIPE, text=True
+            [sys.executable, str(HERE / "baseline.py"), "--port", "0"],
+            cpu,
+            prefix,
+            stdout=subprocess.PIPE,
+            text=True,
         )
         assert self.process.stdout is not None
         line = self.process.stdout.readline()
@@ -61,17 +71,33 @@ class Mockwise(Process):
     as a test suite would."""
 
     def __init__(
-        self, state: Path, *, http: bool, cpu: int | None = None, extra: tuple[str, ...] = ()
+        self,
+        state: Path,
+        *,
+        http: bool,
+        cpu: int | None = None,
+        extra: tuple[str, ...] = (),
+        prefix: tuple[str, ...] = (),
+        timeout: float = 30,
     ) -> None:
         self.state = state
         self.ready_seconds = 0.0
         (state / "sandbox.json").unlink(missing_ok=True)
-        command = [sys.executable, "-m", "mockwise", "serve", "--port", "0", "--state-dir", str(state)]
+        command = [
+            sys.executable,
+            "-m",
+            "mockwise",
+            "serve",
+            "--port",
+            "0",
+            "--state-dir",
+            str(state.resolve()),
+        ]
         command += ["--quiet"]  # the server is measured, not its console log (a few µs a request)
         command += ["--http"] if http else ["--mtls-port", "0"]
         began = time.perf_counter()
-        super().__init__([*command, *extra], cpu, stdout=subprocess.DEVNULL)
-        self.doc = wait_for_sandbox_json(state, self.process)
+        super().__init__([*command, *extra], cpu, prefix, stdout=subprocess.DEVNULL)
+        self.doc = wait_for_sandbox_json(state, self.process, timeout)
         self.ready_seconds = time.perf_counter() - began
         ca = self.doc.get("ca_cert")
         self.verify: ssl.SSLContext | bool = ssl.create_default_context(cafile=ca) if ca else False
@@ -95,7 +121,7 @@ class Mockwise(Process):
         return "Basic " + base64.b64encode(f"{self.client_id}:{self.client_secret}".encode()).decode()
 
     def http(self) -> httpx.Client:
-        return httpx.Client(verify=self.verify, timeout=10)
+        return httpx.Client(verify=self.verify, timeout=60)
 
     def without_rate_limits(self) -> None:
         with self.http() as http:

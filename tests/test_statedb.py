@@ -6,6 +6,7 @@ saying what to do."""
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import json
 import pickle
 import shutil
@@ -24,7 +25,7 @@ from mockwise._domain.linking import StepRefused
 from mockwise._domain.sandbox import Sandbox
 from mockwise._domain.sca import ChallengeType, ScaAction
 from mockwise._domain.tenant import Tenant
-from mockwise._domain.tokens import TokenState, row_of, uuid_token
+from mockwise._domain.tokens import RELEASE_BATCH, EndReason, TokenState, row_of, uuid_token
 from mockwise._http.app import create_app
 from mockwise._store import SCHEMA_VERSION, SqliteStore, StateError, StateLock, forget
 from mockwise._transport.inprocess import SyncASGITransport
@@ -184,6 +185,34 @@ def test_tokens_answer_as_before_and_stay_on_disk_until_presented(tmp_path: Path
     assert issued.refresh is not None and issued.refresh.state(now) is TokenState.VALID
 
 
+def test_a_written_token_outside_a_lineage_leaves_memory_and_answers_as_before(tmp_path: Path) -> None:
+    sandbox = opened(tmp_path / "state.db")
+    tenant, creds = sandbox.create_tenant("t")
+    client = tenant.client(creds.clients[0]["client_id"])
+    before, now = tenant.store.held, tenant.clock.now()
+    issued = [tenant.grant(client, "client_credentials", {}) for _ in range(RELEASE_BATCH)]
+    assert tenant.store.held == before + RELEASE_BATCH  # not written yet: memory is all that has them
+    sandbox.flush()
+    kept, values = issued[7].access, [i.access_value for i in issued]
+    del issued
+    tenant.grant(client, "client_credentials", {})  # the next issue lets the written ones go
+    assert tenant.store.held == before + 1
+    # found from the store as they were; one still held here as that very object (in use again)
+    assert sandbox.find_token(values[7]) == (tenant, kept)
+    other = sandbox.find_token(values[0])[1]
+    assert other is not None and other is not kept and other.state(now) is TokenState.VALID
+    assert tenant.store.held == before + 3
+    # a revocation reaches those only the store holds
+    with tenant.lock:
+        ended = tenant.tokens.revoke(EndReason.SECURITY_BREACH, lambda t: True, client_id=client.client_id)
+    assert len(ended) == RELEASE_BATCH + 1 and kept in ended and other in ended
+    assert all(any(t is e for e in ended) for t in (sandbox.find_token(v)[1] for v in values))
+    del ended, other
+    crashed(sandbox)
+    again = opened(tmp_path / "state.db")
+    assert {again.find_token(v)[1].state(now) for v in values} == {TokenState.REVOKED}  # type: ignore[union-attr]
+
+
 def test_a_minted_token_carries_its_row_and_a_chosen_one_does_not(tmp_path: Path) -> None:
     sandbox = opened(tmp_path / "state.db")
     tenant, _ = sandbox.create_tenant(seed=False)
@@ -294,6 +323,29 @@ def test_a_response_waits_for_the_group_commit_and_a_read_does_not(tmp_path: Pat
         assert not store.unsettled
 
     asyncio.run(scenario())
+
+
+def test_a_response_waits_on_its_own_loop_whichever_ran_before(tmp_path: Path) -> None:
+    """`settle` takes the loop once per thread and loop: a new loop on the same thread, or one on
+    another thread, gets a write of its own."""
+    sandbox = opened(tmp_path / "state.db")
+    tenant, creds = sandbox.create_tenant()
+    store = sandbox.store
+    client = tenant.client(partner(creds)[0])
+
+    async def one() -> asyncio.AbstractEventLoop:
+        tenant.grant(client, "client_credentials", {})
+        assert store.unsettled
+        waiter = store.settle()
+        assert waiter.get_loop() is asyncio.get_running_loop()
+        await waiter
+        assert not store.unsettled
+        return asyncio.get_running_loop()
+
+    loops = [asyncio.run(one()), asyncio.run(one())]
+    with concurrent.futures.ThreadPoolExecutor(1) as other:
+        loops.append(other.submit(asyncio.run, one()).result())
+    assert loops[0] is not loops[1] is not loops[2]
 
 
 def registration_tokens_via_python(tenant: Tenant, creds: Any) -> None:

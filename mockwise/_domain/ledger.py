@@ -27,6 +27,7 @@ to an empty method per change, nothing more.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -70,6 +71,11 @@ class Ledger:
     def rewritten(self, part: str) -> None:
         """ "tokens" (tokens, codes and links) or "journal" was replaced whole: what the store holds
         of it goes, and what is marked after this takes its place."""
+
+    def unwritten(self) -> Collection[str] | None:
+        """The keys of the tokens marked and not yet written, asked with the tenant's lock held; None
+        when the store cannot tell (not lazy, or a write in flight that may hold some)."""
+        return None
 
     def new_row(self) -> int | None:
         """A row for a token about to be minted, which its value will carry (`uuid_token(row)`), so

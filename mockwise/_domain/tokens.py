@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import os
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Final
 
 from mockwise._domain.codec import RecordError
 from mockwise._domain.entries import Note
+from mockwise._domain.entropy import random_bytes
 from mockwise._domain.settings import TokenFormat
 
 
@@ -62,7 +62,7 @@ class EndReason(StrEnum):
 _SUPERSEDING = frozenset({EndReason.REFRESHED, EndReason.REGRANTED, EndReason.ROTATED})
 
 
-@dataclass(slots=True, eq=False)
+@dataclass(slots=True, eq=False, weakref_slot=True)
 class Token:
     key: str  # SHA-256 of the value, hex
     kind: TokenKind
@@ -290,7 +290,7 @@ def uuid_token(row: int | None = None) -> str:
     """A random (version 4) UUID, as `str(uuid.uuid4())` writes it, at half the cost: every grant
     mints one or two. With a `row`, the token carries it (`row_of`): a state store finds it by that,
     not by a search through every token's hash (82 random bits remain)."""
-    raw = bytearray(os.urandom(16))
+    raw = bytearray(random_bytes(16))
     raw[6] = (raw[6] & 0x0F) | 0x40  # version 4
     raw[8] = (raw[8] & 0x3F) | 0x80  # RFC 4122 variant
     if row is not None:
@@ -309,11 +309,11 @@ def jwe_like_token(row: int | None = None) -> str:
     def part(raw: bytes | bytearray) -> str:
         return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
 
-    iv = bytearray(os.urandom(12))
+    iv = bytearray(random_bytes(12))
     if row is not None:
         iv[:ROW_BYTES] = _carried(row, iv[-ROW_BYTES:])
     return ".".join(
-        (_JWE_HEADER, part(os.urandom(256)), part(iv), part(os.urandom(300)), part(os.urandom(16)))
+        (_JWE_HEADER, part(random_bytes(256)), part(iv), part(random_bytes(300)), part(random_bytes(16)))
     )
 
 

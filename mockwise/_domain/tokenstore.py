@@ -21,6 +21,8 @@ V = TypeVar("V")
 
 
 COMPACT_MIN = 4096  # below this a dict's table is too small to be worth copying
+RELEASE_BATCH = 64  # written tokens leave memory this many at a time: asking the ledger costs a set
+RELEASED_MIN = 1024  # released tokens' references: dead ones are dropped past twice the live ones
 
 
 class ShrinkingTable(Generic[K, V]):
@@ -66,7 +68,13 @@ class TokenStore:
     Every change is marked on the tenant's ledger (`mockwise._domain.ledger`). With a lazy ledger the
     state store holds the tokens and this holds those in use: a token not in memory is fetched
     when asked for, with its whole lineage (its link's tokens), and stays. One object per token
-    and per link, always: lineages are joined through `link` (an identity map of links)."""
+    and per link, always: lineages are joined through `link` (an identity map of links).
+
+    With a lazy ledger a token issued outside a lineage (client credentials, personal) leaves
+    memory once it is written (`_release`): the store answers for it from then on, so tokens
+    issued and never presented again do not pile up in memory (and in every garbage collection)
+    for a day after they expire. Until nothing holds it, it is still found as the same object
+    (`_released`, weakly): whoever kept it sees what the store would say."""
 
     def __init__(
         self,
@@ -82,14 +90,64 @@ class TokenStore:
         self._unbind = unbind
         self._ledger = ledger
         self._links: weakref.WeakValueDictionary[int, Link] = weakref.WeakValueDictionary()
+        self._fresh: list[Token] = []  # issued outside a lineage, to leave memory once written
+        self._released: dict[str, weakref.ref[Token]] = {}  # left memory; found while anything holds them
+        self._released_peak = RELEASED_MIN  # dead references are dropped when it grows past this
 
     @property
     def lazy(self) -> bool:
         return self._ledger.lazy
 
     def add(self, token: Token) -> Token:
-        self._hold(token)
+        if token.link is None and self._ledger.lazy:
+            if len(self._fresh) >= RELEASE_BATCH:
+                self._release()
+            self._tokens.put(token.key, token)  # no expiry entry: it leaves memory once written
+            self._bind(token.key)
+            self._fresh.append(token)
+        else:
+            self._hold(token)
         self._ledger.token(token, True)
+        return token
+
+    def _release(self) -> None:
+        """Let the tokens issued outside a lineage that the store has written leave memory (the
+        tenant's lock held: no write can drain the tenant meanwhile). One the store could not
+        answer for yet stays for the next time."""
+        fresh, self._fresh = self._fresh, []
+        unwritten = self._ledger.unwritten()
+        if unwritten is None:  # no longer lazy (or a write in flight): kept, collected by expiry
+            if not self._ledger.lazy:
+                for token in fresh:
+                    heapq.heappush(self._expiry, (token.expires_at, token.key))
+            else:
+                self._fresh = fresh
+            return
+        tokens, released = self._tokens.data, self._released
+        for token in fresh:
+            key = token.key
+            if tokens.get(key) is not token:
+                continue  # collected or cleared meanwhile
+            if key in unwritten:
+                self._fresh.append(token)
+                continue
+            del tokens[key]
+            self._unbind(key)
+            released[key] = weakref.ref(token)
+        if len(released) > self._released_peak:
+            self._released = released = {k: r for k, r in released.items() if r() is not None}
+            self._released_peak = max(RELEASED_MIN, 2 * len(released))
+        self._tokens.shrink()
+
+    def _in_memory(self, key: str) -> Token | None:
+        """The token with this key if this process has it (the tenant's lock held): held, or
+        released and still held by someone (then held again: it is in use)."""
+        token = self._tokens.data.get(key)
+        if token is None:
+            ref = self._released.pop(key, None)
+            token = ref() if ref is not None else None
+            if token is not None:
+                self._hold(token)
         return token
 
     def changed(self, token: Token) -> None:
@@ -117,7 +175,7 @@ class TokenStore:
 
     def _fetch(self, key: str, value: str | None) -> Token | None:
         with self._lock:
-            held = self._tokens.data.get(key)
+            held = self._in_memory(key)
             if held is not None:
                 return held
             row = self._ledger.fetch_token(key, value)
@@ -126,7 +184,7 @@ class TokenStore:
     def _from_row(self, row: TokenRow) -> Token:
         """The token of a fetched row: the one in memory, or the row made a token (with its lineage)."""
         key, link_id = row[0], row[LINK_ID]
-        held = self._tokens.data.get(key)
+        held = self._in_memory(key)
         if held is None and link_id is not None and self.link(link_id) is not None:
             held = self._tokens.data.get(key)  # fetched with its lineage
         return held if held is not None else self._hold(token_from_row(row))
@@ -222,6 +280,7 @@ class TokenStore:
             self._unbind(key)
         self._tokens.clear()
         self._expiry = []
+        self._fresh, self._released = [], {}
         self._links = weakref.WeakValueDictionary()
         self._ledger.rewritten("tokens")
 

@@ -27,7 +27,6 @@ A pure ASGI middleware (not BaseHTTPMiddleware): it sits on every request, so it
 from __future__ import annotations
 
 import contextlib
-import os
 import re
 import time
 from urllib.parse import parse_qsl
@@ -36,6 +35,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mockwise._domain.certificates import EXTENSION, NO_TLS, Connection
 from mockwise._domain.entries import ControlCall, Entry
+from mockwise._domain.entropy import random_bytes
 from mockwise._domain.errors import DropConnection, SpringError
 from mockwise._domain.sandbox import Sandbox, Store
 from mockwise._domain.store import StoreUnavailable
@@ -47,6 +47,10 @@ from mockwise._http.forms import MAX_BODY_KEY
 from mockwise._http.responses import render_error
 
 ABORT = "mockwise.abort"  # the transport's hook to drop a connection (see mockwise/_transport/sockets.py)
+#: The transport's hook to write an answer whole (see mockwise/_transport/sockets.py): `whole(True)`
+#: before an answer's start and its one body message are sent, `whole(False)` after; head and body
+#: then leave in one write (one system call, one wake-up of the peer).
+WHOLE = "mockwise.whole"
 CALVER = re.compile(r"^/(\d{4}Q[1-4])(?=/)")
 CONTROL_PREFIX = "/_mockwise"
 HEALTH_PATH = f"{CONTROL_PREFIX}/health"
@@ -232,7 +236,7 @@ class _Head:
     __slots__ = ("authorization", "declared", "extra", "names", "size", "trace_id")
 
     def __init__(self, scope: Scope) -> None:
-        self.trace_id = os.urandom(16).hex()
+        self.trace_id = random_bytes(16).hex()
         self.extra: list[tuple[bytes, bytes]] = [(b"x-trace-id", self.trace_id.encode())]
         self.declared = 0
         self.size = 0
@@ -256,15 +260,14 @@ class _Answer:
     writes the journal entry before the last byte leaves (a client that has its answer can read the
     entry about it at once), and holds the answer for the state store when there is one (`_Held`)."""
 
-    __slots__ = ("committed", "downstream", "exchange", "extra", "held", "sandbox")
+    __slots__ = ("committed", "exchange", "extra", "held", "sandbox")
 
     def __init__(
         self, sandbox: Sandbox, exchange: Exchange, extra: list[tuple[bytes, bytes]], scope: Scope, send: Send
     ) -> None:
         self.sandbox, self.exchange, self.extra = sandbox, exchange, extra
-        store = sandbox.store
-        self.held = _Held(store, scope, send) if store.persistent else None
-        self.downstream: Send = self.held if self.held is not None else send
+        # Held whatever the store: a held answer goes out whole (`WHOLE`), in one write.
+        self.held = _Held(sandbox.store, scope, send)
         self.committed = False
 
     async def __call__(self, message: Message) -> None:
@@ -273,7 +276,7 @@ class _Answer:
             message["headers"] = [*message.get("headers", ()), *self.extra]
         elif message["type"] == "http.response.body" and not message.get("more_body", False):
             self.commit()
-        await self.downstream(message)
+        await self.held(message)
 
     def commit(self) -> None:
         """Record the entry, once per request."""
@@ -288,8 +291,7 @@ class _Answer:
         await render_error(error, entry.path, entry.wall)({"type": "http"}, _no_receive, self)
 
     async def release(self) -> None:
-        if self.held is not None:
-            await self.held.release()
+        await self.held.release()
 
 
 class _Held:
@@ -297,7 +299,8 @@ class _Held:
     the process): the messages are kept as the app sends them and go out once the app is done, after
     the store's group commit when changes are waiting (`Store.unsettled`); a read goes out at once
     and its journal entry is written with the next commit. Waiting here, not inside the app's
-    `send`, resumes one frame instead of the app's whole chain. A streamed body goes as it comes."""
+    `send`, resumes one frame instead of the app's whole chain. A streamed body goes as it comes.
+    An answer of one body message goes out whole (`WHOLE`): head and body in one write."""
 
     __slots__ = ("messages", "scope", "send", "store", "streaming")
 
@@ -337,8 +340,20 @@ class _Held:
         else:
             store.soon()
         messages, self.messages = self.messages, []
-        for message in messages:
-            await self.send(message)
+        whole = None
+        if len(messages) == 2 and not messages[1].get("more_body", False):
+            extensions = self.scope.get("extensions")
+            whole = extensions.get(WHOLE) if extensions else None
+        if whole is None:
+            for message in messages:
+                await self.send(message)
+            return
+        whole(True)
+        try:
+            for message in messages:
+                await self.send(message)
+        finally:
+            whole(False)
 
 
 async def _no_receive() -> Message:  # pragma: no cover - a response never reads the request

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any
 
 from starlette.background import BackgroundTask
 from starlette.responses import Response
 
+from mockwise._domain.codec import compact_json
 from mockwise._domain.errors import RawResponse, WiseError
 
-_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))  # made once, not per answer
+_ENCODE = compact_json()  # made once, not per answer
 _CONTENT_TYPE = (b"content-type", b"application/json")
 _OWN_HEADERS = frozenset({"content-length", "content-type"})
 
@@ -49,7 +49,7 @@ class WiseJSON(Response):
         self.raw_headers = raw
 
     def render(self, content: Any) -> bytes:
-        return _ENCODER.encode(content).encode()
+        return _ENCODE(content).encode()
 
 
 def render_error(error: WiseError, path: str, now: float) -> Response:

@@ -41,6 +41,7 @@ class Database(Protocol):
     path: Path
     _dirty: dict[int, SqliteLedger]  # ledgers with marks waiting for the next write
     _pending: bool  # changes to state (not journal entries) are waiting
+    _in_flight: bool  # a write is under way (its marks may not be in the database yet)
     _rows: itertools.count[int]  # token rows (see sqlite.py's docstring)
 
     def _find(self, key: str, value: str | None) -> tuple[TokenRow, int] | None: ...
@@ -111,6 +112,17 @@ class SqliteLedger(Ledger):
                 if token.row is not None:
                     batch.token_drops.add(token.row)
         self.store._pending = True
+
+    def unwritten(self) -> set[str] | None:
+        # the tenant's lock is held, and every write drains under it: with none in flight, what is
+        # not in this batch has been committed
+        with self._lock:
+            if not self.lazy or self.store._in_flight:
+                return None
+            batch = self._batch
+            if "tokens" in batch.rewrite:
+                return None
+            return batch.added.keys() | batch.tokens.keys()
 
     def new_row(self) -> int | None:
         return next(self.store._rows)

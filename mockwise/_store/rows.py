@@ -18,7 +18,7 @@ from dataclasses import fields
 from operator import attrgetter
 from typing import Any
 
-from mockwise._domain.codec import JSON, RecordError, from_data
+from mockwise._domain.codec import JSON, RecordError, compact_json, from_data
 from mockwise._domain.entries import Entry
 from mockwise._domain.tokens import (
     AuthorizationCode,
@@ -236,11 +236,11 @@ _ENTRY_DEFAULTS = Entry()
 
 def entries_text(entries: list[Entry]) -> str:
     """A batch of journal entries as one JSON row (values in `ENTRY_FIELDS` order)."""
-    return _ENTRIES.encode([entry_values(e) for e in entries])
+    return _ENTRIES([entry_values(e) for e in entries])
 
 
 # Entries are flat rows of scalars and tuples of names: no cycle to look for (a fifth of the cost).
-_ENTRIES = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, check_circular=False)
+_ENTRIES = compact_json(check_circular=False)
 
 
 def entries_from_text(text: Any, names: tuple[str, ...], where: str) -> list[Entry]:

@@ -1,6 +1,8 @@
 from datetime import UTC, datetime
 
 import pytest
+from hypothesis import example, given
+from hypothesis import strategies as st
 
 from mockwise._domain.clock import Clock, iso_millis, iso_nanos
 
@@ -69,3 +71,17 @@ def test_wise_timestamp_formats() -> None:
     assert iso_nanos(instant).endswith("000Z") and len(iso_nanos(instant)) == len(
         "2023-12-06T18:28:14.206824830Z"
     )
+
+
+# The formats cut a timestamp as `datetime.fromtimestamp` does (half to even, at microseconds),
+# whatever the instant: before 1970, at a microsecond's half, up to the year 9999.
+@given(st.floats(min_value=-62_000_000_000, max_value=253_402_300_799, allow_nan=False))
+@example(0.9999995)
+@example(1.0000005)
+@example(-0.0000005)
+@example(1_700_000_000.9999996)
+@example(-1.5)
+def test_wise_timestamp_formats_are_datetimes_own(instant: float) -> None:
+    moment = datetime.fromtimestamp(instant, UTC)
+    assert iso_millis(instant) == moment.isoformat(timespec="milliseconds")[:-6] + "Z"
+    assert iso_nanos(instant) == moment.isoformat(timespec="microseconds")[:-6] + "000Z"

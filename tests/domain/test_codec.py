@@ -8,8 +8,10 @@ from datetime import date
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from mockwise._domain.codec import RecordError, from_data, to_data
+from mockwise._domain.codec import RecordError, compact_json, from_data, to_data
 from mockwise._domain.directory import DirectoryState
 from mockwise._domain.linking import Attempts, LinkingState
 from mockwise._domain.sandbox import Sandbox
@@ -73,3 +75,28 @@ def test_dates_bytes_enums_and_tuples_are_plain() -> None:
         "digest": "01ff",
         "names": ["a", "b"],
     }
+
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(),
+    lambda inner: st.lists(inner) | st.dictionaries(st.text(), inner) | st.tuples(inner, inner),
+    max_leaves=20,
+)
+
+
+@given(JSON_VALUES)
+def test_compact_json_writes_what_json_dumps_writes(value: Any) -> None:
+    expected = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    assert compact_json()(value) == expected
+    assert compact_json(check_circular=False)(value) == expected
+
+
+def test_compact_json_refuses_as_json_dumps_does_and_is_whole_again_after() -> None:
+    dumps = compact_json()
+    cycle: list[Any] = []
+    cycle.append(cycle)
+    with pytest.raises(ValueError, match="Circular reference"):
+        dumps(cycle)
+    with pytest.raises(TypeError, match="not JSON serializable"):
+        dumps({"a": [{"b": object()}]})
+    assert dumps({"a": [{"b": 1}]}) == '{"a":[{"b":1}]}'  # no marker left behind by the failures
