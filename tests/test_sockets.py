@@ -13,8 +13,7 @@ import pytest
 import uvicorn
 from uvicorn.server import ServerState
 
-from mockwise._domain.sandbox import Sandbox
-from mockwise._domain.store import MemoryStore
+from mockwise._domain.sandbox import MemoryStore, Sandbox
 from mockwise._http.app import create_app
 from mockwise._store import SqliteStore
 from mockwise._transport.sockets import Listener, _protocol_for

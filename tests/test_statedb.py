@@ -25,7 +25,8 @@ from mockwise._domain.linking import StepRefused
 from mockwise._domain.sandbox import Sandbox
 from mockwise._domain.sca import ChallengeType, ScaAction
 from mockwise._domain.tenant import Tenant
-from mockwise._domain.tokens import RELEASE_BATCH, EndReason, TokenState, row_of, uuid_token
+from mockwise._domain.tokens import EndReason, TokenState, row_of, uuid_token
+from mockwise._domain.tokenstore import RELEASE_BATCH
 from mockwise._http.app import create_app
 from mockwise._store import SCHEMA_VERSION, SqliteStore, StateError, StateLock, forget
 from mockwise._transport.inprocess import SyncASGITransport
