@@ -214,6 +214,22 @@ def test_a_written_token_outside_a_lineage_leaves_memory_and_answers_as_before(t
     assert {again.find_token(v)[1].state(now) for v in values} == {TokenState.REVOKED}  # type: ignore[union-attr]
 
 
+def test_a_released_token_collected_from_the_store_is_unknown_though_something_holds_it(
+    tmp_path: Path,
+) -> None:
+    sandbox = opened(tmp_path / "state.db")
+    tenant, creds = sandbox.create_tenant("t")
+    client = tenant.client(creds.clients[0]["client_id"])
+    issued = [tenant.grant(client, "client_credentials", {}) for _ in range(RELEASE_BATCH)]
+    sandbox.flush()
+    tenant.grant(client, "client_credentials", {})  # lets them go from memory; `issued` still holds them
+    tenant.clock.advance(43200 + tenant.settings.oauth.expired_token_memory + 1)
+    sandbox.flush()
+    assert tenant.collect() >= RELEASE_BATCH
+    assert tenant.tokens.lookup(issued[0].access_value) == (None, TokenState.UNKNOWN)
+    assert sandbox.find_token(issued[0].access_value) == (None, None)
+
+
 def test_a_minted_token_carries_its_row_and_a_chosen_one_does_not(tmp_path: Path) -> None:
     sandbox = opened(tmp_path / "state.db")
     tenant, _ = sandbox.create_tenant(seed=False)

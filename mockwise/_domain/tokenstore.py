@@ -140,8 +140,8 @@ class TokenStore:
         self._tokens.shrink()
 
     def _in_memory(self, key: str) -> Token | None:
-        """The token with this key if this process has it (the tenant's lock held): held, or
-        released and still held by someone (then held again: it is in use)."""
+        """The token with this key if this process has it (the tenant's lock held, the store
+        holding its row): held, or released and still held by someone (then held again: in use)."""
         token = self._tokens.data.get(key)
         if token is None:
             ref = self._released.pop(key, None)
@@ -175,9 +175,11 @@ class TokenStore:
 
     def _fetch(self, key: str, value: str | None) -> Token | None:
         with self._lock:
-            held = self._in_memory(key)
+            held = self._tokens.data.get(key)
             if held is not None:
                 return held
+            # a released token comes back only while the store has it (`_from_row`): collected
+            # there, it is unknown, as it would be had it stayed in memory until collected
             row = self._ledger.fetch_token(key, value)
             return self._from_row(row) if row is not None else None
 
