@@ -267,19 +267,7 @@ class LinkRecord:
 
     @staticmethod
     def of(link: Link) -> LinkRecord:
-        access = link.access
-        return LinkRecord(
-            link.id,
-            link.client_id,
-            link.user_id,
-            link.profile_id,
-            link.grant_type,
-            link.refresh.key,
-            access.key if access is not None else None,
-            link.code_key,
-            link.key_profile,
-            list(link.history),
-        )
+        return LinkRecord(*link_row(link), list(link.history))  # the row's columns, then the lineage
 
 
 def token_key(value: str) -> str:
