@@ -214,6 +214,33 @@ def test_a_written_token_outside_a_lineage_leaves_memory_and_answers_as_before(t
     assert {again.find_token(v)[1].state(now) for v in values} == {TokenState.REVOKED}  # type: ignore[union-attr]
 
 
+def test_tokens_issued_with_nothing_written_cost_the_release_amortised_constant_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issued in process with no flush, every token waits for the store: each try to release them
+    walks all that wait, so the tries must thin out as they pile up (they were once per token:
+    a million tokens took quarter of an hour)."""
+    sandbox = opened(tmp_path / "state.db")
+    tenant, creds = sandbox.create_tenant("t")
+    client = tenant.client(creds.clients[0]["client_id"])
+    ledger = type(tenant.store._ledger)
+    walked: list[int] = []
+    unwritten = ledger.unwritten
+
+    def counted(self: Any) -> set[str] | None:
+        walked.append(len(tenant.store._fresh))
+        return unwritten(self)
+
+    monkeypatch.setattr(ledger, "unwritten", counted)
+    count = 64 * RELEASE_BATCH
+    for _ in range(count):
+        tenant.grant(client, "client_credentials", {})
+    assert sum(walked) <= 4 * count  # each waiting token walked a bounded number of times
+    sandbox.flush()
+    tenant.grant(client, "client_credentials", {})  # written at last: they leave memory
+    assert tenant.store.held < RELEASE_BATCH
+
+
 def test_a_released_token_collected_from_the_store_is_unknown_though_something_holds_it(
     tmp_path: Path,
 ) -> None:

@@ -93,6 +93,7 @@ class TokenStore:
         self._fresh: list[Token] = []  # issued outside a lineage, to leave memory once written
         self._released: dict[str, weakref.ref[Token]] = {}  # left memory; found while anything holds them
         self._released_peak = RELEASED_MIN  # dead references are dropped when it grows past this
+        self._release_at = RELEASE_BATCH  # fresh tokens that make a release worth trying
 
     @property
     def lazy(self) -> bool:
@@ -100,7 +101,7 @@ class TokenStore:
 
     def add(self, token: Token) -> Token:
         if token.link is None and self._ledger.lazy:
-            if len(self._fresh) >= RELEASE_BATCH:
+            if len(self._fresh) >= self._release_at:
                 self._release()
             self._tokens.put(token.key, token)  # no expiry entry: it leaves memory once written
             self._bind(token.key)
@@ -122,6 +123,7 @@ class TokenStore:
                     heapq.heappush(self._expiry, (token.expires_at, token.key))
             else:
                 self._fresh = fresh
+                self._wait()
             return
         tokens, released = self._tokens.data, self._released
         for token in fresh:
@@ -138,6 +140,12 @@ class TokenStore:
             self._released = released = {k: r for k, r in released.items() if r() is not None}
             self._released_peak = max(RELEASED_MIN, 2 * len(released))
         self._tokens.shrink()
+        self._wait()
+
+    def _wait(self) -> None:
+        """Try again once the tokens still waiting have doubled: with nothing written for a while
+        (issued in process, no flush), each try would walk them all, O(n) per token."""
+        self._release_at = max(RELEASE_BATCH, 2 * len(self._fresh))
 
     def _in_memory(self, key: str) -> Token | None:
         """The token with this key if this process has it (the tenant's lock held, the store
@@ -282,7 +290,7 @@ class TokenStore:
             self._unbind(key)
         self._tokens.clear()
         self._expiry = []
-        self._fresh, self._released = [], {}
+        self._fresh, self._released, self._release_at = [], {}, RELEASE_BATCH
         self._links = weakref.WeakValueDictionary()
         self._ledger.rewritten("tokens")
 
