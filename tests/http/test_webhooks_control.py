@@ -177,3 +177,22 @@ def test_the_dashboard_shows_subscriptions_notifications_and_attempts(
     assert api.get(f"{C}/tenants/{tenant.id}/dashboard/webhooks/nope").status_code == 404
     overview = api.get(f"{C}/tenants/{tenant.id}/dashboard")
     assert f"{C}/tenants/{tenant.id}/dashboard/webhooks" in overview.text
+
+
+@pytest.mark.parametrize(
+    "more",
+    [
+        {"profile_id": {}},  # at the application level too: a wrong type is refused, never ignored
+        {"level": "profile", "profile_id": "1"},
+        {"level": "profile"},
+        {"client_id": 7},
+        {"level": "organisation"},
+    ],
+)
+def test_a_subscription_with_a_field_of_the_wrong_type_or_missing_is_a_400(
+    api: httpx.Client, base: str, more: dict[str, object]
+) -> None:
+    body = {"trigger_on": "transfers#state-change", "delivery": {"version": "4.0.0", "url": HOOK}, **more}
+    refused = api.post(f"{base}/subscriptions", json=body)
+    assert refused.status_code == 400 and refused.json()["error"] == "invalid_request", refused.text
+    assert api.get(base).json()["subscriptions"] == []

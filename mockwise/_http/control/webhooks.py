@@ -133,12 +133,16 @@ async def subscribe(request: Request) -> Response:
     tenant = tenant_of(request)
     data = await body_of(request)
     level = field(data, "level", str, "application")
+    # both checked whatever the level: a field of the wrong type is refused, never ignored
+    client_id = field(data, "client_id", str, None)
+    profile_id = field(data, "profile_id", int, None)
     wise = {k: v for k, v in data.items() if k not in ("level", "client_id", "profile_id")}
     wise.setdefault("name", "mockwise")
     try:
         if level == "application":
-            clients = list(tenant.directory.clients)
-            client_id = field(data, "client_id", str, clients[0] if clients else None, required=True)
+            client_id = client_id or next(iter(tenant.directory.clients), None)
+            if client_id is None:
+                raise ControlError(400, "invalid_request", "missing 'client_id'")
             tenant.client(client_id)
             made = tenant.webhooks.subscribe(
                 wise,
@@ -148,7 +152,9 @@ async def subscribe(request: Request) -> Response:
                 client_id=client_id,
             )
         elif level == "profile":
-            profile = tenant.directory.profile(field(data, "profile_id", int, required=True))
+            if profile_id is None:
+                raise ControlError(400, "invalid_request", "missing 'profile_id'")
+            profile = tenant.directory.profile(profile_id)
             made = tenant.webhooks.subscribe(
                 wise,
                 domain="profile",
