@@ -34,7 +34,7 @@ from mockwise._http import (
     token,
 )
 from mockwise._http.edge import Edge
-from mockwise._http.pipeline import RouteCall, refuse
+from mockwise._http.pipeline import RouteCall, fixed_routes, refuse
 from mockwise._http.responses import render_error
 
 DATA_PLANE: list[BaseRoute] = [*token.routes, *identity.routes, *signup.routes, *balances.routes]
@@ -54,7 +54,11 @@ def create_app(
     control_plane = control.ControlGuard(Router(control.control_routes()), admin_token, hosts)
     app = Starlette(
         routes=[*DATA_PLANE, Mount(control.PREFIX, app=control_plane)],
-        middleware=[Middleware(Edge, sandbox=sandbox, names=calver.CalVerNames())],
+        middleware=[
+            Middleware(
+                Edge, sandbox=sandbox, names=calver.CalVerNames(), fixed=fixed_routes(DATA_PLANE, _refusal)
+            )
+        ],
         exception_handlers={WiseError: _wise_error, HTTPException: _http_error, Exception: _server_error},
     )
     app.state.sandbox = sandbox
@@ -69,6 +73,11 @@ def _render(request: Request, error: WiseError) -> Response:
 
         return render_error(error, request.url.path, time.time())
     return refuse(RouteCall(request, exchange), error)
+
+
+async def _refusal(request: Request, exc: Exception) -> Response:
+    """The handlers below, for a route the edge serves itself (`pipeline.FixedRoute`)."""
+    return await (_wise_error if isinstance(exc, WiseError) else _http_error)(request, exc)
 
 
 async def _wise_error(request: Request, exc: Exception) -> Response:

@@ -30,9 +30,11 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Literal
 
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.types import Receive, Scope, Send
 
 from mockwise._domain.entries import Note
 from mockwise._domain.errors import (
@@ -158,6 +160,63 @@ class Endpoint(Route):
     ) -> None:
         super().__init__(path, run, **options)
         self.needs = needs
+        self.run = run
+
+
+#: What the app answers a refusal no route rendered with (`WiseError`, Starlette's `HTTPException`).
+OnError = Callable[[Request, Exception], Awaitable[Response]]
+
+
+class FixedRoute:
+    """An `Endpoint` whose path has no parameters, served as Starlette's router and
+    `request_response` serve it once they have matched it, and answering a `WiseError` or an
+    `HTTPException` as the app's handlers do. The edge finds it with one dict lookup
+    (`fixed_routes`) instead of the router trying each route's pattern in turn, and the answer
+    passes one layer instead of Starlette's three (its exception layer, router and endpoint wrapper).
+    """
+
+    __slots__ = ("on_error", "route")
+
+    def __init__(self, route: Endpoint, on_error: OnError) -> None:
+        self.route, self.on_error = route, on_error
+
+    async def serve(self, scope: Scope, receive: Receive, send: Send) -> None:
+        route = self.route
+        scope["route"], scope["endpoint"], scope["path_params"] = route, route.endpoint, {}
+        request = Request(scope, receive, send)
+        try:
+            response = await route.run(request)
+        except (WiseError, HTTPException) as error:
+            response = await self.on_error(request, error)
+        await response(scope, receive, send)
+
+
+def fixed_routes(routes: Sequence[BaseRoute], on_error: OnError) -> dict[str, dict[str, FixedRoute]]:
+    """The endpoints the router would pick by path and method alone: `{path: {method: route}}`,
+    for the endpoints whose path has no parameters and that no route before them could take (the
+    router takes the first route that matches; those are left to it)."""
+    fixed: dict[str, dict[str, FixedRoute]] = {}
+    for index, route in enumerate(routes):
+        if not _is_fixed(route):
+            continue
+        assert isinstance(route, Endpoint) and route.methods is not None
+        if any(not _is_fixed(r) and _could_take(r, route.path) for r in routes[:index]):
+            continue
+        methods = fixed.setdefault(route.path, {})
+        for method in route.methods:
+            methods.setdefault(method, FixedRoute(route, on_error))  # the first route wins, as routing
+    return fixed
+
+
+def _is_fixed(route: BaseRoute) -> bool:
+    return isinstance(route, Endpoint) and not route.param_convertors and route.methods is not None
+
+
+def _could_take(route: BaseRoute, path: str) -> bool:
+    """Whether `route` may match `path` (a route of another kind is assumed to)."""
+    if isinstance(route, Route | Mount):
+        return route.path_regex.match(path) is not None
+    return True
 
 
 async def _pipeline(request: Request, needs: RouteNeeds, handler: Handler) -> Response:
