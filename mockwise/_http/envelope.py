@@ -49,11 +49,17 @@ class JoseRequest:
 
 
 def is_jose(request: Request) -> bool:
-    """A JOSE request names its method, or sends a JOSE body [C] §7.1."""
-    headers = request.headers
-    if "x-tw-jose-method" in headers:
-        return True
-    return headers.get("content-type", "").split(";")[0].strip().lower() == JOSE_MEDIA
+    """A JOSE request names its method, or sends a JOSE body [C] §7.1. (Read from the raw headers:
+    every request to a JOSE-capable route asks, and most are not JOSE.)"""
+    content_type: bytes | None = None
+    for name, value in request.scope["headers"]:
+        if name == b"x-tw-jose-method":
+            return True
+        if name == b"content-type" and content_type is None:
+            content_type = value
+    if content_type is None:
+        return False
+    return content_type.split(b";")[0].strip().lower().decode("latin-1") == JOSE_MEDIA
 
 
 @dataclass(frozen=True, slots=True)

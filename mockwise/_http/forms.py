@@ -14,7 +14,7 @@ from urllib.parse import parse_qsl
 
 from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
-from starlette.requests import ClientDisconnect, Request
+from starlette.requests import Request
 
 from mockwise._domain.errors import FieldError, SpringError, ValidationError, invalid_request
 from mockwise._domain.settings import Limits
@@ -28,28 +28,42 @@ DEFAULT_LIMITS = Limits()
 
 async def read_body(request: Request, limit: int | None = None) -> bytes:
     """The whole body, refusing (413) once it grows past `limit` (default: the tenant's
-    `limits.max_body`, as the edge found it; chunked bodies included).
+    `limits.max_body`, as the edge found it; chunked bodies included). Kept on the request, as
+    `Request.body()` keeps it: read again (or opened from JOSE for the route) it is not received
+    twice. Read from `receive` directly: Starlette's `stream()` is an async generator per request.
 
     A body that never arrives in full (the client stalled until the server's request timeout, or
     went away) is a 408 in the journal, not a mockwise error."""
     if limit is None:
         limit = int(request.scope.get(MAX_BODY_KEY, DEFAULT_LIMITS.max_body))
+    body: bytes | None = getattr(request, "_body", None)
+    if body is not None:
+        if len(body) > limit:
+            raise SpringError(413, "Request body too large")
+        return body
     chunks: list[bytes] = []
     size = 0
-    try:
-        async for chunk in request.stream():
+    receive = request.receive
+    while True:
+        message = await receive()
+        if message["type"] == "http.request":
+            chunk = message.get("body", b"")
             size += len(chunk)
             if size > limit:
                 raise SpringError(413, "Request body too large")
             chunks.append(chunk)
-    except ClientDisconnect:
-        raise SpringError(408, "The request body did not arrive in full") from None
-    return b"".join(chunks)
+            if not message.get("more_body", False):
+                break
+        elif message["type"] == "http.disconnect":
+            raise SpringError(408, "The request body did not arrive in full")
+    body = request._body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+    return body
 
 
 async def form_params(request: Request) -> dict[str, str]:
     """OAuth parameters from a form body; the first value of a repeated name wins (as on Spring)."""
-    content_type = request.headers.get("content-type", "").lower()
+    content_type = next((v for n, v in request.scope["headers"] if n == b"content-type"), b"")
+    content_type = content_type.decode("latin-1").lower()
     body = await read_body(request)
     pairs: list[tuple[str, str]]
     if content_type.startswith("application/x-www-form-urlencoded"):

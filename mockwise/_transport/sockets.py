@@ -38,6 +38,7 @@ TLS_CLOSE_GRACE = 0.5  # seconds a TLS connection may take to close when the ser
 # the journal, so this cap only stops floods that would never make a complete request):
 REQUEST_TIMEOUT = 20.0  # seconds from a request's first byte (or the connection) to its last byte
 MAX_REQUEST_HEAD = 64 * 1024  # bytes of request line and headers accepted before answering 431
+TIMER_SLACK = 0.002  # seconds: the loop's timers go off to the millisecond, maybe a little early
 
 
 class _HeadTooLarge(Exception):
@@ -130,7 +131,8 @@ class WiseProtocol(HttpToolsProtocol):
         self._head_too_large = False
         self._running: RequestResponseCycle | None = None  # the request being answered
         self._last_words: bytes | None = None  # an error answer waiting for earlier answers to leave
-        self._deadline: asyncio.TimerHandle | None = None
+        self._deadline: asyncio.TimerHandle | None = None  # at most one timer per connection
+        self._due: float | None = None  # when the current phase times out (loop time), if it can
         self._arm()
         self._extensions: dict[str, object] = {ABORT: self._abort, CONNECTION: NO_TLS, WHOLE: writer.whole}
         ssl_object = transport.get_extra_info("ssl_object")
@@ -184,6 +186,9 @@ class WiseProtocol(HttpToolsProtocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
+        if self._deadline is not None:
+            self._deadline.cancel()
+            self._deadline = None
         super().connection_lost(exc)
 
     # Pipelined requests ------------------------------------------------------------------------
@@ -217,16 +222,29 @@ class WiseProtocol(HttpToolsProtocol):
             self._answer_and_close(400, "Malformed HTTP request")
 
     def _arm(self) -> None:
-        self._disarm()
-        self._deadline = self.loop.call_later(self.request_timeout, self._timed_out)
+        """The request now arriving must be whole within `request_timeout`. One timer per
+        connection, moved lazily: a request only sets when it is due, and the timer, when it goes
+        off early, waits on for what is due then (a timer made and cancelled per request cost as
+        much as the rest of the bookkeeping here)."""
+        self._due = self.loop.time() + self.request_timeout
+        if self._deadline is None:
+            self._deadline = self.loop.call_at(self._due, self._check_due)
 
     def _disarm(self) -> None:
-        if self._deadline is not None:
-            self._deadline.cancel()
-            self._deadline = None
+        self._due = None  # a pending timer finds nothing due
+
+    def _check_due(self) -> None:
+        self._deadline = None
+        due = self._due
+        if due is None:
+            return
+        if self.loop.time() + TIMER_SLACK < due:  # moved on since the timer was set
+            self._deadline = self.loop.call_at(due, self._check_due)
+            return
+        self._due = None
+        self._timed_out()
 
     def _timed_out(self) -> None:
-        self._deadline = None
         if self.transport.is_closing():
             return
         message = f"The request did not arrive in full within {self.request_timeout:g} seconds"
