@@ -16,9 +16,11 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from mockwise._domain.sandbox import Sandbox
+from mockwise._domain.tenant import Tenant
 from mockwise._http.app import create_app
 from mockwise._http.openapi import openapi_document
 from mockwise._transport.inprocess import SyncASGITransport
+from mockwise._transport.webhooks import dispatcher_for, stop_dispatcher
 
 SANDBOX = Sandbox()
 APP = create_app(SANDBOX)
@@ -131,7 +133,16 @@ SCHEMA = schemathesis.openapi.from_asgi("/_mockwise/openapi.json", loopback(APP)
 
 def ensure_probe_tenant() -> None:
     if PROBE not in SANDBOX.tenants:
-        SANDBOX.create_tenant(PROBE, fixed=True)
+        tenant, _ = SANDBOX.create_tenant(PROBE, fixed=True)
+        deliver_at_once(SANDBOX, tenant)
+
+
+def deliver_at_once(sandbox: Sandbox, tenant: Tenant) -> None:
+    """A generated `…/webhooks/settle` waits (up to 60 s) until no attempt is due: deliveries must
+    go out (a dispatcher, as `mockwise serve` has), and end within a blink whatever listens at the
+    addresses generated subscriptions name (`https://localhost:9443/…`)."""
+    tenant.configure({"webhooks.timeout_ms": 50})
+    dispatcher_for(sandbox)
 
 
 @SCHEMA.parametrize()
@@ -147,4 +158,26 @@ def test_no_operation_answers_500_or_breaks_its_document(case: Any) -> None:
 @pytest.fixture(autouse=True, scope="module")
 def _reset_probe() -> Any:
     yield
+    stop_dispatcher(SANDBOX)
     SANDBOX.reset()
+
+
+def test_the_probe_tenant_settles_a_generated_event_within_the_fuzzers_timeout() -> None:
+    """What failed once in CI: a generated subscription, a generated event, then `settle` with
+    a long timeout waited its whole minute, because nothing sent the deliveries."""
+    sandbox = Sandbox()
+    tenant, _ = sandbox.create_tenant(PROBE, fixed=True)
+    deliver_at_once(sandbox, tenant)
+    api = httpx.Client(transport=SyncASGITransport(create_app(sandbox)), base_url="http://testserver")
+    base = f"/_mockwise/tenants/{PROBE}/webhooks"
+    hook = {"version": "4.0.0", "url": "https://localhost:9443/wise/webhooks"}
+    try:
+        body = {"trigger_on": "transfers#state-change", "delivery": hook}
+        made = api.post(f"{base}/subscriptions", json=body)
+        assert made.status_code == 201, made.text
+        sent = api.post(f"{base}/events", json={"event_type": "transfers#state-change", "data": {}})
+        assert sent.status_code == 201
+        settled = api.post(f"{base}/settle", json={"timeout": 59})
+        assert settled.status_code == 200 and settled.json()["settled"] is True
+    finally:
+        stop_dispatcher(sandbox)

@@ -183,6 +183,8 @@ def test_the_dashboard_shows_subscriptions_notifications_and_attempts(
     "more",
     [
         {"profile_id": {}},  # at the application level too: a wrong type is refused, never ignored
+        {"profile_id": None},
+        {"client_id": None},
         {"level": "profile", "profile_id": "1"},
         {"level": "profile"},
         {"client_id": 7},

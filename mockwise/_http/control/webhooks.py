@@ -133,9 +133,9 @@ async def subscribe(request: Request) -> Response:
     tenant = tenant_of(request)
     data = await body_of(request)
     level = field(data, "level", str, "application")
-    # both checked whatever the level: a field of the wrong type is refused, never ignored
-    client_id = field(data, "client_id", str, None)
-    profile_id = field(data, "profile_id", int, None)
+    # both checked whatever the level: a field of the wrong type (or null) is refused, never ignored
+    client_id = field(data, "client_id", str) if "client_id" in data else None
+    profile_id = field(data, "profile_id", int) if "profile_id" in data else None
     wise = {k: v for k, v in data.items() if k not in ("level", "client_id", "profile_id")}
     wise.setdefault("name", "mockwise")
     try:
