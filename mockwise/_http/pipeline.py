@@ -160,7 +160,6 @@ class Endpoint(Route):
     ) -> None:
         super().__init__(path, run, **options)
         self.needs = needs
-        self.run = run
 
 
 #: What the app answers a refusal no route rendered with (`WiseError`, Starlette's `HTTPException`).
@@ -185,7 +184,7 @@ class FixedRoute:
         scope["route"], scope["endpoint"], scope["path_params"] = route, route.endpoint, {}
         request = Request(scope, receive, send)
         try:
-            response = await route.run(request)
+            response = await route.endpoint(request)  # `run`, as `endpoint()` made it
         except (WiseError, HTTPException) as error:
             response = await self.on_error(request, error)
         await response(scope, receive, send)
