@@ -26,7 +26,7 @@ from mockwise._domain.entries import Note
 from mockwise._domain.errors import SpringError, WiseError
 from mockwise._domain.jose import SIGNING_ALGORITHMS, JoseError, KeyScope, encrypt, encrypt_direct, sign
 from mockwise._domain.tenant import Tenant
-from mockwise._http.forms import read_body
+from mockwise._http.forms import content_type, read_body
 
 JOSE_MEDIA = "application/jose+json"
 METHODS = ("jws", "jwe", "jws+jwe")
@@ -49,17 +49,11 @@ class JoseRequest:
 
 
 def is_jose(request: Request) -> bool:
-    """A JOSE request names its method, or sends a JOSE body [C] §7.1. (Read from the raw headers:
-    every request to a JOSE-capable route asks, and most are not JOSE.)"""
-    content_type: bytes | None = None
-    for name, value in request.scope["headers"]:
-        if name == b"x-tw-jose-method":
-            return True
-        if name == b"content-type" and content_type is None:
-            content_type = value
-    if content_type is None:
-        return False
-    return content_type.split(b";")[0].strip().lower().decode("latin-1") == JOSE_MEDIA
+    """A JOSE request names its method, or sends a JOSE body [C] §7.1 (from the raw headers: every
+    request to a JOSE-capable route asks, and most are not JOSE)."""
+    if any(name == b"x-tw-jose-method" for name, _ in request.scope["headers"]):
+        return True
+    return content_type(request).split(";")[0].strip() == JOSE_MEDIA
 
 
 @dataclass(frozen=True, slots=True)
