@@ -7,16 +7,19 @@ Entries never hold secrets: tokens appear as `Token.id` (a prefix of their SHA-2
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
+
+from mockwise._domain.clock import INSTANT
 
 
 @dataclass(slots=True)
 class Entry:
     seq: int = 0
-    at: float = 0.0  # tenant clock
-    wall: float = 0.0  # system clock, when the request arrived
-    done: float = 0.0  # system clock, when its answer was complete
+    # Instants to the microsecond (`to_micros`), kept as whole microseconds (`INSTANT`).
+    at: float = field(default=0.0, metadata=INSTANT)  # tenant clock
+    wall: float = field(default=0.0, metadata=INSTANT)  # system clock, when the request arrived
+    done: float = field(default=0.0, metadata=INSTANT)  # system clock, when its answer was complete
     method: str = ""
     path: str = ""  # as the client sent it
     route: str = ""  # the path as routed: no CalVer prefix (`/2026Q3`), no trailing slash

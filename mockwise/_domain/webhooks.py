@@ -32,7 +32,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from mockwise._domain.clock import iso_seconds
+from mockwise._domain.clock import iso_seconds, to_micros
 from mockwise._domain.codec import JSON, from_data, to_data
 from mockwise._domain.entries import Entry
 from mockwise._domain.errors import FieldError, ValidationError, clip
@@ -807,9 +807,9 @@ def _entry(delivery: Delivery, outcome: Outcome, attempt: Attempt) -> Entry:
     }[delivery.signature]
     parts = urlsplit(delivery.url)  # like every entry: the path without the query's values
     return Entry(
-        at=delivery.at,
-        wall=outcome.wall,
-        done=outcome.done,
+        at=to_micros(delivery.at),
+        wall=to_micros(outcome.wall),
+        done=to_micros(outcome.done),
         method="POST",
         path=urlunsplit((parts.scheme, parts.netloc, parts.path, "", "")),
         query=tuple(dict.fromkeys(name for name, _ in parse_qsl(parts.query, keep_blank_values=True))),

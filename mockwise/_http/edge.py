@@ -36,6 +36,7 @@ from urllib.parse import parse_qsl
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mockwise._domain.certificates import EXTENSION, NO_TLS, Connection
+from mockwise._domain.clock import micros_time, to_micros
 from mockwise._domain.entries import ControlCall, Entry
 from mockwise._domain.entropy import random_bytes
 from mockwise._domain.errors import DropConnection, SpringError
@@ -93,9 +94,9 @@ class Exchange:
                 self.entry.client_id = credentials.client_id
 
     def file_under(self, tenant: Tenant) -> None:
-        """Journal this request under `tenant`, at the tenant's time."""
+        """Journal this request under `tenant`, at the tenant's time (to the microsecond)."""
         self.tenant = tenant
-        self.entry.at = tenant.clock.now()
+        self.entry.at = to_micros(tenant.clock.now())
 
 
 def exchange_of(scope: Scope) -> Exchange:
@@ -200,7 +201,7 @@ class Edge:
     def _exchange(self, scope: Scope, head: _Head, called: tuple[str, ...]) -> Exchange:
         """The request's journal entry (names of headers and query parameters, never values) and
         the tenant its credentials name."""
-        wall = time.time()
+        wall = micros_time()
         routed: str = scope["path"]
         path = called[0] if called else routed
         entry = Entry(
@@ -306,7 +307,7 @@ class _Answer:
         if not self.committed:
             self.committed = True
             entry, tenant = self.exchange.entry, self.exchange.tenant
-            entry.done = time.time()
+            entry.done = micros_time()
             (tenant.journal if tenant is not None else self.sandbox.unrouted).record(entry)
 
     async def refuse(self, error: SpringError) -> None:

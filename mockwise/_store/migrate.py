@@ -6,6 +6,11 @@ JSON data of named, typed fields. The pickles are read with `mockwise._store.pic
 unpickles: it walks the opcodes and maps the classes schema 1 wrote, by an explicit table, to data.
 Anything else in a pickle (a name outside that table, an opcode schema 1 never wrote) fails the
 migration with one line; the result is then read back as any schema-2 file is, field by field.
+
+Schema 2 → 3: a journal entry's instants are written as whole microseconds (integers) where
+schema 2 wrote floats. Schema 3 reads a float as schema 2 meant it, so no row changes; the version
+moves so that a mockwise reading schema 2 refuses the file instead of taking microseconds for
+seconds.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from mockwise._domain.entries import Entry
 from mockwise._store.pickles import PickleError, plain, read_pickle
 from mockwise._store.rows import ENTRY_FIELDS, entries_text, part_text
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 
 class MigrationError(ValueError):
@@ -67,7 +72,11 @@ def _v1_to_v2(db: sqlite3.Connection) -> None:
     db.execute("INSERT OR REPLACE INTO meta VALUES ('journal_fields', ?)", (" ".join(ENTRY_FIELDS),))
 
 
-MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {1: _v1_to_v2}
+def _v2_to_v3(db: sqlite3.Connection) -> None:
+    """Nothing to rewrite: schema 3 reads schema 2's float instants as they are."""
+
+
+MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {1: _v1_to_v2, 2: _v2_to_v3}
 """Schema migrations by the version they start from."""
 
 

@@ -8,7 +8,9 @@
   typed fields (`mockwise._domain.codec`), which the part itself reads back field by field.
 - Journal entries are JSON too: one row per write, a list of entries, each the list of its values
   in the order the database's `journal_fields` names them (`ENTRY_FIELDS` when it was written by
-  this mockwise), so that a field added to `Entry` later does not make old rows unreadable.
+  this mockwise), so that a field added to `Entry` later does not make old rows unreadable. A
+  field with a codec of its own is written through it: an instant as whole microseconds
+  (`mockwise._domain.clock.INSTANT`; schema 2 wrote floats, which read back as they were).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from dataclasses import fields
 from operator import attrgetter
 from typing import Any
 
-from mockwise._domain.codec import JSON, RecordError, compact_json, from_data
+from mockwise._domain.codec import CODEC, JSON, RecordError, compact_json, from_data
 from mockwise._domain.entries import Entry
 from mockwise._domain.tokens import (
     AuthorizationCode,
@@ -231,12 +233,19 @@ def _no_constant(name: str) -> None:
 
 ENTRY_FIELDS = tuple(f.name for f in fields(Entry))
 entry_values = attrgetter(*ENTRY_FIELDS)
-_ENTRY_DEFAULTS = Entry()
+_ENTRY_CODECS = tuple((i, f.metadata[CODEC][0]) for i, f in enumerate(fields(Entry)) if CODEC in f.metadata)
 
 
 def entries_text(entries: list[Entry]) -> str:
     """A batch of journal entries as one JSON row (values in `ENTRY_FIELDS` order)."""
-    return _ENTRIES([entry_values(e) for e in entries])
+    return _ENTRIES([_entry_row(e) for e in entries])
+
+
+def _entry_row(entry: Entry) -> list[Any]:
+    row = list(entry_values(entry))
+    for i, encode in _ENTRY_CODECS:
+        row[i] = encode(row[i])
+    return row
 
 
 # Entries are flat rows of scalars and tuples of names: no cycle to look for (a fifth of the cost).

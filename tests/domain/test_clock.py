@@ -1,10 +1,11 @@
+import json
 from datetime import UTC, datetime
 
 import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from mockwise._domain.clock import Clock, iso_millis, iso_nanos
+from mockwise._domain.clock import Clock, instant_data, instant_from_data, iso_millis, iso_nanos, to_micros
 
 
 class FakeTime:
@@ -85,3 +86,28 @@ def test_wise_timestamp_formats_are_datetimes_own(instant: float) -> None:
     moment = datetime.fromtimestamp(instant, UTC)
     assert iso_millis(instant) == moment.isoformat(timespec="milliseconds")[:-6] + "Z"
     assert iso_nanos(instant) == moment.isoformat(timespec="microseconds")[:-6] + "000Z"
+
+
+@given(st.floats(allow_nan=False))
+@example(1796689218.3338711)
+@example(253_402_300_799.999999)
+@example(1e300)
+@example(5e-324)
+def test_an_instant_reads_back_as_the_very_float_written(instant: float) -> None:
+    """Whole microseconds when the float is one (the journal's instants always are), the float
+    itself otherwise: through JSON and back, the same float, either way."""
+    back = instant_from_data(json.loads(json.dumps(instant_data(instant))))
+    assert back == instant and type(back) is float
+
+
+@given(st.floats(min_value=0, max_value=253_402_300_799))
+def test_an_instant_to_the_microsecond_is_written_as_an_integer(instant: float) -> None:
+    micros = to_micros(instant)
+    assert abs(micros - instant) <= 5e-7 + abs(instant) * 2**-52 and to_micros(micros) == micros
+    assert type(instant_data(micros)) is int
+
+
+@pytest.mark.parametrize("data", ["1", None, True, [], 10**400])
+def test_an_instant_that_is_not_one_is_refused(data: object) -> None:
+    with pytest.raises((TypeError, OverflowError)):
+        instant_from_data(data)
