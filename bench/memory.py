@@ -32,8 +32,18 @@ import tracemalloc
 from typing import Any
 
 from mockwise import Sandbox
+from mockwise._domain.clock import micros_time, to_micros
 from mockwise._domain.entries import Entry
 from mockwise._domain.settings import ACCESS_TOKEN_LIFETIME
+
+# What the edge files a token request's entry with (`mockwise._http.edge`): a fixed route's path
+# is the route table's own string, and the names of the headers and form parameters a client sends
+# are one tuple, shared by every entry with the same set; the instants and the trace id are the
+# entry's own.
+TOKEN_PATH = "/oauth/token"
+HEADERS = ("host", "accept", "accept-encoding", "connection", "user-agent", "content-length",
+           "content-type", "authorization")  # fmt: skip
+PARAMS = ("grant_type",)
 
 
 def rss_bytes() -> int:
@@ -71,14 +81,18 @@ def measure(tokens: int, mode: str) -> dict[str, Any]:
         for _ in range(count):
             with tenant.lock:
                 issued = tenant.tokens.client_credentials(client)
+            wall = micros_time()
             entry = Entry(
-                method="POST", path=b"/oauth/token".decode(), status=200, trace_id=os.urandom(16).hex()
-            )
+                at=wall, wall=wall, method="POST", path=TOKEN_PATH, route=TOKEN_PATH, headers=HEADERS,
+                params=PARAMS, status=200, basic_auth=True, trace_id=os.urandom(16).hex(),
+            )  # fmt: skip
+            entry.at = to_micros(tenant.clock.now())
             entry.grant_type, entry.client_id, entry.issued = (
                 "client_credentials",
                 client.client_id,
                 issued.access.id,
             )
+            entry.done = micros_time()
             journal.record(entry)
 
     def expire_and_collect() -> int:

@@ -7,8 +7,9 @@ Entries never hold secrets: tokens appear as `Token.id` (a prefix of their SHA-2
 
 from __future__ import annotations
 
+from collections.abc import Callable, Hashable
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from mockwise._domain.clock import INSTANT
 
@@ -54,6 +55,41 @@ class Entry:
 
 
 FIELDS = frozenset(f.name for f in fields(Entry))
+
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
+
+
+class Shared(Generic[K, V]):
+    """One value per key, made once and shared: a journal keeps 10,000 entries per tenant, and a
+    client sends the same names (of headers, of form parameters) on every request, so its entries
+    hold one tuple of them instead of each request's copy. Bounded: a client sending new names
+    every time only fills the table, which then starts again."""
+
+    __slots__ = ("_kept", "_make", "_values")
+
+    def __init__(self, make: Callable[[K], V], kept: int = 512) -> None:
+        self._make, self._kept = make, kept
+        self._values: dict[K, V] = {}
+
+    def __call__(self, key: K) -> V:
+        value = self._values.get(key)
+        if value is None:
+            if len(self._values) >= self._kept:
+                self._values.clear()
+            value = self._values[key] = self._make(key)
+        return value
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+
+def _same(names: tuple[str, ...]) -> tuple[str, ...]:
+    return names
+
+
+shared_names: Shared[tuple[str, ...], tuple[str, ...]] = Shared(_same)
+"""The one tuple of these names the journal's entries share (form and query parameters)."""
 
 
 @dataclass(slots=True)

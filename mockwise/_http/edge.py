@@ -37,7 +37,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mockwise._domain.certificates import EXTENSION, NO_TLS, Connection
 from mockwise._domain.clock import micros_time, to_micros
-from mockwise._domain.entries import ControlCall, Entry
+from mockwise._domain.entries import ControlCall, Entry, Shared, shared_names
 from mockwise._domain.entropy import random_bytes
 from mockwise._domain.errors import DropConnection, SpringError
 from mockwise._domain.sandbox import Sandbox, Store
@@ -132,6 +132,9 @@ class Edge:
         # lookup instead of every route's pattern in turn (`pipeline.fixed_routes`). The rest, and
         # an app mounted under a root path, go through the router.
         self.fixed: Mapping[str, Mapping[str, Fixed]] = fixed or {}
+        # A fixed route's path as the table's own string: the journal entries of its requests keep
+        # that one string instead of each request's copy (a tenant keeps 10,000 entries).
+        self.paths: dict[str, str] = {path: path for path in self.fixed}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -203,14 +206,15 @@ class Edge:
         the tenant its credentials name."""
         wall = micros_time()
         routed: str = scope["path"]
+        routed = self.paths.get(routed, routed)
         path = called[0] if called else routed
         entry = Entry(
             at=wall, wall=wall, method=scope["method"], path=path, route=routed, trace_id=head.trace_id
         )
         entry.headers = head.names
         if scope["query_string"]:
-            entry.query = tuple(
-                dict.fromkeys(k for k, _ in parse_qsl(scope["query_string"].decode("latin-1")))
+            entry.query = shared_names(
+                tuple(dict.fromkeys(k for k, _ in parse_qsl(scope["query_string"].decode("latin-1"))))
             )
         connection = connection_of(scope)
         entry.cert, entry.server_cert = connection.fingerprint, connection.server_cert
@@ -276,7 +280,16 @@ class _Head:
                 self.declared = int(value) if value.isdigit() else 0
             elif name == b"authorization" and self.authorization is None:
                 self.authorization = value
-        self.names = tuple(dict.fromkeys(n.decode("latin-1") for n in names))
+        self.names = _header_names(tuple(names))
+
+
+def _decoded_names(raw: tuple[bytes, ...]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(n.decode("latin-1") for n in raw))
+
+
+# The names of a request's headers, once each, as its journal entry keeps them: decoded once per set
+# of names a client sends, and shared by all its entries.
+_header_names = Shared(_decoded_names)
 
 
 class _Answer:

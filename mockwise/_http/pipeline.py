@@ -36,7 +36,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import Receive, Scope, Send
 
-from mockwise._domain.entries import Note
+from mockwise._domain.entries import Note, shared_names
 from mockwise._domain.errors import (
     OAuthError,
     WiseError,
@@ -224,7 +224,7 @@ async def _pipeline(request: Request, needs: RouteNeeds, handler: Handler) -> Re
     try:
         if needs.form:
             call.params = _oauth_params(exchange, await form_params(request), request.scope["query_string"])
-            exchange.entry.params = tuple(call.params)
+            exchange.entry.params = shared_names(tuple(call.params))
         _authenticate(call, needs)
         tenant = call.tenant
         if tenant is not None:
@@ -295,7 +295,7 @@ def _authenticate(call: RouteCall, needs: RouteNeeds) -> None:
         call.tenant = call.caller.tenant
     elif needs.auth is Auth.PAGE:  # the authorize request travels in the query string (§3)
         call.params = first_params(call.request.scope["query_string"].decode("latin-1"))
-        exchange.entry.params = tuple(call.params)
+        exchange.entry.params = shared_names(tuple(call.params))
         client_id = call.params.get("client_id", "")
         tenant = exchange.sandbox.tenant_for_client(client_id) if client_id else None
         if tenant is not None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
+from mockwise._domain.entries import Shared
 from mockwise._domain.sandbox import Sandbox
 from mockwise._domain.seed import Credentials
 from mockwise._domain.tenant import Tenant
@@ -97,3 +98,29 @@ def test_every_request_is_journaled_under_the_tenant_its_credentials_name(
     ]
     assert api.get("/v1/me", headers={"Authorization": "Bearer not-a-token"}).status_code == 401
     assert [(e.route, e.token_state) for e in sandbox.unrouted] == [("/v1/me", "unknown")]
+
+
+def test_entries_of_one_route_and_one_client_share_their_strings(
+    api: httpx.Client, creds: Credentials, tenant: Tenant
+) -> None:
+    """A tenant keeps 10,000 entries: those of a fixed route share its path, and those of requests
+    sending the same headers share one tuple of their names (each request brings its own copies)."""
+    for _ in range(3):
+        api.post("/oauth/token", auth=partner(creds), data={"grant_type": "client_credentials"})
+    api.post("/oauth/token", auth=partner(creds), headers={"X-Extra": "1", "x-extra": "2"},
+             data={"grant_type": "client_credentials"})  # fmt: skip
+    *same, other = list(tenant.journal)
+    assert all(e.route is same[0].route and e.path is same[0].route for e in same)
+    assert all(e.params is same[0].params == ("grant_type",) for e in same)
+    assert all(e.headers is same[0].headers for e in same) and other.headers is not same[0].headers
+    extra = [n for n in other.headers if n.lower() == "x-extra"]
+    assert len(extra) == 1 and set(other.headers) - set(extra) == set(same[0].headers)
+
+
+def test_the_table_of_shared_names_stays_bounded() -> None:
+    """A client sending new names every time only fills the table, which then starts again."""
+    names = Shared(lambda raw: tuple(dict.fromkeys(n.decode("latin-1") for n in raw)), kept=16)
+    for n in range(100):
+        first = names((b"host", f"x-{n}".encode(), b"host"))
+        assert first == ("host", f"x-{n}") and names((b"host", f"x-{n}".encode(), b"host")) is first
+        assert len(names) <= 16
