@@ -317,7 +317,8 @@ def print_report(result: dict[str, Any], args: argparse.Namespace) -> None:
             print(
                 f"memory, {m['tokens']:,} tokens, {what}: start {m['start_mb']} MB, peak {m['peak_mb']} MB, "
                 f"after collection {m['after_mb']} MB = {m['after_over_start']}x start{verdict}; "
-                f"journal {m['journal_entries']:,} entries held, {m['journal_dropped']:,} dropped"
+                f"journal {m['journal_entries']:,} entries held, {m['journal_dropped']:,} dropped; "
+                f"after as many again {m['again_mb']} MB = {m['again_over_after']}x the first collection's"
             )
 
 
