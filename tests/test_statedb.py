@@ -17,6 +17,8 @@ from typing import Any
 import httpx
 import pytest
 import time_machine
+from hypothesis import given
+from hypothesis import strategies as st
 
 from mockwise._domain.errors import ValidationError
 from mockwise._domain.faults import FaultKind
@@ -25,7 +27,7 @@ from mockwise._domain.linking import StepRefused
 from mockwise._domain.sandbox import Sandbox
 from mockwise._domain.sca import ChallengeType, ScaAction
 from mockwise._domain.tenant import Tenant
-from mockwise._domain.tokens import EndReason, TokenState, row_of, uuid_token
+from mockwise._domain.tokens import EndReason, TokenState, jwe_like_token, row_of, uuid_token
 from mockwise._domain.tokenstore import RELEASE_BATCH
 from mockwise._http.app import create_app
 from mockwise._store import SCHEMA_VERSION, SqliteStore, StateError, StateLock, forget
@@ -268,6 +270,16 @@ def test_a_minted_token_carries_its_row_and_a_chosen_one_does_not(tmp_path: Path
     sandbox.flush()
     assert tenant.store.find(chosen).row is not None  # type: ignore[union-attr]
     assert uuid_token(12345) != uuid_token(12345) and row_of(uuid_token(12345)) == 12345
+
+
+@given(st.integers(min_value=0, max_value=2**40 - 1))
+def test_a_token_carries_any_row_and_still_looks_random(row: int) -> None:
+    """The row is masked with a hash of the token's other bytes: a UUID and a JWE-like token give it
+    back, and no part of the value repeats another (schema 2's tokens began with their own end)."""
+    for value in (uuid_token(row), jwe_like_token(row)):
+        assert row_of(value) == row
+    raw = bytes.fromhex(uuid_token(row).replace("-", ""))
+    assert int.from_bytes(raw[:5], "big") ^ int.from_bytes(raw[-5:], "big") != row
 
 
 def test_a_reset_after_a_restart_returns_to_the_seeded_tenant(tmp_path: Path) -> None:

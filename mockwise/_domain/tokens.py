@@ -282,7 +282,7 @@ def uuid_token(row: int | None = None) -> str:
     raw[6] = (raw[6] & 0x0F) | 0x40  # version 4
     raw[8] = (raw[8] & 0x3F) | 0x80  # RFC 4122 variant
     if row is not None:
-        raw[:ROW_BYTES] = _carried(row, raw[-ROW_BYTES:])
+        raw[:ROW_BYTES] = _carried(row, raw[ROW_BYTES:])
     h = raw.hex()
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
@@ -299,7 +299,7 @@ def jwe_like_token(row: int | None = None) -> str:
 
     iv = bytearray(random_bytes(12))
     if row is not None:
-        iv[:ROW_BYTES] = _carried(row, iv[-ROW_BYTES:])
+        iv[:ROW_BYTES] = _carried(row, iv[ROW_BYTES:])
     return ".".join(
         (_JWE_HEADER, part(random_bytes(256)), part(iv), part(random_bytes(300)), part(random_bytes(16)))
     )
@@ -314,9 +314,15 @@ def new_token_value(kind: TokenKind, fmt: TokenFormat, row: int | None = None) -
 ROW_BYTES = 5  # a carried row number: up to 2**40 tokens
 
 
-def _carried(row: int, mask: bytes | bytearray) -> bytes:
-    """`row`, masked with random bytes of the token (its last five), so that tokens still look random."""
-    return (row ^ int.from_bytes(mask, "big")).to_bytes(ROW_BYTES, "big")
+def _carried(row: int, rest: bytes | bytearray) -> bytes:
+    """`row`, masked with a hash of the token's other (random) bytes, so that the token still looks
+    random. (Schema 2 masked it with the token's last five bytes, which its first five then repeated
+    for any row below a few million: such tokens are found by their hash, `token_keys`.)"""
+    return (row ^ _mask(rest)).to_bytes(ROW_BYTES, "big")
+
+
+def _mask(rest: bytes | bytearray) -> int:
+    return int.from_bytes(hashlib.blake2b(rest, digest_size=ROW_BYTES).digest(), "big")
 
 
 def row_of(value: str) -> int | None:
@@ -333,7 +339,7 @@ def row_of(value: str) -> int | None:
         return None
     if raw is None or len(raw) < 2 * ROW_BYTES:
         return None
-    return int.from_bytes(raw[:ROW_BYTES], "big") ^ int.from_bytes(raw[-ROW_BYTES:], "big")
+    return int.from_bytes(raw[:ROW_BYTES], "big") ^ _mask(raw[ROW_BYTES:])
 
 
 @dataclass(slots=True, eq=False)

@@ -7,10 +7,14 @@ unpickles: it walks the opcodes and maps the classes schema 1 wrote, by an expli
 Anything else in a pickle (a name outside that table, an opcode schema 1 never wrote) fails the
 migration with one line; the result is then read back as any schema-2 file is, field by field.
 
-Schema 2 → 3: a journal entry's instants are written as whole microseconds (integers) where
-schema 2 wrote floats. Schema 3 reads a float as schema 2 meant it, so no row changes; the version
-moves so that a mockwise reading schema 2 refuses the file instead of taking microseconds for
-seconds.
+Schema 2 → 3:
+- a journal entry's instants are written as whole microseconds (integers) where schema 2 wrote
+  floats. Schema 3 reads a float as schema 2 meant it, so no journal row changes; the version moves
+  so that a mockwise reading schema 2 refuses the file instead of taking microseconds for seconds;
+- a minted token's value carries its row masked with a hash of its other bytes, where schema 2
+  masked it with the token's own last bytes (which its first bytes then visibly repeated). The
+  tokens schema 2 minted no longer carry their row as schema 3 reads it: each is filed under its
+  hash in `token_keys`, as a token with a chosen value is.
 """
 
 from __future__ import annotations
@@ -73,7 +77,8 @@ def _v1_to_v2(db: sqlite3.Connection) -> None:
 
 
 def _v2_to_v3(db: sqlite3.Connection) -> None:
-    """Nothing to rewrite: schema 3 reads schema 2's float instants as they are."""
+    """Schema 2's tokens found by their hash (the journal's float instants read as they are)."""
+    db.execute("INSERT OR IGNORE INTO token_keys SELECT key, n FROM tokens")
 
 
 MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {1: _v1_to_v2, 2: _v2_to_v3}

@@ -10,14 +10,16 @@ What is stored how (schema version `SCHEMA_VERSION`, in `PRAGMA user_version`):
                 data of named, typed fields, read back field by field (`mockwise._domain.codec`)
     tokens      one row per token: the SHA-256 of its value (never the value) and its state, in
                 the order they were minted; links and authorization codes row by row too
-    token_keys  hash -> row, for the tokens whose value does not carry their row (chosen values)
+    token_keys  hash -> row, for the tokens whose value does not carry their row (chosen values,
+                and the tokens an older schema minted)
     journal     the entries of each write in one row (JSON); the newest `capacity` are kept per tenant
     meta        the key of the sandbox's secret digests, the journal's field names
 
 Tokens are appended, never inserted by hash: a token the store mints carries its row number in its
-value (`mockwise._domain.tokens.uuid_token(row)`: 40 of a UUID's 122 random bits, masked), so the
-store finds it by row and checks the hash. An index of random hashes would write a random page per
-token; `token_keys` holds only the few tokens with chosen values (seeded personal tokens).
+value (`mockwise._domain.tokens.uuid_token(row)`: 40 of a UUID's 122 random bits, masked with a
+hash of the rest), so the store finds it by row and checks the hash. An index of random hashes
+would write a random page per token; `token_keys` holds only the few tokens with chosen values
+(seeded personal tokens), and those minted before schema 3.
 
 Durability: the domain marks every change on its tenant's ledger (`mockwise._domain.ledger`); the
 store writes what was marked in one transaction per event-loop turn (group commit), and the HTTP
