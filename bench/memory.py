@@ -33,7 +33,7 @@ import tracemalloc
 from typing import Any
 
 from mockwise import Sandbox
-from mockwise._domain.clock import micros_time, to_micros
+from mockwise._domain.clock import micros_time
 from mockwise._domain.entries import Entry
 from mockwise._domain.settings import ACCESS_TOKEN_LIFETIME
 
@@ -87,7 +87,7 @@ def measure(tokens: int, mode: str) -> dict[str, Any]:
                 at=wall, wall=wall, method="POST", path=TOKEN_PATH, route=TOKEN_PATH, headers=HEADERS,
                 params=PARAMS, status=200, basic_auth=True, trace_id=os.urandom(16).hex(),
             )  # fmt: skip
-            entry.at = to_micros(tenant.clock.now())
+            entry.at = tenant.clock.now()
             entry.grant_type, entry.client_id, entry.issued = (
                 "client_credentials",
                 client.client_id,

@@ -2,9 +2,9 @@
 
 Expiry everywhere follows the tenant's clock, so a test moves time instead of sleeping.
 Instants are POSIX seconds (floats, UTC); `iso_millis` and `iso_nanos` render them as Wise does.
-The journal keeps its instants to the microsecond (`micros_time`, `to_micros`), the finest Wise renders,
-and stores them as whole microseconds (`INSTANT`): an integer is written several times faster
-than the shortest text of a float.
+The journal takes its system-clock instants to the microsecond (`micros_time`, `to_micros`), and
+stores an instant that is a whole number of microseconds as that integer (`INSTANT`): an integer is
+written several times faster than the shortest text of a float.
 """
 
 from __future__ import annotations

@@ -17,7 +17,8 @@ from mockwise._domain.clock import INSTANT
 @dataclass(slots=True)
 class Entry:
     seq: int = 0
-    # Instants to the microsecond (`to_micros`), kept as whole microseconds (`INSTANT`).
+    # Stored as whole microseconds when they are whole microseconds (`INSTANT`): `wall` and `done`
+    # are taken so (`micros_time`); `at` is the tenant's time exactly, whatever it is.
     at: float = field(default=0.0, metadata=INSTANT)  # tenant clock
     wall: float = field(default=0.0, metadata=INSTANT)  # system clock, when the request arrived
     done: float = field(default=0.0, metadata=INSTANT)  # system clock, when its answer was complete

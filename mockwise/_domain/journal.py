@@ -3,8 +3,9 @@
 Entries never hold secrets: tokens appear as `Token.id` (a prefix of their SHA-256), and only the
 *names* of form parameters are kept. The journal is bounded (`capacity`, per tenant, 10,000 entries
 by default): the oldest entries fall off, `dropped` counts them, and sequence numbers keep counting,
-so a gap before the first entry held is visible too. Whoever makes an entry takes its instants to
-the microsecond (`micros_time`, `to_micros`): the state store then writes them as integers.
+so a gap before the first entry held is visible too. Whoever makes an entry takes its system-clock
+instants (`wall`, `done`) to the microsecond (`micros_time`, `to_micros`): the state store then
+writes them as integers.
 """
 
 from __future__ import annotations

@@ -807,7 +807,7 @@ def _entry(delivery: Delivery, outcome: Outcome, attempt: Attempt) -> Entry:
     }[delivery.signature]
     parts = urlsplit(delivery.url)  # like every entry: the path without the query's values
     return Entry(
-        at=to_micros(delivery.at),
+        at=delivery.at,
         wall=to_micros(outcome.wall),
         done=to_micros(outcome.done),
         method="POST",

@@ -36,7 +36,7 @@ from urllib.parse import parse_qsl
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mockwise._domain.certificates import EXTENSION, NO_TLS, Connection
-from mockwise._domain.clock import micros_time, to_micros
+from mockwise._domain.clock import micros_time
 from mockwise._domain.entries import ControlCall, Entry, Shared, shared_names
 from mockwise._domain.entropy import random_bytes
 from mockwise._domain.errors import DropConnection, SpringError
@@ -94,9 +94,10 @@ class Exchange:
                 self.entry.client_id = credentials.client_id
 
     def file_under(self, tenant: Tenant) -> None:
-        """Journal this request under `tenant`, at the tenant's time (to the microsecond)."""
+        """Journal this request under `tenant`, at the tenant's time (exactly: the contract judge
+        compares it with the expiry a token was told)."""
         self.tenant = tenant
-        self.entry.at = to_micros(tenant.clock.now())
+        self.entry.at = tenant.clock.now()
 
 
 def exchange_of(scope: Scope) -> Exchange:
