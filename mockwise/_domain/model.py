@@ -17,12 +17,18 @@ from mockwise._domain.settings import PSD2_COUNTRIES
 
 
 class Secrets:
-    """Keyed hashing for secrets at rest; one random key per sandbox."""
+    """Keyed hashing for secrets at rest; one random key per sandbox: HMAC-SHA256 (RFC 2104)."""
 
-    __slots__ = ("_key",)
+    __slots__ = ("_inner", "_key", "_outer")
 
     def __init__(self, key: bytes | None = None) -> None:
         self._key = key or secrets.token_bytes(32)
+        # HMAC's two keyed SHA-256 states, made once: every client-authenticated request checks a
+        # secret, and `hmac.new` keys them again each time (over half of its cost).
+        block = self._key if len(self._key) <= _BLOCK else hashlib.sha256(self._key).digest()
+        block = block.ljust(_BLOCK, b"\0")
+        self._inner = hashlib.sha256(block.translate(_IPAD))
+        self._outer = hashlib.sha256(block.translate(_OPAD))
 
     @property
     def key(self) -> bytes:
@@ -30,10 +36,20 @@ class Secrets:
         return self._key
 
     def digest(self, value: str) -> bytes:
-        return hmac.new(self._key, value.encode("utf-8", "surrogatepass"), hashlib.sha256).digest()
+        """`hmac.digest(key, value, "sha256")`, from the states made once."""
+        inner = self._inner.copy()
+        inner.update(value.encode("utf-8", "surrogatepass"))
+        outer = self._outer.copy()
+        outer.update(inner.digest())
+        return outer.digest()
 
     def matches(self, value: str, digest: bytes | None) -> bool:
         return digest is not None and hmac.compare_digest(self.digest(value), digest)
+
+
+_BLOCK = 64  # SHA-256's block size
+_IPAD = bytes(b ^ 0x36 for b in range(256))
+_OPAD = bytes(b ^ 0x5C for b in range(256))
 
 
 @dataclass(slots=True, eq=False)

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import base64
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode
 
 import httpx
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from mockwise._domain.errors import OAuthError
 from mockwise._domain.sandbox import Sandbox
 from mockwise._http.app import create_app
+from mockwise._http.forms import MAX_FIELDS, urlencoded_pairs
 from mockwise._transport.inprocess import SyncASGITransport
 
 SANDBOX = Sandbox()
@@ -146,3 +149,20 @@ def test_plausible_grant_requests_get_tokens_or_oauth_errors(form: dict[str, str
             "invalid_client",
             "unsupported_grant_type",
         }
+
+
+form_pieces = st.sampled_from(["a", "grant_type", "=", "&", "%", "+", "%41", "%C3%A9", "%zz", "é", ";", " "])
+form_text = st.lists(form_pieces | any_text, max_size=30).map("".join)
+
+
+@given(text=form_text)
+def test_form_bodies_read_as_parse_qsl_reads_them(text: str) -> None:
+    """The quick split of a form with nothing to unescape reads what `parse_qsl` reads."""
+    expected = parse_qsl(text, keep_blank_values=True, encoding="utf-8", errors="replace")
+    assert urlencoded_pairs(text) == expected
+
+
+def test_a_form_of_more_than_max_fields_is_refused() -> None:
+    assert len(urlencoded_pairs("&".join(["a=b"] * MAX_FIELDS))) == MAX_FIELDS
+    with pytest.raises(OAuthError, match="Too many parameters"):
+        urlencoded_pairs("&".join(["a=b"] * (MAX_FIELDS + 1)))
