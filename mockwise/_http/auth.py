@@ -8,7 +8,6 @@ is handed. The refusals (reference §2.6, §10) are the pipeline's (`mockwise._h
 
 from __future__ import annotations
 
-import base64
 import binascii
 from dataclasses import dataclass
 
@@ -41,7 +40,7 @@ def parse_authorization(header: bytes) -> Credentials:
     if scheme != "basic":
         return Credentials(scheme or None)
     try:
-        decoded = base64.b64decode(value, validate=True).decode("utf-8")
+        decoded = binascii.a2b_base64(value, strict_mode=True).decode("utf-8")  # b64decode(validate=True)
     except (binascii.Error, UnicodeDecodeError, ValueError):
         return Credentials(
             scheme, error=bad_client_credentials("Failed to decode basic authentication token")

@@ -185,7 +185,7 @@ class Edge:
         names the request was called by."""
         path: str = scope["path"]
         routed = path
-        version = CALVER.match(routed)
+        version = CALVER.match(routed) if routed[1:2].isdigit() else None  # most paths: no regex
         if version is not None:
             routed = routed[version.end() :]
         if len(routed) > 1 and routed.endswith("/"):  # Spring matches `/oauth/token/` as `/oauth/token`
@@ -267,20 +267,20 @@ class _Head:
     def __init__(self, scope: Scope) -> None:
         self.trace_id = random_bytes(16).hex()
         self.extra: list[tuple[bytes, bytes]] = [(b"x-trace-id", self.trace_id.encode())]
-        self.declared = 0
-        self.size = 0
-        self.authorization: bytes | None = None
+        declared = size = 0
+        authorization: bytes | None = None
         names = []
         for name, value in scope["headers"]:
             names.append(name)
-            self.size += len(name) + len(value)
+            size += len(name) + len(value)
             if name == b"x-external-correlation-id":
                 if 0 < len(value) <= 36 and value.isascii() and value.replace(b"-", b"").isalnum():
                     self.extra.append((b"x-external-correlation-id", value))
             elif name == b"content-length":
-                self.declared = int(value) if value.isdigit() else 0
-            elif name == b"authorization" and self.authorization is None:
-                self.authorization = value
+                declared = int(value) if value.isdigit() else 0
+            elif name == b"authorization" and authorization is None:
+                authorization = value
+        self.declared, self.size, self.authorization = declared, size, authorization
         self.names = _header_names(tuple(names))
 
 

@@ -15,8 +15,20 @@ JSON = dict[str, Any]
 
 def seconds_left(expires_at: float, now: float) -> int:
     """Spring's truncation: a fresh 12 h token reports `expires_in: 43199` (§2.3, §2.7).
-    Rounded to microseconds first: `(now + 628639556) - now` is not exact in floating point."""
-    return max(0, math.ceil(round(expires_at - now, 6)) - 1)
+    Rounded to microseconds first: `(now + 628639556) - now` is not exact in floating point.
+    `round(left, 6)` costs a decimal conversion; it is only needed, and only taken, when `left` is
+    within a microsecond of a whole second without being within a tenth of one (where it rounds to
+    that second), since farther off it moves `left` across no whole second."""
+    left = expires_at - now
+    whole = round(left)
+    off = abs(left - whole)
+    if off < 1e-7:
+        seconds = whole
+    elif off < 1e-6:
+        seconds = math.ceil(round(left, 6))
+    else:
+        seconds = math.ceil(left)
+    return max(0, seconds - 1)
 
 
 #: Fields no Wise document shows, added when `oauth.extra_token_fields` is on (RFC 6749 §5.1:
