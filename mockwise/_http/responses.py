@@ -31,18 +31,21 @@ class WiseJSON(Response):
         headers: Mapping[str, str] | None = None,
         media_type: str | None = None,
         background: BackgroundTask | None = None,
+        *,
+        raw_headers: tuple[tuple[bytes, bytes], ...] = (),
     ) -> None:
+        """`raw_headers`: headers already as Starlette keeps them (lower-case names, latin-1), which
+        a route answering with the same ones every time makes once (`token.NO_STORE`)."""
         if media_type is not None or (headers and not _OWN_HEADERS.isdisjoint(k.lower() for k in headers)):
             super().__init__(content, status_code, headers, media_type, background)
+            self.raw_headers[:0] = raw_headers
             return
         self.status_code = status_code
         self.background = background
         body = self.body = self.render(content)
-        raw = (
-            [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
-            if headers
-            else []
-        )
+        raw = list(raw_headers)
+        if headers:
+            raw += [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
         if not (status_code < 200 or status_code in (204, 304)):
             raw.append((b"content-length", str(len(body)).encode()))
         raw.append(_CONTENT_TYPE)

@@ -16,6 +16,9 @@ from mockwise._http.pipeline import Auth, NotedResponse, RouteCall, endpoint
 from mockwise._http.render import token_response
 from mockwise._http.responses import WiseJSON
 
+# RFC 6749 §5.1: a token answer is not to be cached. Made once: every token answer carries them.
+NO_STORE = ((b"cache-control", b"no-store"), (b"pragma", b"no-cache"))
+
 
 async def token(call: RouteCall) -> NotedResponse:
     """
@@ -77,7 +80,7 @@ async def token(call: RouteCall) -> NotedResponse:
     return NotedResponse(
         WiseJSON(
             token_response(issued, tenant.clock.now(), tenant.settings.oauth),
-            headers={"Cache-Control": "no-store", "Pragma": "no-cache"},
+            raw_headers=NO_STORE,
         ),
         issued.note,
     )
