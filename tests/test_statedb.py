@@ -20,6 +20,7 @@ import time_machine
 from hypothesis import given
 from hypothesis import strategies as st
 
+from mockwise._domain.entries import Entry
 from mockwise._domain.errors import ValidationError
 from mockwise._domain.faults import FaultKind
 from mockwise._domain.jose import KeyScope
@@ -31,6 +32,7 @@ from mockwise._domain.tokens import EndReason, TokenState, jwe_like_token, row_o
 from mockwise._domain.tokenstore import RELEASE_BATCH
 from mockwise._http.app import create_app
 from mockwise._store import SCHEMA_VERSION, SqliteStore, StateError, StateLock, forget
+from mockwise._store.rows import _ENTRIES, ENTRY_FIELDS, _entry_row, entries_from_text, entries_text
 from mockwise._transport.inprocess import SyncASGITransport
 from tests.helpers import bearer, created_user, partner, registration_tokens, token
 from tests.jose_helpers import key_upload, new_key
@@ -280,6 +282,30 @@ def test_a_token_carries_any_row_and_still_looks_random(row: int) -> None:
         assert row_of(value) == row
     raw = bytes.fromhex(uuid_token(row).replace("-", ""))
     assert int.from_bytes(raw[:5], "big") ^ int.from_bytes(raw[-5:], "big") != row
+
+
+any_text = st.text(st.characters(exclude_categories=()), max_size=12)  # lone surrogates too
+entries = st.builds(
+    Entry,
+    seq=st.integers(min_value=0, max_value=2**70),  # past 64 bits: the standard encoder's batch
+    at=st.floats(min_value=0, max_value=253_402_300_799),
+    wall=st.floats(min_value=0, max_value=253_402_300_799),
+    method=any_text,
+    path=any_text,
+    user_id=st.none() | st.integers(min_value=-(2**70), max_value=2**70),
+    client_id=st.none() | any_text,
+    headers=st.lists(any_text, max_size=4).map(tuple),
+    basic_auth=st.booleans(),
+)
+
+
+@given(st.lists(entries, max_size=4))
+def test_journal_rows_read_back_as_written(batch: list[Entry]) -> None:
+    """Whatever the entries hold, their row (orjson's text, or the standard encoder's for what orjson
+    refuses) reads back as the same entries, and as the standard encoder's text would."""
+    text = entries_text(batch)
+    assert entries_from_text(text, ENTRY_FIELDS, "row") == batch
+    assert json.loads(text) == json.loads(_ENTRIES([_entry_row(e) for e in batch]))
 
 
 def test_a_reset_after_a_restart_returns_to_the_seeded_tenant(tmp_path: Path) -> None:

@@ -11,6 +11,9 @@
   this mockwise), so that a field added to `Entry` later does not make old rows unreadable. A
   field with a codec of its own is written through it: an instant as whole microseconds
   (`mockwise._domain.clock.INSTANT`; schema 2 wrote floats, which read back as they were).
+  They are encoded by orjson, a tenth of the cost of the standard encoder on every request kept
+  (the same JSON, floats written as shortest round-trip either way); a value orjson refuses (a
+  lone surrogate, an integer past 64 bits) sends its batch through the standard encoder instead.
 """
 
 from __future__ import annotations
@@ -19,6 +22,8 @@ import json
 from dataclasses import fields
 from operator import attrgetter
 from typing import Any
+
+import orjson
 
 from mockwise._domain.codec import CODEC, JSON, RecordError, compact_json, from_data
 from mockwise._domain.entries import Entry
@@ -238,7 +243,11 @@ _ENTRY_CODECS = tuple((i, f.metadata[CODEC][0]) for i, f in enumerate(fields(Ent
 
 def entries_text(entries: list[Entry]) -> str:
     """A batch of journal entries as one JSON row (values in `ENTRY_FIELDS` order)."""
-    return _ENTRIES([_entry_row(e) for e in entries])
+    rows = [_entry_row(e) for e in entries]
+    try:
+        return orjson.dumps(rows).decode()
+    except orjson.JSONEncodeError:
+        return _ENTRIES(rows)
 
 
 def _entry_row(entry: Entry) -> list[Any]:
@@ -248,7 +257,7 @@ def _entry_row(entry: Entry) -> list[Any]:
     return row
 
 
-# Entries are flat rows of scalars and tuples of names: no cycle to look for (a fifth of the cost).
+# What orjson refuses: flat rows of scalars and tuples of names, no cycle to look for.
 _ENTRIES = compact_json(check_circular=False)
 
 
