@@ -1,7 +1,7 @@
 """Memory: a tenant issues 1,000,000 tokens (one journal entry each, as over HTTP), they expire, the
 tenant collects them; does its memory come back? A benchmark, not a test.
 
-    python bench/memory.py [--tokens 1000000] [--mode rss|traced] [--json]
+    python bench/memory.py [--tokens 1000000] [--mode rss|traced] [--kept] [--json]
 
 Each mode runs in a fresh process (`run.py` starts one per mode):
 
@@ -11,6 +11,12 @@ Each mode runs in a fresh process (`run.py` starts one per mode):
   tells memory that grows with history from what the allocator keeps once;
 - `traced`: Python allocations only (`tracemalloc`, started before the tenant was made), which is
   the tenant's own footprint without the interpreter's: the strict reading of the goal. Slower.
+
+With `--kept`, the tenant's state is kept in a `state.db` (a `SqliteStore` in a temporary
+directory, as `mockwise serve` keeps it) and written every 32 tokens, as the group commit writes
+under load: the tokens leave memory once written (`TokenStore._release`), and SQLite's page cache
+(`cache_size`, 32 MB) fills as the database grows. That cache is bounded, not history: the second
+round tells.
 
 Tokens are issued through the domain (`TokenService.client_credentials`) with a journal entry per
 token recorded as the edge records one, so the journal's bound is part of the measurement. The
@@ -28,6 +34,7 @@ import gc
 import json
 import os
 import sys
+import tempfile
 import time
 import tracemalloc
 from typing import Any
@@ -36,6 +43,7 @@ from mockwise import Sandbox
 from mockwise._domain.clock import micros_time
 from mockwise._domain.entries import Entry
 from mockwise._domain.settings import ACCESS_TOKEN_LIFETIME
+from mockwise._store import SqliteStore
 
 # What the edge files a token request's entry with (`mockwise._http.edge`): a fixed route's path
 # is the route table's own string, and the names of the headers and form parameters a client sends
@@ -45,6 +53,7 @@ TOKEN_PATH = "/oauth/token"
 HEADERS = ("host", "accept", "accept-encoding", "connection", "user-agent", "content-length",
            "content-type", "authorization")  # fmt: skip
 PARAMS = ("grant_type",)
+GROUP = 32  # tokens per commit with state kept (`--kept`): a group commit under load
 
 
 def rss_bytes() -> int:
@@ -64,22 +73,37 @@ def _trim() -> None:
             libc.malloc_trim(0)
 
 
-def measure(tokens: int, mode: str) -> dict[str, Any]:
+def measure(tokens: int, mode: str, kept: bool = False) -> dict[str, Any]:
+    if not kept:
+        return _measure(tokens, mode, None)
+    with tempfile.TemporaryDirectory(prefix="mockwise-bench-memory-") as tmp:
+        store = SqliteStore(os.path.join(tmp, "state.db"))
+        try:
+            return _measure(tokens, mode, store)
+        finally:
+            store.close()
+
+
+def _measure(tokens: int, mode: str, store: SqliteStore | None) -> dict[str, Any]:
     if mode == "traced":
         tracemalloc.start()
 
     def now() -> int:
+        if store is not None:
+            store.flush()
         _trim()
         return tracemalloc.get_traced_memory()[0] if mode == "traced" else rss_bytes()
 
-    sandbox = Sandbox()
+    sandbox = Sandbox(store=store)
     tenant, creds = sandbox.create_tenant()
     client = tenant.client(creds.clients[0]["client_id"])
     journal = tenant.journal
     fresh = now()
 
     def issue(count: int) -> None:
-        for _ in range(count):
+        for n in range(count):
+            if store is not None and n % GROUP == 0:
+                store.flush()
             with tenant.lock:
                 issued = tenant.tokens.client_credentials(client)
             wall = micros_time()
@@ -97,6 +121,8 @@ def measure(tokens: int, mode: str) -> dict[str, Any]:
             journal.record(entry)
 
     def expire_and_collect() -> int:
+        if store is not None:
+            store.flush()
         tenant.clock.advance(ACCESS_TOKEN_LIFETIME + tenant.settings.oauth.expired_token_memory + 1)
         return tenant.collect()
 
@@ -120,6 +146,7 @@ def measure(tokens: int, mode: str) -> dict[str, Any]:
     again = now()
     return {
         "mode": mode,
+        "kept": store is not None,
         "tokens": tokens,
         "issue_seconds": round(issue_seconds, 2),
         "collect_seconds": round(collect_seconds, 2),
@@ -142,9 +169,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--tokens", type=int, default=1_000_000)
     parser.add_argument("--mode", choices=["rss", "traced"], default="rss")
+    parser.add_argument("--kept", action="store_true", help="keep the state in a state.db, as `serve` does")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    result = measure(args.tokens, args.mode)
+    result = measure(args.tokens, args.mode, args.kept)
     if args.json:
         print(json.dumps(result))
         return
