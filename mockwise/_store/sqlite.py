@@ -260,7 +260,9 @@ class SqliteStore:
         db.execute("PRAGMA synchronous = NORMAL")  # see the module docstring
         db.execute("PRAGMA wal_autocheckpoint = 0")  # the background thread checkpoints
         db.execute(f"PRAGMA journal_size_limit = {WAL_LIMIT}")
-        db.execute("PRAGMA cache_size = -32000")  # 32 MB of pages
+        # 8 MB of pages: the interior pages of a million tokens' tables fit, and a leaf comes from the
+        # OS's file cache in one read; 32 MB made no start-up or request faster, and stayed resident.
+        db.execute("PRAGMA cache_size = -8000")
         db.execute("PRAGMA temp_store = MEMORY")
         return db
 
