@@ -16,9 +16,9 @@ JSON = dict[str, Any]
 def seconds_left(expires_at: float, now: float) -> int:
     """Spring's truncation: a fresh 12 h token reports `expires_in: 43199` (§2.3, §2.7).
     Rounded to microseconds first: `(now + 628639556) - now` is not exact in floating point.
-    `round(left, 6)` costs a decimal conversion; it is only needed, and only taken, when `left` is
-    within a microsecond of a whole second without being within a tenth of one (where it rounds to
-    that second), since farther off it moves `left` across no whole second."""
+    `round(left, 6)` costs a decimal conversion, so it is taken only where it can decide: within
+    0.1 µs of a whole second `left` rounds to that second, and beyond 1 µs rounding moves it across
+    no whole second."""
     left = expires_at - now
     whole = round(left)
     off = abs(left - whole)
